@@ -1,0 +1,87 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "microdose-trials",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ingest", targets: ["ingest"]),
+        .executable(name: "projector", targets: ["projector"]),
+        .executable(name: "reporter", targets: ["reporter"]),
+        .executable(name: "devbroker", targets: ["devbroker"]),
+        .executable(name: "simulator", targets: ["simulator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries: a module map and a shim header each; only Kafka and Postgres import them.
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        // Adapters over the C libraries: Swift types only at their surface.
+        .target(name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+
+        // Pure domain core: envelope, event types, validation, JSON. No I/O.
+        .target(name: "TrialDomain", swiftSettings: strict),
+        // Tokens: minting and verifying the JWTs sites, monitors and sponsors present.
+        .target(name: "TrialAuth", dependencies: ["TrialDomain", .product(name: "JWTKit", package: "jwt-kit")],
+                swiftSettings: strict),
+
+        // The projector: applies the log to PostgreSQL in batches, one transaction each.
+        .target(name: "Projection",
+                dependencies: ["TrialDomain", "Kafka", "Postgres", .product(name: "Logging", package: "swift-log")],
+                resources: [.copy("Migrations")],
+                swiftSettings: strict),
+        // ingest's HTTP application, built by the executable and by tests alike.
+        .target(name: "IngestApp",
+                dependencies: ["TrialDomain", "TrialAuth", "Kafka",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // Read-side queries for monitors and auditors.
+        .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain"], swiftSettings: strict),
+        // The simulated study: shared by the demo, the tests and the benchmarks.
+        .target(name: "Simulator", dependencies: ["TrialDomain", "TrialAuth"], swiftSettings: strict),
+
+        // Thin executables.
+        .executableTarget(name: "ingest",
+                          dependencies: ["IngestApp", "TrialAuth", "Kafka",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Hummingbird", package: "hummingbird")],
+                          swiftSettings: strict),
+        .executableTarget(name: "projector",
+                          dependencies: ["Projection", "Kafka", "Postgres",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+        .executableTarget(name: "reporter",
+                          dependencies: ["Reporting", "Postgres",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+        .executableTarget(name: "devbroker",
+                          dependencies: ["Kafka", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+        .executableTarget(name: "simulator",
+                          dependencies: ["Simulator", "TrialAuth",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+
+        .testTarget(name: "TrialDomainTests", dependencies: ["TrialDomain", "Simulator"], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests",
+                    dependencies: ["IngestApp", "Projection", "Reporting", "Simulator", "TrialAuth", "Kafka", "Postgres",
+                                   .product(name: "Hummingbird", package: "hummingbird"),
+                                   .product(name: "HummingbirdTesting", package: "hummingbird")],
+                    swiftSettings: strict),
+    ]
+)

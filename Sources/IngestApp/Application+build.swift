@@ -1,0 +1,131 @@
+import Foundation
+import Hummingbird
+import Kafka
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import TrialAuth
+import TrialDomain
+
+/// Builds ingest's HTTP application. The executable runs it; tests build the very same app.
+///
+/// Routes: `POST /v1/events` (one envelope), `POST /v1/events/batch` (array of up to `maxBatch`), `GET /health`.
+public func buildIngestApplication(configuration: IngestConfiguration, producer: KafkaProducer, logger: Logger,
+                                   clock: @escaping @Sendable () -> Timestamp = IngestService.systemClock) async throws
+    -> some ApplicationProtocol
+{
+    let authority = try await TokenAuthority(secret: configuration.jwtSecret)
+    let service = IngestService(configuration: configuration, authority: authority, producer: producer,
+                                logger: logger, clock: clock)
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: InFlightLimit(limit: configuration.maxInFlight))
+
+    router.get("health") { _, _ in
+        jsonResponse(.ok, ["status": "ok"])
+    }
+    router.post("v1/events") { request, _ in
+        await respond {
+            let (principal, body) = try await service.read(request, maxBytes: configuration.maxBodyBytes)
+            let events = try service.admit([(body, prefix: "")], by: principal)
+            let accepted = try await service.append(events)
+            return jsonResponse(.accepted, accepted[0].json)
+        }
+    }
+    router.post("v1/events/batch") { request, _ in
+        await respond {
+            let (principal, body) = try await service.read(request, maxBytes: configuration.maxBodyBytes)
+            guard case .array(let items) = body else {
+                throw Problem.invalid([ValidationIssue(pointer: "", reason: "expected an array of events, got \(body.typeName)")])
+            }
+            guard !items.isEmpty, items.count <= configuration.maxBatch else {
+                throw Problem.invalid([ValidationIssue(pointer: "", reason: "a batch holds 1 to \(configuration.maxBatch) events; got \(items.count)")])
+            }
+            let events = try service.admit(items.enumerated().map { ($1, prefix: "/\($0)") }, by: principal)
+            let accepted = try await service.append(events)
+            return jsonResponse(.accepted, ["accepted": .number(Double(accepted.count)), "events": .array(accepted.map(\.json))])
+        }
+    }
+
+    var app = Application(router: router,
+                          configuration: .init(address: .hostname(configuration.host, port: configuration.port),
+                                               serverName: "ingest"),
+                          logger: logger)
+    // Shut down after the HTTP server (services stop in reverse order), so in-flight requests finish first.
+    app.addServices(ProducerShutdown(producer: producer))
+    return app
+}
+
+extension IngestService {
+    /// Authenticates, checks the content type, reads the body within its limit and parses it.
+    func read(_ request: Request, maxBytes: Int) async throws(Problem) -> (Principal, JSONValue) {
+        let principal = try await authenticate(request.headers[.authorization])
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            throw Problem(status: .unsupportedMediaType, type: "/problems/unsupported-media-type", title: "Unsupported media type",
+                          detail: "send the body as application/json (got '\(contentType.prefix(60))')")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBytes)
+        } catch {
+            throw Problem(status: .contentTooLarge, type: "/problems/body-too-large", title: "Body too large",
+                          detail: "the body exceeds \(maxBytes) bytes; split the batch")
+        }
+        return (principal, try parse(Array(buffer.readableBytesView)))
+    }
+}
+
+/// Turns a thrown `Problem` into its answer; anything else is a bug, answered 500 without internals.
+func respond(_ body: () async throws -> Response) async -> Response {
+    do {
+        return try await body()
+    } catch let problem as Problem {
+        return problem.response
+    } catch {
+        return Problem(status: .internalServerError, type: "/problems/internal", title: "Internal error",
+                       detail: "an unexpected error occurred; nothing was recorded").response
+    }
+}
+
+func jsonResponse(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {
+    Response(status: status, headers: [.contentType: "application/json"],
+             body: ResponseBody(byteBuffer: ByteBuffer(bytes: CanonicalJSON.encode(body))))
+}
+
+/// Bounds the requests handled at once; beyond it answers 503 at once instead of queueing without limit.
+struct InFlightLimit<Context: RequestContext>: RouterMiddleware {
+    let limit: Int
+    let current = SharedCounter()
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard current.increment() <= limit else {
+            current.decrement()
+            return Problem.unavailable("ingest is handling \(limit) requests already; retry shortly", retryAfterSeconds: 1).response
+        }
+        defer { current.decrement() }
+        return try await next(request, context)
+    }
+}
+
+final class SharedCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func increment() -> Int { value.add(1, ordering: .relaxed).newValue }
+    func decrement() { value.subtract(1, ordering: .relaxed) }
+}
+
+/// Flushes and closes the producer when the application shuts down.
+struct ProducerShutdown: Service {
+    let producer: KafkaProducer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        // flush blocks: keep it off the cooperative pool.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                producer.shutdown()
+                done.resume()
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Kafka
+import Logging
+import TrialAuth
+import TrialDomain
+
+/// Where an accepted event was durably stored.
+public struct Acceptance: Sendable {
+    public var eventID: String
+    public var recordedAt: Timestamp
+    public var partition: Int32
+    public var offset: Int64
+
+    var json: JSONValue {
+        ["event_id": .string(eventID), "recorded_at": .string(recordedAt.rfc3339),
+         "partition": .number(Double(partition)), "offset": .number(Double(offset))]
+    }
+}
+
+/// The ingest use case without HTTP: authenticate, parse, validate, authorize, append to Kafka.
+/// Returns only after the broker acknowledged every event (acks=all), or throws a `Problem`.
+public struct IngestService: Sendable {
+    let configuration: IngestConfiguration
+    let authority: TokenAuthority
+    let producer: KafkaProducer
+    let validator: EventValidator
+    let parser = JSONParser(maxDepth: 32)
+    let clock: @Sendable () -> Timestamp
+    let logger: Logger
+
+    public init(configuration: IngestConfiguration, authority: TokenAuthority, producer: KafkaProducer, logger: Logger,
+                clock: @escaping @Sendable () -> Timestamp = IngestService.systemClock) {
+        self.configuration = configuration
+        self.authority = authority
+        self.producer = producer
+        self.logger = logger
+        self.clock = clock
+        validator = EventValidator(clockSkewSeconds: Int64(configuration.clockSkewSeconds))
+    }
+
+    public static let systemClock: @Sendable () -> Timestamp = {
+        Timestamp(microsecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
+    }
+
+    func authenticate(_ authorization: String?) async throws(Problem) -> Principal {
+        guard let authorization, authorization.hasPrefix("Bearer ") else {
+            throw .unauthenticated("send 'Authorization: Bearer <token>'")
+        }
+        switch await authority.verify(String(authorization.dropFirst("Bearer ".count))) {
+        case .success(let principal): return principal
+        case .failure(let failure): throw .unauthenticated(failure.reason)
+        }
+    }
+
+    func parse(_ body: [UInt8]) throws(Problem) -> JSONValue {
+        do {
+            return try parser.parse(body)
+        } catch {
+            throw .malformed(error)
+        }
+    }
+
+    /// Validates and authorizes each event; all-or-nothing: any problem rejects the whole request.
+    func admit(_ items: [(JSONValue, prefix: String)], by principal: Principal) throws(Problem) -> [RecordedEvent] {
+        let recordedAt = clock()
+        var events: [RecordedEvent] = []
+        var invalid: [ValidationIssue] = []
+        for (json, prefix) in items {
+            switch validator.validateSubmission(json, recordedAt: recordedAt, recordedBy: principal.subject) {
+            case .success(let event): events.append(event)
+            case .failure(let failure): invalid += failure.issues.map { $0.prefixed(by: prefix) }
+            }
+        }
+        guard invalid.isEmpty else { throw .invalid(invalid) }
+        var forbidden: [ValidationIssue] = []
+        for (event, (_, prefix)) in zip(events, items) {
+            if let refusal = Authorization.check(principal, mayRecord: event) {
+                forbidden.append(ValidationIssue(pointer: prefix + refusal.pointer, reason: refusal.reason))
+            }
+        }
+        guard forbidden.isEmpty else {
+            logger.notice("submission refused", metadata: [
+                "subject": "\(principal.subject)", "site": "\(principal.site ?? "-")", "role": "\(principal.role.rawValue)",
+                "reason": "\(forbidden[0].reason)",
+            ])
+            throw .forbidden(forbidden)
+        }
+        return events
+    }
+
+    /// Appends the events to the log and waits for every acknowledgement.
+    func append(_ events: [RecordedEvent]) async throws(Problem) -> [Acceptance] {
+        let records = events.map { event in
+            KafkaOutgoingRecord(key: Array(event.participantID.utf8), value: event.canonicalBytes,
+                                headers: [("type", Array(event.type.rawValue.utf8)),
+                                          ("schema_version", Array(String(event.schemaVersion).utf8)),
+                                          ("event_id", Array(event.eventID.utf8))])
+        }
+        let results = await producer.send(records)
+        var accepted: [Acceptance] = []
+        var failures: [String] = []
+        for (event, result) in zip(events, results) {
+            switch result {
+            case .success(let delivery):
+                accepted.append(Acceptance(eventID: event.eventID, recordedAt: event.recordedAt,
+                                           partition: delivery.partition, offset: delivery.offset))
+            case .failure(let error):
+                failures.append("\(event.eventID): \(error)")
+            }
+        }
+        guard failures.isEmpty else {
+            logger.error("events not acknowledged by Kafka", metadata: ["failed": "\(failures.count)", "first": "\(failures[0])"])
+            var problem = Problem.unavailable(
+                "the event log did not acknowledge \(failures.count) of \(events.count) event(s) in time: \(failures[0]). "
+                    + "Resend the same request (same event_id values) later; repeats are recorded once",
+                retryAfterSeconds: 5)
+            problem.issues = failures.map { ValidationIssue(pointer: "", reason: $0) }
+            throw problem
+        }
+        return accepted
+    }
+}

@@ -1,0 +1,65 @@
+/// Producer settings. Each field names the librdkafka property it sets; `additionalProperties` sets any other.
+public struct KafkaProducerConfiguration: Sendable {
+    /// `bootstrap.servers`.
+    public var bootstrapServers: String
+    /// Topic every record goes to.
+    public var topic: String
+    /// `message.timeout.ms`: how long a record may wait for the broker's acknowledgement before it fails. Default 5000.
+    public var messageTimeoutMs: Int = 5_000
+    /// `linger.ms`: how long to wait to fill a batch. Default 2.
+    public var lingerMs: Int = 2
+    /// `compression.codec`. Default `lz4`.
+    public var compression: String = "lz4"
+    /// Anything else, e.g. `security.protocol`, `sasl.mechanism` for a production cluster.
+    public var additionalProperties: [String: String] = [:]
+
+    public init(bootstrapServers: String, topic: String) {
+        self.bootstrapServers = bootstrapServers
+        self.topic = topic
+    }
+
+    /// Durability is not configurable: `acks=all` and the idempotent producer are always on.
+    var properties: [(String, String)] {
+        [
+            ("bootstrap.servers", bootstrapServers),
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("compression.codec", compression),
+            ("linger.ms", String(lingerMs)),
+            ("message.timeout.ms", String(messageTimeoutMs)),
+            // Same key → partition mapping as the Java client, so other producers agree with us.
+            ("partitioner", "murmur2_random"),
+        ] + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// Consumer settings. Offsets come from the application (its checkpoints), never from `auto.offset.reset`.
+public struct KafkaConsumerConfiguration: Sendable {
+    /// `bootstrap.servers`.
+    public var bootstrapServers: String
+    public var topic: String
+    /// `group.id`: instances with the same id share the partitions.
+    public var groupID: String
+    /// `fetch.wait.max.ms`: how long the broker may hold a fetch to fill it. Default 10, for freshness.
+    public var fetchWaitMaxMs: Int = 10
+    public var additionalProperties: [String: String] = [:]
+
+    public init(bootstrapServers: String, topic: String, groupID: String) {
+        self.bootstrapServers = bootstrapServers
+        self.topic = topic
+        self.groupID = groupID
+    }
+
+    var properties: [(String, String)] {
+        [
+            ("bootstrap.servers", bootstrapServers),
+            ("group.id", groupID),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            // Never silently jump to another offset when the one we need is gone.
+            ("auto.offset.reset", "error"),
+            ("fetch.wait.max.ms", String(fetchWaitMaxMs)),
+            ("enable.partition.eof", "false"),
+        ] + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}

@@ -1,0 +1,47 @@
+import CRdKafka
+
+/// librdkafka's in-process mock cluster: a real Kafka protocol endpoint on loopback TCP, for development and tests.
+///
+/// It keeps at most about 5 MiB of record batches per partition and trims older ones silently, so create
+/// topics with enough partitions and produce compressed records.
+public final class MockKafkaCluster {
+    private let host: OpaquePointer
+    private let cluster: OpaquePointer
+
+    public init(brokers: Int32 = 1) throws(KafkaError) {
+        // The cluster lives inside a client instance; a producer with no brokers is the lightest host.
+        let conf = try RDKafkaConfig.make([("log_level", "3")])
+        host = try RDKafkaConfig.newClient(RD_KAFKA_PRODUCER, conf: conf)
+        guard let cluster = rd_kafka_mock_cluster_new(host, brokers) else {
+            rd_kafka_destroy(host)
+            throw .clientCreation("rd_kafka_mock_cluster_new failed")
+        }
+        self.cluster = cluster
+    }
+
+    deinit {
+        rd_kafka_mock_cluster_destroy(cluster)
+        rd_kafka_destroy(host)
+    }
+
+    /// `host:port[,host:port]` to put in `bootstrap.servers`.
+    public var bootstrapServers: String {
+        String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
+    }
+
+    public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(KafkaError) {
+        let err = rd_kafka_mock_topic_create(cluster, name, partitions, replicationFactor)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw .client(code: err.rawValue, message: "create topic \(name): \(errorName(err))")
+        }
+    }
+
+    /// Takes a broker down (connections closed, new ones refused) or brings it back.
+    public func setBroker(_ id: Int32, up: Bool) {
+        if up {
+            rd_kafka_mock_broker_set_up(cluster, id)
+        } else {
+            rd_kafka_mock_broker_set_down(cluster, id)
+        }
+    }
+}

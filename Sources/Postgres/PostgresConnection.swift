@@ -1,0 +1,167 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure from PostgreSQL or libpq, with the server's SQLSTATE when there is one.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case connection, query }
+    public var kind: Kind
+    public var sqlState: String?
+    public var message: String
+    /// The statement that failed (its text only; parameter values are not logged).
+    public var sql: String?
+
+    public var description: String {
+        var text = kind == .connection ? "PostgreSQL connection failed: \(message)" : "PostgreSQL error \(sqlState ?? "?"): \(message)"
+        if let sql { text += " [in: \(sql.prefix(200))]" }
+        return text
+    }
+
+    /// True when the connection itself is gone (server restarted, network), so reconnecting may help.
+    public var isConnectionLoss: Bool {
+        kind == .connection || sqlState?.hasPrefix("08") == true || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
+    }
+}
+
+/// Rows of a result, all columns as text (PostgreSQL's text format).
+public struct PostgresRows: Sendable, Sequence {
+    public let columns: [String]
+    public let rows: [[String?]]
+    /// Rows affected by INSERT/UPDATE/DELETE.
+    public let affected: Int
+
+    public func makeIterator() -> IndexingIterator<[[String?]]> { rows.makeIterator() }
+    public var count: Int { rows.count }
+    public var isEmpty: Bool { rows.isEmpty }
+    public subscript(i: Int) -> [String?] { rows[i] }
+
+    /// Rows as column-name → value dictionaries.
+    public var records: [[String: String?]] {
+        rows.map { row in Dictionary(uniqueKeysWithValues: zip(columns, row)) }
+    }
+}
+
+/// One libpq connection. Blocking: use it from a dedicated thread or a command-line tool,
+/// never from Swift's cooperative pool. Not thread-safe.
+public final class PostgresConnection {
+    private var connection: OpaquePointer?
+    public let url: String
+
+    public init(url: String) throws(PostgresError) {
+        self.url = url
+        let conn = PQconnectdb(url)
+        guard let conn, PQstatus(conn) == CONNECTION_OK else {
+            let message = conn.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            PQfinish(conn)
+            throw PostgresError(kind: .connection, message: message.trimmingTrailingNewlines())
+        }
+        connection = conn
+        // Keep server notices (e.g. "table does not exist, skipping") out of our output.
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
+    }
+
+    deinit { close() }
+
+    public func close() {
+        PQfinish(connection)
+        connection = nil
+    }
+
+    public var isHealthy: Bool { connection.map { PQstatus($0) == CONNECTION_OK } ?? false }
+
+    /// Runs one statement with bound parameters and returns its rows.
+    @discardableResult
+    public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+        guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        let result = withCStringArray(query.binds) { values in
+            PQexecParams(connection, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
+        }
+        defer { PQclear(result) }
+        return try rows(of: result, sql: query.sql)
+    }
+
+    /// Runs one or more statements without parameters (migrations, `BEGIN`).
+    public func execute(_ sql: String) throws(PostgresError) {
+        guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        let result = PQexec(connection, sql)
+        defer { PQclear(result) }
+        _ = try rows(of: result, sql: sql)
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Waits up to `timeoutSeconds` for a NOTIFY on a channel this connection LISTENs to.
+    public func waitForNotification(timeoutSeconds: Double) throws(PostgresError) -> (channel: String, payload: String)? {
+        guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        if let n = nextNotification() { return n }
+        var fds = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
+        _ = poll(&fds, 1, Int32(timeoutSeconds * 1000))
+        guard PQconsumeInput(connection) == 1 else {
+            throw PostgresError(kind: .connection, message: String(cString: PQerrorMessage(connection)))
+        }
+        return nextNotification()
+    }
+
+    private func nextNotification() -> (channel: String, payload: String)? {
+        guard let connection, let notify = PQnotifies(connection) else { return nil }
+        defer { PQfreemem(notify) }
+        return (String(cString: notify.pointee.relname), String(cString: notify.pointee.extra))
+    }
+
+    private func rows(of result: OpaquePointer?, sql: String) throws(PostgresError) -> PostgresRows {
+        guard let result else {
+            let message = connection.map { String(cString: PQerrorMessage($0)) } ?? "no connection"
+            throw PostgresError(kind: .connection, message: message.trimmingTrailingNewlines(), sql: sql)
+        }
+        let status = PQresultStatus(result)
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY else {
+            // Field code PG_DIAG_SQLSTATE is the character C (a macro Swift cannot import).
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message = String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines()
+            let lost = connection.map { PQstatus($0) != CONNECTION_OK } ?? true
+            throw PostgresError(kind: lost ? .connection : .query, sqlState: state, message: message, sql: sql)
+        }
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(rowCount)
+        for r in 0..<Int32(rowCount) {
+            var row: [String?] = []
+            row.reserveCapacity(columnCount)
+            for c in 0..<Int32(columnCount) {
+                row.append(PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c)))
+            }
+            rows.append(row)
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return PostgresRows(columns: columns, rows: rows, affected: affected)
+    }
+}
+
+/// Calls `body` with a C array of NUL-terminated copies of `strings` (NULL for nil), freed afterwards.
+private func withCStringArray<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0)! } }
+    defer { pointers.forEach { free($0) } }
+    return body(pointers.map { $0.map { UnsafePointer($0) } })
+}
+
+extension String {
+    func trimmingTrailingNewlines() -> String {
+        var s = self
+        while s.last == "\n" { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,107 @@
+/// SQL with bound parameters. Interpolated values become `$n` placeholders and are sent separately,
+/// so input can never change the statement's meaning. Raw SQL fragments need the explicit `unsafeSQL:`.
+///
+///     let q: PostgresQuery = "SELECT * FROM monitoring.participants WHERE site_id = \(site)"
+public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible {
+    public private(set) var sql: String
+    public private(set) var binds: [String?]
+
+    public init(unsafeSQL sql: String, binds: [String?] = []) {
+        self.sql = sql
+        self.binds = binds
+    }
+
+    public init(stringLiteral value: String) {
+        self.init(unsafeSQL: value)
+    }
+
+    public init(stringInterpolation: StringInterpolation) {
+        self.init(unsafeSQL: stringInterpolation.sql, binds: stringInterpolation.binds)
+    }
+
+    public var description: String { sql }
+
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var sql = ""
+        var binds: [String?] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            sql.reserveCapacity(literalCapacity + interpolationCount * 3)
+        }
+
+        public mutating func appendLiteral(_ literal: String) {
+            sql += literal
+        }
+
+        public mutating func appendInterpolation(_ value: some PostgresBindable) {
+            binds.append(value.postgresText)
+            sql += "$\(binds.count)"
+        }
+
+        public mutating func appendInterpolation(_ value: (some PostgresBindable)?) {
+            binds.append(value?.postgresText)
+            sql += "$\(binds.count)"
+        }
+
+        /// A PostgreSQL array of the values, e.g. for `unnest(...)` batch statements.
+        public mutating func appendInterpolation(array values: [some PostgresBindable]) {
+            binds.append(PostgresArrayLiteral.encode(values.map { $0.postgresText }))
+            sql += "$\(binds.count)"
+        }
+
+        public mutating func appendInterpolation(array values: [(some PostgresBindable)?]) {
+            binds.append(PostgresArrayLiteral.encode(values.map { $0?.postgresText }))
+            sql += "$\(binds.count)"
+        }
+
+        /// An identifier (schema or table name), quoted. Only for names the program chose, never input.
+        public mutating func appendInterpolation(identifier: String) {
+            sql += "\"" + identifier.replacingOccurrencesOfQuote() + "\""
+        }
+    }
+}
+
+/// A value that can be sent as a text-format parameter.
+public protocol PostgresBindable: Sendable {
+    var postgresText: String { get }
+}
+
+extension String: PostgresBindable { public var postgresText: String { self } }
+extension Substring: PostgresBindable { public var postgresText: String { String(self) } }
+extension Int: PostgresBindable { public var postgresText: String { String(self) } }
+extension Int32: PostgresBindable { public var postgresText: String { String(self) } }
+extension Int64: PostgresBindable { public var postgresText: String { String(self) } }
+extension Double: PostgresBindable { public var postgresText: String { "\(self)" } }
+extension Bool: PostgresBindable { public var postgresText: String { self ? "t" : "f" } }
+
+/// Text form of a one-dimensional PostgreSQL array: every element quoted, `"` and `\` escaped, NULL unquoted.
+enum PostgresArrayLiteral {
+    static func encode(_ elements: [String?]) -> String {
+        var out = "{"
+        for (i, element) in elements.enumerated() {
+            if i > 0 { out += "," }
+            guard let element else {
+                out += "NULL"
+                continue
+            }
+            out += "\""
+            for c in element.unicodeScalars {
+                if c == "\"" || c == "\\" { out += "\\" }
+                out.unicodeScalars.append(c)
+            }
+            out += "\""
+        }
+        return out + "}"
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrencesOfQuote() -> String {
+        var out = ""
+        for c in self {
+            out.append(c)
+            if c == "\"" { out.append("\"") }
+        }
+        return out
+    }
+}

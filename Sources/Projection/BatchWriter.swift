@@ -1,0 +1,199 @@
+import Kafka
+import Logging
+import Postgres
+import TrialDomain
+
+/// What one applied batch did.
+public struct BatchOutcome: Sendable, Equatable {
+    /// Records whose offsets were applied (archived, deduplicated or rejected).
+    public var records = 0
+    /// Events archived and projected for the first time.
+    public var archived = 0
+    /// Repeats of an archived event_id with the same content (client retries): applied once.
+    public var duplicates = 0
+    /// Repeats of an archived event_id with different content: kept in audit.rejected, not applied.
+    public var rejected = 0
+    /// Records below the checkpoint (already applied by an earlier batch): skipped.
+    public var stale = 0
+    /// Next offset per partition after the batch.
+    public var nextOffsets: [Int32: Int64] = [:]
+}
+
+/// Applies a batch of log records to PostgreSQL in ONE transaction: archive, read models and checkpoints.
+/// Either all of it is committed or none of it, so a crash at any point neither loses nor doubles events.
+public struct BatchWriter {
+    public var topic: String
+    public var validator: EventValidator
+    let parser = JSONParser(maxDepth: 64)
+
+    public init(topic: String, validator: EventValidator = EventValidator()) {
+        self.topic = topic
+        self.validator = validator
+    }
+
+    public func apply(_ records: [KafkaRecord], to db: PostgresConnection) throws -> BatchOutcome {
+        try db.transaction { db in try applyInTransaction(records, db) }
+    }
+
+    private func applyInTransaction(_ records: [KafkaRecord], _ db: PostgresConnection) throws -> BatchOutcome {
+        var outcome = BatchOutcome()
+        let byPartition = Dictionary(grouping: records, by: \.partition)
+        let partitions = byPartition.keys.sorted()
+        let checkpoints = try lockCheckpoints(partitions, db)
+
+        // Keep only records at or after each checkpoint, and insist they continue it without a gap.
+        var fresh: [KafkaRecord] = []
+        for partition in partitions {
+            var expected = checkpoints[partition] ?? 0
+            for record in byPartition[partition]!.sorted(by: { $0.offset < $1.offset }) {
+                if record.offset < expected {
+                    outcome.stale += 1
+                    continue
+                }
+                guard record.offset == expected else {
+                    throw ProjectionError.gap(partition: partition, expected: expected, got: record.offset)
+                }
+                fresh.append(record)
+                expected += 1
+            }
+            if expected != checkpoints[partition] { outcome.nextOffsets[partition] = expected }
+        }
+        outcome.records = fresh.count
+        guard !fresh.isEmpty else { return outcome }
+
+        let decoded = try fresh.map { record -> (KafkaRecord, RecordedEvent) in
+            (record, try decode(record))
+        }
+        let archive = try archiveNew(decoded, db)
+        outcome.archived = archive.new.count
+        outcome.duplicates = archive.duplicates
+        outcome.rejected = archive.rejected
+
+        let changes = ReadModelChanges(events: archive.new)
+        try ReadModelWriter.write(changes, db)
+        try saveCheckpoints(outcome.nextOffsets, db)
+        return outcome
+    }
+
+    private func decode(_ record: KafkaRecord) throws -> RecordedEvent {
+        let json: JSONValue
+        do {
+            json = try parser.parse(record.value)
+        } catch {
+            throw ProjectionError.undecodable(partition: record.partition, offset: record.offset, reason: "not JSON: \(error)")
+        }
+        switch validator.decodeStored(json) {
+        case .success(let event): return event
+        case .failure(let failure):
+            throw ProjectionError.undecodable(partition: record.partition, offset: record.offset, reason: failure.description)
+        }
+    }
+
+    /// Creates missing checkpoint rows at 0, then locks the batch's rows so that a second projector
+    /// holding the same partitions (during a rebalance) waits here and then sees our progress.
+    private func lockCheckpoints(_ partitions: [Int32], _ db: PostgresConnection) throws -> [Int32: Int64] {
+        try db.query("""
+            INSERT INTO projection.checkpoints (topic, partition, next_offset)
+            SELECT \(topic), p, 0 FROM unnest(\(array: partitions)::integer[]) AS p
+            ON CONFLICT DO NOTHING
+            """)
+        let rows = try db.query("""
+            SELECT partition, next_offset FROM projection.checkpoints
+            WHERE topic = \(topic) AND partition = ANY(\(array: partitions)::integer[])
+            ORDER BY partition FOR UPDATE
+            """)
+        var checkpoints: [Int32: Int64] = [:]
+        for row in rows { checkpoints[Int32(row[0]!)!] = Int64(row[1]!)! }
+        return checkpoints
+    }
+
+    private func saveCheckpoints(_ next: [Int32: Int64], _ db: PostgresConnection) throws {
+        guard !next.isEmpty else { return }
+        let partitions = next.keys.sorted()
+        try db.query("""
+            UPDATE projection.checkpoints c SET next_offset = n.next_offset
+            FROM unnest(\(array: partitions)::integer[], \(array: partitions.map { next[$0]! })::bigint[]) AS n(partition, next_offset)
+            WHERE c.topic = \(topic) AND c.partition = n.partition
+            """)
+    }
+
+    /// Inserts events not yet archived; returns them, and counts repeats of archived event_ids.
+    private func archiveNew(_ decoded: [(KafkaRecord, RecordedEvent)], _ db: PostgresConnection) throws
+        -> (new: [RecordedEvent], duplicates: Int, rejected: Int)
+    {
+        // First occurrence of each event_id in this batch is the candidate; later ones are repeats of it.
+        var firstInBatch: [String: RecordedEvent] = [:]
+        var candidates: [(KafkaRecord, RecordedEvent)] = []
+        var repeats: [(KafkaRecord, RecordedEvent)] = []
+        for (record, event) in decoded {
+            if firstInBatch[event.eventID] == nil {
+                firstInBatch[event.eventID] = event
+                candidates.append((record, event))
+            } else {
+                repeats.append((record, event))
+            }
+        }
+        let events = candidates.map(\.1)
+        let inserted = Set(try db.query("""
+            INSERT INTO audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version,
+                study_id, site_id, participant_id, occurred_at, recorded_at, recorded_by, data, envelope)
+            SELECT e, \(topic), p, o, t, v, s, si, pa, oc::timestamptz, ra::timestamptz, rb, d::jsonb, env
+            FROM unnest(\(array: events.map(\.eventID))::uuid[], \(array: candidates.map(\.0.partition))::integer[],
+                        \(array: candidates.map(\.0.offset))::bigint[], \(array: events.map(\.type.rawValue))::text[],
+                        \(array: events.map(\.schemaVersion))::integer[], \(array: events.map(\.studyID))::text[],
+                        \(array: events.map(\.siteID))::text[], \(array: events.map(\.participantID))::text[],
+                        \(array: events.map(\.occurredAt.rfc3339))::text[], \(array: events.map(\.recordedAt.rfc3339))::text[],
+                        \(array: events.map(\.recordedBy))::text[], \(array: events.map { CanonicalJSON.string($0.data) })::text[],
+                        \(array: candidates.map { String(decoding: $0.0.value, as: UTF8.self) })::text[])
+                AS x(e, p, o, t, v, s, si, pa, oc, ra, rb, d, env)
+            ORDER BY p, o
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+            """).compactMap { $0[0] })
+        let new = events.filter { inserted.contains($0.eventID) }
+        repeats += candidates.filter { !inserted.contains($0.1.eventID) }
+        guard !repeats.isEmpty else { return (new, 0, 0) }
+
+        // Compare each repeat with the archived original: same content is a retry, different content is refused.
+        let archived = try db.query("""
+            SELECT event_id::text, envelope FROM audit.events WHERE event_id = ANY(\(array: repeats.map(\.1.eventID))::uuid[])
+            """)
+        var originals = firstInBatch
+        for row in archived {
+            if case .success(let e)? = (try? parser.parse(row[1]!)).map(validator.decodeStored) { originals[row[0]!] = e }
+        }
+        var duplicates = 0
+        var rejections: [(KafkaRecord, RecordedEvent, String)] = []
+        for (record, event) in repeats {
+            if let original = originals[event.eventID], let difference = Self.contentDifference(original, event) {
+                rejections.append((record, event, "event_id \(event.eventID) was already recorded with a different \(difference)"))
+            } else {
+                duplicates += 1
+            }
+        }
+        if !rejections.isEmpty {
+            try db.query("""
+                INSERT INTO audit.rejected (kafka_topic, kafka_partition, kafka_offset, event_id, reason, envelope)
+                SELECT \(topic), p, o, e, r, env
+                FROM unnest(\(array: rejections.map(\.0.partition))::integer[], \(array: rejections.map(\.0.offset))::bigint[],
+                            \(array: rejections.map(\.1.eventID))::uuid[], \(array: rejections.map(\.2))::text[],
+                            \(array: rejections.map { String(decoding: $0.0.value, as: UTF8.self) })::text[]) AS x(p, o, e, r, env)
+                ON CONFLICT DO NOTHING
+                """)
+        }
+        return (new, duplicates, rejections.count)
+    }
+
+    /// The first client-supplied field in which two events with one event_id differ, or nil when they agree.
+    /// `recorded_at` is the server's and may differ between a request and its retry.
+    static func contentDifference(_ a: RecordedEvent, _ b: RecordedEvent) -> String? {
+        if a.type != b.type { return "type" }
+        if a.schemaVersion != b.schemaVersion { return "schema_version" }
+        if a.studyID != b.studyID { return "study_id" }
+        if a.siteID != b.siteID { return "site_id" }
+        if a.participantID != b.participantID { return "participant_id" }
+        if a.occurredAt != b.occurredAt { return "occurred_at" }
+        if a.data != b.data { return "data" }
+        return nil
+    }
+}

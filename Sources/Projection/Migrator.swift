@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import Postgres
+
+/// Applies the versioned SQL files in `Migrations/` (named `NNNN_description.sql`) once each, in order.
+/// Concurrent starters serialise on an advisory lock, so several projectors may start at once.
+public enum Migrator {
+    public struct Migration: Sendable {
+        public var version: Int
+        public var name: String
+        public var sql: String
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case resourcesMissing
+        case badFileName(String)
+        public var description: String {
+            switch self {
+            case .resourcesMissing: "the Migrations resource folder is missing from the build; rebuild the projector"
+            case .badFileName(let n): "migration file \(n) is not named NNNN_description.sql"
+            }
+        }
+    }
+
+    public static func bundled() throws -> [Migration] {
+        guard let folder = Bundle.module.url(forResource: "Migrations", withExtension: nil) else { throw Failure.resourcesMissing }
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        return try files.map { file in
+            guard let version = Int(file.prefix(while: \.isNumber)) else { throw Failure.badFileName(file) }
+            let sql = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            return Migration(version: version, name: file, sql: sql)
+        }
+    }
+
+    /// Applies every bundled migration not yet recorded in `public.schema_migrations`. Returns those applied.
+    @discardableResult
+    public static func migrate(_ db: PostgresConnection, logger: Logger) throws -> [String] {
+        let migrations = try bundled()
+        return try db.transaction { db in
+            // Any constant will do, as long as every projector uses the same one.
+            try db.query("SELECT pg_advisory_xact_lock(7412001)")
+            try db.execute("""
+                CREATE TABLE IF NOT EXISTS public.schema_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+                """)
+            let applied = Set(try db.query("SELECT version FROM public.schema_migrations").compactMap { $0[0].flatMap { Int($0) } })
+            var names: [String] = []
+            for migration in migrations where !applied.contains(migration.version) {
+                try db.execute(migration.sql)
+                try db.query("INSERT INTO public.schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
+                logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+                names.append(migration.name)
+            }
+            return names
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import TrialDomain
+
+/// Consumes the log and applies it to PostgreSQL, one transaction per batch, resuming from the
+/// checkpoints in PostgreSQL on start and on every partition assignment.
+///
+/// Blocking by design: run it on its own thread (the `projector` executable runs it on the main thread).
+public final class Projector {
+    public let configuration: ProjectorConfiguration
+    private let logger: Logger
+    private let writer: BatchWriter
+
+    public init(configuration: ProjectorConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        writer = BatchWriter(topic: configuration.topic)
+    }
+
+    /// Runs until `shouldStop` returns true. Retries (with backoff) when PostgreSQL or the assignment
+    /// fails; throws, and so stops, on anything that would otherwise lose or invent an event.
+    public func run(shouldStop: @escaping @Sendable () -> Bool) throws {
+        var backoff = 0.1
+        while !shouldStop() {
+            do {
+                try session(shouldStop: shouldStop)
+                backoff = 0.1
+            } catch let error as PostgresError where error.isConnectionLoss {
+                logger.warning("PostgreSQL unavailable; retrying", metadata: ["error": "\(error)", "retry_in_s": "\(backoff)"])
+            } catch let error as KafkaError {
+                guard case .assignment = error else { throw error }
+                logger.warning("partition assignment failed; retrying", metadata: ["error": "\(error)"])
+            }
+            Thread.sleep(forTimeInterval: backoff)
+            backoff = min(backoff * 2, 5)
+        }
+    }
+
+    /// One connection and one consumer; any failure tears both down so the next session starts from checkpoints.
+    private func session(shouldStop: @escaping @Sendable () -> Bool) throws {
+        let db = try PostgresConnection(url: configuration.databaseURL)
+        try Migrator.migrate(db, logger: logger)
+        let topic = configuration.topic
+        let consumer = try KafkaConsumer(
+            configuration: configuration.consumerConfiguration,
+            rebalance: RebalanceHandler(assigned: { partitions in
+                try Checkpoints.read(topic: topic, partitions: partitions, db)
+            }),
+            logger: logger)
+        defer { consumer.close() }
+        logger.info("projector consuming", metadata: ["topic": "\(topic)", "group": "\(configuration.groupID)"])
+        while !shouldStop() {
+            let records = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: Int32(configuration.pollTimeoutMs))
+            guard !records.isEmpty else { continue }
+            let outcome = try writer.apply(records, to: db)
+            consumer.commitInformational(outcome.nextOffsets)
+            if outcome.rejected > 0 {
+                logger.error("records refused: event_id reused with different content; see audit.rejected",
+                             metadata: ["count": "\(outcome.rejected)"])
+            }
+            logger.debug("batch applied", metadata: [
+                "records": "\(outcome.records)", "archived": "\(outcome.archived)",
+                "duplicates": "\(outcome.duplicates)", "stale": "\(outcome.stale)",
+            ])
+        }
+    }
+}
+
+/// The projector's per-partition progress in PostgreSQL.
+public enum Checkpoints {
+    /// Next offset per partition; partitions never applied start at 0, the beginning of the log.
+    public static func read(topic: String, partitions: [Int32], _ db: PostgresConnection) throws -> [Int32: Int64] {
+        var offsets = Dictionary(uniqueKeysWithValues: partitions.map { ($0, Int64(0)) })
+        let rows = try db.query("""
+            SELECT partition, next_offset FROM projection.checkpoints
+            WHERE topic = \(topic) AND partition = ANY(\(array: partitions)::integer[])
+            """)
+        for row in rows { offsets[Int32(row[0]!)!] = Int64(row[1]!)! }
+        return offsets
+    }
+}
+
+/// How far the read models trail the log.
+public struct ProjectionLag: Sendable {
+    public struct Partition: Sendable {
+        public var partition: Int32
+        public var applied: Int64
+        public var logEnd: Int64
+        public var lag: Int64 { max(0, logEnd - applied) }
+    }
+
+    public var partitions: [Partition]
+    public var total: Int64 { partitions.reduce(0) { $0 + $1.lag } }
+
+    public static func measure(topic: String, db: PostgresConnection, admin: KafkaAdmin) throws -> ProjectionLag {
+        let count = try admin.partitionCount(topic: topic)
+        let ids = (0..<Int32(count)).map { $0 }
+        let applied = try Checkpoints.read(topic: topic, partitions: ids, db)
+        return ProjectionLag(partitions: try ids.map { p in
+            Partition(partition: p, applied: applied[p] ?? 0, logEnd: try admin.watermarks(topic: topic, partition: p).high)
+        })
+    }
+}

@@ -1,0 +1,44 @@
+import Kafka
+import TrialDomain
+
+/// The projector's settings, read from the environment (defaults match `.stack/env` of the dev stack).
+public struct ProjectorConfiguration: Sendable {
+    /// `DATABASE_URL`: libpq connection URI.
+    public var databaseURL = "postgresql://postgres@127.0.0.1:5432/trial"
+    /// `KAFKA_BOOTSTRAP_SERVERS`.
+    public var bootstrapServers = "127.0.0.1:9092"
+    /// `KAFKA_TOPIC`.
+    public var topic = "trial.events"
+    /// `KAFKA_PROPERTIES`: extra librdkafka properties, `k=v;k=v` (e.g. SASL/SSL for production).
+    public var kafkaProperties: [String: String] = [:]
+    /// `PROJECTOR_GROUP_ID`: projectors sharing it split the partitions between them.
+    public var groupID = "trial-projector"
+    /// `PROJECTOR_BATCH_SIZE`: most records applied in one transaction.
+    public var batchSize = 5_000
+    /// `PROJECTOR_POLL_TIMEOUT_MS`: how long to wait for the first record of a batch.
+    public var pollTimeoutMs = 100
+    /// `LOG_LEVEL`.
+    public var logLevel = LogLevelSetting.info
+
+    public init() {}
+
+    public static func fromEnvironment(_ environment: [String: String]) throws -> ProjectorConfiguration {
+        let env = EnvironmentReader(environment)
+        var c = ProjectorConfiguration()
+        c.databaseURL = try env.string("DATABASE_URL", default: c.databaseURL)
+        c.bootstrapServers = try env.string("KAFKA_BOOTSTRAP_SERVERS", default: c.bootstrapServers)
+        c.topic = try env.string("KAFKA_TOPIC", default: c.topic)
+        c.kafkaProperties = try env.properties("KAFKA_PROPERTIES")
+        c.groupID = try env.string("PROJECTOR_GROUP_ID", default: c.groupID)
+        c.batchSize = try env.integer("PROJECTOR_BATCH_SIZE", default: c.batchSize, in: 1...100_000)
+        c.pollTimeoutMs = try env.integer("PROJECTOR_POLL_TIMEOUT_MS", default: c.pollTimeoutMs, in: 1...10_000)
+        c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
+        return c
+    }
+
+    var consumerConfiguration: KafkaConsumerConfiguration {
+        var k = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, topic: topic, groupID: groupID)
+        k.additionalProperties = kafkaProperties
+        return k
+    }
+}

@@ -1,0 +1,68 @@
+/// Reads typed settings from environment variables. Every failure names the variable and what it accepts,
+/// so a service refuses to start on a typo instead of running with a surprise.
+public struct EnvironmentReader: Sendable {
+    public let environment: [String: String]
+
+    public init(_ environment: [String: String]) {
+        self.environment = environment
+    }
+
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var variable: String
+        public var reason: String
+        public var description: String { "configuration error: \(variable) \(reason)" }
+    }
+
+    public func string(_ name: String, default value: String) throws(Failure) -> String {
+        guard let raw = environment[name] else { return value }
+        guard !raw.isEmpty else { throw Failure(variable: name, reason: "is set but empty; unset it to use the default '\(value)'") }
+        return raw
+    }
+
+    public func required(_ name: String, hint: String) throws(Failure) -> String {
+        guard let raw = environment[name], !raw.isEmpty else { throw Failure(variable: name, reason: "is not set; \(hint)") }
+        return raw
+    }
+
+    public func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(Failure) -> Int {
+        guard let raw = environment[name] else { return value }
+        guard let parsed = Int(raw), range.contains(parsed) else {
+            throw Failure(variable: name, reason: "is '\(raw)'; expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return parsed
+    }
+
+    public func choice<E: RawRepresentable & CaseIterable>(_ name: String, default value: E) throws(Failure) -> E
+    where E.RawValue == String {
+        guard let raw = environment[name] else { return value }
+        guard let parsed = E(rawValue: raw) else {
+            throw Failure(variable: name, reason: "is '\(raw)'; expected one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return parsed
+    }
+
+    /// `key=value` pairs separated by `;`, e.g. `security.protocol=SASL_SSL;sasl.mechanism=PLAIN`.
+    public func properties(_ name: String) throws(Failure) -> [String: String] {
+        guard let raw = environment[name], !raw.isEmpty else { return [:] }
+        var result: [String: String] = [:]
+        for pair in raw.split(separator: ";") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty else {
+                throw Failure(variable: name, reason: "has '\(pair)'; expected key=value pairs separated by ';'")
+            }
+            result[String(parts[0]).trimmingSpaces()] = String(parts[1]).trimmingSpaces()
+        }
+        return result
+    }
+}
+
+/// Log verbosity, from `LOG_LEVEL`.
+public enum LogLevelSetting: String, Sendable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}

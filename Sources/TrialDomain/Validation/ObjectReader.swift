@@ -1,0 +1,163 @@
+/// Reads typed fields out of a JSON object, collecting a `ValidationIssue` for each missing, mistyped,
+/// out-of-range or unknown field, so one response can list every problem.
+public struct ObjectReader {
+    public private(set) var issues: [ValidationIssue] = []
+    let object: [String: JSONValue]
+    let pointer: String
+    private var known: Set<String> = []
+
+    /// Returns nil (and records an issue) when `value` is not an object.
+    public static func make(_ value: JSONValue, pointer: String, issues: inout [ValidationIssue]) -> ObjectReader? {
+        guard case .object(let object) = value else {
+            issues.append(ValidationIssue(pointer: pointer, reason: "expected an object, got \(value.typeName)"))
+            return nil
+        }
+        return ObjectReader(object: object, pointer: pointer)
+    }
+
+    init(object: [String: JSONValue], pointer: String) {
+        self.object = object
+        self.pointer = pointer
+    }
+
+    public func path(_ key: String) -> String { pointer + "/" + pointerToken(key) }
+
+    public mutating func report(_ key: String, _ reason: String) {
+        issues.append(ValidationIssue(pointer: path(key), reason: reason))
+    }
+
+    public mutating func absorb(_ others: [ValidationIssue]) {
+        issues.append(contentsOf: others)
+    }
+
+    /// The raw value of a field; records "is required" when absent and `required`.
+    public mutating func value(_ key: String, required: Bool = true) -> JSONValue? {
+        known.insert(key)
+        guard let value = object[key], value != .null || required else {
+            if required { report(key, "is required") }
+            return nil
+        }
+        if value == .null {
+            report(key, "must not be null")
+            return nil
+        }
+        return value
+    }
+
+    /// Marks a field as accepted without reading it (e.g. read elsewhere).
+    public mutating func allow(_ key: String) { known.insert(key) }
+
+    public mutating func string(_ key: String, required: Bool = true, maxLength: Int = 200,
+                                allowed: ((Unicode.Scalar) -> Bool)? = nil, hint: String? = nil) -> String? {
+        guard let value = value(key, required: required) else { return nil }
+        guard case .string(let s) = value else {
+            report(key, "expected a string, got \(value.typeName)")
+            return nil
+        }
+        if s.isEmpty {
+            report(key, "must not be empty")
+            return nil
+        }
+        if s.unicodeScalars.count > maxLength {
+            report(key, "must be at most \(maxLength) characters")
+            return nil
+        }
+        if let allowed, !s.unicodeScalars.allSatisfy(allowed) {
+            report(key, hint ?? "contains characters that are not allowed")
+            return nil
+        }
+        if allowed == nil, s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            report(key, "must not contain control characters")
+            return nil
+        }
+        return s
+    }
+
+    public mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type,
+                                                                        required: Bool = true) -> E?
+    where E.RawValue == String {
+        guard let value = value(key, required: required) else { return nil }
+        let choices = E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        guard case .string(let s) = value else {
+            report(key, "expected a string, one of \(choices); got \(value.typeName)")
+            return nil
+        }
+        guard let e = E(rawValue: s) else {
+            report(key, "'\(s.prefix(60))' is not one of \(choices)")
+            return nil
+        }
+        return e
+    }
+
+    public mutating func number(_ key: String, in range: ClosedRange<Double>, required: Bool = true,
+                                exclusiveMinimum: Bool = false) -> Double? {
+        guard let value = value(key, required: required) else { return nil }
+        guard case .number(let n) = value else {
+            report(key, "expected a number, got \(value.typeName)")
+            return nil
+        }
+        let aboveMin = exclusiveMinimum ? n > range.lowerBound : n >= range.lowerBound
+        guard aboveMin, n <= range.upperBound else {
+            let low = CanonicalJSON.formatNumber(range.lowerBound)
+            let high = CanonicalJSON.formatNumber(range.upperBound)
+            report(key, exclusiveMinimum ? "must be greater than \(low) and at most \(high)" : "must be between \(low) and \(high)")
+            return nil
+        }
+        return n
+    }
+
+    public mutating func integer(_ key: String, in range: ClosedRange<Int>, required: Bool = true) -> Int? {
+        guard let value = value(key, required: required) else { return nil }
+        return Self.integer(value, in: range) { report(key, $0) }
+    }
+
+    static func integer(_ value: JSONValue, in range: ClosedRange<Int>, report: (String) -> Void) -> Int? {
+        guard case .number(let n) = value else {
+            report("expected an integer, got \(value.typeName)")
+            return nil
+        }
+        guard n == n.rounded(), abs(n) < 1e15 else {
+            report("must be a whole number")
+            return nil
+        }
+        guard range.contains(Int(n)) else {
+            report("must be between \(range.lowerBound) and \(range.upperBound)")
+            return nil
+        }
+        return Int(n)
+    }
+
+    public mutating func bool(_ key: String, required: Bool = true) -> Bool? {
+        guard let value = value(key, required: required) else { return nil }
+        guard case .bool(let b) = value else {
+            report(key, "expected true or false, got \(value.typeName)")
+            return nil
+        }
+        return b
+    }
+
+    public mutating func timestamp(_ key: String, required: Bool = true) -> Timestamp? {
+        guard let text = string(key, required: required, maxLength: 40) else { return nil }
+        guard let t = Timestamp(rfc3339: text) else {
+            report(key, "'\(text)' is not an RFC 3339 date-time with a zone, e.g. 2026-03-01T09:30:00+01:00 (at most 6 fractional digits)")
+            return nil
+        }
+        return t
+    }
+
+    public mutating func array(_ key: String, required: Bool = true) -> [JSONValue]? {
+        guard let value = value(key, required: required) else { return nil }
+        guard case .array(let a) = value else {
+            report(key, "expected an array, got \(value.typeName)")
+            return nil
+        }
+        return a
+    }
+
+    /// Records an issue for every field that no reader asked for: unknown fields are rejected, not ignored.
+    public mutating func rejectUnknownFields() {
+        for key in object.keys.sorted() where !known.contains(key) {
+            report(key, "is not a known field")
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import IngestApp
+import Kafka
+import Logging
+import TrialAuth
+import TrialDomain
+
+@main
+struct Ingest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Accepts trial events over HTTP and appends them, validated, to the Kafka log.",
+        subcommands: [Serve.self, Token.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the HTTP API (configuration from the environment; see README).")
+
+    @Option(help: "Overrides INGEST_PORT.")
+    var port: Int?
+
+    func run() async throws {
+        var configuration = try IngestConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+        if let port { configuration.port = port }
+        let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "ingest")
+        let producer = try KafkaProducer(configuration: configuration.producerConfiguration, logger: logger)
+        let app = try await buildIngestApplication(configuration: configuration, producer: producer, logger: logger)
+        try await app.runService()
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mint a development token signed with INGEST_JWT_SECRET.")
+
+    @Option(help: "The person (token subject).")
+    var sub: String
+
+    @Option(help: "The site the person works at, e.g. S01 (omit for study-wide roles).")
+    var site: String?
+
+    @Option(help: "One of: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var role: String
+
+    @Option(help: "Validity in hours.")
+    var hours: Double = 8
+
+    func run() async throws {
+        guard let parsedRole = Role(rawValue: role) else {
+            throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let secret = ProcessInfo.processInfo.environment["INGEST_JWT_SECRET"], !secret.isEmpty else {
+            throw ValidationError("INGEST_JWT_SECRET is not set; source .stack/env or export it")
+        }
+        let authority = try await TokenAuthority(secret: secret)
+        print(try await authority.mint(subject: sub, site: site, role: parsedRole, lifetime: hours * 3600))
+    }
+}

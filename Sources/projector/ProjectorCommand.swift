@@ -1,0 +1,99 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import Projection
+import Synchronization
+
+@main
+struct ProjectorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "projector",
+        abstract: "Applies the Kafka log to the PostgreSQL archive and read models.",
+        subcommands: [Run.self, Migrate.self, Lag.self],
+        defaultSubcommand: Run.self)
+}
+
+private func loadConfiguration() throws -> (ProjectorConfiguration, Logger) {
+    let configuration = try ProjectorConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+    let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return (configuration, Logger(label: "projector"))
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Consume and apply until SIGTERM or SIGINT.")
+
+    func run() throws {
+        let (configuration, logger) = try loadConfiguration()
+        let stop = StopFlag()
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { stop.set() }
+            source.resume()
+            sources.append(source)
+        }
+        do {
+            try Projector(configuration: configuration, logger: logger).run(shouldStop: { stop.isSet })
+        } catch {
+            logger.critical("projector stopped: \(error)")
+            throw ExitCode(2)
+        }
+        logger.info("projector stopped on signal")
+        withExtendedLifetime(sources) {}
+    }
+}
+
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+}
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending schema migrations and exit.")
+
+    func run() throws {
+        let (configuration, logger) = try loadConfiguration()
+        let applied = try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
+        print(applied.isEmpty ? "schema is up to date" : "applied: \(applied.joined(separator: ", "))")
+    }
+}
+
+struct Lag: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show how far the read models trail the log.")
+
+    @Flag(help: "Wait until the lag is zero (exit 1 on timeout).")
+    var wait = false
+
+    @Option(help: "Seconds to wait with --wait.")
+    var timeout: Double = 120
+
+    func run() throws {
+        let (configuration, _) = try loadConfiguration()
+        let db = try PostgresConnection(url: configuration.databaseURL)
+        let admin = try KafkaAdmin(bootstrapServers: configuration.bootstrapServers)
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let lag = try ProjectionLag.measure(topic: configuration.topic, db: db, admin: admin)
+            if !wait || lag.total == 0 {
+                let logEnd = lag.partitions.reduce(0) { $0 + $1.logEnd }
+                print("lag: \(lag.total) record(s) behind; \(logEnd - lag.total) of \(logEnd) applied across \(lag.partitions.count) partitions")
+                return
+            }
+            guard Date() < deadline else {
+                print("lag: still \(lag.total) record(s) behind after \(timeout) s")
+                throw ExitCode(1)
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+}
