@@ -42,6 +42,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var groupID: String
     /// `fetch.wait.max.ms`: how long the broker may hold a fetch to fill it. Default 10, for freshness.
     public var fetchWaitMaxMs: Int = 10
+    /// `session.timeout.ms`: how long the group waits for a silent member before reassigning its partitions.
+    /// Default 6000 (the broker's usual minimum): a restarted or crashed projector is replaced within seconds.
+    /// `heartbeat.interval.ms` is set to a sixth of it.
+    public var sessionTimeoutMs: Int = 6_000
     public var additionalProperties: [String: String] = [:]
 
     public init(bootstrapServers: String, topic: String, groupID: String) {
@@ -59,6 +63,8 @@ public struct KafkaConsumerConfiguration: Sendable {
             // Never silently jump to another offset when the one we need is gone.
             ("auto.offset.reset", "error"),
             ("fetch.wait.max.ms", String(fetchWaitMaxMs)),
+            ("session.timeout.ms", String(sessionTimeoutMs)),
+            ("heartbeat.interval.ms", String(max(100, sessionTimeoutMs / 6))),
             ("enable.partition.eof", "false"),
         ] + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }

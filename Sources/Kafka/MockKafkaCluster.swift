@@ -4,7 +4,9 @@ import CRdKafka
 ///
 /// It keeps at most about 5 MiB of record batches per partition and trims older ones silently, so create
 /// topics with enough partitions and produce compressed records.
-public final class MockKafkaCluster {
+///
+/// Sendable: librdkafka's mock functions hand their work to the cluster's own thread, so any thread may call them.
+public final class MockKafkaCluster: @unchecked Sendable {
     private let host: OpaquePointer
     private let cluster: OpaquePointer
 

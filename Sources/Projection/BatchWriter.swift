@@ -21,7 +21,7 @@ public struct BatchOutcome: Sendable, Equatable {
 
 /// Applies a batch of log records to PostgreSQL in ONE transaction: archive, read models and checkpoints.
 /// Either all of it is committed or none of it, so a crash at any point neither loses nor doubles events.
-public struct BatchWriter {
+public struct BatchWriter: Sendable {
     public var topic: String
     public var validator: EventValidator
     let parser = JSONParser(maxDepth: 64)

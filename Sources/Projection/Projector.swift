@@ -8,7 +8,7 @@ import TrialDomain
 /// checkpoints in PostgreSQL on start and on every partition assignment.
 ///
 /// Blocking by design: run it on its own thread (the `projector` executable runs it on the main thread).
-public final class Projector {
+public final class Projector: Sendable {
     public let configuration: ProjectorConfiguration
     private let logger: Logger
     private let writer: BatchWriter

@@ -13,6 +13,8 @@ public struct ProjectorConfiguration: Sendable {
     public var kafkaProperties: [String: String] = [:]
     /// `PROJECTOR_GROUP_ID`: projectors sharing it split the partitions between them.
     public var groupID = "trial-projector"
+    /// `PROJECTOR_SESSION_TIMEOUT_MS`: how soon the group reassigns the partitions of a silent projector.
+    public var sessionTimeoutMs = 6_000
     /// `PROJECTOR_BATCH_SIZE`: most records applied in one transaction.
     public var batchSize = 5_000
     /// `PROJECTOR_POLL_TIMEOUT_MS`: how long to wait for the first record of a batch.
@@ -30,6 +32,7 @@ public struct ProjectorConfiguration: Sendable {
         c.topic = try env.string("KAFKA_TOPIC", default: c.topic)
         c.kafkaProperties = try env.properties("KAFKA_PROPERTIES")
         c.groupID = try env.string("PROJECTOR_GROUP_ID", default: c.groupID)
+        c.sessionTimeoutMs = try env.integer("PROJECTOR_SESSION_TIMEOUT_MS", default: c.sessionTimeoutMs, in: 1_000...300_000)
         c.batchSize = try env.integer("PROJECTOR_BATCH_SIZE", default: c.batchSize, in: 1...100_000)
         c.pollTimeoutMs = try env.integer("PROJECTOR_POLL_TIMEOUT_MS", default: c.pollTimeoutMs, in: 1...10_000)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
@@ -38,6 +41,7 @@ public struct ProjectorConfiguration: Sendable {
 
     var consumerConfiguration: KafkaConsumerConfiguration {
         var k = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, topic: topic, groupID: groupID)
+        k.sessionTimeoutMs = sessionTimeoutMs
         k.additionalProperties = kafkaProperties
         return k
     }

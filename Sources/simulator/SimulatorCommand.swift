@@ -33,9 +33,11 @@ struct SimulatorCommand: AsyncParsableCommand {
             throw ValidationError("INGEST_JWT_SECRET is not set; source .stack/env")
         }
         let authority = try await TokenAuthority(secret: secret)
-        // The study started `weeks` + 2 weeks ago, so every event lies in the past.
-        let now = Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970) * 1_000_000)
-        var configuration = StudySimulator.Configuration(start: now.adding(days: -(weeks * 7 + 14)))
+        // The study started `weeks` + 2 weeks before today (midnight UTC), so every event lies in the past
+        // and a second run on the same day resends identical events: ingest accepts them, the projector records them once.
+        let today = Int64(Date().timeIntervalSince1970) / 86_400 * 86_400
+        let midnight = Timestamp(microsecondsSinceEpoch: today * 1_000_000)
+        var configuration = StudySimulator.Configuration(start: midnight.adding(days: -(weeks * 7 + 14)))
         configuration.sites = sites
         configuration.participantsPerSite = participantsPerSite
         configuration.weeks = weeks

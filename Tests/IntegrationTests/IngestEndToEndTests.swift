@@ -1,0 +1,217 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import IngestApp
+import Kafka
+import NIOCore
+import Postgres
+import Projection
+import Testing
+import TrialAuth
+import TrialDomain
+
+/// HTTP → Kafka → PostgreSQL over real sockets, against the dev stack.
+@Suite("ingest end to end", .serialized)
+struct IngestEndToEndTests {
+    static let secret = String(repeating: "k", count: 40)
+
+    struct Harness {
+        var topic: String
+        var databaseURL: String
+        var bootstrap: String
+        var producer: KafkaProducer
+        var authority: TokenAuthority
+
+        func app() async throws -> some ApplicationProtocol {
+            var configuration = IngestConfiguration(jwtSecret: IngestEndToEndTests.secret)
+            configuration.port = 0
+            configuration.topic = topic
+            configuration.bootstrapServers = bootstrap
+            return try await buildIngestApplication(configuration: configuration, producer: producer, logger: TestStack.logger)
+        }
+
+        func token(site: String?, role: Role = .investigator, subject: String = "alice") async throws -> String {
+            try await authority.mint(subject: subject, site: site, role: role)
+        }
+    }
+
+    static func harness(bootstrap: String? = nil, messageTimeoutMs: Int = 5_000) async throws -> Harness {
+        let topic = TestStack.uniqueTopic()
+        let bootstrap = try bootstrap ?? TestStack.bootstrapServers
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic)
+        producerConfiguration.messageTimeoutMs = messageTimeoutMs
+        return Harness(topic: topic, databaseURL: try TestStack.freshDatabase(), bootstrap: bootstrap,
+                       producer: try KafkaProducer(configuration: producerConfiguration, logger: TestStack.logger),
+                       authority: try await TokenAuthority(secret: secret))
+    }
+
+    static func event(_ type: String, participant: String = "S01-0007", eventID: String = UUID().uuidString,
+                      occurredAt: String = "2026-05-30T09:30:00+02:00", data: JSONValue) -> JSONValue {
+        [
+            "event_id": .string(eventID), "type": .string(type), "schema_version": 1, "study_id": "MICRO-LSD-01",
+            "site_id": .string(Identifiers.site(ofParticipant: participant)!), "participant_id": .string(participant),
+            "occurred_at": .string(occurredAt), "data": data,
+        ]
+    }
+
+    static func body(_ json: JSONValue) -> ByteBuffer { ByteBuffer(bytes: CanonicalJSON.encode(json)) }
+
+    static func headers(_ token: String?) -> HTTPFields {
+        var h: HTTPFields = [.contentType: "application/json"]
+        if let token { h[.authorization] = "Bearer \(token)" }
+        return h
+    }
+
+    static func json(_ response: TestResponse) throws -> JSONValue {
+        try JSONParser().parse(Array(response.body.readableBytesView))
+    }
+
+    @Test func acceptedEventsReachTheReadModels() async throws {
+        let h = try await Self.harness()
+        let token = try await h.token(site: "S01")
+        let enrolment = Self.event("participant.enrolled", occurredAt: "2026-05-01T09:00:00Z",
+                                   data: ["consented_at": "2026-04-30T10:00:00Z", "protocol_version": "1.0"])
+        let baseline = Self.event("assessment.completed", occurredAt: "2026-05-01T10:00:00Z",
+                                  data: ["instrument": "phq9", "items": [2, 2, 2, 2, 2, 2, 2, 2, 0], "total": 16])
+        let dose = Self.event("dose.administered", occurredAt: "2026-05-02T09:00:00Z",
+                              data: ["substance": "lsd", "amount": 8, "unit": "ug", "route": "sublingual", "supervised": true])
+        let later = Self.event("assessment.completed", occurredAt: "2026-05-20T10:00:00Z",
+                               data: ["instrument": "phq9", "items": [1, 1, 1, 1, 1, 1, 1, 1, 0], "total": 8])
+        try await h.app().test(.live) { client in
+            let single = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(enrolment))
+            #expect(single.status == .accepted)
+            let answer = try Self.json(single)
+            #expect(answer["event_id"] == enrolment["event_id"].map { .string($0.stringValue!.lowercased()) })
+            #expect(answer["partition"] != nil && answer["offset"] != nil && answer["recorded_at"] != nil)
+
+            let batch = try await client.execute(uri: "/v1/events/batch", method: .post, headers: Self.headers(token),
+                                                 body: Self.body([later, dose, baseline]))
+            #expect(batch.status == .accepted)
+            #expect(try Self.json(batch)["accepted"] == 3)
+        }
+        let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: h.databaseURL, bootstrap: h.bootstrap, topic: h.topic))
+        defer { projector.stop() }
+        try projector.waitUntilCaughtUp()
+
+        let db = try PostgresConnection(url: h.databaseURL)
+        let row = try db.query("""
+            SELECT site_id, status, doses_administered, baseline_phq9, latest_phq9, last_dose_at = '2026-05-02T09:00:00Z'
+            FROM monitoring.participants WHERE participant_id = 'S01-0007'
+            """)
+        #expect(row.rows == [["S01", "enrolled", "1", "16", "8", "t"]])
+        let archived = try db.query("SELECT count(*), count(DISTINCT recorded_by), min(recorded_by) FROM audit.events")
+        #expect(archived.rows == [["4", "1", "alice"]])
+        let dosesRow = try db.query("SELECT substance, amount::text, unit, supervised FROM monitoring.doses")
+        #expect(dosesRow.rows == [["lsd", "8", "ug", "t"]])
+    }
+
+    @Test func invalidAndForeignEventsAreRefusedAndNeverReachKafka() async throws {
+        let h = try await Self.harness()
+        let s01 = try await h.token(site: "S01")
+        let s02 = try await h.token(site: "S02", subject: "bob")
+        let monitor = try await h.token(site: nil, role: .monitor, subject: "mo")
+        let good = Self.event("dose.administered", data: ["substance": "lsd", "amount": 8, "unit": "ug", "route": "oral", "supervised": true])
+        let badTotal = Self.event("assessment.completed", data: ["instrument": "phq9", "items": [0, 0, 0, 0, 0, 0, 0, 0, 1], "total": 2])
+        try await h.app().test(.live) { client in
+            let invalid = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(s01), body: Self.body(badTotal))
+            #expect(invalid.status == .unprocessableContent)
+            #expect(invalid.headers[.contentType] == "application/problem+json")
+            let problem = try Self.json(invalid)
+            #expect(problem["errors"] == [["pointer": "/data/total", "reason": "is 2 but the items add up to 1"]])
+
+            let foreign = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(s02), body: Self.body(good))
+            #expect(foreign.status == .forbidden)
+            #expect(try Self.json(foreign)["errors"] == [["pointer": "/site_id", "reason": "the token is for site S02 and may submit only that site's events"]])
+
+            let wrongRole = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(monitor), body: Self.body(good))
+            #expect(wrongRole.status == .forbidden)
+
+            let anonymous = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(nil), body: Self.body(good))
+            #expect(anonymous.status == .unauthorized)
+            #expect(anonymous.headers[.wwwAuthenticate] == "Bearer")
+
+            let forged = try await TokenAuthority(secret: String(repeating: "x", count: 40)).mint(subject: "eve", site: "S01", role: .investigator)
+            let badSignature = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(forged), body: Self.body(good))
+            #expect(badSignature.status == .unauthorized)
+
+            let malformed = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(s01),
+                                                     body: ByteBuffer(string: "{\"event_id\": \"x\",\n \"event_id\": 1}"))
+            #expect(malformed.status == .badRequest)
+            #expect(try Self.json(malformed)["detail"]?.stringValue?.contains("duplicate key \"event_id\" at line 2") == true)
+
+            var textHeaders = Self.headers(s01)
+            textHeaders[.contentType] = "text/plain"
+            let wrongType = try await client.execute(uri: "/v1/events", method: .post, headers: textHeaders, body: Self.body(good))
+            #expect(wrongType.status == .unsupportedMediaType)
+
+            // One bad item rejects the whole batch and lists it by index.
+            let batch = try await client.execute(uri: "/v1/events/batch", method: .post, headers: Self.headers(s01),
+                                                 body: Self.body([good, badTotal]))
+            #expect(batch.status == .unprocessableContent)
+            #expect(try Self.json(batch)["errors"] == [["pointer": "/1/data/total", "reason": "is 2 but the items add up to 1"]])
+
+            let tooMany = try await client.execute(uri: "/v1/events/batch", method: .post, headers: Self.headers(s01),
+                                                   body: Self.body(.array(Array(repeating: good, count: 1_001))))
+            #expect(tooMany.status == .unprocessableContent)
+        }
+        // Nothing was appended: the topic is empty (or was never even created).
+        let admin = try KafkaAdmin(bootstrapServers: h.bootstrap)
+        let partitions = (try? admin.partitionCount(topic: h.topic)) ?? 0
+        for p in 0..<Int32(partitions) {
+            #expect(try admin.watermarks(topic: h.topic, partition: p).high == 0)
+        }
+    }
+
+    @Test func brokerDownAnswers503AndNothingIsRecorded() async throws {
+        let cluster = try MockKafkaCluster()
+        let h = try await Self.harness(bootstrap: cluster.bootstrapServers, messageTimeoutMs: 1_500)
+        try cluster.createTopic(h.topic, partitions: 4)
+        let token = try await h.token(site: "S01")
+        let dose = Self.event("dose.administered", data: ["substance": "lsd", "amount": 8, "unit": "ug", "route": "oral", "supervised": true])
+        try await h.app().test(.live) { client in
+            cluster.setBroker(1, up: false)
+            let down = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(dose))
+            #expect(down.status == .serviceUnavailable)
+            #expect(down.headers[.retryAfter] == "5")
+            cluster.setBroker(1, up: true)
+            // The client retries the same event once the broker is back, and it is recorded.
+            var status = HTTPResponse.Status.serviceUnavailable
+            for _ in 0..<10 where status != .accepted {
+                status = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(dose)).status
+            }
+            #expect(status == .accepted)
+        }
+        let admin = try KafkaAdmin(bootstrapServers: cluster.bootstrapServers)
+        let total = try (0..<Int32(4)).reduce(Int64(0)) { $0 + (try admin.watermarks(topic: h.topic, partition: $1).high) }
+        #expect(total == 1, "only the acknowledged retry is in the log")
+    }
+
+    @Test func anIndependentKafkaClientReadsTheEnvelopes() async throws {
+        let h = try await Self.harness()
+        let token = try await h.token(site: "S01")
+        let id = UUID().uuidString.lowercased()
+        let dose = Self.event("dose.administered", eventID: id,
+                              data: ["substance": "lsd", "amount": 9, "unit": "ug", "route": "oral", "supervised": true])
+        try await h.app().test(.live) { client in
+            let r = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(dose))
+            #expect(r.status == .accepted)
+        }
+        // kcat (Debian's package) is a Kafka client that is not ours.
+        let kcat = Process()
+        kcat.executableURL = URL(fileURLWithPath: "/usr/bin/kcat")
+        kcat.arguments = ["-b", h.bootstrap, "-t", h.topic, "-C", "-e", "-q", "-f", "%k|%h|%s\n"]
+        let output = Pipe()
+        kcat.standardOutput = output
+        try kcat.run()
+        kcat.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let line = try #require(text.split(separator: "\n").first)
+        let parts = line.split(separator: "|", maxSplits: 2)
+        #expect(parts[0] == "S01-0007")
+        #expect(parts[1].contains("type=dose.administered") && parts[1].contains("schema_version=1"))
+        let envelope = try JSONParser().parse(String(parts[2]))
+        #expect(envelope["event_id"] == .string(id))
+        #expect(envelope["recorded_by"] == "alice")
+        #expect(envelope["data"]?["amount"] == 9)
+    }
+}

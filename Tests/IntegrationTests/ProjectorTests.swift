@@ -1,0 +1,148 @@
+import Foundation
+import Kafka
+import Postgres
+import Projection
+import Simulator
+import Testing
+import TrialDomain
+
+/// The projector against the dev broker and PostgreSQL: determinism, idempotence, refusal to skip.
+@Suite("projector", .serialized)
+struct ProjectorTests {
+    static func simulatedEvents(seed: UInt64 = 11) throws -> [RecordedEvent] {
+        var configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)
+        configuration.sites = 2
+        configuration.participantsPerSite = 4
+        configuration.weeks = 3
+        configuration.seed = seed
+        let validator = EventValidator()
+        let recordedAt = Timestamp(rfc3339: "2026-03-01T00:00:00Z")!
+        return try StudySimulator(configuration: configuration).submissions().map {
+            try validator.validateSubmission($0.json, recordedAt: recordedAt, recordedBy: "sim").get()
+        }
+    }
+
+    /// Projects `events` (in the given order) into a fresh database through a fresh topic; returns the database URL.
+    static func project(_ events: [RecordedEvent]) async throws -> String {
+        let bootstrap = try TestStack.bootstrapServers
+        let topic = TestStack.uniqueTopic()
+        let url = try TestStack.freshDatabase()
+        try await produce(events, bootstrap: bootstrap, topic: topic)
+        let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic))
+        defer { projector.stop() }
+        try projector.waitUntilCaughtUp()
+        return url
+    }
+
+    @Test func readModelsAreIdenticalWhateverTheArrivalOrder() async throws {
+        let events = try Self.simulatedEvents()
+        let chronological = events.sorted { ($0.occurredAt, $0.eventID) < ($1.occurredAt, $1.eventID) }
+        var rng = SeededGenerator(seed: 99)
+        let shuffled = events.shuffled(using: &rng)
+        let reference = try readModelSnapshot(try await Self.project(chronological))
+        #expect(reference["monitoring.participants"]?.count == 8)
+        #expect(reference["monitoring.doses"]?.isEmpty == false)
+        let other = try readModelSnapshot(try await Self.project(shuffled))
+        #expect(other == reference)
+    }
+
+    @Test func retriesAreAppliedOnceAndReusedIDsAreRefused() async throws {
+        let events = Array(try Self.simulatedEvents().prefix(20))
+        var retry = events[5]
+        retry.recordedAt = retry.recordedAt.adding(seconds: 30)  // the site resent it later
+        let doseIndex = try #require(events.firstIndex { $0.type == .doseAdministered })
+        var conflicting = events[doseIndex]
+        conflicting.data = Fixture.changedAmount(conflicting.data)
+        let url = try await Self.project(events + [retry, conflicting, events[7]])
+        let db = try PostgresConnection(url: url)
+        #expect(try db.query("SELECT count(*) FROM audit.events").rows == [["20"]])
+        let rejected = try db.query("SELECT event_id::text, reason FROM audit.rejected")
+        #expect(rejected.count == 1)
+        #expect(rejected.rows.first?[0] == events[doseIndex].eventID)
+        #expect(rejected.rows.first?[1]?.contains("different data") == true)
+        let reference = try readModelSnapshot(try await Self.project(events))
+        #expect(try readModelSnapshot(url) == reference)
+    }
+
+    @Test func aRestartedProjectorContinuesWithoutLossOrDuplication() async throws {
+        let events = try Self.simulatedEvents(seed: 5)
+        let bootstrap = try TestStack.bootstrapServers
+        let topic = TestStack.uniqueTopic()
+        let url = try TestStack.freshDatabase()
+        let half = events.count / 2
+        try await produce(Array(events[..<half]), bootstrap: bootstrap, topic: topic)
+        var configuration = TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic)
+        configuration.batchSize = 7
+        let first = BackgroundProjector(configuration)
+        try first.waitUntilCaughtUp()
+        first.stop()
+        try await produce(Array(events[half...]), bootstrap: bootstrap, topic: topic)
+        let second = BackgroundProjector(configuration)
+        try second.waitUntilCaughtUp()
+        second.stop()
+        let db = try PostgresConnection(url: url)
+        #expect(try db.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
+        #expect(try readModelSnapshot(url) == readModelSnapshot(try await Self.project(events)))
+    }
+
+    @Test func anUndecodableRecordStopsTheProjectorNamingItsOffset() async throws {
+        let bootstrap = try TestStack.bootstrapServers
+        let topic = TestStack.uniqueTopic()
+        let url = try TestStack.freshDatabase()
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
+                                         logger: TestStack.logger)
+        let delivery = try await producer.send([KafkaOutgoingRecord(key: Array("S01-0001".utf8), value: Array("{not json".utf8))])[0].get()
+        producer.shutdown()
+        let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic))
+        let error = try #require(projector.waitForFailure())
+        #expect(error.contains("partition \(delivery.partition) offset \(delivery.offset) cannot be decoded"))
+        let db = try PostgresConnection(url: url)
+        #expect(try db.query("SELECT count(*) FROM projection.checkpoints WHERE next_offset > 0").rows == [["0"]])
+    }
+
+    @Test func aGapInTheLogIsRefused() throws {
+        let url = try TestStack.freshDatabase()
+        let db = try PostgresConnection(url: url)
+        try Migrator.migrate(db, logger: TestStack.logger)
+        let events = try Self.simulatedEvents().prefix(3)
+        let records = events.enumerated().map { i, e in
+            KafkaRecord(partition: 0, offset: Int64(i == 2 ? 5 : i), key: nil, value: e.canonicalBytes)
+        }
+        #expect {
+            try BatchWriter(topic: "t").apply(records, to: db)
+        } throws: { error in
+            "\(error)".contains("next offset to apply is 2 but the log continued at 5")
+        }
+        #expect(try db.query("SELECT count(*) FROM audit.events").rows == [["0"]], "the whole batch rolled back")
+    }
+
+    @Test func theArchiveRefusesUpdatesAndDeletes() throws {
+        let url = try TestStack.freshDatabase()
+        let db = try PostgresConnection(url: url)
+        try Migrator.migrate(db, logger: TestStack.logger)
+        let event = try Self.simulatedEvents()[0]
+        _ = try BatchWriter(topic: "t").apply([KafkaRecord(partition: 0, offset: 0, key: nil, value: event.canonicalBytes)], to: db)
+        for statement in ["UPDATE audit.events SET recorded_by = 'mallory'", "DELETE FROM audit.events", "TRUNCATE audit.events"] {
+            #expect {
+                try db.execute(statement)
+            } throws: { error in
+                "\(error)".contains("append-only")
+            }
+        }
+        #expect(try db.query("SELECT recorded_by FROM audit.events").rows == [["sim"]])
+    }
+
+    @Test func migrationsApplyOnce() throws {
+        let db = try PostgresConnection(url: try TestStack.freshDatabase())
+        #expect(try Migrator.migrate(db, logger: TestStack.logger) == ["0001_initial.sql"])
+        #expect(try Migrator.migrate(db, logger: TestStack.logger).isEmpty)
+    }
+}
+
+enum Fixture {
+    static func changedAmount(_ data: JSONValue) -> JSONValue {
+        guard case .object(var o) = data else { return data }
+        o["amount"] = 14
+        return .object(o)
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import Projection
+import Synchronization
+import Testing
+import TrialDomain
+
+/// The running dev stack (`scripts/stack up`): each test gets its own database and its own topic.
+enum TestStack {
+    struct Missing: Error, CustomStringConvertible {
+        var variable: String
+        var description: String { "\(variable) is not set: run ./scripts/test (or scripts/stack up and source .stack/env)" }
+    }
+
+    static func env(_ name: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { throw Missing(variable: name) }
+        return value
+    }
+
+    static var databaseURL: String { get throws { try env("DATABASE_URL") } }
+    static var bootstrapServers: String { get throws { try env("KAFKA_BOOTSTRAP_SERVERS") } }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// A new, empty database on the stack's server; returns its URL.
+    static func freshDatabase() throws -> String {
+        let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let admin = try PostgresConnection(url: try databaseURL)
+        try admin.execute("CREATE DATABASE \(name)")
+        return try url(forDatabase: name)
+    }
+
+    static func url(forDatabase name: String) throws -> String {
+        let base = try databaseURL
+        let path = base.split(separator: "?", maxSplits: 1)[0]
+        let slash = path.lastIndex(of: "/")!
+        return String(path[..<slash]) + "/" + name
+    }
+
+    static func uniqueTopic() -> String { "test." + UUID().uuidString.lowercased() }
+
+    static func projectorConfiguration(databaseURL: String, bootstrap: String, topic: String) -> ProjectorConfiguration {
+        var c = ProjectorConfiguration()
+        c.databaseURL = databaseURL
+        c.bootstrapServers = bootstrap
+        c.topic = topic
+        c.groupID = "test-" + UUID().uuidString.lowercased()
+        c.pollTimeoutMs = 20
+        return c
+    }
+}
+
+/// Runs a projector on its own thread until stopped, keeping the error that stopped it, if any.
+final class BackgroundProjector: Sendable {
+    private let stopFlag = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let failure = Mutex<String?>(nil)
+    let configuration: ProjectorConfiguration
+
+    init(_ configuration: ProjectorConfiguration) {
+        self.configuration = configuration
+        let projector = Projector(configuration: configuration, logger: TestStack.logger)
+        Thread.detachNewThread { [self] in
+            do {
+                try projector.run(shouldStop: { [self] in stopFlag.load(ordering: .relaxed) })
+            } catch {
+                failure.withLock { $0 = "\(error)" }
+            }
+            finished.signal()
+        }
+    }
+
+    var error: String? { failure.withLock { $0 } }
+
+    /// Waits until every record in the topic is applied; fails the test on timeout or projector error.
+    func waitUntilCaughtUp(timeout: Double = 30) throws {
+        let db = try PostgresConnection(url: configuration.databaseURL)
+        let admin = try KafkaAdmin(bootstrapServers: configuration.bootstrapServers)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let error { throw ProjectorFailed(reason: error) }
+            if let lag = try? ProjectionLag.measure(topic: configuration.topic, db: db, admin: admin), lag.total == 0,
+               lag.partitions.contains(where: { $0.logEnd > 0 }) {
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        throw ProjectorFailed(reason: "not caught up after \(timeout) s")
+    }
+
+    /// Waits until the projector stops by itself (it hit a fatal error) and returns that error.
+    func waitForFailure(timeout: Double = 30) -> String? {
+        _ = finished.wait(timeout: .now() + timeout)
+        return error
+    }
+
+    func stop() {
+        stopFlag.store(true, ordering: .relaxed)
+        finished.wait()
+    }
+
+    struct ProjectorFailed: Error, CustomStringConvertible {
+        var reason: String
+        var description: String { "projector: \(reason)" }
+    }
+}
+
+/// Every row of every read-model table, as text, in primary-key order: for comparing two databases exactly.
+func readModelSnapshot(_ url: String) throws -> [String: [String]] {
+    let db = try PostgresConnection(url: url)
+    var snapshot: [String: [String]] = [:]
+    for table in ["monitoring.participants", "monitoring.doses", "monitoring.assessments"] {
+        let rows = try db.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(table) t ORDER BY 1"))
+        snapshot[table] = rows.map { $0[0] ?? "NULL" }
+    }
+    return snapshot
+}
+
+/// Sends stored events straight to a topic (as ingest would), in the given order.
+func produce(_ events: [RecordedEvent], bootstrap: String, topic: String) async throws {
+    let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
+                                     logger: TestStack.logger)
+    defer { producer.shutdown() }
+    let records = events.map { KafkaOutgoingRecord(key: Array($0.participantID.utf8), value: $0.canonicalBytes) }
+    for chunk in stride(from: 0, to: records.count, by: 1_000) {
+        for result in await producer.send(Array(records[chunk..<min(chunk + 1_000, records.count)])) {
+            _ = try result.get()
+        }
+    }
+}

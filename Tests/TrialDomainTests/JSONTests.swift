@@ -1,0 +1,90 @@
+import Testing
+@testable import TrialDomain
+
+@Suite("JSON parser and canonical form")
+struct JSONTests {
+    let parser = JSONParser()
+
+    @Test func parsesEveryKindOfValue() throws {
+        let value = try parser.parse(#"{"a": [1, -2.5e3, true, false, null], "b": "x\ny\u00e9\ud83d\ude00", "c": {}}"#)
+        #expect(value == ["a": [1, -2500, true, false, nil], "b": "x\nyé😀", "c": .object([:])])
+    }
+
+    @Test func rejectsDuplicateKeysWithTheirPosition() {
+        #expect {
+            try parser.parse("{\n  \"a\": 1,\n  \"a\": 2\n}")
+        } throws: { error in
+            let e = error as! JSONParseError
+            return e.reason == #"duplicate key "a""# && e.line == 3 && e.column == 3
+        }
+    }
+
+    @Test(arguments: [
+        ("", "unexpected end of input"), ("{", "expected a string key"), ("[1,]", "unexpected character"),
+        ("01", "leading zeros"), ("1 2", "unexpected content after"), (#""\x""#, "invalid escape"),
+        (#""\ud800""#, "lone high surrogate"), ("tru", "invalid literal"), ("\"a\tb\"", "control character"),
+        ("1e999", "out of range"), ("{\"a\" 1}", "expected ':'"),
+    ])
+    func rejectsMalformedInput(text: String, reason: String) {
+        #expect {
+            try parser.parse(text)
+        } throws: { error in
+            (error as! JSONParseError).reason.contains(reason)
+        }
+    }
+
+    @Test func limitsNestingDepth() throws {
+        let shallow = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
+        _ = try parser.parse(shallow)
+        let deep = String(repeating: "[", count: 33) + String(repeating: "]", count: 33)
+        #expect(throws: JSONParseError.self) { try parser.parse(deep) }
+    }
+
+    @Test func canonicalFormSortsKeysAndNormalisesNumbers() {
+        let value: JSONValue = ["b": 1.0, "a": ["z": "q\"\\\u{01}", "é": 2.5, "A": -0.0], "c": 1e21]
+        #expect(CanonicalJSON.string(value) == #"{"a":{"A":0,"z":"q\"\\\u0001","é":2.5},"b":1,"c":1e+21}"#)
+    }
+
+    @Test func canonicalFormRoundTrips() throws {
+        let text = #"{"data":{"items":[0,1,2,3],"note":"naïve \"quote\"\n"},"n":12.75}"#
+        let value = try parser.parse(text)
+        #expect(try parser.parse(CanonicalJSON.string(value)) == value)
+        #expect(CanonicalJSON.string(value) == text)
+    }
+}
+
+@Suite("RFC 3339 timestamps")
+struct TimestampTests {
+    @Test func parsesZonesToTheSameInstant() throws {
+        let utc = try #require(Timestamp(rfc3339: "2026-03-01T08:30:00Z"))
+        #expect(Timestamp(rfc3339: "2026-03-01T09:30:00+01:00") == utc)
+        #expect(Timestamp(rfc3339: "2026-02-28T22:30:00-10:00") == utc)
+        #expect(utc.rfc3339 == "2026-03-01T08:30:00.000000Z")
+    }
+
+    @Test func keepsMicroseconds() throws {
+        let t = try #require(Timestamp(rfc3339: "1999-12-31T23:59:59.123456Z"))
+        #expect(t.rfc3339 == "1999-12-31T23:59:59.123456Z")
+        #expect(Timestamp(rfc3339: "2026-01-01T00:00:00.5Z")?.rfc3339 == "2026-01-01T00:00:00.500000Z")
+    }
+
+    @Test(arguments: ["2026-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:00:00",
+                      "2026-01-01 00:00:00Z", "2026-01-01T00:00:00.1234567Z", "2026-01-01T00:00:00+1:00", "yesterday"])
+    func rejectsInvalid(text: String) {
+        #expect(Timestamp(rfc3339: text) == nil)
+    }
+
+    @Test func acceptsLeapDay() {
+        #expect(Timestamp(rfc3339: "2028-02-29T12:00:00Z") != nil)
+        #expect(Timestamp(rfc3339: "2000-02-29T12:00:00Z") != nil)
+        #expect(Timestamp(rfc3339: "2100-02-29T12:00:00Z") == nil)
+    }
+
+    @Test func formatsAndParsesManyInstantsIdentically() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<1_000 {
+            let t = Timestamp(microsecondsSinceEpoch: Int64.random(in: -2_000_000_000_000_000...4_000_000_000_000_000, using: &rng))
+            #expect(Timestamp(rfc3339: t.rfc3339) == t)
+        }
+    }
+}

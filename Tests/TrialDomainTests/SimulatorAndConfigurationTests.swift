@@ -1,0 +1,80 @@
+import Simulator
+import Testing
+@testable import TrialDomain
+
+@Suite("Simulated study")
+struct SimulatorTests {
+    let configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)
+
+    @Test func everySimulatedEventIsValid() throws {
+        let submissions = StudySimulator(configuration: configuration).submissions()
+        #expect(submissions.count > 30 * 20)
+        let validator = EventValidator()
+        let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
+        var ids = Set<String>()
+        for submission in submissions {
+            let event = try validator.validateSubmission(submission.json, recordedAt: later, recordedBy: "sim").get()
+            #expect(event.siteID == submission.siteID)
+            ids.insert(event.eventID)
+        }
+        #expect(ids.count == submissions.count, "event ids must be unique")
+    }
+
+    @Test func sameSeedSameStudy() {
+        let a = StudySimulator(configuration: configuration).submissions().map(\.json)
+        let b = StudySimulator(configuration: configuration).submissions().map(\.json)
+        #expect(a == b)
+        var other = configuration
+        other.seed = 7
+        #expect(StudySimulator(configuration: other).submissions().map(\.json) != a)
+    }
+
+    @Test func dosesFollowTheTitrationProtocol() throws {
+        let validator = EventValidator()
+        let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
+        let doses = try StudySimulator(configuration: configuration).submissions().compactMap { s -> Double? in
+            guard case .doseAdministered(let d) = try validator.validateSubmission(s.json, recordedAt: later, recordedBy: "x").get().payload
+            else { return nil }
+            return d.amount
+        }
+        #expect(doses.allSatisfy { (5...15).contains($0) })
+        #expect(doses.contains(8) && doses.contains(15))
+    }
+}
+
+@Suite("Configuration from the environment")
+struct EnvironmentReaderTests {
+    @Test func malformedValuesNameTheVariable() {
+        let env = EnvironmentReader(["PORT": "80a", "LEVEL": "loud", "PROPS": "a=1;b"])
+        #expect(throws: EnvironmentReader.Failure.self) { try env.integer("PORT", default: 1, in: 0...65535) }
+        do {
+            _ = try env.choice("LEVEL", default: LogLevelSetting.info)
+            Issue.record("accepted an unknown level")
+        } catch {
+            #expect(error.description.contains("LEVEL") && error.description.contains("warning"))
+        }
+        #expect(throws: EnvironmentReader.Failure.self) { try env.properties("PROPS") }
+    }
+
+    @Test func defaultsApplyWhenUnset() throws {
+        let env = EnvironmentReader(["PROPS": "security.protocol=SASL_SSL; sasl.mechanism=PLAIN"])
+        #expect(try env.integer("PORT", default: 8080, in: 0...65535) == 8080)
+        #expect(try env.properties("PROPS") == ["security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"])
+        #expect(throws: EnvironmentReader.Failure.self) { try env.required("SECRET", hint: "set it") }
+    }
+}
+
+@Suite("Read-model changes")
+struct ReadModelChangesTests {
+    @Test func eachEventBecomesOneFactRow() throws {
+        let validator = EventValidator()
+        let events = try [Fixtures.enrolment, Fixtures.dose, Fixtures.phq9].map {
+            try validator.validateSubmission($0, recordedAt: Fixtures.now, recordedBy: "alice").get()
+        }
+        let changes = ReadModelChanges(events: events)
+        #expect(changes.enrolments.count == 1 && changes.doses.count == 1 && changes.assessments.count == 1)
+        #expect(changes.touchedParticipants == ["S01-0007"])
+        #expect(changes.doses[0].administeredAt == Timestamp(rfc3339: "2026-05-30T07:30:00Z"))
+        #expect(changes.assessments[0].assessment.total == 10)
+    }
+}
