@@ -91,7 +91,7 @@ public struct IngestService: Sendable {
     /// Appends the events to the log and waits for every acknowledgement.
     func append(_ events: [RecordedEvent]) async throws(Problem) -> [Acceptance] {
         let records = events.map { event in
-            KafkaOutgoingRecord(key: Array(event.participantID.utf8), value: event.canonicalBytes,
+            KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: event.canonicalBytes,
                                 headers: [("type", Array(event.type.rawValue.utf8)),
                                           ("schema_version", Array(String(event.schemaVersion).utf8)),
                                           ("event_id", Array(event.eventID.utf8))])

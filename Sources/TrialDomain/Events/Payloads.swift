@@ -1,21 +1,32 @@
 public enum Substance: String, Sendable, Hashable, CaseIterable, Codable {
     case lsd
     case psilocybin
+    /// Active placebo (DOMAIN.md): recorded like any kit, without revealing the arm.
+    case caffeine
 }
 
-/// Units a dose may be recorded in: micrograms, milligrams of psilocybin, grams of dried mushroom.
+/// Units of investigational product: micrograms, milligrams, grams of dried mushroom.
 public enum DoseUnit: String, Sendable, Hashable, CaseIterable, Codable {
     case ug
     case mg
     case g
 
     /// A sanity bound well above any microdose, so typing slips (8000 for 8) are caught at the door.
-    /// Protocol-specific limits are safety rules, not validation.
+    /// Protocol limits are safety rules (signals), not validation.
     public var plausibleMaximum: Double {
         switch self {
         case .ug: 200
-        case .mg: 50
+        case .mg: 500
         case .g: 5
+        }
+    }
+
+    /// Units a substance may be recorded in.
+    public static func allowed(for substance: Substance) -> [DoseUnit] {
+        switch substance {
+        case .lsd: [.ug]
+        case .psilocybin: [.mg, .g]
+        case .caffeine: [.mg]
         }
     }
 }
@@ -25,23 +36,131 @@ public enum Route: String, Sendable, Hashable, CaseIterable, Codable {
     case sublingual
 }
 
-public enum Instrument: String, Sendable, Hashable, CaseIterable, Codable {
-    case phq9
-
-    public var itemCount: Int { 9 }
-    public var itemRange: ClosedRange<Int> { 0...3 }
-
-    /// The total by the instrument's own rule.
-    public func total(of items: [Int]) -> Int { items.reduce(0, +) }
+/// A quantity of product, as counted for accountability.
+public struct Quantity: Sendable, Hashable {
+    public var amount: Double
+    public var unit: DoseUnit
 }
 
-/// `participant.enrolled` v1.
+// MARK: Study set-up
+
+/// What a protocol allows for one substance.
+public struct SubstanceRule: Sendable, Hashable {
+    public var substance: Substance
+    public var units: [DoseUnit]
+    public var minDose: Double
+    public var maxDose: Double
+    public var maxTitrationStep: Double
+}
+
+/// How often an instrument is due, and the tolerance around each due date.
+public struct ScheduledAssessment: Sendable, Hashable {
+    public var instrument: Instrument
+    public var everyDays: Int
+    public var windowDays: Int
+}
+
+/// Thresholds for safety signals; every one is a protocol parameter, not a constant.
+public struct SafetyThresholds: Sendable, Hashable {
+    public var phq9Item9Min: Int
+    public var madrsItem10Min: Int
+    public var worseningPoints: Int
+    public var systolicMax: Int
+    public var diastolicMax: Int
+    public var heartRateMin: Int
+    public var heartRateMax: Int
+    public var temperatureMaxC: Double
+}
+
+/// The rules of a protocol version (`study.protocol_defined`, and the replacement set in `study.protocol_amended`).
+public struct ProtocolRules: Sendable, Hashable {
+    public var substances: [SubstanceRule]
+    public var minHoursBetweenDoses: Double
+    public var maxDosesPer7Days: Int
+    public var supervisionRequired: Bool
+    public var assessmentSchedule: [ScheduledAssessment]
+    public var safetyThresholds: SafetyThresholds
+}
+
+public struct ProtocolDefined: Sendable, Hashable {
+    public var protocolID: String
+    public var protocolVersion: String
+    public var rules: ProtocolRules
+}
+
+public struct ProtocolAmended: Sendable, Hashable {
+    public var protocolID: String
+    public var protocolVersion: String
+    public var effectiveFrom: Timestamp
+    public var reason: String
+    public var rules: ProtocolRules
+}
+
+public struct SiteActivated: Sendable, Hashable {
+    public var siteName: String
+    public var country: String
+    public var principalInvestigator: String
+    public var protocolVersion: String
+}
+
+// MARK: Participant lifecycle
+
+public enum ScreeningOutcome: String, Sendable, Hashable, CaseIterable { case eligible, screenFailed = "screen_failed" }
+public enum Sex: String, Sendable, Hashable, CaseIterable { case female, male, other, unknown }
+
+public struct ParticipantScreened: Sendable, Hashable {
+    public var outcome: ScreeningOutcome
+    public var failureReason: String?
+    public var age: Int
+    public var sex: Sex
+}
+
 public struct ParticipantEnrolled: Sendable, Hashable {
     public var consentedAt: Timestamp
     public var protocolVersion: String
 }
 
-/// `dose.administered` v1.
+/// Carries the arm: confidential. It reaches only the `unblinded` schema.
+public struct ParticipantRandomized: Sendable, Hashable {
+    public var kitNumber: String
+    public var arm: String
+}
+
+public enum WithdrawalReason: String, Sendable, Hashable, CaseIterable {
+    case adverseEvent = "adverse_event", lackOfEfficacy = "lack_of_efficacy", withdrewConsent = "withdrew_consent"
+    case lostToFollowUp = "lost_to_follow_up", protocolDeviation = "protocol_deviation"
+    case investigatorDecision = "investigator_decision", other
+}
+
+public enum WithdrawalInitiator: String, Sendable, Hashable, CaseIterable { case participant, investigator, sponsor }
+
+public struct ParticipantWithdrawn: Sendable, Hashable {
+    public var reason: WithdrawalReason
+    public var initiatedBy: WithdrawalInitiator
+    public var detail: String?
+}
+
+public struct ParticipantCompleted: Sendable, Hashable {
+    public var note: String?
+}
+
+// MARK: Investigational product
+
+public struct DrugReceived: Sendable, Hashable {
+    public var lot: String
+    public var substance: Substance
+    public var quantity: Quantity
+    public var supplier: String
+    public var expiresOn: String
+}
+
+public struct DrugDispensed: Sendable, Hashable {
+    public var lot: String
+    public var quantity: Quantity
+    public var kitNumber: String?
+}
+
+/// `dose.administered`; v1 had no `witness` and made `lot` optional. v1 upcasts with both absent.
 public struct DoseAdministered: Sendable, Hashable {
     public var substance: Substance
     public var amount: Double
@@ -50,18 +169,159 @@ public struct DoseAdministered: Sendable, Hashable {
     public var supervised: Bool
     public var lot: String?
     public var administeredBy: String?
+    public var witness: String?
 }
 
-/// `assessment.completed` v1.
+public enum MissedDoseReason: String, Sendable, Hashable, CaseIterable {
+    case participantUnavailable = "participant_unavailable", notTolerated = "not_tolerated"
+    case withheldByInvestigator = "withheld_by_investigator", supply, other
+}
+
+public struct DoseMissed: Sendable, Hashable {
+    public var reason: MissedDoseReason
+    public var detail: String?
+}
+
+public struct DrugReturned: Sendable, Hashable {
+    public var lot: String
+    public var quantity: Quantity
+}
+
+public struct DrugDestroyed: Sendable, Hashable {
+    public var lot: String
+    public var quantity: Quantity
+    public var method: String
+    public var witnesses: [String]
+}
+
+// MARK: Observations
+
+/// Item answers: scores, or for yes/no instruments 0 (no) and 1 (yes).
 public struct AssessmentCompleted: Sendable, Hashable {
     public var instrument: Instrument
     public var items: [Int]
-    public var total: Int
+    public var total: Int?
+    public var rater: String?
+}
+
+public enum VitalsTimePoint: String, Sendable, Hashable, CaseIterable {
+    case screening, preDose = "pre_dose", postDose = "post_dose", followUp = "follow_up", unscheduled
+}
+
+public struct VitalsRecorded: Sendable, Hashable {
+    public var systolic: Int
+    public var diastolic: Int
+    public var heartRate: Int
+    public var temperatureC: Double?
+    public var timePoint: VitalsTimePoint
+}
+
+// MARK: Safety
+
+public enum SeriousnessCriterion: String, Sendable, Hashable, CaseIterable {
+    case death, lifeThreatening = "life_threatening", hospitalisation, disability
+    case congenitalAnomaly = "congenital_anomaly", importantMedicalEvent = "important_medical_event"
+}
+
+/// WHO-UMC causality categories.
+public enum Causality: String, Sendable, Hashable, CaseIterable {
+    case certain, probable, possible, unlikely, conditional, unassessable
+}
+
+public enum ActionTaken: String, Sendable, Hashable, CaseIterable {
+    case none, doseReduced = "dose_reduced", doseInterrupted = "dose_interrupted"
+    case drugWithdrawn = "drug_withdrawn", notApplicable = "not_applicable"
+}
+
+public enum AdverseEventOutcome: String, Sendable, Hashable, CaseIterable {
+    case recovering, recovered, notRecovered = "not_recovered", recoveredWithSequelae = "recovered_with_sequelae", fatal, unknown
+}
+
+public struct AdverseEventReported: Sendable, Hashable {
+    public var term: String
+    public var onsetAt: Timestamp
+    /// CTCAE grade 1 (mild) to 5 (death).
+    public var grade: Int
+    public var serious: Bool
+    public var seriousnessCriteria: [SeriousnessCriterion]
+    public var causality: Causality
+    public var actionTaken: ActionTaken
+    public var outcome: AdverseEventOutcome
+}
+
+public struct AdverseEventUpdated: Sendable, Hashable {
+    /// The `event_id` of the `adverse_event.reported` this updates.
+    public var adverseEventID: String
+    public var grade: Int?
+    public var serious: Bool?
+    public var seriousnessCriteria: [SeriousnessCriterion]?
+    public var outcome: AdverseEventOutcome?
+    public var actionTaken: ActionTaken?
+    public var resolvedAt: Timestamp?
+}
+
+public enum DeviationCategory: String, Sendable, Hashable, CaseIterable {
+    case dosing, visitWindow = "visit_window", consent, eligibility, procedure, other
+}
+
+public enum DeviationSeverity: String, Sendable, Hashable, CaseIterable { case minor, major }
+
+public struct DeviationReported: Sendable, Hashable {
+    public var category: DeviationCategory
+    public var severity: DeviationSeverity
+    public var description: String
+}
+
+public struct UnblindingPerformed: Sendable, Hashable {
+    public var reason: String
+    public var emergency: Bool
+}
+
+public struct SignalAcknowledged: Sendable, Hashable {
+    public var signalID: String
+    public var note: String
+}
+
+// MARK: Corrections
+
+/// Replaces the `data` of an earlier event; the original stays in the log.
+public struct EventCorrected: Sendable, Hashable {
+    public var correctedEventID: String
+    public var correctedType: EventType
+    public var reason: String
+    /// The replacement, validated as `data` of `correctedType` (current version).
+    public var data: JSONValue
+    public var replacement: EventPayload
+}
+
+public struct EventVoided: Sendable, Hashable {
+    public var voidedEventID: String
+    public var reason: String
 }
 
 /// The typed content of an event's `data`.
-public enum EventPayload: Sendable, Hashable {
+public indirect enum EventPayload: Sendable, Hashable {
+    case protocolDefined(ProtocolDefined)
+    case protocolAmended(ProtocolAmended)
+    case siteActivated(SiteActivated)
+    case participantScreened(ParticipantScreened)
     case participantEnrolled(ParticipantEnrolled)
+    case participantRandomized(ParticipantRandomized)
+    case participantWithdrawn(ParticipantWithdrawn)
+    case participantCompleted(ParticipantCompleted)
+    case drugReceived(DrugReceived)
+    case drugDispensed(DrugDispensed)
     case doseAdministered(DoseAdministered)
+    case doseMissed(DoseMissed)
+    case drugReturned(DrugReturned)
+    case drugDestroyed(DrugDestroyed)
     case assessmentCompleted(AssessmentCompleted)
+    case vitalsRecorded(VitalsRecorded)
+    case adverseEventReported(AdverseEventReported)
+    case adverseEventUpdated(AdverseEventUpdated)
+    case deviationReported(DeviationReported)
+    case unblindingPerformed(UnblindingPerformed)
+    case signalAcknowledged(SignalAcknowledged)
+    case eventCorrected(EventCorrected)
+    case eventVoided(EventVoided)
 }

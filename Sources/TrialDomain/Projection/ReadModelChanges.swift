@@ -49,19 +49,23 @@ public struct ReadModelChanges: Sendable, Equatable {
         Set(enrolments.map(\.participantID) + doses.map(\.participantID) + assessments.map(\.participantID)).sorted()
     }
 
+    /// Other types reach only the archive for now.
     public mutating func apply(_ event: RecordedEvent) {
+        guard let participantID = event.participantID, let siteID = event.siteID else { return }
         switch event.payload {
         case .participantEnrolled(let e):
-            enrolments.append(Enrolment(eventID: event.eventID, participantID: event.participantID, siteID: event.siteID,
+            enrolments.append(Enrolment(eventID: event.eventID, participantID: participantID, siteID: siteID,
                                         studyID: event.studyID, protocolVersion: e.protocolVersion,
                                         consentedAt: e.consentedAt, enrolledAt: event.occurredAt))
         case .doseAdministered(let d):
-            doses.append(Dose(eventID: event.eventID, participantID: event.participantID, siteID: event.siteID, dose: d,
+            doses.append(Dose(eventID: event.eventID, participantID: participantID, siteID: siteID, dose: d,
                               administeredAt: event.occurredAt, recordedAt: event.recordedAt, recordedBy: event.recordedBy))
         case .assessmentCompleted(let a):
-            assessments.append(Assessment(eventID: event.eventID, participantID: event.participantID, siteID: event.siteID,
+            assessments.append(Assessment(eventID: event.eventID, participantID: participantID, siteID: siteID,
                                           assessment: a, assessedAt: event.occurredAt, recordedAt: event.recordedAt,
                                           recordedBy: event.recordedBy))
+        default:
+            break
         }
     }
 }

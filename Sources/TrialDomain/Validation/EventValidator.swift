@@ -60,16 +60,25 @@ public struct EventValidator: Sendable {
         }
         let studyID = r.string("study_id", maxLength: 64, allowed: Identifiers.isStudyCharacter,
                                hint: "may contain only letters, digits, '.', '_' and '-'")
-        let siteID = r.string("site_id", maxLength: 16, allowed: Identifiers.isSiteCharacter,
-                              hint: "may contain only upper-case letters and digits, e.g. S01")
-        var participantID: String?
-        if type?.isParticipantScoped ?? true {
-            participantID = r.string("participant_id", maxLength: 40)
-            if let pid = participantID {
-                if let reason = Identifiers.participantProblem(pid, siteID: siteID) {
-                    r.report("participant_id", reason)
-                    participantID = nil
-                }
+        // Which identifiers the envelope carries depends on the type's scope; an unknown type reads both.
+        let scope = type?.scope ?? EventScope(site: .optional, participant: .optional)
+        var scopeValid = true
+        let siteID = Self.identifier("site_id", scope.site, &r, &scopeValid) { r, required in
+            r.string("site_id", required: required, maxLength: 16, allowed: Identifiers.isSiteCharacter,
+                     hint: "may contain only upper-case letters and digits, e.g. S01")
+        }
+        var participantID = Self.identifier("participant_id", scope.participant, &r, &scopeValid) { r, required in
+            r.string("participant_id", required: required, maxLength: 40)
+        }
+        if let pid = participantID {
+            if siteID == nil, r.object["site_id"] == nil {
+                r.report("site_id", "is required with participant_id")
+                scopeValid = false
+            }
+            if let reason = Identifiers.participantProblem(pid, siteID: siteID) {
+                r.report("participant_id", reason)
+                participantID = nil
+                scopeValid = false
             }
         }
         let occurredAtText = r.string("occurred_at", maxLength: 40)
@@ -95,15 +104,16 @@ public struct EventValidator: Sendable {
         if let data, let type, schemaVersion != nil {
             var dataIssues: [ValidationIssue] = []
             if var dataReader = ObjectReader.make(data, pointer: "/data", issues: &dataIssues) {
-                payload = PayloadDecoder.decode(type, from: &dataReader, occurredAt: occurredAt)
+                payload = PayloadDecoder.decode(type, from: &dataReader,
+                                                .init(version: schemaVersion!, occurredAt: occurredAt))
                 dataReader.rejectUnknownFields()
                 dataIssues += dataReader.issues
             }
             r.absorb(dataIssues)
         }
 
-        guard r.issues.isEmpty, let eventID, let type, let schemaVersion, let studyID, let siteID,
-              let participantID, let occurredAtText, let occurredAt, let data, let payload
+        guard r.issues.isEmpty, scopeValid, let eventID, let type, let schemaVersion, let studyID,
+              let occurredAtText, let occurredAt, let data, let payload
         else { return .failure(ValidationFailure(r.issues)) }
         return .success(RecordedEvent(
             eventID: eventID, type: type, schemaVersion: schemaVersion, studyID: studyID, siteID: siteID,
@@ -112,71 +122,24 @@ public struct EventValidator: Sendable {
     }
 }
 
-/// Decoding of each type's `data`, one function per type and version.
-enum PayloadDecoder {
-    static func decode(_ type: EventType, from r: inout ObjectReader, occurredAt: Timestamp?) -> EventPayload? {
-        switch type {
-        case .participantEnrolled: enrolled(&r, occurredAt: occurredAt).map(EventPayload.participantEnrolled)
-        case .doseAdministered: dose(&r).map(EventPayload.doseAdministered)
-        case .assessmentCompleted: assessment(&r).map(EventPayload.assessmentCompleted)
-        }
-    }
-
-    static func enrolled(_ r: inout ObjectReader, occurredAt: Timestamp?) -> ParticipantEnrolled? {
-        var consentedAt = r.timestamp("consented_at")
-        let protocolVersion = r.string("protocol_version", maxLength: 32)
-        if let c = consentedAt, let o = occurredAt, c > o {
-            r.report("consented_at", "consent must be given on or before enrolment (occurred_at)")
-            consentedAt = nil
-        }
-        guard let consentedAt, let protocolVersion else { return nil }
-        return ParticipantEnrolled(consentedAt: consentedAt, protocolVersion: protocolVersion)
-    }
-
-    static func dose(_ r: inout ObjectReader) -> DoseAdministered? {
-        let substance = r.enumeration("substance", Substance.self)
-        let unit = r.enumeration("unit", DoseUnit.self)
-        var amount = r.number("amount", in: 0...(unit?.plausibleMaximum ?? 200), exclusiveMinimum: true)
-        let route = r.enumeration("route", Route.self)
-        let supervised = r.bool("supervised")
-        let lot = r.string("lot", required: false, maxLength: 64)
-        let administeredBy = r.string("administered_by", required: false, maxLength: 128)
-        if let substance, let u = unit {
-            let allowed: [DoseUnit] = substance == .lsd ? [.ug] : [.mg, .g]
-            if !allowed.contains(u) {
-                r.report("unit", "\(substance.rawValue) is recorded in \(allowed.map(\.rawValue).joined(separator: " or ")), not \(u.rawValue)")
-                amount = nil
+extension EventValidator {
+    /// Reads an envelope identifier as the scope requires; a forbidden one present is an issue.
+    static func identifier(_ key: String, _ requirement: EventScope.Requirement, _ r: inout ObjectReader,
+                           _ valid: inout Bool, read: (inout ObjectReader, Bool) -> String?) -> String? {
+        switch requirement {
+        case .forbidden:
+            if r.object[key] != nil {
+                r.allow(key)
+                r.report(key, "is not used by this event type; remove it")
+                valid = false
             }
-        }
-        guard let substance, let unit, let amount, let route, let supervised else { return nil }
-        return DoseAdministered(substance: substance, amount: amount, unit: unit, route: route,
-                                supervised: supervised, lot: lot, administeredBy: administeredBy)
-    }
-
-    static func assessment(_ r: inout ObjectReader) -> AssessmentCompleted? {
-        let instrument = r.enumeration("instrument", Instrument.self)
-        let rawItems = r.array("items")
-        let total = r.integer("total", in: 0...1_000)
-        guard let instrument, let rawItems else { return nil }
-        guard rawItems.count == instrument.itemCount else {
-            r.report("items", "\(instrument.rawValue) has \(instrument.itemCount) items, got \(rawItems.count)")
             return nil
+        case .optional:
+            return read(&r, false)
+        case .required:
+            let value = read(&r, true)
+            if value == nil { valid = false }
+            return value
         }
-        var items: [Int] = []
-        var itemIssues: [ValidationIssue] = []
-        for (i, raw) in rawItems.enumerated() {
-            let value = ObjectReader.integer(raw, in: instrument.itemRange) {
-                itemIssues.append(ValidationIssue(pointer: r.path("items") + "/\(i)", reason: $0))
-            }
-            if let value { items.append(value) }
-        }
-        r.absorb(itemIssues)
-        guard itemIssues.isEmpty, let total else { return nil }
-        let computed = instrument.total(of: items)
-        guard computed == total else {
-            r.report("total", "is \(total) but the items add up to \(computed)")
-            return nil
-        }
-        return AssessmentCompleted(instrument: instrument, items: items, total: total)
     }
 }

@@ -154,6 +154,90 @@ public struct ObjectReader {
         return a
     }
 
+    /// A nested object, read by `body` with its own reader; its issues join this reader's.
+    public mutating func object<T>(_ key: String, required: Bool = true, _ body: (inout ObjectReader) -> T?) -> T? {
+        guard let value = value(key, required: required) else { return nil }
+        var nested: [ValidationIssue] = []
+        guard var reader = ObjectReader.make(value, pointer: path(key), issues: &nested) else {
+            absorb(nested)
+            return nil
+        }
+        let result = body(&reader)
+        reader.rejectUnknownFields()
+        absorb(reader.issues)
+        return reader.issues.isEmpty ? result : nil
+    }
+
+    /// An array of objects, each read by `body`; nil if the array or any element is invalid.
+    public mutating func objects<T>(_ key: String, minCount: Int = 1, maxCount: Int = 100,
+                                    _ body: (inout ObjectReader) -> T?) -> [T]? {
+        guard let items = array(key) else { return nil }
+        guard (minCount...maxCount).contains(items.count) else {
+            report(key, "must hold \(minCount) to \(maxCount) entries, got \(items.count)")
+            return nil
+        }
+        var results: [T] = []
+        var failed = false
+        for (i, item) in items.enumerated() {
+            var nested: [ValidationIssue] = []
+            guard var reader = ObjectReader.make(item, pointer: path(key) + "/\(i)", issues: &nested) else {
+                absorb(nested)
+                failed = true
+                continue
+            }
+            let result = body(&reader)
+            reader.rejectUnknownFields()
+            absorb(reader.issues)
+            if let result, reader.issues.isEmpty { results.append(result) } else { failed = true }
+        }
+        return failed ? nil : results
+    }
+
+    /// An array of distinct enumeration values.
+    public mutating func enumerations<E: RawRepresentable & CaseIterable & Hashable>(_ key: String, _ type: E.Type,
+                                                                                     required: Bool = true, minCount: Int = 0) -> [E]?
+    where E.RawValue == String {
+        guard let items = array(key, required: required) else { return nil }
+        let choices = E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        var result: [E] = []
+        for (i, item) in items.enumerated() {
+            guard case .string(let s) = item, let e = E(rawValue: s) else {
+                issues.append(ValidationIssue(pointer: path(key) + "/\(i)", reason: "must be one of \(choices)"))
+                return nil
+            }
+            guard !result.contains(e) else {
+                issues.append(ValidationIssue(pointer: path(key) + "/\(i)", reason: "'\(s)' is listed twice"))
+                return nil
+            }
+            result.append(e)
+        }
+        guard result.count >= minCount else {
+            report(key, "must list at least \(minCount)")
+            return nil
+        }
+        return result
+    }
+
+    /// A UUID, returned lower-case.
+    public mutating func uuid(_ key: String, required: Bool = true) -> String? {
+        guard let text = string(key, required: required, maxLength: 36) else { return nil }
+        guard let id = Identifiers.normalisedUUID(text) else {
+            report(key, "'\(text)' is not a UUID (8-4-4-4-12 hexadecimal digits)")
+            return nil
+        }
+        return id
+    }
+
+    /// A calendar date `YYYY-MM-DD`.
+    public mutating func date(_ key: String, required: Bool = true) -> String? {
+        guard let text = string(key, required: required, maxLength: 10) else { return nil }
+        guard text.count == 10, Timestamp(rfc3339: text + "T00:00:00Z") != nil else {
+            report(key, "'\(text)' is not a date of the form YYYY-MM-DD")
+            return nil
+        }
+        return text
+    }
+
     /// Records an issue for every field that no reader asked for: unknown fields are rejected, not ignored.
     public mutating func rejectUnknownFields() {
         for key in object.keys.sorted() where !known.contains(key) {

@@ -1,0 +1,46 @@
+/// The rating scales a site may record, with their item ranges and scoring rules (DOMAIN.md).
+public enum Instrument: String, Sendable, Hashable, CaseIterable, Codable {
+    /// Patient Health Questionnaire: 9 items 0-3, total 0-27; item 9 asks about thoughts of self-harm.
+    case phq9
+    /// Montgomery-Åsberg (clinician-rated): 10 items 0-6, total 0-60; item 10 is suicidal thoughts.
+    case madrs
+    /// Generalized Anxiety Disorder: 7 items 0-3, total 0-21.
+    case gad7
+    /// Quick Inventory of Depressive Symptomatology, self-report: 16 items 0-3 in 9 domains, total 0-27.
+    case qidsSR16 = "qids_sr16"
+    /// Columbia Suicide Severity Rating Scale, screener: 6 yes/no questions, no total.
+    case cssrsScreen = "cssrs_screen"
+
+    public var itemCount: Int {
+        switch self {
+        case .phq9: 9
+        case .madrs: 10
+        case .gad7: 7
+        case .qidsSR16: 16
+        case .cssrsScreen: 6
+        }
+    }
+
+    /// Answers are booleans (yes/no) instead of scores.
+    public var isYesNo: Bool { self == .cssrsScreen }
+
+    public var itemRange: ClosedRange<Int> {
+        switch self {
+        case .madrs: 0...6
+        case .cssrsScreen: 0...1
+        default: 0...3
+        }
+    }
+
+    /// QIDS-SR16 domains scored by their highest item: sleep (1-4), appetite/weight (6-9), psychomotor (15-16).
+    static let qidsGroups: [ClosedRange<Int>] = [0...3, 4...4, 5...8, 9...9, 10...10, 11...11, 12...12, 13...13, 14...15]
+
+    /// The total by the instrument's own rule, or nil for instruments without a total.
+    public func total(of items: [Int]) -> Int? {
+        switch self {
+        case .cssrsScreen: nil
+        case .qidsSR16: Self.qidsGroups.reduce(0) { $0 + items[$1].max()! }
+        default: items.reduce(0, +)
+        }
+    }
+}

@@ -1,0 +1,407 @@
+/// Decoding of each type's `data`: one function per type, each aware of the versions it reads.
+/// Rules JSON Schema cannot express are marked "Swift-only" and described in the type's schema.
+enum PayloadDecoder {
+    struct Context {
+        var version: Int
+        var occurredAt: Timestamp?
+    }
+
+    static func decode(_ type: EventType, from r: inout ObjectReader, _ c: Context) -> EventPayload? {
+        switch type {
+        case .protocolDefined: protocolDefined(&r).map(EventPayload.protocolDefined)
+        case .protocolAmended: protocolAmended(&r).map(EventPayload.protocolAmended)
+        case .siteActivated: siteActivated(&r).map(EventPayload.siteActivated)
+        case .participantScreened: screened(&r).map(EventPayload.participantScreened)
+        case .participantEnrolled: enrolled(&r, c).map(EventPayload.participantEnrolled)
+        case .participantRandomized: randomized(&r).map(EventPayload.participantRandomized)
+        case .participantWithdrawn: withdrawn(&r).map(EventPayload.participantWithdrawn)
+        case .participantCompleted: .participantCompleted(ParticipantCompleted(note: r.string("note", required: false, maxLength: 1_000)))
+        case .drugReceived: drugReceived(&r).map(EventPayload.drugReceived)
+        case .drugDispensed: drugDispensed(&r).map(EventPayload.drugDispensed)
+        case .doseAdministered: dose(&r, c).map(EventPayload.doseAdministered)
+        case .doseMissed: doseMissed(&r).map(EventPayload.doseMissed)
+        case .drugReturned: drugReturned(&r).map(EventPayload.drugReturned)
+        case .drugDestroyed: drugDestroyed(&r).map(EventPayload.drugDestroyed)
+        case .assessmentCompleted: assessment(&r).map(EventPayload.assessmentCompleted)
+        case .vitalsRecorded: vitals(&r).map(EventPayload.vitalsRecorded)
+        case .adverseEventReported: adverseEvent(&r, c).map(EventPayload.adverseEventReported)
+        case .adverseEventUpdated: adverseEventUpdate(&r).map(EventPayload.adverseEventUpdated)
+        case .deviationReported: deviation(&r).map(EventPayload.deviationReported)
+        case .unblindingPerformed: unblinding(&r).map(EventPayload.unblindingPerformed)
+        case .signalAcknowledged: acknowledgement(&r).map(EventPayload.signalAcknowledged)
+        case .eventCorrected: correction(&r, c).map(EventPayload.eventCorrected)
+        case .eventVoided: void(&r).map(EventPayload.eventVoided)
+        }
+    }
+
+    // MARK: Study set-up
+
+    static func rules(_ r: inout ObjectReader) -> ProtocolRules? {
+        let substances = r.objects("substances", maxCount: 3) { s -> SubstanceRule? in
+            let substance = s.enumeration("substance", Substance.self)
+            let units = s.enumerations("units", DoseUnit.self, minCount: 1)
+            let minDose = s.number("min_dose", in: 0...5_000, exclusiveMinimum: true)
+            let maxDose = s.number("max_dose", in: 0...5_000, exclusiveMinimum: true)
+            let step = s.number("max_titration_step", in: 0...5_000)
+            if let minDose, let maxDose, minDose > maxDose { s.report("max_dose", "must not be below min_dose") }  // Swift-only
+            if let substance, let units, let bad = units.first(where: { !DoseUnit.allowed(for: substance).contains($0) }) {
+                s.report("units", "\(substance.rawValue) is not recorded in \(bad.rawValue)")
+            }
+            guard let substance, let units, let minDose, let maxDose, let step else { return nil }
+            return SubstanceRule(substance: substance, units: units, minDose: minDose, maxDose: maxDose, maxTitrationStep: step)
+        }
+        let minHours = r.number("min_hours_between_doses", in: 0...2_000)
+        let maxPerWeek = r.integer("max_doses_per_7_days", in: 1...14)
+        let supervision = r.bool("supervision_required")
+        let schedule = r.objects("assessment_schedule", maxCount: 10) { a -> ScheduledAssessment? in
+            let instrument = a.enumeration("instrument", Instrument.self)
+            let every = a.integer("every_days", in: 1...365)
+            let window = a.integer("window_days", in: 0...30)
+            guard let instrument, let every, let window else { return nil }
+            return ScheduledAssessment(instrument: instrument, everyDays: every, windowDays: window)
+        }
+        let thresholds = r.object("safety_thresholds") { t -> SafetyThresholds? in
+            let item9 = t.integer("phq9_item9_min", in: 1...3)
+            let item10 = t.integer("madrs_item10_min", in: 1...6)
+            let worsening = t.integer("worsening_points", in: 1...60)
+            let sys = t.integer("systolic_max", in: 80...250)
+            let dia = t.integer("diastolic_max", in: 40...150)
+            let hrMin = t.integer("heart_rate_min", in: 20...120)
+            let hrMax = t.integer("heart_rate_max", in: 40...250)
+            let temp = t.number("temperature_max_c", in: 35...43)
+            if let hrMin, let hrMax, hrMin >= hrMax { t.report("heart_rate_max", "must be above heart_rate_min") }  // Swift-only
+            guard let item9, let item10, let worsening, let sys, let dia, let hrMin, let hrMax, let temp else { return nil }
+            return SafetyThresholds(phq9Item9Min: item9, madrsItem10Min: item10, worseningPoints: worsening, systolicMax: sys,
+                                    diastolicMax: dia, heartRateMin: hrMin, heartRateMax: hrMax, temperatureMaxC: temp)
+        }
+        guard let substances, let minHours, let maxPerWeek, let supervision, let schedule, let thresholds else { return nil }
+        return ProtocolRules(substances: substances, minHoursBetweenDoses: minHours, maxDosesPer7Days: maxPerWeek,
+                             supervisionRequired: supervision, assessmentSchedule: schedule, safetyThresholds: thresholds)
+    }
+
+    static func protocolDefined(_ r: inout ObjectReader) -> ProtocolDefined? {
+        let id = r.string("protocol_id", maxLength: 64)
+        let version = r.string("protocol_version", maxLength: 32)
+        let rules = rules(&r)
+        guard let id, let version, let rules else { return nil }
+        return ProtocolDefined(protocolID: id, protocolVersion: version, rules: rules)
+    }
+
+    static func protocolAmended(_ r: inout ObjectReader) -> ProtocolAmended? {
+        let id = r.string("protocol_id", maxLength: 64)
+        let version = r.string("protocol_version", maxLength: 32)
+        let effective = r.timestamp("effective_from")
+        let reason = r.string("reason", maxLength: 2_000)
+        let rules = rules(&r)
+        guard let id, let version, let effective, let reason, let rules else { return nil }
+        return ProtocolAmended(protocolID: id, protocolVersion: version, effectiveFrom: effective, reason: reason, rules: rules)
+    }
+
+    static func siteActivated(_ r: inout ObjectReader) -> SiteActivated? {
+        let name = r.string("site_name", maxLength: 200)
+        let country = r.string("country", maxLength: 2, allowed: { ("A"..."Z").contains($0) },
+                               hint: "must be an ISO 3166-1 alpha-2 code, e.g. NZ")
+        if let country, country.count != 2 { r.report("country", "must be an ISO 3166-1 alpha-2 code, e.g. NZ") }
+        let pi = r.string("principal_investigator", maxLength: 200)
+        let version = r.string("protocol_version", maxLength: 32)
+        guard let name, let country, country.count == 2, let pi, let version else { return nil }
+        return SiteActivated(siteName: name, country: country, principalInvestigator: pi, protocolVersion: version)
+    }
+
+    // MARK: Participant lifecycle
+
+    static func screened(_ r: inout ObjectReader) -> ParticipantScreened? {
+        let outcome = r.enumeration("outcome", ScreeningOutcome.self)
+        let reason = r.string("failure_reason", required: outcome == .screenFailed, maxLength: 1_000)
+        if outcome == .eligible, reason != nil { r.report("failure_reason", "is only for outcome 'screen_failed'") }
+        let age = r.integer("age", in: 18...120)
+        let sex = r.enumeration("sex", Sex.self)
+        guard let outcome, let age, let sex, outcome == .screenFailed || reason == nil else { return nil }
+        return ParticipantScreened(outcome: outcome, failureReason: reason, age: age, sex: sex)
+    }
+
+    static func enrolled(_ r: inout ObjectReader, _ c: Context) -> ParticipantEnrolled? {
+        var consentedAt = r.timestamp("consented_at")
+        let protocolVersion = r.string("protocol_version", maxLength: 32)
+        if let consent = consentedAt, let occurred = c.occurredAt, consent > occurred {  // Swift-only
+            r.report("consented_at", "consent must be given on or before enrolment (occurred_at)")
+            consentedAt = nil
+        }
+        guard let consentedAt, let protocolVersion else { return nil }
+        return ParticipantEnrolled(consentedAt: consentedAt, protocolVersion: protocolVersion)
+    }
+
+    static func randomized(_ r: inout ObjectReader) -> ParticipantRandomized? {
+        let kit = r.string("kit_number", maxLength: 32)
+        let arm = r.string("arm", maxLength: 64)
+        guard let kit, let arm else { return nil }
+        return ParticipantRandomized(kitNumber: kit, arm: arm)
+    }
+
+    static func withdrawn(_ r: inout ObjectReader) -> ParticipantWithdrawn? {
+        let reason = r.enumeration("reason", WithdrawalReason.self)
+        let by = r.enumeration("initiated_by", WithdrawalInitiator.self)
+        let detail = r.string("detail", required: reason == .other, maxLength: 2_000)
+        guard let reason, let by, reason != .other || detail != nil else { return nil }
+        return ParticipantWithdrawn(reason: reason, initiatedBy: by, detail: detail)
+    }
+
+    // MARK: Investigational product
+
+    static func lot(_ r: inout ObjectReader, required: Bool = true) -> String? {
+        r.string("lot", required: required, maxLength: 64)
+    }
+
+    static func quantity(_ r: inout ObjectReader, for substance: Substance? = nil) -> Quantity? {
+        let unit = r.enumeration("unit", DoseUnit.self)
+        let amount = r.number("quantity", in: 0...1_000_000, exclusiveMinimum: true)
+        if let substance, let unit, !DoseUnit.allowed(for: substance).contains(unit) {
+            r.report("unit", "\(substance.rawValue) is recorded in \(DoseUnit.allowed(for: substance).map(\.rawValue).joined(separator: " or ")), not \(unit.rawValue)")
+            return nil
+        }
+        guard let unit, let amount else { return nil }
+        return Quantity(amount: amount, unit: unit)
+    }
+
+    static func drugReceived(_ r: inout ObjectReader) -> DrugReceived? {
+        let lot = lot(&r)
+        let substance = r.enumeration("substance", Substance.self)
+        let quantity = quantity(&r, for: substance)
+        let supplier = r.string("supplier", maxLength: 200)
+        let expires = r.date("expires_on")
+        guard let lot, let substance, let quantity, let supplier, let expires else { return nil }
+        return DrugReceived(lot: lot, substance: substance, quantity: quantity, supplier: supplier, expiresOn: expires)
+    }
+
+    static func drugDispensed(_ r: inout ObjectReader) -> DrugDispensed? {
+        let lot = lot(&r)
+        let quantity = quantity(&r)
+        let kit = r.string("kit_number", required: false, maxLength: 32)
+        guard let lot, let quantity else { return nil }
+        return DrugDispensed(lot: lot, quantity: quantity, kitNumber: kit)
+    }
+
+    static func dose(_ r: inout ObjectReader, _ c: Context) -> DoseAdministered? {
+        let substance = r.enumeration("substance", Substance.self)
+        let unit = r.enumeration("unit", DoseUnit.self)
+        var amount = r.number("amount", in: 0...(unit?.plausibleMaximum ?? 200), exclusiveMinimum: true)
+        let route = r.enumeration("route", Route.self)
+        let supervised = r.bool("supervised")
+        // v2 requires the lot and the person who gave the dose, and may name a witness.
+        let lot = lot(&r, required: c.version >= 2)
+        let administeredBy = r.string("administered_by", required: c.version >= 2, maxLength: 128)
+        let witness = c.version >= 2 ? r.string("witness", required: false, maxLength: 128) : nil
+        if let substance, let u = unit, !DoseUnit.allowed(for: substance).contains(u) {
+            r.report("unit", "\(substance.rawValue) is recorded in \(DoseUnit.allowed(for: substance).map(\.rawValue).joined(separator: " or ")), not \(u.rawValue)")
+            amount = nil
+        }
+        if let witness, witness == administeredBy { r.report("witness", "must be someone other than administered_by") }  // Swift-only
+        guard let substance, let unit, let amount, let route, let supervised, witness == nil || witness != administeredBy
+        else { return nil }
+        if c.version >= 2, lot == nil || administeredBy == nil { return nil }
+        return DoseAdministered(substance: substance, amount: amount, unit: unit, route: route, supervised: supervised,
+                                lot: lot, administeredBy: administeredBy, witness: witness)
+    }
+
+    static func doseMissed(_ r: inout ObjectReader) -> DoseMissed? {
+        let reason = r.enumeration("reason", MissedDoseReason.self)
+        let detail = r.string("detail", required: reason == .other, maxLength: 2_000)
+        guard let reason, reason != .other || detail != nil else { return nil }
+        return DoseMissed(reason: reason, detail: detail)
+    }
+
+    static func drugReturned(_ r: inout ObjectReader) -> DrugReturned? {
+        let lot = lot(&r)
+        let quantity = quantity(&r)
+        guard let lot, let quantity else { return nil }
+        return DrugReturned(lot: lot, quantity: quantity)
+    }
+
+    static func drugDestroyed(_ r: inout ObjectReader) -> DrugDestroyed? {
+        let lot = lot(&r)
+        let quantity = quantity(&r)
+        let method = r.string("method", maxLength: 200)
+        var witnesses: [String]?
+        if let raw = r.array("witnesses") {
+            let names = raw.compactMap(\.stringValue).filter { !$0.isEmpty && $0.count <= 128 }
+            if names.count != raw.count {
+                r.report("witnesses", "must be names (strings of 1 to 128 characters)")
+            } else if names.count != 2 {
+                r.report("witnesses", "destruction needs exactly two witnesses, got \(names.count)")
+            } else if names[0] == names[1] {
+                r.report("witnesses", "the two witnesses must be different people")
+            } else {
+                witnesses = names
+            }
+        }
+        guard let lot, let quantity, let method, let witnesses else { return nil }
+        return DrugDestroyed(lot: lot, quantity: quantity, method: method, witnesses: witnesses)
+    }
+
+    // MARK: Observations
+
+    static func assessment(_ r: inout ObjectReader) -> AssessmentCompleted? {
+        let instrument = r.enumeration("instrument", Instrument.self)
+        let rawItems = r.array("items")
+        let total = instrument?.isYesNo == true ? nil : r.integer("total", in: 0...60)
+        let rater = r.string("rater", required: false, maxLength: 128)
+        guard let instrument, let rawItems else { return nil }
+        guard rawItems.count == instrument.itemCount else {
+            r.report("items", "\(instrument.rawValue) has \(instrument.itemCount) items, got \(rawItems.count)")
+            return nil
+        }
+        var items: [Int] = []
+        var itemIssues: [ValidationIssue] = []
+        for (i, raw) in rawItems.enumerated() {
+            let pointer = r.path("items") + "/\(i)"
+            if instrument.isYesNo {
+                guard case .bool(let yes) = raw else {
+                    itemIssues.append(ValidationIssue(pointer: pointer, reason: "expected true (yes) or false (no), got \(raw.typeName)"))
+                    continue
+                }
+                items.append(yes ? 1 : 0)
+            } else if let value = ObjectReader.integer(raw, in: instrument.itemRange, report: {
+                itemIssues.append(ValidationIssue(pointer: pointer, reason: $0))
+            }) {
+                items.append(value)
+            }
+        }
+        r.absorb(itemIssues)
+        guard itemIssues.isEmpty else { return nil }
+        if instrument.isYesNo {
+            return AssessmentCompleted(instrument: instrument, items: items, total: nil, rater: rater)
+        }
+        guard let total else { return nil }
+        let computed = instrument.total(of: items)!
+        guard computed == total else {  // Swift-only
+            let rule = instrument == .qidsSR16 ? " (QIDS-SR16 counts the highest item of sleep 1-4, appetite/weight 6-9 and psychomotor 15-16)" : ""
+            r.report("total", "is \(total) but the items add up to \(computed)\(rule)")
+            return nil
+        }
+        return AssessmentCompleted(instrument: instrument, items: items, total: total, rater: rater)
+    }
+
+    static func vitals(_ r: inout ObjectReader) -> VitalsRecorded? {
+        let sys = r.integer("systolic_mmhg", in: 50...300)
+        let dia = r.integer("diastolic_mmhg", in: 20...200)
+        let hr = r.integer("heart_rate_bpm", in: 20...250)
+        let temp = r.number("temperature_c", in: 30...45, required: false)
+        let point = r.enumeration("time_point", VitalsTimePoint.self)
+        if let sys, let dia, dia >= sys { r.report("diastolic_mmhg", "must be below systolic_mmhg") }  // Swift-only
+        guard let sys, let dia, let hr, let point, dia < sys else { return nil }
+        return VitalsRecorded(systolic: sys, diastolic: dia, heartRate: hr, temperatureC: temp, timePoint: point)
+    }
+
+    // MARK: Safety
+
+    static func criteria(_ r: inout ObjectReader, serious: Bool?, required: Bool) -> [SeriousnessCriterion]? {
+        let criteria = r.enumerations("seriousness_criteria", SeriousnessCriterion.self, required: required)
+        if serious == true, criteria?.isEmpty == true || (criteria == nil && !required && r.object["seriousness_criteria"] == nil) {
+            r.report("seriousness_criteria", "a serious adverse event needs at least one criterion")
+            return nil
+        }
+        if serious == false, let criteria, !criteria.isEmpty {
+            r.report("seriousness_criteria", "must be empty when serious is false")
+            return nil
+        }
+        return criteria
+    }
+
+    static func adverseEvent(_ r: inout ObjectReader, _ c: Context) -> AdverseEventReported? {
+        let term = r.string("term", maxLength: 200)
+        let onset = r.timestamp("onset_at")
+        let grade = r.integer("grade", in: 1...5)
+        let serious = r.bool("serious")
+        let criteria = criteria(&r, serious: serious, required: true)
+        let causality = r.enumeration("causality", Causality.self)
+        let action = r.enumeration("action_taken", ActionTaken.self)
+        let outcome = r.enumeration("outcome", AdverseEventOutcome.self)
+        if let onset, let occurred = c.occurredAt, onset > occurred {  // Swift-only
+            r.report("onset_at", "the event cannot start after it was reported (occurred_at)")
+        }
+        if grade == 5, let outcome, outcome != .fatal { r.report("outcome", "grade 5 (death) requires outcome 'fatal'") }
+        if grade == 5, serious == false { r.report("serious", "grade 5 (death) is always serious") }
+        guard let term, let onset, let grade, let serious, let criteria, let causality, let action, let outcome,
+              onset <= (c.occurredAt ?? onset), grade < 5 || (outcome == .fatal && serious)
+        else { return nil }
+        return AdverseEventReported(term: term, onsetAt: onset, grade: grade, serious: serious, seriousnessCriteria: criteria,
+                                    causality: causality, actionTaken: action, outcome: outcome)
+    }
+
+    static func adverseEventUpdate(_ r: inout ObjectReader) -> AdverseEventUpdated? {
+        let id = r.uuid("adverse_event_id")
+        let grade = r.integer("grade", in: 1...5, required: false)
+        let serious = r.bool("serious", required: false)
+        let criteria = criteria(&r, serious: serious, required: false)
+        let outcome = r.enumeration("outcome", AdverseEventOutcome.self, required: false)
+        let action = r.enumeration("action_taken", ActionTaken.self, required: false)
+        let resolved = r.timestamp("resolved_at", required: false)
+        if grade == nil, serious == nil, criteria == nil, outcome == nil, action == nil, resolved == nil, r.issues.isEmpty {
+            r.report("adverse_event_id", "an update must change at least one of grade, serious, seriousness_criteria, outcome, action_taken, resolved_at")
+            return nil
+        }
+        guard let id else { return nil }
+        return AdverseEventUpdated(adverseEventID: id, grade: grade, serious: serious, seriousnessCriteria: criteria,
+                                   outcome: outcome, actionTaken: action, resolvedAt: resolved)
+    }
+
+    static func deviation(_ r: inout ObjectReader) -> DeviationReported? {
+        let category = r.enumeration("category", DeviationCategory.self)
+        let severity = r.enumeration("severity", DeviationSeverity.self)
+        let description = r.string("description", maxLength: 2_000)
+        guard let category, let severity, let description else { return nil }
+        return DeviationReported(category: category, severity: severity, description: description)
+    }
+
+    static func unblinding(_ r: inout ObjectReader) -> UnblindingPerformed? {
+        let reason = r.string("reason", maxLength: 2_000)
+        let emergency = r.bool("emergency")
+        guard let reason, let emergency else { return nil }
+        return UnblindingPerformed(reason: reason, emergency: emergency)
+    }
+
+    static func acknowledgement(_ r: inout ObjectReader) -> SignalAcknowledged? {
+        let signal = r.string("signal_id", maxLength: 128)
+        let note = r.string("note", maxLength: 2_000)
+        guard let signal, let note else { return nil }
+        return SignalAcknowledged(signalID: signal, note: note)
+    }
+
+    // MARK: Corrections
+
+    static func correction(_ r: inout ObjectReader, _ c: Context) -> EventCorrected? {
+        let id = r.uuid("corrected_event_id")
+        let reason = r.string("reason", maxLength: 2_000)
+        var type: EventType?
+        if let name = r.string("corrected_type", maxLength: 64) {
+            type = EventType(rawValue: name)
+            if type == nil {
+                r.report("corrected_type", "unknown event type '\(name.prefix(64))'")
+            } else if type == .eventCorrected || type == .eventVoided {
+                r.report("corrected_type", "corrections and voids are not corrected; void them instead, or correct the original")
+                type = nil
+            }
+        }
+        var replacement: EventPayload?
+        let data = r.value("data")
+        if let data, let type {
+            var nested: [ValidationIssue] = []
+            if var reader = ObjectReader.make(data, pointer: r.path("data"), issues: &nested) {
+                let current = Context(version: type.supportedSchemaVersions.upperBound, occurredAt: nil)
+                replacement = decode(type, from: &reader, current)
+                reader.rejectUnknownFields()
+                nested += reader.issues
+            }
+            r.absorb(nested)
+        }
+        guard let id, let reason, let type, let data, let replacement else { return nil }
+        return EventCorrected(correctedEventID: id, correctedType: type, reason: reason, data: data, replacement: replacement)
+    }
+
+    static func void(_ r: inout ObjectReader) -> EventVoided? {
+        let id = r.uuid("voided_event_id")
+        let reason = r.string("reason", maxLength: 2_000)
+        guard let id, let reason else { return nil }
+        return EventVoided(voidedEventID: id, reason: reason)
+    }
+}
