@@ -1,11 +1,15 @@
 import TrialDomain
 
-/// A simulated supervised LSD microdosing study: sites enrol participants, give twice-weekly titrated
-/// doses under supervision and score the PHQ-9 weekly. Deterministic for a given configuration.
+/// A simulated supervised LSD microdosing study: the sponsor defines the protocol and activates sites;
+/// sites screen (some fail), enrol, randomise, dispense and give twice-weekly titrated doses under
+/// supervision, score PHQ-9, GAD-7, MADRS, QIDS-SR16 and the C-SSRS screener on schedule, take vitals,
+/// report adverse events (rarely a serious one, followed by an emergency unblinding), miss a few doses,
+/// enter some late, correct and void a few entries, lose one participant to withdrawal, and reconcile
+/// their drug stock at the end. A monitor acknowledges the serious event. Deterministic for a configuration.
 public struct StudySimulator: Sendable {
     public struct Configuration: Sendable {
         public var studyID = "MICRO-LSD-01"
-        public var protocolVersion = "1.0"
+        public var protocolID = "LSDDEP"
         public var sites = 3
         public var participantsPerSite = 10
         public var weeks = 8
@@ -20,11 +24,21 @@ public struct StudySimulator: Sendable {
         }
     }
 
-    /// One event as a site would submit it, with the site that submits it.
+    /// One event as it is submitted: by whom (role, and site for site roles).
     public struct Submission: Sendable {
-        public var siteID: String
+        public var role: Role
+        public var siteID: String?
         public var occurredAt: Timestamp
         public var json: JSONValue
+
+        /// Who sends it: the sponsor, a monitor, or the site's investigator.
+        public var sender: String {
+            switch role {
+            case .sponsor: "sponsor"
+            case .monitor: "monitor"
+            default: "investigator.\(siteID?.lowercased() ?? "")"
+            }
+        }
     }
 
     public let configuration: Configuration
@@ -37,81 +51,298 @@ public struct StudySimulator: Sendable {
 
     public var siteIDs: [String] { (0..<configuration.sites).map(Self.siteID) }
 
-    /// Every submission, in the order sites send them: by time, except late entries, which come last.
+    static let lot = "LSD-2026-A"
+
+    /// Every submission, in the order they are sent: by time, except late entries, which come last.
     public func submissions() -> [Submission] {
-        var rng = SeededGenerator(seed: configuration.seed)
-        var onTime: [Submission] = []
-        var late: [Submission] = []
+        var b = Builder(configuration: configuration)
+        b.studySetUp()
         for site in 0..<configuration.sites {
-            for number in 1...configuration.participantsPerSite {
-                let participant = Self.siteID(site) + "-" + pad4(number)
-                for submission in participantEvents(participant, site: Self.siteID(site), rng: &rng) {
-                    if isDose(submission), Double.random(in: 0..<1, using: &rng) < configuration.lateEntryRate {
-                        late.append(submission)
-                    } else {
-                        onTime.append(submission)
-                    }
-                }
-            }
+            b.site(Self.siteID(site), index: site)
         }
-        onTime.sort { ($0.occurredAt, $0.siteID) < ($1.occurredAt, $1.siteID) }
+        var onTime = b.submissions.filter { !b.late.contains($0.json["event_id"]!.stringValue!) }
+        let late = b.submissions.filter { b.late.contains($0.json["event_id"]!.stringValue!) }
+        onTime.sort { ($0.occurredAt, $0.siteID ?? "") < ($1.occurredAt, $1.siteID ?? "") }
         return onTime + late
     }
+}
 
-    private func isDose(_ s: Submission) -> Bool { s.json["type"] == "dose.administered" }
+/// Accumulates the study's events.
+private struct Builder {
+    let configuration: StudySimulator.Configuration
+    var rng: SeededGenerator
+    var submissions: [StudySimulator.Submission] = []
+    var late: Set<String> = []
+    var seriousEventPlaced = false
+    var withdrawalPlaced = false
 
-    private func participantEvents(_ participant: String, site: String, rng: inout SeededGenerator) -> [Submission] {
-        var events: [Submission] = []
-        func add(_ type: EventType, at time: Timestamp, _ data: JSONValue) {
-            events.append(Submission(siteID: site, occurredAt: time, json: [
-                "event_id": .string(rng.uuid()), "type": .string(type.rawValue), "schema_version": 1,
-                "study_id": .string(configuration.studyID), "site_id": .string(site), "participant_id": .string(participant),
-                "occurred_at": .string(time.rfc3339), "data": data,
-            ]))
-        }
-        let day = Int.random(in: 0..<7, using: &rng)
-        let enrolledAt = configuration.start.adding(days: day).adding(seconds: Int64.random(in: 8 * 3600...11 * 3600, using: &rng))
-        add(.participantEnrolled, at: enrolledAt, [
-            "consented_at": .string(enrolledAt.adding(days: -Int.random(in: 1...5, using: &rng)).rfc3339),
-            "protocol_version": .string(configuration.protocolVersion),
-        ])
-        // Baseline in the MDD entry range, then a noisy trajectory; some respond, some do not.
-        let baseline = Int.random(in: 12...22, using: &rng)
-        let weeklyChange = Double.random(in: -1.6...0.3, using: &rng)
-        add(.assessmentCompleted, at: enrolledAt.adding(seconds: 1800), phq9(total: baseline, rng: &rng))
-
-        var level = 8.0
-        for week in 0..<configuration.weeks {
-            for dayInWeek in [0, 3] {
-                let at = enrolledAt.adding(days: week * 7 + dayInWeek).adding(seconds: 3600)
-                if Double.random(in: 0..<1, using: &rng) < 0.05 { continue }  // missed visit
-                add(.doseAdministered, at: at, [
-                    "substance": "lsd", "amount": .number(level), "unit": "ug", "route": "sublingual",
-                    "supervised": true, "lot": "LSD-2026-A", "administered_by": .string("nurse.\(site.lowercased())"),
-                ])
-                // Titration: +1 µg a dose up to 15 µg, -3 µg when not tolerated.
-                level = Double.random(in: 0..<1, using: &rng) < 0.08 ? max(5, level - 3) : min(15, level + 1)
-            }
-            let noise = Double.random(in: -2...2, using: &rng)
-            let total = min(27, max(0, Int((Double(baseline) + weeklyChange * Double(week + 1) + noise).rounded())))
-            add(.assessmentCompleted, at: enrolledAt.adding(days: week * 7 + 6).adding(seconds: 5400), phq9(total: total, rng: &rng))
-        }
-        return events
+    init(configuration: StudySimulator.Configuration) {
+        self.configuration = configuration
+        rng = SeededGenerator(seed: configuration.seed)
     }
 
-    /// PHQ-9 items (each 0-3) that add up to `total`, with item 9 kept at 0.
-    private func phq9(total: Int, rng: inout SeededGenerator) -> JSONValue {
-        var items = Array(repeating: 0, count: 9)
-        var remaining = min(total, 24)
+    var start: Timestamp { configuration.start }
+
+    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &rng) < p }
+
+    /// Adds an event and returns its id.
+    @discardableResult
+    mutating func add(_ type: EventType, version: Int = 1, role: Role, site: String?, participant: String? = nil,
+                      at time: Timestamp, _ data: JSONValue) -> String {
+        let id = rng.uuid()
+        var json: [String: JSONValue] = [
+            "event_id": .string(id), "type": .string(type.rawValue), "schema_version": .number(Double(version)),
+            "study_id": .string(configuration.studyID), "occurred_at": .string(time.rfc3339), "data": data,
+        ]
+        if let site { json["site_id"] = .string(site) }
+        if let participant { json["participant_id"] = .string(participant) }
+        submissions.append(.init(role: role, siteID: role == .sponsor && type.scope.site != .required ? nil : site,
+                                 occurredAt: time, json: .object(json)))
+        return id
+    }
+
+    static func rules(maxDose: Double) -> [String: JSONValue] {
+        [
+            "substances": [["substance": "lsd", "units": ["ug"], "min_dose": 5, "max_dose": .number(maxDose), "max_titration_step": 1]],
+            "min_hours_between_doses": 72, "max_doses_per_7_days": 2, "supervision_required": true,
+            "assessment_schedule": [
+                ["instrument": "phq9", "every_days": 7, "window_days": 1], ["instrument": "gad7", "every_days": 14, "window_days": 2],
+                ["instrument": "madrs", "every_days": 28, "window_days": 3], ["instrument": "cssrs_screen", "every_days": 28, "window_days": 3],
+            ],
+            "safety_thresholds": ["phq9_item9_min": 1, "madrs_item10_min": 4, "worsening_points": 5, "systolic_max": 160,
+                                  "diastolic_max": 90, "heart_rate_min": 45, "heart_rate_max": 110, "temperature_max_c": 38],
+        ]
+    }
+
+    mutating func studySetUp() {
+        var defined = Self.rules(maxDose: 15)
+        defined["protocol_id"] = .string(configuration.protocolID)
+        defined["protocol_version"] = "1.0"
+        add(.protocolDefined, role: .sponsor, site: nil, at: start.adding(days: -30), .object(defined))
+        // Mid-study amendment: the maximum dose is lowered after a safety review.
+        var amended = Self.rules(maxDose: 14)
+        amended["protocol_id"] = .string(configuration.protocolID)
+        amended["protocol_version"] = "1.1"
+        amended["effective_from"] = .string(start.adding(days: 35).rfc3339)
+        amended["reason"] = "Data safety monitoring board review: maximum dose lowered to 14 ug"
+        add(.protocolAmended, role: .sponsor, site: nil, at: start.adding(days: 30), .object(amended))
+    }
+
+    mutating func site(_ site: String, index: Int) {
+        let countries = ["NZ", "AU", "NL", "DE", "GB", "CA"]
+        add(.siteActivated, role: .sponsor, site: site, at: start.adding(days: -14), [
+            "site_name": .string("Clinical Research Unit \(site)"), "country": .string(countries[index % countries.count]),
+            "principal_investigator": .string("Dr. PI \(site)"), "protocol_version": "1.0",
+        ])
+        let receivedStock = 200.0 * Double(configuration.participantsPerSite) + 500
+        add(.drugReceived, role: .investigator, site: site, at: start.adding(days: -10), [
+            "lot": .string(StudySimulator.lot), "substance": "lsd", "quantity": .number(receivedStock), "unit": "ug",
+            "supplier": "Clinical Trial Pharmacy Services", "expires_on": "2028-06-30",
+        ])
+        // An old lot past its expiry is destroyed in front of two witnesses.
+        add(.drugReceived, role: .investigator, site: site, at: start.adding(days: -9), [
+            "lot": "LSD-2025-X", "substance": "lsd", "quantity": 100, "unit": "ug", "supplier": "Clinical Trial Pharmacy Services",
+            "expires_on": "2026-01-01",
+        ])
+        add(.drugDestroyed, role: .investigator, site: site, at: start.adding(days: -8), [
+            "lot": "LSD-2025-X", "quantity": 100, "unit": "ug", "method": "incineration",
+            "witnesses": .array([.string("pharmacist.\(site.lowercased())"), .string("dr.\(site.lowercased())")]),
+        ])
+        // Two candidates fail screening.
+        for n in 1...2 {
+            add(.participantScreened, role: .investigator, site: site, participant: "\(site)-S\(n)", at: start.adding(days: -5 + n), [
+                "outcome": "screen_failed", "failure_reason": "MADRS below the entry range (18-35)",
+                "age": .number(Double(Int.random(in: 20...70, using: &rng))), "sex": "male",
+            ])
+        }
+        var dispensed = 0.0
+        var lastDay = start
+        for number in 1...configuration.participantsPerSite {
+            let (given, end) = participant(site, "\(site)-\(pad4(number))")
+            dispensed += given
+            lastDay = max(lastDay, end)
+        }
+        // Unused stock goes back to the pharmacy: received = dispensed + returned.
+        add(.drugReturned, role: .investigator, site: site, at: lastDay.adding(days: 2), [
+            "lot": .string(StudySimulator.lot), "quantity": .number(receivedStock - dispensed), "unit": "ug",
+        ])
+        add(.deviationReported, role: .investigator, site: site, at: start.adding(days: 20), [
+            "category": "procedure", "severity": "minor", "description": "Freezer temperature log missing for one day",
+        ])
+    }
+
+    /// One participant's whole course. Returns the quantity dispensed and the last visit.
+    mutating func participant(_ site: String, _ pid: String) -> (Double, Timestamp) {
+        let enrolledAt = start.adding(days: Int.random(in: 0..<7, using: &rng)).adding(seconds: Int64.random(in: 8 * 3600...11 * 3600, using: &rng))
+        let investigator = "dr.\(site.lowercased())"
+        let nurse = "nurse.\(site.lowercased())"
+        func visit(_ day: Int, _ minutes: Int) -> Timestamp { enrolledAt.adding(days: day).adding(seconds: Int64(minutes * 60)) }
+
+        add(.participantScreened, role: .investigator, site: site, participant: pid, at: enrolledAt.adding(days: -4), [
+            "outcome": "eligible", "age": .number(Double(Int.random(in: 21...65, using: &rng))),
+            "sex": chance(0.55) ? "female" : "male",
+        ])
+        add(.participantEnrolled, role: .investigator, site: site, participant: pid, at: enrolledAt, [
+            "consented_at": .string(enrolledAt.adding(days: -Int.random(in: 1...3, using: &rng)).rfc3339), "protocol_version": "1.0",
+        ])
+        add(.participantRandomized, role: .investigator, site: site, participant: pid, at: visit(0, 10), [
+            "kit_number": .string("K-\(pid)"), "arm": chance(0.5) ? "microdose" : "placebo",
+        ])
+        // Baseline scores on enrolment day, in the MDD entry range, then a noisy trajectory.
+        let baseline = Int.random(in: 12...22, using: &rng)
+        let weeklyChange = Double.random(in: -1.6...0.3, using: &rng)
+        func score(_ week: Int) -> Int {
+            min(27, max(0, Int((Double(baseline) + weeklyChange * Double(week) + Double.random(in: -2...2, using: &rng)).rounded())))
+        }
+        addScales(site, pid, week: 0, phq9: baseline, at: visit(0, 30), full: true, rater: investigator)
+
+        let withdrawsAtWeek = !withdrawalPlaced && pid.hasSuffix("0004") ? 5 : nil
+        if withdrawsAtWeek != nil { withdrawalPlaced = true }
+        var level = 8.0
+        var dispensed = 0.0
+        var lastVisit = enrolledAt
+        for week in 0..<configuration.weeks {
+            if let w = withdrawsAtWeek, week == w {
+                add(.participantWithdrawn, role: .investigator, site: site, participant: pid, at: visit(week * 7, 60), [
+                    "reason": "adverse_event", "initiated_by": "participant", "detail": "Anxiety on dosing days",
+                ])
+                return (dispensed, lastVisit)
+            }
+            for day in [0, 3] {
+                let at = visit(week * 7 + day, 60)
+                lastVisit = at
+                if chance(0.05) {
+                    add(.doseMissed, role: .investigator, site: site, participant: pid, at: at,
+                        ["reason": chance(0.5) ? "participant_unavailable" : "not_tolerated"])
+                    continue
+                }
+                if day == 0 {
+                    add(.vitalsRecorded, role: .investigator, site: site, participant: pid, at: at.adding(seconds: -900), vitals("pre_dose"))
+                }
+                add(.drugDispensed, role: .investigator, site: site, participant: pid, at: at.adding(seconds: -300), [
+                    "lot": .string(StudySimulator.lot), "quantity": .number(level), "unit": "ug", "kit_number": .string("K-\(pid)"),
+                ])
+                dispensed += level
+                let dose = add(.doseAdministered, version: 2, role: .investigator, site: site, participant: pid, at: at, [
+                    "substance": "lsd", "amount": .number(level), "unit": "ug", "route": "sublingual", "supervised": true,
+                    "lot": .string(StudySimulator.lot), "administered_by": .string(nurse), "witness": .string(investigator),
+                ])
+                if chance(configuration.lateEntryRate) { late.insert(dose) }
+                if day == 0 {
+                    let vitalsID = add(.vitalsRecorded, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 7200), vitals("post_dose"))
+                    // Now and then a vitals entry is typed twice; the duplicate is voided.
+                    if chance(0.02) {
+                        let duplicate = add(.vitalsRecorded, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 7200), vitals("post_dose"))
+                        add(.eventVoided, role: .investigator, site: site, participant: pid, at: at.adding(days: 1), [
+                            "voided_event_id": .string(duplicate), "reason": .string("Duplicate of \(vitalsID)"),
+                        ])
+                    }
+                }
+                if chance(0.03) {
+                    // A transcription error found at source-data verification, corrected a few days later.
+                    add(.eventCorrected, role: .investigator, site: site, participant: pid, at: at.adding(days: 3), [
+                        "corrected_event_id": .string(dose), "corrected_type": "dose.administered",
+                        "reason": "Source document shows a different lot entry; re-entered from the source",
+                        "data": ["substance": "lsd", "amount": .number(level), "unit": "ug", "route": "sublingual", "supervised": true,
+                                 "lot": .string(StudySimulator.lot), "administered_by": .string(nurse), "witness": .string(investigator)],
+                    ])
+                }
+                if chance(0.04) { adverseEvent(site, pid, at: at) }
+                // Titration: +1 ug a dose up to 14 ug (the amended maximum), -3 ug when not tolerated.
+                level = chance(0.08) ? max(5, level - 3) : min(14, level + 1)
+            }
+            let weekly = score(week + 1)
+            addScales(site, pid, week: week + 1, phq9: weekly, at: visit(week * 7 + 6, 90),
+                      full: week + 1 == configuration.weeks, rater: investigator)
+        }
+        add(.participantCompleted, role: .investigator, site: site, participant: pid, at: visit(configuration.weeks * 7, 0),
+            ["note": "Final visit completed"])
+        return (dispensed, lastVisit)
+    }
+
+    /// Weekly PHQ-9; GAD-7 every 2 weeks; MADRS and the C-SSRS screener every 4 weeks; QIDS-SR16 at baseline and end.
+    mutating func addScales(_ site: String, _ pid: String, week: Int, phq9: Int, at: Timestamp, full: Bool, rater: String) {
+        add(.assessmentCompleted, role: .investigator, site: site, participant: pid, at: at, scored(.phq9, total: phq9))
+        if week % 2 == 0 {
+            add(.assessmentCompleted, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 300),
+                scored(.gad7, total: max(0, phq9 - Int.random(in: 0...5, using: &rng))))
+        }
+        if week % 4 == 0 || full {
+            var madrs = scored(.madrs, total: min(60, phq9 * 2 + Int.random(in: -3...3, using: &rng)))
+            if case .object(var m) = madrs {
+                m["rater"] = .string(rater)
+                madrs = .object(m)
+            }
+            add(.assessmentCompleted, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 600), madrs)
+            let passive = chance(0.1)
+            add(.assessmentCompleted, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 900), [
+                "instrument": "cssrs_screen", "items": .array([.bool(passive), false, false, false, false, false]),
+            ])
+        }
+        if week == 0 || full {
+            add(.assessmentCompleted, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 1200),
+                scored(.qidsSR16, total: min(27, phq9)))
+        }
+    }
+
+    /// Item answers that add up to `total` by the instrument's rule, with the suicide items kept at 0
+    /// (a rare PHQ-9 item 9 of 1 is allowed, so monitors see the odd suicidality signal).
+    mutating func scored(_ instrument: Instrument, total: Int) -> JSONValue {
+        var items = Array(repeating: 0, count: instrument.itemCount)
+        let protected: Set<Int> = switch instrument {
+        case .phq9: [8]
+        case .madrs: [9]
+        case .qidsSR16: [11]
+        default: []
+        }
+        // QIDS-SR16 scores the highest item of a group: fill one item per domain.
+        let slots: [Int] = instrument == .qidsSR16 ? Instrument.qidsGroups.map(\.lowerBound) : Array(0..<instrument.itemCount)
+        var remaining = min(total, slots.filter { !protected.contains($0) }.count * instrument.itemRange.upperBound)
         while remaining > 0 {
-            let i = Int.random(in: 0..<8, using: &rng)
-            if items[i] < 3 {
+            let i = slots[Int.random(in: 0..<slots.count, using: &rng)]
+            if !protected.contains(i), items[i] < instrument.itemRange.upperBound {
                 items[i] += 1
                 remaining -= 1
             }
         }
-        return ["instrument": "phq9", "items": .array(items.map { .number(Double($0)) }),
-                "total": .number(Double(items.reduce(0, +)))]
+        if instrument == .phq9, total >= 15, chance(0.1) { items[8] = 1 }
+        return ["instrument": .string(instrument.rawValue), "items": .array(items.map { .number(Double($0)) }),
+                "total": .number(Double(instrument.total(of: items)!))]
+    }
+
+    mutating func vitals(_ point: String) -> JSONValue {
+        let systolic = Int.random(in: 108...148, using: &rng) + (chance(0.02) ? 25 : 0)
+        return ["systolic_mmhg": .number(Double(systolic)), "diastolic_mmhg": .number(Double(Int.random(in: 65...88, using: &rng))),
+                "heart_rate_bpm": .number(Double(Int.random(in: 58...96, using: &rng))),
+                "temperature_c": .number(Double(Int.random(in: 362...374, using: &rng)) / 10), "time_point": .string(point)]
+    }
+
+    mutating func adverseEvent(_ site: String, _ pid: String, at: Timestamp) {
+        let serious = !seriousEventPlaced && chance(0.3)
+        if serious {
+            seriousEventPlaced = true
+            let ae = add(.adverseEventReported, role: .investigator, site: site, participant: pid, at: at.adding(days: 1), [
+                "term": "Panic attack", "onset_at": .string(at.adding(seconds: 14_400).rfc3339), "grade": 3, "serious": true,
+                "seriousness_criteria": ["hospitalisation"], "causality": "probable", "action_taken": "dose_interrupted",
+                "outcome": "recovering",
+            ])
+            add(.unblindingPerformed, role: .investigator, site: site, participant: pid, at: at.adding(days: 1).adding(seconds: 1800), [
+                "reason": "Hospitalisation for a panic attack: the treating physician needs the allocation", "emergency": true,
+            ])
+            add(.adverseEventUpdated, role: .investigator, site: site, participant: pid, at: at.adding(days: 4), [
+                "adverse_event_id": .string(ae), "outcome": "recovered", "resolved_at": .string(at.adding(days: 3).rfc3339),
+            ])
+            add(.signalAcknowledged, role: .monitor, site: site, participant: pid, at: at.adding(days: 2), [
+                "signal_id": .string("serious_adverse_event:\(ae)"), "note": "Site informed the sponsor within 24 h; follow-up requested",
+            ])
+            return
+        }
+        let terms = ["Anxiety", "Headache", "Insomnia", "Nausea", "Dizziness"]
+        add(.adverseEventReported, role: .investigator, site: site, participant: pid, at: at.adding(days: 1), [
+            "term": .string(terms[Int.random(in: 0..<terms.count, using: &rng)]), "onset_at": .string(at.adding(seconds: 10_800).rfc3339),
+            "grade": .number(Double(Int.random(in: 1...2, using: &rng))), "serious": false, "seriousness_criteria": [],
+            "causality": chance(0.5) ? "possible" : "unlikely", "action_taken": "none", "outcome": "recovered",
+        ])
     }
 }
 

@@ -46,12 +46,17 @@ struct SimulatorCommand: AsyncParsableCommand {
         let submissions = simulator.submissions()
         let client = IngestClient(baseURL: baseURL, batchSize: batchSize)
         let started = Date()
-        // Each site sends its own participants with its own token, concurrently with the others.
-        let total = try await withThrowingTaskGroup(of: Int.self) { group in
-            for site in simulator.siteIDs {
-                let token = try await authority.mint(subject: "investigator.\(site.lowercased())", site: site, role: .investigator)
-                let events = submissions.filter { $0.siteID == site }.map(\.json)
-                group.addTask { try await client.submit(events, token: token) }
+        // The sponsor's study set-up goes first; then each site (and the monitor) sends its own events
+        // with its own token, concurrently with the others.
+        let sponsorEvents = submissions.filter { $0.role == .sponsor }
+        var total = try await client.submit(sponsorEvents.map(\.json),
+                                            token: try await authority.mint(subject: "sponsor", site: nil, role: .sponsor))
+        let senders = Dictionary(grouping: submissions.filter { $0.role != .sponsor }, by: \.sender)
+        total += try await withThrowingTaskGroup(of: Int.self) { group in
+            for (sender, events) in senders.sorted(by: { $0.key < $1.key }) {
+                let first = events[0]
+                let token = try await authority.mint(subject: sender, site: first.role.isSiteBound ? first.siteID : nil, role: first.role)
+                group.addTask { try await client.submit(events.map(\.json), token: token) }
             }
             return try await group.reduce(0, +)
         }

@@ -127,7 +127,7 @@ func produce(_ events: [RecordedEvent], bootstrap: String, topic: String) async 
     let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
                                      logger: TestStack.logger)
     defer { producer.shutdown() }
-    let records = events.map { KafkaOutgoingRecord(key: Array($0.participantID.utf8), value: $0.canonicalBytes) }
+    let records = events.map { KafkaOutgoingRecord(key: Array($0.partitionKey.utf8), value: $0.canonicalBytes) }
     for chunk in stride(from: 0, to: records.count, by: 1_000) {
         for result in await producer.send(Array(records[chunk..<min(chunk + 1_000, records.count)])) {
             _ = try result.get()

@@ -1,4 +1,5 @@
 import Foundation
+import Simulator
 import Testing
 @testable import TrialDomain
 
@@ -10,44 +11,8 @@ struct CorpusTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let now = Timestamp(rfc3339: "2026-06-01T12:00:00Z")!
 
-    struct Case {
-        var id: String
-        var why: String
-        var event: JSONValue
-        var expectedPointer: String?
-        var schemaAccepts: Bool
-    }
-
-    static func cases() throws -> [Case] {
-        let folder = root.appendingPathComponent("Tests/Corpus")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }.sorted()
-        var cases: [Case] = []
-        for file in files {
-            let corpus = try JSONParser(maxDepth: 64).parse(Array(try Data(contentsOf: folder.appendingPathComponent(file))))
-            guard case .string(let type)? = corpus["type"], case .array(let valid)? = corpus["valid"],
-                  case .array(let invalid)? = corpus["invalid"] else { throw CorpusError(file: file) }
-            for (i, event) in valid.enumerated() {
-                cases.append(Case(id: "\(type)#valid/\(i)", why: "valid example \(i)", event: event, expectedPointer: nil, schemaAccepts: true))
-            }
-            for (i, entry) in invalid.enumerated() {
-                guard let patch = entry["patch"], case .string(let pointer)? = entry["pointer"] else { throw CorpusError(file: file) }
-                cases.append(Case(id: "\(type)#invalid/\(i)", why: entry["why"]?.stringValue ?? "", event: mergePatch(valid[0], patch),
-                                  expectedPointer: pointer, schemaAccepts: entry["swift_only"] == .bool(true)))
-            }
-        }
-        return cases
-    }
-
-    struct CorpusError: Error { var file: String }
-
-    /// RFC 7386 JSON merge patch.
-    static func mergePatch(_ target: JSONValue, _ patch: JSONValue) -> JSONValue {
-        guard case .object(let changes) = patch else { return patch }
-        var result = target.objectValue ?? [:]
-        for (key, value) in changes {
-            if value == .null { result[key] = nil } else { result[key] = mergePatch(result[key] ?? .null, value) }
-        }
-        return .object(result)
+    static func cases() throws -> [ExampleCorpus.Case] {
+        try ExampleCorpus.load(from: root.appendingPathComponent("Tests/Corpus"))
     }
 
     @Test func everyTypeHasValidAndInvalidExamples() throws {
@@ -74,11 +39,21 @@ struct CorpusTests {
         }
     }
 
-    @Test func jsonSchemaGivesTheExpectedVerdicts() throws {
+    /// What ingest accepts, the projector must read back: the canonical stored form decodes to the same event.
+    @Test func everyAcceptedEventDecodesFromItsStoredForm() throws {
+        let validator = EventValidator()
+        for c in try Self.cases() where c.expectedPointer == nil {
+            let event = try validator.validateSubmission(c.event, recordedAt: Self.now, recordedBy: "corpus").get()
+            let stored = try JSONParser().parse(event.canonicalBytes)
+            #expect(try validator.decodeStored(stored).get() == event, "\(c.id)")
+        }
+    }
+
+    /// Runs python3 with `arguments`; returns its standard output, failing the test on a non-zero exit.
+    static func python(_ arguments: [String]) throws -> Data {
         let python = Process()
         python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", Self.root.appendingPathComponent("Tests/Corpus/jsonschema_verdicts.py").path,
-                            Self.root.appendingPathComponent("schemas").path, Self.root.appendingPathComponent("Tests/Corpus").path]
+        python.arguments = ["python3"] + arguments
         let output = Pipe()
         let errors = Pipe()
         python.standardOutput = output
@@ -87,7 +62,27 @@ struct CorpusTests {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         python.waitUntilExit()
-        try #require(python.terminationStatus == 0, "jsonschema run failed (is python3-jsonschema installed?): \(errorText)")
+        try #require(python.terminationStatus == 0, "python3 failed (./scripts/test installs jsonschema): \(errorText)")
+        return data
+    }
+
+    @Test func openAPIDocumentIsValidAndUsesTheSchemas() throws {
+        let spec = Self.root.appendingPathComponent("schemas/openapi.yaml")
+        let output = try Self.python(["-c", """
+            import sys
+            from openapi_spec_validator import validate
+            from openapi_spec_validator.readers import read_from_filename
+            spec, _ = read_from_filename(sys.argv[1])
+            validate(spec, base_uri="file://" + sys.argv[1])
+            print("valid")
+            """, spec.path])
+        #expect(String(decoding: output, as: UTF8.self) == "valid\n")
+        #expect(try String(contentsOf: spec, encoding: .utf8).contains("$ref: ./event-submission.schema.json"))
+    }
+
+    @Test func jsonSchemaGivesTheExpectedVerdicts() throws {
+        let data = try Self.python([Self.root.appendingPathComponent("Tests/Corpus/jsonschema_verdicts.py").path,
+                                    Self.root.appendingPathComponent("schemas").path, Self.root.appendingPathComponent("Tests/Corpus").path])
         let verdicts = try JSONParser().parse(Array(data))
         let cases = try Self.cases()
         #expect(verdicts.objectValue?.count == cases.count)

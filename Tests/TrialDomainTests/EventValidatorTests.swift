@@ -77,6 +77,11 @@ struct EventValidatorTests {
         #expect(found.contains { $0.pointer == pointer && $0.reason.contains(reason) }, "got \(found)")
     }
 
+    @Test func explicitNullIsRefusedEvenForOptionalFields() {
+        let json = Fixtures.replacing(Fixtures.dose, ["data", "lot"], with: .null)
+        #expect(issues(json) == [ValidationIssue(pointer: "/data/lot", reason: "must not be null; omit the field instead")])
+    }
+
     @Test func rejectsConsentAfterEnrolment() {
         let late = Fixtures.replacing(Fixtures.enrolment, ["data", "consented_at"], with: "2026-05-31T10:00:00Z")
         #expect(issues(late).contains { $0.pointer == "/data/consented_at" && $0.reason.contains("on or before enrolment") })

@@ -12,12 +12,17 @@ struct SimulatorTests {
         let validator = EventValidator()
         let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
         var ids = Set<String>()
+        var types = Set<EventType>()
         for submission in submissions {
             let event = try validator.validateSubmission(submission.json, recordedAt: later, recordedBy: "sim").get()
-            #expect(event.siteID == submission.siteID)
+            let sender = Principal(subject: submission.sender, site: submission.role.isSiteBound ? submission.siteID : nil,
+                                   role: submission.role)
+            #expect(Authorization.check(sender, mayRecord: event) == nil, "\(submission.sender) may not send \(event.type)")
             ids.insert(event.eventID)
+            types.insert(event.type)
         }
         #expect(ids.count == submissions.count, "event ids must be unique")
+        #expect(types == Set(EventType.allCases), "missing: \(Set(EventType.allCases).subtracting(types))")
     }
 
     @Test func sameSeedSameStudy() {
@@ -37,8 +42,8 @@ struct SimulatorTests {
             else { return nil }
             return d.amount
         }
-        #expect(doses.allSatisfy { (5...15).contains($0) })
-        #expect(doses.contains(8) && doses.contains(15))
+        #expect(doses.allSatisfy { (5...14).contains($0) })
+        #expect(doses.contains(8) && doses.contains(14))
     }
 }
 

@@ -33,7 +33,7 @@ public enum Instrument: String, Sendable, Hashable, CaseIterable, Codable {
     }
 
     /// QIDS-SR16 domains scored by their highest item: sleep (1-4), appetite/weight (6-9), psychomotor (15-16).
-    static let qidsGroups: [ClosedRange<Int>] = [0...3, 4...4, 5...8, 9...9, 10...10, 11...11, 12...12, 13...13, 14...15]
+    public static let qidsGroups: [ClosedRange<Int>] = [0...3, 4...4, 5...8, 9...9, 10...10, 11...11, 12...12, 13...13, 14...15]
 
     /// The total by the instrument's own rule, or nil for instruments without a total.
     public func total(of items: [Int]) -> Int? {

@@ -30,15 +30,16 @@ public struct ObjectReader {
         issues.append(contentsOf: others)
     }
 
-    /// The raw value of a field; records "is required" when absent and `required`.
+    /// The raw value of a field; records "is required" when absent and `required`. `null` is never accepted:
+    /// an optional field is omitted, not nulled, so every stored event has one spelling.
     public mutating func value(_ key: String, required: Bool = true) -> JSONValue? {
         known.insert(key)
-        guard let value = object[key], value != .null || required else {
+        guard let value = object[key] else {
             if required { report(key, "is required") }
             return nil
         }
         if value == .null {
-            report(key, "must not be null")
+            report(key, required ? "is required (got null)" : "must not be null; omit the field instead")
             return nil
         }
         return value
