@@ -69,8 +69,7 @@ public struct BatchWriter: Sendable {
         outcome.duplicates = archive.duplicates
         outcome.rejected = archive.rejected
 
-        let changes = ReadModelChanges(events: archive.new)
-        try ReadModelWriter.write(changes, db)
+        try MonitoringWriter.refresh(after: archive.new, db)
         try saveCheckpoints(outcome.nextOffsets, db)
         return outcome
     }

@@ -42,6 +42,7 @@ public final class Projector: Sendable {
     private func session(shouldStop: @escaping @Sendable () -> Bool) throws {
         let db = try PostgresConnection(url: configuration.databaseURL)
         try Migrator.migrate(db, logger: logger)
+        try Recompute.serveRequests(db, logger: logger)
         let topic = configuration.topic
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,
@@ -101,5 +102,21 @@ public struct ProjectionLag: Sendable {
         return ProjectionLag(partitions: try ids.map { p in
             Partition(partition: p, applied: applied[p] ?? 0, logEnd: try admin.watermarks(topic: topic, partition: p).high)
         })
+    }
+}
+
+/// Recomputing every read model from the archive, when a migration (or an operator) asks for it.
+public enum Recompute {
+    /// Serves pending `projection.recompute_requests` in one transaction. Returns whether there were any.
+    @discardableResult
+    public static func serveRequests(_ db: PostgresConnection, logger: Logger) throws -> Bool {
+        try db.transaction { db in
+            let pending = try db.query("SELECT reason FROM projection.recompute_requests FOR UPDATE")
+            guard !pending.isEmpty else { return false }
+            logger.info("recomputing read models from the archive", metadata: ["reason": "\(pending.map { $0[0]! })"])
+            try MonitoringWriter.recomputeAll(db)
+            try db.execute("DELETE FROM projection.recompute_requests")
+            return true
+        }
     }
 }

@@ -14,7 +14,7 @@ public struct StatusReport: Sendable, Equatable {
         public var participantID: String
         public var siteID: String
         public var status: String
-        public var enrolledAt: String
+        public var enrolledAt: String?
         public var doses: Int
         public var lastDoseAt: String?
         public var baselinePHQ9: Int?
@@ -35,7 +35,7 @@ public struct StatusReport: Sendable, Equatable {
             ORDER BY site_id, participant_id
             """)
         let participants = participantRows.map { r in
-            Participant(participantID: r[0]!, siteID: r[1]!, status: r[2]!, enrolledAt: r[3]!, doses: Int(r[4]!)!,
+            Participant(participantID: r[0]!, siteID: r[1]!, status: r[2]!, enrolledAt: r[3], doses: Int(r[4]!)!,
                         lastDoseAt: r[5], baselinePHQ9: r[6].flatMap { Int($0) }, latestPHQ9: r[7].flatMap { Int($0) })
         }
         let siteRows = try db.query("""
@@ -60,7 +60,7 @@ public struct StatusReport: Sendable, Equatable {
             }),
             "participants": .array(participants.map { p in
                 ["participant_id": .string(p.participantID), "site_id": .string(p.siteID), "status": .string(p.status),
-                 "enrolled_at": .string(p.enrolledAt), "doses_administered": .number(Double(p.doses)),
+                 "enrolled_at": opt(p.enrolledAt), "doses_administered": .number(Double(p.doses)),
                  "last_dose_at": opt(p.lastDoseAt), "baseline_phq9": opt(p.baselinePHQ9), "latest_phq9": opt(p.latestPHQ9)]
             }),
         ]
@@ -75,7 +75,7 @@ public struct StatusReport: Sendable, Equatable {
         out += TextTable(header: ["participant", "site", "status", "enrolled (UTC)", "doses", "last dose (UTC)", "PHQ-9 baseline", "PHQ-9 latest", "change"],
                          rows: participants.map { p in
                              let change = zip2(p.baselinePHQ9, p.latestPHQ9).map { signed($1 - $0) } ?? "-"
-                             return [p.participantID, p.siteID, p.status, p.enrolledAt, String(p.doses), p.lastDoseAt ?? "-",
+                             return [p.participantID, p.siteID, p.status, p.enrolledAt ?? "-", String(p.doses), p.lastDoseAt ?? "-",
                                      p.baselinePHQ9.map(String.init) ?? "-", p.latestPHQ9.map(String.init) ?? "-", change]
                          }).render()
         return out

@@ -40,7 +40,7 @@ struct ProjectorTests {
         var rng = SeededGenerator(seed: 99)
         let shuffled = events.shuffled(using: &rng)
         let reference = try readModelSnapshot(try await Self.project(chronological))
-        #expect(reference["monitoring.participants"]?.count == 8)
+        #expect(reference["monitoring.participants"]?.count == 12, "8 participants and 4 screening failures")
         #expect(reference["monitoring.doses"]?.isEmpty == false)
         let other = try readModelSnapshot(try await Self.project(shuffled))
         #expect(other == reference)

@@ -111,11 +111,16 @@ final class BackgroundProjector: Sendable {
     }
 }
 
+let readModelTables = ["monitoring.participants", "monitoring.doses", "monitoring.assessments", "monitoring.vitals",
+                       "monitoring.adverse_events", "monitoring.deviations", "monitoring.drug_movements",
+                       "monitoring.drug_accountability", "monitoring.safety_signals", "monitoring.site_activity",
+                       "monitoring.site_acknowledgements", "monitoring.protocol_versions", "unblinded.allocations"]
+
 /// Every row of every read-model table, as text, in primary-key order: for comparing two databases exactly.
 func readModelSnapshot(_ url: String) throws -> [String: [String]] {
     let db = try PostgresConnection(url: url)
     var snapshot: [String: [String]] = [:]
-    for table in ["monitoring.participants", "monitoring.doses", "monitoring.assessments"] {
+    for table in readModelTables {
         let rows = try db.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(table) t ORDER BY 1"))
         snapshot[table] = rows.map { $0[0] ?? "NULL" }
     }

@@ -68,18 +68,3 @@ struct EnvironmentReaderTests {
         #expect(throws: EnvironmentReader.Failure.self) { try env.required("SECRET", hint: "set it") }
     }
 }
-
-@Suite("Read-model changes")
-struct ReadModelChangesTests {
-    @Test func eachEventBecomesOneFactRow() throws {
-        let validator = EventValidator()
-        let events = try [Fixtures.enrolment, Fixtures.dose, Fixtures.phq9].map {
-            try validator.validateSubmission($0, recordedAt: Fixtures.now, recordedBy: "alice").get()
-        }
-        let changes = ReadModelChanges(events: events)
-        #expect(changes.enrolments.count == 1 && changes.doses.count == 1 && changes.assessments.count == 1)
-        #expect(changes.touchedParticipants == ["S01-0007"])
-        #expect(changes.doses[0].administeredAt == Timestamp(rfc3339: "2026-05-30T07:30:00Z"))
-        #expect(changes.assessments[0].assessment.total == 10)
-    }
-}

@@ -44,7 +44,8 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
         switch self {
         case .protocolDefined, .protocolAmended: EventScope(site: .forbidden, participant: .forbidden)
         case .siteActivated, .drugReceived, .drugDestroyed: EventScope(site: .required, participant: .forbidden)
-        case .drugReturned, .deviationReported: EventScope(site: .required, participant: .optional)
+        // A monitor acknowledges a participant's signal, or a site's (drug accountability).
+        case .drugReturned, .deviationReported, .signalAcknowledged: EventScope(site: .required, participant: .optional)
         // A correction or void names the same site and participant as the event it changes (none for study events).
         case .eventCorrected, .eventVoided: EventScope(site: .optional, participant: .optional)
         default: EventScope(site: .required, participant: .required)

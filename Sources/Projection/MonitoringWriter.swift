@@ -1,0 +1,213 @@
+import Postgres
+import TrialDomain
+
+/// Brings the monitoring read models up to date after a batch: every participant and site the batch
+/// touched is recomputed from its whole archived history by the pure folds, and its rows replaced.
+/// A protocol change (a study-wide event) recomputes every participant.
+enum MonitoringWriter {
+    static let chunk = 500
+
+    static func refresh(after events: [RecordedEvent], _ db: PostgresConnection) throws {
+        guard !events.isEmpty else { return }
+        try recordSiteActivity(events, db)
+        let protocolChanged = events.contains { $0.siteID == nil }
+        if protocolChanged { try refreshProtocols(db) }
+        let participants = protocolChanged ? try allParticipants(db) : Set(events.compactMap(\.participantID)).sorted()
+        let siteLevel = Set(events.filter { $0.participantID == nil }.compactMap(\.siteID)).sorted()
+        let protocols = try loadProtocols(db)
+        var sites = Set(siteLevel)
+        for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
+            let ids = Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)])
+            sites.formUnion(try refreshParticipants(ids, protocols: protocols, db))
+        }
+        if !siteLevel.isEmpty { try refreshSites(siteLevel, db) }
+        try refreshAccountability(sites.sorted(), db)
+    }
+
+    /// Recomputes everything from the archive (after a migration, or on request).
+    static func recomputeAll(_ db: PostgresConnection) throws {
+        try db.execute("TRUNCATE monitoring.site_activity")
+        try db.query("""
+            INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events)
+            SELECT site_id, max(recorded_at), count(*) FROM audit.events WHERE site_id IS NOT NULL GROUP BY site_id
+            """)
+        try refreshProtocols(db)
+        let protocols = try loadProtocols(db)
+        let participants = try allParticipants(db)
+        for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
+            _ = try refreshParticipants(Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)]),
+                                        protocols: protocols, db)
+        }
+        let sites = try db.query("SELECT DISTINCT site_id FROM audit.events WHERE site_id IS NOT NULL ORDER BY 1").map { $0[0]! }
+        try refreshSites(sites, db)
+        try refreshAccountability(sites, db)
+    }
+
+    // MARK: Loading from the archive
+
+    static func decode(_ rows: PostgresRows) throws -> [RecordedEvent] {
+        let parser = JSONParser(maxDepth: 64)
+        let validator = EventValidator()
+        return try rows.map { row in
+            try validator.decodeStored(try parser.parse(row[0]!)).get()
+        }
+    }
+
+    static func allParticipants(_ db: PostgresConnection) throws -> [String] {
+        try db.query("SELECT DISTINCT participant_id FROM audit.events WHERE participant_id IS NOT NULL ORDER BY 1").map { $0[0]! }
+    }
+
+    /// Study-wide events (protocols and their corrections), corrections applied.
+    static func loadProtocols(_ db: PostgresConnection) throws -> ProtocolHistory {
+        let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL"))
+        return ProtocolHistory(events: EffectiveHistory(events).entries.map(\.event))
+    }
+
+    static func refreshProtocols(_ db: PostgresConnection) throws {
+        let protocols = try loadProtocols(db)
+        let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL"))
+        let data = Dictionary(EffectiveHistory(events).entries.map { ($0.event.eventID, $0.event.data) }, uniquingKeysWith: { a, _ in a })
+        try db.execute("DELETE FROM monitoring.protocol_versions")
+        let v = protocols.versions
+        guard !v.isEmpty else { return }
+        try db.query("""
+            INSERT INTO monitoring.protocol_versions (protocol_version, effective_from, event_id, rules)
+            SELECT * FROM unnest(\(array: v.map(\.version))::text[], \(array: v.map(\.effectiveFrom.rfc3339))::timestamptz[],
+                                 \(array: v.map(\.eventID))::uuid[], \(array: v.map { CanonicalJSON.string(data[$0.eventID] ?? .null) })::jsonb[])
+            """)
+    }
+
+    // MARK: Participants
+
+    /// Replaces every row of these participants; returns their sites.
+    static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, _ db: PostgresConnection) throws -> Set<String> {
+        let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: ids)::text[])"))
+        let byParticipant = Dictionary(grouping: events) { $0.participantID! }
+        var all: [(String, ParticipantRows)] = []
+        for id in ids {
+            all.append((id, ParticipantFold.rows(participantID: id, events: byParticipant[id] ?? [], protocols: protocols)))
+        }
+        let criticalBefore = Set(try db.query("""
+            SELECT signal_id FROM monitoring.safety_signals
+            WHERE participant_id = ANY(\(array: ids)::text[]) AND severity = 'critical' AND status = 'open'
+            """).map { $0[0]! })
+        for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "drug_movements", "safety_signals"] {
+            try db.query("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
+        }
+        try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: ids)::text[])")
+        try ParticipantTables.insert(all, db)
+        // Tell watchers (LISTEN critical_signals) about critical signals that just opened.
+        for (_, rows) in all {
+            for signal in rows.signals where signal.severity == .critical && signal.status == .open && !criticalBefore.contains(signal.signalID) {
+                let payload = CanonicalJSON.string([
+                    "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
+                    "site_id": .string(signal.siteID), "rule": .string(signal.rule.rawValue),
+                    "details": .string(String(signal.details.prefix(500))),
+                ])
+                try db.query("SELECT pg_notify('critical_signals', \(payload))")
+            }
+        }
+        return Set(events.compactMap(\.siteID))
+    }
+
+    // MARK: Sites
+
+    static func refreshSites(_ sites: [String], _ db: PostgresConnection) throws {
+        let events = try decode(try db.query("""
+            SELECT envelope FROM audit.events WHERE site_id = ANY(\(array: sites)::text[]) AND participant_id IS NULL
+            """))
+        let bySite = Dictionary(grouping: events) { $0.siteID! }
+        try db.query("DELETE FROM monitoring.drug_movements WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
+        try db.query("DELETE FROM monitoring.deviations WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
+        try db.query("DELETE FROM monitoring.site_acknowledgements WHERE site_id = ANY(\(array: sites)::text[])")
+        var movements: [DrugMovementRow] = []
+        var deviations: [DeviationRow] = []
+        var acks: [(site: String, signal: String, by: String, at: Timestamp)] = []
+        for site in sites {
+            let rows = SiteFold.rows(siteID: site, events: bySite[site] ?? [])
+            movements += rows.movements
+            deviations += rows.deviations
+            acks += rows.acknowledgements.sorted { $0.key < $1.key }.map { (site, $0.key, $0.value.by, $0.value.at) }
+        }
+        try ParticipantTables.insertMovements(movements, db)
+        try ParticipantTables.insertDeviations(deviations, db)
+        if !acks.isEmpty {
+            try db.query("""
+                INSERT INTO monitoring.site_acknowledgements (site_id, signal_id, acknowledged_by, acknowledged_at)
+                SELECT * FROM unnest(\(array: acks.map(\.site))::text[], \(array: acks.map(\.signal))::text[],
+                                     \(array: acks.map(\.by))::text[], \(array: acks.map(\.at.rfc3339))::timestamptz[])
+                """)
+        }
+    }
+
+    /// Per site and lot, from the movements and the doses; discrepancies become site signals.
+    static func refreshAccountability(_ sites: [String], _ db: PostgresConnection) throws {
+        guard !sites.isEmpty else { return }
+        try db.query("DELETE FROM monitoring.drug_accountability WHERE site_id = ANY(\(array: sites)::text[])")
+        try db.query("""
+            INSERT INTO monitoring.drug_accountability
+            SELECT site_id, lot, min(unit),
+                   coalesce(sum(q) FILTER (WHERE kind = 'received'), 0),
+                   coalesce(sum(q) FILTER (WHERE kind = 'dispensed'), 0),
+                   coalesce(sum(q) FILTER (WHERE kind = 'administered'), 0),
+                   coalesce(sum(q) FILTER (WHERE kind = 'returned' AND by_participant), 0),
+                   coalesce(sum(q) FILTER (WHERE kind = 'returned' AND NOT by_participant), 0),
+                   coalesce(sum(q) FILTER (WHERE kind = 'destroyed'), 0),
+                   coalesce(sum(CASE WHEN kind = 'received' OR (kind = 'returned' AND by_participant) THEN q
+                                     WHEN kind IN ('dispensed', 'destroyed') OR (kind = 'returned' AND NOT by_participant) THEN -q
+                                     ELSE 0 END), 0),
+                   false, NULL
+            FROM (SELECT site_id, lot, unit, kind, participant_id IS NOT NULL AS by_participant, quantity AS q
+                  FROM monitoring.drug_movements WHERE site_id = ANY(\(array: sites)::text[])
+                  UNION ALL
+                  SELECT site_id, lot, unit, 'administered', true, amount
+                  FROM monitoring.doses WHERE site_id = ANY(\(array: sites)::text[]) AND lot IS NOT NULL) m
+            GROUP BY site_id, lot
+            HAVING count(DISTINCT unit) >= 1
+            """)
+        try db.query("""
+            UPDATE monitoring.drug_accountability a SET discrepancy = true, discrepancy_reason = r.reason
+            FROM (SELECT site_id, lot, concat_ws('; ',
+                         CASE WHEN balance < 0 THEN 'balance is negative (' || balance || ' ' || unit || ')' END,
+                         CASE WHEN administered > dispensed THEN 'administered ' || administered || ' exceeds dispensed ' || dispensed END,
+                         CASE WHEN (SELECT count(DISTINCT unit) FROM monitoring.drug_movements m
+                                    WHERE m.site_id = d.site_id AND m.lot = d.lot) > 1 THEN 'lot recorded in more than one unit' END) AS reason
+                  FROM monitoring.drug_accountability d WHERE site_id = ANY(\(array: sites)::text[])) r
+            WHERE a.site_id = r.site_id AND a.lot = r.lot AND r.reason <> ''
+            """)
+        try db.query("DELETE FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy' AND site_id = ANY(\(array: sites)::text[])")
+        try db.query("""
+            INSERT INTO monitoring.safety_signals (signal_id, participant_id, site_id, rule, severity, trigger_event_id,
+                trigger_occurred_at, details, status, acknowledged_by, acknowledged_at, deadline, resolution)
+            SELECT 'accountability_discrepancy:' || a.site_id || '/' || a.lot, NULL, a.site_id, 'accountability_discrepancy', 'warning',
+                   last.event_id::text, last.occurred_at, 'lot ' || a.lot || ': ' || a.discrepancy_reason,
+                   CASE WHEN k.signal_id IS NULL THEN 'open' ELSE 'acknowledged' END, k.acknowledged_by, k.acknowledged_at, NULL, NULL
+            FROM monitoring.drug_accountability a
+            CROSS JOIN LATERAL (SELECT event_id, occurred_at FROM monitoring.drug_movements m
+                                WHERE m.site_id = a.site_id AND m.lot = a.lot ORDER BY occurred_at DESC, event_id DESC LIMIT 1) last
+            LEFT JOIN monitoring.site_acknowledgements k
+                   ON k.site_id = a.site_id AND k.signal_id = 'accountability_discrepancy:' || a.site_id || '/' || a.lot
+            WHERE a.discrepancy AND a.site_id = ANY(\(array: sites)::text[])
+            """)
+    }
+
+    /// Last event received per site: a maximum and a count, so arrival order cannot matter.
+    static func recordSiteActivity(_ events: [RecordedEvent], _ db: PostgresConnection) throws {
+        var latest: [String: (Timestamp, Int)] = [:]
+        for e in events {
+            guard let site = e.siteID else { continue }
+            let current = latest[site] ?? (e.recordedAt, 0)
+            latest[site] = (max(current.0, e.recordedAt), current.1 + 1)
+        }
+        guard !latest.isEmpty else { return }
+        let sites = latest.keys.sorted()
+        try db.query("""
+            INSERT INTO monitoring.site_activity AS s (site_id, last_event_recorded_at, events)
+            SELECT * FROM unnest(\(array: sites)::text[], \(array: sites.map { latest[$0]!.0.rfc3339 })::timestamptz[],
+                                 \(array: sites.map { latest[$0]!.1 })::bigint[])
+            ON CONFLICT (site_id) DO UPDATE SET
+                last_event_recorded_at = greatest(s.last_event_recorded_at, excluded.last_event_recorded_at),
+                events = s.events + excluded.events
+            """)
+    }
+}

@@ -1,0 +1,153 @@
+import Postgres
+import TrialDomain
+
+/// Set-based inserts of fold rows: one statement per table, each column an array for `unnest`.
+enum ParticipantTables {
+    static func insert(_ all: [(String, ParticipantRows)], _ db: PostgresConnection) throws {
+        let summaries = all.compactMap(\.1.summary)
+        try insertSummaries(summaries, db)
+        let siteOf = Dictionary(all.compactMap { id, rows in rows.summary.map { (id, $0.siteID) } }, uniquingKeysWith: { a, _ in a })
+        func site(_ id: String, _ rows: ParticipantRows) -> String {
+            siteOf[id] ?? rows.signals.first?.siteID ?? rows.movements.first?.siteID ?? Identifiers.site(ofParticipant: id) ?? ""
+        }
+        let doses = all.flatMap { id, rows in rows.doses.map { (id, site(id, rows), $0) } }
+        if !doses.isEmpty {
+            try db.query("""
+                INSERT INTO monitoring.doses (event_id, participant_id, site_id, substance, amount, unit, route, supervised, lot,
+                    administered_by, witness, administered_at, protocol_version, corrected, recorded_at, recorded_by)
+                SELECT * FROM unnest(\(array: doses.map(\.2.eventID))::uuid[], \(array: doses.map(\.0))::text[], \(array: doses.map(\.1))::text[],
+                    \(array: doses.map(\.2.dose.substance.rawValue))::text[], \(array: doses.map { CanonicalJSON.formatNumber($0.2.dose.amount) })::numeric[],
+                    \(array: doses.map(\.2.dose.unit.rawValue))::text[], \(array: doses.map(\.2.dose.route.rawValue))::text[],
+                    \(array: doses.map(\.2.dose.supervised))::boolean[], \(array: doses.map(\.2.dose.lot))::text[],
+                    \(array: doses.map(\.2.dose.administeredBy))::text[], \(array: doses.map(\.2.dose.witness))::text[],
+                    \(array: doses.map(\.2.administeredAt.rfc3339))::timestamptz[], \(array: doses.map(\.2.protocolVersion))::text[],
+                    \(array: doses.map(\.2.corrected))::boolean[], \(array: doses.map(\.2.recordedAt.rfc3339))::timestamptz[],
+                    \(array: doses.map(\.2.recordedBy))::text[])
+                """)
+        }
+        let assessments = all.flatMap { id, rows in rows.assessments.map { (id, site(id, rows), $0) } }
+        if !assessments.isEmpty {
+            try db.query("""
+                INSERT INTO monitoring.assessments (event_id, participant_id, site_id, instrument, items, total_score, rater,
+                    assessed_at, corrected, recorded_at, recorded_by)
+                SELECT e, p, s, i, it::integer[], t, r, a, c, ra, rb
+                FROM unnest(\(array: assessments.map(\.2.eventID))::uuid[], \(array: assessments.map(\.0))::text[],
+                    \(array: assessments.map(\.1))::text[], \(array: assessments.map(\.2.assessment.instrument.rawValue))::text[],
+                    \(array: assessments.map { "{" + $0.2.assessment.items.map(String.init).joined(separator: ",") + "}" })::text[],
+                    \(array: assessments.map(\.2.assessment.total))::integer[], \(array: assessments.map(\.2.assessment.rater))::text[],
+                    \(array: assessments.map(\.2.assessedAt.rfc3339))::timestamptz[], \(array: assessments.map(\.2.corrected))::boolean[],
+                    \(array: assessments.map(\.2.recordedAt.rfc3339))::timestamptz[], \(array: assessments.map(\.2.recordedBy))::text[])
+                    AS x(e, p, s, i, it, t, r, a, c, ra, rb)
+                """)
+        }
+        let vitals = all.flatMap { id, rows in rows.vitals.map { (id, site(id, rows), $0) } }
+        if !vitals.isEmpty {
+            try db.query("""
+                INSERT INTO monitoring.vitals (event_id, participant_id, site_id, systolic_mmhg, diastolic_mmhg, heart_rate_bpm,
+                    temperature_c, time_point, measured_at, corrected, recorded_at, recorded_by)
+                SELECT * FROM unnest(\(array: vitals.map(\.2.eventID))::uuid[], \(array: vitals.map(\.0))::text[], \(array: vitals.map(\.1))::text[],
+                    \(array: vitals.map(\.2.vitals.systolic))::integer[], \(array: vitals.map(\.2.vitals.diastolic))::integer[],
+                    \(array: vitals.map(\.2.vitals.heartRate))::integer[],
+                    \(array: vitals.map { $0.2.vitals.temperatureC.map(CanonicalJSON.formatNumber) })::numeric[],
+                    \(array: vitals.map(\.2.vitals.timePoint.rawValue))::text[], \(array: vitals.map(\.2.measuredAt.rfc3339))::timestamptz[],
+                    \(array: vitals.map(\.2.corrected))::boolean[], \(array: vitals.map(\.2.recordedAt.rfc3339))::timestamptz[],
+                    \(array: vitals.map(\.2.recordedBy))::text[])
+                """)
+        }
+        let aes = all.flatMap { id, rows in rows.adverseEvents.map { (id, site(id, rows), $0) } }
+        if !aes.isEmpty {
+            try db.query("""
+                INSERT INTO monitoring.adverse_events (event_id, participant_id, site_id, term, onset_at, grade, serious,
+                    seriousness_criteria, causality, action_taken, outcome, resolved_at, reported_at, recorded_at, updates,
+                    sponsor_notification_due)
+                SELECT e, p, s, t, o, g, se, sc::text[], c, a, oc, ra, rp, rc, u, d
+                FROM unnest(\(array: aes.map(\.2.eventID))::uuid[], \(array: aes.map(\.0))::text[], \(array: aes.map(\.1))::text[],
+                    \(array: aes.map(\.2.current.term))::text[], \(array: aes.map(\.2.current.onsetAt.rfc3339))::timestamptz[],
+                    \(array: aes.map(\.2.current.grade))::integer[], \(array: aes.map(\.2.current.serious))::boolean[],
+                    \(array: aes.map { "{" + $0.2.current.seriousnessCriteria.map(\.rawValue).joined(separator: ",") + "}" })::text[],
+                    \(array: aes.map(\.2.current.causality.rawValue))::text[], \(array: aes.map(\.2.current.actionTaken.rawValue))::text[],
+                    \(array: aes.map(\.2.current.outcome.rawValue))::text[], \(array: aes.map { $0.2.resolvedAt?.rfc3339 })::timestamptz[],
+                    \(array: aes.map(\.2.reportedAt.rfc3339))::timestamptz[], \(array: aes.map(\.2.recordedAt.rfc3339))::timestamptz[],
+                    \(array: aes.map(\.2.updates))::integer[], \(array: aes.map { $0.2.sponsorNotificationDue?.rfc3339 })::timestamptz[])
+                    AS x(e, p, s, t, o, g, se, sc, c, a, oc, ra, rp, rc, u, d)
+                """)
+        }
+        try insertDeviations(all.flatMap(\.1.deviations), db)
+        try insertMovements(all.flatMap(\.1.movements), db)
+        try insertSignals(all.flatMap(\.1.signals), db)
+        let allocations = all.compactMap { id, rows in rows.allocation.map { (id, site(id, rows), $0) } }
+        if !allocations.isEmpty {
+            try db.query("""
+                INSERT INTO unblinded.allocations (participant_id, site_id, kit_number, arm, randomized_at, event_id)
+                SELECT * FROM unnest(\(array: allocations.map(\.0))::text[], \(array: allocations.map(\.1))::text[],
+                    \(array: allocations.map(\.2.kitNumber))::text[], \(array: allocations.map(\.2.arm))::text[],
+                    \(array: allocations.map(\.2.randomizedAt.rfc3339))::timestamptz[], \(array: allocations.map(\.2.eventID))::uuid[])
+                """)
+        }
+    }
+
+    static func insertSummaries(_ s: [ParticipantSummary], _ db: PostgresConnection) throws {
+        guard !s.isEmpty else { return }
+        func score(_ i: Instrument, _ k: KeyPath<ScoreSummary, Int?>) -> [Int?] { s.map { $0.scores[i]?[keyPath: k] } }
+        try db.query("""
+            INSERT INTO monitoring.participants (participant_id, site_id, study_id, status, protocol_version, screened_at,
+                consented_at, enrolled_at, withdrawn_at, withdrawal_reason, completed_at, doses_administered, doses_missed,
+                adherence_pct, current_dose, current_dose_unit, last_dose_at,
+                baseline_phq9, latest_phq9, change_phq9, baseline_madrs, latest_madrs, change_madrs,
+                baseline_gad7, latest_gad7, change_gad7, baseline_qids_sr16, latest_qids_sr16, change_qids_sr16,
+                response, remission, unblinded_at, open_signals)
+            SELECT * FROM unnest(\(array: s.map(\.participantID))::text[], \(array: s.map(\.siteID))::text[],
+                \(array: s.map(\.studyID))::text[], \(array: s.map(\.status.rawValue))::text[], \(array: s.map(\.protocolVersion))::text[],
+                \(array: s.map { $0.screenedAt?.rfc3339 })::timestamptz[], \(array: s.map { $0.consentedAt?.rfc3339 })::timestamptz[],
+                \(array: s.map { $0.enrolledAt?.rfc3339 })::timestamptz[], \(array: s.map { $0.withdrawnAt?.rfc3339 })::timestamptz[],
+                \(array: s.map(\.withdrawalReason))::text[], \(array: s.map { $0.completedAt?.rfc3339 })::timestamptz[],
+                \(array: s.map(\.dosesAdministered))::integer[], \(array: s.map(\.dosesMissed))::integer[],
+                \(array: s.map { $0.adherencePercent.map(CanonicalJSON.formatNumber) })::numeric[],
+                \(array: s.map { $0.currentDose.map(CanonicalJSON.formatNumber) })::numeric[], \(array: s.map(\.currentDoseUnit))::text[],
+                \(array: s.map { $0.lastDoseAt?.rfc3339 })::timestamptz[],
+                \(array: score(.phq9, \.baseline))::integer[], \(array: score(.phq9, \.latest))::integer[], \(array: score(.phq9, \.change))::integer[],
+                \(array: score(.madrs, \.baseline))::integer[], \(array: score(.madrs, \.latest))::integer[], \(array: score(.madrs, \.change))::integer[],
+                \(array: score(.gad7, \.baseline))::integer[], \(array: score(.gad7, \.latest))::integer[], \(array: score(.gad7, \.change))::integer[],
+                \(array: score(.qidsSR16, \.baseline))::integer[], \(array: score(.qidsSR16, \.latest))::integer[],
+                \(array: score(.qidsSR16, \.change))::integer[],
+                \(array: s.map(\.response))::boolean[], \(array: s.map(\.remission))::boolean[],
+                \(array: s.map { $0.unblindedAt?.rfc3339 })::timestamptz[], \(array: s.map(\.openSignals))::integer[])
+            """)
+    }
+
+    static func insertDeviations(_ d: [DeviationRow], _ db: PostgresConnection) throws {
+        guard !d.isEmpty else { return }
+        try db.query("""
+            INSERT INTO monitoring.deviations (event_id, site_id, participant_id, category, severity, description, occurred_at, recorded_by)
+            SELECT * FROM unnest(\(array: d.map(\.eventID))::uuid[], \(array: d.map(\.siteID))::text[], \(array: d.map(\.participantID))::text[],
+                \(array: d.map(\.deviation.category.rawValue))::text[], \(array: d.map(\.deviation.severity.rawValue))::text[],
+                \(array: d.map(\.deviation.description))::text[], \(array: d.map(\.occurredAt.rfc3339))::timestamptz[],
+                \(array: d.map(\.recordedBy))::text[])
+            """)
+    }
+
+    static func insertMovements(_ m: [DrugMovementRow], _ db: PostgresConnection) throws {
+        guard !m.isEmpty else { return }
+        try db.query("""
+            INSERT INTO monitoring.drug_movements (event_id, site_id, participant_id, lot, kind, quantity, unit, occurred_at)
+            SELECT * FROM unnest(\(array: m.map(\.eventID))::uuid[], \(array: m.map(\.siteID))::text[], \(array: m.map(\.participantID))::text[],
+                \(array: m.map(\.lot))::text[], \(array: m.map(\.kind.rawValue))::text[],
+                \(array: m.map { CanonicalJSON.formatNumber($0.quantity.amount) })::numeric[], \(array: m.map(\.quantity.unit.rawValue))::text[],
+                \(array: m.map(\.occurredAt.rfc3339))::timestamptz[])
+            """)
+    }
+
+    static func insertSignals(_ g: [SignalRow], _ db: PostgresConnection) throws {
+        guard !g.isEmpty else { return }
+        try db.query("""
+            INSERT INTO monitoring.safety_signals (signal_id, participant_id, site_id, rule, severity, trigger_event_id,
+                trigger_occurred_at, details, status, acknowledged_by, acknowledged_at, deadline, resolution)
+            SELECT * FROM unnest(\(array: g.map(\.signalID))::text[], \(array: g.map(\.participantID))::text[], \(array: g.map(\.siteID))::text[],
+                \(array: g.map(\.rule.rawValue))::text[], \(array: g.map(\.severity.rawValue))::text[], \(array: g.map(\.triggerEventID))::text[],
+                \(array: g.map(\.triggerOccurredAt.rfc3339))::timestamptz[], \(array: g.map(\.details))::text[],
+                \(array: g.map(\.status.rawValue))::text[], \(array: g.map(\.acknowledgedBy))::text[],
+                \(array: g.map { $0.acknowledgedAt?.rfc3339 })::timestamptz[], \(array: g.map { $0.deadline?.rfc3339 })::timestamptz[],
+                \(array: g.map(\.resolution))::text[])
+            """)
+    }
+}

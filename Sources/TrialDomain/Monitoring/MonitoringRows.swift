@@ -1,0 +1,181 @@
+/// The rows one participant contributes to the `monitoring` (and `unblinded`) schema.
+public struct ParticipantRows: Sendable, Equatable {
+    public var summary: ParticipantSummary?
+    public var doses: [DoseRow] = []
+    public var assessments: [AssessmentRow] = []
+    public var vitals: [VitalsRow] = []
+    public var adverseEvents: [AdverseEventRow] = []
+    public var deviations: [DeviationRow] = []
+    public var movements: [DrugMovementRow] = []
+    public var signals: [SignalRow] = []
+    public var allocation: AllocationRow?
+}
+
+public enum ParticipantStatus: String, Sendable {
+    case screened, screenFailed = "screen_failed", enrolled, withdrawn, completed
+}
+
+public struct ScoreSummary: Sendable, Equatable {
+    public var baseline: Int?
+    public var latest: Int?
+    public var change: Int? {
+        guard let baseline, let latest else { return nil }
+        return latest - baseline
+    }
+}
+
+public struct ParticipantSummary: Sendable, Equatable {
+    public var participantID: String
+    public var siteID: String
+    public var studyID: String
+    public var status: ParticipantStatus
+    /// The protocol version in force at the participant's latest event.
+    public var protocolVersion: String?
+    public var screenedAt: Timestamp?
+    public var consentedAt: Timestamp?
+    public var enrolledAt: Timestamp?
+    public var withdrawnAt: Timestamp?
+    public var withdrawalReason: String?
+    public var completedAt: Timestamp?
+    public var dosesAdministered: Int
+    public var dosesMissed: Int
+    /// Doses given as a share of doses due (given + missed), in percent with one decimal; nil before any is due.
+    public var adherencePercent: Double?
+    public var currentDose: Double?
+    public var currentDoseUnit: String?
+    public var lastDoseAt: Timestamp?
+    public var scores: [Instrument: ScoreSummary]
+    /// >= 50 % fall from baseline on the primary instrument (MADRS when it has a baseline, else PHQ-9).
+    public var response: Bool?
+    /// MADRS <= 10, PHQ-9 < 5 (QIDS-SR <= 5 when neither is scored).
+    public var remission: Bool?
+    public var unblindedAt: Timestamp?
+    public var openSignals: Int
+}
+
+public struct DoseRow: Sendable, Equatable {
+    public var eventID: String
+    public var dose: DoseAdministered
+    public var administeredAt: Timestamp
+    public var recordedAt: Timestamp
+    public var recordedBy: String
+    public var protocolVersion: String?
+    public var corrected: Bool
+}
+
+public struct AssessmentRow: Sendable, Equatable {
+    public var eventID: String
+    public var assessment: AssessmentCompleted
+    public var assessedAt: Timestamp
+    public var recordedAt: Timestamp
+    public var recordedBy: String
+    public var corrected: Bool
+}
+
+public struct VitalsRow: Sendable, Equatable {
+    public var eventID: String
+    public var vitals: VitalsRecorded
+    public var measuredAt: Timestamp
+    public var recordedAt: Timestamp
+    public var recordedBy: String
+    public var corrected: Bool
+}
+
+public struct AdverseEventRow: Sendable, Equatable {
+    /// The report's event id: the adverse event's identity.
+    public var eventID: String
+    /// The current state, after every update.
+    public var current: AdverseEventReported
+    public var resolvedAt: Timestamp?
+    public var reportedAt: Timestamp
+    public var recordedAt: Timestamp
+    public var updates: Int
+    /// Serious events: the sponsor must hear within 24 h of the report.
+    public var sponsorNotificationDue: Timestamp?
+}
+
+public struct DeviationRow: Sendable, Equatable {
+    public var eventID: String
+    public var siteID: String
+    public var participantID: String?
+    public var deviation: DeviationReported
+    public var occurredAt: Timestamp
+    public var recordedBy: String
+}
+
+public enum MovementKind: String, Sendable {
+    case received, dispensed, returned, destroyed
+}
+
+public struct DrugMovementRow: Sendable, Equatable {
+    public var eventID: String
+    public var siteID: String
+    public var participantID: String?
+    public var lot: String
+    public var kind: MovementKind
+    public var quantity: Quantity
+    public var occurredAt: Timestamp
+}
+
+public struct AllocationRow: Sendable, Equatable {
+    public var eventID: String
+    public var kitNumber: String
+    public var arm: String
+    public var randomizedAt: Timestamp
+}
+
+public enum Severity: String, Sendable, Comparable {
+    case info, warning, critical
+
+    private var rank: Int { self == .info ? 0 : self == .warning ? 1 : 2 }
+    public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
+}
+
+public enum SignalStatus: String, Sendable {
+    case open, acknowledged, resolved
+}
+
+/// The safety rules; the raw values are the public rule codes.
+public enum SafetyRule: String, Sendable, CaseIterable {
+    case doseAboveMax = "dose_above_max"
+    case doseBelowMin = "dose_below_min"
+    case titrationStepExceeded = "titration_step_exceeded"
+    case doseIntervalTooShort = "dose_interval_too_short"
+    case weeklyDoseLimitExceeded = "weekly_dose_limit_exceeded"
+    case unsupervisedDose = "unsupervised_dose"
+    case doseOutsideParticipation = "dose_outside_participation"
+    case seriousAdverseEvent = "serious_adverse_event"
+    case severeAdverseEvent = "severe_adverse_event"
+    case suicidality
+    case symptomWorsening = "symptom_worsening"
+    case vitalsOutOfRange = "vitals_out_of_range"
+    case accountabilityDiscrepancy = "accountability_discrepancy"
+
+    public var severity: Severity {
+        switch self {
+        case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality: .critical
+        case .doseBelowMin: .info
+        default: .warning
+        }
+    }
+}
+
+public struct SignalRow: Sendable, Equatable {
+    /// `<rule>:<trigger event id>`: stable, so a monitor's acknowledgement names it.
+    public var signalID: String
+    public var rule: SafetyRule
+    public var siteID: String
+    public var participantID: String?
+    public var triggerEventID: String
+    public var triggerOccurredAt: Timestamp
+    public var details: String
+    public var status: SignalStatus
+    public var acknowledgedBy: String?
+    public var acknowledgedAt: Timestamp?
+    public var deadline: Timestamp?
+    public var resolution: String?
+
+    public var severity: Severity { rule.severity }
+
+    public static func id(_ rule: SafetyRule, _ trigger: String) -> String { "\(rule.rawValue):\(trigger)" }
+}
