@@ -91,7 +91,7 @@ enum MonitoringWriter {
             SELECT signal_id FROM monitoring.safety_signals
             WHERE participant_id = ANY(\(array: ids)::text[]) AND severity = 'critical' AND status = 'open'
             """).map { $0[0]! })
-        for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "drug_movements", "safety_signals"] {
+        for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "drug_movements", "safety_signals", "corrections"] {
             try db.query("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
         }
         try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: ids)::text[])")

@@ -75,6 +75,19 @@ enum ParticipantTables {
         try insertDeviations(all.flatMap(\.1.deviations), db)
         try insertMovements(all.flatMap(\.1.movements), db)
         try insertSignals(all.flatMap(\.1.signals), db)
+        let corrections = all.flatMap { id, rows in rows.corrections.map { (id, site(id, rows), $0) } }
+        if !corrections.isEmpty {
+            try db.query("""
+                INSERT INTO monitoring.corrections (event_id, participant_id, site_id, kind, target_event_id, target_type, reason,
+                    in_effect, occurred_at, recorded_at, recorded_by)
+                SELECT * FROM unnest(\(array: corrections.map(\.2.eventID))::uuid[], \(array: corrections.map(\.0))::text[],
+                    \(array: corrections.map(\.1))::text[], \(array: corrections.map(\.2.kind))::text[],
+                    \(array: corrections.map(\.2.targetEventID))::uuid[], \(array: corrections.map(\.2.targetType))::text[],
+                    \(array: corrections.map(\.2.reason))::text[], \(array: corrections.map(\.2.inEffect))::boolean[],
+                    \(array: corrections.map(\.2.occurredAt.rfc3339))::timestamptz[], \(array: corrections.map(\.2.recordedAt.rfc3339))::timestamptz[],
+                    \(array: corrections.map(\.2.recordedBy))::text[])
+                """)
+        }
         let allocations = all.compactMap { id, rows in rows.allocation.map { (id, site(id, rows), $0) } }
         if !allocations.isEmpty {
             try db.query("""

@@ -5,9 +5,14 @@ import TrialDomain
 public struct StatusReport: Sendable, Equatable {
     public struct Site: Sendable, Equatable {
         public var siteID: String
-        public var participants: Int
+        public var screenFailed: Int
+        public var enrolled: Int
+        public var withdrawn: Int
+        public var completed: Int
         public var doses: Int
-        public var lastDoseAt: String?
+        public var openAdverseEvents: Int
+        public var openSignals: Int
+        public var lastEventAt: String
     }
 
     public struct Participant: Sendable, Equatable {
@@ -19,6 +24,8 @@ public struct StatusReport: Sendable, Equatable {
         public var lastDoseAt: String?
         public var baselinePHQ9: Int?
         public var latestPHQ9: Int?
+        public var adherence: String?
+        public var openSignals: Int
     }
 
     public var sites: [Site]
@@ -29,23 +36,27 @@ public struct StatusReport: Sendable, Equatable {
         try db.execute("SET TIME ZONE 'UTC'")
         let participantRows = try db.query("""
             SELECT participant_id, site_id, status, to_char(enrolled_at, 'YYYY-MM-DD"T"HH24:MI"Z"'),
-                   doses_administered, to_char(last_dose_at, 'YYYY-MM-DD"T"HH24:MI"Z"'), baseline_phq9, latest_phq9
+                   doses_administered, to_char(last_dose_at, 'YYYY-MM-DD"T"HH24:MI"Z"'), baseline_phq9, latest_phq9,
+                   adherence_pct::text, open_signals
             FROM monitoring.participants
             WHERE \(site)::text IS NULL OR site_id = \(site)
             ORDER BY site_id, participant_id
             """)
         let participants = participantRows.map { r in
             Participant(participantID: r[0]!, siteID: r[1]!, status: r[2]!, enrolledAt: r[3], doses: Int(r[4]!)!,
-                        lastDoseAt: r[5], baselinePHQ9: r[6].flatMap { Int($0) }, latestPHQ9: r[7].flatMap { Int($0) })
+                        lastDoseAt: r[5], baselinePHQ9: r[6].flatMap { Int($0) }, latestPHQ9: r[7].flatMap { Int($0) },
+                        adherence: r[8], openSignals: Int(r[9]!)!)
         }
         let siteRows = try db.query("""
-            SELECT site_id, count(*), sum(doses_administered), to_char(max(last_dose_at), 'YYYY-MM-DD"T"HH24:MI"Z"')
-            FROM monitoring.participants
+            SELECT site_id, screen_failed, enrolled, withdrawn, completed, doses, open_adverse_events, open_signals,
+                   to_char(last_event_recorded_at, 'YYYY-MM-DD"T"HH24:MI"Z"')
+            FROM monitoring.sites
             WHERE \(site)::text IS NULL OR site_id = \(site)
-            GROUP BY site_id ORDER BY site_id
+            ORDER BY site_id
             """)
         let sites = siteRows.map { r in
-            Site(siteID: r[0]!, participants: Int(r[1]!)!, doses: Int(r[2]!)!, lastDoseAt: r[3])
+            Site(siteID: r[0]!, screenFailed: Int(r[1]!)!, enrolled: Int(r[2]!)!, withdrawn: Int(r[3]!)!, completed: Int(r[4]!)!,
+                 doses: Int(r[5]!)!, openAdverseEvents: Int(r[6]!)!, openSignals: Int(r[7]!)!, lastEventAt: r[8]!)
         }
         return StatusReport(sites: sites, participants: participants)
     }
@@ -55,13 +66,16 @@ public struct StatusReport: Sendable, Equatable {
         func opt(_ v: Int?) -> JSONValue { v.map { .number(Double($0)) } ?? .null }
         return [
             "sites": .array(sites.map { s in
-                ["site_id": .string(s.siteID), "participants": .number(Double(s.participants)),
-                 "doses": .number(Double(s.doses)), "last_dose_at": opt(s.lastDoseAt)]
+                ["site_id": .string(s.siteID), "screen_failed": .number(Double(s.screenFailed)), "enrolled": .number(Double(s.enrolled)),
+                 "withdrawn": .number(Double(s.withdrawn)), "completed": .number(Double(s.completed)), "doses": .number(Double(s.doses)),
+                 "open_adverse_events": .number(Double(s.openAdverseEvents)), "open_signals": .number(Double(s.openSignals)),
+                 "last_event_recorded_at": .string(s.lastEventAt)]
             }),
             "participants": .array(participants.map { p in
                 ["participant_id": .string(p.participantID), "site_id": .string(p.siteID), "status": .string(p.status),
                  "enrolled_at": opt(p.enrolledAt), "doses_administered": .number(Double(p.doses)),
-                 "last_dose_at": opt(p.lastDoseAt), "baseline_phq9": opt(p.baselinePHQ9), "latest_phq9": opt(p.latestPHQ9)]
+                 "last_dose_at": opt(p.lastDoseAt), "baseline_phq9": opt(p.baselinePHQ9), "latest_phq9": opt(p.latestPHQ9),
+                 "adherence_pct": opt(p.adherence), "open_signals": .number(Double(p.openSignals))]
             }),
         ]
     }
@@ -69,14 +83,16 @@ public struct StatusReport: Sendable, Equatable {
     /// Plain-text tables for a terminal.
     public var text: String {
         var out = "SITES\n"
-        out += TextTable(header: ["site", "participants", "doses", "last dose (UTC)"],
-                         rows: sites.map { [$0.siteID, String($0.participants), String($0.doses), $0.lastDoseAt ?? "-"] }).render()
+        out += TextTable(header: ["site", "enrolled", "withdrawn", "completed", "screen failed", "doses", "open AEs", "open signals", "last event (UTC)"],
+                         rows: sites.map { [$0.siteID, String($0.enrolled), String($0.withdrawn), String($0.completed), String($0.screenFailed),
+                                            String($0.doses), String($0.openAdverseEvents), String($0.openSignals), $0.lastEventAt] }).render()
         out += "\nPARTICIPANTS\n"
-        out += TextTable(header: ["participant", "site", "status", "enrolled (UTC)", "doses", "last dose (UTC)", "PHQ-9 baseline", "PHQ-9 latest", "change"],
+        out += TextTable(header: ["participant", "site", "status", "enrolled (UTC)", "doses", "adherence", "last dose (UTC)", "PHQ-9 baseline", "PHQ-9 latest", "change", "open signals"],
                          rows: participants.map { p in
                              let change = zip2(p.baselinePHQ9, p.latestPHQ9).map { signed($1 - $0) } ?? "-"
-                             return [p.participantID, p.siteID, p.status, p.enrolledAt ?? "-", String(p.doses), p.lastDoseAt ?? "-",
-                                     p.baselinePHQ9.map(String.init) ?? "-", p.latestPHQ9.map(String.init) ?? "-", change]
+                             return [p.participantID, p.siteID, p.status, p.enrolledAt ?? "-", String(p.doses),
+                                     p.adherence.map { $0 + " %" } ?? "-", p.lastDoseAt ?? "-",
+                                     p.baselinePHQ9.map(String.init) ?? "-", p.latestPHQ9.map(String.init) ?? "-", change, String(p.openSignals)]
                          }).render()
         return out
     }

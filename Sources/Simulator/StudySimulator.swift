@@ -305,7 +305,7 @@ private struct Builder {
                 remaining -= 1
             }
         }
-        if instrument == .phq9, total >= 15, chance(0.1) { items[8] = 1 }
+        if instrument == .phq9, total >= 15, chance(0.03) { items[8] = 1 }
         return ["instrument": .string(instrument.rawValue), "items": .array(items.map { .number(Double($0)) }),
                 "total": .number(Double(instrument.total(of: items)!))]
     }

@@ -9,7 +9,7 @@ struct Reporter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
-        subcommands: [Status.self],
+        subcommands: [Status.self, Signals.self, Participant.self, Watch.self],
         defaultSubcommand: Status.self)
 }
 
@@ -46,4 +46,87 @@ struct Status: ParsableCommand {
         case .json: print(CanonicalJSON.string(report.json))
         }
     }
+}
+
+struct Signals: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Open safety signals, critical first, with age and deadline.")
+
+    @OptionGroup var connection: Connection
+
+    @Option(help: "table or json.")
+    var format: OutputFormat = .table
+
+    @Option(help: "Only this site, e.g. S01.")
+    var site: String?
+
+    @Flag(help: "Include acknowledged signals.")
+    var acknowledged = false
+
+    func run() throws {
+        let report = try SignalsReport.load(try connection.open(), site: site, includeAcknowledged: acknowledged)
+        switch format {
+        case .table: print(report.text, terminator: "")
+        case .json: print(CanonicalJSON.string(report.json))
+        }
+    }
+}
+
+struct Participant: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "One participant's timeline: doses, scores, vitals, adverse events, signals, corrections.")
+
+    @OptionGroup var connection: Connection
+
+    @Argument(help: "The participant, e.g. S01-0007.")
+    var participantID: String
+
+    @Option(help: "table or json.")
+    var format: OutputFormat = .table
+
+    func run() throws {
+        let timeline = try ParticipantTimeline.load(try connection.open(), participantID: participantID)
+        switch format {
+        case .table: print(timeline.text, terminator: "")
+        case .json: print(CanonicalJSON.string(timeline.json))
+        }
+    }
+}
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stream new critical signals as the projector opens them (PostgreSQL LISTEN critical_signals).")
+
+    @OptionGroup var connection: Connection
+
+    @Option(help: "Stop after this many signals (default: run until interrupted).")
+    var count: Int?
+
+    @Option(help: "Stop after this many seconds without a signal (default: never).")
+    var idleTimeout: Double?
+
+    func run() throws {
+        let db = try connection.open()
+        try db.execute("LISTEN critical_signals")
+        print("watching for critical signals (Ctrl-C to stop)")
+        var seen = 0
+        var idle = 0.0
+        while count.map({ seen < $0 }) ?? true {
+            guard let (_, payload) = try db.waitForNotification(timeoutSeconds: 1) else {
+                idle += 1
+                if let idleTimeout, idle >= idleTimeout { return }
+                continue
+            }
+            idle = 0
+            seen += 1
+            let signal = try? JSONParser().parse(payload)
+            let when = Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339.prefix(19)
+            print("\(when)Z CRITICAL \(signal?["rule"]?.stringValue ?? "?") \(signal?["participant_id"]?.stringValue ?? "") "
+                  + "(\(signal?["site_id"]?.stringValue ?? "")): \(signal?["details"]?.stringValue ?? payload)")
+            fflushStandardOutput()
+        }
+    }
+}
+
+/// Flushes stdout (fflush(NULL) flushes every stream), so a piped `watch` shows each signal at once.
+func fflushStandardOutput() {
+    fflush(nil)
 }

@@ -2,119 +2,61 @@ import Simulator
 import Testing
 @testable import TrialDomain
 
-/// Builds a participant's history event by event (validated like any submission).
-struct Story {
-    var events: [RecordedEvent] = []
-    var counter = 0
-    let participant = "S01-0001"
-
-    static let protocolRules: JSONValue = [
-        "protocol_id": "LSDDEP", "protocol_version": "1.0",
-        "substances": [["substance": "lsd", "units": ["ug"], "min_dose": 5, "max_dose": 15, "max_titration_step": 1]],
-        "min_hours_between_doses": 72, "max_doses_per_7_days": 2, "supervision_required": true,
-        "assessment_schedule": [["instrument": "phq9", "every_days": 7, "window_days": 1]],
-        "safety_thresholds": ["phq9_item9_min": 1, "madrs_item10_min": 4, "worsening_points": 5, "systolic_max": 160,
-                              "diastolic_max": 90, "heart_rate_min": 45, "heart_rate_max": 110, "temperature_max_c": 38],
-    ]
-
-    /// Adds an event `day` days (plus `hour` hours) after 2026-01-05T00:00Z; returns its id.
-    @discardableResult
-    mutating func add(_ type: EventType, day: Double, hour: Double = 9, _ data: JSONValue, participant: String? = nil,
-                      recordedBy: String = "dr.s01") -> String {
-        counter += 1
-        let id = "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - String(counter).count) + String(counter)
-        let at = Timestamp(rfc3339: "2026-01-05T00:00:00Z")!.adding(seconds: Int64((day * 24 + hour) * 3600))
-        var json: [String: JSONValue] = ["event_id": .string(id), "type": .string(type.rawValue),
-                                         "schema_version": .number(Double(type.supportedSchemaVersions.upperBound)),
-                                         "study_id": "STUDY", "occurred_at": .string(at.rfc3339), "data": data]
-        if type.scope.site != .forbidden {
-            json["site_id"] = "S01"
-            if type.scope.participant != .forbidden { json["participant_id"] = .string(participant ?? self.participant) }
-        }
-        let event = try! EventValidator().validateSubmission(.object(json), recordedAt: Timestamp(rfc3339: "2027-01-01T00:00:00Z")!,
-                                                              recordedBy: recordedBy).get()
-        events.append(event)
-        return id
-    }
-
-    static func standard() -> Story {
-        var s = Story()
-        s.add(.protocolDefined, day: -30, protocolRules)
-        s.add(.participantEnrolled, day: 0, hour: 8, ["consented_at": "2026-01-03T10:00:00Z", "protocol_version": "1.0"])
-        return s
-    }
-
-    @discardableResult
-    mutating func dose(day: Double, _ amount: Double, supervised: Bool = true) -> String {
-        add(.doseAdministered, day: day, ["substance": "lsd", "amount": .number(amount), "unit": "ug", "route": "sublingual",
-                                          "supervised": .bool(supervised), "lot": "L1", "administered_by": "nurse"])
-    }
-
-    @discardableResult
-    mutating func phq9(day: Double, items: [Int]) -> String {
-        add(.assessmentCompleted, day: day, ["instrument": "phq9", "items": .array(items.map { .number(Double($0)) }),
-                                             "total": .number(Double(items.reduce(0, +)))])
-    }
-
-    var protocols: ProtocolHistory { ProtocolHistory(events: events.filter { $0.siteID == nil }) }
-
-    var rows: ParticipantRows {
-        ParticipantFold.rows(participantID: participant, events: events.filter { $0.participantID == participant }, protocols: protocols)
-    }
-
-    func signals(_ rule: SafetyRule) -> [SignalRow] { rows.signals.filter { $0.rule == rule } }
-}
-
 @Suite("Safety rules: each fires on its trigger and not otherwise")
 struct SafetyRuleTests {
     @Test func doseAboveMaxAndBelowMin() {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         s.dose(day: 0, 15)
         #expect(s.signals(.doseAboveMax).isEmpty)
-        var over = Story.standard()
+        var over = ParticipantStory.standard()
         let id = over.dose(day: 0, 16)
         #expect(over.signals(.doseAboveMax).map(\.signalID) == ["dose_above_max:\(id)"])
         #expect(over.signals(.doseAboveMax).first?.severity == .critical)
-        var under = Story.standard()
+        var under = ParticipantStory.standard()
         under.dose(day: 0, 4)
         #expect(under.signals(.doseBelowMin).count == 1)
         #expect(s.signals(.doseBelowMin).isEmpty)
     }
 
     @Test func titrationStep() {
-        var ok = Story.standard()
+        var ok = ParticipantStory.standard()
         ok.dose(day: 0, 8)
         ok.dose(day: 3, 9)
         #expect(ok.signals(.titrationStepExceeded).isEmpty)
-        var jump = Story.standard()
+        var jump = ParticipantStory.standard()
         jump.dose(day: 0, 8)
         jump.dose(day: 3, 10)
         #expect(jump.signals(.titrationStepExceeded).count == 1)
         #expect(jump.signals(.titrationStepExceeded).first?.details.contains("from 8 to 10 ug") == true)
+        // Reducing a dose that is not tolerated (DOMAIN: -3 ug) is not a titration breach.
+        var reduced = ParticipantStory.standard()
+        reduced.dose(day: 0, 11)
+        reduced.dose(day: 3.5, 8)
+        #expect(reduced.signals(.titrationStepExceeded).isEmpty)
     }
 
     @Test func doseInterval() {
-        var ok = Story.standard()
+        var ok = ParticipantStory.standard()
         ok.dose(day: 0, 8)
         ok.dose(day: 3, 9)
         #expect(ok.signals(.doseIntervalTooShort).isEmpty)
-        var soon = Story.standard()
+        var soon = ParticipantStory.standard()
         soon.dose(day: 0, 8)
         soon.dose(day: 2, 9)
         #expect(soon.signals(.doseIntervalTooShort).count == 1)
     }
 
     @Test func weeklyLimit() {
-        var ok = Story.standard()
+        var ok = ParticipantStory.standard()
         for day in [0.0, 3.5, 7.0] { ok.dose(day: day, 8) }
         #expect(ok.signals(.weeklyDoseLimitExceeded).isEmpty)
-        var many = Story.standard()
+        var many = ParticipantStory.standard()
         for day in [0.0, 3.0, 6.0] { many.dose(day: day, 8) }
         #expect(many.signals(.weeklyDoseLimitExceeded).count == 1)
     }
 
     @Test func unsupervisedDose() {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         s.dose(day: 0, 8, supervised: true)
         #expect(s.signals(.unsupervisedDose).isEmpty)
         s.dose(day: 3, 9, supervised: false)
@@ -122,15 +64,15 @@ struct SafetyRuleTests {
     }
 
     @Test func doseOutsideParticipation() {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         s.dose(day: 0, 8)
         #expect(s.signals(.doseOutsideParticipation).isEmpty)
         s.dose(day: -3, 8)  // before consent on day -2
         s.add(.participantWithdrawn, day: 10, ["reason": "withdrew_consent", "initiated_by": "participant"])
         s.dose(day: 11, 8)
         #expect(s.signals(.doseOutsideParticipation).count == 2)
-        var unknown = Story()
-        unknown.add(.protocolDefined, day: -30, Story.protocolRules)
+        var unknown = ParticipantStory()
+        unknown.add(.protocolDefined, day: -30, ParticipantStory.protocolRules)
         unknown.dose(day: 0, 8)
         #expect(unknown.signals(.doseOutsideParticipation).count == 1)
     }
@@ -139,7 +81,7 @@ struct SafetyRuleTests {
                                 "seriousness_criteria": [], "causality": "possible", "action_taken": "none", "outcome": "recovering"]
 
     @Test func seriousAndSevereAdverseEvents() throws {
-        var mild = Story.standard()
+        var mild = ParticipantStory.standard()
         let id = mild.add(.adverseEventReported, day: 1, Self.ae)
         #expect(mild.signals(.seriousAdverseEvent).isEmpty && mild.signals(.severeAdverseEvent).isEmpty)
         mild.add(.adverseEventUpdated, day: 2, ["adverse_event_id": .string(id), "grade": 3, "serious": true,
@@ -153,12 +95,12 @@ struct SafetyRuleTests {
     }
 
     @Test func suicidality() {
-        var calm = Story.standard()
+        var calm = ParticipantStory.standard()
         calm.phq9(day: 0, items: [1, 1, 1, 1, 1, 1, 1, 1, 0])
         calm.add(.assessmentCompleted, day: 1, ["instrument": "madrs", "items": [2, 2, 2, 2, 2, 2, 2, 2, 2, 3], "total": 21])
         calm.add(.assessmentCompleted, day: 2, ["instrument": "cssrs_screen", "items": [true, true, false, false, false, false]])
         #expect(calm.signals(.suicidality).isEmpty)
-        var risk = Story.standard()
+        var risk = ParticipantStory.standard()
         risk.phq9(day: 0, items: [1, 1, 1, 1, 1, 1, 1, 1, 1])
         risk.add(.assessmentCompleted, day: 1, ["instrument": "madrs", "items": [2, 2, 2, 2, 2, 2, 2, 2, 2, 4], "total": 22])
         risk.add(.assessmentCompleted, day: 2, ["instrument": "cssrs_screen", "items": [true, true, false, true, false, false]])
@@ -167,7 +109,7 @@ struct SafetyRuleTests {
     }
 
     @Test func symptomWorsening() {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         s.phq9(day: 0, items: [2, 2, 2, 2, 2, 0, 0, 0, 0])  // baseline 10
         s.dose(day: 0.5, 8)
         s.phq9(day: 7, items: [2, 2, 2, 2, 2, 2, 2, 0, 0])  // 14: +4
@@ -177,7 +119,7 @@ struct SafetyRuleTests {
     }
 
     @Test func vitalsOutOfRange() {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         s.add(.vitalsRecorded, day: 0, ["systolic_mmhg": 150, "diastolic_mmhg": 85, "heart_rate_bpm": 80, "time_point": "pre_dose"])
         #expect(s.signals(.vitalsOutOfRange).isEmpty)
         s.add(.vitalsRecorded, day: 1, ["systolic_mmhg": 170, "diastolic_mmhg": 95, "heart_rate_bpm": 80, "time_point": "post_dose"])
@@ -185,8 +127,8 @@ struct SafetyRuleTests {
     }
 
     @Test func anAmendmentAppliesFromItsEffectiveTime() {
-        var s = Story.standard()
-        var amended = Story.protocolRules.objectValue!
+        var s = ParticipantStory.standard()
+        var amended = ParticipantStory.protocolRules.objectValue!
         amended["protocol_version"] = "1.1"
         amended["substances"] = [["substance": "lsd", "units": ["ug"], "min_dose": 5, "max_dose": 12, "max_titration_step": 1]]
         amended["effective_from"] = "2026-01-10T00:00:00Z"
@@ -203,7 +145,7 @@ struct SafetyRuleTests {
 @Suite("Corrections, voids and acknowledgements in the read models")
 struct CorrectionTests {
     @Test func aVoidedTriggerResolvesItsSignal() throws {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         let dose = s.dose(day: 0, 16)
         s.add(.eventVoided, day: 1, ["voided_event_id": .string(dose), "reason": "wrong participant"])
         let signal = try #require(s.signals(.doseAboveMax).first)
@@ -213,7 +155,7 @@ struct CorrectionTests {
     }
 
     @Test func aCorrectionReevaluatesItsSignal() throws {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         let dose = s.dose(day: 0, 16)
         s.add(.eventCorrected, day: 2, ["corrected_event_id": .string(dose), "corrected_type": "dose.administered",
                                         "reason": "typo", "data": ["substance": "lsd", "amount": 15, "unit": "ug",
@@ -225,7 +167,7 @@ struct CorrectionTests {
     }
 
     @Test func voidingACorrectionRestoresTheOriginal() {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         let dose = s.dose(day: 0, 8)
         let correction = s.add(.eventCorrected, day: 2, ["corrected_event_id": .string(dose), "corrected_type": "dose.administered",
                                                          "reason": "typo", "data": ["substance": "lsd", "amount": 9, "unit": "ug",
@@ -238,7 +180,7 @@ struct CorrectionTests {
     }
 
     @Test func aMonitorAcknowledgesASignal() throws {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         let dose = s.dose(day: 0, 16)
         #expect(s.rows.summary?.openSignals == 1)
         s.add(.signalAcknowledged, day: 1, ["signal_id": .string("dose_above_max:\(dose)"), "note": "seen"], recordedBy: "monitor.mo")
@@ -248,7 +190,7 @@ struct CorrectionTests {
     }
 
     @Test func theArmGoesOnlyToTheAllocation() {
-        var s = Story.standard()
+        var s = ParticipantStory.standard()
         s.add(.participantRandomized, day: 0.1, ["kit_number": "K-1", "arm": "placebo"])
         #expect(s.rows.allocation?.arm == "placebo")
         #expect(!"\(s.rows.summary!)".contains("placebo"))

@@ -188,6 +188,22 @@ CREATE TABLE monitoring.protocol_versions (
     rules            jsonb NOT NULL
 );
 
+-- Corrections and voids of participant events, for the clinician's timeline (originals stay in audit.events).
+CREATE TABLE monitoring.corrections (
+    event_id         uuid PRIMARY KEY,
+    participant_id   text NOT NULL,
+    site_id          text NOT NULL,
+    kind             text NOT NULL CHECK (kind IN ('corrected', 'voided')),
+    target_event_id  uuid NOT NULL,
+    target_type      text,
+    reason           text NOT NULL,
+    in_effect        boolean NOT NULL,
+    occurred_at      timestamptz NOT NULL,
+    recorded_at      timestamptz NOT NULL,
+    recorded_by      text NOT NULL
+);
+CREATE INDEX corrections_participant_idx ON monitoring.corrections (participant_id);
+
 CREATE TABLE unblinded.allocations (
     participant_id  text PRIMARY KEY,
     site_id         text NOT NULL,

@@ -8,7 +8,22 @@ public struct ParticipantRows: Sendable, Equatable {
     public var deviations: [DeviationRow] = []
     public var movements: [DrugMovementRow] = []
     public var signals: [SignalRow] = []
+    public var corrections: [CorrectionRow] = []
     public var allocation: AllocationRow?
+}
+
+/// A correction or void of one of the participant's events, as the timeline shows it.
+public struct CorrectionRow: Sendable, Equatable {
+    public var eventID: String
+    public var kind: String  // "corrected" or "voided"
+    public var targetEventID: String
+    public var targetType: String?
+    public var reason: String
+    public var occurredAt: Timestamp
+    public var recordedAt: Timestamp
+    public var recordedBy: String
+    /// False when the correction was itself voided, or its target is unknown.
+    public var inEffect: Bool
 }
 
 public enum ParticipantStatus: String, Sendable {

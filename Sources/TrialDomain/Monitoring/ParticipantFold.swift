@@ -58,6 +58,23 @@ public enum ParticipantFold {
             }
         }
         rows.adverseEvents = adverse.values.map(\.row).sorted { $0.eventID < $1.eventID }
+        let unresolved = Set(history.unresolved)
+        let known = Dictionary(events.map { ($0.eventID, $0.type.rawValue) }, uniquingKeysWith: { a, _ in a })
+        for e in events.sorted(by: EffectiveHistory.chronological) {
+            let inEffect = !history.voided.contains(e.eventID) && !unresolved.contains(e.eventID)
+            switch e.payload {
+            case .eventCorrected(let c):
+                rows.corrections.append(CorrectionRow(eventID: e.eventID, kind: "corrected", targetEventID: c.correctedEventID,
+                                                      targetType: c.correctedType.rawValue, reason: c.reason, occurredAt: e.occurredAt,
+                                                      recordedAt: e.recordedAt, recordedBy: e.recordedBy, inEffect: inEffect))
+            case .eventVoided(let v):
+                rows.corrections.append(CorrectionRow(eventID: e.eventID, kind: "voided", targetEventID: v.voidedEventID,
+                                                      targetType: known[v.voidedEventID], reason: v.reason, occurredAt: e.occurredAt,
+                                                      recordedAt: e.recordedAt, recordedBy: e.recordedBy, inEffect: inEffect))
+            default:
+                break
+            }
+        }
         rows.summary = summary(participantID: participantID, siteID: siteID, entries: entries, rows: rows, protocols: protocols)
         return rows
     }

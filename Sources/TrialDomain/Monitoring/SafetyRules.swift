@@ -62,9 +62,10 @@ public enum SafetyRules {
                         } else if d.amount < rule.minDose {
                             fire(.doseBelowMin, e, "\(amount) is below the \(label) minimum of \(CanonicalJSON.formatNumber(rule.minDose)) \(d.unit.rawValue)")
                         }
+                        // Only increases are limited: reducing a dose that is not tolerated is always allowed.
                         if let previous = previousDose[d.substance], previous.unit == d.unit,
-                           abs(d.amount - previous.amount) > rule.maxTitrationStep + 1e-9 {
-                            fire(.titrationStepExceeded, e, "changed from \(CanonicalJSON.formatNumber(previous.amount)) to \(amount); \(label) allows steps of \(CanonicalJSON.formatNumber(rule.maxTitrationStep)) \(d.unit.rawValue)")
+                           d.amount - previous.amount > rule.maxTitrationStep + 1e-9 {
+                            fire(.titrationStepExceeded, e, "raised from \(CanonicalJSON.formatNumber(previous.amount)) to \(amount); \(label) allows steps of \(CanonicalJSON.formatNumber(rule.maxTitrationStep)) \(d.unit.rawValue)")
                         }
                     }
                     if let last = previousDoseAt {

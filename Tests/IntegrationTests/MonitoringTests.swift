@@ -1,0 +1,141 @@
+import Foundation
+import Kafka
+import Postgres
+import Projection
+import Reporting
+import Simulator
+import Testing
+import TrialDomain
+
+/// The monitoring schema in PostgreSQL: accountability, views, notifications, reports.
+@Suite("monitoring read models in PostgreSQL", .serialized)
+struct MonitoringTests {
+    /// Applies events straight through the BatchWriter (one transaction, as the projector does).
+    static func apply(_ events: [RecordedEvent], to db: PostgresConnection, from offset: Int64 = 0) throws {
+        let records = events.enumerated().map { i, e in KafkaRecord(partition: 0, offset: offset + Int64(i), key: nil, value: e.canonicalBytes) }
+        _ = try BatchWriter(topic: "t").apply(records, to: db)
+    }
+
+    static func fresh() throws -> PostgresConnection {
+        let db = try PostgresConnection(url: try TestStack.freshDatabase())
+        try Migrator.migrate(db, logger: TestStack.logger)
+        try Recompute.serveRequests(db, logger: TestStack.logger)
+        return db
+    }
+
+    static func story(_ build: (inout ParticipantStory) -> Void) -> [RecordedEvent] {
+        var s = ParticipantStory.standard()
+        build(&s)
+        return s.events
+    }
+
+    @Test func accountabilityReconcilesOrFlagsADiscrepancy() throws {
+        let db = try Self.fresh()
+        let events = Self.story { s in
+            s.add(.drugReceived, day: -5, ["lot": "L1", "substance": "lsd", "quantity": 100, "unit": "ug", "supplier": "P",
+                                           "expires_on": "2028-01-01"])
+            s.add(.drugDispensed, day: 0, ["lot": "L1", "quantity": 8, "unit": "ug"])
+            s.dose(day: 0, 8)
+            s.add(.drugReturned, day: 10, ["lot": "L1", "quantity": 92, "unit": "ug"], siteLevel: true)
+        }
+        try Self.apply(events, to: db)
+        #expect(try db.query("""
+            SELECT received::text, dispensed::text, administered::text, returned_to_sponsor::text, balance::text, discrepancy
+            FROM monitoring.drug_accountability WHERE site_id = 'S01' AND lot = 'L1'
+            """).rows == [["100", "8", "8", "92", "0", "f"]])
+        #expect(try db.query("SELECT count(*) FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'").rows == [["0"]])
+
+        // 20 more dispensed than the stock holds.
+        var more = ParticipantStory(counter: 100)
+        more.add(.drugDispensed, day: 3, ["lot": "L1", "quantity": 20, "unit": "ug"])
+        try Self.apply(more.events, to: db, from: Int64(events.count))
+        let row = try db.query("SELECT balance::text, discrepancy, discrepancy_reason FROM monitoring.drug_accountability WHERE lot = 'L1'")
+        #expect(row.rows == [["-20", "t", "balance is negative (-20 ug)"]])
+        let signal = try db.query("SELECT signal_id, status, participant_id FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'")
+        #expect(signal.rows == [["accountability_discrepancy:S01/L1", "open", nil]])
+        // A monitor acknowledges the site signal.
+        var ack = ParticipantStory(counter: 200)
+        ack.add(.signalAcknowledged, day: 20, ["signal_id": "accountability_discrepancy:S01/L1", "note": "pharmacy recount"],
+                siteLevel: true, recordedBy: "monitor.mo")
+        try Self.apply(ack.events, to: db, from: Int64(events.count + 1))
+        #expect(try db.query("SELECT status, acknowledged_by FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'").rows
+                == [["acknowledged", "monitor.mo"]])
+    }
+
+    @Test func timeDependentViewsAreComputedAtReadTime() throws {
+        let db = try Self.fresh()
+        // Events dated long ago: the serious AE is past its deadline and the weekly PHQ-9 is overdue now.
+        let events = Self.story { s in
+            s.phq9(day: 0, items: [1, 1, 1, 1, 1, 1, 1, 1, 0])
+            s.dose(day: 0.5, 8)
+            s.add(.adverseEventReported, day: 1, ["term": "Syncope", "onset_at": "2026-01-06T08:00:00Z", "grade": 3, "serious": true,
+                                                  "seriousness_criteria": ["hospitalisation"], "causality": "possible",
+                                                  "action_taken": "dose_interrupted", "outcome": "recovering"])
+        }
+        try Self.apply(events, to: db)
+        #expect(try db.query("SELECT past_deadline FROM monitoring.sae_deadlines").rows == [["t"]])
+        #expect(try db.query("SELECT instrument, days_overdue > 300 FROM monitoring.overdue_assessments").rows == [["phq9", "t"]])
+        #expect(try db.query("SELECT days_since_last_dose > 300 FROM monitoring.participant_activity").rows == [["t"]])
+        #expect(try db.query("SELECT enrolled, doses, open_adverse_events, open_signals FROM monitoring.sites").rows == [["1", "1", "1", "2"]])
+        // Nothing the projector stored depends on when it ran.
+        let columns = try db.query("""
+            SELECT table_name || '.' || column_name FROM information_schema.columns
+            WHERE table_schema = 'monitoring' AND column_default ILIKE '%now()%'
+            """)
+        #expect(columns.isEmpty)
+    }
+
+    @Test func criticalSignalsAreNotifiedOnceWhenTheyOpen() throws {
+        let db = try Self.fresh()
+        let listener = try PostgresConnection(url: db.url)
+        try listener.execute("LISTEN critical_signals")
+        let events = Self.story { s in s.phq9(day: 1, items: [1, 1, 1, 1, 1, 1, 1, 1, 2]) }
+        try Self.apply(events, to: db)
+        let note = try #require(try listener.waitForNotification(timeoutSeconds: 5))
+        let payload = try JSONParser().parse(note.payload)
+        #expect(payload["rule"] == "suicidality" && payload["participant_id"] == "S01-0001")
+        // Recomputing the same participant (a later, unrelated event) does not notify again.
+        var later = ParticipantStory(counter: 50)
+        later.add(.vitalsRecorded, day: 2, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "follow_up"])
+        try Self.apply(later.events, to: db, from: Int64(events.count))
+        #expect(try listener.waitForNotification(timeoutSeconds: 1) == nil)
+    }
+
+    @Test func reportsShowSignalsCriticalFirstAndAClinicianTimeline() throws {
+        let db = try Self.fresh()
+        var configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)
+        configuration.sites = 2
+        configuration.participantsPerSite = 5
+        configuration.weeks = 4
+        let validator = EventValidator()
+        let events = try StudySimulator(configuration: configuration).submissions().map {
+            try validator.validateSubmission($0.json, recordedAt: Timestamp(rfc3339: "2026-03-01T00:00:00Z")!, recordedBy: $0.sender).get()
+        }
+        try Self.apply(events, to: db)
+        let signals = try SignalsReport.load(db, includeAcknowledged: true).signals
+        let severities = signals.map(\.severity)
+        #expect(severities == severities.sorted { rank($0) < rank($1) }, "critical first")
+        let timeline = try ParticipantTimeline.load(db, participantID: "S01-0001")
+        let kinds = Set(timeline.entries.map(\.kind))
+        #expect(kinds.isSuperset(of: ["screened", "enrolled", "dose", "PHQ9", "MADRS", "vitals", "completed"]))
+        #expect(timeline.entries.map(\.at) == timeline.entries.map(\.at).sorted())
+        #expect(!timeline.text.contains("microdose") && !timeline.text.contains("placebo"), "no arm in the monitors' view")
+        #expect(throws: ParticipantTimeline.NotFound.self) { try ParticipantTimeline.load(db, participantID: "S09-0001") }
+        let status = try StatusReport.load(db)
+        #expect(status.sites.map(\.siteID) == ["S01", "S02"])
+        #expect(status.sites.allSatisfy { $0.enrolled + $0.completed + $0.withdrawn == 5 && $0.screenFailed == 2 })
+    }
+
+    @Test func theArmNeverReachesTheMonitoringSchema() throws {
+        let db = try Self.fresh()
+        let events = Self.story { s in s.add(.participantRandomized, day: 0.2, ["kit_number": "K-7", "arm": "placebo-arm-X"]) }
+        try Self.apply(events, to: db)
+        #expect(try db.query("SELECT arm FROM unblinded.allocations").rows == [["placebo-arm-X"]])
+        for table in readModelTables where table.hasPrefix("monitoring.") {
+            let hits = try db.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table) t WHERE t::text LIKE '%placebo-arm-X%'"))
+            #expect(hits.rows == [["0"]], "\(table) mentions the arm")
+        }
+    }
+}
+
+private func rank(_ severity: String) -> Int { severity == "critical" ? 0 : severity == "warning" ? 1 : 2 }
