@@ -139,3 +139,34 @@ struct MonitoringTests {
 }
 
 private func rank(_ severity: String) -> Int { severity == "critical" ? 0 : severity == "warning" ? 1 : 2 }
+
+@Suite("reporter executable")
+struct ReporterExecutableTests {
+    static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/reporter")
+
+    @Test func watchPrintsANewCriticalSignal() throws {
+        let db = try MonitoringTests.fresh()
+        let watch = Process()
+        watch.executableURL = Self.binary
+        watch.arguments = ["watch", "--count", "1", "--idle-timeout", "20", "--database-url", db.url]
+        let output = Pipe()
+        watch.standardOutput = output
+        try watch.run()
+        // Give the watcher time to LISTEN before the signal opens.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, try db.query("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'").rows != [["1"]] {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        var story = ParticipantStory.standard()
+        story.dose(day: 0, 8)
+        story.dose(day: 5, 8, supervised: true)
+        story.add(.vitalsRecorded, day: 6, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "follow_up"])
+        story.dose(day: -4, 8)  // before consent: critical
+        try MonitoringTests.apply(story.events, to: db)
+        watch.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(watch.terminationStatus == 0)
+        #expect(text.contains("CRITICAL dose_outside_participation S01-0001 (S01)"), "\(text)")
+    }
+}
