@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -39,7 +40,7 @@ let package = Package(
 
         // The projector: applies the log to PostgreSQL in batches, one transaction each.
         .target(name: "Projection",
-                dependencies: ["TrialDomain", "Kafka", "Postgres", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["TrialDomain", "Kafka", "Postgres", "AuditChain", .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Migrations")],
                 swiftSettings: strict),
         // ingest's HTTP application, built by the executable and by tests alike.
@@ -51,7 +52,9 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // Read-side queries for monitors and auditors.
-        .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain"], swiftSettings: strict),
+        .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain", "AuditChain"], swiftSettings: strict),
+        // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
+        .target(name: "AuditChain", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // The simulated study: shared by the demo, the tests and the benchmarks.
         .target(name: "Simulator", dependencies: ["TrialDomain", "TrialAuth"], swiftSettings: strict),
 

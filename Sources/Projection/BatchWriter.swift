@@ -1,3 +1,4 @@
+import AuditChain
 import Kafka
 import Logging
 import Postgres
@@ -132,23 +133,42 @@ public struct BatchWriter: Sendable {
                 repeats.append((record, event))
             }
         }
-        let events = candidates.map(\.1)
-        let inserted = Set(try db.query("""
-            INSERT INTO audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version,
-                study_id, site_id, participant_id, occurred_at, recorded_at, recorded_by, data, envelope)
-            SELECT e, \(topic), p, o, t, v, s, si, pa, oc::timestamptz, ra::timestamptz, rb, d::jsonb, env
-            FROM unnest(\(array: events.map(\.eventID))::uuid[], \(array: candidates.map(\.0.partition))::integer[],
-                        \(array: candidates.map(\.0.offset))::bigint[], \(array: events.map(\.type.rawValue))::text[],
-                        \(array: events.map(\.schemaVersion))::integer[], \(array: events.map(\.studyID))::text[],
-                        \(array: events.map(\.siteID))::text[], \(array: events.map(\.participantID))::text[],
-                        \(array: events.map(\.occurredAt.rfc3339))::text[], \(array: events.map(\.recordedAt.rfc3339))::text[],
-                        \(array: events.map(\.recordedBy))::text[], \(array: events.map { CanonicalJSON.string($0.data) })::text[],
-                        \(array: candidates.map { String(decoding: $0.0.value, as: UTF8.self) })::text[])
-                AS x(e, p, o, t, v, s, si, pa, oc, ra, rb, d, env)
-            ORDER BY p, o
-            ON CONFLICT (event_id) DO NOTHING
-            RETURNING event_id
+        // Lock the end of the hash chain first: concurrent projectors append one batch at a time.
+        let head = try db.query("SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.chain_head FOR UPDATE")
+        var seq = Int64(head[0][0]!)!
+        var link = AuditChain.bytes(hex: head[0][1]!)!
+        let archivedBefore = Set(try db.query("""
+            SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: candidates.map(\.1.eventID))::uuid[])
             """).compactMap { $0[0] })
+        let fresh = candidates.filter { !archivedBefore.contains($0.1.eventID) }
+        var seqs: [Int64] = []
+        var links: [String] = []
+        for (record, _) in fresh {
+            seq += 1
+            link = AuditChain.link(previous: link, envelope: record.value)
+            seqs.append(seq)
+            links.append(AuditChain.hex(link))
+        }
+        let events = fresh.map(\.1)
+        if !fresh.isEmpty {
+            try db.query("""
+                INSERT INTO audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version,
+                    study_id, site_id, participant_id, occurred_at, recorded_at, recorded_by, data, envelope, chain_seq, chain_hash)
+                SELECT e, \(topic), p, o, t, v, s, si, pa, oc::timestamptz, ra::timestamptz, rb, d::jsonb, env, cs, decode(ch, 'hex')
+                FROM unnest(\(array: events.map(\.eventID))::uuid[], \(array: fresh.map(\.0.partition))::integer[],
+                            \(array: fresh.map(\.0.offset))::bigint[], \(array: events.map(\.type.rawValue))::text[],
+                            \(array: events.map(\.schemaVersion))::integer[], \(array: events.map(\.studyID))::text[],
+                            \(array: events.map(\.siteID))::text[], \(array: events.map(\.participantID))::text[],
+                            \(array: events.map(\.occurredAt.rfc3339))::text[], \(array: events.map(\.recordedAt.rfc3339))::text[],
+                            \(array: events.map(\.recordedBy))::text[], \(array: events.map { CanonicalJSON.string($0.data) })::text[],
+                            \(array: fresh.map { String(decoding: $0.0.value, as: UTF8.self) })::text[],
+                            \(array: seqs)::bigint[], \(array: links)::text[])
+                    AS x(e, p, o, t, v, s, si, pa, oc, ra, rb, d, env, cs, ch)
+                ORDER BY cs
+                """)
+            try db.query("UPDATE audit.chain_head SET chain_seq = \(seq), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
+        }
+        let inserted = Set(events.map(\.eventID))
         let new = events.filter { inserted.contains($0.eventID) }
         repeats += candidates.filter { !inserted.contains($0.1.eventID) }
         guard !repeats.isEmpty else { return (new, 0, 0) }

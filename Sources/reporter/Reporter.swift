@@ -9,7 +9,7 @@ struct Reporter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
-        subcommands: [Status.self, Signals.self, Participant.self, Watch.self],
+        subcommands: [Status.self, Signals.self, Participant.self, Watch.self, Audit.self],
         defaultSubcommand: Status.self)
 }
 
@@ -129,4 +129,44 @@ struct Watch: ParsableCommand {
 /// Flushes stdout (fflush(NULL) flushes every stream), so a piped `watch` shows each signal at once.
 func fflushStandardOutput() {
     fflush(nil)
+}
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "For auditors: verify the archive's hash chain, follow a participant's audit trail.",
+        subcommands: [Verify.self, Trail.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the hash chain and per-type counts; exit 0 only when the archive is intact.")
+
+        @OptionGroup var connection: Connection
+
+        func run() throws {
+            let verification = try AuditVerification.run(try connection.open())
+            print(verification.text, terminator: "")
+            if !verification.intact { throw ExitCode(1) }
+        }
+    }
+
+    struct Trail: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every event of a participant: who recorded it, when it happened, when it was recorded, its corrections.")
+
+        @OptionGroup var connection: Connection
+
+        @Option(help: "The participant, e.g. S01-0007.")
+        var participant: String
+
+        @Option(help: "table or json.")
+        var format: OutputFormat = .table
+
+        func run() throws {
+            let trail = try AuditTrail.load(try connection.open(), participantID: participant)
+            switch format {
+            case .table: print(trail.text, terminator: "")
+            case .json: print(CanonicalJSON.string(trail.json))
+            }
+        }
+    }
 }

@@ -1,0 +1,142 @@
+import AuditChain
+import Postgres
+import TrialDomain
+
+/// Recomputes the archive's hash chain and checks every row against its own envelope.
+public struct AuditVerification: Sendable {
+    public struct Break: Sendable, Equatable, CustomStringConvertible {
+        public var chainSeq: Int64
+        public var eventID: String
+        public var partition: Int32
+        public var offset: Int64
+        public var reason: String
+        public var description: String {
+            "chain_seq \(chainSeq), event \(eventID) (partition \(partition), offset \(offset)): \(reason)"
+        }
+    }
+
+    public var events = 0
+    public var countsByType: [String: Int] = [:]
+    /// Rows that fail on their own (stored link ≠ SHA-256(previous stored link ‖ envelope), or columns ≠ envelope).
+    public var breaks: [Break] = []
+    public var headMismatch: String?
+
+    public var intact: Bool { breaks.isEmpty && headMismatch == nil }
+
+    public static func run(_ db: PostgresConnection, pageSize: Int = 5_000) throws -> AuditVerification {
+        var result = AuditVerification()
+        let parser = JSONParser(maxDepth: 64)
+        let validator = EventValidator()
+        var expectedSeq: Int64 = 1
+        var previous = AuditChain.genesis
+        var lastSeq: Int64 = 0
+        while true {
+            let rows = try db.query("""
+                SELECT chain_seq, event_id::text, kafka_partition, kafka_offset, type, site_id, participant_id, recorded_by,
+                       envelope, encode(chain_hash, 'hex'), data::text,
+                       to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                       to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                FROM audit.events WHERE chain_seq >= \(expectedSeq) ORDER BY chain_seq LIMIT \(pageSize)
+                """)
+            if rows.isEmpty { break }
+            for r in rows {
+                let seq = Int64(r[0]!)!
+                let eventID = r[1]!
+                let place = (Int32(r[2]!)!, Int64(r[3]!)!)
+                func broken(_ reason: String) {
+                    result.breaks.append(Break(chainSeq: seq, eventID: eventID, partition: place.0, offset: place.1, reason: reason))
+                }
+                if seq != expectedSeq {
+                    broken("chain_seq jumps from \(expectedSeq - 1) to \(seq): \(seq - expectedSeq) archived event(s) missing")
+                }
+                let envelope = Array(r[8]!.utf8)
+                let stored = AuditChain.bytes(hex: r[9]!) ?? []
+                if AuditChain.link(previous: previous, envelope: envelope) != stored {
+                    broken("stored link does not match SHA-256(previous link ‖ envelope): the envelope or the link was altered")
+                }
+                if case .success(let event)? = (try? parser.parse(envelope)).map(validator.decodeStored) {
+                    result.countsByType[event.type.rawValue, default: 0] += 1
+                    let data = try? parser.parse(r[10]!)
+                    let columnsMatch = event.eventID == eventID && event.type.rawValue == r[4]! && event.siteID == r[5]
+                        && event.participantID == r[6] && event.recordedBy == r[7]! && data == event.data
+                        && event.occurredAt.rfc3339 == r[11]! && event.recordedAt.rfc3339 == r[12]!
+                    if !columnsMatch { broken("columns differ from the envelope: a column was altered") }
+                } else {
+                    broken("the envelope is not a valid stored event")
+                }
+                previous = stored
+                expectedSeq = seq + 1
+                lastSeq = seq
+                result.events += 1
+            }
+        }
+        let head = try db.query("SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.chain_head")
+        if let h = head.rows.first, Int64(h[0]!)! != lastSeq || AuditChain.bytes(hex: h[1]!) != previous {
+            result.headMismatch = "audit.chain_head (chain_seq \(h[0]!)) does not match the last archived link (chain_seq \(lastSeq)): events were removed from the end"
+        }
+        return result
+    }
+
+    public var text: String {
+        var out = "archive: \(events) events in the hash chain\n"
+        out += TextTable(header: ["type", "events"], rows: countsByType.sorted { $0.key < $1.key }.map { [$0.key, String($0.value)] }).render()
+        if intact {
+            out += "chain intact: every link recomputes, every row matches its envelope\n"
+        } else {
+            if let first = breaks.first { out += "CHAIN BROKEN: \(breaks.count) problem(s); first at \(first)\n" }
+            if let headMismatch { out += "CHAIN BROKEN: \(headMismatch)\n" }
+        }
+        return out
+    }
+}
+
+/// Every archived event of a participant with who recorded it and when, in the order the system learned them.
+public struct AuditTrail: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var chainSeq: Int64
+        public var recordedAt: String
+        public var occurredAt: String
+        public var recordedBy: String
+        public var type: String
+        public var eventID: String
+        public var note: String
+    }
+
+    public var participantID: String
+    public var entries: [Entry]
+
+    public static func load(_ db: PostgresConnection, participantID: String) throws -> AuditTrail {
+        let rows = try db.query("""
+            SELECT chain_seq, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), recorded_by, type, event_id::text,
+                   CASE type
+                       WHEN 'event.corrected' THEN 'corrects ' || (data ->> 'corrected_event_id') || ': ' || (data ->> 'reason')
+                       WHEN 'event.voided' THEN 'voids ' || (data ->> 'voided_event_id') || ': ' || (data ->> 'reason')
+                       ELSE coalesce((SELECT string_agg(c.type || ' by ' || c.recorded_by || ' ' || c.event_id, '; ' ORDER BY c.chain_seq)
+                                      FROM audit.events c
+                                      WHERE c.type IN ('event.corrected', 'event.voided')
+                                        AND coalesce(c.data ->> 'corrected_event_id', c.data ->> 'voided_event_id') = e.event_id::text),
+                                     '')
+                   END
+            FROM audit.events e WHERE participant_id = \(participantID)
+            ORDER BY recorded_at, chain_seq
+            """)
+        return AuditTrail(participantID: participantID, entries: rows.map { r in
+            Entry(chainSeq: Int64(r[0]!)!, recordedAt: r[1]!, occurredAt: r[2]!, recordedBy: r[3]!, type: r[4]!, eventID: r[5]!,
+                  note: r[6].map { $0.isEmpty ? "" : ($0.hasPrefix("corrects") || $0.hasPrefix("voids") ? $0 : "later: " + $0) } ?? "")
+        })
+    }
+
+    public var text: String {
+        "AUDIT TRAIL \(participantID) (in the order the system learned it)\n"
+            + TextTable(header: ["recorded (UTC)", "occurred (UTC)", "recorded by", "type", "event", "corrections"],
+                        rows: entries.map { [$0.recordedAt, $0.occurredAt, $0.recordedBy, $0.type, $0.eventID, $0.note] }).render()
+    }
+
+    public var json: JSONValue {
+        .array(entries.map { e in
+            ["chain_seq": .number(Double(e.chainSeq)), "recorded_at": .string(e.recordedAt), "occurred_at": .string(e.occurredAt),
+             "recorded_by": .string(e.recordedBy), "type": .string(e.type), "event_id": .string(e.eventID), "corrections": .string(e.note)]
+        })
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Postgres
+import Projection
+import Reporting
+import Simulator
+import Testing
+import TrialDomain
+
+/// The tamper-evident archive, as an auditor checks it.
+@Suite("audit: hash chain and trail", .serialized)
+struct AuditTests {
+    /// A small projected history, returned with its database.
+    static func archive() throws -> (PostgresConnection, [RecordedEvent]) {
+        let db = try MonitoringTests.fresh()
+        var story = ParticipantStory.standard()
+        let dose = story.dose(day: 0, 8)
+        story.phq9(day: 1, items: [1, 1, 1, 1, 1, 1, 1, 1, 0])
+        story.add(.eventCorrected, day: 2, ["corrected_event_id": .string(dose), "corrected_type": "dose.administered",
+                                            "reason": "source says 9 ug", "data": ["substance": "lsd", "amount": 9, "unit": "ug",
+                                                                                   "route": "sublingual", "supervised": true, "lot": "L1",
+                                                                                   "administered_by": "nurse"]])
+        story.dose(day: 4, 9)
+        try MonitoringTests.apply(story.events, to: db)
+        return (db, story.events)
+    }
+
+    /// Changes a row as a superuser would, past the append-only trigger.
+    static func tamper(_ db: PostgresConnection, _ statement: String) throws {
+        try db.execute("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
+        try db.execute(statement)
+        try db.execute("ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
+    }
+
+    @Test func anUntouchedArchiveVerifies() throws {
+        let (db, events) = try Self.archive()
+        let result = try AuditVerification.run(db, pageSize: 2)
+        #expect(result.intact, "\(result.text)")
+        #expect(result.events == events.count)
+        #expect(result.countsByType["dose.administered"] == 2 && result.countsByType["event.corrected"] == 1)
+    }
+
+    @Test func anAlteredEnvelopeIsFoundAndNamed() throws {
+        let (db, events) = try Self.archive()
+        let target = events[2]  // the first dose
+        try Self.tamper(db, "UPDATE audit.events SET envelope = replace(envelope, '\"amount\":8', '\"amount\":80') WHERE event_id = '\(target.eventID)'")
+        let result = try AuditVerification.run(db)
+        #expect(!result.intact)
+        #expect(result.breaks.first?.eventID == target.eventID)
+        #expect(result.breaks.first?.offset == 2)
+        #expect(result.breaks.first?.reason.contains("link does not match") == true)
+    }
+
+    @Test func anAlteredColumnIsFound() throws {
+        let (db, events) = try Self.archive()
+        try Self.tamper(db, "UPDATE audit.events SET recorded_by = 'mallory' WHERE event_id = '\(events[3].eventID)'")
+        let result = try AuditVerification.run(db)
+        #expect(result.breaks.map(\.eventID) == [events[3].eventID])
+        #expect(result.breaks.first?.reason.contains("columns differ") == true)
+    }
+
+    @Test func aDeletedEventIsFound() throws {
+        let (db, events) = try Self.archive()
+        try Self.tamper(db, "DELETE FROM audit.events WHERE event_id = '\(events[1].eventID)'")
+        let result = try AuditVerification.run(db)
+        #expect(result.breaks.first?.reason.contains("1 archived event(s) missing") == true)
+        try Self.tamper(db, "DELETE FROM audit.events WHERE chain_seq = (SELECT max(chain_seq) FROM audit.events)")
+        #expect(try AuditVerification.run(db).headMismatch != nil, "removing the newest event is caught by the chain head")
+    }
+
+    @Test func theCommandExitsNonZeroOnlyWhenBroken() throws {
+        let (db, events) = try Self.archive()
+        func verify() throws -> Int32 {
+            let p = Process()
+            p.executableURL = ReporterExecutableTests.binary
+            p.arguments = ["audit", "verify", "--database-url", db.url]
+            p.standardOutput = Pipe()
+            try p.run()
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        #expect(try verify() == 0)
+        try Self.tamper(db, "UPDATE audit.events SET data = '{}' WHERE event_id = '\(events[4].eventID)'")
+        #expect(try verify() == 1)
+    }
+
+    @Test func theTrailShowsWhoRecordedWhatAndItsCorrections() throws {
+        let (db, events) = try Self.archive()
+        let trail = try AuditTrail.load(db, participantID: "S01-0001")
+        #expect(trail.entries.count == events.count - 1, "every event of the participant (not the study's protocol)")
+        let dose = try #require(trail.entries.first { $0.eventID == events[2].eventID })
+        #expect(dose.note.contains("event.corrected by dr.s01"))
+        #expect(trail.entries.contains { $0.type == "event.corrected" && $0.note.hasPrefix("corrects \(events[2].eventID): source says 9 ug") })
+        #expect(trail.entries.map(\.chainSeq) == trail.entries.map(\.chainSeq).sorted())
+    }
+}
