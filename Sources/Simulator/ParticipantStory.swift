@@ -24,7 +24,7 @@ public struct ParticipantStory: Sendable {
     /// Adds an event `day` days (`siteLevel`: without a participant, where the type allows it) (plus `hour` hours) after 2026-01-05T00:00Z; returns its id.
     @discardableResult
     public mutating func add(_ type: EventType, day: Double, hour: Double = 9, _ data: JSONValue, participant: String? = nil,
-                             siteLevel: Bool = false, recordedBy: String = "dr.s01") -> String {
+                             siteLevel: Bool = false, recordedBy: String = "dr.s01", recordedAt: Timestamp? = nil) -> String {
         counter += 1
         let id = "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - String(counter).count) + String(counter)
         let at = Timestamp(rfc3339: "2026-01-05T00:00:00Z")!.adding(seconds: Int64((day * 24 + hour) * 3600))
@@ -35,7 +35,7 @@ public struct ParticipantStory: Sendable {
             json["site_id"] = "S01"
             if type.scope.participant != .forbidden, !siteLevel { json["participant_id"] = .string(participant ?? self.participant) }
         }
-        let event = try! EventValidator().validateSubmission(.object(json), recordedAt: Timestamp(rfc3339: "2027-01-01T00:00:00Z")!,
+        let event = try! EventValidator().validateSubmission(.object(json), recordedAt: recordedAt ?? Timestamp(rfc3339: "2027-01-01T00:00:00Z")!,
                                                               recordedBy: recordedBy).get()
         events.append(event)
         return id

@@ -12,7 +12,7 @@ struct ProjectorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "projector",
         abstract: "Applies the Kafka log to the PostgreSQL archive and read models.",
-        subcommands: [Run.self, Migrate.self, Lag.self],
+        subcommands: [Run.self, Migrate.self, Lag.self, RebuildCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -95,5 +95,33 @@ struct Lag: ParsableCommand {
             }
             Thread.sleep(forTimeInterval: 0.1)
         }
+    }
+}
+
+struct RebuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rebuild",
+        abstract: "Rebuild every read model from the archive, swap it in atomically, print a checksum per table.")
+
+    @Flag(help: "Compare only: rebuild, print the checksums, roll back.")
+    var dryRun = false
+
+    @Flag(help: "Skip the cross-check of the archive against the Kafka log.")
+    var skipLogCheck = false
+
+    func run() throws {
+        let (configuration, logger) = try loadConfiguration()
+        let db = try PostgresConnection(url: configuration.databaseURL)
+        try Migrator.migrate(db, logger: logger)
+        if !skipLogCheck {
+            let check = try LogCrossCheck.run(db, bootstrapServers: configuration.bootstrapServers, topic: configuration.topic,
+                                              logger: logger)
+            print(check.text, terminator: "")
+            if !check.problems.isEmpty { throw ExitCode(1) }
+        }
+        let started = ContinuousClock.now
+        let report = try Rebuild.run(db, dryRun: dryRun, logger: logger)
+        print(report.text, terminator: "")
+        print("rebuild took \(ContinuousClock.now - started)")
     }
 }

@@ -17,6 +17,10 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 }
 
+enum ReplayFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, csv, json
+}
+
 struct Connection: ParsableArguments {
     @Option(name: .customLong("database-url"), help: "libpq URL; default: DATABASE_URL.")
     var databaseURL: String?
@@ -134,7 +138,7 @@ func fflushStandardOutput() {
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "For auditors: verify the archive's hash chain, follow a participant's audit trail.",
-        subcommands: [Verify.self, Trail.self])
+        subcommands: [Verify.self, Trail.self, ReplayCommand.self])
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -166,6 +170,42 @@ struct Audit: ParsableCommand {
             switch format {
             case .table: print(trail.text, terminator: "")
             case .json: print(CanonicalJSON.string(trail.json))
+            }
+        }
+    }
+}
+
+extension Audit {
+    struct ReplayCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "replay",
+            abstract: "The read models as they stood at a past moment: --as-of (what was recorded by then) or --occurred-as-of (what had happened by then).")
+
+        @OptionGroup var connection: Connection
+
+        @Option(help: "RFC 3339 time: only events recorded up to then (what the monitors saw).")
+        var asOf: String?
+
+        @Option(help: "RFC 3339 time: only events that occurred up to then.")
+        var occurredAsOf: String?
+
+        @Option(help: "table, csv or json.")
+        var format: ReplayFormat = .table
+
+        func validate() throws {
+            guard (asOf == nil) != (occurredAsOf == nil) else { throw ValidationError("give exactly one of --as-of and --occurred-as-of") }
+            for value in [asOf, occurredAsOf].compactMap({ $0 }) where Timestamp(rfc3339: value) == nil {
+                throw ValidationError("'\(value)' is not an RFC 3339 time with a zone, e.g. 2026-10-01T12:00:00Z")
+            }
+        }
+
+        func run() throws {
+            let cut: Replay.Cut = asOf.map { .recordedBy(Timestamp(rfc3339: $0)!) } ?? .occurredBy(Timestamp(rfc3339: occurredAsOf!)!)
+            let replay = try Replay.run(try connection.open(), cut: cut)
+            switch format {
+            case .table: print(replay.text, terminator: "")
+            case .csv: print(replay.csv, terminator: "")
+            case .json: print(CanonicalJSON.string(replay.json))
             }
         }
     }

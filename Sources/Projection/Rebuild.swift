@@ -1,0 +1,173 @@
+import Kafka
+import Logging
+import Postgres
+import TrialDomain
+
+/// Rebuilds every read model from the archive and swaps the result in atomically.
+///
+/// It runs as one transaction: projectors pause on the locked checkpoints, readers keep seeing the
+/// previous rows (PostgreSQL's MVCC) until the commit makes the rebuilt ones visible all at once, so
+/// nobody ever sees a half-built table. Checksums of every table before and after show whether the
+/// live read models were exactly what the archive implies.
+public enum Rebuild {
+    /// Every derived table, in the order they are checksummed.
+    public static let tables = [
+        "monitoring.participants", "monitoring.doses", "monitoring.assessments", "monitoring.vitals", "monitoring.adverse_events",
+        "monitoring.deviations", "monitoring.corrections", "monitoring.drug_movements", "monitoring.drug_accountability",
+        "monitoring.safety_signals", "monitoring.site_activity", "monitoring.site_acknowledgements", "monitoring.protocol_versions",
+        "unblinded.allocations",
+    ]
+
+    public struct TableResult: Sendable {
+        public var table: String
+        public var rows: Int
+        public var before: String
+        public var after: String
+        public var identical: Bool { before == after }
+    }
+
+    public struct Report: Sendable {
+        public var tables: [TableResult]
+        public var committed: Bool
+        public var identical: Bool { tables.allSatisfy(\.identical) }
+
+        public var text: String {
+            var out = "table                               rows  checksum (md5 of the ordered rows)  live\n"
+            for t in tables {
+                out += t.table.padding(34) + String(t.rows).leftPadding(6) + "  " + t.after + "  "
+                    + (t.identical ? "identical" : "DIFFERED (was \(t.before))") + "\n"
+            }
+            out += identical ? "rebuilt tables equal the live ones\n" : "the live tables differed from the archive; the rebuilt ones replace them\n"
+            if !committed { out += "dry run: nothing was changed\n" }
+            return out
+        }
+    }
+
+    /// Checksums of every derived table: md5 over its rows as text, ordered.
+    public static func checksums(_ db: PostgresConnection) throws -> [(String, Int, String)] {
+        try tables.map { table in
+            let r = try db.query(PostgresQuery(unsafeSQL: """
+                SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), md5(''))
+                FROM \(table) t
+                """))
+            return (table, Int(r[0][0]!)!, r[0][1]!)
+        }
+    }
+
+    /// Rebuilds from the archive. With `dryRun` it compares and rolls back.
+    public static func run(_ db: PostgresConnection, dryRun: Bool = false, logger: Logger) throws -> Report {
+        let before = try checksums(db)
+        try db.execute("BEGIN")
+        do {
+            // Pause projectors: they lock these rows for every batch.
+            try db.query("SELECT 1 FROM projection.checkpoints FOR UPDATE")
+            try db.query("SELECT 1 FROM audit.chain_head FOR UPDATE")
+            for table in tables { try db.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table)")) }
+            try MonitoringWriter.recomputeAll(db)
+            let after = try checksums(db)
+            try db.execute(dryRun ? "ROLLBACK" : "COMMIT")
+            logger.info("rebuild finished", metadata: ["committed": "\(!dryRun)"])
+            return Report(tables: zip(before, after).map { b, a in
+                TableResult(table: a.0, rows: a.1, before: b.2, after: a.2)
+            }, committed: !dryRun)
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+}
+
+/// Compares the archive with what the Kafka log still holds.
+public enum LogCrossCheck {
+    public struct Report: Sendable {
+        public var recordsRead = 0
+        public var matched = 0
+        /// Records that repeat an archived event_id (retries, or reused ids kept in audit.rejected).
+        public var repeats = 0
+        public var problems: [String] = []
+        public var partitionsTrimmed: [Int32] = []
+
+        public var text: String {
+            var out = "log cross-check: \(recordsRead) records read, \(matched) identical to their archived envelope, \(repeats) repeats of archived events\n"
+            if !partitionsTrimmed.isEmpty {
+                out += "the log no longer starts at offset 0 in partitions \(partitionsTrimmed.map(String.init).joined(separator: ", ")); the archive alone holds the rest\n"
+            }
+            out += problems.isEmpty ? "archive and log agree\n" : "MISMATCH: \(problems.count) problem(s); first: \(problems[0])\n"
+            return out
+        }
+    }
+
+    /// Reads every partition from its first available offset to its end and checks each record against the archive.
+    public static func run(_ db: PostgresConnection, bootstrapServers: String, topic: String, logger: Logger,
+                           timeoutSeconds: Double = 120) throws -> Report {
+        var report = Report()
+        let admin = try KafkaAdmin(bootstrapServers: bootstrapServers)
+        let count = try admin.partitionCount(topic: topic)
+        var ends: [Int32: Int64] = [:]
+        var starts: [Int32: Int64] = [:]
+        for p in 0..<Int32(count) {
+            let w = try admin.watermarks(topic: topic, partition: p)
+            if w.high > w.low { ends[p] = w.high; starts[p] = w.low }
+            if w.low > 0 { report.partitionsTrimmed.append(p) }
+        }
+        guard !ends.isEmpty else { return report }
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, topic: topic,
+                                                       groupID: "audit-cross-check-" + String(UInt64.random(in: 0...UInt64.max), radix: 36))
+        configuration.sessionTimeoutMs = 6_000
+        let startOffsets = starts
+        let consumer = try KafkaConsumer(configuration: configuration,
+                                         rebalance: RebalanceHandler(assigned: { ps in
+                                             Dictionary(uniqueKeysWithValues: ps.map { ($0, startOffsets[$0] ?? 0) })
+                                         }), logger: logger)
+        defer { consumer.close() }
+        var position = starts
+        let parser = JSONParser(maxDepth: 64)
+        let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
+        while position.contains(where: { $0.value < ends[$0.key]! }), ContinuousClock.now < deadline {
+            let records = try consumer.poll(maxRecords: 5_000, timeoutMs: 200).filter { r in r.offset < (ends[r.partition] ?? 0) }
+            guard !records.isEmpty else { continue }
+            report.recordsRead += records.count
+            for r in records { position[r.partition] = max(position[r.partition] ?? 0, r.offset + 1) }
+            let archived = try db.query("""
+                SELECT kafka_partition, kafka_offset, envelope FROM audit.events
+                WHERE (kafka_partition, kafka_offset) IN (SELECT * FROM unnest(\(array: records.map(\.partition))::integer[],
+                                                                                \(array: records.map(\.offset))::bigint[]))
+                """)
+            var envelopes: [String: String] = [:]
+            for row in archived { envelopes["\(row[0]!)/\(row[1]!)"] = row[2]! }
+            var unarchived: [(KafkaRecord, String)] = []
+            for r in records {
+                if let envelope = envelopes["\(r.partition)/\(r.offset)"] {
+                    if Array(envelope.utf8) == r.value {
+                        report.matched += 1
+                    } else {
+                        report.problems.append("partition \(r.partition) offset \(r.offset): the archived envelope differs from the log")
+                    }
+                } else if let id = (try? parser.parse(r.value))?["event_id"]?.stringValue {
+                    unarchived.append((r, id.lowercased()))
+                } else {
+                    report.problems.append("partition \(r.partition) offset \(r.offset): not in the archive and not a readable event")
+                }
+            }
+            if !unarchived.isEmpty {
+                let known = Set(try db.query("""
+                    SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: unarchived.map(\.1))::uuid[])
+                    """).compactMap { $0[0] })
+                for (r, id) in unarchived {
+                    if known.contains(id) { report.repeats += 1 } else {
+                        report.problems.append("partition \(r.partition) offset \(r.offset): event \(id) is in the log but not in the archive")
+                    }
+                }
+            }
+        }
+        if position.contains(where: { $0.value < ends[$0.key]! }) {
+            report.problems.append("could not read the whole log within \(Int(timeoutSeconds)) s")
+        }
+        return report
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    func leftPadding(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
