@@ -2,6 +2,10 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Kafka
+import Synchronization
+
+/// Raised by SIGTERM or SIGINT (a plain handler: no signal can slip through at start-up).
+let brokerStopRequested = Atomic<Bool>(false)
 
 /// Hosts librdkafka's mock Kafka cluster on loopback for local runs and tests. Never for production.
 @main
@@ -23,6 +27,14 @@ struct DevBroker: ParsableCommand {
     var addressFile: String?
 
     func run() throws {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { _ in brokerStopRequested.store(true, ordering: .relaxed) }
+            sigaddset(&set, sig)
+        }
+        // A parent may hand down a mask that blocks them; unblocked, `stack down` can always stop us.
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         let cluster = try MockKafkaCluster(brokers: brokers)
         try cluster.createTopic(topic, partitions: partitions)
         let bootstrap = cluster.bootstrapServers
@@ -33,17 +45,10 @@ struct DevBroker: ParsableCommand {
         }
         FileHandle.standardOutput.write(Data("devbroker: mock Kafka cluster at \(bootstrap), topic \(topic) with \(partitions) partitions\n".utf8))
 
-        let stop = DispatchSemaphore(value: 0)
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig)
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            sources.append(source)
+        while !brokerStopRequested.load(ordering: .relaxed) {
+            usleep(100_000)
         }
-        stop.wait()
         print("devbroker: stopping")
-        withExtendedLifetime((cluster, sources)) {}
+        withExtendedLifetime(cluster) {}
     }
 }

@@ -31,31 +31,34 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Consume and apply until SIGTERM or SIGINT.")
 
     func run() throws {
+        // First thing: from here on SIGTERM/SIGINT only raise the flag, and none can be lost.
+        installStopHandlers()
         let (configuration, logger) = try loadConfiguration()
-        let stop = StopFlag()
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { stop.set() }
-            source.resume()
-            sources.append(source)
-        }
         do {
-            try Projector(configuration: configuration, logger: logger).run(shouldStop: { stop.isSet })
+            try Projector(configuration: configuration, logger: logger).run(shouldStop: { stopRequested.load(ordering: .relaxed) })
         } catch {
             logger.critical("projector stopped: \(error)")
             throw ExitCode(2)
         }
         logger.info("projector stopped on signal")
-        withExtendedLifetime(sources) {}
     }
 }
 
-final class StopFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    func set() { flag.store(true, ordering: .relaxed) }
-    var isSet: Bool { flag.load(ordering: .relaxed) }
+/// Raised by SIGTERM or SIGINT; the consume loop checks it between batches.
+let stopRequested = Atomic<Bool>(false)
+
+/// A plain signal handler (an atomic store is async-signal-safe). Unlike a dispatch signal source it has
+/// no window between ignoring the signal and handling it in which a SIGTERM would be lost. The signals are
+/// also unblocked: a parent may hand down a mask that blocks them (Foundation's Process spawning from a
+/// dispatch thread does), and a blocked SIGTERM would never stop the projector.
+func installStopHandlers() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for sig in [SIGINT, SIGTERM] {
+        signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
+        sigaddset(&set, sig)
+    }
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
 struct Migrate: ParsableCommand {

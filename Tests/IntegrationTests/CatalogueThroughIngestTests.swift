@@ -48,8 +48,7 @@ struct CatalogueThroughIngestTests {
             }
         }
         let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: h.databaseURL, bootstrap: h.bootstrap, topic: h.topic))
-        defer { projector.stop() }
-        try projector.waitUntilCaughtUp()
+        try await projector.catchUpAndStop()
         let db = try PostgresConnection(url: h.databaseURL)
         let archived = try db.query("SELECT type, count(*) FROM audit.events GROUP BY type ORDER BY type")
         let expected = Dictionary(grouping: valid, by: \.type).mapValues(\.count)

@@ -90,8 +90,7 @@ struct IngestEndToEndTests {
             #expect(try Self.json(batch)["accepted"] == 3)
         }
         let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: h.databaseURL, bootstrap: h.bootstrap, topic: h.topic))
-        defer { projector.stop() }
-        try projector.waitUntilCaughtUp()
+        try await projector.catchUpAndStop()
 
         let db = try PostgresConnection(url: h.databaseURL)
         let row = try db.query("""

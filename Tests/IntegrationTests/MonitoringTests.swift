@@ -145,7 +145,7 @@ struct ReporterExecutableTests {
     static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/debug/reporter")
 
-    @Test func watchPrintsANewCriticalSignal() throws {
+    @Test func watchPrintsANewCriticalSignal() async throws {
         let db = try MonitoringTests.fresh()
         let watch = Process()
         watch.executableURL = Self.binary
@@ -155,8 +155,8 @@ struct ReporterExecutableTests {
         try watch.run()
         // Give the watcher time to LISTEN before the signal opens.
         let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, try db.query("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'").rows != [["1"]] {
-            Thread.sleep(forTimeInterval: 0.05)
+        while Date() < deadline, try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'").rows != [["1"]] {
+            try await Task.sleep(for: .milliseconds(50))
         }
         var story = ParticipantStory.standard()
         story.dose(day: 0, 8)
@@ -164,7 +164,7 @@ struct ReporterExecutableTests {
         story.add(.vitalsRecorded, day: 6, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "follow_up"])
         story.dose(day: -4, 8)  // before consent: critical
         try MonitoringTests.apply(story.events, to: db)
-        watch.waitUntilExit()
+        try await CrashTests.waitForExit(watch)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(watch.terminationStatus == 0)
         #expect(text.contains("CRITICAL dose_outside_participation S01-0001 (S01)"), "\(text)")

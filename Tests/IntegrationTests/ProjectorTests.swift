@@ -29,8 +29,7 @@ struct ProjectorTests {
         let url = try TestStack.freshDatabase()
         try await produce(events, bootstrap: bootstrap, topic: topic)
         let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic))
-        defer { projector.stop() }
-        try projector.waitUntilCaughtUp()
+        try await projector.catchUpAndStop()
         return url
     }
 
@@ -74,12 +73,10 @@ struct ProjectorTests {
         var configuration = TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic)
         configuration.batchSize = 7
         let first = BackgroundProjector(configuration)
-        try first.waitUntilCaughtUp()
-        first.stop()
+        try await first.catchUpAndStop()
         try await produce(Array(events[half...]), bootstrap: bootstrap, topic: topic)
         let second = BackgroundProjector(configuration)
-        try second.waitUntilCaughtUp()
-        second.stop()
+        try await second.catchUpAndStop()
         let db = try PostgresConnection(url: url)
         #expect(try db.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
         #expect(try readModelSnapshot(url) == readModelSnapshot(try await Self.project(events)))
@@ -94,7 +91,7 @@ struct ProjectorTests {
         let delivery = try await producer.send([KafkaOutgoingRecord(key: Array("S01-0001".utf8), value: Array("{not json".utf8))])[0].get()
         producer.shutdown()
         let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic))
-        let error = try #require(projector.waitForFailure())
+        let error = try #require(await projector.waitForFailure())
         #expect(error.contains("partition \(delivery.partition) offset \(delivery.offset) cannot be decoded"))
         let db = try PostgresConnection(url: url)
         #expect(try db.query("SELECT count(*) FROM projection.checkpoints WHERE next_offset > 0").rows == [["0"]])

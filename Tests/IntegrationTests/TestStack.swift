@@ -79,7 +79,8 @@ final class BackgroundProjector: Sendable {
     var error: String? { failure.withLock { $0 } }
 
     /// Waits until every record in the topic is applied; fails the test on timeout or projector error.
-    func waitUntilCaughtUp(timeout: Double = 30) throws {
+    /// Sleeps without blocking Swift's cooperative threads (tests run in parallel on two cores).
+    func waitUntilCaughtUp(timeout: Double = 60) async throws {
         let db = try PostgresConnection(url: configuration.databaseURL)
         let admin = try KafkaAdmin(bootstrapServers: configuration.bootstrapServers)
         let deadline = Date().addingTimeInterval(timeout)
@@ -89,20 +90,38 @@ final class BackgroundProjector: Sendable {
                lag.partitions.contains(where: { $0.logEnd > 0 }) {
                 return
             }
-            Thread.sleep(forTimeInterval: 0.02)
+            try await Task.sleep(for: .milliseconds(20))
         }
         throw ProjectorFailed(reason: "not caught up after \(timeout) s")
     }
 
     /// Waits until the projector stops by itself (it hit a fatal error) and returns that error.
-    func waitForFailure(timeout: Double = 30) -> String? {
-        _ = finished.wait(timeout: .now() + timeout)
+    func waitForFailure(timeout: Double = 60) async -> String? {
+        await waitFinished(timeout: timeout)
         return error
     }
 
-    func stop() {
+    private func waitFinished(timeout: Double) async {
+        let deadline = Date().addingTimeInterval(timeout)
+        while finished.wait(timeout: .now()) == .timedOut, Date() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits until caught up, then stops the projector whatever happened.
+    func catchUpAndStop(timeout: Double = 60) async throws {
+        do {
+            try await waitUntilCaughtUp(timeout: timeout)
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
+    func stop() async {
         stopFlag.store(true, ordering: .relaxed)
-        finished.wait()
+        await waitFinished(timeout: 60)
     }
 
     struct ProjectorFailed: Error, CustomStringConvertible {

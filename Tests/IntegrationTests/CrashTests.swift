@@ -1,0 +1,126 @@
+import Foundation
+import Kafka
+import Postgres
+import Projection
+import Reporting
+import Simulator
+import Testing
+import TrialDomain
+
+/// Faults: the projector killed with SIGKILL mid-run, and the broker gone for a while.
+@Suite("faults", .serialized)
+struct CrashTests {
+    static let projectorBinary = ReporterExecutableTests.binary.deletingLastPathComponent().appendingPathComponent("projector")
+
+    static func simulatedEvents() throws -> [RecordedEvent] {
+        var configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)
+        configuration.sites = 3
+        configuration.participantsPerSite = 6
+        configuration.weeks = 6
+        configuration.seed = 1234
+        let validator = EventValidator()
+        return try StudySimulator(configuration: configuration).submissions().map {
+            try validator.validateSubmission($0.json, recordedAt: Timestamp(rfc3339: "2026-03-01T00:00:00Z")!, recordedBy: $0.sender).get()
+        }
+    }
+
+    /// Waits for a child to exit without blocking a cooperative thread; kills it after 30 s and fails.
+    static func waitForExit(_ process: Process) async throws {
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            Issue.record("projector did not exit within 30 s")
+            while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+
+    static func applied(_ db: PostgresConnection, topic: String) throws -> Int64 {
+        Int64(try db.query("SELECT coalesce(sum(next_offset), 0) FROM projection.checkpoints WHERE topic = \(topic)")[0][0]!)!
+    }
+
+    @Test func sigkillAtRandomPointsLosesAndDoublesNothing() async throws {
+        let events = try Self.simulatedEvents()
+        let bootstrap = try TestStack.bootstrapServers
+        let topic = TestStack.uniqueTopic()
+        let url = try TestStack.freshDatabase()
+        // Retries of a tenth of the events, as sites resend after timeouts: the log holds repeats.
+        var rng = SeededGenerator(seed: 99)
+        let repeats = events.filter { _ in Double.random(in: 0..<1, using: &rng) < 0.1 }
+        try await produce(events + repeats, bootstrap: bootstrap, topic: topic)
+        let total = Int64(events.count + repeats.count)
+        let db = try PostgresConnection(url: url)
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = url
+        environment["KAFKA_TOPIC"] = topic
+        environment["PROJECTOR_GROUP_ID"] = "crash-" + UUID().uuidString
+        environment["PROJECTOR_BATCH_SIZE"] = "23"
+        environment["LOG_LEVEL"] = "info"
+        var starts = 0
+        func start() throws -> Process {
+            let p = Process()
+            p.executableURL = Self.projectorBinary
+            p.environment = environment
+            starts += 1
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("crash-projector-\(starts).log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            p.standardError = try FileHandle(forWritingTo: log)
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        var kills = 0
+        var thresholds = (1...4).map { Int64($0) * total / 6 + Int64.random(in: 0...40, using: &rng) }
+        var projector = try start()
+        let deadline = Date().addingTimeInterval(150)
+        while Date() < deadline {
+            let progress = (try? Self.applied(db, topic: topic)) ?? 0
+            if let next = thresholds.first, progress >= next {
+                // Kill it mid-run, wherever it is: inside a transaction, between batches, in a rebalance.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...50, using: &rng)))
+                kill(projector.processIdentifier, SIGKILL)
+                try await Self.waitForExit(projector)
+                kills += 1
+                thresholds.removeFirst()
+                projector = try start()
+            }
+            if progress == total { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        kill(projector.processIdentifier, SIGTERM)
+        try await Self.waitForExit(projector)
+        #expect(projector.terminationReason == .exit, "SIGTERM stops the projector cleanly, even right after start")
+        #expect(kills == 4)
+        #expect(try Self.applied(db, topic: topic) == total, "every offset applied")
+        // No duplicates, no gaps: every event once, the chain unbroken, the log and the archive agree.
+        #expect(try db.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
+        let verification = try AuditVerification.run(db)
+        #expect(verification.intact, "\(verification.text)")
+        let check = try LogCrossCheck.run(db, bootstrapServers: bootstrap, topic: topic, logger: TestStack.logger)
+        #expect(check.problems.isEmpty && check.matched == events.count && check.repeats == repeats.count, "\(check.text)")
+        // Every read model equals a clean rebuild from the archive, and a clean projection of the same events.
+        let rebuild = try Rebuild.run(db, dryRun: true, logger: TestStack.logger)
+        #expect(rebuild.identical, "\(rebuild.text)")
+        #expect(try readModelSnapshot(url) == readModelSnapshot(try await ProjectorTests.project(events)))
+    }
+
+    @Test func theProjectorWaitsOutABrokerOutageAndMissesNothing() async throws {
+        let cluster = try MockKafkaCluster()
+        let topic = TestStack.uniqueTopic()
+        try cluster.createTopic(topic, partitions: 4)
+        let events = try Self.simulatedEvents()
+        let half = events.count / 2
+        try await produce(Array(events[..<half]), bootstrap: cluster.bootstrapServers, topic: topic)
+        let url = try TestStack.freshDatabase()
+        let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: url, bootstrap: cluster.bootstrapServers, topic: topic))
+        try await projector.waitUntilCaughtUp()
+        cluster.setBroker(1, up: false)
+        try await Task.sleep(for: .seconds(3))
+        cluster.setBroker(1, up: true)
+        try await produce(Array(events[half...]), bootstrap: cluster.bootstrapServers, topic: topic)
+        try await projector.catchUpAndStop(timeout: 60)
+        let db = try PostgresConnection(url: url)
+        #expect(try db.query("SELECT count(*) FROM audit.events").rows == [["\(events.count)"]])
+        #expect(try Rebuild.run(db, dryRun: true, logger: TestStack.logger).identical)
+    }
+}
