@@ -22,6 +22,12 @@ struct Serve: AsyncParsableCommand {
     var port: Int?
 
     func run() async throws {
+        // A parent may hand down a mask that blocks SIGTERM/SIGINT; graceful shutdown needs them delivered.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         var configuration = try IngestConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
         if let port { configuration.port = port }
         let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info

@@ -124,3 +124,58 @@ struct CrashTests {
         #expect(try Rebuild.run(db, dryRun: true, logger: TestStack.logger).identical)
     }
 }
+
+@Suite("faults: shared partitions and lost connections", .serialized)
+struct SharedAndDisconnectedTests {
+    @Test func twoProjectorsShareThePartitionsAndApplyEachOnce() async throws {
+        let events = try CrashTests.simulatedEvents()
+        let bootstrap = try TestStack.bootstrapServers
+        let topic = TestStack.uniqueTopic()
+        let url = try TestStack.freshDatabase()
+        try await produce(events, bootstrap: bootstrap, topic: topic)
+        var configuration = TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic)
+        configuration.batchSize = 31
+        let first = BackgroundProjector(configuration)
+        let second = BackgroundProjector(configuration)
+        try await first.waitUntilCaughtUp(timeout: 90)
+        await first.stop()
+        try await second.catchUpAndStop(timeout: 60)
+        let db = try PostgresConnection(url: url)
+        #expect(try db.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
+        #expect(try AuditVerification.run(db).intact)
+        #expect(try Rebuild.run(db, dryRun: true, logger: TestStack.logger).identical)
+    }
+
+    @Test func theProjectorSurvivesLostDatabaseConnectionsMidRun() async throws {
+        let events = try CrashTests.simulatedEvents()
+        let bootstrap = try TestStack.bootstrapServers
+        let topic = TestStack.uniqueTopic()
+        let url = try TestStack.freshDatabase()
+        try await produce(events, bootstrap: bootstrap, topic: topic)
+        var configuration = TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic)
+        configuration.batchSize = 13
+        let projector = BackgroundProjector(configuration)
+        let admin = try PostgresConnection(url: url)
+        let name = String(url.split(separator: "/").last!)
+        var terminations = 0
+        let deadline = Date().addingTimeInterval(90)
+        // Cut the projector's connection (as a PostgreSQL restart would) several times while it works.
+        while terminations < 3, Date() < deadline {
+            // Until the projector has migrated the new database there is no archive to count.
+            let applied = (try? admin.query("SELECT count(*) FROM audit.events")).map { Int($0[0][0]!)! } ?? 0
+            if applied > (terminations + 1) * events.count / 5 {
+                let killed = try admin.query("""
+                    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE datname = \(name) AND pid <> pg_backend_pid()
+                    """)
+                if killed[0][0] != "0" { terminations += 1 }
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(terminations == 3)
+        try await projector.catchUpAndStop(timeout: 90)
+        #expect(try admin.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
+        #expect(try AuditVerification.run(admin).intact)
+        #expect(try Rebuild.run(admin, dryRun: true, logger: TestStack.logger).identical)
+    }
+}

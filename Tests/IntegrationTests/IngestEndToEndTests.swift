@@ -6,6 +6,7 @@ import Kafka
 import NIOCore
 import Postgres
 import Projection
+import Simulator
 import Testing
 import TrialAuth
 import TrialDomain
@@ -212,5 +213,43 @@ struct IngestEndToEndTests {
         #expect(envelope["event_id"] == .string(id))
         #expect(envelope["recorded_by"] == "alice")
         #expect(envelope["data"]?["amount"] == 9)
+    }
+}
+
+@Suite("ingest executable")
+struct IngestExecutableTests {
+    @Test func answersThenShutsDownCleanlyOnSIGTERM() async throws {
+        let port = Int.random(in: 20_000...60_000)
+        let secret = String(repeating: "s", count: 40)
+        let topic = TestStack.uniqueTopic()
+        let ingest = Process()
+        ingest.executableURL = ReporterExecutableTests.binary.deletingLastPathComponent().appendingPathComponent("ingest")
+        var environment = ProcessInfo.processInfo.environment
+        environment["INGEST_PORT"] = String(port)
+        environment["INGEST_JWT_SECRET"] = secret
+        environment["KAFKA_TOPIC"] = topic
+        environment["LOG_LEVEL"] = "error"
+        ingest.environment = environment
+        ingest.standardOutput = FileHandle.nullDevice
+        ingest.standardError = FileHandle.nullDevice
+        try ingest.run()
+        let client = IngestClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!)
+        let token = try await TokenAuthority(secret: secret).mint(subject: "alice", site: "S01", role: .investigator)
+        let dose = IngestEndToEndTests.event("dose.administered", data: ["substance": "lsd", "amount": 8, "unit": "ug",
+                                                                         "route": "oral", "supervised": true])
+        var status = 0
+        for _ in 0..<100 where status == 0 {
+            status = (try? await client.post(path: "v1/events", body: CanonicalJSON.encode(dose), token: token))?.0 ?? 0
+            if status == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(status == 202)
+        kill(ingest.processIdentifier, SIGTERM)
+        try await CrashTests.waitForExit(ingest)
+        #expect(ingest.terminationReason == .exit && ingest.terminationStatus == 0)
+        let admin = try KafkaAdmin(bootstrapServers: try TestStack.bootstrapServers)
+        let total = try (0..<Int32(try admin.partitionCount(topic: topic))).reduce(Int64(0)) {
+            $0 + (try admin.watermarks(topic: topic, partition: $1).high)
+        }
+        #expect(total == 1, "the accepted event is in the log")
     }
 }
