@@ -53,6 +53,8 @@ let package = Package(
                 swiftSettings: strict),
         // Read-side queries for monitors and auditors.
         .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain", "AuditChain"], swiftSettings: strict),
+        // Signal handling shared by the long-running executables.
+        .target(name: "ServiceRuntime", swiftSettings: strict),
         // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
         .target(name: "AuditChain", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // The simulated study: shared by the demo, the tests and the benchmarks.
@@ -60,12 +62,12 @@ let package = Package(
 
         // Thin executables.
         .executableTarget(name: "ingest",
-                          dependencies: ["IngestApp", "TrialAuth", "Kafka",
+                          dependencies: ["IngestApp", "TrialAuth", "Kafka", "ServiceRuntime",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Hummingbird", package: "hummingbird")],
                           swiftSettings: strict),
         .executableTarget(name: "projector",
-                          dependencies: ["Projection", "Kafka", "Postgres",
+                          dependencies: ["Projection", "Kafka", "Postgres", "ServiceRuntime",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "reporter",
@@ -73,7 +75,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "devbroker",
-                          dependencies: ["Kafka", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["Kafka", "ServiceRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "simulator",
                           dependencies: ["Simulator", "TrialAuth",

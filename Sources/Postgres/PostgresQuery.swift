@@ -56,7 +56,7 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
 
         /// An identifier (schema or table name), quoted. Only for names the program chose, never input.
         public mutating func appendInterpolation(identifier: String) {
-            sql += "\"" + identifier.replacingOccurrencesOfQuote() + "\""
+            sql += "\"" + identifier.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
         }
     }
 }
@@ -92,16 +92,5 @@ enum PostgresArrayLiteral {
             out += "\""
         }
         return out + "}"
-    }
-}
-
-extension String {
-    fileprivate func replacingOccurrencesOfQuote() -> String {
-        var out = ""
-        for c in self {
-            out.append(c)
-            if c == "\"" { out.append("\"") }
-        }
-        return out
     }
 }

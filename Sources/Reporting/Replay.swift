@@ -77,7 +77,10 @@ public struct Replay: Sendable {
     /// Two CSV sections (RFC 4180 quoting), each with its header row.
     public var csv: String {
         func line(_ cells: [String]) -> String {
-            cells.map { c in c.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + c.replacingQuotes() + "\"" : c }
+            cells.map { c in
+                c.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+                    ? "\"" + c.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\"" : c
+            }
                 .joined(separator: ",") + "\n"
         }
         let p = participantTable
@@ -91,16 +94,5 @@ public struct Replay: Sendable {
         }
         return ["cut": .string(heading), "events": .number(Double(events)), "participants": objects(participantTable),
                 "safety_signals": objects(signalTable)]
-    }
-}
-
-extension String {
-    fileprivate func replacingQuotes() -> String {
-        var out = ""
-        for c in self {
-            out.append(c)
-            if c == "\"" { out.append("\"") }
-        }
-        return out
     }
 }

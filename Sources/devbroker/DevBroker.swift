@@ -2,10 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Kafka
-import Synchronization
-
-/// Raised by SIGTERM or SIGINT (a plain handler: no signal can slip through at start-up).
-let brokerStopRequested = Atomic<Bool>(false)
+import ServiceRuntime
 
 /// Hosts librdkafka's mock Kafka cluster on loopback for local runs and tests. Never for production.
 @main
@@ -27,14 +24,7 @@ struct DevBroker: ParsableCommand {
     var addressFile: String?
 
     func run() throws {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig) { _ in brokerStopRequested.store(true, ordering: .relaxed) }
-            sigaddset(&set, sig)
-        }
-        // A parent may hand down a mask that blocks them; unblocked, `stack down` can always stop us.
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        StopSignals.install()
         let cluster = try MockKafkaCluster(brokers: brokers)
         try cluster.createTopic(topic, partitions: partitions)
         let bootstrap = cluster.bootstrapServers
@@ -45,7 +35,7 @@ struct DevBroker: ParsableCommand {
         }
         FileHandle.standardOutput.write(Data("devbroker: mock Kafka cluster at \(bootstrap), topic \(topic) with \(partitions) partitions\n".utf8))
 
-        while !brokerStopRequested.load(ordering: .relaxed) {
+        while !StopSignals.requested {
             usleep(100_000)
         }
         print("devbroker: stopping")

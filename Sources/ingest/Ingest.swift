@@ -3,6 +3,7 @@ import Foundation
 import IngestApp
 import Kafka
 import Logging
+import ServiceRuntime
 import TrialAuth
 import TrialDomain
 
@@ -22,12 +23,8 @@ struct Serve: AsyncParsableCommand {
     var port: Int?
 
     func run() async throws {
-        // A parent may hand down a mask that blocks SIGTERM/SIGINT; graceful shutdown needs them delivered.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+        // Hummingbird's service group handles SIGTERM/SIGINT; make sure an inherited mask does not block them.
+        StopSignals.unblock()
         var configuration = try IngestConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
         if let port { configuration.port = port }
         let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info

@@ -5,7 +5,7 @@ import Kafka
 import Logging
 import Postgres
 import Projection
-import Synchronization
+import ServiceRuntime
 
 @main
 struct ProjectorCommand: ParsableCommand {
@@ -32,33 +32,16 @@ struct Run: ParsableCommand {
 
     func run() throws {
         // First thing: from here on SIGTERM/SIGINT only raise the flag, and none can be lost.
-        installStopHandlers()
+        StopSignals.install()
         let (configuration, logger) = try loadConfiguration()
         do {
-            try Projector(configuration: configuration, logger: logger).run(shouldStop: { stopRequested.load(ordering: .relaxed) })
+            try Projector(configuration: configuration, logger: logger).run(shouldStop: { StopSignals.requested })
         } catch {
             logger.critical("projector stopped: \(error)")
             throw ExitCode(2)
         }
         logger.info("projector stopped on signal")
     }
-}
-
-/// Raised by SIGTERM or SIGINT; the consume loop checks it between batches.
-let stopRequested = Atomic<Bool>(false)
-
-/// A plain signal handler (an atomic store is async-signal-safe). Unlike a dispatch signal source it has
-/// no window between ignoring the signal and handling it in which a SIGTERM would be lost. The signals are
-/// also unblocked: a parent may hand down a mask that blocks them (Foundation's Process spawning from a
-/// dispatch thread does), and a blocked SIGTERM would never stop the projector.
-func installStopHandlers() {
-    var set = sigset_t()
-    sigemptyset(&set)
-    for sig in [SIGINT, SIGTERM] {
-        signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
-        sigaddset(&set, sig)
-    }
-    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
 struct Migrate: ParsableCommand {

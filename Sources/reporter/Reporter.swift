@@ -17,6 +17,24 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 }
 
+/// A report that prints as a terminal table or as JSON.
+protocol Printable {
+    var text: String { get }
+    var json: JSONValue { get }
+}
+
+extension StatusReport: Printable {}
+extension SignalsReport: Printable {}
+extension ParticipantTimeline: Printable {}
+extension AuditTrail: Printable {}
+
+func output(_ report: some Printable, as format: OutputFormat) {
+    switch format {
+    case .table: print(report.text, terminator: "")
+    case .json: print(CanonicalJSON.string(report.json))
+    }
+}
+
 enum ReplayFormat: String, ExpressibleByArgument, CaseIterable {
     case table, csv, json
 }
@@ -45,10 +63,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let report = try StatusReport.load(try connection.open(), site: site)
-        switch format {
-        case .table: print(report.text, terminator: "")
-        case .json: print(CanonicalJSON.string(report.json))
-        }
+        output(report, as: format)
     }
 }
 
@@ -68,10 +83,7 @@ struct Signals: ParsableCommand {
 
     func run() throws {
         let report = try SignalsReport.load(try connection.open(), site: site, includeAcknowledged: acknowledged)
-        switch format {
-        case .table: print(report.text, terminator: "")
-        case .json: print(CanonicalJSON.string(report.json))
-        }
+        output(report, as: format)
     }
 }
 
@@ -88,10 +100,7 @@ struct Participant: ParsableCommand {
 
     func run() throws {
         let timeline = try ParticipantTimeline.load(try connection.open(), participantID: participantID)
-        switch format {
-        case .table: print(timeline.text, terminator: "")
-        case .json: print(CanonicalJSON.string(timeline.json))
-        }
+        output(timeline, as: format)
     }
 }
 
@@ -167,10 +176,7 @@ struct Audit: ParsableCommand {
 
         func run() throws {
             let trail = try AuditTrail.load(try connection.open(), participantID: participant)
-            switch format {
-            case .table: print(trail.text, terminator: "")
-            case .json: print(CanonicalJSON.string(trail.json))
-            }
+            output(trail, as: format)
         }
     }
 }

@@ -127,14 +127,20 @@ struct CrashTests {
 
 @Suite("faults: shared partitions and lost connections", .serialized)
 struct SharedAndDisconnectedTests {
-    @Test func twoProjectorsShareThePartitionsAndApplyEachOnce() async throws {
+    /// The simulated events in a new topic, and a projector configuration for a new database.
+    static func prepared(batchSize: Int) async throws -> ([RecordedEvent], ProjectorConfiguration) {
         let events = try CrashTests.simulatedEvents()
         let bootstrap = try TestStack.bootstrapServers
         let topic = TestStack.uniqueTopic()
-        let url = try TestStack.freshDatabase()
         try await produce(events, bootstrap: bootstrap, topic: topic)
-        var configuration = TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic)
-        configuration.batchSize = 31
+        var configuration = TestStack.projectorConfiguration(databaseURL: try TestStack.freshDatabase(), bootstrap: bootstrap, topic: topic)
+        configuration.batchSize = batchSize
+        return (events, configuration)
+    }
+
+    @Test func twoProjectorsShareThePartitionsAndApplyEachOnce() async throws {
+        let (events, configuration) = try await Self.prepared(batchSize: 31)
+        let url = configuration.databaseURL
         let first = BackgroundProjector(configuration)
         let second = BackgroundProjector(configuration)
         try await first.waitUntilCaughtUp(timeout: 90)
@@ -147,13 +153,8 @@ struct SharedAndDisconnectedTests {
     }
 
     @Test func theProjectorSurvivesLostDatabaseConnectionsMidRun() async throws {
-        let events = try CrashTests.simulatedEvents()
-        let bootstrap = try TestStack.bootstrapServers
-        let topic = TestStack.uniqueTopic()
-        let url = try TestStack.freshDatabase()
-        try await produce(events, bootstrap: bootstrap, topic: topic)
-        var configuration = TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic)
-        configuration.batchSize = 13
+        let (events, configuration) = try await Self.prepared(batchSize: 13)
+        let url = configuration.databaseURL
         let projector = BackgroundProjector(configuration)
         let admin = try PostgresConnection(url: url)
         let name = String(url.split(separator: "/").last!)
