@@ -65,9 +65,6 @@ public final class KafkaConsumer {
         }
     }
 
-    /// Partitions currently assigned to this instance.
-    public var assignment: Set<Int32> { context.takeUnretainedValue().assigned }
-
     /// Waits up to `timeoutMs` for the first record, then takes what is already fetched, up to `maxRecords`.
     /// Records of partitions revoked during the call are dropped (their new owner reads them again).
     /// Throws when an offset is out of range (never skips) or when assignment failed.
@@ -100,18 +97,6 @@ public final class KafkaConsumer {
             records.removeAll { !owned.contains($0.partition) }
         }
         return records
-    }
-
-    /// Seeks a partition back to `offset`, e.g. after a batch was refused by the checkpoint guard.
-    public func seek(partition: Int32, offset: Int64) throws(KafkaError) {
-        let list = rd_kafka_topic_partition_list_new(1)!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        let element = rd_kafka_topic_partition_list_add(list, topic, partition)!
-        element.pointee.offset = offset
-        if let error = rd_kafka_seek_partitions(handle, list, 5_000) {
-            defer { rd_kafka_error_destroy(error) }
-            throw .client(code: rd_kafka_error_code(error).rawValue, message: String(cString: rd_kafka_error_string(error)))
-        }
     }
 
     /// Commits offsets to the group, for other tools' lag displays only: the application's checkpoints rule.

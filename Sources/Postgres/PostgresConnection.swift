@@ -68,8 +68,6 @@ public final class PostgresConnection {
         connection = nil
     }
 
-    public var isHealthy: Bool { connection.map { PQstatus($0) == CONNECTION_OK } ?? false }
-
     /// Runs one statement with bound parameters and returns its rows.
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
