@@ -36,7 +36,7 @@ enum MonitoringWriter {
         let participants = try allParticipants(db)
         for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
             _ = try refreshParticipants(Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)]),
-                                        protocols: protocols, db)
+                                        protocols: protocols, notify: false, db)
         }
         let sites = try db.query("SELECT DISTINCT site_id FROM audit.events WHERE site_id IS NOT NULL ORDER BY 1").map { $0[0]! }
         try refreshSites(sites, db)
@@ -79,8 +79,10 @@ enum MonitoringWriter {
 
     // MARK: Participants
 
-    /// Replaces every row of these participants; returns their sites.
-    static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, _ db: PostgresConnection) throws -> Set<String> {
+    /// Replaces every row of these participants; returns their sites. With `notify`, critical signals that
+    /// were not open before are announced (a full recompute announces nothing: no signal is new to it).
+    static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, notify: Bool = true,
+                                    _ db: PostgresConnection) throws -> Set<String> {
         let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: ids)::text[])"))
         let byParticipant = Dictionary(grouping: events) { $0.participantID! }
         var all: [(String, ParticipantRows)] = []
@@ -97,7 +99,7 @@ enum MonitoringWriter {
         try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: ids)::text[])")
         try ParticipantTables.insert(all, db)
         // Tell watchers (LISTEN critical_signals) about critical signals that just opened.
-        for (_, rows) in all {
+        for (_, rows) in all where notify {
             for signal in rows.signals where signal.severity == .critical && signal.status == .open && !criticalBefore.contains(signal.signalID) {
                 let payload = CanonicalJSON.string([
                     "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),

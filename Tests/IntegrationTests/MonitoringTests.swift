@@ -99,6 +99,9 @@ struct MonitoringTests {
         later.add(.vitalsRecorded, day: 2, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "follow_up"])
         try Self.apply(later.events, to: db, from: Int64(events.count))
         #expect(try listener.waitForNotification(timeoutSeconds: 1) == nil)
+        // Nor does a rebuild, which recomputes every signal from scratch.
+        #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
+        #expect(try listener.waitForNotification(timeoutSeconds: 1) == nil)
     }
 
     @Test func reportsShowSignalsCriticalFirstAndAClinicianTimeline() throws {
