@@ -11,10 +11,9 @@ enum MonitoringWriter {
         guard !events.isEmpty else { return }
         try recordSiteActivity(events, db)
         let protocolChanged = events.contains { $0.siteID == nil }
-        if protocolChanged { try refreshProtocols(db) }
+        let protocols = protocolChanged ? try refreshProtocols(db) : try loadProtocols(db)
         let participants = protocolChanged ? try allParticipants(db) : Set(events.compactMap(\.participantID)).sorted()
         let siteLevel = Set(events.filter { $0.participantID == nil }.compactMap(\.siteID)).sorted()
-        let protocols = try loadProtocols(db)
         var sites = Set(siteLevel)
         for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
             let ids = Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)])
@@ -31,8 +30,7 @@ enum MonitoringWriter {
             INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events)
             SELECT site_id, max(recorded_at), count(*) FROM audit.events WHERE site_id IS NOT NULL GROUP BY site_id
             """)
-        try refreshProtocols(db)
-        let protocols = try loadProtocols(db)
+        let protocols = try refreshProtocols(db)
         let participants = try allParticipants(db)
         for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
             _ = try refreshParticipants(Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)]),
@@ -58,23 +56,29 @@ enum MonitoringWriter {
     }
 
     /// Study-wide events (protocols and their corrections), corrections applied.
-    static func loadProtocols(_ db: PostgresConnection) throws -> ProtocolHistory {
+    static func loadStudyEvents(_ db: PostgresConnection) throws -> [RecordedEvent] {
         let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL"))
-        return ProtocolHistory(events: EffectiveHistory(events).entries.map(\.event))
+        return EffectiveHistory(events).entries.map(\.event)
     }
 
-    static func refreshProtocols(_ db: PostgresConnection) throws {
-        let protocols = try loadProtocols(db)
-        let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL"))
-        let data = Dictionary(EffectiveHistory(events).entries.map { ($0.event.eventID, $0.event.data) }, uniquingKeysWith: { a, _ in a })
+    static func loadProtocols(_ db: PostgresConnection) throws -> ProtocolHistory {
+        ProtocolHistory(events: try loadStudyEvents(db))
+    }
+
+    /// Rewrites `monitoring.protocol_versions` from the archive and returns the protocol history it shows.
+    static func refreshProtocols(_ db: PostgresConnection) throws -> ProtocolHistory {
+        let events = try loadStudyEvents(db)
+        let protocols = ProtocolHistory(events: events)
+        let data = Dictionary(events.map { ($0.eventID, $0.data) }, uniquingKeysWith: { a, _ in a })
         try db.execute("DELETE FROM monitoring.protocol_versions")
         let v = protocols.versions
-        guard !v.isEmpty else { return }
+        guard !v.isEmpty else { return protocols }
         try db.query("""
             INSERT INTO monitoring.protocol_versions (protocol_version, effective_from, event_id, rules)
             SELECT * FROM unnest(\(array: v.map(\.version))::text[], \(array: v.map(\.effectiveFrom.rfc3339))::timestamptz[],
                                  \(array: v.map(\.eventID))::uuid[], \(array: v.map { CanonicalJSON.string(data[$0.eventID] ?? .null) })::jsonb[])
             """)
+        return protocols
     }
 
     // MARK: Participants

@@ -130,11 +130,7 @@ final class BackgroundProjector: Sendable {
     }
 }
 
-let readModelTables = ["monitoring.participants", "monitoring.doses", "monitoring.assessments", "monitoring.vitals",
-                       "monitoring.adverse_events", "monitoring.deviations", "monitoring.drug_movements",
-                       "monitoring.drug_accountability", "monitoring.safety_signals", "monitoring.site_activity",
-                       "monitoring.site_acknowledgements", "monitoring.protocol_versions", "monitoring.corrections",
-                       "unblinded.allocations"]
+let readModelTables = Rebuild.tables
 
 /// Every row of every read-model table, as text, in primary-key order: for comparing two databases exactly.
 func readModelSnapshot(_ url: String) throws -> [String: [String]] {

@@ -130,6 +130,23 @@ public struct DrugMovementRow: Sendable, Equatable {
     public var kind: MovementKind
     public var quantity: Quantity
     public var occurredAt: Timestamp
+
+    /// The movement `event` records, at its site (and for its participant, if any).
+    init(_ event: RecordedEvent, siteID: String, participantID: String?, lot: String, kind: MovementKind, quantity: Quantity) {
+        self.init(eventID: event.eventID, siteID: siteID, participantID: participantID, lot: lot, kind: kind,
+                  quantity: quantity, occurredAt: event.occurredAt)
+    }
+
+    public init(eventID: String, siteID: String, participantID: String?, lot: String, kind: MovementKind, quantity: Quantity,
+                occurredAt: Timestamp) {
+        self.eventID = eventID
+        self.siteID = siteID
+        self.participantID = participantID
+        self.lot = lot
+        self.kind = kind
+        self.quantity = quantity
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct AllocationRow: Sendable, Equatable {

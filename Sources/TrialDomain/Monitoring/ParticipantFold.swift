@@ -46,11 +46,9 @@ public enum ParticipantFold {
                 rows.deviations.append(DeviationRow(eventID: e.eventID, siteID: siteID, participantID: participantID, deviation: d,
                                                     occurredAt: e.occurredAt, recordedBy: e.recordedBy))
             case .drugDispensed(let d):
-                rows.movements.append(DrugMovementRow(eventID: e.eventID, siteID: siteID, participantID: participantID, lot: d.lot,
-                                                      kind: .dispensed, quantity: d.quantity, occurredAt: e.occurredAt))
+                rows.movements.append(DrugMovementRow(e, siteID: siteID, participantID: participantID, lot: d.lot, kind: .dispensed, quantity: d.quantity))
             case .drugReturned(let r):
-                rows.movements.append(DrugMovementRow(eventID: e.eventID, siteID: siteID, participantID: participantID, lot: r.lot,
-                                                      kind: .returned, quantity: r.quantity, occurredAt: e.occurredAt))
+                rows.movements.append(DrugMovementRow(e, siteID: siteID, participantID: participantID, lot: r.lot, kind: .returned, quantity: r.quantity))
             case .participantRandomized(let r):
                 rows.allocation = AllocationRow(eventID: e.eventID, kitNumber: r.kitNumber, arm: r.arm, randomizedAt: e.occurredAt)
             default:

@@ -19,14 +19,11 @@ public enum SiteFold {
             let e = entry.event
             switch e.payload {
             case .drugReceived(let r):
-                rows.movements.append(DrugMovementRow(eventID: e.eventID, siteID: siteID, participantID: nil, lot: r.lot,
-                                                      kind: .received, quantity: r.quantity, occurredAt: e.occurredAt))
+                rows.movements.append(DrugMovementRow(e, siteID: siteID, participantID: nil, lot: r.lot, kind: .received, quantity: r.quantity))
             case .drugDestroyed(let d):
-                rows.movements.append(DrugMovementRow(eventID: e.eventID, siteID: siteID, participantID: nil, lot: d.lot,
-                                                      kind: .destroyed, quantity: d.quantity, occurredAt: e.occurredAt))
+                rows.movements.append(DrugMovementRow(e, siteID: siteID, participantID: nil, lot: d.lot, kind: .destroyed, quantity: d.quantity))
             case .drugReturned(let r):
-                rows.movements.append(DrugMovementRow(eventID: e.eventID, siteID: siteID, participantID: nil, lot: r.lot,
-                                                      kind: .returned, quantity: r.quantity, occurredAt: e.occurredAt))
+                rows.movements.append(DrugMovementRow(e, siteID: siteID, participantID: nil, lot: r.lot, kind: .returned, quantity: r.quantity))
             case .deviationReported(let d):
                 rows.deviations.append(DeviationRow(eventID: e.eventID, siteID: siteID, participantID: nil, deviation: d,
                                                     occurredAt: e.occurredAt, recordedBy: e.recordedBy))
