@@ -15,7 +15,7 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
                                    clock: @escaping @Sendable () -> Timestamp = IngestService.systemClock) async throws
     -> some ApplicationProtocol
 {
-    let authority = try await TokenAuthority(secret: configuration.jwtSecret)
+    let authority = try await TokenAuthority(settings: configuration.tokens)
     let service = IngestService(configuration: configuration, authority: authority, producer: producer,
                                 logger: logger, clock: clock)
     let router = Router(context: BasicRequestContext.self)
@@ -47,9 +47,12 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
         }
     }
 
+    let requestTimeout = TimeAmount.seconds(Int64(configuration.requestTimeoutSeconds))
     var app = Application(router: router,
+                          server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadline(timeout: requestTimeout)])),
                           configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                               serverName: "ingest"),
+                                               serverName: "ingest",
+                                               availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),
                           logger: logger)
     // Shut down after the HTTP server (services stop in reverse order), so in-flight requests finish first.
     app.addServices(ProducerShutdown(producer: producer))

@@ -1,4 +1,5 @@
 import Kafka
+import TrialAuth
 import TrialDomain
 
 /// ingest's settings, read from the environment (defaults match `.stack/env` of the dev stack).
@@ -14,27 +15,46 @@ public struct IngestConfiguration: Sendable {
     public var messageTimeoutMs = 5_000
     /// `KAFKA_LINGER_MS`: producer batching delay.
     public var lingerMs = 2
-    /// `INGEST_JWT_SECRET`: HS256 key for bearer tokens (at least 32 bytes). Required.
-    public var jwtSecret = ""
+    /// Bearer-token keys and expectations: `INGEST_JWT_SECRET` (HS256, at least 32 bytes) and/or
+    /// `INGEST_JWT_ES256_PUBLIC_KEY` (PEM), each also readable from a file named by the same variable plus `_FILE`;
+    /// `INGEST_JWT_ISSUER`, `INGEST_JWT_AUDIENCE` when tokens must carry them. At least one key is required.
+    public var tokens: TokenSettings
     /// `INGEST_MAX_BODY_BYTES`: larger request bodies get 413.
     public var maxBodyBytes = 4 * 1024 * 1024
     /// `INGEST_MAX_BATCH`: most events in one batch request (at most 1000).
     public var maxBatch = 1_000
     /// `INGEST_MAX_IN_FLIGHT`: requests handled at once; more get 503 with Retry-After.
     public var maxInFlight = 512
+    /// `INGEST_MAX_CONNECTIONS`: open client connections; beyond it new connections wait in the kernel's backlog.
+    public var maxConnections = 1_024
+    /// `INGEST_REQUEST_TIMEOUT_SECONDS`: a connection must deliver a complete request within this long (from opening,
+    /// or from the previous answer) or it is closed, so slow or stuck clients cannot hold connections.
+    public var requestTimeoutSeconds = 30
     /// `INGEST_CLOCK_SKEW_SECONDS`: how far in the future `occurred_at` may be.
     public var clockSkewSeconds = 300
     /// `LOG_LEVEL`.
     public var logLevel = LogLevelSetting.info
 
+    public init(tokens: TokenSettings) {
+        self.tokens = tokens
+    }
+
     public init(jwtSecret: String) {
-        self.jwtSecret = jwtSecret
+        self.init(tokens: TokenSettings(hmacSecret: jwtSecret))
     }
 
     public static func fromEnvironment(_ environment: [String: String]) throws -> IngestConfiguration {
         let env = EnvironmentReader(environment)
-        var c = IngestConfiguration(jwtSecret: try env.required(
-            "INGEST_JWT_SECRET", hint: "set it to a random secret of at least 32 bytes (the dev stack writes one to .stack/env)"))
+        let tokens = TokenSettings(hmacSecret: try env.secret("INGEST_JWT_SECRET"),
+                                   es256PublicKeyPEM: try env.secret("INGEST_JWT_ES256_PUBLIC_KEY"),
+                                   issuer: try env.optionalString("INGEST_JWT_ISSUER"),
+                                   audience: try env.optionalString("INGEST_JWT_AUDIENCE"))
+        guard tokens.hmacSecret != nil || tokens.es256PublicKeyPEM != nil else {
+            throw EnvironmentReader.Failure(
+                variable: "INGEST_JWT_SECRET", reason: "is not set, nor INGEST_JWT_ES256_PUBLIC_KEY: set a random secret of at least "
+                    + "32 bytes (the dev stack writes one to .stack/env) or an ES256 public key (PEM), directly or via *_FILE")
+        }
+        var c = IngestConfiguration(tokens: tokens)
         c.host = try env.string("INGEST_HOST", default: c.host)
         c.port = try env.integer("INGEST_PORT", default: c.port, in: 0...65_535)
         c.bootstrapServers = try env.string("KAFKA_BOOTSTRAP_SERVERS", default: c.bootstrapServers)
@@ -45,6 +65,8 @@ public struct IngestConfiguration: Sendable {
         c.maxBodyBytes = try env.integer("INGEST_MAX_BODY_BYTES", default: c.maxBodyBytes, in: 1_024...64 * 1024 * 1024)
         c.maxBatch = try env.integer("INGEST_MAX_BATCH", default: c.maxBatch, in: 1...1_000)
         c.maxInFlight = try env.integer("INGEST_MAX_IN_FLIGHT", default: c.maxInFlight, in: 1...100_000)
+        c.maxConnections = try env.integer("INGEST_MAX_CONNECTIONS", default: c.maxConnections, in: 1...1_000_000)
+        c.requestTimeoutSeconds = try env.integer("INGEST_REQUEST_TIMEOUT_SECONDS", default: c.requestTimeoutSeconds, in: 1...3_600)
         c.clockSkewSeconds = try env.integer("INGEST_CLOCK_SKEW_SECONDS", default: c.clockSkewSeconds, in: 0...86_400)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
         return c

@@ -44,11 +44,16 @@ public struct IngestService: Sendable {
 
     func authenticate(_ authorization: String?) async throws(Problem) -> Principal {
         guard let authorization, authorization.hasPrefix("Bearer ") else {
+            logger.notice("request refused", metadata: ["status": "401", "reason": "no bearer token"])
             throw .unauthenticated("send 'Authorization: Bearer <token>'")
         }
         switch await authority.verify(String(authorization.dropFirst("Bearer ".count))) {
         case .success(let principal): return principal
-        case .failure(let failure): throw .unauthenticated(failure.reason)
+        case .failure(let failure):
+            logger.notice("request refused", metadata: [
+                "status": "401", "subject": "\(failure.subject ?? "-")", "site": "\(failure.site ?? "-")", "reason": "\(failure.reason)",
+            ])
+            throw .unauthenticated(failure.reason)
         }
     }
 
@@ -79,8 +84,8 @@ public struct IngestService: Sendable {
             }
         }
         guard forbidden.isEmpty else {
-            logger.notice("submission refused", metadata: [
-                "subject": "\(principal.subject)", "site": "\(principal.site ?? "-")", "role": "\(principal.role.rawValue)",
+            logger.notice("request refused", metadata: [
+                "status": "403", "subject": "\(principal.subject)", "site": "\(principal.site ?? "-")", "role": "\(principal.role.rawValue)",
                 "reason": "\(forbidden[0].reason)",
             ])
             throw .forbidden(forbidden)

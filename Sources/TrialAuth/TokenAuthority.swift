@@ -10,57 +10,173 @@ public struct TrialClaims: JWTPayload, Equatable {
     public var site: String?
     public var role: String
     public var exp: ExpirationClaim
+    public var nbf: NotBeforeClaim?
     public var iat: IssuedAtClaim?
+    public var iss: IssuerClaim?
+    public var aud: AudienceClaim?
 
-    /// Signature checks happen before this; here only time-based claims, with a small allowance for clock skew.
-    public func verify(using algorithm: some JWTAlgorithm) async throws {
-        try exp.verifyNotExpired(currentDate: Date().addingTimeInterval(-TokenAuthority.clockSkew))
-    }
+    /// jwt-kit calls this after the signature check; `TokenAuthority.verify` checks the claims itself, with the
+    /// configured issuer, audience and clock skew, so each refusal can say which check failed.
+    public func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
-/// Why a token was refused. Deliberately vague toward the caller about which check failed first.
+/// Why a token was refused, and whose it claimed to be once its signature was good (for the refusal log only).
 public struct AuthenticationFailure: Error, Sendable, CustomStringConvertible {
     public var reason: String
+    public var subject: String?
+    public var site: String?
     public var description: String { reason }
+
+    init(_ reason: String, claims: TrialClaims? = nil) {
+        self.reason = reason
+        subject = claims?.sub.value
+        site = claims?.site
+    }
 }
 
-/// Mints and verifies HS256 tokens with a shared secret (from configuration, never from the repository).
+/// Key material and expectations for bearer tokens (from configuration, never from the repository).
+public struct TokenSettings: Sendable {
+    /// HS256 shared secret, at least `TokenAuthority.minimumSecretBytes` long.
+    public var hmacSecret: String?
+    /// ES256 (P-256) public key, PEM: verifies tokens signed by an identity provider.
+    public var es256PublicKeyPEM: String?
+    /// ES256 private key, PEM: lets this process sign tokens too (development and tests); implies the public key.
+    public var es256PrivateKeyPEM: String?
+    /// When set, tokens must carry exactly this `iss`.
+    public var issuer: String?
+    /// When set, tokens' `aud` must include it.
+    public var audience: String?
+    /// Allowance for clocks that disagree, applied to `exp` and `nbf`.
+    public var clockSkew: TimeInterval = 60
+
+    public init(hmacSecret: String? = nil, es256PublicKeyPEM: String? = nil, es256PrivateKeyPEM: String? = nil,
+                issuer: String? = nil, audience: String? = nil) {
+        self.hmacSecret = hmacSecret
+        self.es256PublicKeyPEM = es256PublicKeyPEM
+        self.es256PrivateKeyPEM = es256PrivateKeyPEM
+        self.issuer = issuer
+        self.audience = audience
+    }
+}
+
+/// The signing algorithms accepted. Each has its own key collection, chosen by the token's `alg` header,
+/// so a token can never be checked with a key of another kind (algorithm confusion).
+public enum TokenAlgorithm: String, Sendable, CaseIterable {
+    case hs256 = "HS256"
+    case es256 = "ES256"
+}
+
+/// Verifies bearer tokens (HS256 and/or ES256) and mints them for development and tests.
 public struct TokenAuthority: Sendable {
-    static let clockSkew: TimeInterval = 60
     /// Shorter secrets make HS256 guessable offline.
     public static let minimumSecretBytes = 32
-    private let keys: JWTKeyCollection
+    private let keys: [TokenAlgorithm: JWTKeyCollection]
+    private let canSign: Set<TokenAlgorithm>
+    private let settings: TokenSettings
 
-    public init(secret: String) async throws {
-        guard secret.utf8.count >= Self.minimumSecretBytes else {
-            throw AuthenticationFailure(reason: "the token secret must be at least \(Self.minimumSecretBytes) bytes long")
+    public init(settings: TokenSettings) async throws {
+        var keys: [TokenAlgorithm: JWTKeyCollection] = [:]
+        var canSign: Set<TokenAlgorithm> = []
+        if let secret = settings.hmacSecret {
+            guard secret.utf8.count >= Self.minimumSecretBytes else {
+                throw AuthenticationFailure("the token secret must be at least \(Self.minimumSecretBytes) bytes long")
+            }
+            keys[.hs256] = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            canSign.insert(.hs256)
         }
-        keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        if let privatePEM = settings.es256PrivateKeyPEM {
+            let key: ES256PrivateKey
+            do { key = try ES256PrivateKey(pem: privatePEM) } catch {
+                throw AuthenticationFailure("the ES256 private key is not a PEM-encoded P-256 key")
+            }
+            keys[.es256] = await JWTKeyCollection().add(ecdsa: key)
+            canSign.insert(.es256)
+        } else if let publicPEM = settings.es256PublicKeyPEM {
+            let key: ES256PublicKey
+            do { key = try ES256PublicKey(pem: publicPEM) } catch {
+                throw AuthenticationFailure("the ES256 public key is not a PEM-encoded P-256 public key")
+            }
+            keys[.es256] = await JWTKeyCollection().add(ecdsa: key)
+        }
+        guard !keys.isEmpty else {
+            throw AuthenticationFailure("no token key is configured: set an HS256 secret or an ES256 public key")
+        }
+        self.keys = keys
+        self.canSign = canSign
+        self.settings = settings
     }
 
-    /// A token for `subject` with `role` at `site`, valid for `lifetime` seconds.
-    public func mint(subject: String, site: String?, role: Role, lifetime: TimeInterval = 8 * 3600) async throws -> String {
-        let now = Date()
+    /// HS256 only, the development default.
+    public init(secret: String) async throws {
+        try await self.init(settings: TokenSettings(hmacSecret: secret))
+    }
+
+    public var acceptedAlgorithms: [TokenAlgorithm] { TokenAlgorithm.allCases.filter { keys[$0] != nil } }
+
+    /// A token for `subject` with `role` at `site`, valid for `lifetime` seconds from `notBefore` (default now),
+    /// carrying the configured issuer and audience.
+    public func mint(subject: String, site: String?, role: Role, lifetime: TimeInterval = 8 * 3600,
+                     algorithm: TokenAlgorithm? = nil, notBefore: Date? = nil) async throws -> String {
+        guard let algorithm = algorithm ?? TokenAlgorithm.allCases.first(where: canSign.contains), canSign.contains(algorithm),
+              let collection = keys[algorithm]
+        else { throw AuthenticationFailure("no signing key for \(algorithm?.rawValue ?? "any algorithm") is configured") }
+        let start = notBefore ?? Date()
         let claims = TrialClaims(sub: SubjectClaim(value: subject), site: site, role: role.rawValue,
-                                 exp: ExpirationClaim(value: now.addingTimeInterval(lifetime)), iat: IssuedAtClaim(value: now))
-        return try await keys.sign(claims)
+                                 exp: ExpirationClaim(value: start.addingTimeInterval(lifetime)),
+                                 nbf: notBefore.map { NotBeforeClaim(value: $0) }, iat: IssuedAtClaim(value: Date()),
+                                 iss: settings.issuer.map { IssuerClaim(value: $0) },
+                                 aud: settings.audience.map { AudienceClaim(value: [$0]) })
+        return try await collection.sign(claims)
     }
 
     /// The person a token stands for, or why it is refused.
-    public func verify(_ token: String) async -> Result<Principal, AuthenticationFailure> {
+    public func verify(_ token: String, now: Date = Date()) async -> Result<Principal, AuthenticationFailure> {
+        let accepted = acceptedAlgorithms.map(\.rawValue).joined(separator: " or ")
+        guard let alg = Self.headerAlgorithm(token) else {
+            return .failure(AuthenticationFailure("the token is malformed: expected a JWS compact token (header.payload.signature)"))
+        }
+        guard let algorithm = TokenAlgorithm(rawValue: alg), let collection = keys[algorithm] else {
+            return .failure(AuthenticationFailure("tokens signed with '\(alg.prefix(20))' are not accepted here; use \(accepted)"))
+        }
         let claims: TrialClaims
         do {
-            claims = try await keys.verify(token, as: TrialClaims.self)
-        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
-            return .failure(AuthenticationFailure(reason: "the token has expired; request a new one"))
+            claims = try await collection.verify(token, as: TrialClaims.self)
         } catch {
-            return .failure(AuthenticationFailure(reason: "the token is not valid (bad signature, malformed, or not HS256)"))
+            return .failure(AuthenticationFailure("the token's signature or claims are not valid (\(alg)); request a new token"))
         }
+        if let refusal = checkClaims(claims, now: now) { return .failure(AuthenticationFailure(refusal, claims: claims)) }
         guard let role = Role(rawValue: claims.role) else {
-            return .failure(AuthenticationFailure(reason: "the token's role '\(claims.role.prefix(40))' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))"))
+            return .failure(AuthenticationFailure(
+                "the token's role '\(claims.role.prefix(40))' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))",
+                claims: claims))
         }
-        guard !claims.sub.value.isEmpty else { return .failure(AuthenticationFailure(reason: "the token names no subject (sub)")) }
         return .success(Principal(subject: claims.sub.value, site: claims.site, role: role))
+    }
+
+    private func checkClaims(_ claims: TrialClaims, now: Date) -> String? {
+        if claims.exp.value < now.addingTimeInterval(-settings.clockSkew) { return "the token has expired; request a new one" }
+        if let nbf = claims.nbf, nbf.value > now.addingTimeInterval(settings.clockSkew) {
+            return "the token is not valid before \(Timestamp(microsecondsSinceEpoch: Int64(nbf.value.timeIntervalSince1970 * 1_000_000)).rfc3339)"
+        }
+        if let issuer = settings.issuer, claims.iss?.value != issuer {
+            return "the token was not issued by the expected issuer"
+        }
+        if let audience = settings.audience, !(claims.aud?.value.contains(audience) ?? false) {
+            return "the token is not intended for this service (aud)"
+        }
+        if claims.sub.value.isEmpty { return "the token names no subject (sub)" }
+        return nil
+    }
+
+    /// The `alg` of a compact JWS header, read before choosing a key.
+    static func headerAlgorithm(_ token: String) -> String? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count <= 1_024 else { return nil }
+        var base64 = parts[0].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64), case .object(let header)? = try? JSONParser(maxDepth: 4).parse(Array(data)),
+              case .string(let alg)? = header["alg"]
+        else { return nil }
+        return alg
     }
 }

@@ -42,7 +42,8 @@ struct Serve: AsyncParsableCommand {
 
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Mint a development token signed with INGEST_JWT_SECRET.")
+        abstract: "Mint a development token: HS256 with INGEST_JWT_SECRET, or ES256 with INGEST_JWT_ES256_PRIVATE_KEY(_FILE).",
+        discussion: "INGEST_JWT_ISSUER and INGEST_JWT_AUDIENCE, when set, are written into the token.")
 
     @Option(help: "The person (token subject).")
     var sub: String
@@ -56,14 +57,31 @@ struct Token: AsyncParsableCommand {
     @Option(help: "Validity in hours.")
     var hours: Double = 8
 
+    @Option(help: "HS256 or ES256.")
+    var algorithm: String = "HS256"
+
     func run() async throws {
         guard let parsedRole = Role(rawValue: role) else {
             throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard let secret = ProcessInfo.processInfo.environment["INGEST_JWT_SECRET"], !secret.isEmpty else {
-            throw ValidationError("INGEST_JWT_SECRET is not set; source .stack/env or export it")
+        guard let parsedAlgorithm = TokenAlgorithm(rawValue: algorithm.uppercased()) else {
+            throw ValidationError("--algorithm must be HS256 or ES256")
         }
-        let authority = try await TokenAuthority(secret: secret)
-        print(try await authority.mint(subject: sub, site: site, role: parsedRole, lifetime: hours * 3600))
+        let env = EnvironmentReader(ProcessInfo.processInfo.environment)
+        var settings = TokenSettings(issuer: try env.optionalString("INGEST_JWT_ISSUER"), audience: try env.optionalString("INGEST_JWT_AUDIENCE"))
+        switch parsedAlgorithm {
+        case .hs256:
+            guard let secret = try env.secret("INGEST_JWT_SECRET") else {
+                throw ValidationError("INGEST_JWT_SECRET is not set; source .stack/env or export it")
+            }
+            settings.hmacSecret = secret
+        case .es256:
+            guard let key = try env.secret("INGEST_JWT_ES256_PRIVATE_KEY") else {
+                throw ValidationError("INGEST_JWT_ES256_PRIVATE_KEY(_FILE) is not set; give the P-256 private key (PEM)")
+            }
+            settings.es256PrivateKeyPEM = key
+        }
+        let authority = try await TokenAuthority(settings: settings)
+        print(try await authority.mint(subject: sub, site: site, role: parsedRole, lifetime: hours * 3600, algorithm: parsedAlgorithm))
     }
 }

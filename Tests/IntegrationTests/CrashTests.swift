@@ -63,7 +63,7 @@ struct CrashTests {
             p.environment = environment
             starts += 1
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("crash-projector-\(starts).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             p.standardError = try FileHandle(forWritingTo: log)
             p.standardOutput = FileHandle.nullDevice
             try p.run()

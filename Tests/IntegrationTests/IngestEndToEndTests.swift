@@ -23,11 +23,12 @@ struct IngestEndToEndTests {
         var producer: KafkaProducer
         var authority: TokenAuthority
 
-        func app() async throws -> some ApplicationProtocol {
+        func app(_ adjust: (inout IngestConfiguration) -> Void = { _ in }) async throws -> some ApplicationProtocol {
             var configuration = IngestConfiguration(jwtSecret: IngestEndToEndTests.secret)
             configuration.port = 0
             configuration.topic = topic
             configuration.bootstrapServers = bootstrap
+            adjust(&configuration)
             return try await buildIngestApplication(configuration: configuration, producer: producer, logger: TestStack.logger)
         }
 
@@ -155,11 +156,7 @@ struct IngestEndToEndTests {
             #expect(tooMany.status == .unprocessableContent)
         }
         // Nothing was appended: the topic is empty (or was never even created).
-        let admin = try KafkaAdmin(bootstrapServers: h.bootstrap)
-        let partitions = (try? admin.partitionCount(topic: h.topic)) ?? 0
-        for p in 0..<Int32(partitions) {
-            #expect(try admin.watermarks(topic: h.topic, partition: p).high == 0)
-        }
+        #expect(try TestStack.eventsInLog(topic: h.topic) == 0)
     }
 
     @Test func brokerDownAnswers503AndNothingIsRecorded() async throws {
@@ -181,9 +178,8 @@ struct IngestEndToEndTests {
             }
             #expect(status == .accepted)
         }
-        let admin = try KafkaAdmin(bootstrapServers: cluster.bootstrapServers)
-        let total = try (0..<Int32(4)).reduce(Int64(0)) { $0 + (try admin.watermarks(topic: h.topic, partition: $1).high) }
-        #expect(total == 1, "only the acknowledged retry is in the log")
+        #expect(try TestStack.eventsInLog(topic: h.topic, bootstrap: cluster.bootstrapServers) == 1,
+                "only the acknowledged retry is in the log")
     }
 
     @Test func anIndependentKafkaClientReadsTheEnvelopes() async throws {
@@ -219,37 +215,15 @@ struct IngestEndToEndTests {
 @Suite("ingest executable")
 struct IngestExecutableTests {
     @Test func answersThenShutsDownCleanlyOnSIGTERM() async throws {
-        let port = Int.random(in: 20_000...60_000)
-        let secret = String(repeating: "s", count: 40)
-        let topic = TestStack.uniqueTopic()
-        let ingest = Process()
-        ingest.executableURL = ReporterExecutableTests.binary.deletingLastPathComponent().appendingPathComponent("ingest")
-        var environment = ProcessInfo.processInfo.environment
-        environment["INGEST_PORT"] = String(port)
-        environment["INGEST_JWT_SECRET"] = secret
-        environment["KAFKA_TOPIC"] = topic
-        environment["LOG_LEVEL"] = "error"
-        ingest.environment = environment
-        ingest.standardOutput = FileHandle.nullDevice
-        ingest.standardError = FileHandle.nullDevice
-        try ingest.run()
-        let client = IngestClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!)
-        let token = try await TokenAuthority(secret: secret).mint(subject: "alice", site: "S01", role: .investigator)
+        let ingest = try IngestProcess()
+        let client = IngestClient(baseURL: ingest.url)
+        let token = try await ingest.token()
         let dose = IngestEndToEndTests.event("dose.administered", data: ["substance": "lsd", "amount": 8, "unit": "ug",
                                                                          "route": "oral", "supervised": true])
-        var status = 0
-        for _ in 0..<100 where status == 0 {
-            status = (try? await client.post(path: "v1/events", body: CanonicalJSON.encode(dose), token: token))?.0 ?? 0
-            if status == 0 { try await Task.sleep(for: .milliseconds(100)) }
-        }
+        try await ingest.waitUntilServing()
+        let status = try await client.post(path: "v1/events", body: CanonicalJSON.encode(dose), token: token).0
         #expect(status == 202)
-        kill(ingest.processIdentifier, SIGTERM)
-        try await CrashTests.waitForExit(ingest)
-        #expect(ingest.terminationReason == .exit && ingest.terminationStatus == 0)
-        let admin = try KafkaAdmin(bootstrapServers: try TestStack.bootstrapServers)
-        let total = try (0..<Int32(try admin.partitionCount(topic: topic))).reduce(Int64(0)) {
-            $0 + (try admin.watermarks(topic: topic, partition: $1).high)
-        }
-        #expect(total == 1, "the accepted event is in the log")
+        #expect(try await ingest.stop() == 0)
+        #expect(try TestStack.eventsInLog(topic: ingest.topic) == 1, "the accepted event is in the log")
     }
 }

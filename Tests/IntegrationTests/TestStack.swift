@@ -43,6 +43,13 @@ enum TestStack {
         return String(path[..<slash]) + "/" + name
     }
 
+    /// How many records the topic holds (0 when it was never created).
+    static func eventsInLog(topic: String, bootstrap: String? = nil) throws -> Int64 {
+        let admin = try KafkaAdmin(bootstrapServers: try bootstrap ?? bootstrapServers)
+        guard let partitions = try? admin.partitionCount(topic: topic) else { return 0 }
+        return try (0..<Int32(partitions)).reduce(Int64(0)) { $0 + (try admin.watermarks(topic: topic, partition: $1).high) }
+    }
+
     static func uniqueTopic() -> String { "test." + UUID().uuidString.lowercased() }
 
     static func projectorConfiguration(databaseURL: String, bootstrap: String, topic: String) -> ProjectorConfiguration {

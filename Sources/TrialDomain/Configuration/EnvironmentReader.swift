@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reads typed settings from environment variables. Every failure names the variable and what it accepts,
 /// so a service refuses to start on a typo instead of running with a surprise.
 public struct EnvironmentReader: Sendable {
@@ -11,6 +13,11 @@ public struct EnvironmentReader: Sendable {
         public var variable: String
         public var reason: String
         public var description: String { "configuration error: \(variable) \(reason)" }
+
+        public init(variable: String, reason: String) {
+            self.variable = variable
+            self.reason = reason
+        }
     }
 
     public func string(_ name: String, default value: String) throws(Failure) -> String {
@@ -19,8 +26,10 @@ public struct EnvironmentReader: Sendable {
         return raw
     }
 
-    public func required(_ name: String, hint: String) throws(Failure) -> String {
-        guard let raw = environment[name], !raw.isEmpty else { throw Failure(variable: name, reason: "is not set; \(hint)") }
+    /// A setting with no default: `nil` when unset.
+    public func optionalString(_ name: String) throws(Failure) -> String? {
+        guard let raw = environment[name] else { return nil }
+        guard !raw.isEmpty else { throw Failure(variable: name, reason: "is set but empty; unset it or give a value") }
         return raw
     }
 
@@ -39,6 +48,25 @@ public struct EnvironmentReader: Sendable {
             throw Failure(variable: name, reason: "is '\(raw)'; expected one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return parsed
+    }
+
+    /// Key material: the value of `name`, or the contents of the file named by `name_FILE` (trailing newline dropped),
+    /// so secrets can come from a mounted secret file instead of the process environment. `nil` when neither is set.
+    public func secret(_ name: String) throws(Failure) -> String? {
+        let fileVariable = name + "_FILE"
+        switch (environment[name], environment[fileVariable]) {
+        case (nil, nil): return nil
+        case (let value?, nil):
+            guard !value.isEmpty else { throw Failure(variable: name, reason: "is set but empty; unset it or give the value") }
+            return value
+        case (nil, let path?):
+            guard let contents = FileManager.default.contents(atPath: path), let text = String(data: contents, encoding: .utf8),
+                  !text.isEmpty
+            else { throw Failure(variable: fileVariable, reason: "names '\(path)', which is missing, unreadable, empty or not UTF-8") }
+            return text.hasSuffix("\n") ? String(text.dropLast()) : text
+        case (_?, _?):
+            throw Failure(variable: name, reason: "and \(fileVariable) are both set; set only one")
+        }
     }
 
     /// `key=value` pairs separated by `;`, e.g. `security.protocol=SASL_SSL;sasl.mechanism=PLAIN`.

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import TrialAuth
+import TrialDomain
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `ingest` executable on a free loopback port, with its own topic and secret, for tests that need the
+/// process exactly as deployed (signals, connection limits, fuzzing over real HTTP).
+final class IngestProcess: Sendable {
+    static let binary = ReporterExecutableTests.binary.deletingLastPathComponent().appendingPathComponent("ingest")
+    let port: Int
+    let topic: String
+    let secret = String(repeating: "f", count: 40)
+    private let process: Process
+
+    var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    init(topic: String = TestStack.uniqueTopic(), environment extra: [String: String] = [:]) throws {
+        port = try Self.freePort()
+        self.topic = topic
+        process = Process()
+        process.executableURL = Self.binary
+        var environment = ProcessInfo.processInfo.environment
+        environment["INGEST_PORT"] = String(port)
+        environment["INGEST_JWT_SECRET"] = secret
+        environment["KAFKA_TOPIC"] = topic
+        environment["LOG_LEVEL"] = "error"
+        environment.merge(extra) { $1 }
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    func token(subject: String = "alice", site: String? = "S01", role: Role = .investigator) async throws -> String {
+        try await TokenAuthority(secret: secret).mint(subject: subject, site: site, role: role)
+    }
+
+    /// Waits until `GET /health` answers.
+    func waitUntilServing() async throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            var request = URLRequest(url: url.appendingPathComponent("health"))
+            request.timeoutInterval = 1
+            if let (_, response) = try? await URLSession.shared.data(for: request), (response as? HTTPURLResponse)?.statusCode == 200 {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw CancellationError()
+    }
+
+    /// SIGTERM, then waits for the exit; returns the exit status.
+    @discardableResult
+    func stop() async throws -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        try await CrashTests.waitForExit(process)
+        return process.terminationReason == .exit ? process.terminationStatus : -1
+    }
+
+    /// A port nobody listens on right now (the kernel picks it).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard ok else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

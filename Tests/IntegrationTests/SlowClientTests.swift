@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A plain TCP client, so a test can behave like a slow or stuck client that an HTTP library would never be.
+/// Blocking calls run on their own thread, never on Swift's cooperative pool.
+final class RawConnection: @unchecked Sendable {
+    private let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+    }
+
+    enum ReadOutcome: Equatable { case data(String), closedByServer, nothingWithin(Double) }
+
+    /// The first bytes the server sends, or that it closed the connection, waiting at most `seconds`.
+    func read(within seconds: Double) async -> ReadOutcome {
+        await withCheckedContinuation { done in
+            Thread.detachNewThread { [fd] in
+                var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1_000_000))
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var buffer = [UInt8](repeating: 0, count: 4_096)
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count > 0 {
+                    done.resume(returning: .data(String(decoding: buffer[..<count], as: UTF8.self)))
+                } else if count == 0 || errno == ECONNRESET {
+                    done.resume(returning: .closedByServer)
+                } else {
+                    done.resume(returning: .nothingWithin(seconds))
+                }
+            }
+        }
+    }
+}
+
+@Suite("slow and stuck clients")
+struct SlowClientTests {
+    static func answer(_ connection: RawConnection, within seconds: Double) async -> String? {
+        if case .data(let text) = await connection.read(within: seconds) { return text }
+        return nil
+    }
+
+    @Test func aClientThatTricklesItsRequestIsDisconnected() async throws {
+        let ingest = try IngestProcess(environment: ["INGEST_REQUEST_TIMEOUT_SECONDS": "1"])
+        try await ingest.waitUntilServing()
+        let slowHeaders = try RawConnection(port: ingest.port)
+        slowHeaders.send("POST /v1/events HTTP/1.1\r\nHost: ingest\r\nContent-Type: app")
+        let slowBody = try RawConnection(port: ingest.port)
+        slowBody.send("POST /v1/events HTTP/1.1\r\nHost: ingest\r\nContent-Type: application/json\r\n"
+            + "Authorization: Bearer \(try await ingest.token())\r\nContent-Length: 500\r\n\r\n{\"ev")
+        #expect(await slowHeaders.read(within: 5) == .closedByServer)
+        #expect(await slowBody.read(within: 5) == .closedByServer)
+
+        // A prompt client of the same server is answered as usual.
+        let prompt = try RawConnection(port: ingest.port)
+        prompt.send("GET /health HTTP/1.1\r\nHost: ingest\r\n\r\n")
+        #expect(await Self.answer(prompt, within: 5)?.hasPrefix("HTTP/1.1 200") == true)
+        #expect(try await ingest.stop() == 0)
+        #expect(try TestStack.eventsInLog(topic: ingest.topic) == 0)
+    }
+
+    @Test func connectionsBeyondTheBoundWaitUntilOthersClose() async throws {
+        let ingest = try IngestProcess(environment: ["INGEST_MAX_CONNECTIONS": "2", "INGEST_REQUEST_TIMEOUT_SECONDS": "2"])
+        try await ingest.waitUntilServing()
+        let idle = [try RawConnection(port: ingest.port), try RawConnection(port: ingest.port)]
+        try await Task.sleep(for: .milliseconds(300))
+        let third = try RawConnection(port: ingest.port)
+        third.send("GET /health HTTP/1.1\r\nHost: ingest\r\n\r\n")
+        // Not served while two idle connections hold the bound...
+        #expect(await third.read(within: 1) == .nothingWithin(1))
+        // ...and served once the deadline has closed them.
+        #expect(await Self.answer(third, within: 10)?.hasPrefix("HTTP/1.1 200") == true)
+        #expect(await idle[0].read(within: 1) == .closedByServer)
+        #expect(try await ingest.stop() == 0)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import JWTKit
+import Testing
+import TrialAuth
+import TrialDomain
+
+@Suite("Bearer tokens")
+struct TokenTests {
+    static let secret = String(repeating: "s", count: 40)
+
+    func refusal(_ result: Result<Principal, AuthenticationFailure>) -> String? {
+        if case .failure(let failure) = result { return failure.reason }
+        return nil
+    }
+
+    @Test func hs256TokensNameThePerson() async throws {
+        let authority = try await TokenAuthority(secret: Self.secret)
+        let token = try await authority.mint(subject: "alice", site: "S01", role: .investigator)
+        #expect(try await authority.verify(token).get() == Principal(subject: "alice", site: "S01", role: .investigator))
+        await #expect(throws: AuthenticationFailure.self) { try await TokenAuthority(secret: "short") }
+    }
+
+    @Test func es256TokensVerifyWithThePublicKeyAlone() async throws {
+        let key = ES256PrivateKey()
+        let signer = try await TokenAuthority(settings: TokenSettings(es256PrivateKeyPEM: key.pemRepresentation))
+        let verifier = try await TokenAuthority(settings: TokenSettings(es256PublicKeyPEM: key.publicKey.pemRepresentation))
+        let token = try await signer.mint(subject: "mo", site: nil, role: .monitor)
+        #expect(try await verifier.verify(token).get() == Principal(subject: "mo", site: nil, role: .monitor))
+
+        let otherKey = try await TokenAuthority(settings: TokenSettings(es256PublicKeyPEM: ES256PrivateKey().publicKey.pemRepresentation))
+        #expect(refusal(await otherKey.verify(token))?.contains("signature") == true)
+        let hmacOnly = try await TokenAuthority(secret: Self.secret)
+        #expect(refusal(await hmacOnly.verify(token)) == "tokens signed with 'ES256' are not accepted here; use HS256")
+    }
+
+    @Test func algorithmConfusionAndUnsignedTokensAreRefused() async throws {
+        let key = ES256PrivateKey()
+        let publicPEM = key.publicKey.pemRepresentation
+        let verifier = try await TokenAuthority(settings: TokenSettings(es256PublicKeyPEM: publicPEM))
+        // The classic attack: HS256 keyed with the (public) ES256 key.
+        let forged = try await TokenAuthority(secret: publicPEM).mint(subject: "eve", site: "S01", role: .investigator)
+        #expect(refusal(await verifier.verify(forged)) == "tokens signed with 'HS256' are not accepted here; use ES256")
+
+        func b64(_ s: String) -> String {
+            Data(s.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_")
+        }
+        let exp = Int(Date().timeIntervalSince1970) + 3600
+        let unsigned = b64(#"{"alg":"none","typ":"JWT"}"#) + "." + b64(#"{"sub":"eve","role":"sponsor","exp":\#(exp)}"#) + "."
+        #expect(refusal(await verifier.verify(unsigned)) == "tokens signed with 'none' are not accepted here; use ES256")
+        #expect(refusal(await verifier.verify("not-a-token"))?.contains("malformed") == true)
+        #expect(refusal(await verifier.verify(""))?.contains("malformed") == true)
+    }
+
+    @Test func timeClaimsAllowOnlyASmallSkew() async throws {
+        let authority = try await TokenAuthority(secret: Self.secret)
+        let now = Date()
+        let expiredLongAgo = try await authority.mint(subject: "a", site: "S01", role: .siteStaff, lifetime: 3600,
+                                                      notBefore: now.addingTimeInterval(-3720))
+        #expect(refusal(await authority.verify(expiredLongAgo, now: now)) == "the token has expired; request a new one")
+        let expiredWithinSkew = try await authority.mint(subject: "a", site: "S01", role: .siteStaff, lifetime: 3600,
+                                                         notBefore: now.addingTimeInterval(-3630))
+        #expect(try await authority.verify(expiredWithinSkew, now: now).get().subject == "a")
+        let notYet = try await authority.mint(subject: "a", site: "S01", role: .siteStaff, notBefore: now.addingTimeInterval(600))
+        #expect(refusal(await authority.verify(notYet, now: now))?.hasPrefix("the token is not valid before") == true)
+        #expect(try await authority.verify(notYet, now: now.addingTimeInterval(601)).get().subject == "a")
+    }
+
+    @Test func issuerAndAudienceAreCheckedWhenConfigured() async throws {
+        let expected = TokenSettings(hmacSecret: Self.secret, issuer: "https://idp.example", audience: "trial-ingest")
+        let authority = try await TokenAuthority(settings: expected)
+        let good = try await authority.mint(subject: "a", site: "S01", role: .investigator)
+        #expect(try await authority.verify(good).get().subject == "a")
+
+        let plain = try await TokenAuthority(secret: Self.secret).mint(subject: "a", site: "S01", role: .investigator)
+        #expect(refusal(await authority.verify(plain)) == "the token was not issued by the expected issuer")
+        var otherAudience = expected
+        otherAudience.audience = "another-service"
+        let wrongAudience = try await TokenAuthority(settings: otherAudience).mint(subject: "a", site: "S01", role: .investigator)
+        #expect(refusal(await authority.verify(wrongAudience)) == "the token is not intended for this service (aud)")
+        var otherIssuer = expected
+        otherIssuer.issuer = "https://evil.example"
+        let wrongIssuer = try await TokenAuthority(settings: otherIssuer).mint(subject: "a", site: "S01", role: .investigator)
+        let failure = await authority.verify(wrongIssuer)
+        #expect(refusal(failure) == "the token was not issued by the expected issuer")
+        if case .failure(let f) = failure { #expect(f.subject == "a" && f.site == "S01") }
+    }
+}
