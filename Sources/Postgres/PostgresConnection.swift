@@ -80,6 +80,19 @@ public final class PostgresConnection {
     }
 
     /// Runs one or more statements without parameters (migrations, `BEGIN`).
+    /// Connects, then acts as `role` for the rest of the session (`SET ROLE`), so statements get exactly that
+    /// role's privileges even when the login user holds more. The login user must be a member of `role`.
+    public convenience init(url: String, role: String) throws(PostgresError) {
+        try self.init(url: url)
+        do {
+            try query("SELECT set_config('role', \(role), false)")
+        } catch {
+            throw PostgresError(kind: .query, sqlState: error.sqlState,
+                                message: "cannot act as database role \(role): \(error.message). "
+                                    + "Run the migrations (projector migrate) and GRANT \(role) TO the login user")
+        }
+    }
+
     public func execute(_ sql: String) throws(PostgresError) {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
         let result = PQexec(connection, sql)

@@ -40,8 +40,8 @@ public final class Projector: Sendable {
 
     /// One connection and one consumer; any failure tears both down so the next session starts from checkpoints.
     private func session(shouldStop: @escaping @Sendable () -> Bool) throws {
-        let db = try PostgresConnection(url: configuration.databaseURL)
-        try Migrator.migrate(db, logger: logger)
+        try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
+        let db = try configuration.projectorConnection()
         try Recompute.serveRequests(db, logger: logger)
         let topic = configuration.topic
         let consumer = try KafkaConsumer(

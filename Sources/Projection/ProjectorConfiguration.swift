@@ -1,10 +1,14 @@
 import Kafka
+import Postgres
 import TrialDomain
 
 /// The projector's settings, read from the environment (defaults match `.stack/env` of the dev stack).
 public struct ProjectorConfiguration: Sendable {
-    /// `DATABASE_URL`: libpq connection URI.
+    /// `DATABASE_URL`: libpq connection URI of the schema owner; used only to apply migrations.
     public var databaseURL = "postgresql://postgres@127.0.0.1:5432/trial"
+    /// `PROJECTOR_DATABASE_URL`: the login for the projector's work; default `DATABASE_URL`. Either way the session
+    /// acts as the `trial_projector` role, which may append to the archive but never change it.
+    public var projectorDatabaseURL: String?
     /// `KAFKA_BOOTSTRAP_SERVERS`.
     public var bootstrapServers = "127.0.0.1:9092"
     /// `KAFKA_TOPIC`.
@@ -28,6 +32,7 @@ public struct ProjectorConfiguration: Sendable {
         let env = EnvironmentReader(environment)
         var c = ProjectorConfiguration()
         c.databaseURL = try env.string("DATABASE_URL", default: c.databaseURL)
+        c.projectorDatabaseURL = try env.optionalString(DatabaseRole.projector.urlVariable)
         c.bootstrapServers = try env.string("KAFKA_BOOTSTRAP_SERVERS", default: c.bootstrapServers)
         c.topic = try env.string("KAFKA_TOPIC", default: c.topic)
         c.kafkaProperties = try env.properties("KAFKA_PROPERTIES")
@@ -37,6 +42,11 @@ public struct ProjectorConfiguration: Sendable {
         c.pollTimeoutMs = try env.integer("PROJECTOR_POLL_TIMEOUT_MS", default: c.pollTimeoutMs, in: 1...10_000)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
         return c
+    }
+
+    /// A connection for the projector's work, acting as `trial_projector`.
+    public func projectorConnection() throws -> PostgresConnection {
+        try PostgresConnection(url: projectorDatabaseURL ?? databaseURL, role: DatabaseRole.projector.rawValue)
     }
 
     var consumerConfiguration: KafkaConsumerConfiguration {

@@ -74,6 +74,19 @@ public struct ParticipantTimeline: Sendable, Equatable {
         return ParticipantTimeline(participantID: participantID, header: header, entries: entries)
     }
 
+    /// Adds the arm allocation to the summary, read through `db`, which must act as `trial_unblinded`.
+    public mutating func revealAllocation(_ db: PostgresConnection) throws {
+        let rows = try db.query("""
+            SELECT arm, kit_number, to_char(randomized_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"')
+            FROM unblinded.allocations WHERE participant_id = \(participantID)
+            """)
+        guard let row = rows.rows.first else {
+            header.append(("ARM (unblinded)", "not randomized"))
+            return
+        }
+        header.append(("ARM (unblinded)", "\(row[0]!) (kit \(row[1]!), randomized \(row[2]!))"))
+    }
+
     public var text: String {
         var out = "PARTICIPANT \(participantID)\n"
         let width = header.map(\.0.count).max() ?? 0

@@ -65,7 +65,7 @@ struct Lag: ParsableCommand {
 
     func run() throws {
         let (configuration, _) = try loadConfiguration()
-        let db = try PostgresConnection(url: configuration.databaseURL)
+        let db = try configuration.projectorConnection()
         let admin = try KafkaAdmin(bootstrapServers: configuration.bootstrapServers)
         let deadline = Date().addingTimeInterval(timeout)
         while true {
@@ -97,8 +97,8 @@ struct RebuildCommand: ParsableCommand {
 
     func run() throws {
         let (configuration, logger) = try loadConfiguration()
-        let db = try PostgresConnection(url: configuration.databaseURL)
-        try Migrator.migrate(db, logger: logger)
+        try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
+        let db = try configuration.projectorConnection()
         if !skipLogCheck {
             let check = try LogCrossCheck.run(db, bootstrapServers: configuration.bootstrapServers, topic: configuration.topic,
                                               logger: logger)

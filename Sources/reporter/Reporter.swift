@@ -39,14 +39,16 @@ enum ReplayFormat: String, ExpressibleByArgument, CaseIterable {
     case table, csv, json
 }
 
+/// Each command connects as the least-privileged database role it needs (monitor, auditor, or unblinded).
 struct Connection: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: "libpq URL; default: DATABASE_URL.")
+    @Option(name: .customLong("database-url"),
+            help: "libpq URL; default: the role's variable (MONITOR_/AUDITOR_/UNBLINDED_DATABASE_URL), else DATABASE_URL.")
     var databaseURL: String?
 
-    func open() throws -> PostgresConnection {
-        let url = try databaseURL ?? EnvironmentReader(ProcessInfo.processInfo.environment)
-            .string("DATABASE_URL", default: "postgresql://postgres@127.0.0.1:5432/trial")
-        return try PostgresConnection(url: url)
+    func open(as role: DatabaseRole) throws -> PostgresConnection {
+        let url = try databaseURL ?? DatabaseRole.url(for: role, in: EnvironmentReader(ProcessInfo.processInfo.environment),
+                                                      default: "postgresql://postgres@127.0.0.1:5432/trial")
+        return try PostgresConnection(url: url, role: role.rawValue)
     }
 }
 
@@ -62,7 +64,7 @@ struct Status: ParsableCommand {
     var site: String?
 
     func run() throws {
-        let report = try StatusReport.load(try connection.open(), site: site)
+        let report = try StatusReport.load(try connection.open(as: .monitor), site: site)
         output(report, as: format)
     }
 }
@@ -82,7 +84,7 @@ struct Signals: ParsableCommand {
     var acknowledged = false
 
     func run() throws {
-        let report = try SignalsReport.load(try connection.open(), site: site, includeAcknowledged: acknowledged)
+        let report = try SignalsReport.load(try connection.open(as: .monitor), site: site, includeAcknowledged: acknowledged)
         output(report, as: format)
     }
 }
@@ -98,8 +100,14 @@ struct Participant: ParsableCommand {
     @Option(help: "table or json.")
     var format: OutputFormat = .table
 
+    @Flag(help: "Also show the arm allocation. Breaks the blind for whoever reads the output: needs the trial_unblinded role.")
+    var unblinded = false
+
     func run() throws {
-        let timeline = try ParticipantTimeline.load(try connection.open(), participantID: participantID)
+        var timeline = try ParticipantTimeline.load(try connection.open(as: .monitor), participantID: participantID)
+        if unblinded {
+            try timeline.revealAllocation(try connection.open(as: .unblinded))
+        }
         output(timeline, as: format)
     }
 }
@@ -117,7 +125,7 @@ struct Watch: ParsableCommand {
     var idleTimeout: Double?
 
     func run() throws {
-        let db = try connection.open()
+        let db = try connection.open(as: .monitor)
         try db.execute("LISTEN critical_signals")
         print("watching for critical signals (Ctrl-C to stop)")
         var seen = 0
@@ -156,7 +164,7 @@ struct Audit: ParsableCommand {
         @OptionGroup var connection: Connection
 
         func run() throws {
-            let verification = try AuditVerification.run(try connection.open())
+            let verification = try AuditVerification.run(try connection.open(as: .auditor))
             print(verification.text, terminator: "")
             if !verification.intact { throw ExitCode(1) }
         }
@@ -175,7 +183,7 @@ struct Audit: ParsableCommand {
         var format: OutputFormat = .table
 
         func run() throws {
-            let trail = try AuditTrail.load(try connection.open(), participantID: participant)
+            let trail = try AuditTrail.load(try connection.open(as: .auditor), participantID: participant)
             output(trail, as: format)
         }
     }
@@ -207,7 +215,7 @@ extension Audit {
 
         func run() throws {
             let cut: Replay.Cut = asOf.map { .recordedBy(Timestamp(rfc3339: $0)!) } ?? .occurredBy(Timestamp(rfc3339: occurredAsOf!)!)
-            let replay = try Replay.run(try connection.open(), cut: cut)
+            let replay = try Replay.run(try connection.open(as: .auditor), cut: cut)
             switch format {
             case .table: print(replay.text, terminator: "")
             case .csv: print(replay.csv, terminator: "")

@@ -36,6 +36,13 @@ enum TestStack {
         return try url(forDatabase: name)
     }
 
+    /// The same database, logged in as `user` (the dev cluster trusts loopback logins).
+    static func url(_ url: String, user: String) -> String {
+        var components = URLComponents(string: url)!
+        components.user = user
+        return components.string!
+    }
+
     static func url(forDatabase name: String) throws -> String {
         let base = try databaseURL
         let path = base.split(separator: "?", maxSplits: 1)[0]

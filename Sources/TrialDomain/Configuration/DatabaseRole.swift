@@ -1,0 +1,28 @@
+/// The database roles migration 0005 creates, and the variable that may give each its own login.
+/// Every service connection acts as exactly one of them (see `PostgresConnection.init(url:role:)`).
+public enum DatabaseRole: String, Sendable, CaseIterable {
+    /// Writes the archive (append only), the read models and the checkpoints.
+    case projector = "trial_projector"
+    /// Reads `monitoring`.
+    case monitor = "trial_monitor"
+    /// Reads `monitoring` and `audit`.
+    case auditor = "trial_auditor"
+    /// Reads `unblinded`.
+    case unblinded = "trial_unblinded"
+
+    /// `PROJECTOR_DATABASE_URL`, `MONITOR_DATABASE_URL`, `AUDITOR_DATABASE_URL`, `UNBLINDED_DATABASE_URL`: a login for
+    /// this role; when unset, `DATABASE_URL`'s user (who must be a member of the role) is used.
+    public var urlVariable: String {
+        switch self {
+        case .projector: "PROJECTOR_DATABASE_URL"
+        case .monitor: "MONITOR_DATABASE_URL"
+        case .auditor: "AUDITOR_DATABASE_URL"
+        case .unblinded: "UNBLINDED_DATABASE_URL"
+        }
+    }
+
+    /// The connection URL for this role from the environment.
+    public static func url(for role: DatabaseRole, in env: EnvironmentReader, default fallback: String) throws -> String {
+        try env.string(role.urlVariable, default: try env.string("DATABASE_URL", default: fallback))
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Postgres
+import Projection
+import Reporting
+import Testing
+import TrialDomain
+
+/// Migration 0005's roles, each used through a real login of its own: what it can and cannot read or write.
+@Suite("database roles")
+struct DatabaseRoleTests {
+    /// A migrated database holding a simulated study (arms included), applied by a session acting as trial_projector.
+    static func populated() throws -> String {
+        let url = try TestStack.freshDatabase()
+        try Migrator.migrate(try PostgresConnection(url: url), logger: TestStack.logger)
+        let projector = try PostgresConnection(url: url, role: DatabaseRole.projector.rawValue)
+        try MonitoringTests.apply(try CrashTests.simulatedEvents(), to: projector)
+        return url
+    }
+
+    static func login(_ url: String, as role: DatabaseRole) throws -> PostgresConnection {
+        let db = try PostgresConnection(url: TestStack.url(url, user: role.rawValue))
+        #expect(try db.query("SELECT current_user, session_user").rows == [[role.rawValue, role.rawValue]])
+        return db
+    }
+
+    static func count(_ db: PostgresConnection, _ table: String) throws -> Int {
+        Int(try db.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"))[0][0]!)!
+    }
+
+    /// Runs `sql` and expects PostgreSQL to refuse it for lack of privilege (SQLSTATE 42501).
+    static func expectRefused(_ db: PostgresConnection, _ sql: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            try db.execute(sql)
+            Issue.record("allowed: \(sql)", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.sqlState == "42501", "\(sql): \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func aMonitorReadsMonitoringAndNeverAnArm() throws {
+        let url = try Self.populated()
+        let monitor = try Self.login(url, as: .monitor)
+        let participants = try Self.count(try PostgresConnection(url: url), "monitoring.participants")
+        let seen = try Self.count(monitor, "monitoring.participants")
+        #expect(participants >= 18 && seen == participants)
+        #expect(try Self.count(monitor, "monitoring.sites") == 3)
+        // No column named arm is visible to the session anywhere, nor any statistics about one.
+        #expect(try monitor.query("SELECT table_schema, table_name FROM information_schema.columns WHERE column_name = 'arm'").isEmpty)
+        #expect(try monitor.query("SELECT 1 FROM pg_stats WHERE attname = 'arm'").isEmpty)
+        Self.expectRefused(monitor, "SELECT arm FROM unblinded.allocations")
+        Self.expectRefused(monitor, "SELECT data FROM audit.events")
+        Self.expectRefused(monitor, "UPDATE monitoring.safety_signals SET status = 'acknowledged'")
+        Self.expectRefused(monitor, "DELETE FROM monitoring.doses")
+        Self.expectRefused(monitor, "INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events) VALUES ('S09', now(), 1)")
+        Self.expectRefused(monitor, "SELECT * FROM projection.checkpoints")
+    }
+
+    @Test func anAuditorReadsTheArchiveButChangesNothing() throws {
+        let url = try Self.populated()
+        let auditor = try Self.login(url, as: .auditor)
+        #expect(try Self.count(auditor, "audit.events") == (try CrashTests.simulatedEvents().count))
+        #expect(try Self.count(auditor, "monitoring.participants") >= 18)
+        #expect(try AuditVerification.run(auditor).intact)
+        Self.expectRefused(auditor, "SELECT arm FROM unblinded.allocations")
+        Self.expectRefused(auditor, "UPDATE audit.events SET recorded_by = 'mallory'")
+        Self.expectRefused(auditor, "DELETE FROM audit.events")
+        Self.expectRefused(auditor, "INSERT INTO audit.rejected (kafka_topic, kafka_partition, kafka_offset, event_id, reason, envelope) "
+            + "VALUES ('t', 0, 0, gen_random_uuid(), 'x', '{}')")
+        Self.expectRefused(auditor, "DELETE FROM monitoring.safety_signals")
+    }
+
+    @Test func theUnblindedRoleReadsAllocationsOnly() throws {
+        let url = try Self.populated()
+        let unblinded = try Self.login(url, as: .unblinded)
+        #expect(try Self.count(unblinded, "unblinded.allocations") > 0)
+        Self.expectRefused(unblinded, "SELECT * FROM monitoring.participants")
+        Self.expectRefused(unblinded, "SELECT * FROM audit.events")
+        Self.expectRefused(unblinded, "DELETE FROM unblinded.allocations")
+    }
+
+    @Test func theProjectorAppendsButCannotRewriteTheArchive() throws {
+        let url = try Self.populated()
+        let projector = try Self.login(url, as: .projector)
+        #expect(try Rebuild.run(projector, dryRun: false, logger: TestStack.logger).tables.isEmpty == false)
+        Self.expectRefused(projector, "UPDATE audit.events SET recorded_by = 'mallory'")
+        Self.expectRefused(projector, "DELETE FROM audit.events")
+        Self.expectRefused(projector, "TRUNCATE audit.events")
+        Self.expectRefused(projector, "ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
+        Self.expectRefused(projector, "DROP TABLE monitoring.participants")
+        Self.expectRefused(projector, "CREATE TABLE audit.shadow (x int)")
+        Self.expectRefused(projector, "UPDATE audit.rejected SET reason = 'x'")
+        // Not even the owner can change an archived event: the append-only trigger refuses every role.
+        let owner = try PostgresConnection(url: url)
+        do {
+            try owner.execute("UPDATE audit.events SET recorded_by = 'mallory'")
+            Issue.record("the owner changed the archive")
+        } catch {
+            #expect(error.message.contains("append-only"))
+        }
+    }
+
+    @Test func reporterUsesTheLeastPrivilegedRoleAndUnblindsOnlyOnRequest() async throws {
+        let url = try Self.populated()
+        let participant = try PostgresConnection(url: url).query(
+            "SELECT participant_id FROM unblinded.allocations ORDER BY participant_id LIMIT 1")[0][0]!
+        let asMonitor = ["MONITOR_DATABASE_URL": TestStack.url(url, user: "trial_monitor"), "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"]
+        let status = try await Self.reporter(["status"], environment: asMonitor)
+        #expect(status.exit == 0 && status.output.contains(participant), "\(status.output)")
+
+        let blinded = try await Self.reporter(["participant", participant], environment: asMonitor)
+        #expect(blinded.exit == 0 && !blinded.output.contains("ARM"))
+        // A monitor's login cannot unblind, however the command is asked.
+        var monitorEverywhere = asMonitor
+        monitorEverywhere["UNBLINDED_DATABASE_URL"] = TestStack.url(url, user: "trial_monitor")
+        let refused = try await Self.reporter(["participant", participant, "--unblinded"], environment: monitorEverywhere)
+        #expect(refused.exit != 0 && refused.output.contains("trial_unblinded") && !refused.output.contains("ARM"), "\(refused.output)")
+        var withUnblindedLogin = asMonitor
+        withUnblindedLogin["UNBLINDED_DATABASE_URL"] = TestStack.url(url, user: "trial_unblinded")
+        let unblinded = try await Self.reporter(["participant", participant, "--unblinded"], environment: withUnblindedLogin)
+        #expect(unblinded.exit == 0 && unblinded.output.contains("ARM (unblinded)"), "\(unblinded.output)")
+
+        let verify = try await Self.reporter(["audit", "verify"], environment: ["AUDITOR_DATABASE_URL": TestStack.url(url, user: "trial_auditor")])
+        #expect(verify.exit == 0, "\(verify.output)")
+        let auditorAsMonitor = try await Self.reporter(["audit", "verify"], environment: ["AUDITOR_DATABASE_URL": TestStack.url(url, user: "trial_monitor")])
+        #expect(auditorAsMonitor.exit != 0 && auditorAsMonitor.output.contains("trial_auditor"), "\(auditorAsMonitor.output)")
+    }
+
+    static func reporter(_ arguments: [String], environment: [String: String]) async throws -> (exit: Int32, output: String) {
+        let process = Process()
+        process.executableURL = ReporterExecutableTests.binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        process.environment = env
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("reporter-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        try await CrashTests.waitForExit(process)
+        try handle.close()
+        return (process.terminationStatus, try String(contentsOf: output, encoding: .utf8))
+    }
+}
