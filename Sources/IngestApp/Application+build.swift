@@ -20,6 +20,7 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
                                 logger: logger, clock: clock)
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: InFlightLimit(limit: configuration.maxInFlight))
+    router.add(middleware: MethodCheck(allowed: ["/health": [.get], "/v1/events": [.post], "/v1/events/batch": [.post]]))
 
     router.get("health") { _, _ in
         jsonResponse(.ok, ["status": "ok"])
@@ -107,6 +108,20 @@ struct InFlightLimit<Context: RequestContext>: RouterMiddleware {
             return Problem.unavailable("ingest is handling \(limit) requests already; retry shortly", retryAfterSeconds: 1).response
         }
         defer { current.decrement() }
+        return try await next(request, context)
+    }
+}
+
+/// A known path asked with a method it does not serve gets 405 and `Allow` (RFC 9110), not 404.
+struct MethodCheck<Context: RequestContext>: RouterMiddleware {
+    let allowed: [String: [HTTPRequest.Method]]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let methods = allowed[request.uri.path], !methods.contains(request.method) {
+            let names = methods.map(\.rawValue).joined(separator: ", ")
+            return Problem(status: .methodNotAllowed, type: "/problems/method-not-allowed", title: "Method not allowed",
+                           detail: "\(request.uri.path) answers \(names) only", headers: [.allow: names]).response
+        }
         return try await next(request, context)
     }
 }
