@@ -159,6 +159,32 @@ struct IngestEndToEndTests {
         #expect(try TestStack.eventsInLog(topic: h.topic) == 0)
     }
 
+    @Test func aSiteTokenWritesNothingOfAnotherSiteAndOversizedBodiesGet413() async throws {
+        let h = try await Self.harness()
+        let s02 = try await h.token(site: "S02", subject: "bob")
+        let dose: JSONValue = ["substance": "lsd", "amount": 8, "unit": "ug", "route": "oral", "supervised": true]
+        let own = Self.event("dose.administered", participant: "S02-0001", data: dose)
+        let foreign = Self.event("dose.administered", participant: "S01-0007", data: dose)
+        let disguised = ExampleCorpus.mergePatch(own, ["participant_id": "S01-0007"])
+        try await h.app { $0.maxBodyBytes = 2_048 }.test(.live) { client in
+            let batch = try await client.execute(uri: "/v1/events/batch", method: .post, headers: Self.headers(s02), body: Self.body([own, foreign]))
+            #expect(batch.status == .forbidden)
+            #expect(try Self.json(batch)["errors"] == [["pointer": "/1/site_id", "reason": "the token is for site S02 and may submit only that site's events"]])
+            let hidden = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(s02), body: Self.body(disguised))
+            #expect(hidden.status == .unprocessableContent || hidden.status == .forbidden)
+            #expect(CanonicalJSON.string(try Self.json(hidden)).contains("\"pointer\":\"/participant_id\""))
+
+            let big = ByteBuffer(string: "[" + String(repeating: " ", count: 3_000) + "]")
+            let tooLarge = try await client.execute(uri: "/v1/events/batch", method: .post, headers: Self.headers(s02), body: big)
+            #expect(tooLarge.status == .contentTooLarge)
+            #expect(try Self.json(tooLarge)["type"] == "/problems/body-too-large")
+
+            let wrongMethod = try await client.execute(uri: "/v1/events", method: .get, headers: Self.headers(s02))
+            #expect(wrongMethod.status == .methodNotAllowed && wrongMethod.headers[.allow] == "POST")
+        }
+        #expect(try TestStack.eventsInLog(topic: h.topic) == 0)
+    }
+
     @Test func brokerDownAnswers503AndNothingIsRecorded() async throws {
         let cluster = try MockKafkaCluster()
         let h = try await Self.harness(bootstrap: cluster.bootstrapServers, messageTimeoutMs: 1_500)
