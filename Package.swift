@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "reporter", targets: ["reporter"]),
         .executable(name: "devbroker", targets: ["devbroker"]),
         .executable(name: "simulator", targets: ["simulator"]),
+        .executable(name: "bench", targets: ["bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -82,6 +83,13 @@ let package = Package(
         .executableTarget(name: "simulator",
                           dependencies: ["Simulator", "TrialAuth",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+
+        // Development only: the measurements behind ./scripts/bench.
+        .executableTarget(name: "bench",
+                          dependencies: ["Simulator", "TrialAuth", "TrialDomain", "Kafka", "Postgres", "Projection", "AuditChain",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
 
         .testTarget(name: "TrialDomainTests", dependencies: ["TrialDomain", "TrialAuth", "Simulator"], swiftSettings: strict),

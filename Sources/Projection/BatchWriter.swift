@@ -16,6 +16,8 @@ public struct BatchOutcome: Sendable, Equatable {
     public var rejected = 0
     /// Records below the checkpoint (already applied by an earlier batch): skipped.
     public var stale = 0
+    /// Whether the read-model refresh was deferred to a later batch.
+    public var deferred = false
     /// Next offset per partition after the batch.
     public var nextOffsets: [Int32: Int64] = [:]
 }
@@ -32,11 +34,25 @@ public struct BatchWriter: Sendable {
         self.validator = validator
     }
 
-    public func apply(_ records: [KafkaRecord], to db: PostgresConnection) throws -> BatchOutcome {
-        try db.transaction { db in try applyInTransaction(records, db) }
+    /// With `deferReadModels` (the projector is catching up on a backlog) the batch is archived and the read
+    /// models it affects are only marked for refresh; a later batch without it refreshes them all at once.
+    public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false) throws -> BatchOutcome {
+        try db.transaction { db in try applyInTransaction(records, deferReadModels: deferReadModels, db) }
     }
 
-    private func applyInTransaction(_ records: [KafkaRecord], _ db: PostgresConnection) throws -> BatchOutcome {
+    /// Refreshes whatever earlier batches deferred. Returns whether there was anything.
+    @discardableResult
+    public func refreshDeferred(_ db: PostgresConnection) throws -> Bool {
+        try db.transaction { db in
+            // The chain head serialises every writer of the archive and the read models, as for a batch.
+            try db.query("SELECT 1 FROM audit.chain_head FOR UPDATE")
+            guard try MonitoringWriter.hasDeferred(db) else { return false }
+            try MonitoringWriter.refresh(after: [], db)
+            return true
+        }
+    }
+
+    private func applyInTransaction(_ records: [KafkaRecord], deferReadModels: Bool, _ db: PostgresConnection) throws -> BatchOutcome {
         var outcome = BatchOutcome()
         let byPartition = Dictionary(grouping: records, by: \.partition)
         let partitions = byPartition.keys.sorted()
@@ -61,6 +77,7 @@ public struct BatchWriter: Sendable {
         }
         outcome.records = fresh.count
         guard !fresh.isEmpty else { return outcome }
+        outcome.deferred = deferReadModels
 
         let decoded = try fresh.map { record -> (KafkaRecord, RecordedEvent) in
             (record, try decode(record))
@@ -70,7 +87,11 @@ public struct BatchWriter: Sendable {
         outcome.duplicates = archive.duplicates
         outcome.rejected = archive.rejected
 
-        try MonitoringWriter.refresh(after: archive.new, db)
+        if deferReadModels {
+            try MonitoringWriter.deferRefresh(after: archive.new, db)
+        } else {
+            try MonitoringWriter.refresh(after: archive.new, db)
+        }
         try saveCheckpoints(outcome.nextOffsets, db)
         return outcome
     }

@@ -7,14 +7,74 @@ import TrialDomain
 enum MonitoringWriter {
     static let chunk = 500
 
+    /// What a set of events obliges the read models to recompute.
+    struct Pending: Equatable {
+        var participants: Set<String> = []
+        /// Sites with site-level events (no participant): their movements, deviations and acknowledgements.
+        var sites: Set<String> = []
+        /// A study-wide event (a protocol or its correction): every participant is recomputed.
+        var protocols = false
+
+        init(after events: [RecordedEvent]) {
+            participants = Set(events.compactMap(\.participantID))
+            sites = Set(events.filter { $0.participantID == nil }.compactMap(\.siteID))
+            protocols = events.contains { $0.siteID == nil }
+        }
+
+        var isEmpty: Bool { participants.isEmpty && sites.isEmpty && !protocols }
+
+        mutating func formUnion(_ other: Pending) {
+            participants.formUnion(other.participants)
+            sites.formUnion(other.sites)
+            protocols = protocols || other.protocols
+        }
+    }
+
+    /// Brings the read models up to date after a batch, together with anything an earlier batch deferred.
     static func refresh(after events: [RecordedEvent], _ db: PostgresConnection) throws {
-        guard !events.isEmpty else { return }
         try recordSiteActivity(events, db)
-        let protocolChanged = events.contains { $0.siteID == nil }
-        let protocols = protocolChanged ? try refreshProtocols(db) : try loadProtocols(db)
-        let participants = protocolChanged ? try allParticipants(db) : Set(events.compactMap(\.participantID)).sorted()
-        let siteLevel = Set(events.filter { $0.participantID == nil }.compactMap(\.siteID)).sorted()
-        var sites = Set(siteLevel)
+        var pending = Pending(after: events)
+        pending.formUnion(try takeDeferred(db))
+        try apply(pending, db)
+    }
+
+    /// Records what `events` oblige to recompute without recomputing it yet (see migration 0006).
+    static func deferRefresh(after events: [RecordedEvent], _ db: PostgresConnection) throws {
+        try recordSiteActivity(events, db)
+        let pending = Pending(after: events)
+        guard !pending.isEmpty else { return }
+        let kinds = pending.participants.map { _ in "participant" } + pending.sites.map { _ in "site" } + (pending.protocols ? ["protocols"] : [])
+        let keys = Array(pending.participants) + Array(pending.sites) + (pending.protocols ? [""] : [])
+        try db.query("""
+            INSERT INTO projection.pending_refresh (kind, key)
+            SELECT * FROM unnest(\(array: kinds)::text[], \(array: keys)::text[]) ON CONFLICT DO NOTHING
+            """)
+    }
+
+    /// Whether an earlier batch deferred a refresh that has not happened yet.
+    static func hasDeferred(_ db: PostgresConnection) throws -> Bool {
+        try db.query("SELECT EXISTS (SELECT 1 FROM projection.pending_refresh)")[0][0] == "t"
+    }
+
+    /// Reads and clears the deferred refreshes (the caller's transaction makes both or neither happen).
+    static func takeDeferred(_ db: PostgresConnection) throws -> Pending {
+        var pending = Pending(after: [])
+        for row in try db.query("DELETE FROM projection.pending_refresh RETURNING kind, key") {
+            switch row[0]! {
+            case "participant": pending.participants.insert(row[1]!)
+            case "site": pending.sites.insert(row[1]!)
+            default: pending.protocols = true
+            }
+        }
+        return pending
+    }
+
+    private static func apply(_ pending: Pending, _ db: PostgresConnection) throws {
+        guard !pending.isEmpty else { return }
+        let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
+        let participants = pending.protocols ? try allParticipants(db) : pending.participants.sorted()
+        let siteLevel = pending.sites.sorted()
+        var sites = pending.sites
         for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
             let ids = Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)])
             sites.formUnion(try refreshParticipants(ids, protocols: protocols, db))
@@ -25,6 +85,8 @@ enum MonitoringWriter {
 
     /// Recomputes everything from the archive (after a migration, or on request).
     static func recomputeAll(_ db: PostgresConnection) throws {
+        // Everything is recomputed, so refreshes a catch-up deferred are done by this too.
+        try db.execute("DELETE FROM projection.pending_refresh")
         try db.execute("TRUNCATE monitoring.site_activity")
         try db.query("""
             INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events)

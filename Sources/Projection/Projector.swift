@@ -52,10 +52,21 @@ public final class Projector: Sendable {
             logger: logger)
         defer { consumer.close() }
         logger.info("projector consuming", metadata: ["topic": "\(topic)", "group": "\(configuration.groupID)"])
+        // Read models deferred by an earlier session (a crash while catching up) are owed first.
+        var owesRefresh = try MonitoringWriter.hasDeferred(db)
         while !shouldStop() {
             let records = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: Int32(configuration.pollTimeoutMs))
-            guard !records.isEmpty else { continue }
-            let outcome = try writer.apply(records, to: db)
+            guard !records.isEmpty else {
+                if owesRefresh {
+                    try writer.refreshDeferred(db)
+                    owesRefresh = false
+                }
+                continue
+            }
+            // A full batch means a backlog: archive now, refresh the read models once it is worked off.
+            let catchingUp = records.count >= configuration.batchSize
+            let outcome = try writer.apply(records, to: db, deferReadModels: catchingUp)
+            owesRefresh = catchingUp
             consumer.commitInformational(outcome.nextOffsets)
             if outcome.rejected > 0 {
                 logger.error("records refused: event_id reused with different content; see audit.rejected",
@@ -93,15 +104,21 @@ public struct ProjectionLag: Sendable {
     }
 
     public var partitions: [Partition]
+    /// Records in the log not yet applied.
     public var total: Int64 { partitions.reduce(0) { $0 + $1.lag } }
+    /// Participants, sites and protocol changes archived during a catch-up whose read models are not refreshed yet.
+    public var pendingRefresh: Int64
+    /// True when the read models reflect the whole log.
+    public var isCaughtUp: Bool { total == 0 && pendingRefresh == 0 }
 
     public static func measure(topic: String, db: PostgresConnection, admin: KafkaAdmin) throws -> ProjectionLag {
         let count = try admin.partitionCount(topic: topic)
         let ids = (0..<Int32(count)).map { $0 }
         let applied = try Checkpoints.read(topic: topic, partitions: ids, db)
+        let pending = Int64(try db.query("SELECT count(*) FROM projection.pending_refresh")[0][0]!)!
         return ProjectionLag(partitions: try ids.map { p in
             Partition(partition: p, applied: applied[p] ?? 0, logEnd: try admin.watermarks(topic: topic, partition: p).high)
-        })
+        }, pendingRefresh: pending)
     }
 }
 

@@ -134,7 +134,8 @@ private struct Builder {
             "site_name": .string("Clinical Research Unit \(site)"), "country": .string(countries[index % countries.count]),
             "principal_investigator": .string("Dr. PI \(site)"), "protocol_version": "1.0",
         ])
-        let receivedStock = 200.0 * Double(configuration.participantsPerSite) + 500
+        // At most about 25 ug a week is dispensed per participant; longer studies receive proportionally more.
+        let receivedStock = Double(max(200, 25 * configuration.weeks)) * Double(configuration.participantsPerSite) + 500
         add(.drugReceived, role: .investigator, site: site, at: start.adding(days: -10), [
             "lot": .string(StudySimulator.lot), "substance": "lsd", "quantity": .number(receivedStock), "unit": "ug",
             "supplier": "Clinical Trial Pharmacy Services", "expires_on": "2028-06-30",

@@ -70,13 +70,14 @@ struct Lag: ParsableCommand {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let lag = try ProjectionLag.measure(topic: configuration.topic, db: db, admin: admin)
-            if !wait || lag.total == 0 {
+            if !wait || lag.isCaughtUp {
                 let logEnd = lag.partitions.reduce(0) { $0 + $1.logEnd }
-                print("lag: \(lag.total) record(s) behind; \(logEnd - lag.total) of \(logEnd) applied across \(lag.partitions.count) partitions")
+                print("lag: \(lag.total) record(s) behind; \(logEnd - lag.total) of \(logEnd) applied across \(lag.partitions.count) partitions"
+                    + (lag.pendingRefresh > 0 ? "; \(lag.pendingRefresh) read-model refresh(es) pending" : ""))
                 return
             }
             guard Date() < deadline else {
-                print("lag: still \(lag.total) record(s) behind after \(timeout) s")
+                print("lag: still \(lag.total) record(s) behind and \(lag.pendingRefresh) refresh(es) pending after \(timeout) s")
                 throw ExitCode(1)
             }
             Thread.sleep(forTimeInterval: 0.1)

@@ -84,7 +84,8 @@ struct CrashTests {
                 thresholds.removeFirst()
                 projector = try start()
             }
-            if progress == total { break }
+            // Caught up: every offset applied and no read-model refresh deferred by a catch-up left over.
+            if progress == total, try db.query("SELECT count(*) FROM projection.pending_refresh").rows == [["0"]] { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         kill(projector.processIdentifier, SIGTERM)

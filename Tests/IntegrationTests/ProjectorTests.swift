@@ -23,14 +23,42 @@ struct ProjectorTests {
     }
 
     /// Projects `events` (in the given order) into a fresh database through a fresh topic; returns the database URL.
-    static func project(_ events: [RecordedEvent]) async throws -> String {
+    static func project(_ events: [RecordedEvent], batchSize: Int? = nil) async throws -> String {
         let bootstrap = try TestStack.bootstrapServers
         let topic = TestStack.uniqueTopic()
         let url = try TestStack.freshDatabase()
         try await produce(events, bootstrap: bootstrap, topic: topic)
-        let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic))
+        var configuration = TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic)
+        if let batchSize { configuration.batchSize = batchSize }
+        let projector = BackgroundProjector(configuration)
         try await projector.catchUpAndStop()
         return url
+    }
+
+    @Test func aBacklogIsArchivedFirstAndItsReadModelsRefreshedOnceCaughtUp() async throws {
+        let events = try Self.simulatedEvents()
+        // Batches of 40 from a pre-filled log are full: the read models are deferred, then refreshed at the end.
+        let backlog = try await Self.project(events, batchSize: 40)
+        let db = try PostgresConnection(url: backlog)
+        #expect(try db.query("SELECT count(*) FROM projection.pending_refresh").rows == [["0"]])
+        #expect(try Rebuild.run(db, dryRun: true, logger: TestStack.logger).identical)
+        #expect(try readModelSnapshot(backlog) == readModelSnapshot(try await Self.project(events)))
+
+        // The same, batch by batch: deferred batches leave work owed and the monitoring tables behind; the next
+        // batch that is not deferred settles everything.
+        let direct = try MonitoringTests.fresh()
+        let records = events.enumerated().map { i, e in KafkaRecord(partition: 0, offset: Int64(i), key: nil, value: e.canonicalBytes) }
+        let writer = BatchWriter(topic: "t")
+        let cut = records.count - 5
+        for start in stride(from: 0, to: cut, by: 100) {
+            #expect(try writer.apply(Array(records[start..<min(start + 100, cut)]), to: direct, deferReadModels: true).deferred)
+        }
+        #expect(try direct.query("SELECT count(*) > 0 FROM projection.pending_refresh").rows == [["t"]])
+        #expect(try direct.query("SELECT count(*) FROM monitoring.doses").rows == [["0"]])
+        #expect(try writer.apply(Array(records[cut...]), to: direct).deferred == false)
+        #expect(try direct.query("SELECT count(*) FROM projection.pending_refresh").rows == [["0"]])
+        #expect(try Rebuild.run(direct, dryRun: true, logger: TestStack.logger).identical)
+        #expect(try readModelSnapshot(direct.url) == readModelSnapshot(backlog))
     }
 
     @Test func readModelsAreIdenticalWhateverTheArrivalOrder() async throws {

@@ -100,7 +100,7 @@ final class BackgroundProjector: Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let error { throw ProjectorFailed(reason: error) }
-            if let lag = try? ProjectionLag.measure(topic: configuration.topic, db: db, admin: admin), lag.total == 0,
+            if let lag = try? ProjectionLag.measure(topic: configuration.topic, db: db, admin: admin), lag.isCaughtUp,
                lag.partitions.contains(where: { $0.logEnd > 0 }) {
                 return
             }

@@ -1,0 +1,433 @@
+import ArgumentParser
+import AuditChain
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import Projection
+import Simulator
+import TrialAuth
+import TrialDomain
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The measurements behind `./scripts/bench` (development only). Each subcommand prints one JSON object on
+/// its last line of output; the script gathers them into the table and the JSON report.
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks of the pipeline and of its physical references (see ./scripts/bench).",
+        subcommands: [Bodies.self, Produce.self, Copy.self, Project.self, Freshness.self, RebuildTime.self])
+}
+
+/// A simulated study of about `events` events, validated as ingest would, in submission order.
+enum BenchStudy {
+    static let recordedAt = Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
+
+    static func configuration(events: Int) -> StudySimulator.Configuration {
+        let today = Int64(Date().timeIntervalSince1970) / 86_400 * 86_400
+        var c = StudySimulator.Configuration(start: Timestamp(microsecondsSinceEpoch: (today - 200 * 86_400) * 1_000_000))
+        c.weeks = 26
+        c.sites = 20
+        c.seed = 7
+        // One participant yields about 200 events over 26 weeks; size the sites to the request.
+        c.participantsPerSite = max(2, Int((Double(events) / 200 / Double(c.sites)).rounded(.up)))
+        return c
+    }
+
+    static func submissions(events: Int) -> [StudySimulator.Submission] {
+        var c = configuration(events: events)
+        var all = StudySimulator(configuration: c).submissions()
+        while all.count < events {
+            c.participantsPerSite = Int((Double(c.participantsPerSite) * Double(events) / Double(all.count) * 1.05).rounded(.up))
+            all = StudySimulator(configuration: c).submissions()
+        }
+        return Array(all.prefix(events))
+    }
+
+    static func recorded(events: Int) throws -> [RecordedEvent] {
+        let validator = EventValidator()
+        return try submissions(events: events).map {
+            try validator.validateSubmission($0.json, recordedAt: recordedAt, recordedBy: $0.sender).get()
+        }
+    }
+}
+
+func report(_ fields: [String: JSONValue]) {
+    print(CanonicalJSON.string(.object(fields)))
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let d = ContinuousClock.now - start
+    return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+/// Peak resident set of a running process, from /proc (VmHWM), in MiB.
+func peakResidentMiB(pid: Int32) -> Double? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return nil }
+    return kib / 1024
+}
+
+let benchLogger: Logger = {
+    var l = Logger(label: "bench")
+    l.logLevel = .warning
+    return l
+}()
+
+extension Bench {
+    /// HTTP bodies for wrk: one line per request, site S01's events, and a token for S01's investigator.
+    struct Bodies: AsyncParsableCommand {
+        @Option var out: String
+        @Option var batchSize = 500
+
+        func run() async throws {
+            let s01 = BenchStudy.submissions(events: 40_000).filter { $0.siteID == "S01" && $0.role == .investigator }
+            let single = s01.prefix(5_000).map { CanonicalJSON.string($0.json) }.joined(separator: "\n")
+            let batches = stride(from: 0, to: s01.count - batchSize, by: batchSize).prefix(40).map { start in
+                CanonicalJSON.string(.array(s01[start..<start + batchSize].map(\.json)))
+            }.joined(separator: "\n")
+            try single.write(toFile: out + "/single.bodies", atomically: true, encoding: .utf8)
+            try batches.write(toFile: out + "/batch.bodies", atomically: true, encoding: .utf8)
+            let secret = ProcessInfo.processInfo.environment["INGEST_JWT_SECRET"] ?? ""
+            let token = try await TokenAuthority(secret: secret).mint(subject: "investigator.s01", site: "S01", role: .investigator)
+            try token.write(toFile: out + "/token", atomically: true, encoding: .utf8)
+            report(["bodies": .number(Double(s01.count))])
+        }
+    }
+
+    /// The physical reference for ingest: the same records straight into the broker with librdkafka.
+    /// Also fills the topic the projector benchmark reads.
+    struct Produce: AsyncParsableCommand {
+        @Option var events: Int
+        @Option var topic: String
+        @Option var bootstrap: String
+
+        func run() async throws {
+            let records = try BenchStudy.recorded(events: events).map { event in
+                KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: event.canonicalBytes,
+                                    headers: [("type", Array(event.type.rawValue.utf8))])
+            }
+            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
+                                             logger: benchLogger)
+            _ = await producer.send(Array(records.prefix(1)))  // connection and producer id, outside the timing
+            let start = ContinuousClock.now
+            var failed = 0
+            // Several chunks in flight at once, as many ingest requests would be.
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for chunk in stride(from: 1, to: records.count, by: 20_000) {
+                    let slice = Array(records[chunk..<min(chunk + 20_000, records.count)])
+                    group.addTask { await producer.send(slice).filter { if case .failure = $0 { true } else { false } }.count }
+                }
+                for try await f in group { failed += f }
+            }
+            let elapsed = seconds(since: start)
+            producer.shutdown()
+            report(["events": .number(Double(records.count)), "failed": .number(Double(failed)), "seconds": .number(elapsed),
+                    "events_per_s": .number(Double(records.count - 1) / elapsed)])
+        }
+    }
+
+    /// The physical reference for the projector: COPY of the same archive rows into PostgreSQL. Leaves a
+    /// complete, hash-chained archive behind for the rebuild benchmark.
+    struct Copy: AsyncParsableCommand {
+        @Option var events: Int
+        @Option var databaseURL: String
+
+        func run() async throws {
+            let recorded = try BenchStudy.recorded(events: events)
+            let owner = try PostgresConnection(url: databaseURL)
+            try Migrator.migrate(owner, logger: benchLogger)
+            var text: [UInt8] = []
+            text.reserveCapacity(recorded.count * 900)
+            var link = AuditChain.genesis
+            func field(_ value: String?) {
+                guard let value else { text += Array("\\N".utf8); return }
+                for byte in value.utf8 {
+                    switch byte {
+                    case UInt8(ascii: "\\"): text += [92, 92]
+                    case UInt8(ascii: "\t"): text += [92, UInt8(ascii: "t")]
+                    case UInt8(ascii: "\n"): text += [92, UInt8(ascii: "n")]
+                    case UInt8(ascii: "\r"): text += [92, UInt8(ascii: "r")]
+                    default: text.append(byte)
+                    }
+                }
+            }
+            for (offset, event) in recorded.enumerated() {
+                let envelope = event.canonicalBytes
+                link = AuditChain.link(previous: link, envelope: envelope)
+                let columns: [String?] = [
+                    event.eventID, "bench", "0", String(offset), event.type.rawValue, String(event.schemaVersion), event.studyID,
+                    event.siteID, event.participantID, event.occurredAt.rfc3339, event.recordedAt.rfc3339, event.recordedBy,
+                    CanonicalJSON.string(event.data), String(decoding: envelope, as: UTF8.self), String(offset + 1),
+                    "\\x" + AuditChain.hex(link),
+                ]
+                for (i, c) in columns.enumerated() {
+                    if i > 0 { text.append(UInt8(ascii: "\t")) }
+                    field(c)
+                }
+                text.append(UInt8(ascii: "\n"))
+            }
+            let start = ContinuousClock.now
+            let copied = try owner.copyIn("""
+                COPY audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version, study_id, site_id,
+                    participant_id, occurred_at, recorded_at, recorded_by, data, envelope, chain_seq, chain_hash) FROM STDIN
+                """, data: text)
+            let elapsed = seconds(since: start)
+            try owner.query("UPDATE audit.chain_head SET chain_seq = \(Int64(recorded.count)), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
+            report(["events": .number(Double(copied)), "seconds": .number(elapsed), "events_per_s": .number(Double(copied) / elapsed),
+                    "megabytes": .number(Double(text.count) / 1_048_576)])
+        }
+    }
+
+    /// `projector rebuild` over the archive `copy` left, as a child process; its peak memory from rusage.
+    struct RebuildTime: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rebuild")
+        @Option var bin: String
+        @Option var databaseURL: String
+
+        func run() async throws {
+            let db = try PostgresConnection(url: databaseURL)
+            let events = Double(try db.query("SELECT count(*) FROM audit.events")[0][0]!)!
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: bin + "/projector")
+            process.arguments = ["rebuild", "--skip-log-check"]
+            var env = ProcessInfo.processInfo.environment
+            env["DATABASE_URL"] = databaseURL
+            env["LOG_LEVEL"] = "warning"
+            process.environment = env
+            process.standardOutput = FileHandle.standardError
+            let start = ContinuousClock.now
+            try process.run()
+            process.waitUntilExit()
+            let elapsed = seconds(since: start)
+            var usage = rusage()
+            getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+            guard process.terminationStatus == 0 else { throw ExitCode(1) }
+            report(["events": .number(events), "seconds": .number(elapsed), "events_per_s": .number(events / elapsed),
+                    "peak_rss_mib": .number(Double(usage.ru_maxrss) / 1024)])
+        }
+    }
+}
+
+/// A service binary running for the duration of a measurement.
+final class ServiceProcess {
+    let process = Process()
+
+    init(_ path: String, arguments: [String] = [], environment: [String: String]) throws {
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["LOG_LEVEL"] = "warning"
+        env.merge(environment) { $1 }
+        process.environment = env
+        try process.run()
+    }
+
+    var peakMiB: Double { peakResidentMiB(pid: process.processIdentifier) ?? -1 }
+
+    func stop() {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+}
+
+func appliedOffsets(_ db: PostgresConnection) throws -> Int64 {
+    Int64(try db.query("SELECT coalesce(sum(next_offset), 0)::bigint FROM projection.checkpoints")[0][0]!)!
+}
+
+extension Bench {
+    /// The projector from a pre-filled topic: events applied per second (archive + read models + checkpoints).
+    struct Project: AsyncParsableCommand {
+        @Option var bin: String
+        @Option var databaseURL: String
+        @Option var topic: String
+        @Option var bootstrap: String
+        @Option var timeout: Double = 1_800
+
+        func run() async throws {
+            let admin = try KafkaAdmin(bootstrapServers: bootstrap)
+            let logEnd = try (0..<Int32(try admin.partitionCount(topic: topic))).reduce(Int64(0)) {
+                $0 + (try admin.watermarks(topic: topic, partition: $1).high)
+            }
+            let projector = try ServiceProcess(bin + "/projector", environment: [
+                "DATABASE_URL": databaseURL, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC": topic,
+                "PROJECTOR_GROUP_ID": "bench-\(UUID().uuidString)",
+            ])
+            defer { projector.stop() }
+            var db: PostgresConnection?
+            // Timing starts with the first applied batch, so the group join (a few seconds) is not counted.
+            var firstSeen: (ContinuousClock.Instant, Int64)?
+            let deadline = Date().addingTimeInterval(timeout)
+            var applied: Int64 = 0
+            var pending: Int64 = 1
+            // Done when every record is applied and no deferred read-model refresh is left.
+            while applied < logEnd || pending > 0, Date() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                if db == nil { db = try? PostgresConnection(url: databaseURL) }
+                guard let db, let now = try? appliedOffsets(db),
+                      let owed = try? db.query("SELECT count(*) FROM projection.pending_refresh")[0][0].flatMap({ Int64($0) })
+                else { continue }
+                applied = now
+                pending = owed
+                if firstSeen == nil, applied > 0 { firstSeen = (ContinuousClock.now, applied) }
+            }
+            guard let (start, initial) = firstSeen, applied == logEnd else {
+                print("projector applied \(applied) of \(logEnd) within \(timeout) s")
+                throw ExitCode(1)
+            }
+            let elapsed = seconds(since: start)
+            report(["events": .number(Double(logEnd)), "seconds": .number(elapsed),
+                    "events_per_s": .number(Double(logEnd - initial) / elapsed), "peak_rss_mib": .number(projector.peakMiB)])
+        }
+    }
+
+    /// End-to-end freshness at a steady rate: ingest's 2xx → the dose visible in monitoring.doses.
+    struct Freshness: AsyncParsableCommand {
+        @Option var bin: String
+        @Option var databaseURL: String
+        @Option var topic: String
+        @Option var bootstrap: String
+        @Option var rate = 1_000
+        @Option var duration = 20.0
+        @Option var port: Int
+
+        func run() async throws {
+            let secret = String(repeating: "b", count: 40)
+            let ingest = try ServiceProcess(bin + "/ingest", environment: [
+                "INGEST_PORT": String(port), "INGEST_JWT_SECRET": secret, "KAFKA_TOPIC": topic, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            ])
+            let projector = try ServiceProcess(bin + "/projector", environment: [
+                "DATABASE_URL": databaseURL, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC": topic,
+                "PROJECTOR_GROUP_ID": "bench-\(UUID().uuidString)",
+            ])
+            defer { ingest.stop(); projector.stop() }
+            let authority = try await TokenAuthority(secret: secret)
+            let client = IngestClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, batchSize: 500)
+            // Every event of the study except its doses goes first, untimed: the doses then land on enrolled participants.
+            let needed = Int(Double(rate) * duration * 1.2)
+            var size = needed * 3
+            var all = BenchStudy.submissions(events: size)
+            while all.filter({ $0.json["type"] == "dose.administered" }).count < needed {
+                size *= 2
+                all = BenchStudy.submissions(events: size)
+            }
+            let doses = all.filter { $0.json["type"] == "dose.administered" }
+            let setup = all.filter { $0.json["type"] != "dose.administered" }
+            var tokens: [String: String] = [:]
+            for s in all where tokens[s.sender] == nil {
+                tokens[s.sender] = try await authority.mint(subject: s.sender, site: s.role.isSiteBound ? s.siteID : nil, role: s.role)
+            }
+            try await waitForHealth(client)
+            for (sender, events) in Dictionary(grouping: setup, by: \.sender).sorted(by: { $0.key < $1.key }) where sender == "sponsor" {
+                _ = try await client.submit(events.map(\.json), token: tokens[sender]!)
+            }
+            for (sender, events) in Dictionary(grouping: setup, by: \.sender).sorted(by: { $0.key < $1.key }) where sender != "sponsor" {
+                _ = try await client.submit(events.map(\.json), token: tokens[sender]!)
+            }
+            let db = try PostgresConnection(url: databaseURL)
+            while try appliedOffsets(db) < Int64(setup.count) { try await Task.sleep(for: .milliseconds(100)) }
+
+            let watcher = VisibilityWatcher(databaseURL: databaseURL)
+            let total = Int(Double(rate) * duration)
+            let start = ContinuousClock.now
+            let admin = try KafkaAdmin(bootstrapServers: bootstrap)
+            var maxLag: Int64 = 0
+            let tokenFor = tokens
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<total {
+                    let due = start + .microseconds(Int64(i) * 1_000_000 / Int64(rate))
+                    try await Task.sleep(until: due, clock: .continuous)
+                    let dose = doses[i]
+                    group.addTask {
+                        let (status, _) = try await client.post(path: "v1/events", body: CanonicalJSON.encode(dose.json), token: tokenFor[dose.sender]!)
+                        if status == 202 { watcher.accepted(dose.json["event_id"]!.stringValue!.lowercased()) }
+                    }
+                    if i % 200 == 0 {
+                        let lag = try ProjectionLag.measure(topic: topic, db: db, admin: admin).total
+                        maxLag = max(maxLag, lag)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let sent = seconds(since: start)
+            let latencies = try await watcher.finish(expecting: total)
+            report(["rate_per_s": .number(Double(total) / sent), "events": .number(Double(total)),
+                    "p50_ms": .number(percentile(latencies, 0.50)), "p99_ms": .number(percentile(latencies, 0.99)),
+                    "max_ms": .number(latencies.max() ?? -1), "visible": .number(Double(latencies.count)),
+                    "max_lag": .number(Double(maxLag)),
+                    "ingest_peak_rss_mib": .number(ingest.peakMiB), "projector_peak_rss_mib": .number(projector.peakMiB)])
+        }
+
+        func waitForHealth(_ client: IngestClient) async throws {
+            for _ in 0..<100 {
+                if let (status, _) = try? await client.post(path: "health", body: [], token: nil), status != 0 { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return -1 }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+}
+
+/// Records when each event was accepted, and polls monitoring.doses on its own thread (libpq blocks) for when it
+/// became visible; the difference is the freshness of that event.
+final class VisibilityWatcher: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending: [String: ContinuousClock.Instant] = [:]
+    private var latencies: [Double] = []
+    private var done = false
+    private let thread: Thread
+
+    init(databaseURL: String) {
+        let box = Box()
+        thread = Thread { box.watcher?.poll(databaseURL) }
+        box.watcher = self
+        thread.start()
+    }
+
+    private final class Box: @unchecked Sendable { weak var watcher: VisibilityWatcher? }
+
+    func accepted(_ eventID: String) {
+        lock.withLock { pending[eventID] = .now }
+    }
+
+    private func poll(_ url: String) {
+        guard let db = try? PostgresConnection(url: url) else { return }
+        while !(lock.withLock { done }) {
+            let ids = lock.withLock { Array(pending.keys) }
+            if !ids.isEmpty, let rows = try? db.query("SELECT event_id::text FROM monitoring.doses WHERE event_id = ANY(\(array: ids)::uuid[])") {
+                let now = ContinuousClock.now
+                lock.withLock {
+                    for row in rows {
+                        if let acceptedAt = pending.removeValue(forKey: row[0]!) {
+                            let d = now - acceptedAt
+                            latencies.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+                        }
+                    }
+                }
+            }
+            usleep(2_000)
+        }
+    }
+
+    func finish(expecting total: Int) async throws -> [Double] {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, lock.withLock({ latencies.count < total && !pending.isEmpty || latencies.count == 0 }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return lock.withLock {
+            done = true
+            return latencies
+        }
+    }
+}
