@@ -76,21 +76,24 @@ extension Bool: PostgresBindable { public var postgresText: String { self ? "t" 
 
 /// Text form of a one-dimensional PostgreSQL array: every element quoted, `"` and `\` escaped, NULL unquoted.
 enum PostgresArrayLiteral {
+    /// Built as UTF-8 bytes: this runs for every value of every batch, so it must not go scalar by scalar.
     static func encode(_ elements: [String?]) -> String {
-        var out = "{"
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (i, element) in elements.enumerated() {
-            if i > 0 { out += "," }
+            if i > 0 { out.append(UInt8(ascii: ",")) }
             guard let element else {
-                out += "NULL"
+                out += Array("NULL".utf8)
                 continue
             }
-            out += "\""
-            for c in element.unicodeScalars {
-                if c == "\"" || c == "\\" { out += "\\" }
-                out.unicodeScalars.append(c)
+            out.append(UInt8(ascii: "\""))
+            for byte in element.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -36,8 +36,17 @@ public struct BatchWriter: Sendable {
 
     /// With `deferReadModels` (the projector is catching up on a backlog) the batch is archived and the read
     /// models it affects are only marked for refresh; a later batch without it refreshes them all at once.
-    public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false) throws -> BatchOutcome {
-        try db.transaction { db in try applyInTransaction(records, deferReadModels: deferReadModels, db) }
+    ///
+    /// With a `cache`, participants' histories come from memory where it has them, and the cache keeps what this
+    /// batch computed once the transaction has committed.
+    public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false,
+                      cache: ParticipantHistoryCache? = nil) throws -> BatchOutcome {
+        var histories = HistorySource(cache: cache)
+        let outcome = try db.transaction { db in
+            try applyInTransaction(records, deferReadModels: deferReadModels, histories: &histories, db)
+        }
+        cache?.store(histories.computed)
+        return outcome
     }
 
     /// Refreshes whatever earlier batches deferred. Returns whether there was anything.
@@ -47,12 +56,14 @@ public struct BatchWriter: Sendable {
             // The chain head serialises every writer of the archive and the read models, as for a batch.
             try db.query("SELECT 1 FROM audit.chain_head FOR UPDATE")
             guard try MonitoringWriter.hasDeferred(db) else { return false }
-            try MonitoringWriter.refresh(after: [], db)
+            var fromArchive = HistorySource()
+            try MonitoringWriter.refresh(after: [], db, histories: &fromArchive)
             return true
         }
     }
 
-    private func applyInTransaction(_ records: [KafkaRecord], deferReadModels: Bool, _ db: PostgresConnection) throws -> BatchOutcome {
+    private func applyInTransaction(_ records: [KafkaRecord], deferReadModels: Bool, histories: inout HistorySource,
+                                    _ db: PostgresConnection) throws -> BatchOutcome {
         var outcome = BatchOutcome()
         let byPartition = Dictionary(grouping: records, by: \.partition)
         let partitions = byPartition.keys.sorted()
@@ -88,9 +99,12 @@ public struct BatchWriter: Sendable {
         outcome.rejected = archive.rejected
 
         if deferReadModels {
+            // The cached histories of these participants would miss this batch's events.
+            histories.cache?.forget(archive.new.compactMap(\.participantID))
             try MonitoringWriter.deferRefresh(after: archive.new, db)
         } else {
-            try MonitoringWriter.refresh(after: archive.new, db)
+            histories.newEvents = Dictionary(grouping: archive.new.filter { $0.participantID != nil }) { $0.participantID! }
+            try MonitoringWriter.refresh(after: archive.new, db, histories: &histories)
         }
         try saveCheckpoints(outcome.nextOffsets, db)
         return outcome

@@ -31,11 +31,11 @@ enum MonitoringWriter {
     }
 
     /// Brings the read models up to date after a batch, together with anything an earlier batch deferred.
-    static func refresh(after events: [RecordedEvent], _ db: PostgresConnection) throws {
+    static func refresh(after events: [RecordedEvent], _ db: PostgresConnection, histories: inout HistorySource) throws {
         try recordSiteActivity(events, db)
         var pending = Pending(after: events)
         pending.formUnion(try takeDeferred(db))
-        try apply(pending, db)
+        try apply(pending, db, histories: &histories)
     }
 
     /// Records what `events` oblige to recompute without recomputing it yet (see migration 0006).
@@ -69,7 +69,7 @@ enum MonitoringWriter {
         return pending
     }
 
-    private static func apply(_ pending: Pending, _ db: PostgresConnection) throws {
+    private static func apply(_ pending: Pending, _ db: PostgresConnection, histories: inout HistorySource) throws {
         guard !pending.isEmpty else { return }
         let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
         let participants = pending.protocols ? try allParticipants(db) : pending.participants.sorted()
@@ -77,7 +77,7 @@ enum MonitoringWriter {
         var sites = pending.sites
         for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
             let ids = Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)])
-            sites.formUnion(try refreshParticipants(ids, protocols: protocols, db))
+            sites.formUnion(try refreshParticipants(ids, protocols: protocols, histories: &histories, db))
         }
         if !siteLevel.isEmpty { try refreshSites(siteLevel, db) }
         try refreshAccountability(sites.sorted(), db)
@@ -94,9 +94,10 @@ enum MonitoringWriter {
             """)
         let protocols = try refreshProtocols(db)
         let participants = try allParticipants(db)
+        var fromArchive = HistorySource()
         for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
             _ = try refreshParticipants(Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)]),
-                                        protocols: protocols, notify: false, db)
+                                        protocols: protocols, notify: false, histories: &fromArchive, db)
         }
         let sites = try db.query("SELECT DISTINCT site_id FROM audit.events WHERE site_id IS NOT NULL ORDER BY 1").map { $0[0]! }
         try refreshSites(sites, db)
@@ -148,22 +149,65 @@ enum MonitoringWriter {
     /// Replaces every row of these participants; returns their sites. With `notify`, critical signals that
     /// were not open before are announced (a full recompute announces nothing: no signal is new to it).
     static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, notify: Bool = true,
-                                    _ db: PostgresConnection) throws -> Set<String> {
-        let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: ids)::text[])"))
-        let byParticipant = Dictionary(grouping: events) { $0.participantID! }
+                                    histories: inout HistorySource, _ db: PostgresConnection) throws -> Set<String> {
+        var byParticipant: [String: [RecordedEvent]] = [:]
+        var previousRows: [String: ParticipantRows] = [:]
+        var missing: [String] = []
+        for id in ids {
+            if let cached = histories.cache?.entry(of: id) {
+                byParticipant[id] = cached.events + (histories.newEvents[id] ?? [])
+                previousRows[id] = cached.rows
+            } else {
+                missing.append(id)
+            }
+        }
+        if !missing.isEmpty {
+            let loaded = try decode(try db.query("SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: missing)::text[])"))
+            byParticipant.merge(Dictionary(grouping: loaded) { $0.participantID! }) { $1 }
+        }
+        let events = byParticipant.values.joined()
         var all: [(String, ParticipantRows)] = []
         for id in ids {
-            all.append((id, ParticipantFold.rows(participantID: id, events: byParticipant[id] ?? [], protocols: protocols)))
+            // Kept in order, so the next batch's fold finds it sorted (new events append in order, mostly).
+            let history = EffectiveHistory.inChronologicalOrder(byParticipant[id] ?? [])
+            let rows = ParticipantFold.rows(participantID: id, events: history, protocols: protocols)
+            all.append((id, rows))
+            if histories.cache != nil { histories.computed[id] = .init(events: history, rows: rows) }
         }
         let criticalBefore = Set(try db.query("""
             SELECT signal_id FROM monitoring.safety_signals
             WHERE participant_id = ANY(\(array: ids)::text[]) AND severity = 'critical' AND status = 'open'
             """).map { $0[0]! })
-        for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "drug_movements", "safety_signals", "corrections"] {
-            try db.query("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
+        // Participants whose rows the cache knows get only their changed rows rewritten; the others all of theirs.
+        let replaced = all.filter { previousRows[$0.0] == nil }
+        let replacedIDs = replaced.map(\.0)
+        if !replacedIDs.isEmpty {
+            for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "drug_movements", "safety_signals", "corrections"] {
+                try db.query("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: replacedIDs)::text[])")
+            }
+            try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: replacedIDs)::text[])")
         }
-        try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: ids)::text[])")
-        try ParticipantTables.insert(all, db)
+        var upserts = replaced
+        var deletions: [String: [String]] = [:]
+        for (id, rows) in all {
+            guard let old = previousRows[id] else { continue }
+            let changes = RowChanges(participantID: id, from: old, to: rows)
+            upserts.append((id, changes.upserts))
+            deletions.merge(changes.deletions) { $0 + $1 }
+        }
+        for (table, keys) in deletions.sorted(by: { $0.key < $1.key }) where !keys.isEmpty {
+            switch table {
+            case "participants":
+                try db.query("DELETE FROM monitoring.participants WHERE participant_id = ANY(\(array: keys)::text[])")
+            case "allocations":
+                try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: keys)::text[])")
+            case "safety_signals":
+                try db.query("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: keys)::text[])")
+            default:
+                try db.query("DELETE FROM monitoring.\(identifier: table) WHERE event_id = ANY(\(array: keys)::uuid[])")
+            }
+        }
+        try ParticipantTables.insert(upserts, db)
         // Tell watchers (LISTEN critical_signals) about critical signals that just opened.
         for (_, rows) in all where notify {
             for signal in rows.signals where signal.severity == .critical && signal.status == .open && !criticalBefore.contains(signal.signalID) {

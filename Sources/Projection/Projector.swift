@@ -42,13 +42,16 @@ public final class Projector: Sendable {
     private func session(shouldStop: @escaping @Sendable () -> Bool) throws {
         try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
         let db = try configuration.projectorConnection()
+        let cache = ParticipantHistoryCache(maxEvents: configuration.historyCacheEvents)
         try Recompute.serveRequests(db, logger: logger)
         let topic = configuration.topic
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,
             rebalance: RebalanceHandler(assigned: { partitions in
-                try Checkpoints.read(topic: topic, partitions: partitions, db)
-            }),
+                // Another projector may have appended to these participants meanwhile.
+                cache.removeAll()
+                return try Checkpoints.read(topic: topic, partitions: partitions, db)
+            }, revoked: { _ in cache.removeAll() }),
             logger: logger)
         defer { consumer.close() }
         logger.info("projector consuming", metadata: ["topic": "\(topic)", "group": "\(configuration.groupID)"])
@@ -65,7 +68,7 @@ public final class Projector: Sendable {
             }
             // A full batch means a backlog: archive now, refresh the read models once it is worked off.
             let catchingUp = records.count >= configuration.batchSize
-            let outcome = try writer.apply(records, to: db, deferReadModels: catchingUp)
+            let outcome = try writer.apply(records, to: db, deferReadModels: catchingUp, cache: cache)
             owesRefresh = catchingUp
             consumer.commitInformational(outcome.nextOffsets)
             if outcome.rejected > 0 {

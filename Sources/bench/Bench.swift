@@ -267,7 +267,7 @@ extension Bench {
             var applied: Int64 = 0
             var pending: Int64 = 1
             // Done when every record is applied and no deferred read-model refresh is left.
-            while applied < logEnd || pending > 0, Date() < deadline {
+            while applied < logEnd || pending > 0, Date() < deadline, projector.process.isRunning {
                 try await Task.sleep(for: .milliseconds(20))
                 if db == nil { db = try? PostgresConnection(url: databaseURL) }
                 guard let db, let now = try? appliedOffsets(db),

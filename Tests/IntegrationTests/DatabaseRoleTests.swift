@@ -27,13 +27,15 @@ struct DatabaseRoleTests {
         Int(try db.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"))[0][0]!)!
     }
 
-    /// Runs `sql` and expects PostgreSQL to refuse it for lack of privilege (SQLSTATE 42501).
-    static func expectRefused(_ db: PostgresConnection, _ sql: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        do {
-            try db.execute(sql)
-            Issue.record("allowed: \(sql)", sourceLocation: sourceLocation)
-        } catch {
-            #expect(error.sqlState == "42501", "\(sql): \(error)", sourceLocation: sourceLocation)
+    /// Runs each statement and expects PostgreSQL to refuse it for lack of privilege (SQLSTATE 42501).
+    static func expectRefused(_ db: PostgresConnection, _ statements: String..., sourceLocation: SourceLocation = #_sourceLocation) {
+        for sql in statements {
+            do {
+                try db.execute(sql)
+                Issue.record("allowed: \(sql)", sourceLocation: sourceLocation)
+            } catch {
+                #expect(error.sqlState == "42501", "\(sql): \(error)", sourceLocation: sourceLocation)
+            }
         }
     }
 
@@ -47,12 +49,13 @@ struct DatabaseRoleTests {
         // No column named arm is visible to the session anywhere, nor any statistics about one.
         #expect(try monitor.query("SELECT table_schema, table_name FROM information_schema.columns WHERE column_name = 'arm'").isEmpty)
         #expect(try monitor.query("SELECT 1 FROM pg_stats WHERE attname = 'arm'").isEmpty)
-        Self.expectRefused(monitor, "SELECT arm FROM unblinded.allocations")
-        Self.expectRefused(monitor, "SELECT data FROM audit.events")
-        Self.expectRefused(monitor, "UPDATE monitoring.safety_signals SET status = 'acknowledged'")
-        Self.expectRefused(monitor, "DELETE FROM monitoring.doses")
-        Self.expectRefused(monitor, "INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events) VALUES ('S09', now(), 1)")
-        Self.expectRefused(monitor, "SELECT * FROM projection.checkpoints")
+        Self.expectRefused(monitor,
+            "SELECT arm FROM unblinded.allocations",
+            "SELECT data FROM audit.events",
+            "UPDATE monitoring.safety_signals SET status = 'acknowledged'",
+            "DELETE FROM monitoring.doses",
+            "INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events) VALUES ('S09', now(), 1)",
+            "SELECT * FROM projection.checkpoints")
     }
 
     @Test func anAuditorReadsTheArchiveButChangesNothing() throws {
@@ -61,34 +64,36 @@ struct DatabaseRoleTests {
         #expect(try Self.count(auditor, "audit.events") == (try CrashTests.simulatedEvents().count))
         #expect(try Self.count(auditor, "monitoring.participants") >= 18)
         #expect(try AuditVerification.run(auditor).intact)
-        Self.expectRefused(auditor, "SELECT arm FROM unblinded.allocations")
-        Self.expectRefused(auditor, "UPDATE audit.events SET recorded_by = 'mallory'")
-        Self.expectRefused(auditor, "DELETE FROM audit.events")
-        Self.expectRefused(auditor, "INSERT INTO audit.rejected (kafka_topic, kafka_partition, kafka_offset, event_id, reason, envelope) "
-            + "VALUES ('t', 0, 0, gen_random_uuid(), 'x', '{}')")
-        Self.expectRefused(auditor, "DELETE FROM monitoring.safety_signals")
+        Self.expectRefused(auditor,
+            "SELECT arm FROM unblinded.allocations",
+            "UPDATE audit.events SET recorded_by = 'mallory'",
+            "DELETE FROM audit.events",
+            "INSERT INTO audit.rejected (kafka_topic, kafka_partition, kafka_offset, event_id, reason, envelope) VALUES ('t', 0, 0, gen_random_uuid(), 'x', '{}')",
+            "DELETE FROM monitoring.safety_signals")
     }
 
     @Test func theUnblindedRoleReadsAllocationsOnly() throws {
         let url = try Self.populated()
         let unblinded = try Self.login(url, as: .unblinded)
         #expect(try Self.count(unblinded, "unblinded.allocations") > 0)
-        Self.expectRefused(unblinded, "SELECT * FROM monitoring.participants")
-        Self.expectRefused(unblinded, "SELECT * FROM audit.events")
-        Self.expectRefused(unblinded, "DELETE FROM unblinded.allocations")
+        Self.expectRefused(unblinded,
+            "SELECT * FROM monitoring.participants",
+            "SELECT * FROM audit.events",
+            "DELETE FROM unblinded.allocations")
     }
 
     @Test func theProjectorAppendsButCannotRewriteTheArchive() throws {
         let url = try Self.populated()
         let projector = try Self.login(url, as: .projector)
         #expect(try Rebuild.run(projector, dryRun: false, logger: TestStack.logger).tables.isEmpty == false)
-        Self.expectRefused(projector, "UPDATE audit.events SET recorded_by = 'mallory'")
-        Self.expectRefused(projector, "DELETE FROM audit.events")
-        Self.expectRefused(projector, "TRUNCATE audit.events")
-        Self.expectRefused(projector, "ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
-        Self.expectRefused(projector, "DROP TABLE monitoring.participants")
-        Self.expectRefused(projector, "CREATE TABLE audit.shadow (x int)")
-        Self.expectRefused(projector, "UPDATE audit.rejected SET reason = 'x'")
+        Self.expectRefused(projector,
+            "UPDATE audit.events SET recorded_by = 'mallory'",
+            "DELETE FROM audit.events",
+            "TRUNCATE audit.events",
+            "ALTER TABLE audit.events DISABLE TRIGGER events_append_only",
+            "DROP TABLE monitoring.participants",
+            "CREATE TABLE audit.shadow (x int)",
+            "UPDATE audit.rejected SET reason = 'x'")
         // Not even the owner can change an archived event: the append-only trigger refuses every role.
         let owner = try PostgresConnection(url: url)
         do {

@@ -2,20 +2,28 @@
 public enum Identifiers {
     /// Lowercase form of a UUID in 8-4-4-4-12 form, or nil.
     public static func normalisedUUID(_ text: String) -> String? {
-        let scalars = Array(text.unicodeScalars)
-        guard scalars.count == 36 else { return nil }
-        for (i, s) in scalars.enumerated() {
-            if [8, 13, 18, 23].contains(i) {
-                guard s == "-" else { return nil }
-            } else {
-                guard s.properties.isASCIIHexDigit else { return nil }
+        // Byte checks: this runs for every event ingested and every event the projector reads.
+        var lowered = [UInt8]()
+        lowered.reserveCapacity(36)
+        for (i, byte) in text.utf8.enumerated() {
+            guard i < 36 else { return nil }
+            switch (i, byte) {
+            case (8, _), (13, _), (18, _), (23, _): guard byte == UInt8(ascii: "-") else { return nil }
+            case (_, UInt8(ascii: "0")...UInt8(ascii: "9")), (_, UInt8(ascii: "a")...UInt8(ascii: "f")): break
+            case (_, UInt8(ascii: "A")...UInt8(ascii: "F")): lowered.append(byte + 32); continue
+            default: return nil
             }
+            lowered.append(byte)
         }
-        return text.lowercased()
+        return lowered.count == 36 ? String(decoding: lowered, as: UTF8.self) : nil
+    }
+
+    static func isASCIIAlphanumeric(_ s: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(s) || ("A"..."Z").contains(s) || ("0"..."9").contains(s)
     }
 
     static func isStudyCharacter(_ s: Unicode.Scalar) -> Bool {
-        s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s) || s == "." || s == "_" || s == "-")
+        isASCIIAlphanumeric(s) || s == "." || s == "_" || s == "-"
     }
 
     static func isSiteCharacter(_ s: Unicode.Scalar) -> Bool {
@@ -27,7 +35,7 @@ public enum Identifiers {
         let parts = participantID.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, parts[1].count <= 16,
               parts[0].unicodeScalars.allSatisfy(isSiteCharacter),
-              parts[1].unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) })
+              parts[1].unicodeScalars.allSatisfy(isASCIIAlphanumeric)
         else { return "'\(participantID.prefix(40))' is not of the form <site>-<number>, e.g. S01-0007" }
         if let siteID, parts[0] != siteID {
             return "prefix '\(parts[0])' does not match site_id '\(siteID)'"

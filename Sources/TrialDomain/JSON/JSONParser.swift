@@ -184,14 +184,15 @@ private struct Reader {
     mutating func parseString() throws(JSONParseError) -> String {
         let start = index
         index += 1
-        var scalars = String.UnicodeScalarView()
+        // Runs between escapes are validated and appended whole; most strings are one run and no copy follows.
+        var text = ""
         var runStart = index
         func flushRun(_ end: Int) throws(JSONParseError) {
             guard runStart < end else { return }
             guard let run = String(validating: bytes[runStart..<end], as: UTF8.self) else {
                 throw error("invalid UTF-8 in string", at: runStart)
             }
-            scalars.append(contentsOf: run.unicodeScalars)
+            if text.isEmpty { text = run } else { text += run }
         }
         while true {
             guard index < bytes.count else { throw error("unterminated string", at: start) }
@@ -199,7 +200,7 @@ private struct Reader {
             if byte == UInt8(ascii: "\"") {
                 try flushRun(index)
                 index += 1
-                return String(scalars)
+                return text
             }
             if byte < 0x20 { throw error("control character in string must be escaped") }
             if byte != UInt8(ascii: "\\") {
@@ -212,14 +213,14 @@ private struct Reader {
             let escape = bytes[index]
             index += 1
             switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "\""): text.unicodeScalars.append("\"")
+            case UInt8(ascii: "\\"): text.unicodeScalars.append("\\")
+            case UInt8(ascii: "/"): text.unicodeScalars.append("/")
+            case UInt8(ascii: "b"): text.unicodeScalars.append("\u{08}")
+            case UInt8(ascii: "f"): text.unicodeScalars.append("\u{0C}")
+            case UInt8(ascii: "n"): text.unicodeScalars.append("\n")
+            case UInt8(ascii: "r"): text.unicodeScalars.append("\r")
+            case UInt8(ascii: "t"): text.unicodeScalars.append("\t")
             case UInt8(ascii: "u"):
                 let high = try parseHex4()
                 if (0xD800...0xDBFF).contains(high) {
@@ -229,11 +230,11 @@ private struct Reader {
                     let low = try parseHex4()
                     guard (0xDC00...0xDFFF).contains(low) else { throw error("invalid surrogate pair in string") }
                     let combined = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                    scalars.append(Unicode.Scalar(combined)!)
+                    text.unicodeScalars.append(Unicode.Scalar(combined)!)
                 } else if (0xDC00...0xDFFF).contains(high) {
                     throw error("lone low surrogate in string")
                 } else {
-                    scalars.append(Unicode.Scalar(high)!)
+                    text.unicodeScalars.append(Unicode.Scalar(high)!)
                 }
             default:
                 throw error("invalid escape sequence", at: index - 2)

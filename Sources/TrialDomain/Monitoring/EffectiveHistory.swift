@@ -22,8 +22,24 @@ public struct EffectiveHistory: Sendable {
         (a.occurredAt, a.recordedAt, a.eventID) < (b.occurredAt, b.recordedAt, b.eventID)
     }
 
+    /// `events` in chronological order. Sorts small keys and moves each event once: events are large values, and
+    /// sorting them directly dominated the projector's time. Already ordered input (the usual case) is returned as is.
+    public static func inChronologicalOrder(_ events: [RecordedEvent]) -> [RecordedEvent] {
+        let keys = events.map { ($0.occurredAt, $0.recordedAt, $0.eventID) }
+        if zip(keys, keys.dropFirst()).allSatisfy({ $0 <= $1 }) { return events }
+        return keys.indices.sorted { keys[$0] < keys[$1] }.map { events[$0] }
+    }
+
+    /// Whether any correction or void is among the events (most histories have none).
+    public let hasCorrections: Bool
+
     public init(_ events: [RecordedEvent]) {
-        let sorted = events.sorted(by: Self.chronological)
+        let sorted = Self.inChronologicalOrder(events)
+        hasCorrections = sorted.contains { $0.type == .eventCorrected || $0.type == .eventVoided }
+        guard hasCorrections else {
+            entries = sorted.map { Entry(event: $0, corrections: []) }
+            return
+        }
         var voidTargets: [String: [String]] = [:]  // target -> voids
         var byID: [String: RecordedEvent] = [:]
         for event in sorted {
@@ -74,7 +90,7 @@ public struct EffectiveHistory: Sendable {
 
     /// The history as recorded, before any correction or void: used to find signals that corrections resolved.
     public static func asRecorded(_ events: [RecordedEvent]) -> [Entry] {
-        events.sorted(by: chronological).compactMap { event in
+        inChronologicalOrder(events).compactMap { event in
             switch event.type {
             case .eventCorrected, .eventVoided: nil
             default: Entry(event: event, corrections: [])

@@ -10,6 +10,8 @@ public struct ParticipantRows: Sendable, Equatable {
     public var signals: [SignalRow] = []
     public var corrections: [CorrectionRow] = []
     public var allocation: AllocationRow?
+
+    public init() {}
 }
 
 /// A correction or void of one of the participant's events, as the timeline shows it.

@@ -9,7 +9,9 @@ public enum ParticipantFold {
         guard let siteID = events.lazy.compactMap(\.siteID).first else { return rows }
 
         let effectiveSignals = SafetyRules.evaluate(entries, protocols: protocols)
-        let recordedSignals = SafetyRules.evaluate(EffectiveHistory.asRecorded(events), protocols: protocols)
+        // Without corrections or voids the history as recorded is the effective one: no need to evaluate it twice.
+        let recordedSignals = history.hasCorrections
+            ? SafetyRules.evaluate(EffectiveHistory.asRecorded(events), protocols: protocols) : effectiveSignals
         rows.signals = signals(effective: effectiveSignals, recorded: recordedSignals, history: history,
                                siteID: siteID, participantID: participantID)
 
@@ -58,7 +60,7 @@ public enum ParticipantFold {
         rows.adverseEvents = adverse.values.map(\.row).sorted { $0.eventID < $1.eventID }
         let unresolved = Set(history.unresolved)
         let known = Dictionary(events.map { ($0.eventID, $0.type.rawValue) }, uniquingKeysWith: { a, _ in a })
-        for e in events.sorted(by: EffectiveHistory.chronological) {
+        for e in EffectiveHistory.inChronologicalOrder(events) {
             let inEffect = !history.voided.contains(e.eventID) && !unresolved.contains(e.eventID)
             switch e.payload {
             case .eventCorrected(let c):
