@@ -46,6 +46,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// Default 6000 (the broker's usual minimum): a restarted or crashed projector is replaced within seconds.
     /// `heartbeat.interval.ms` is set to a sixth of it.
     public var sessionTimeoutMs: Int = 6_000
+    /// `queued.max.messages.kbytes`: records fetched ahead of the application. librdkafka's 64 MiB default
+    /// would be a third of the projector's memory budget; 16 MiB still keeps several full batches ready.
+    public var prefetchKilobytes: Int = 16_384
     public var additionalProperties: [String: String] = [:]
 
     public init(bootstrapServers: String, topic: String, groupID: String) {
@@ -66,6 +69,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("session.timeout.ms", String(sessionTimeoutMs)),
             ("heartbeat.interval.ms", String(max(100, sessionTimeoutMs / 6))),
             ("enable.partition.eof", "false"),
+            ("queued.max.messages.kbytes", String(prefetchKilobytes)),
         ] + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }

@@ -5,7 +5,8 @@ import TrialDomain
 /// touched is recomputed from its whole archived history by the pure folds, and its rows replaced.
 /// A protocol change (a study-wide event) recomputes every participant.
 enum MonitoringWriter {
-    static let chunk = 500
+    // Participants recomputed per statement group: bounds the histories held in memory at once.
+    static let chunk = 200
 
     /// What a set of events obliges the read models to recompute.
     struct Pending: Equatable {

@@ -23,6 +23,7 @@ struct Serve: AsyncParsableCommand {
     var port: Int?
 
     func run() async throws {
+        MallocArenas.limit()
         // Hummingbird's service group handles SIGTERM/SIGINT; make sure an inherited mask does not block them.
         StopSignals.unblock()
         var configuration = try IngestConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)

@@ -31,7 +31,8 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Consume and apply until SIGTERM or SIGINT.")
 
     func run() throws {
-        // First thing: from here on SIGTERM/SIGINT only raise the flag, and none can be lost.
+        MallocArenas.limit()
+        // First thing after that: from here on SIGTERM/SIGINT only raise the flag, and none can be lost.
         StopSignals.install()
         let (configuration, logger) = try loadConfiguration()
         do {
@@ -97,6 +98,7 @@ struct RebuildCommand: ParsableCommand {
     var skipLogCheck = false
 
     func run() throws {
+        MallocArenas.limit()
         let (configuration, logger) = try loadConfiguration()
         try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
         let db = try configuration.projectorConnection()
