@@ -131,11 +131,11 @@ public struct TokenAuthority: Sendable {
 
     /// The person a token stands for, or why it is refused.
     public func verify(_ token: String, now: Date = Date()) async -> Result<Principal, AuthenticationFailure> {
-        let accepted = acceptedAlgorithms.map(\.rawValue).joined(separator: " or ")
         guard let alg = Self.headerAlgorithm(token) else {
             return .failure(AuthenticationFailure("the token is malformed: expected a JWS compact token (header.payload.signature)"))
         }
         guard let algorithm = TokenAlgorithm(rawValue: alg), let collection = keys[algorithm] else {
+            let accepted = acceptedAlgorithms.map(\.rawValue).joined(separator: " or ")
             return .failure(AuthenticationFailure("tokens signed with '\(alg.prefix(20))' are not accepted here; use \(accepted)"))
         }
         let claims: TrialClaims

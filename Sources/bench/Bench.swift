@@ -324,10 +324,11 @@ extension Bench {
                 tokens[s.sender] = try await authority.mint(subject: s.sender, site: s.role.isSiteBound ? s.siteID : nil, role: s.role)
             }
             try await waitForHealth(client)
-            for (sender, events) in Dictionary(grouping: setup, by: \.sender).sorted(by: { $0.key < $1.key }) where sender == "sponsor" {
-                _ = try await client.submit(events.map(\.json), token: tokens[sender]!)
+            // The sponsor's protocol and sites first, then each sender's events.
+            let bySender = Dictionary(grouping: setup, by: \.sender).sorted {
+                ($0.key == "sponsor" ? 0 : 1, $0.key) < ($1.key == "sponsor" ? 0 : 1, $1.key)
             }
-            for (sender, events) in Dictionary(grouping: setup, by: \.sender).sorted(by: { $0.key < $1.key }) where sender != "sponsor" {
+            for (sender, events) in bySender {
                 _ = try await client.submit(events.map(\.json), token: tokens[sender]!)
             }
             let db = try PostgresConnection(url: databaseURL)
