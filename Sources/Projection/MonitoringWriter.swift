@@ -129,9 +129,17 @@ enum MonitoringWriter {
         ProtocolHistory(events: try loadStudyEvents(db))
     }
 
-    /// Rewrites `monitoring.protocol_versions` from the archive and returns the protocol history it shows.
+    /// Rewrites `monitoring.protocol_versions` from the archive, with the changes of study events (and signals
+    /// for those refused), and returns the protocol history it shows.
     static func refreshProtocols(_ db: PostgresConnection) throws -> ProtocolHistory {
-        let events = try loadStudyEvents(db)
+        let recorded = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL"))
+        let history = EffectiveHistory(recorded)
+        let events = history.entries.map(\.event)
+        let changes = history.changes(of: recorded, siteID: nil, participantID: nil)
+        try db.execute("DELETE FROM monitoring.corrections WHERE site_id IS NULL")
+        try db.execute("DELETE FROM monitoring.safety_signals WHERE site_id IS NULL")
+        try ParticipantTables.insertCorrections(changes.rows, db)
+        try ParticipantTables.insertSignals(changes.signals, db)
         let protocols = ProtocolHistory(events: events)
         let data = Dictionary(events.map { ($0.eventID, $0.data) }, uniquingKeysWith: { a, _ in a })
         try db.execute("DELETE FROM monitoring.protocol_versions")
@@ -183,10 +191,12 @@ enum MonitoringWriter {
         let replaced = all.filter { previousRows[$0.0] == nil }
         let replacedIDs = replaced.map(\.0)
         if !replacedIDs.isEmpty {
-            for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "drug_movements", "safety_signals", "corrections"] {
+            for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "safety_signals", "corrections"] {
                 try db.query("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: replacedIDs)::text[])")
             }
-            try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: replacedIDs)::text[])")
+            for table in ["allocations", "dose_products", "drug_movements"] {
+                try db.query("DELETE FROM unblinded.\(identifier: table) WHERE participant_id = ANY(\(array: replacedIDs)::text[])")
+            }
         }
         var upserts = replaced
         var deletions: [String: [String]] = [:]
@@ -202,6 +212,11 @@ enum MonitoringWriter {
                 try db.query("DELETE FROM monitoring.participants WHERE participant_id = ANY(\(array: keys)::text[])")
             case "allocations":
                 try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: keys)::text[])")
+            case "doses":
+                try db.query("DELETE FROM monitoring.doses WHERE event_id = ANY(\(array: keys)::uuid[])")
+                try db.query("DELETE FROM unblinded.dose_products WHERE event_id = ANY(\(array: keys)::uuid[])")
+            case "drug_movements":
+                try db.query("DELETE FROM unblinded.drug_movements WHERE event_id = ANY(\(array: keys)::uuid[])")
             case "safety_signals":
                 try db.query("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: keys)::text[])")
             default:
@@ -214,7 +229,7 @@ enum MonitoringWriter {
             for signal in rows.signals where signal.severity == .critical && signal.status == .open && !criticalBefore.contains(signal.signalID) {
                 let payload = CanonicalJSON.string([
                     "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
-                    "site_id": .string(signal.siteID), "rule": .string(signal.rule.rawValue),
+                    "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),
                     "details": .string(String(signal.details.prefix(500))),
                 ])
                 try db.query("SELECT pg_notify('critical_signals', \(payload))")
@@ -230,20 +245,31 @@ enum MonitoringWriter {
             SELECT envelope FROM audit.events WHERE site_id = ANY(\(array: sites)::text[]) AND participant_id IS NULL
             """))
         let bySite = Dictionary(grouping: events) { $0.siteID! }
-        try db.query("DELETE FROM monitoring.drug_movements WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
+        try db.query("DELETE FROM unblinded.drug_movements WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
         try db.query("DELETE FROM monitoring.deviations WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
         try db.query("DELETE FROM monitoring.site_acknowledgements WHERE site_id = ANY(\(array: sites)::text[])")
+        try db.query("DELETE FROM monitoring.corrections WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
+        try db.query("""
+            DELETE FROM monitoring.safety_signals
+            WHERE participant_id IS NULL AND rule = \(SafetyRule.invalidCorrection.rawValue) AND site_id = ANY(\(array: sites)::text[])
+            """)
         var movements: [DrugMovementRow] = []
         var deviations: [DeviationRow] = []
+        var corrections: [CorrectionRow] = []
+        var signals: [SignalRow] = []
         var acks: [(site: String, signal: String, by: String, at: Timestamp)] = []
         for site in sites {
             let rows = SiteFold.rows(siteID: site, events: bySite[site] ?? [])
             movements += rows.movements
             deviations += rows.deviations
+            corrections += rows.corrections
+            signals += rows.signals
             acks += rows.acknowledgements.sorted { $0.key < $1.key }.map { (site, $0.key, $0.value.by, $0.value.at) }
         }
         try ParticipantTables.insertMovements(movements, db)
         try ParticipantTables.insertDeviations(deviations, db)
+        try ParticipantTables.insertCorrections(corrections, db)
+        try ParticipantTables.insertSignals(signals, db)
         if !acks.isEmpty {
             try db.query("""
                 INSERT INTO monitoring.site_acknowledgements (site_id, signal_id, acknowledged_by, acknowledged_at)
@@ -256,9 +282,9 @@ enum MonitoringWriter {
     /// Per site and lot, from the movements and the doses; discrepancies become site signals.
     static func refreshAccountability(_ sites: [String], _ db: PostgresConnection) throws {
         guard !sites.isEmpty else { return }
-        try db.query("DELETE FROM monitoring.drug_accountability WHERE site_id = ANY(\(array: sites)::text[])")
+        try db.query("DELETE FROM unblinded.drug_accountability WHERE site_id = ANY(\(array: sites)::text[])")
         try db.query("""
-            INSERT INTO monitoring.drug_accountability
+            INSERT INTO unblinded.drug_accountability
             SELECT site_id, lot, min(unit),
                    coalesce(sum(q) FILTER (WHERE kind = 'received'), 0),
                    coalesce(sum(q) FILTER (WHERE kind = 'dispensed'), 0),
@@ -271,21 +297,21 @@ enum MonitoringWriter {
                                      ELSE 0 END), 0),
                    false, NULL
             FROM (SELECT site_id, lot, unit, kind, participant_id IS NOT NULL AS by_participant, quantity AS q
-                  FROM monitoring.drug_movements WHERE site_id = ANY(\(array: sites)::text[])
+                  FROM unblinded.drug_movements WHERE site_id = ANY(\(array: sites)::text[])
                   UNION ALL
                   SELECT site_id, lot, unit, 'administered', true, amount
-                  FROM monitoring.doses WHERE site_id = ANY(\(array: sites)::text[]) AND lot IS NOT NULL) m
+                  FROM unblinded.dose_products WHERE site_id = ANY(\(array: sites)::text[]) AND lot IS NOT NULL) m
             GROUP BY site_id, lot
             HAVING count(DISTINCT unit) >= 1
             """)
         try db.query("""
-            UPDATE monitoring.drug_accountability a SET discrepancy = true, discrepancy_reason = r.reason
+            UPDATE unblinded.drug_accountability a SET discrepancy = true, discrepancy_reason = r.reason
             FROM (SELECT site_id, lot, concat_ws('; ',
                          CASE WHEN balance < 0 THEN 'balance is negative (' || balance || ' ' || unit || ')' END,
                          CASE WHEN administered > dispensed THEN 'administered ' || administered || ' exceeds dispensed ' || dispensed END,
-                         CASE WHEN (SELECT count(DISTINCT unit) FROM monitoring.drug_movements m
+                         CASE WHEN (SELECT count(DISTINCT unit) FROM unblinded.drug_movements m
                                     WHERE m.site_id = d.site_id AND m.lot = d.lot) > 1 THEN 'lot recorded in more than one unit' END) AS reason
-                  FROM monitoring.drug_accountability d WHERE site_id = ANY(\(array: sites)::text[])) r
+                  FROM unblinded.drug_accountability d WHERE site_id = ANY(\(array: sites)::text[])) r
             WHERE a.site_id = r.site_id AND a.lot = r.lot AND r.reason <> ''
             """)
         try db.query("DELETE FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy' AND site_id = ANY(\(array: sites)::text[])")
@@ -295,8 +321,8 @@ enum MonitoringWriter {
             SELECT 'accountability_discrepancy:' || a.site_id || '/' || a.lot, NULL, a.site_id, 'accountability_discrepancy', 'warning',
                    last.event_id::text, last.occurred_at, 'lot ' || a.lot || ': ' || a.discrepancy_reason,
                    CASE WHEN k.signal_id IS NULL THEN 'open' ELSE 'acknowledged' END, k.acknowledged_by, k.acknowledged_at, NULL, NULL
-            FROM monitoring.drug_accountability a
-            CROSS JOIN LATERAL (SELECT event_id, occurred_at FROM monitoring.drug_movements m
+            FROM unblinded.drug_accountability a
+            CROSS JOIN LATERAL (SELECT event_id, occurred_at FROM unblinded.drug_movements m
                                 WHERE m.site_id = a.site_id AND m.lot = a.lot ORDER BY occurred_at DESC, event_id DESC LIMIT 1) last
             LEFT JOIN monitoring.site_acknowledgements k
                    ON k.site_id = a.site_id AND k.signal_id = 'accountability_discrepancy:' || a.site_id || '/' || a.lot

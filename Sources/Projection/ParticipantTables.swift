@@ -12,17 +12,23 @@ enum ParticipantTables {
         }
         let doses = all.flatMap { id, rows in rows.doses.map { (id, site(id, rows), $0) } }
         if !doses.isEmpty {
+            // What monitors see of a dose, and (apart, in the unblinded schema) what was given.
             try db.query("""
-                INSERT INTO monitoring.doses (event_id, participant_id, site_id, substance, amount, unit, route, supervised, lot,
-                    administered_by, witness, administered_at, protocol_version, corrected, recorded_at, recorded_by)
+                INSERT INTO monitoring.doses (event_id, participant_id, site_id, supervised, administered_by, witness,
+                    administered_at, protocol_version, corrected, recorded_at, recorded_by)
                 SELECT * FROM unnest(\(array: doses.map(\.2.eventID))::uuid[], \(array: doses.map(\.0))::text[], \(array: doses.map(\.1))::text[],
-                    \(array: doses.map(\.2.dose.substance.rawValue))::text[], \(array: doses.map { CanonicalJSON.formatNumber($0.2.dose.amount) })::numeric[],
-                    \(array: doses.map(\.2.dose.unit.rawValue))::text[], \(array: doses.map(\.2.dose.route.rawValue))::text[],
-                    \(array: doses.map(\.2.dose.supervised))::boolean[], \(array: doses.map(\.2.dose.lot))::text[],
+                    \(array: doses.map(\.2.dose.supervised))::boolean[],
                     \(array: doses.map(\.2.dose.administeredBy))::text[], \(array: doses.map(\.2.dose.witness))::text[],
                     \(array: doses.map(\.2.administeredAt.rfc3339))::timestamptz[], \(array: doses.map(\.2.protocolVersion))::text[],
                     \(array: doses.map(\.2.corrected))::boolean[], \(array: doses.map(\.2.recordedAt.rfc3339))::timestamptz[],
                     \(array: doses.map(\.2.recordedBy))::text[])
+                """)
+            try db.query("""
+                INSERT INTO unblinded.dose_products (event_id, participant_id, site_id, substance, amount, unit, route, lot, administered_at)
+                SELECT * FROM unnest(\(array: doses.map(\.2.eventID))::uuid[], \(array: doses.map(\.0))::text[], \(array: doses.map(\.1))::text[],
+                    \(array: doses.map(\.2.dose.substance.rawValue))::text[], \(array: doses.map { CanonicalJSON.formatNumber($0.2.dose.amount) })::numeric[],
+                    \(array: doses.map(\.2.dose.unit.rawValue))::text[], \(array: doses.map(\.2.dose.route.rawValue))::text[],
+                    \(array: doses.map(\.2.dose.lot))::text[], \(array: doses.map(\.2.administeredAt.rfc3339))::timestamptz[])
                 """)
         }
         let assessments = all.flatMap { id, rows in rows.assessments.map { (id, site(id, rows), $0) } }
@@ -75,19 +81,7 @@ enum ParticipantTables {
         try insertDeviations(all.flatMap(\.1.deviations), db)
         try insertMovements(all.flatMap(\.1.movements), db)
         try insertSignals(all.flatMap(\.1.signals), db)
-        let corrections = all.flatMap { id, rows in rows.corrections.map { (id, site(id, rows), $0) } }
-        if !corrections.isEmpty {
-            try db.query("""
-                INSERT INTO monitoring.corrections (event_id, participant_id, site_id, kind, target_event_id, target_type, reason,
-                    in_effect, occurred_at, recorded_at, recorded_by)
-                SELECT * FROM unnest(\(array: corrections.map(\.2.eventID))::uuid[], \(array: corrections.map(\.0))::text[],
-                    \(array: corrections.map(\.1))::text[], \(array: corrections.map(\.2.kind))::text[],
-                    \(array: corrections.map(\.2.targetEventID))::uuid[], \(array: corrections.map(\.2.targetType))::text[],
-                    \(array: corrections.map(\.2.reason))::text[], \(array: corrections.map(\.2.inEffect))::boolean[],
-                    \(array: corrections.map(\.2.occurredAt.rfc3339))::timestamptz[], \(array: corrections.map(\.2.recordedAt.rfc3339))::timestamptz[],
-                    \(array: corrections.map(\.2.recordedBy))::text[])
-                """)
-        }
+        try insertCorrections(all.flatMap(\.1.corrections), db)
         let allocations = all.compactMap { id, rows in rows.allocation.map { (id, site(id, rows), $0) } }
         if !allocations.isEmpty {
             try db.query("""
@@ -105,7 +99,7 @@ enum ParticipantTables {
         try db.query("""
             INSERT INTO monitoring.participants (participant_id, site_id, study_id, status, protocol_version, screened_at,
                 consented_at, enrolled_at, withdrawn_at, withdrawal_reason, completed_at, doses_administered, doses_missed,
-                adherence_pct, current_dose, current_dose_unit, last_dose_at,
+                adherence_pct, last_dose_at,
                 baseline_phq9, latest_phq9, change_phq9, baseline_madrs, latest_madrs, change_madrs,
                 baseline_gad7, latest_gad7, change_gad7, baseline_qids_sr16, latest_qids_sr16, change_qids_sr16,
                 response, remission, unblinded_at, open_signals)
@@ -116,7 +110,6 @@ enum ParticipantTables {
                 \(array: s.map(\.withdrawalReason))::text[], \(array: s.map { $0.completedAt?.rfc3339 })::timestamptz[],
                 \(array: s.map(\.dosesAdministered))::integer[], \(array: s.map(\.dosesMissed))::integer[],
                 \(array: s.map { $0.adherencePercent.map(CanonicalJSON.formatNumber) })::numeric[],
-                \(array: s.map { $0.currentDose.map(CanonicalJSON.formatNumber) })::numeric[], \(array: s.map(\.currentDoseUnit))::text[],
                 \(array: s.map { $0.lastDoseAt?.rfc3339 })::timestamptz[],
                 \(array: score(.phq9, \.baseline))::integer[], \(array: score(.phq9, \.latest))::integer[], \(array: score(.phq9, \.change))::integer[],
                 \(array: score(.madrs, \.baseline))::integer[], \(array: score(.madrs, \.latest))::integer[], \(array: score(.madrs, \.change))::integer[],
@@ -142,11 +135,25 @@ enum ParticipantTables {
     static func insertMovements(_ m: [DrugMovementRow], _ db: PostgresConnection) throws {
         guard !m.isEmpty else { return }
         try db.query("""
-            INSERT INTO monitoring.drug_movements (event_id, site_id, participant_id, lot, kind, quantity, unit, occurred_at)
+            INSERT INTO unblinded.drug_movements (event_id, site_id, participant_id, lot, kind, quantity, unit, occurred_at)
             SELECT * FROM unnest(\(array: m.map(\.eventID))::uuid[], \(array: m.map(\.siteID))::text[], \(array: m.map(\.participantID))::text[],
                 \(array: m.map(\.lot))::text[], \(array: m.map(\.kind.rawValue))::text[],
                 \(array: m.map { CanonicalJSON.formatNumber($0.quantity.amount) })::numeric[], \(array: m.map(\.quantity.unit.rawValue))::text[],
                 \(array: m.map(\.occurredAt.rfc3339))::timestamptz[])
+            """)
+    }
+
+    static func insertCorrections(_ c: [CorrectionRow], _ db: PostgresConnection) throws {
+        guard !c.isEmpty else { return }
+        try db.query("""
+            INSERT INTO monitoring.corrections (event_id, participant_id, site_id, kind, target_event_id, target_type, reason,
+                in_effect, occurred_at, recorded_at, recorded_by, refusal)
+            SELECT * FROM unnest(\(array: c.map(\.eventID))::uuid[], \(array: c.map(\.participantID))::text[],
+                \(array: c.map(\.siteID))::text[], \(array: c.map(\.kind))::text[],
+                \(array: c.map(\.targetEventID))::uuid[], \(array: c.map(\.targetType))::text[],
+                \(array: c.map(\.reason))::text[], \(array: c.map(\.inEffect))::boolean[],
+                \(array: c.map(\.occurredAt.rfc3339))::timestamptz[], \(array: c.map(\.recordedAt.rfc3339))::timestamptz[],
+                \(array: c.map(\.recordedBy))::text[], \(array: c.map(\.refusal))::text[])
             """)
     }
 

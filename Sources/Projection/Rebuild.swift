@@ -13,9 +13,9 @@ public enum Rebuild {
     /// Every derived table, in the order they are checksummed.
     public static let tables = [
         "monitoring.participants", "monitoring.doses", "monitoring.assessments", "monitoring.vitals", "monitoring.adverse_events",
-        "monitoring.deviations", "monitoring.corrections", "monitoring.drug_movements", "monitoring.drug_accountability",
+        "monitoring.deviations", "monitoring.corrections",
         "monitoring.safety_signals", "monitoring.site_activity", "monitoring.site_acknowledgements", "monitoring.protocol_versions",
-        "unblinded.allocations",
+        "unblinded.allocations", "unblinded.dose_products", "unblinded.drug_movements", "unblinded.drug_accountability",
     ]
 
     public struct TableResult: Sendable {

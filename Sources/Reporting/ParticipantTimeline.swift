@@ -28,7 +28,7 @@ public struct ParticipantTimeline: Sendable, Equatable {
         let t = #"'YYYY-MM-DD"T"HH24:MI"Z"'"#
         let summary = try db.query(PostgresQuery(unsafeSQL: """
             SELECT site_id, status, protocol_version, to_char(enrolled_at, \(t)), doses_administered, doses_missed, adherence_pct::text,
-                   current_dose::text || ' ' || current_dose_unit, baseline_phq9, latest_phq9, baseline_madrs, latest_madrs,
+                   to_char(last_dose_at, \(t)), baseline_phq9, latest_phq9, baseline_madrs, latest_madrs,
                    response, remission, open_signals, to_char(unblinded_at, \(t))
             FROM monitoring.participants WHERE participant_id = $1
             """, binds: [participantID]))
@@ -37,7 +37,7 @@ public struct ParticipantTimeline: Sendable, Equatable {
         var header: [(String, String)] = [
             ("site", s[0]!), ("status", s[1]!), ("protocol", s[2] ?? "-"), ("enrolled", s[3] ?? "-"),
             ("doses", "\(s[4]!) given, \(s[5]!) missed, adherence \(s[6].map { $0 + " %" } ?? "-")"),
-            ("current dose", s[7] ?? "-"), ("PHQ-9 baseline → latest", score(s[8], s[9])), ("MADRS baseline → latest", score(s[10], s[11])),
+            ("last dose", s[7] ?? "-"), ("PHQ-9 baseline → latest", score(s[8], s[9])), ("MADRS baseline → latest", score(s[10], s[11])),
             ("response / remission", "\(s[12].map { $0 == "t" ? "yes" : "no" } ?? "-") / \(s[13].map { $0 == "t" ? "yes" : "no" } ?? "-")"),
             ("open signals", s[14]!),
         ]
@@ -49,8 +49,8 @@ public struct ParticipantTimeline: Sendable, Equatable {
                     FROM monitoring.participants WHERE participant_id = $1 AND enrolled_at IS NOT NULL
                 UNION ALL SELECT withdrawn_at, 'WITHDRAWN', withdrawal_reason, '' FROM monitoring.participants WHERE participant_id = $1 AND withdrawn_at IS NOT NULL
                 UNION ALL SELECT completed_at, 'completed', '', '' FROM monitoring.participants WHERE participant_id = $1 AND completed_at IS NOT NULL
-                UNION ALL SELECT administered_at, 'dose', amount || ' ' || unit || ' ' || substance || ', ' || route
-                        || CASE WHEN supervised THEN ', supervised' ELSE ', UNSUPERVISED' END || coalesce(', lot ' || lot, '')
+                UNION ALL SELECT administered_at, 'dose', 'study drug (blinded)'
+                        || CASE WHEN supervised THEN ', supervised' ELSE ', UNSUPERVISED' END || coalesce(' by ' || administered_by, '')
                         || CASE WHEN corrected THEN ' (corrected)' ELSE '' END, event_id::text
                     FROM monitoring.doses WHERE participant_id = $1
                 UNION ALL SELECT assessed_at, upper(instrument), coalesce('total ' || total_score, 'answers ' || array_to_string(items, ','))
@@ -65,7 +65,8 @@ public struct ParticipantTimeline: Sendable, Equatable {
                 UNION ALL SELECT trigger_occurred_at, 'SIGNAL ' || upper(severity), rule || ': ' || details || ' [' || status || ']', signal_id
                     FROM monitoring.safety_signals WHERE participant_id = $1
                 UNION ALL SELECT occurred_at, kind, coalesce(target_type, '?') || ' ' || target_event_id || ': ' || reason
-                        || CASE WHEN in_effect THEN '' ELSE ' (not in effect)' END || ' — by ' || recorded_by, event_id::text
+                        || CASE WHEN refusal IS NOT NULL THEN ' (REFUSED: ' || refusal || ')' WHEN in_effect THEN '' ELSE ' (not in effect)' END
+                        || ' — by ' || recorded_by, event_id::text
                     FROM monitoring.corrections WHERE participant_id = $1
             ) t ORDER BY at, kind, id
             """, binds: [participantID])).map { r in
@@ -80,11 +81,18 @@ public struct ParticipantTimeline: Sendable, Equatable {
             SELECT arm, kit_number, to_char(randomized_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"')
             FROM unblinded.allocations WHERE participant_id = \(participantID)
             """)
-        guard let row = rows.rows.first else {
+        if let row = rows.rows.first {
+            header.append(("ARM (unblinded)", "\(row[0]!) (kit \(row[1]!), randomized \(row[2]!))"))
+        } else {
             header.append(("ARM (unblinded)", "not randomized"))
-            return
         }
-        header.append(("ARM (unblinded)", "\(row[0]!) (kit \(row[1]!), randomized \(row[2]!))"))
+        let lastDose = try db.query("""
+            SELECT amount::text || ' ' || unit || ' ' || substance || ', ' || route || coalesce(', lot ' || lot, '')
+            FROM unblinded.dose_products WHERE participant_id = \(participantID) ORDER BY administered_at DESC, event_id DESC LIMIT 1
+            """)
+        if let last = lastDose.rows.first?[0] {
+            header.append(("LAST DOSE GIVEN (unblinded)", last))
+        }
     }
 
     public var text: String {

@@ -55,7 +55,7 @@ public struct Replay: Sendable {
     var signalTable: (header: [String], rows: [[String]]) {
         (["signal_id", "participant_id", "site_id", "rule", "severity", "status", "trigger_occurred_at", "acknowledged_by", "details"],
          signals.map { s in
-             [s.signalID, s.participantID ?? "", s.siteID, s.rule.rawValue, s.severity.rawValue, s.status.rawValue,
+             [s.signalID, s.participantID ?? "", s.siteID ?? "", s.rule.rawValue, s.severity.rawValue, s.status.rawValue,
               s.triggerOccurredAt.rfc3339, s.acknowledgedBy ?? "", s.details]
          })
     }

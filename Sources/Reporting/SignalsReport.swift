@@ -7,7 +7,8 @@ public struct SignalsReport: Sendable, Equatable {
         public var signalID: String
         public var severity: String
         public var rule: String
-        public var siteID: String
+        /// nil for a signal about the study's own events.
+        public var siteID: String?
         public var participantID: String?
         public var occurredAt: String
         public var ageHours: Double
@@ -32,14 +33,14 @@ public struct SignalsReport: Sendable, Equatable {
             ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, trigger_occurred_at, signal_id
             """)
         return SignalsReport(signals: rows.map { r in
-            Signal(signalID: r[0]!, severity: r[1]!, rule: r[2]!, siteID: r[3]!, participantID: r[4], occurredAt: r[5]!,
+            Signal(signalID: r[0]!, severity: r[1]!, rule: r[2]!, siteID: r[3], participantID: r[4], occurredAt: r[5]!,
                    ageHours: Double(r[6]!)!, deadline: r[7], hoursLeft: r[8].flatMap(Double.init), status: r[9]!, details: r[10]!)
         })
     }
 
     public var json: JSONValue {
         .array(signals.map { s in
-            ["signal_id": .string(s.signalID), "severity": .string(s.severity), "rule": .string(s.rule), "site_id": .string(s.siteID),
+            ["signal_id": .string(s.signalID), "severity": .string(s.severity), "rule": .string(s.rule), "site_id": s.siteID.map(JSONValue.string) ?? .null,
              "participant_id": s.participantID.map(JSONValue.string) ?? .null, "occurred_at": .string(s.occurredAt),
              "age_hours": .number(s.ageHours), "deadline": s.deadline.map(JSONValue.string) ?? .null,
              "hours_left": s.hoursLeft.map(JSONValue.number) ?? .null, "status": .string(s.status), "details": .string(s.details)]
@@ -50,7 +51,7 @@ public struct SignalsReport: Sendable, Equatable {
         TextTable(header: ["severity", "rule", "participant", "site", "occurred (UTC)", "age", "deadline", "status", "details"],
                   rows: signals.map { s in
                       let deadline = s.deadline.map { d in s.hoursLeft.map { $0 < 0 ? "\(d) (PAST by \(-$0) h)" : "\(d) (\($0) h left)" } ?? d } ?? "-"
-                      return [s.severity.uppercased(), s.rule, s.participantID ?? "(site)", s.siteID, s.occurredAt, Self.age(s.ageHours),
+                      return [s.severity.uppercased(), s.rule, s.participantID ?? (s.siteID == nil ? "(study)" : "(site)"), s.siteID ?? "-", s.occurredAt, Self.age(s.ageHours),
                               deadline, s.status, s.details]
                   }).render()
     }

@@ -23,20 +23,29 @@ public struct ParticipantStory: Sendable {
 
     /// Adds an event `day` days (`siteLevel`: without a participant, where the type allows it) (plus `hour` hours) after 2026-01-05T00:00Z; returns its id.
     @discardableResult
-    public mutating func add(_ type: EventType, day: Double, hour: Double = 9, _ data: JSONValue, participant: String? = nil,
-                             siteLevel: Bool = false, recordedBy: String = "dr.s01", recordedAt: Timestamp? = nil) -> String {
+    /// A `version` ingest no longer accepts (e.g. `event.voided` v1) makes the event as an old record of the log.
+    public mutating func add(_ type: EventType, version: Int? = nil, day: Double, hour: Double = 9, _ data: JSONValue,
+                             participant: String? = nil, siteLevel: Bool = false, recordedBy: String = "dr.s01",
+                             recordedAt: Timestamp? = nil) -> String {
         counter += 1
         let id = "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - String(counter).count) + String(counter)
         let at = Timestamp(rfc3339: "2026-01-05T00:00:00Z")!.adding(seconds: Int64((day * 24 + hour) * 3600))
         var json: [String: JSONValue] = ["event_id": .string(id), "type": .string(type.rawValue),
-                                         "schema_version": .number(Double(type.supportedSchemaVersions.upperBound)),
+                                         "schema_version": .number(Double(version ?? type.submittableSchemaVersions.upperBound)),
                                          "study_id": "STUDY", "occurred_at": .string(at.rfc3339), "data": data]
         if type.scope.site != .forbidden {
             json["site_id"] = "S01"
             if type.scope.participant != .forbidden, !siteLevel { json["participant_id"] = .string(participant ?? self.participant) }
         }
-        let event = try! EventValidator().validateSubmission(.object(json), recordedAt: recordedAt ?? Timestamp(rfc3339: "2027-01-01T00:00:00Z")!,
-                                                              recordedBy: recordedBy).get()
+        let recordedAt = recordedAt ?? Timestamp(rfc3339: "2027-01-01T00:00:00Z")!
+        let event: RecordedEvent
+        if let version, !type.submittableSchemaVersions.contains(version) {
+            json["recorded_at"] = .string(recordedAt.rfc3339)
+            json["recorded_by"] = .string(recordedBy)
+            event = try! EventValidator().decodeStored(.object(json)).get()
+        } else {
+            event = try! EventValidator().validateSubmission(.object(json), recordedAt: recordedAt, recordedBy: recordedBy).get()
+        }
         events.append(event)
         return id
     }

@@ -234,8 +234,8 @@ private struct Builder {
                     // Now and then a vitals entry is typed twice; the duplicate is voided.
                     if chance(0.02) {
                         let duplicate = add(.vitalsRecorded, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 7200), vitals("post_dose"))
-                        add(.eventVoided, role: .investigator, site: site, participant: pid, at: at.adding(days: 1), [
-                            "voided_event_id": .string(duplicate), "reason": .string("Duplicate of \(vitalsID)"),
+                        add(.eventVoided, version: 2, role: .investigator, site: site, participant: pid, at: at.adding(days: 1), [
+                            "voided_event_id": .string(duplicate), "voided_type": "vitals.recorded", "reason": .string("Duplicate of \(vitalsID)"),
                         ])
                     }
                 }

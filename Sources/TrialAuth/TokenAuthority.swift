@@ -8,6 +8,8 @@ public struct TrialClaims: JWTPayload, Equatable {
     public var sub: SubjectClaim
     /// The site whose participants they may see and record; absent for study-wide roles.
     public var site: String?
+    /// Further sites a monitor or sponsor is assigned to (with `site`, their whole scope); absent: study-wide.
+    public var sites: [String]?
     public var role: String
     public var exp: ExpirationClaim
     public var nbf: NotBeforeClaim?
@@ -29,8 +31,17 @@ public struct AuthenticationFailure: Error, Sendable, CustomStringConvertible {
 
     init(_ reason: String, claims: TrialClaims? = nil) {
         self.reason = reason
-        subject = claims?.sub.value
-        site = claims?.site
+        subject = claims.map { Self.printable($0.sub.value) }
+        site = claims?.site.map(Self.printable)
+    }
+
+    /// Claims are the client's text: bounded and without control characters before they reach a log line.
+    static func printable(_ text: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars.prefix(EventValidator.maxRecordedByLength) {
+            scalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
+        }
+        return String(scalars) + (text.unicodeScalars.count > EventValidator.maxRecordedByLength ? "…" : "")
     }
 }
 
@@ -115,13 +126,13 @@ public struct TokenAuthority: Sendable {
 
     /// A token for `subject` with `role` at `site`, valid for `lifetime` seconds from `notBefore` (default now),
     /// carrying the configured issuer and audience.
-    public func mint(subject: String, site: String?, role: Role, lifetime: TimeInterval = 8 * 3600,
+    public func mint(subject: String, site: String?, role: Role, sites: [String]? = nil, lifetime: TimeInterval = 8 * 3600,
                      algorithm: TokenAlgorithm? = nil, notBefore: Date? = nil) async throws -> String {
         guard let algorithm = algorithm ?? TokenAlgorithm.allCases.first(where: canSign.contains), canSign.contains(algorithm),
               let collection = keys[algorithm]
         else { throw AuthenticationFailure("no signing key for \(algorithm?.rawValue ?? "any algorithm") is configured") }
         let start = notBefore ?? Date()
-        let claims = TrialClaims(sub: SubjectClaim(value: subject), site: site, role: role.rawValue,
+        let claims = TrialClaims(sub: SubjectClaim(value: subject), site: site, sites: sites, role: role.rawValue,
                                  exp: ExpirationClaim(value: start.addingTimeInterval(lifetime)),
                                  nbf: notBefore.map { NotBeforeClaim(value: $0) }, iat: IssuedAtClaim(value: Date()),
                                  iss: settings.issuer.map { IssuerClaim(value: $0) },
@@ -150,7 +161,7 @@ public struct TokenAuthority: Sendable {
                 "the token's role '\(claims.role.prefix(40))' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))",
                 claims: claims))
         }
-        return .success(Principal(subject: claims.sub.value, site: claims.site, role: role))
+        return .success(Principal(subject: claims.sub.value, site: claims.site, role: role, sites: claims.sites ?? []))
     }
 
     private func checkClaims(_ claims: TrialClaims, now: Date) -> String? {
@@ -164,7 +175,12 @@ public struct TokenAuthority: Sendable {
         if let audience = settings.audience, !(claims.aud?.value.contains(audience) ?? false) {
             return "the token is not intended for this service (aud)"
         }
-        if claims.sub.value.isEmpty { return "the token names no subject (sub)" }
+        // Every event records the subject: a token whose subject cannot be stored is refused here, naming the claim,
+        // instead of producing an event the projector could not read back.
+        if let problem = EventValidator.recordedByProblem(claims.sub.value) { return "the token's subject (sub) \(problem)" }
+        if let sites = claims.sites, sites.count > 100 || sites.contains(where: { $0.isEmpty || $0.count > 16 }) {
+            return "the token's sites claim must list at most 100 site ids of 1 to 16 characters"
+        }
         return nil
     }
 

@@ -18,7 +18,9 @@ struct CatalogueThroughIngestTests {
     static func token(for event: JSONValue, _ authority: TokenAuthority) async throws -> String {
         let type = event["type"]?.stringValue.flatMap(EventType.init(rawValue:))
         let site = event["site_id"]?.stringValue
-        let roles = type?.submitters ?? [.investigator]
+        // A correction or void is sent by someone who may submit the event it changes.
+        let changed = (event["data"]?["corrected_type"] ?? event["data"]?["voided_type"])?.stringValue.flatMap(EventType.init(rawValue:))
+        let roles = (changed ?? type)?.submitters ?? [.investigator]
         let role: Role = site != nil && roles.contains(.investigator) ? .investigator : roles.contains(.sponsor) ? .sponsor : .monitor
         return try await authority.mint(subject: "\(role.rawValue).tester", site: role.isSiteBound ? site : nil, role: role)
     }

@@ -102,7 +102,9 @@ struct IngestEndToEndTests {
         #expect(row.rows == [["S01", "enrolled", "1", "16", "8", "t"]])
         let archived = try db.query("SELECT count(*), count(DISTINCT recorded_by), min(recorded_by) FROM audit.events")
         #expect(archived.rows == [["4", "1", "alice"]])
-        let dosesRow = try db.query("SELECT substance, amount::text, unit, supervised FROM monitoring.doses")
+        let dosesRow = try db.query("""
+            SELECT p.substance, p.amount::text, p.unit, d.supervised FROM monitoring.doses d JOIN unblinded.dose_products p USING (event_id)
+            """)
         #expect(dosesRow.rows == [["lsd", "8", "ug", "t"]])
     }
 

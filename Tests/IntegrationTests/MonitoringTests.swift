@@ -41,7 +41,7 @@ struct MonitoringTests {
         try Self.apply(events, to: db)
         #expect(try db.query("""
             SELECT received::text, dispensed::text, administered::text, returned_to_sponsor::text, balance::text, discrepancy
-            FROM monitoring.drug_accountability WHERE site_id = 'S01' AND lot = 'L1'
+            FROM unblinded.drug_accountability WHERE site_id = 'S01' AND lot = 'L1'
             """).rows == [["100", "8", "8", "92", "0", "f"]])
         #expect(try db.query("SELECT count(*) FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'").rows == [["0"]])
 
@@ -49,7 +49,7 @@ struct MonitoringTests {
         var more = ParticipantStory(counter: 100)
         more.add(.drugDispensed, day: 3, ["lot": "L1", "quantity": 20, "unit": "ug"])
         try Self.apply(more.events, to: db, from: Int64(events.count))
-        let row = try db.query("SELECT balance::text, discrepancy, discrepancy_reason FROM monitoring.drug_accountability WHERE lot = 'L1'")
+        let row = try db.query("SELECT balance::text, discrepancy, discrepancy_reason FROM unblinded.drug_accountability WHERE lot = 'L1'")
         #expect(row.rows == [["-20", "t", "balance is negative (-20 ug)"]])
         let signal = try db.query("SELECT signal_id, status, participant_id FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'")
         #expect(signal.rows == [["accountability_discrepancy:S01/L1", "open", nil]])

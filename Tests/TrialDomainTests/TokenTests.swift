@@ -20,6 +20,23 @@ struct TokenTests {
         await #expect(throws: AuthenticationFailure.self) { try await TokenAuthority(secret: "short") }
     }
 
+    /// A subject no event could store is refused at the door, naming the claim; the refusal log sees it bounded
+    /// and without control characters.
+    @Test func aSubjectThatCannotBeRecordedIsRefusedAndLoggedSafely() async throws {
+        let authority = try await TokenAuthority(secret: Self.secret)
+        let long = try await authority.mint(subject: String(repeating: "x", count: 250), site: "S01", role: .investigator)
+        guard case .failure(let failure) = await authority.verify(long) else { Issue.record("accepted"); return }
+        #expect(failure.reason.contains("subject (sub)") && failure.reason.contains("at most 200"))
+        #expect((failure.subject?.count ?? 0) <= 201)
+        let forged = try await authority.mint(subject: "eve\nstatus=200 reason=ok", site: "S01\r\n", role: .investigator)
+        guard case .failure(let control) = await authority.verify(forged) else { Issue.record("accepted"); return }
+        #expect(control.subject == "eve?status=200 reason=ok" && control.site == "S01??")
+        // Any printable subject up to the limit is fine.
+        let unicode = String(repeating: "é", count: 200)
+        let ok = try await authority.mint(subject: unicode, site: "S01", role: .investigator)
+        #expect(try await authority.verify(ok).get().subject == unicode)
+    }
+
     @Test func es256TokensVerifyWithThePublicKeyAlone() async throws {
         let key = ES256PrivateKey()
         let signer = try await TokenAuthority(settings: TokenSettings(es256PrivateKeyPEM: key.pemRepresentation))

@@ -30,14 +30,26 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     case eventCorrected = "event.corrected"
     case eventVoided = "event.voided"
 
-    /// Schema versions of `data` that ingest accepts. The projector reads every version ever accepted
-    /// and upcasts older ones to the current payload.
+    /// Schema versions of `data` the projector reads: every version ever accepted, older ones upcast to the
+    /// current payload.
     public var supportedSchemaVersions: ClosedRange<Int> {
         switch self {
-        case .doseAdministered: 1...2
+        case .doseAdministered, .eventVoided: 1...2
         default: 1...1
         }
     }
+
+    /// Schema versions ingest accepts in new submissions. `event.voided` v1 does not say what it voids, so a
+    /// void could not be authorized as the event it changes: it is read in old logs but no longer accepted.
+    public var submittableSchemaVersions: ClosedRange<Int> {
+        switch self {
+        case .eventVoided: 2...2
+        default: supportedSchemaVersions
+        }
+    }
+
+    /// A correction or void: authorized as the event it changes, not by its own type.
+    public var changesAnotherEvent: Bool { self == .eventCorrected || self == .eventVoided }
 
     /// What the envelope identifies besides the study.
     public var scope: EventScope {
@@ -53,12 +65,14 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     }
 
     /// Roles allowed to submit this type: the one authorization table (documented in README.md).
+    /// A correction or void may be sent by whoever may submit the type it changes (`Authorization.check`),
+    /// at that type's scope: so its own entry is everyone who submits anything correctable.
     public var submitters: Set<Role> {
         switch self {
         case .protocolDefined, .protocolAmended, .siteActivated: [.sponsor]
         case .participantRandomized, .unblindingPerformed: [.investigator]
         case .signalAcknowledged: [.monitor]
-        case .eventCorrected, .eventVoided: [.siteStaff, .investigator, .sponsor]
+        case .eventCorrected, .eventVoided: [.siteStaff, .investigator, .sponsor, .monitor]
         default: [.siteStaff, .investigator]
         }
     }
@@ -86,12 +100,19 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
 /// The authenticated person behind a request.
 public struct Principal: Sendable, Hashable {
     public var subject: String
+    /// The token's `site` claim: the one site of a site role.
     public var site: String?
     public var role: Role
+    /// The sites this person works for (`site` and the token's `sites` claim); nil when study-wide. A monitor
+    /// assigned to some sites acknowledges only their signals.
+    public var siteScope: Set<String>?
 
-    public init(subject: String, site: String?, role: Role) {
+    public init(subject: String, site: String?, role: Role, sites: [String] = []) {
         self.subject = subject
         self.site = site
         self.role = role
+        // A site role works for its one site, whatever else its token lists.
+        let scope = Set((role.isSiteBound ? [] : sites) + (site.map { [$0] } ?? []))
+        siteScope = scope.isEmpty ? nil : scope
     }
 }

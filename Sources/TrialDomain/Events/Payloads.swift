@@ -296,6 +296,8 @@ public struct EventCorrected: Sendable, Hashable {
 
 public struct EventVoided: Sendable, Hashable {
     public var voidedEventID: String
+    /// The type of the voided event (version 2); nil in version 1 records, which did not say.
+    public var voidedType: EventType?
     public var reason: String
 }
 
@@ -324,4 +326,24 @@ public indirect enum EventPayload: Sendable, Hashable {
     case signalAcknowledged(SignalAcknowledged)
     case eventCorrected(EventCorrected)
     case eventVoided(EventVoided)
+}
+
+extension EventPayload {
+    /// For a correction or void, the type of the event it changes (nil for a version 1 void, which did not say).
+    public var changedEventType: EventType? {
+        switch self {
+        case .eventCorrected(let c): c.correctedType
+        case .eventVoided(let v): v.voidedType
+        default: nil
+        }
+    }
+
+    /// For a correction or void, the event it changes.
+    public var changedEventID: String? {
+        switch self {
+        case .eventCorrected(let c): c.correctedEventID
+        case .eventVoided(let v): v.voidedEventID
+        default: nil
+        }
+    }
 }

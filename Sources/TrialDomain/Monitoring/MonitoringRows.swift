@@ -14,9 +14,12 @@ public struct ParticipantRows: Sendable, Equatable {
     public init() {}
 }
 
-/// A correction or void of one of the participant's events, as the timeline shows it.
+/// A correction or void of a participant's, a site's or the study's own event, as the timeline shows it.
 public struct CorrectionRow: Sendable, Equatable {
     public var eventID: String
+    /// Both nil for a change of a study event; `participantID` nil for a change of a site's own event.
+    public var siteID: String?
+    public var participantID: String?
     public var kind: String  // "corrected" or "voided"
     public var targetEventID: String
     public var targetType: String?
@@ -24,8 +27,10 @@ public struct CorrectionRow: Sendable, Equatable {
     public var occurredAt: Timestamp
     public var recordedAt: Timestamp
     public var recordedBy: String
-    /// False when the correction was itself voided, or its target is unknown.
+    /// False when the correction was itself voided, or refused.
     public var inEffect: Bool
+    /// Why it changes nothing (see `EffectiveHistory.refused`); nil when it was applied.
+    public var refusal: String?
 }
 
 public enum ParticipantStatus: String, Sendable {
@@ -58,8 +63,6 @@ public struct ParticipantSummary: Sendable, Equatable {
     public var dosesMissed: Int
     /// Doses given as a share of doses due (given + missed), in percent with one decimal; nil before any is due.
     public var adherencePercent: Double?
-    public var currentDose: Double?
-    public var currentDoseUnit: String?
     public var lastDoseAt: Timestamp?
     public var scores: [Instrument: ScoreSummary]
     /// >= 50 % fall from baseline on the primary instrument (MADRS when it has a baseline, else PHQ-9).
@@ -184,6 +187,9 @@ public enum SafetyRule: String, Sendable, CaseIterable {
     case symptomWorsening = "symptom_worsening"
     case vitalsOutOfRange = "vitals_out_of_range"
     case accountabilityDiscrepancy = "accountability_discrepancy"
+    /// A correction or void that changes nothing: its target is not an event of the same study, site and
+    /// participant, or has another type than it says.
+    case invalidCorrection = "invalid_correction"
 
     public var severity: Severity {
         switch self {
@@ -198,7 +204,8 @@ public struct SignalRow: Sendable, Equatable {
     /// `<rule>:<trigger event id>`: stable, so a monitor's acknowledgement names it.
     public var signalID: String
     public var rule: SafetyRule
-    public var siteID: String
+    /// nil for a signal about the study's own events.
+    public var siteID: String?
     public var participantID: String?
     public var triggerEventID: String
     public var triggerOccurredAt: Timestamp

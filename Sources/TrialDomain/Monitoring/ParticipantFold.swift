@@ -58,23 +58,9 @@ public enum ParticipantFold {
             }
         }
         rows.adverseEvents = adverse.values.map(\.row).sorted { $0.eventID < $1.eventID }
-        let unresolved = Set(history.unresolved)
-        let known = Dictionary(events.map { ($0.eventID, $0.type.rawValue) }, uniquingKeysWith: { a, _ in a })
-        for e in EffectiveHistory.inChronologicalOrder(events) {
-            let inEffect = !history.voided.contains(e.eventID) && !unresolved.contains(e.eventID)
-            switch e.payload {
-            case .eventCorrected(let c):
-                rows.corrections.append(CorrectionRow(eventID: e.eventID, kind: "corrected", targetEventID: c.correctedEventID,
-                                                      targetType: c.correctedType.rawValue, reason: c.reason, occurredAt: e.occurredAt,
-                                                      recordedAt: e.recordedAt, recordedBy: e.recordedBy, inEffect: inEffect))
-            case .eventVoided(let v):
-                rows.corrections.append(CorrectionRow(eventID: e.eventID, kind: "voided", targetEventID: v.voidedEventID,
-                                                      targetType: known[v.voidedEventID], reason: v.reason, occurredAt: e.occurredAt,
-                                                      recordedAt: e.recordedAt, recordedBy: e.recordedBy, inEffect: inEffect))
-            default:
-                break
-            }
-        }
+        let changes = history.changes(of: events, siteID: siteID, participantID: participantID)
+        rows.corrections = changes.rows
+        rows.signals = (rows.signals + changes.signals).sorted { $0.signalID < $1.signalID }
         rows.summary = summary(participantID: participantID, siteID: siteID, entries: entries, rows: rows, protocols: protocols)
         return rows
     }
@@ -165,8 +151,6 @@ public enum ParticipantFold {
             s.adherencePercent = (Double(s.dosesAdministered) * 1000 / Double(due)).rounded() / 10
         }
         if let last = rows.doses.last {
-            s.currentDose = last.dose.amount
-            s.currentDoseUnit = last.dose.unit.rawValue
             s.lastDoseAt = last.administeredAt
         }
         let firstDose = rows.doses.first?.administeredAt

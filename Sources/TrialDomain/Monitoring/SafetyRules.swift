@@ -9,6 +9,10 @@ public enum SafetyRules {
         public var deadline: Timestamp?
     }
 
+    /// Monitors read signal details, so they never name a substance, amount, unit or lot: with an active placebo
+    /// (caffeine in mg beside LSD in µg) any of them reveals the arm. Who may see them reads unblinded.dose_products.
+    static let unblindedAmounts = " (amounts: unblinded.dose_products)"
+
     /// Every finding of a participant's history (chronological entries).
     public static func evaluate(_ entries: [EffectiveHistory.Entry], protocols: ProtocolHistory) -> [Finding] {
         var findings: [Finding] = []
@@ -47,25 +51,24 @@ public enum SafetyRules {
             let label = version.map { "protocol \($0.version)" } ?? "the protocol"
             switch e.payload {
             case .doseAdministered(let d):
-                let amount = "\(CanonicalJSON.formatNumber(d.amount)) \(d.unit.rawValue)"
                 if let consentedAt, e.occurredAt < consentedAt {
-                    fire(.doseOutsideParticipation, e, "\(amount) given before consent (\(consentedAt.rfc3339))")
+                    fire(.doseOutsideParticipation, e, "dose given before consent (\(consentedAt.rfc3339))")
                 } else if consentedAt == nil {
-                    fire(.doseOutsideParticipation, e, "\(amount) given to a participant with no enrolment on record")
+                    fire(.doseOutsideParticipation, e, "dose given to a participant with no enrolment on record")
                 } else if let endedAt, e.occurredAt >= endedAt {
-                    fire(.doseOutsideParticipation, e, "\(amount) given after withdrawal or completion (\(endedAt.rfc3339))")
+                    fire(.doseOutsideParticipation, e, "dose given after withdrawal or completion (\(endedAt.rfc3339))")
                 }
                 if let rules = version?.rules {
                     if let rule = rules.substances.first(where: { $0.substance == d.substance }), rule.units.contains(d.unit) {
                         if d.amount > rule.maxDose {
-                            fire(.doseAboveMax, e, "\(amount) is above the \(label) maximum of \(CanonicalJSON.formatNumber(rule.maxDose)) \(d.unit.rawValue)")
+                            fire(.doseAboveMax, e, "dose above the \(label) maximum for the product given\(unblindedAmounts)")
                         } else if d.amount < rule.minDose {
-                            fire(.doseBelowMin, e, "\(amount) is below the \(label) minimum of \(CanonicalJSON.formatNumber(rule.minDose)) \(d.unit.rawValue)")
+                            fire(.doseBelowMin, e, "dose below the \(label) minimum for the product given\(unblindedAmounts)")
                         }
                         // Only increases are limited: reducing a dose that is not tolerated is always allowed.
                         if let previous = previousDose[d.substance], previous.unit == d.unit,
                            d.amount - previous.amount > rule.maxTitrationStep + 1e-9 {
-                            fire(.titrationStepExceeded, e, "raised from \(CanonicalJSON.formatNumber(previous.amount)) to \(amount); \(label) allows steps of \(CanonicalJSON.formatNumber(rule.maxTitrationStep)) \(d.unit.rawValue)")
+                            fire(.titrationStepExceeded, e, "dose raised by more than the \(label) titration step for the product given\(unblindedAmounts)")
                         }
                     }
                     if let last = previousDoseAt {
@@ -80,7 +83,7 @@ public enum SafetyRules {
                         fire(.weeklyDoseLimitExceeded, e, "dose \(inWindow) within 7 days; \(label) allows \(rules.maxDosesPer7Days)")
                     }
                     if rules.supervisionRequired, !d.supervised {
-                        fire(.unsupervisedDose, e, "\(amount) taken without supervision; \(label) requires supervision")
+                        fire(.unsupervisedDose, e, "dose taken without supervision; \(label) requires supervision")
                     }
                 }
                 previousDose[d.substance] = d

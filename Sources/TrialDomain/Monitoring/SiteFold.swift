@@ -6,16 +6,21 @@ public enum SiteFold {
         public var deviations: [DeviationRow] = []
         /// Acknowledged site signals: signal id → (by, at).
         public var acknowledgements: [String: (by: String, at: Timestamp)] = [:]
+        /// Corrections and voids of the site's own events, and a signal for each one refused.
+        public var corrections: [CorrectionRow] = []
+        public var signals: [SignalRow] = []
 
         public static func == (a: Rows, b: Rows) -> Bool {
-            a.movements == b.movements && a.deviations == b.deviations
+            a.movements == b.movements && a.deviations == b.deviations && a.corrections == b.corrections && a.signals == b.signals
                 && a.acknowledgements.mapValues { "\($0.by)@\($0.at)" } == b.acknowledgements.mapValues { "\($0.by)@\($0.at)" }
         }
     }
 
     public static func rows(siteID: String, events: [RecordedEvent]) -> Rows {
         var rows = Rows()
-        for entry in EffectiveHistory(events).entries {
+        let history = EffectiveHistory(events)
+        (rows.corrections, rows.signals) = history.changes(of: events, siteID: siteID, participantID: nil)
+        for entry in history.entries {
             let e = entry.event
             switch e.payload {
             case .drugReceived(let r):

@@ -2,11 +2,19 @@
 ///
 /// Rules JSON Schema can express live in `schemas/` as well; the rules it cannot (totals equal items,
 /// occurred_at not in the future beyond the clock skew, participant prefix equals site) live only here.
+///
+/// One definition of what a stored event may be serves both sides: whatever `validateSubmission` accepts,
+/// `decodeStored` reads back. Policies that depend on the moment of submission (the clock skew, which schema
+/// versions are still accepted, how a correction must be scoped) are checked only for submissions, never
+/// re-applied to records already in the log.
 public struct EventValidator: Sendable {
     /// How far in the future `occurred_at` may lie relative to when the server recorded the event.
     public var clockSkewSeconds: Int64
     /// Nothing in a study happens before this instant.
     public var earliestOccurrence: Timestamp
+
+    /// The longest `recorded_by` (a token's `sub`) an event can store.
+    public static let maxRecordedByLength = 200
 
     public init(clockSkewSeconds: Int64 = 300,
                 earliestOccurrence: Timestamp = Timestamp(rfc3339: "2000-01-01T00:00:00Z")!) {
@@ -14,30 +22,50 @@ public struct EventValidator: Sendable {
         self.earliestOccurrence = earliestOccurrence
     }
 
+    /// Why `subject` cannot be stored as an event's `recorded_by`, or nil when it can. Ingest refuses a token
+    /// whose `sub` fails this before anything is validated, so no accepted event can carry one.
+    public static func recordedByProblem(_ subject: String) -> String? {
+        if subject.isEmpty { return "must not be empty" }
+        if subject.unicodeScalars.count > maxRecordedByLength {
+            return "is \(subject.unicodeScalars.count) characters long; at most \(maxRecordedByLength) can be recorded"
+        }
+        if subject.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "must not contain control characters" }
+        return nil
+    }
+
+    private enum Mode { case submission, stored }
+
     /// Validates what a client sent. The server, not the client, sets `recorded_at` and `recorded_by`.
     public func validateSubmission(_ json: JSONValue, recordedAt: Timestamp,
                                    recordedBy: String) -> Result<RecordedEvent, ValidationFailure> {
         var issues: [ValidationIssue] = []
+        if let problem = Self.recordedByProblem(recordedBy) {
+            return .failure(.init([ValidationIssue(pointer: "/recorded_by", reason: "the token's subject (sub) \(problem)")]))
+        }
         guard var reader = ObjectReader.make(json, pointer: "", issues: &issues) else { return .failure(.init(issues)) }
         for serverField in ["recorded_at", "recorded_by"] where reader.object[serverField] != nil {
             reader.allow(serverField)
             reader.report(serverField, "is set by the server; do not send it")
         }
-        return readEnvelope(&reader, recordedAt: recordedAt, recordedBy: recordedBy)
+        return readEnvelope(&reader, recordedAt: recordedAt, recordedBy: recordedBy, mode: .submission)
     }
 
-    /// Decodes an event as stored in the log or the archive, re-checking every rule against its own `recorded_at`.
+    /// Decodes an event as stored in the log or the archive. Checks everything a stored event must satisfy,
+    /// and nothing that depended on when or how it was submitted.
     public func decodeStored(_ json: JSONValue) -> Result<RecordedEvent, ValidationFailure> {
         var issues: [ValidationIssue] = []
         guard var reader = ObjectReader.make(json, pointer: "", issues: &issues) else { return .failure(.init(issues)) }
         let recordedAt = reader.timestamp("recorded_at")
-        let recordedBy = reader.string("recorded_by")
+        var recordedBy: String?
+        if let subject = reader.string("recorded_by", maxLength: Self.maxRecordedByLength) {
+            if let problem = Self.recordedByProblem(subject) { reader.report("recorded_by", problem) } else { recordedBy = subject }
+        }
         guard let recordedAt, let recordedBy else { return .failure(.init(reader.issues)) }
-        return readEnvelope(&reader, recordedAt: recordedAt, recordedBy: recordedBy)
+        return readEnvelope(&reader, recordedAt: recordedAt, recordedBy: recordedBy, mode: .stored)
     }
 
-    private func readEnvelope(_ r: inout ObjectReader, recordedAt: Timestamp,
-                              recordedBy: String) -> Result<RecordedEvent, ValidationFailure> {
+    private func readEnvelope(_ r: inout ObjectReader, recordedAt: Timestamp, recordedBy: String,
+                              mode: Mode) -> Result<RecordedEvent, ValidationFailure> {
         let eventID = r.string("event_id", maxLength: 36).flatMap { id -> String? in
             guard let normalised = Identifiers.normalisedUUID(id) else {
                 r.report("event_id", "'\(id)' is not a UUID (8-4-4-4-12 hexadecimal digits)")
@@ -54,9 +82,13 @@ public struct EventValidator: Sendable {
             return t
         }
         var schemaVersion = r.integer("schema_version", in: 1...1_000)
-        if let type, let version = schemaVersion, !type.supportedSchemaVersions.contains(version) {
-            r.report("schema_version", "version \(version) of '\(type.rawValue)' is not supported; supported: \(type.supportedSchemaVersions.map(String.init).joined(separator: ", "))")
-            schemaVersion = nil
+        if let type, let version = schemaVersion {
+            let accepted = mode == .submission ? type.submittableSchemaVersions : type.supportedSchemaVersions
+            if !accepted.contains(version) {
+                let readOnly = type.supportedSchemaVersions.contains(version) ? " (it is read in older records only)" : ""
+                r.report("schema_version", "version \(version) of '\(type.rawValue)' is not accepted\(readOnly); accepted: \(accepted.map(String.init).joined(separator: ", "))")
+                schemaVersion = nil
+            }
         }
         let studyID = r.string("study_id", maxLength: 64, allowed: Identifiers.isStudyCharacter,
                                hint: "may contain only letters, digits, '.', '_' and '-'")
@@ -86,7 +118,7 @@ public struct EventValidator: Sendable {
         if let text = occurredAtText {
             occurredAt = Timestamp(rfc3339: text)
             if let t = occurredAt {
-                if t > recordedAt.adding(seconds: clockSkewSeconds) {
+                if mode == .submission, t > recordedAt.adding(seconds: clockSkewSeconds) {
                     r.report("occurred_at", "\(text) is in the future (server time \(recordedAt.rfc3339), allowed skew \(clockSkewSeconds) s)")
                     occurredAt = nil
                 } else if t < earliestOccurrence {
@@ -112,6 +144,10 @@ public struct EventValidator: Sendable {
             r.absorb(dataIssues)
         }
 
+        if mode == .submission, let payload {
+            Self.checkChangedEventScope(payload, siteID: siteID, participantID: participantID, &r)
+        }
+
         guard r.issues.isEmpty, scopeValid, let eventID, let type, let schemaVersion, let studyID,
               let occurredAtText, let occurredAt, let data, let payload
         else { return .failure(ValidationFailure(r.issues)) }
@@ -123,6 +159,24 @@ public struct EventValidator: Sendable {
 }
 
 extension EventValidator {
+    /// A correction or void names the site and participant of the event it changes: exactly what that event's
+    /// type carries (none for study events). The projector applies it only to an event with the same ones.
+    static func checkChangedEventScope(_ payload: EventPayload, siteID: String?, participantID: String?, _ r: inout ObjectReader) {
+        guard let target = payload.changedEventType else { return }
+        let scope = target.scope
+        func check(_ key: String, _ requirement: EventScope.Requirement, present: Bool, what: String) {
+            switch (requirement, present) {
+            case (.forbidden, true):
+                r.report(key, "a change of a '\(target.rawValue)' event names no \(what): remove \(key)")
+            case (.required, false):
+                r.report(key, "is required: a change of a '\(target.rawValue)' event names the \(what) of the event it changes")
+            default: break
+            }
+        }
+        check("site_id", scope.site, present: siteID != nil, what: "site")
+        check("participant_id", scope.participant, present: participantID != nil, what: "participant")
+    }
+
     /// Reads an envelope identifier as the scope requires; a forbidden one present is an issue.
     static func identifier(_ key: String, _ requirement: EventScope.Requirement, _ r: inout ObjectReader,
                            _ valid: inout Bool, read: (inout ObjectReader, Bool) -> String?) -> String? {

@@ -30,7 +30,7 @@ enum PayloadDecoder {
         case .unblindingPerformed: unblinding(&r).map(EventPayload.unblindingPerformed)
         case .signalAcknowledged: acknowledgement(&r).map(EventPayload.signalAcknowledged)
         case .eventCorrected: correction(&r, c).map(EventPayload.eventCorrected)
-        case .eventVoided: void(&r).map(EventPayload.eventVoided)
+        case .eventVoided: void(&r, c).map(EventPayload.eventVoided)
         }
     }
 
@@ -372,16 +372,8 @@ enum PayloadDecoder {
     static func correction(_ r: inout ObjectReader, _ c: Context) -> EventCorrected? {
         let id = r.uuid("corrected_event_id")
         let reason = r.string("reason", maxLength: 2_000)
-        var type: EventType?
-        if let name = r.string("corrected_type", maxLength: 64) {
-            type = EventType(rawValue: name)
-            if type == nil {
-                r.report("corrected_type", "unknown event type '\(name.prefix(64))'")
-            } else if type == .eventCorrected || type == .eventVoided {
-                r.report("corrected_type", "corrections and voids are not corrected; void them instead, or correct the original")
-                type = nil
-            }
-        }
+        let type = changedType(&r, "corrected_type",
+                               refusal: "corrections and voids are not corrected; void them instead, or correct the original")
         var replacement: EventPayload?
         let data = r.value("data")
         if let data, let type {
@@ -398,10 +390,30 @@ enum PayloadDecoder {
         return EventCorrected(correctedEventID: id, correctedType: type, reason: reason, data: data, replacement: replacement)
     }
 
-    static func void(_ r: inout ObjectReader) -> EventVoided? {
+    /// Version 2 names the voided event's type, so ingest can authorize the void as that event.
+    static func void(_ r: inout ObjectReader, _ c: Context) -> EventVoided? {
         let id = r.uuid("voided_event_id")
+        var type: EventType?
+        if c.version >= 2 {
+            type = changedType(&r, "voided_type",
+                               refusal: "corrections and voids are not voided; supersede a correction with a new correction of the original")
+        }
         let reason = r.string("reason", maxLength: 2_000)
-        guard let id, let reason else { return nil }
-        return EventVoided(voidedEventID: id, reason: reason)
+        guard let id, let reason, c.version < 2 || type != nil else { return nil }
+        return EventVoided(voidedEventID: id, voidedType: type, reason: reason)
+    }
+
+    /// The type a correction or void changes: a known type that is not itself a correction or void.
+    private static func changedType(_ r: inout ObjectReader, _ key: String, refusal: String) -> EventType? {
+        guard let name = r.string(key, maxLength: 64) else { return nil }
+        guard let type = EventType(rawValue: name) else {
+            r.report(key, "unknown event type '\(name.prefix(64))'")
+            return nil
+        }
+        if type.changesAnotherEvent {
+            r.report(key, refusal)
+            return nil
+        }
+        return type
     }
 }
