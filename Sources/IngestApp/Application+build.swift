@@ -50,7 +50,9 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
 
     let requestTimeout = TimeAmount.seconds(Int64(configuration.requestTimeoutSeconds))
     var app = Application(router: router,
-                          server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadline(timeout: requestTimeout)])),
+                          // The idle timeout is Hummingbird's own second line behind the request deadline.
+                          server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadline(timeout: requestTimeout)],
+                                                              idleTimeout: requestTimeout)),
                           configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                                serverName: "ingest",
                                                availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+@testable import IngestApp
 import Testing
 
 #if canImport(Glibc)
@@ -78,6 +79,30 @@ struct SlowClientTests {
         #expect(try TestStack.eventsInLog(topic: ingest.topic) == 0)
     }
 
+    /// The review's reproduction: without a token, send the headers and part of the body, get the early 401, then
+    /// finish the body. Ending the body cancelled the deadline (the count of open requests had gone to -1), so the
+    /// connection was held with no deadline at all: a few such clients held every allowed connection. Now each is
+    /// closed a deadline after its body ended, and a prompt client is served.
+    @Test func connectionsHeldAfterAnEarlyRefusalAreClosed() async throws {
+        let ingest = try IngestProcess(environment: ["INGEST_REQUEST_TIMEOUT_SECONDS": "1", "INGEST_MAX_CONNECTIONS": "3"])
+        try await ingest.waitUntilServing()
+        let holders = try (0..<3).map { _ in try RawConnection(port: ingest.port) }
+        for connection in holders {
+            connection.send("POST /v1/events HTTP/1.1\r\nHost: ingest\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{")
+        }
+        for connection in holders {
+            #expect(await Self.answer(connection, within: 5)?.hasPrefix("HTTP/1.1 401") == true, "refused early, before the body ended")
+            connection.send(String(repeating: " ", count: 38) + "}")
+        }
+        for connection in holders {
+            #expect(await connection.read(within: 5) == .closedByServer)
+        }
+        let prompt = try RawConnection(port: ingest.port)
+        prompt.send("GET /health HTTP/1.1\r\nHost: ingest\r\n\r\n")
+        #expect(await Self.answer(prompt, within: 5)?.hasPrefix("HTTP/1.1 200") == true)
+        #expect(try await ingest.stop() == 0)
+    }
+
     @Test func connectionsBeyondTheBoundWaitUntilOthersClose() async throws {
         let ingest = try IngestProcess(environment: ["INGEST_MAX_CONNECTIONS": "2", "INGEST_REQUEST_TIMEOUT_SECONDS": "2"])
         try await ingest.waitUntilServing()
@@ -91,5 +116,36 @@ struct SlowClientTests {
         #expect(await Self.answer(third, within: 10)?.hasPrefix("HTTP/1.1 200") == true)
         #expect(await idle[0].read(within: 1) == .closedByServer)
         #expect(try await ingest.stop() == 0)
+    }
+}
+
+/// The deadline's state machine, without I/O.
+@Suite("request deadline")
+struct RequestDeadlineStateTests {
+    @Test func aFullRequestStopsTheClockUntilItsAnswerIsSent() {
+        var s = RequestDeadlineState()
+        #expect(s.requestHeadRead() == .none)
+        #expect(s.requestEndRead() == .cancel)
+        #expect(s.answerEndWritten() == .arm)
+        #expect(s.isIdle)
+    }
+
+    @Test func anEarlyAnswerLeavesTheClockRunningUntilTheBodyEnds() {
+        var s = RequestDeadlineState()
+        _ = s.requestHeadRead()
+        #expect(s.answerEndWritten() == .none, "the client still owes its body: the clock keeps running")
+        #expect(!s.isIdle)
+        #expect(s.requestEndRead() == .arm, "the body ended after the answer: ready for the next request, fresh clock")
+        #expect(s.isIdle)
+    }
+
+    @Test func aPipelinedRequestGetsItsClockWhenThePreviousAnswerIsSent() {
+        var s = RequestDeadlineState()
+        _ = s.requestHeadRead()
+        #expect(s.requestEndRead() == .cancel)
+        #expect(s.requestHeadRead() == .none)
+        #expect(s.answerEndWritten() == .arm, "the second request's clock starts")
+        #expect(s.requestEndRead() == .cancel)
+        #expect(s.answerEndWritten() == .arm)
     }
 }
