@@ -10,7 +10,8 @@ import TrialDomain
 
 /// Builds ingest's HTTP application. The executable runs it; tests build the very same app.
 ///
-/// Routes: `POST /v1/events` (one envelope), `POST /v1/events/batch` (array of up to `maxBatch`), `GET /health`.
+/// Routes: `POST /v1/events` (one envelope), `POST /v1/events/batch` (array of up to `maxBatch`), `GET /health`
+/// and `GET /ready` (503 once the Kafka producer has failed fatally: it can never deliver again).
 public func buildIngestApplication(configuration: IngestConfiguration, producer: KafkaProducer, logger: Logger,
                                    clock: @escaping @Sendable () -> Timestamp = IngestService.systemClock) async throws
     -> some ApplicationProtocol
@@ -20,11 +21,16 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
                                 logger: logger, clock: clock)
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: InFlightLimit(limit: configuration.maxInFlight))
-    router.add(middleware: MethodCheck(allowed: ["/health": [.get], "/v1/events": [.post], "/v1/events/batch": [.post]]))
+    router.add(middleware: MethodCheck(allowed: ["/health": [.get], "/ready": [.get], "/v1/events": [.post], "/v1/events/batch": [.post]]))
 
-    router.get("health") { _, _ in
-        jsonResponse(.ok, ["status": "ok"])
+    // A process whose producer failed fatally is alive but useless: both answers say so, so a load balancer
+    // stops sending it events and an orchestrator restarts it.
+    let status: @Sendable () -> Response = {
+        guard let fatal = producer.fatalError else { return jsonResponse(.ok, ["status": "ok"]) }
+        return jsonResponse(.serviceUnavailable, ["status": "failed", "reason": .string("the Kafka producer failed fatally: \(fatal)")])
     }
+    router.get("health") { _, _ in status() }
+    router.get("ready") { _, _ in status() }
     router.post("v1/events") { request, _ in
         await respond {
             let (principal, body) = try await service.read(request, maxBytes: configuration.maxBodyBytes)

@@ -95,6 +95,11 @@ public struct IngestService: Sendable {
 
     /// Appends the events to the log and waits for every acknowledgement.
     func append(_ events: [RecordedEvent]) async throws(Problem) -> [Acceptance] {
+        if let fatal = producer.fatalError {
+            throw Problem(status: .serviceUnavailable, type: "/problems/unavailable", title: "Unavailable",
+                          detail: "the event log client failed and cannot deliver events (\(fatal)); nothing was recorded. "
+                              + "Send the same request to another ingest instance, or once this one has been restarted")
+        }
         let records = events.map { event in
             KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: event.canonicalBytes,
                                 headers: [("type", Array(event.type.rawValue.utf8)),

@@ -5,9 +5,14 @@ import Logging
 public final class KafkaAdmin {
     private let handle: OpaquePointer
 
-    public init(bootstrapServers: String) throws(KafkaError) {
-        let conf = try RDKafkaConfig.make([("bootstrap.servers", bootstrapServers)])
+    /// Reaches the cluster as every other client does (`settings` carries SASL/SSL for production).
+    public init(_ settings: KafkaClientSettings) throws(KafkaError) {
+        let conf = try RDKafkaConfig.make(try settings.properties(fixed: [("bootstrap.servers", settings.bootstrapServers)], client: "admin client"))
         handle = try RDKafkaConfig.newClient(RD_KAFKA_PRODUCER, conf: conf)
+    }
+
+    public convenience init(bootstrapServers: String) throws(KafkaError) {
+        try self.init(KafkaClientSettings(bootstrapServers: bootstrapServers))
     }
 
     deinit { rd_kafka_destroy(handle) }

@@ -1,3 +1,45 @@
+/// What every Kafka client of this system shares: where the cluster is and how to reach it. One value feeds the
+/// producer, the consumer, and the admin client behind `projector lag` and the rebuild's log cross-check, so a
+/// cluster behind SASL/SSL is reached by all of them alike.
+public struct KafkaClientSettings: Sendable, Equatable {
+    /// `bootstrap.servers`.
+    public var bootstrapServers: String
+    /// Anything else, e.g. `security.protocol`, `sasl.mechanism` for a production cluster (`KAFKA_PROPERTIES`).
+    /// A property a client fixes for correctness (`acks`, `enable.idempotence`, `auto.offset.reset`, ...) is refused.
+    public var additionalProperties: [String: String]
+
+    public init(bootstrapServers: String, additionalProperties: [String: String] = [:]) {
+        self.bootstrapServers = bootstrapServers
+        self.additionalProperties = additionalProperties
+    }
+
+    /// librdkafka's other names for the properties clients fix: setting either spelling would override the fix.
+    static let aliases: [String: [String]] = [
+        "acks": ["request.required.acks"],
+        "compression.codec": ["compression.type"],
+        "linger.ms": ["queue.buffering.max.ms"],
+        "message.timeout.ms": ["delivery.timeout.ms"],
+        "auto.offset.reset": ["topic.auto.offset.reset"],
+    ]
+
+    /// `fixed` followed by the additional properties; refuses an additional property that would silently override
+    /// one of `fixed` (librdkafka applies the last value set), naming it and the value this client needs.
+    func properties(fixed: [(String, String)], client: String) throws(KafkaError) -> [(String, String)] {
+        var fixedNames: [String: String] = [:]
+        for (name, value) in fixed {
+            fixedNames[name] = value
+            for alias in Self.aliases[name] ?? [] { fixedNames[alias] = value }
+        }
+        for name in additionalProperties.keys.sorted() {
+            if let needed = fixedNames[name] {
+                throw .configuration(property: name, message: "the \(client) sets it to '\(needed)' (durability and exactly-once depend "
+                    + "on it, or it has a setting of its own); remove it from the additional properties (KAFKA_PROPERTIES)")
+            }
+        }
+        return fixed + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
 /// Producer settings. Each field names the librdkafka property it sets; `additionalProperties` sets any other.
 public struct KafkaProducerConfiguration: Sendable {
     /// `bootstrap.servers`.
@@ -20,6 +62,13 @@ public struct KafkaProducerConfiguration: Sendable {
 
     /// Durability is not configurable: `acks=all` and the idempotent producer are always on.
     var properties: [(String, String)] {
+        get throws(KafkaError) {
+            try KafkaClientSettings(bootstrapServers: bootstrapServers, additionalProperties: additionalProperties)
+                .properties(fixed: fixedProperties, client: "producer")
+        }
+    }
+
+    private var fixedProperties: [(String, String)] {
         [
             ("bootstrap.servers", bootstrapServers),
             ("enable.idempotence", "true"),
@@ -29,7 +78,7 @@ public struct KafkaProducerConfiguration: Sendable {
             ("message.timeout.ms", String(messageTimeoutMs)),
             // Same key → partition mapping as the Java client, so other producers agree with us.
             ("partitioner", "murmur2_random"),
-        ] + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        ]
     }
 }
 
@@ -58,6 +107,13 @@ public struct KafkaConsumerConfiguration: Sendable {
     }
 
     var properties: [(String, String)] {
+        get throws(KafkaError) {
+            try KafkaClientSettings(bootstrapServers: bootstrapServers, additionalProperties: additionalProperties)
+                .properties(fixed: fixedProperties, client: "consumer")
+        }
+    }
+
+    private var fixedProperties: [(String, String)] {
         [
             ("bootstrap.servers", bootstrapServers),
             ("group.id", groupID),
@@ -70,6 +126,6 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("heartbeat.interval.ms", String(max(100, sessionTimeoutMs / 6))),
             ("enable.partition.eof", "false"),
             ("queued.max.messages.kbytes", String(prefetchKilobytes)),
-        ] + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        ]
     }
 }

@@ -111,6 +111,16 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// Why the producer failed for good (librdkafka's fatal error), or nil while it works. A failed producer cannot
+    /// deliver anything again: the service must report itself unready and be restarted.
+    public var fatalError: String? { context.takeUnretainedValue().fatalError.withLock { $0 } }
+
+    /// Raises a fatal error through librdkafka's own test hook (`rd_kafka_test_fatal_error`), exactly as a real one
+    /// arrives: for tests of what the service does then.
+    public func raiseFatalErrorForTesting(reason: String) {
+        _ = rd_kafka_test_fatal_error(handle, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason)
+    }
+
     /// Waits up to `timeoutMs` for every queued record to be delivered. Returns the number still queued.
     @discardableResult
     public func flush(timeoutMs: Int32) -> Int32 {

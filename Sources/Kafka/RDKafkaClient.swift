@@ -1,5 +1,6 @@
 import CRdKafka
 import Logging
+import Synchronization
 
 /// Builds an `rd_kafka_conf_t` from properties.
 ///
@@ -31,17 +32,28 @@ enum RDKafkaConfig {
 }
 
 /// State reachable from librdkafka's C callbacks through the client's opaque pointer.
-final class ClientContext: @unchecked Sendable {
+final class ClientContext: Sendable {
     let logger: Logger
+    /// Set once the client raised a fatal error: it can no longer produce (or consume) and must be replaced.
+    let fatalError = Mutex<String?>(nil)
     init(logger: Logger) { self.logger = logger }
 }
 
-/// Logs client-level errors (broker down, authentication, ...) through the caller's logger.
+/// Logs client-level errors (broker down, authentication, ...) through the caller's logger, and keeps a fatal
+/// one (e.g. the idempotent producer lost its guarantees) for the service to report unready.
 let errorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {
-    _, code, reason, opaque in
+    handle, code, reason, opaque in
     guard let opaque else { return }
     let context = Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue()
-    let text = reason.map { String(cString: $0) } ?? "unknown"
+    var text = reason.map { String(cString: $0) } ?? "unknown"
+    if code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let handle {
+        var errstr = [CChar](repeating: 0, count: 512)
+        let underlying = rd_kafka_fatal_error(handle, &errstr, errstr.count)
+        text = "\(errorName(underlying)): \(cString(errstr))"
+        context.fatalError.withLock { $0 = $0 ?? text }
+        context.logger.critical("kafka client failed fatally and cannot continue; restart the service", metadata: ["reason": "\(text)"])
+        return
+    }
     context.logger.warning("kafka client error", metadata: ["code": "\(code)", "reason": "\(text)"])
 }
 

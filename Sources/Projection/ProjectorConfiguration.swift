@@ -53,6 +53,11 @@ public struct ProjectorConfiguration: Sendable {
         try PostgresConnection(url: projectorDatabaseURL ?? databaseURL, role: DatabaseRole.projector.rawValue)
     }
 
+    /// How every Kafka client of the projector (consumer, lag, log cross-check) reaches the cluster.
+    public var kafkaClient: KafkaClientSettings {
+        KafkaClientSettings(bootstrapServers: bootstrapServers, additionalProperties: kafkaProperties)
+    }
+
     var consumerConfiguration: KafkaConsumerConfiguration {
         var k = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, topic: topic, groupID: groupID)
         k.sessionTimeoutMs = sessionTimeoutMs

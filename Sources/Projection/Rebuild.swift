@@ -98,10 +98,11 @@ public enum LogCrossCheck {
     }
 
     /// Reads every partition from its first available offset to its end and checks each record against the archive.
+    /// `kafkaProperties` are the same additional properties every client gets (`KAFKA_PROPERTIES`: SASL/SSL).
     public static func run(_ db: PostgresConnection, bootstrapServers: String, topic: String, logger: Logger,
-                           timeoutSeconds: Double = 120) throws -> Report {
+                           timeoutSeconds: Double = 120, kafkaProperties: [String: String] = [:]) throws -> Report {
         var report = Report()
-        let admin = try KafkaAdmin(bootstrapServers: bootstrapServers)
+        let admin = try KafkaAdmin(KafkaClientSettings(bootstrapServers: bootstrapServers, additionalProperties: kafkaProperties))
         let count = try admin.partitionCount(topic: topic)
         var ends: [Int32: Int64] = [:]
         var starts: [Int32: Int64] = [:]
@@ -114,6 +115,7 @@ public enum LogCrossCheck {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, topic: topic,
                                                        groupID: "audit-cross-check-" + String(UInt64.random(in: 0...UInt64.max), radix: 36))
         configuration.sessionTimeoutMs = 6_000
+        configuration.additionalProperties = kafkaProperties
         let startOffsets = starts
         let consumer = try KafkaConsumer(configuration: configuration,
                                          rebalance: RebalanceHandler(assigned: { ps in

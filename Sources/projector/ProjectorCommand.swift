@@ -67,7 +67,7 @@ struct Lag: ParsableCommand {
     func run() throws {
         let (configuration, _) = try loadConfiguration()
         let db = try configuration.projectorConnection()
-        let admin = try KafkaAdmin(bootstrapServers: configuration.bootstrapServers)
+        let admin = try KafkaAdmin(configuration.kafkaClient)
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let lag = try ProjectionLag.measure(topic: configuration.topic, db: db, admin: admin)
@@ -104,7 +104,7 @@ struct RebuildCommand: ParsableCommand {
         let db = try configuration.projectorConnection()
         if !skipLogCheck {
             let check = try LogCrossCheck.run(db, bootstrapServers: configuration.bootstrapServers, topic: configuration.topic,
-                                              logger: logger)
+                                              logger: logger, kafkaProperties: configuration.kafkaProperties)
             print(check.text, terminator: "")
             if !check.problems.isEmpty { throw ExitCode(1) }
         }

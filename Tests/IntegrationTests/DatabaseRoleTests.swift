@@ -131,21 +131,6 @@ struct DatabaseRoleTests {
     }
 
     static func reporter(_ arguments: [String], environment: [String: String]) async throws -> (exit: Int32, output: String) {
-        let process = Process()
-        process.executableURL = ReporterExecutableTests.binary
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.merge(environment) { $1 }
-        process.environment = env
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("reporter-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        try await CrashTests.waitForExit(process)
-        try handle.close()
-        return (process.terminationStatus, try String(contentsOf: output, encoding: .utf8))
+        try await TestStack.run("reporter", arguments, environment: environment)
     }
 }

@@ -59,6 +59,25 @@ enum TestStack {
 
     static func uniqueTopic() -> String { "test." + UUID().uuidString.lowercased() }
 
+    /// Runs one of the package's executables (`.build/debug/<name>`) to its end; returns its exit status and its
+    /// standard output and error together.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]) async throws -> (exit: Int32, output: String) {
+        let process = Process()
+        process.executableURL = ReporterExecutableTests.binary.deletingLastPathComponent().appendingPathComponent(executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable)-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        try await CrashTests.waitForExit(process)
+        try handle.close()
+        return (process.terminationStatus, try String(contentsOf: output, encoding: .utf8))
+    }
+
     static func projectorConfiguration(databaseURL: String, bootstrap: String, topic: String) -> ProjectorConfiguration {
         var c = ProjectorConfiguration()
         c.databaseURL = databaseURL
