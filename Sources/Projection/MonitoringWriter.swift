@@ -44,6 +44,8 @@ enum MonitoringWriter {
         try recordSiteActivity(events, db)
         let pending = Pending(after: events)
         guard !pending.isEmpty else { return }
+        // Their archived histories grew: any projector's cached entry for them is stale now.
+        try ParticipantVersions.bump(pending.participants.sorted(), db)
         let kinds = pending.participants.map { _ in "participant" } + pending.sites.map { _ in "site" } + (pending.protocols ? ["protocols"] : [])
         let keys = Array(pending.participants) + Array(pending.sites) + (pending.protocols ? [""] : [])
         try db.query("""
@@ -162,8 +164,9 @@ enum MonitoringWriter {
         var byParticipant: [String: [RecordedEvent]] = [:]
         var previousRows: [String: ParticipantRows] = [:]
         var missing: [String] = []
+        let versions = histories.cache == nil ? [:] : try ParticipantVersions.current(ids, db)
         for id in ids {
-            if let cached = histories.cache?.entry(of: id) {
+            if let cached = histories.cache?.entry(of: id, atVersion: versions[id]) {
                 byParticipant[id] = cached.events + (histories.newEvents[id] ?? [])
                 previousRows[id] = cached.rows
             } else {
@@ -176,12 +179,20 @@ enum MonitoringWriter {
         }
         let events = byParticipant.values.joined()
         var all: [(String, ParticipantRows)] = []
+        var sortedHistories: [String: [RecordedEvent]] = [:]
         for id in ids {
             // Kept in order, so the next batch's fold finds it sorted (new events append in order, mostly).
             let history = EffectiveHistory.inChronologicalOrder(byParticipant[id] ?? [])
             let rows = ParticipantFold.rows(participantID: id, events: history, protocols: protocols)
             all.append((id, rows))
-            if histories.cache != nil { histories.computed[id] = .init(events: history, rows: rows) }
+            if histories.cache != nil { sortedHistories[id] = history }
+        }
+        // Every participant rewritten here gets a new version, whoever's cache held them.
+        let written = try ParticipantVersions.bump(ids, db)
+        for (id, rows) in all {
+            if let history = sortedHistories[id], let version = written[id] {
+                histories.computed[id] = .init(events: history, rows: rows, version: version)
+            }
         }
         let criticalBefore = Set(try db.query("""
             SELECT signal_id FROM monitoring.safety_signals

@@ -1,17 +1,23 @@
+import Postgres
 import TrialDomain
 
 /// Decoded archive histories of recently touched participants, with the rows last written for them, so a batch
 /// recomputes a participant from memory instead of reloading and re-validating its whole history from
-/// `audit.events`, and writes only the rows that changed (the dominant costs at a steady trickle of events). Owned by one projector session, and correct only while that session owns the
-/// participants' partitions: a participant's events all share one partition key, so nobody else appends to
-/// them. It is cleared on every partition assignment change, filled only after a transaction commits, and
-/// bounded by `maxEvents` (least recently used participants are dropped first).
+/// `audit.events`, and writes only the rows that changed (the dominant costs at a steady trickle of events).
+///
+/// Correct by construction, with any number of projectors: each entry carries the participant's version
+/// (`projection.participant_versions`) it was computed at, and is used only while the participant still has that
+/// version, read in the same transaction that uses it. Any projector that archives an event of the participant or
+/// rewrites their rows bumps the version, so an entry another projector made stale is never used. Filled only
+/// after a transaction commits; bounded by `maxEvents` (least recently used participants are dropped first).
 public final class ParticipantHistoryCache {
     public let maxEvents: Int
     struct Entry {
         var events: [RecordedEvent]
         /// What the read models hold for the participant, as of `events`.
         var rows: ParticipantRows
+        /// The participant's version when `rows` were written (see `ParticipantVersions`).
+        var version: Int64
     }
 
     private var histories: [String: (entry: Entry, lastUse: Int)] = [:]
@@ -24,8 +30,13 @@ public final class ParticipantHistoryCache {
 
     public var participants: Int { histories.count }
 
-    func entry(of participantID: String) -> Entry? {
+    /// The entry for the participant, if it was computed at `version` (their version now); a stale one is dropped.
+    func entry(of participantID: String, atVersion version: Int64?) -> Entry? {
         guard let found = histories[participantID] else { return nil }
+        guard found.entry.version == version else {
+            forget([participantID])
+            return nil
+        }
         clock += 1
         histories[participantID]?.lastUse = clock
         return found.entry
@@ -67,6 +78,38 @@ struct HistorySource {
     var newEvents: [String: [RecordedEvent]] = [:]
     /// Histories and rows computed in this transaction, for the cache once it commits.
     var computed: [String: ParticipantHistoryCache.Entry] = [:]
+}
+
+/// `projection.participant_versions`: bumped (from one sequence, never reusing a value) in every transaction that
+/// archives a participant's event or rewrites their rows. Writers serialise on the chain head, so a version read
+/// inside a batch's transaction stays current until it commits.
+enum ParticipantVersions {
+    static func current(_ ids: [String], _ db: PostgresConnection) throws -> [String: Int64] {
+        guard !ids.isEmpty else { return [:] }
+        var versions: [String: Int64] = [:]
+        for row in try db.query("""
+            SELECT participant_id, version FROM projection.participant_versions WHERE participant_id = ANY(\(array: ids)::text[])
+            """) {
+            versions[row[0]!] = Int64(row[1]!)!
+        }
+        return versions
+    }
+
+    /// Gives each participant a new version; returns them.
+    @discardableResult
+    static func bump(_ ids: [String], _ db: PostgresConnection) throws -> [String: Int64] {
+        guard !ids.isEmpty else { return [:] }
+        var versions: [String: Int64] = [:]
+        for row in try db.query("""
+            INSERT INTO projection.participant_versions AS v (participant_id, version)
+            SELECT id, nextval('projection.participant_version_seq') FROM unnest(\(array: ids.sorted())::text[]) AS id
+            ON CONFLICT (participant_id) DO UPDATE SET version = excluded.version
+            RETURNING participant_id, version
+            """) {
+            versions[row[0]!] = Int64(row[1]!)!
+        }
+        return versions
+    }
 }
 
 /// The rows of one participant that differ from what the read models hold: rows to (re)insert, and the keys of
