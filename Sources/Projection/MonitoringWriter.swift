@@ -5,8 +5,11 @@ import TrialDomain
 /// touched is recomputed from its whole archived history by the pure folds, and its rows replaced.
 /// A protocol change (a study-wide event) recomputes every participant.
 enum MonitoringWriter {
-    // Participants recomputed per statement group: bounds the histories held in memory at once.
+    // Participants recomputed per statement group: at most this many of them, and at most `chunkEvents` archived
+    // events between them (one participant with more is a chunk of its own). Bounds the histories held in memory
+    // at once, also when a protocol amendment recomputes every participant of a large archive.
     static let chunk = 200
+    static let chunkEvents = 20_000
 
     /// What a set of events obliges the read models to recompute.
     struct Pending: Equatable {
@@ -75,11 +78,9 @@ enum MonitoringWriter {
     private static func apply(_ pending: Pending, _ db: PostgresConnection, histories: inout HistorySource) throws {
         guard !pending.isEmpty else { return }
         let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
-        let participants = pending.protocols ? try allParticipants(db) : pending.participants.sorted()
         let siteLevel = pending.sites.sorted()
         var sites = pending.sites
-        for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
-            let ids = Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)])
+        for ids in try chunks(pending.protocols ? nil : pending.participants.sorted(), db) {
             sites.formUnion(try refreshParticipants(ids, protocols: protocols, histories: &histories, db))
         }
         if !siteLevel.isEmpty { try refreshSites(siteLevel, db) }
@@ -96,11 +97,9 @@ enum MonitoringWriter {
             SELECT site_id, max(recorded_at), count(*) FROM audit.events WHERE site_id IS NOT NULL GROUP BY site_id
             """)
         let protocols = try refreshProtocols(db)
-        let participants = try allParticipants(db)
         var fromArchive = HistorySource()
-        for chunkStart in stride(from: 0, to: participants.count, by: chunk) {
-            _ = try refreshParticipants(Array(participants[chunkStart..<min(chunkStart + chunk, participants.count)]),
-                                        protocols: protocols, notify: false, histories: &fromArchive, db)
+        for ids in try chunks(nil, db) {
+            _ = try refreshParticipants(ids, protocols: protocols, notify: false, histories: &fromArchive, db)
         }
         let sites = try db.query("SELECT DISTINCT site_id FROM audit.events WHERE site_id IS NOT NULL ORDER BY 1").map { $0[0]! }
         try refreshSites(sites, db)
@@ -117,8 +116,34 @@ enum MonitoringWriter {
         }
     }
 
-    static func allParticipants(_ db: PostgresConnection) throws -> [String] {
-        try db.query("SELECT DISTINCT participant_id FROM audit.events WHERE participant_id IS NOT NULL ORDER BY 1").map { $0[0]! }
+    /// `participants` (nil: everyone in the archive) in recompute chunks, by their archived event counts.
+    static func chunks(_ participants: [String]?, _ db: PostgresConnection) throws -> [[String]] {
+        let counts = try participants.map { ids in
+            try db.query("""
+                SELECT participant_id, count(*) FROM audit.events WHERE participant_id = ANY(\(array: ids)::text[]) GROUP BY 1 ORDER BY 1
+                """)
+        } ?? db.query("SELECT participant_id, count(*) FROM audit.events WHERE participant_id IS NOT NULL GROUP BY 1 ORDER BY 1")
+        var known = Set<String>()
+        var chunks: [[String]] = []
+        var current: [String] = []
+        var events = 0
+        func add(_ id: String, _ count: Int) {
+            if !current.isEmpty, current.count >= chunk || events + count > chunkEvents {
+                chunks.append(current)
+                current = []
+                events = 0
+            }
+            current.append(id)
+            events += count
+        }
+        for row in counts {
+            known.insert(row[0]!)
+            add(row[0]!, Int(row[1]!)!)
+        }
+        // A participant named by events not yet archived (none today) still gets recomputed (to no rows).
+        for id in participants ?? [] where !known.contains(id) { add(id, 0) }
+        if !current.isEmpty { chunks.append(current) }
+        return chunks
     }
 
     /// Study-wide events (protocols and their corrections), corrections applied.
@@ -190,9 +215,11 @@ enum MonitoringWriter {
         // Every participant rewritten here gets a new version, whoever's cache held them.
         let written = try ParticipantVersions.bump(ids, db)
         for (id, rows) in all {
-            if let history = sortedHistories[id], let version = written[id] {
-                histories.computed[id] = .init(events: history, rows: rows, version: version)
-            }
+            // Keep for the cache only what it has room for: a refresh of every participant must not hold them all.
+            guard let history = sortedHistories[id], let version = written[id], let cache = histories.cache,
+                  histories.computedEvents + history.count <= cache.maxEvents else { continue }
+            histories.computed[id] = .init(events: history, rows: rows, version: version)
+            histories.computedEvents += history.count
         }
         let criticalBefore = Set(try db.query("""
             SELECT signal_id FROM monitoring.safety_signals

@@ -76,8 +76,9 @@ struct HistorySource {
     var cache: ParticipantHistoryCache?
     /// This transaction's newly archived events by participant (the cached histories predate them).
     var newEvents: [String: [RecordedEvent]] = [:]
-    /// Histories and rows computed in this transaction, for the cache once it commits.
+    /// Histories and rows computed in this transaction, for the cache once it commits (at most its room).
     var computed: [String: ParticipantHistoryCache.Entry] = [:]
+    var computedEvents = 0
 }
 
 /// `projection.participant_versions`: bumped (from one sequence, never reusing a value) in every transaction that

@@ -20,7 +20,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks of the pipeline and of its physical references (see ./scripts/bench).",
-        subcommands: [Bodies.self, Produce.self, Copy.self, Project.self, Freshness.self, RebuildTime.self])
+        subcommands: [Bodies.self, Produce.self, Copy.self, Project.self, Freshness.self, RebuildTime.self, Amendment.self])
 }
 
 /// A simulated study of about `events` events, validated as ingest would, in submission order.
@@ -211,6 +211,57 @@ extension Bench {
             guard process.terminationStatus == 0 else { throw ExitCode(1) }
             report(["events": .number(events), "seconds": .number(elapsed), "events_per_s": .number(events / elapsed),
                     "peak_rss_mib": .number(Double(usage.ru_maxrss) / 1024)])
+        }
+    }
+}
+
+extension Bench {
+    /// One protocol amendment applied by a projector over the large archive `copy` and `rebuild` left: it recomputes
+    /// every participant, so this is the projector's peak memory at its largest refresh.
+    struct Amendment: AsyncParsableCommand {
+        @Option var bin: String
+        @Option var databaseURL: String
+        @Option var topic: String
+        @Option var bootstrap: String
+        @Option var timeout: Double = 900
+
+        func run() async throws {
+            let db = try PostgresConnection(url: databaseURL)
+            let events = Double(try db.query("SELECT count(*) FROM audit.events")[0][0]!)!
+            let participants = Double(try db.query("SELECT count(DISTINCT participant_id) FROM audit.events")[0][0]!)!
+            let studyID = try db.query("SELECT study_id FROM audit.events LIMIT 1")[0][0]!
+            let versionsBefore = try db.query("SELECT count(*) FROM monitoring.protocol_versions")[0][0]!
+            var data = ParticipantStory.protocolRules.objectValue!
+            data["protocol_version"] = "9.0"
+            data["effective_from"] = .string(BenchStudy.recordedAt.rfc3339)
+            data["reason"] = "benchmark: an amendment over the whole archive"
+            let amendment = try EventValidator().validateSubmission([
+                "event_id": .string(UUID().uuidString.lowercased()), "type": "study.protocol_amended", "schema_version": 1,
+                "study_id": .string(studyID), "occurred_at": .string(BenchStudy.recordedAt.rfc3339), "data": .object(data),
+            ], recordedAt: BenchStudy.recordedAt, recordedBy: "sponsor").get()
+            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
+                                             logger: Logger(label: "bench"))
+            _ = try await producer.send([KafkaOutgoingRecord(key: Array(amendment.partitionKey.utf8), value: amendment.canonicalBytes)])[0].get()
+            producer.shutdown()
+            let projector = try ServiceProcess(bin + "/projector", environment: [
+                "DATABASE_URL": databaseURL, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC": topic,
+                "PROJECTOR_GROUP_ID": "bench-\(UUID().uuidString)",
+            ])
+            defer { projector.stop() }
+            let start = ContinuousClock.now
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline, projector.process.isRunning {
+                try await Task.sleep(for: .milliseconds(50))
+                if try db.query("SELECT count(*) FROM monitoring.protocol_versions")[0][0]! != versionsBefore,
+                   try db.query("SELECT count(*) FROM projection.pending_refresh")[0][0] == "0" { break }
+            }
+            let elapsed = seconds(since: start)
+            guard try db.query("SELECT count(*) FROM monitoring.protocol_versions")[0][0]! != versionsBefore else {
+                print("the projector did not apply the amendment within \(timeout) s")
+                throw ExitCode(1)
+            }
+            report(["archive_events": .number(events), "participants": .number(participants), "seconds": .number(elapsed),
+                    "peak_rss_mib": .number(projector.peakMiB)])
         }
     }
 }

@@ -3,8 +3,8 @@ import datetime
 import json
 import sys
 
-out, machine, batch, single, ingest_peak, produce, project, copy, rebuild, fresh = sys.argv[1:11]
-batch, single, produce, project, copy, rebuild, fresh = map(json.loads, (batch, single, produce, project, copy, rebuild, fresh))
+out, machine, batch, single, ingest_peak, produce, project, copy, rebuild, fresh, amend = sys.argv[1:12]
+batch, single, produce, project, copy, rebuild, fresh, amend = map(json.loads, (batch, single, produce, project, copy, rebuild, fresh, amend))
 BATCH_SIZE = 500
 
 batch_events = (batch["requests"] - batch["non_2xx"]) * BATCH_SIZE / batch["seconds"]
@@ -29,6 +29,9 @@ rows = [
     ("projector peak RSS", max(project["peak_rss_mib"], fresh["projector_peak_rss_mib"]), "MiB", "<= 200",
      max(project["peak_rss_mib"], fresh["projector_peak_rss_mib"]) <= 200, "", None),
     ("rebuild (projector rebuild) peak RSS", rebuild["peak_rss_mib"], "MiB", "<= 200", rebuild["peak_rss_mib"] <= 200, "", None),
+    ("amendment over %d events: time" % amend["archive_events"], amend["seconds"], "s", "", None, "", None),
+    ("amendment over %d events: projector peak RSS" % amend["archive_events"], amend["peak_rss_mib"], "MiB", "<= 200",
+     amend["peak_rss_mib"] <= 200, "", None),
     ("reference: raw produce (librdkafka)", produce["events_per_s"], "events/s", "", None, "", None),
     ("reference: raw COPY into audit.events", copy["events_per_s"], "events/s", "", None, "", None),
 ]
@@ -42,7 +45,7 @@ report = {
         for m, v, u, t, ok, ref, r in rows
     ],
     "raw": {"ingest_batch": batch, "ingest_single": single, "raw_produce": produce, "projector": project,
-            "raw_copy": copy, "rebuild": rebuild, "freshness": fresh, "ingest_peak_rss_mib": float(ingest_peak)},
+            "raw_copy": copy, "rebuild": rebuild, "freshness": fresh, "amendment": amend, "ingest_peak_rss_mib": float(ingest_peak)},
 }
 with open(out, "w") as f:
     json.dump(report, f, indent=2)

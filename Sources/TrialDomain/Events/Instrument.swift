@@ -1,4 +1,4 @@
-/// The rating scales a site may record, with their item ranges and scoring rules (DOMAIN.md).
+/// The rating scales a site may record, with their item ranges and scoring rules (docs/domain.md).
 public enum Instrument: String, Sendable, Hashable, CaseIterable, Codable {
     /// Patient Health Questionnaire: 9 items 0-3, total 0-27; item 9 asks about thoughts of self-harm.
     case phq9

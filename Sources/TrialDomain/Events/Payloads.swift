@@ -1,7 +1,7 @@
 public enum Substance: String, Sendable, Hashable, CaseIterable, Codable {
     case lsd
     case psilocybin
-    /// Active placebo (DOMAIN.md): recorded like any kit, without revealing the arm.
+    /// Active placebo (docs/domain.md): recorded like any kit, without revealing the arm.
     case caffeine
 }
 

@@ -32,7 +32,7 @@ public struct ProtocolHistory: Sendable, Equatable {
 }
 
 extension SafetyThresholds {
-    /// Used while no protocol is defined: the figures in DOMAIN.md (PHQ-9 item 9 > 0, MADRS item 10 >= 4,
+    /// Used while no protocol is defined: the figures in docs/domain.md (PHQ-9 item 9 > 0, MADRS item 10 >= 4,
     /// blood pressure above 160/90).
     public static let domainDefaults = SafetyThresholds(
         phq9Item9Min: 1, madrsItem10Min: 4, worseningPoints: 5, systolicMax: 160, diastolicMax: 90,
