@@ -12,6 +12,13 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// The statement that failed (its text only; parameter values are not logged).
     public var sql: String?
 
+    public init(kind: Kind, sqlState: String? = nil, message: String, sql: String? = nil) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.message = message
+        self.sql = sql
+    }
+
     public var description: String {
         var text = kind == .connection ? "PostgreSQL connection failed: \(message)" : "PostgreSQL error \(sqlState ?? "?"): \(message)"
         if let sql { text += " [in: \(sql.prefix(200))]" }
@@ -19,9 +26,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     }
 
     /// True when the connection itself is gone (server restarted, network), so reconnecting may help.
-    public var isConnectionLoss: Bool {
-        kind == .connection || sqlState?.hasPrefix("08") == true || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
-    }
+    public var isConnectionLoss: Bool { failure == .connectionLost }
 }
 
 /// Rows of a result, all columns as text (PostgreSQL's text format).
@@ -82,8 +87,12 @@ public final class PostgresConnection {
     /// Runs one or more statements without parameters (migrations, `BEGIN`).
     /// Connects, then acts as `role` for the rest of the session (`SET ROLE`), so statements get exactly that
     /// role's privileges even when the login user holds more. The login user must be a member of `role`.
-    public convenience init(url: String, role: String) throws(PostgresError) {
+    ///
+    /// `applicationName` shows in `pg_stat_activity` and the server log, so an operator can tell the
+    /// service's backends apart (and cancel or terminate the right one).
+    public convenience init(url: String, role: String, applicationName: String? = nil) throws(PostgresError) {
         try self.init(url: url)
+        if let applicationName { try query("SELECT set_config('application_name', \(applicationName), false)") }
         do {
             try query("SELECT set_config('role', \(role), false)")
         } catch {

@@ -53,8 +53,8 @@ public struct BatchWriter: Sendable {
     @discardableResult
     public func refreshDeferred(_ db: PostgresConnection) throws -> Bool {
         try db.transaction { db in
-            // The chain head serialises every writer of the archive and the read models, as for a batch.
-            try db.query("SELECT 1 FROM audit.chain_head FOR UPDATE")
+            // The chain head serialises every writer of the archive and the read models, as for a batch (see Locks).
+            try Locks.chainHead(db)
             guard try MonitoringWriter.hasDeferred(db) else { return false }
             var fromArchive = HistorySource()
             try MonitoringWriter.refresh(after: [], db, histories: &fromArchive)
@@ -124,22 +124,15 @@ public struct BatchWriter: Sendable {
         }
     }
 
-    /// Creates missing checkpoint rows at 0, then locks the batch's rows so that a second projector
-    /// holding the same partitions (during a rebalance) waits here and then sees our progress.
+    /// Creates missing checkpoint rows at 0, then locks the batch's rows (in partition order, see Locks) so that a
+    /// second projector holding the same partitions (during a rebalance) waits here and then sees our progress.
     private func lockCheckpoints(_ partitions: [Int32], _ db: PostgresConnection) throws -> [Int32: Int64] {
         try db.query("""
             INSERT INTO projection.checkpoints (topic, partition, next_offset)
             SELECT \(topic), p, 0 FROM unnest(\(array: partitions)::integer[]) AS p
             ON CONFLICT DO NOTHING
             """)
-        let rows = try db.query("""
-            SELECT partition, next_offset FROM projection.checkpoints
-            WHERE topic = \(topic) AND partition = ANY(\(array: partitions)::integer[])
-            ORDER BY partition FOR UPDATE
-            """)
-        var checkpoints: [Int32: Int64] = [:]
-        for row in rows { checkpoints[Int32(row[0]!)!] = Int64(row[1]!)! }
-        return checkpoints
+        return try Locks.checkpoints(topic: topic, partitions: partitions, db)
     }
 
     private func saveCheckpoints(_ next: [Int32: Int64], _ db: PostgresConnection) throws {
@@ -168,10 +161,8 @@ public struct BatchWriter: Sendable {
                 repeats.append((record, event))
             }
         }
-        // Lock the end of the hash chain first: concurrent projectors append one batch at a time.
-        let head = try db.query("SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.chain_head FOR UPDATE")
-        var seq = Int64(head[0][0]!)!
-        var link = AuditChain.bytes(hex: head[0][1]!)!
+        // Lock the end of the hash chain first (after the checkpoints: see Locks): projectors append one batch at a time.
+        var (seq, link) = try Locks.chainHead(db)
         let archivedBefore = Set(try db.query("""
             SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: candidates.map(\.1.eventID))::uuid[])
             """).compactMap { $0[0] })

@@ -91,19 +91,28 @@ enum MonitoringWriter {
     static func recomputeAll(_ db: PostgresConnection) throws {
         // Everything is recomputed, so refreshes a catch-up deferred are done by this too.
         try db.execute("DELETE FROM projection.pending_refresh")
-        try db.execute("TRUNCATE monitoring.site_activity")
-        try db.query("""
-            INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events)
-            SELECT site_id, max(recorded_at), count(*) FROM audit.events WHERE site_id IS NOT NULL GROUP BY site_id
-            """)
+        try recomputeSiteActivity(db)
         let protocols = try refreshProtocols(db)
         var fromArchive = HistorySource()
         for ids in try chunks(nil, db) {
             _ = try refreshParticipants(ids, protocols: protocols, notify: false, histories: &fromArchive, db)
         }
-        let sites = try db.query("SELECT DISTINCT site_id FROM audit.events WHERE site_id IS NOT NULL ORDER BY 1").map { $0[0]! }
+        let sites = try allSites(db)
         try refreshSites(sites, db)
         try refreshAccountability(sites, db)
+    }
+
+    /// Rewrites `monitoring.site_activity` from the archive.
+    static func recomputeSiteActivity(_ db: PostgresConnection) throws {
+        try db.execute("DELETE FROM monitoring.site_activity")
+        try db.query("""
+            INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events)
+            SELECT site_id, max(recorded_at), count(*) FROM audit.events WHERE site_id IS NOT NULL GROUP BY site_id
+            """)
+    }
+
+    static func allSites(_ db: PostgresConnection) throws -> [String] {
+        try db.query("SELECT DISTINCT site_id FROM audit.events WHERE site_id IS NOT NULL ORDER BY 1").map { $0[0]! }
     }
 
     // MARK: Loading from the archive

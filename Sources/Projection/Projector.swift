@@ -12,23 +12,31 @@ public final class Projector: Sendable {
     public let configuration: ProjectorConfiguration
     private let logger: Logger
     private let writer: BatchWriter
+    private let retry: TransientRetry
 
-    public init(configuration: ProjectorConfiguration, logger: Logger) {
+    public init(configuration: ProjectorConfiguration, logger: Logger, retry: TransientRetry = TransientRetry()) {
         self.configuration = configuration
         self.logger = logger
+        self.retry = retry
         writer = BatchWriter(topic: configuration.topic)
     }
 
     /// Runs until `shouldStop` returns true. Retries (with backoff) when PostgreSQL or the assignment
     /// fails; throws, and so stops, on anything that would otherwise lose or invent an event.
+    ///
+    /// Database errors are judged by `PostgresFailure`: a transient one (deadlock, serialization failure, cancelled
+    /// statement, lock timeout, insufficient resources) is first retried in place, the batch's transaction rolled back
+    /// and the same records applied again (`TransientRetry`); if it persists, it ends the session like a lost
+    /// connection, and a new one resumes from the checkpoints. A fatal one (a unique violation after a bug) stops.
     public func run(shouldStop: @escaping @Sendable () -> Bool) throws {
         var backoff = 0.1
         while !shouldStop() {
             do {
                 try session(shouldStop: shouldStop)
                 backoff = 0.1
-            } catch let error as PostgresError where error.isConnectionLoss {
-                logger.warning("PostgreSQL unavailable; retrying", metadata: ["error": "\(error)", "retry_in_s": "\(backoff)"])
+            } catch let error as PostgresError where error.failure != .fatal {
+                logger.warning(error.isConnectionLoss ? "PostgreSQL unavailable; retrying" : "PostgreSQL error persists; new session",
+                               metadata: ["sqlstate": "\(error.sqlState ?? "")", "error": "\(error)", "retry_in_s": "\(backoff)"])
             } catch let error as KafkaError {
                 guard case .assignment = error else { throw error }
                 logger.warning("partition assignment failed; retrying", metadata: ["error": "\(error)"])
@@ -43,7 +51,7 @@ public final class Projector: Sendable {
         try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
         let db = try configuration.projectorConnection()
         let cache = ParticipantHistoryCache(maxEvents: configuration.historyCacheEvents)
-        try Recompute.serveRequests(db, logger: logger)
+        try Recompute.serveRequests(db, logger: logger, retry: retry)
         let topic = configuration.topic
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,
@@ -61,14 +69,17 @@ public final class Projector: Sendable {
             let records = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: Int32(configuration.pollTimeoutMs))
             guard !records.isEmpty else {
                 if owesRefresh {
-                    try writer.refreshDeferred(db)
+                    try retry.run("refresh of deferred read models", logger: logger) { try writer.refreshDeferred(db) }
                     owesRefresh = false
                 }
                 continue
             }
             // A full batch means a backlog: archive now, refresh the read models once it is worked off.
             let catchingUp = records.count >= configuration.batchSize
-            let outcome = try writer.apply(records, to: db, deferReadModels: catchingUp, cache: cache)
+            // A retry sees the same records again; the checkpoints locked in its transaction drop none and double none.
+            let outcome = try retry.run("batch", logger: logger) {
+                try writer.apply(records, to: db, deferReadModels: catchingUp, cache: cache)
+            }
             owesRefresh = catchingUp
             consumer.commitInformational(outcome.nextOffsets)
             if outcome.rejected > 0 {
@@ -127,16 +138,64 @@ public struct ProjectionLag: Sendable {
 
 /// Recomputing every read model from the archive, when a migration (or an operator) asks for it.
 public enum Recompute {
-    /// Serves pending `projection.recompute_requests` in one transaction. Returns whether there were any.
+    /// Serves pending `projection.recompute_requests`. Returns whether there were any.
+    ///
+    /// Not one transaction holding the chain head for the whole recompute, which would stall every projector
+    /// of the group for as long as it takes: one short transaction per chunk of participants instead, each holding
+    /// the chain head (see `Locks`) only while it computes and writes that chunk. Still correct, because of what the
+    /// chain head protects: nobody archives an event while someone else writes rows computed without it. A chunk
+    /// reads its participants' histories and the protocols with the lock held, so no batch can commit between
+    /// its reading and its writing, and its rows are the fold of the archive as it stands. A batch committed
+    /// before a chunk is in that chunk's reading; one committed after it refreshes the participants it touches
+    /// itself, from the whole archive (a protocol event: all of them). So no chunk overwrites newer rows with older
+    /// ones, and once the last one commits every read model is the fold of the archive, as after a batch.
+    /// Meanwhile readers see some participants recomputed and others not yet (as during a catch-up); the atomic
+    /// swap is `projector rebuild`'s job. Refreshes deferred by a catch-up are left for the projector to serve
+    /// (a chunk may have read the archive before the events they owe). A crash leaves the request in place
+    /// and the next start recomputes again from the beginning; each chunk, retried on a transient error
+    /// (`TransientRetry`), rewrites its participants whole. Two projectors starting together may both recompute;
+    /// each chunk is correct on its own, so that costs only time.
     @discardableResult
-    public static func serveRequests(_ db: PostgresConnection, logger: Logger) throws -> Bool {
-        try db.transaction { db in
-            let pending = try db.query("SELECT reason FROM projection.recompute_requests FOR UPDATE")
-            guard !pending.isEmpty else { return false }
-            logger.info("recomputing read models from the archive", metadata: ["reason": "\(pending.map { $0[0]! })"])
-            try MonitoringWriter.recomputeAll(db)
-            try db.execute("DELETE FROM projection.recompute_requests")
-            return true
+    public static func serveRequests(_ db: PostgresConnection, logger: Logger, retry: TransientRetry = TransientRetry()) throws -> Bool {
+        let requests = try db.query("SELECT requested_at::text, reason FROM projection.recompute_requests")
+        guard !requests.isEmpty else { return false }
+        logger.info("recomputing read models from the archive", metadata: ["reason": "\(requests.map { $0[1]! })"])
+        let started = ContinuousClock.now
+        try retry.run("recompute: protocols and site activity", logger: logger) {
+            try db.transaction { db in
+                try Locks.chainHead(db)
+                try MonitoringWriter.recomputeSiteActivity(db)
+                _ = try MonitoringWriter.refreshProtocols(db)
+            }
         }
+        // Participants archived after this list are refreshed by the batches that archive them.
+        let chunks = try MonitoringWriter.chunks(nil, db)
+        for ids in chunks {
+            try retry.run("recompute: participants", logger: logger) {
+                try db.transaction { db in
+                    try Locks.chainHead(db)
+                    var fromArchive = HistorySource()
+                    _ = try MonitoringWriter.refreshParticipants(ids, protocols: try MonitoringWriter.loadProtocols(db), notify: false,
+                                                                 histories: &fromArchive, db)
+                }
+            }
+        }
+        try retry.run("recompute: sites", logger: logger) {
+            try db.transaction { db in
+                try Locks.chainHead(db)
+                let sites = try MonitoringWriter.allSites(db)
+                try MonitoringWriter.refreshSites(sites, db)
+                try MonitoringWriter.refreshAccountability(sites, db)
+                // Only the requests served: one a migration added meanwhile is served next time.
+                try db.query("""
+                    DELETE FROM projection.recompute_requests
+                    WHERE (requested_at::text, reason) IN (SELECT * FROM unnest(\(array: requests.map { $0[0]! })::text[],
+                                                                                \(array: requests.map { $0[1]! })::text[]))
+                    """)
+            }
+        }
+        logger.info("read models recomputed", metadata: ["participants": "\(chunks.joined().count)",
+                                                          "took": "\(ContinuousClock.now - started)"])
+        return true
     }
 }

@@ -48,9 +48,11 @@ public struct ProjectorConfiguration: Sendable {
         return c
     }
 
-    /// A connection for the projector's work, acting as `trial_projector`.
-    public func projectorConnection() throws -> PostgresConnection {
-        try PostgresConnection(url: projectorDatabaseURL ?? databaseURL, role: DatabaseRole.projector.rawValue)
+    /// A connection for the projector's work, acting as `trial_projector`, named `applicationName` in
+    /// `pg_stat_activity` so an operator can find (and cancel or terminate) the projector's backends.
+    public func projectorConnection(applicationName: String = "projector") throws -> PostgresConnection {
+        try PostgresConnection(url: projectorDatabaseURL ?? databaseURL, role: DatabaseRole.projector.rawValue,
+                               applicationName: applicationName)
     }
 
     /// How every Kafka client of the projector (consumer, lag, log cross-check) reaches the cluster.

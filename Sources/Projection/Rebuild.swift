@@ -5,7 +5,8 @@ import TrialDomain
 
 /// Rebuilds every read model from the archive and swaps the result in atomically.
 ///
-/// It runs as one transaction: projectors pause on the locked checkpoints, readers keep seeing the
+/// It runs as one transaction: projectors pause on the locked checkpoints and chain head (taken in the order of
+/// `Locks`, as projectors take them), readers keep seeing the
 /// previous rows (PostgreSQL's MVCC) until the commit makes the rebuilt ones visible all at once, so
 /// nobody ever sees a half-built table. Checksums of every table before and after show whether the
 /// live read models were exactly what the archive implies.
@@ -56,12 +57,14 @@ public enum Rebuild {
 
     /// Rebuilds from the archive. With `dryRun` it compares and rolls back.
     public static func run(_ db: PostgresConnection, dryRun: Bool = false, logger: Logger) throws -> Report {
-        let before = try checksums(db)
         try db.execute("BEGIN")
         do {
-            // Pause projectors: they lock these rows for every batch.
-            try db.query("SELECT 1 FROM projection.checkpoints FOR UPDATE")
-            try db.query("SELECT 1 FROM audit.chain_head FOR UPDATE")
+            // Pause projectors: they lock these rows for every batch. In the order every locker keeps (see Locks).
+            try Locks.allCheckpoints(db)
+            try Locks.chainHead(db)
+            // Only now, with every writer paused, are the live tables one state to compare with (taken before the
+            // locks, a batch committing between two checksums would show as a difference that never existed).
+            let before = try checksums(db)
             for table in tables { try db.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table)")) }
             try MonitoringWriter.recomputeAll(db)
             let after = try checksums(db)

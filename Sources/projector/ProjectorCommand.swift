@@ -66,7 +66,7 @@ struct Lag: ParsableCommand {
 
     func run() throws {
         let (configuration, _) = try loadConfiguration()
-        let db = try configuration.projectorConnection()
+        let db = try configuration.projectorConnection(applicationName: "projector lag")
         let admin = try KafkaAdmin(configuration.kafkaClient)
         let deadline = Date().addingTimeInterval(timeout)
         while true {
@@ -101,7 +101,7 @@ struct RebuildCommand: ParsableCommand {
         MallocArenas.limit()
         let (configuration, logger) = try loadConfiguration()
         try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
-        let db = try configuration.projectorConnection()
+        let db = try configuration.projectorConnection(applicationName: "projector rebuild")
         if !skipLogCheck {
             let check = try LogCrossCheck.run(db, bootstrapServers: configuration.bootstrapServers, topic: configuration.topic,
                                               logger: logger, kafkaProperties: configuration.kafkaProperties)
@@ -109,7 +109,8 @@ struct RebuildCommand: ParsableCommand {
             if !check.problems.isEmpty { throw ExitCode(1) }
         }
         let started = ContinuousClock.now
-        let report = try Rebuild.run(db, dryRun: dryRun, logger: logger)
+        // One transaction: a deadlock or cancelled statement rolls all of it back, so it can simply run again.
+        let report = try TransientRetry().run("rebuild", logger: logger) { try Rebuild.run(db, dryRun: dryRun, logger: logger) }
         print(report.text, terminator: "")
         print("rebuild took \(ContinuousClock.now - started)")
     }

@@ -1,0 +1,141 @@
+import Foundation
+import Postgres
+import Projection
+import Reporting
+import Testing
+import TrialDomain
+
+/// Faults: database errors that are not a lost connection (cancelled statements, deadlocks) while the
+/// projector works, over real sockets against the stack's PostgreSQL and broker.
+@Suite("faults: database errors", .serialized)
+struct DatabaseErrorTests {
+    static func databaseName(_ url: String) -> String { String(url.split(separator: "/").last!) }
+
+    @Test func theProjectorCarriesOnThroughCancelledStatements() async throws {
+        let (events, configuration) = try await SharedAndDisconnectedTests.prepared(batchSize: 17)
+        let url = configuration.databaseURL
+        let topic = configuration.topic
+        let projector = BackgroundProjector(configuration)
+        let admin = try PostgresConnection(url: url)
+        let name = Self.databaseName(url)
+        var cancels = 0
+        var namedBackends = 0
+        let deadline = Date().addingTimeInterval(120)
+        // Cancel whatever statement the projector's backends are running, again and again, while it applies the log
+        // (a statement timeout or an operator's pg_cancel_backend does the same). Not without pause, or a refresh of
+        // every participant, many statements long, would never get through: 40 cancels 5 to 60 ms apart.
+        while cancels < 40, Date() < deadline, projector.error == nil {
+            let cancelled = try admin.query("""
+                SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)), count(*) FILTER (WHERE application_name = 'projector')
+                FROM pg_stat_activity
+                WHERE datname = \(name) AND pid <> pg_backend_pid() AND state = 'active' AND backend_type = 'client backend'
+                """)
+            cancels += Int(cancelled[0][0]!)!
+            namedBackends += Int(cancelled[0][1]!)!
+            let applied = (try? CrashTests.applied(admin, topic: topic)) ?? 0
+            let pending = (try? admin.query("SELECT count(*) FROM projection.pending_refresh"))?.rows ?? []
+            if applied == Int64(events.count), pending == [["0"]] { break }
+            try await Task.sleep(for: .milliseconds(cancelled[0][0] == "0" ? 1 : Int.random(in: 5...60)))
+        }
+        #expect(projector.error == nil, "the projector must survive cancelled statements: \(projector.error ?? "")")
+        #expect(cancels >= 10, "statements cancelled: \(cancels)")
+        #expect(namedBackends > 0, "the projector's connections carry application_name 'projector'")
+        try await projector.catchUpAndStop(timeout: 90)
+        #expect(try CrashTests.applied(admin, topic: topic) == Int64(events.count), "every offset applied once")
+        #expect(try admin.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
+        #expect(try AuditVerification.run(admin).intact)
+        #expect(try Rebuild.run(admin, dryRun: true, logger: TestStack.logger).identical)
+        #expect(try readModelSnapshot(url) == readModelSnapshot(try await ProjectorTests.project(events)))
+    }
+
+    /// Runs `projector rebuild` as a process; returns its exit status, standard output and standard error.
+    static func rebuild(url: String, topic: String) async throws -> (Int32, String, String) {
+        let process = Process()
+        process.executableURL = CrashTests.projectorBinary
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = url
+        environment["KAFKA_TOPIC"] = topic
+        environment["LOG_LEVEL"] = "warning"
+        process.environment = environment
+        process.arguments = ["rebuild", "--skip-log-check"]
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rebuild-" + UUID().uuidString)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let out = directory.appendingPathComponent("out"), err = directory.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        try process.run()
+        try await CrashTests.waitForExit(process)
+        return (process.terminationStatus, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
+    }
+
+    /// Waits until `count` backends of the database other than `except` wait for a lock.
+    static func waitForLockWaiters(_ count: Int, _ db: PostgresConnection, name: String, except: [String]) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let waiting = try db.query("""
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = \(name) AND wait_event_type = 'Lock' AND NOT (pid::text = ANY(\(array: except)::text[]))
+                """)
+            if Int(waiting[0][0]!)! >= count { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
+    @Test func rebuildWhileTheProjectorAppliesBatchesNeitherDeadlocks() async throws {
+        let events = try CrashTests.simulatedEvents()
+        let bootstrap = try TestStack.bootstrapServers
+        let topic = TestStack.uniqueTopic()
+        let url = try TestStack.freshDatabase()
+        let name = Self.databaseName(url)
+        let rounds = 3
+        let chunk = events.count / (rounds + 1)
+        try await produce(Array(events[..<chunk]), bootstrap: bootstrap, topic: topic)
+        // Batches smaller than PROJECTOR_BATCH_SIZE: every batch refreshes the read models, so after each commit they
+        // equal what the archive implies and every rebuild must find them identical.
+        let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic))
+        try await projector.waitUntilCaughtUp(timeout: 90)
+        let owner = try PostgresConnection(url: url)
+        let holder = try PostgresConnection(url: url)
+        let holderPID = try holder.query("SELECT pg_backend_pid()::text")[0][0]!
+        let ownerPID = try owner.query("SELECT pg_backend_pid()::text")[0][0]!
+        for round in 1...rounds {
+            // Checkpoint rows are stored in update order, not partition order. Make sure the first one stored (x) comes
+            // before a lower partition's row (m), as it usually does after a while.
+            var inversion: (x: Int32, m: Int32)?
+            for _ in 0..<20 where inversion == nil {
+                let stored = try owner.query("SELECT partition FROM projection.checkpoints WHERE topic = \(topic) ORDER BY ctid")
+                    .map { Int32($0[0]!)! }
+                if let first = stored.first, let lower = stored.dropFirst().first(where: { $0 < first }) {
+                    inversion = (first, lower)
+                } else if !stored.isEmpty {
+                    try owner.query("UPDATE projection.checkpoints SET next_offset = next_offset WHERE topic = \(topic) AND partition = \(stored[0])")
+                }
+            }
+            let (x, m) = try #require(inversion)
+            // A third holder (as a second projector mid-rebalance) holds m for a moment: the projector's next batch
+            // waits for it with the lower partitions locked, and the rebuild starts meanwhile, so the two lockers
+            // meet in the middle of their lock statements, which is where a different lock order deadlocks.
+            try holder.execute("BEGIN")
+            try holder.query("SELECT 1 FROM projection.checkpoints WHERE topic = \(topic) AND partition = \(m) FOR UPDATE")
+            let next = Array(events[(round * chunk)..<(round == rounds ? events.count : (round + 1) * chunk)])
+            try await produce(next, bootstrap: bootstrap, topic: topic)
+            #expect(try await Self.waitForLockWaiters(1, owner, name: name, except: [holderPID, ownerPID]), "round \(round): the projector waits for partition \(m)")
+            async let rebuilt = Self.rebuild(url: url, topic: topic)
+            #expect(try await Self.waitForLockWaiters(2, owner, name: name, except: [holderPID, ownerPID]), "round \(round): the rebuild waits too (x = \(x))")
+            try holder.execute("COMMIT")
+            let (status, output, errors) = try await rebuilt
+            #expect(status == 0, "round \(round): rebuild exit \(status): \(errors)")
+            #expect(output.contains("rebuilt tables equal the live ones"), "round \(round): \(output)")
+            #expect(projector.error == nil, "round \(round): \(projector.error ?? "")")
+            try await projector.waitUntilCaughtUp(timeout: 90)
+        }
+        try await projector.catchUpAndStop(timeout: 90)
+        #expect(try CrashTests.applied(owner, topic: topic) == Int64(events.count))
+        #expect(try owner.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
+        #expect(try AuditVerification.run(owner).intact)
+        #expect(try readModelSnapshot(url) == readModelSnapshot(try await ProjectorTests.project(events)))
+    }
+}

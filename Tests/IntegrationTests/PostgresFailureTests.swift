@@ -1,0 +1,80 @@
+import Logging
+import Postgres
+import Projection
+import Testing
+
+/// Which database errors are worth repeating, and how often: pure, no database needed.
+@Suite("PostgreSQL failures")
+struct PostgresFailureTests {
+    @Test(arguments: ["40001", "40P01", "57014", "55P03", "53000", "53100", "53200", "53300", "53400"])
+    func transientStatesAreRetried(state: String) {
+        #expect(PostgresFailure(kind: .query, sqlState: state).isTransient)
+    }
+
+    @Test(arguments: ["08006", "08003", "57P01", "57P02", "57P03"])
+    func lostConnectionsReconnect(state: String) {
+        #expect(PostgresFailure(kind: .query, sqlState: state) == .connectionLost)
+        #expect(PostgresFailure(kind: .connection, sqlState: nil) == .connectionLost)
+    }
+
+    /// A bug must stay loud: a unique violation, a missing table or column, a refused privilege, bad data, an
+    /// append-only trigger's refusal, an error without SQLSTATE.
+    @Test(arguments: ["23505", "23503", "42P01", "42703", "42501", "22P02", "P0001", "40003", "57P04", "5", nil] as [String?])
+    func everythingElseIsFatal(state: String?) {
+        #expect(PostgresFailure(kind: .query, sqlState: state) == .fatal)
+    }
+
+    static let quiet: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    static var fast: TransientRetry {
+        var retry = TransientRetry()
+        retry.initialDelay = 0.001
+        retry.maxDelay = 0.004
+        retry.maxRetries = 3
+        return retry
+    }
+
+    @Test func transientErrorsAreRetriedThenSucceed() throws {
+        var attempts = 0
+        let value = try Self.fast.run("test", logger: Self.quiet) { () throws -> Int in
+            attempts += 1
+            if attempts < 3 { throw PostgresError(kind: .query, sqlState: "40P01", message: "deadlock detected") }
+            return 42
+        }
+        #expect(value == 42 && attempts == 3)
+    }
+
+    @Test func retriesAreBoundedThenTheErrorIsHandedOn() {
+        var attempts = 0
+        #expect {
+            try Self.fast.run("test", logger: Self.quiet) { () throws -> Int in
+                attempts += 1
+                throw PostgresError(kind: .query, sqlState: "57014", message: "canceling statement due to user request")
+            }
+        } throws: { ($0 as? PostgresError)?.sqlState == "57014" }
+        #expect(attempts == 4, "the first attempt and three retries")
+    }
+
+    @Test func fatalErrorsAreNeverRetried() {
+        var attempts = 0
+        #expect {
+            try Self.fast.run("test", logger: Self.quiet) { () throws -> Int in
+                attempts += 1
+                throw PostgresError(kind: .query, sqlState: "23505", message: "duplicate key value violates unique constraint")
+            }
+        } throws: { ($0 as? PostgresError)?.sqlState == "23505" }
+        #expect(attempts == 1)
+    }
+
+    @Test func backoffGrowsIsCappedAndJittered() {
+        let retry = TransientRetry()
+        #expect(retry.delay(beforeRetry: 1, random: 0) == 0.025 && retry.delay(beforeRetry: 1, random: 1) == 0.05)
+        #expect(retry.delay(beforeRetry: 3, random: 0.999) <= 0.2 && retry.delay(beforeRetry: 3, random: 0) == 0.1)
+        #expect(retry.delay(beforeRetry: 30, random: 1) == retry.maxDelay)
+        #expect(retry.delay(beforeRetry: 30, random: 0) == retry.maxDelay / 2)
+    }
+}
