@@ -21,6 +21,11 @@ struct DatabaseErrorTests {
         var cancels = 0
         var namedBackends = 0
         let deadline = Date().addingTimeInterval(120)
+        // Cancelling starts once the projector has migrated the new database and begun applying (migrations are
+        // long DDL statements that would be cancelled every time).
+        while Date() < deadline, projector.error == nil, ((try? admin.query("SELECT count(*) FROM audit.events"))?.rows ?? [["0"]]) == [["0"]] {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         // Cancel whatever statement the projector's backends are running, again and again, while it applies the log
         // (a statement timeout or an operator's pg_cancel_backend does the same). Not without pause, or a refresh of
         // every participant, many statements long, would never get through: 40 cancels 5 to 60 ms apart.
