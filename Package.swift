@@ -34,7 +34,7 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
 
-        // Pure domain core: envelope, event types, validation, JSON. No I/O.
+        // Pure domain core: envelope, event types, validation, JSON, the folds and rules. No I/O, no configuration.
         .target(name: "TrialDomain", swiftSettings: strict),
         // Tokens: minting and verifying the JWTs sites, monitors and sponsors present.
         .target(name: "TrialAuth", dependencies: ["TrialDomain", .product(name: "JWTKit", package: "jwt-kit")],
@@ -42,12 +42,13 @@ let package = Package(
 
         // The projector: applies the log to PostgreSQL in batches, one transaction each.
         .target(name: "Projection",
-                dependencies: ["TrialDomain", "Kafka", "Postgres", "AuditChain", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["TrialDomain", "Kafka", "Postgres", "AuditChain", "ServiceRuntime",
+                               .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Migrations")],
                 swiftSettings: strict),
         // ingest's HTTP application, built by the executable and by tests alike.
         .target(name: "IngestApp",
-                dependencies: ["TrialDomain", "TrialAuth", "Kafka",
+                dependencies: ["TrialDomain", "TrialAuth", "Kafka", "ServiceRuntime",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -56,8 +57,9 @@ let package = Package(
                 swiftSettings: strict),
         // Read-side queries for monitors and auditors.
         .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain", "AuditChain"], swiftSettings: strict),
-        // Signal handling shared by the long-running executables.
-        .target(name: "ServiceRuntime", swiftSettings: strict),
+        // What the executables share at run time: typed configuration from the environment (and *_FILE secrets),
+        // database roles, the logging set-up, stop signals, malloc arenas. Kept out of the pure core.
+        .target(name: "ServiceRuntime", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
         .target(name: "AuditChain", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // The simulated study: shared by the demo, the tests and the benchmarks.
@@ -65,23 +67,25 @@ let package = Package(
 
         // Thin executables.
         .executableTarget(name: "ingest",
-                          dependencies: ["IngestApp", "TrialAuth", "Kafka", "ServiceRuntime",
+                          dependencies: ["IngestApp", "TrialAuth", "TrialDomain", "Kafka", "ServiceRuntime",
+                                         .product(name: "Logging", package: "swift-log"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Hummingbird", package: "hummingbird")],
                           swiftSettings: strict),
         .executableTarget(name: "projector",
                           dependencies: ["Projection", "Kafka", "Postgres", "ServiceRuntime",
+                                         .product(name: "Logging", package: "swift-log"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "reporter",
-                          dependencies: ["Reporting", "Postgres",
+                          dependencies: ["Reporting", "Postgres", "TrialDomain", "ServiceRuntime",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "devbroker",
                           dependencies: ["Kafka", "ServiceRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "simulator",
-                          dependencies: ["Simulator", "TrialAuth",
+                          dependencies: ["Simulator", "TrialAuth", "TrialDomain", "ServiceRuntime",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -92,9 +96,14 @@ let package = Package(
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
 
-        .testTarget(name: "TrialDomainTests", dependencies: ["TrialDomain", "TrialAuth", "Simulator"], swiftSettings: strict),
+        .testTarget(name: "TrialDomainTests",
+                    dependencies: ["TrialDomain", "TrialAuth", "Simulator", "ServiceRuntime", .product(name: "JWTKit", package: "jwt-kit")],
+                    swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["IngestApp", "Projection", "Reporting", "Simulator", "TrialAuth", "Kafka", "Postgres",
+                    dependencies: ["IngestApp", "Projection", "Reporting", "Simulator", "TrialAuth", "TrialDomain", "Kafka", "Postgres",
+                                   "ServiceRuntime",
+                                   .product(name: "Logging", package: "swift-log"),
+                                   .product(name: "NIOCore", package: "swift-nio"),
                                    .product(name: "Hummingbird", package: "hummingbird"),
                                    .product(name: "HummingbirdTesting", package: "hummingbird")],
                     swiftSettings: strict),

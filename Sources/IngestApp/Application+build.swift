@@ -32,7 +32,7 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
     router.get("health") { _, _ in status() }
     router.get("ready") { _, _ in status() }
     router.post("v1/events") { request, _ in
-        await respond {
+        await respond(logger) {
             let (principal, body) = try await service.read(request, maxBytes: configuration.maxBodyBytes)
             let events = try service.admit([(body, prefix: "")], by: principal)
             let accepted = try await service.append(events)
@@ -40,7 +40,7 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
         }
     }
     router.post("v1/events/batch") { request, _ in
-        await respond {
+        await respond(logger) {
             let (principal, body) = try await service.read(request, maxBytes: configuration.maxBodyBytes)
             guard case .array(let items) = body else {
                 throw Problem.invalid([ValidationIssue(pointer: "", reason: "expected an array of events, got \(body.typeName)")])
@@ -89,12 +89,15 @@ extension IngestService {
 }
 
 /// Turns a thrown `Problem` into its answer; anything else is a bug, answered 500 without internals.
-func respond(_ body: () async throws -> Response) async -> Response {
+/// Runs a route: a `Problem` becomes its answer; anything else is a bug, logged with its cause and answered 500
+/// (nothing recorded, nothing internal revealed).
+func respond(_ logger: Logger, _ body: () async throws -> Response) async -> Response {
     do {
         return try await body()
     } catch let problem as Problem {
         return problem.response
     } catch {
+        logger.error("request failed with an unexpected error; answered 500", metadata: ["error": "\(String(reflecting: error))"])
         return Problem(status: .internalServerError, type: "/problems/internal", title: "Internal error",
                        detail: "an unexpected error occurred; nothing was recorded").response
     }

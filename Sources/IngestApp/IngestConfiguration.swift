@@ -1,4 +1,5 @@
 import Kafka
+import ServiceRuntime
 import TrialAuth
 import TrialDomain
 

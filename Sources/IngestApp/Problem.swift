@@ -2,8 +2,9 @@ import Hummingbird
 import NIOCore
 import TrialDomain
 
-/// An RFC 9457 problem answer: what went wrong, where (JSON Pointers), and what to do.
-struct Problem: Error {
+/// An RFC 9457 problem answer: what went wrong, where (JSON Pointers), and what to do. A Hummingbird
+/// `HTTPResponseError`, so a problem thrown anywhere in a route (or a middleware) becomes this answer.
+struct Problem: HTTPResponseError {
     var status: HTTPResponse.Status
     /// A relative URI naming the kind of problem; documented in README.md.
     var type: String
@@ -11,6 +12,8 @@ struct Problem: Error {
     var detail: String
     var issues: [ValidationIssue] = []
     var headers: HTTPFields = [:]
+
+    func response(from request: Request, context: some RequestContext) throws -> Response { response }
 
     var response: Response {
         var body: [String: JSONValue] = [

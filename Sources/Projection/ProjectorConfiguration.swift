@@ -1,5 +1,6 @@
 import Kafka
 import Postgres
+import ServiceRuntime
 import TrialDomain
 
 /// The projector's settings, read from the environment (defaults match `.stack/env` of the dev stack).

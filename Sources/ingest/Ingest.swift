@@ -28,12 +28,7 @@ struct Serve: AsyncParsableCommand {
         StopSignals.unblock()
         var configuration = try IngestConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
         if let port { configuration.port = port }
-        let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        configuration.logLevel.bootstrapLogging()
         let logger = Logger(label: "ingest")
         let producer = try KafkaProducer(configuration: configuration.producerConfiguration, logger: logger)
         let app = try await buildIngestApplication(configuration: configuration, producer: producer, logger: logger)

@@ -18,12 +18,7 @@ struct ProjectorCommand: ParsableCommand {
 
 private func loadConfiguration() throws -> (ProjectorConfiguration, Logger) {
     let configuration = try ProjectorConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
-    let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
-    }
+    configuration.logLevel.bootstrapLogging()
     return (configuration, Logger(label: "projector"))
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Postgres
 import Reporting
+import ServiceRuntime
 import TrialDomain
 
 @main

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ServiceRuntime
 import Simulator
 import TrialAuth
 import TrialDomain

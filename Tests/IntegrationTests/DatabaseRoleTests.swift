@@ -2,6 +2,7 @@ import Foundation
 import Postgres
 import Projection
 import Reporting
+import ServiceRuntime
 import Testing
 import TrialDomain
 

@@ -1,10 +1,11 @@
 import Foundation
 import Hummingbird
-import NIOCore
 import HummingbirdTesting
 import IngestApp
+import NIOCore
 import Postgres
 import Projection
+import ServiceRuntime
 import Simulator
 import Testing
 import TrialAuth

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceRuntime
 import Simulator
 import Testing
 @testable import TrialDomain

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Reads typed settings from environment variables. Every failure names the variable and what it accepts,
 /// so a service refuses to start on a typo instead of running with a surprise.
@@ -87,6 +88,16 @@ public struct EnvironmentReader: Sendable {
 /// Log verbosity, from `LOG_LEVEL`.
 public enum LogLevelSetting: String, Sendable, CaseIterable {
     case trace, debug, info, notice, warning, error, critical
+
+    /// Sends every service's log lines to standard error at this level: the one logging set-up of the executables.
+    public func bootstrapLogging() {
+        let level = Logger.Level(rawValue: rawValue) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
 }
 
 extension String {
