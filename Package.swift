@@ -96,12 +96,16 @@ let package = Package(
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
 
+        // What the test targets share: the example corpus loader, where the repository and executables are,
+        // and the trait that skips stack-dependent tests with a clear message. Not part of any product.
+        .target(name: "TestSupport", dependencies: ["TrialDomain"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TrialDomainTests",
-                    dependencies: ["TrialDomain", "TrialAuth", "Simulator", "ServiceRuntime", .product(name: "JWTKit", package: "jwt-kit")],
+                    dependencies: ["TrialDomain", "TrialAuth", "Simulator", "ServiceRuntime", "TestSupport",
+                                   .product(name: "JWTKit", package: "jwt-kit")],
                     swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["IngestApp", "Projection", "Reporting", "Simulator", "TrialAuth", "TrialDomain", "Kafka", "Postgres",
-                                   "ServiceRuntime",
+                                   "ServiceRuntime", "TestSupport",
                                    .product(name: "Logging", package: "swift-log"),
                                    .product(name: "NIOCore", package: "swift-nio"),
                                    .product(name: "Hummingbird", package: "hummingbird"),

@@ -4,10 +4,11 @@ import Projection
 import Reporting
 import Simulator
 import Testing
+import TestSupport
 import TrialDomain
 
 /// The tamper-evident archive, as an auditor checks it.
-@Suite("audit: hash chain and trail", .serialized)
+@Suite("audit: hash chain and trail", .serialized, .stack, .timeLimit(.minutes(4)))
 struct AuditTests {
     /// A small projected history, returned with its database.
     static func archive() throws -> (PostgresConnection, [RecordedEvent]) {
@@ -71,7 +72,7 @@ struct AuditTests {
         let (db, events) = try Self.archive()
         func verify() throws -> Int32 {
             let p = Process()
-            p.executableURL = ReporterExecutableTests.binary
+            p.executableURL = TestEnvironment.executable("reporter")
             p.arguments = ["audit", "verify", "--database-url", db.url]
             p.standardOutput = Pipe()
             try p.run()
@@ -94,7 +95,7 @@ struct AuditTests {
     }
 }
 
-@Suite("audit: replay and rebuild", .serialized)
+@Suite("audit: replay and rebuild", .serialized, .stack, .timeLimit(.minutes(4)))
 struct ReplayAndRebuildTests {
     static func at(_ text: String) -> Timestamp { Timestamp(rfc3339: text)! }
 

@@ -5,14 +5,14 @@ import NIOCore
 import Postgres
 import Simulator
 import Testing
+import TestSupport
 import TrialAuth
 import TrialDomain
 
 /// Every event type of the catalogue through the real HTTP API, Kafka and the projector's archive.
-@Suite("event catalogue through ingest", .serialized)
+@Suite("event catalogue through ingest", .serialized, .stack, .timeLimit(.minutes(4)))
 struct CatalogueThroughIngestTests {
-    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Corpus")
+    static let corpus = TestEnvironment.corpus
 
     /// A token for someone allowed to submit `event`: its site's investigator, else the sponsor, else a monitor.
     static func token(for event: JSONValue, _ authority: TokenAuthority) async throws -> String {

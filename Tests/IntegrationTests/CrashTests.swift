@@ -5,12 +5,13 @@ import Projection
 import Reporting
 import Simulator
 import Testing
+import TestSupport
 import TrialDomain
 
 /// Faults: the projector killed with SIGKILL mid-run, and the broker gone for a while.
-@Suite("faults", .serialized)
+@Suite("faults", .serialized, .stack, .timeLimit(.minutes(8)))
 struct CrashTests {
-    static let projectorBinary = ReporterExecutableTests.binary.deletingLastPathComponent().appendingPathComponent("projector")
+    static let projectorBinary = TestEnvironment.executable("projector")
 
     static func simulatedEvents() throws -> [RecordedEvent] {
         var configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)
@@ -126,7 +127,7 @@ struct CrashTests {
     }
 }
 
-@Suite("faults: shared partitions and lost connections", .serialized)
+@Suite("faults: shared partitions and lost connections", .serialized, .stack, .timeLimit(.minutes(8)))
 struct SharedAndDisconnectedTests {
     /// The simulated events in a new topic, and a projector configuration for a new database.
     static func prepared(batchSize: Int) async throws -> ([RecordedEvent], ProjectorConfiguration) {

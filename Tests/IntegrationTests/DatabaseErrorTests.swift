@@ -3,11 +3,12 @@ import Postgres
 import Projection
 import Reporting
 import Testing
+import TestSupport
 import TrialDomain
 
 /// Faults: database errors that are not a lost connection (cancelled statements, deadlocks) while the
 /// projector works, over real sockets against the stack's PostgreSQL and broker.
-@Suite("faults: database errors", .serialized)
+@Suite("faults: database errors", .serialized, .stack, .timeLimit(.minutes(6)))
 struct DatabaseErrorTests {
     static func databaseName(_ url: String) -> String { String(url.split(separator: "/").last!) }
 

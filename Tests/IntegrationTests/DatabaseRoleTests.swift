@@ -4,10 +4,11 @@ import Projection
 import Reporting
 import ServiceRuntime
 import Testing
+import TestSupport
 import TrialDomain
 
 /// Migration 0005's roles, each used through a real login of its own: what it can and cannot read or write.
-@Suite("database roles")
+@Suite("database roles", .stack, .timeLimit(.minutes(4)))
 struct DatabaseRoleTests {
     /// A migrated database holding a simulated study (arms included), applied by a session acting as trial_projector.
     static func populated() throws -> String {

@@ -1,12 +1,13 @@
 import Foundation
 import Postgres
 import Testing
+import TestSupport
 
 /// schemathesis (from PyPI) against `schemas/openapi.yaml` and a live `ingest` process: no 5xx, no answer that
 /// contradicts the spec, schema-invalid input always refused, auth never ignored, unknown methods 405. Bounded by
 /// FUZZ_MAX_EXAMPLES (default 40 per operation) and FUZZ_MAX_SECONDS (default 90); FUZZ_SEED repeats a run.
 /// Afterwards every record in the topic must be a valid event recorded by the fuzzer.
-@Suite("fuzzing the HTTP API")
+@Suite("fuzzing the HTTP API", .stack, .timeLimit(.minutes(6)))
 struct FuzzTests {
     @Test func schemathesisFindsNoServerErrorAndNothingInvalidReachesTheLog() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -19,7 +20,7 @@ struct FuzzTests {
         fuzz.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         fuzz.arguments = [
             "python3", "-c", "import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis())",
-            "run", CorpusRoot.path + "/schemas/openapi.yaml", "--url", ingest.url.absoluteString,
+            "run", TestEnvironment.root.path + "/schemas/openapi.yaml", "--url", ingest.url.absoluteString,
             "--header", "Authorization: Bearer \(token)",
             // positive_data_acceptance is left out on purpose: the schema cannot express the rules only ingest checks
             // (this token's site, totals equal items, ...), so most schema-valid events are rightly refused with 403/422.
@@ -60,6 +61,3 @@ struct FuzzTests {
     }
 }
 
-enum CorpusRoot {
-    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-}

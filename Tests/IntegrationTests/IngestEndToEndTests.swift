@@ -8,11 +8,12 @@ import Postgres
 import Projection
 import Simulator
 import Testing
+import TestSupport
 import TrialAuth
 import TrialDomain
 
 /// HTTP → Kafka → PostgreSQL over real sockets, against the dev stack.
-@Suite("ingest end to end", .serialized)
+@Suite("ingest end to end", .serialized, .stack, .timeLimit(.minutes(4)))
 struct IngestEndToEndTests {
     static let secret = String(repeating: "k", count: 40)
 
@@ -240,7 +241,7 @@ struct IngestEndToEndTests {
     }
 }
 
-@Suite("ingest executable")
+@Suite("ingest executable", .stack, .timeLimit(.minutes(4)))
 struct IngestExecutableTests {
     @Test func answersThenShutsDownCleanlyOnSIGTERM() async throws {
         let ingest = try IngestProcess()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import TrialAuth
 import TrialDomain
 
@@ -14,7 +15,7 @@ import Glibc
 /// The real `ingest` executable on a free loopback port, with its own topic and secret, for tests that need the
 /// process exactly as deployed (signals, connection limits, fuzzing over real HTTP).
 final class IngestProcess: Sendable {
-    static let binary = ReporterExecutableTests.binary.deletingLastPathComponent().appendingPathComponent("ingest")
+    static let binary = TestEnvironment.executable("ingest")
     let port: Int
     let topic: String
     let secret = String(repeating: "f", count: 40)

@@ -6,10 +6,11 @@ import Kafka
 import Postgres
 import Projection
 import Testing
+import TestSupport
 import TrialDomain
 
 /// Settings that would lie on a real cluster (issue 12, item 7).
-@Suite("Kafka settings of a real cluster", .serialized)
+@Suite("Kafka settings of a real cluster", .serialized, .stack, .timeLimit(.minutes(4)))
 struct KafkaSettingsTests {
     /// `KAFKA_PROPERTIES` was appended after the fixed settings, so `acks=1` or `enable.idempotence=false` silently won.
     @Test func propertiesThatWouldOverrideAFixedSettingAreRefused() throws {

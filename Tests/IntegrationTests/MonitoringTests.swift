@@ -5,10 +5,11 @@ import Projection
 import Reporting
 import Simulator
 import Testing
+import TestSupport
 import TrialDomain
 
 /// The monitoring schema in PostgreSQL: accountability, views, notifications, reports.
-@Suite("monitoring read models in PostgreSQL", .serialized)
+@Suite("monitoring read models in PostgreSQL", .serialized, .stack, .timeLimit(.minutes(4)))
 struct MonitoringTests {
     /// Applies events straight through the BatchWriter (one transaction, as the projector does).
     static func apply(_ events: [RecordedEvent], to db: PostgresConnection, from offset: Int64 = 0) throws {
@@ -143,10 +144,9 @@ struct MonitoringTests {
 
 private func rank(_ severity: String) -> Int { severity == "critical" ? 0 : severity == "warning" ? 1 : 2 }
 
-@Suite("reporter executable")
+@Suite("reporter executable", .stack, .timeLimit(.minutes(4)))
 struct ReporterExecutableTests {
-    static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/reporter")
+    static let binary = TestEnvironment.executable("reporter")
 
     @Test func watchPrintsANewCriticalSignal() async throws {
         let db = try MonitoringTests.fresh()

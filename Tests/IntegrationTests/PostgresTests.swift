@@ -1,7 +1,8 @@
 import Postgres
 import Testing
+import TestSupport
 
-@Suite("PostgreSQL adapter")
+@Suite("PostgreSQL adapter", .stack, .timeLimit(.minutes(4)))
 struct PostgresTests {
     @Test func boundParametersCannotChangeTheStatement() throws {
         let db = try PostgresConnection(url: try TestStack.databaseURL)

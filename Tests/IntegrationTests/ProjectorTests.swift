@@ -4,10 +4,11 @@ import Postgres
 import Projection
 import Simulator
 import Testing
+import TestSupport
 import TrialDomain
 
 /// The projector against the dev broker and PostgreSQL: determinism, idempotence, refusal to skip.
-@Suite("projector", .serialized)
+@Suite("projector", .serialized, .stack, .timeLimit(.minutes(4)))
 struct ProjectorTests {
     static func simulatedEvents(seed: UInt64 = 11) throws -> [RecordedEvent] {
         var configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)

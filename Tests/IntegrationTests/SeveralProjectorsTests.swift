@@ -3,13 +3,14 @@ import Postgres
 import Projection
 import Simulator
 import Testing
+import TestSupport
 import TrialDomain
 
 /// Several projector processes in one group (issue 12, item 3). A protocol amendment makes the projector that
 /// reads it rewrite every participant, also those whose partitions another projector owns and has cached; that
 /// other projector's cached rows were then stale, and its next batch wrote from them: wrong rows, or a
 /// unique-key crash, while `projector lag` said 0.
-@Suite("several projectors", .serialized)
+@Suite("several projectors", .serialized, .stack, .timeLimit(.minutes(6)))
 struct SeveralProjectorsTests {
     static let start = Timestamp(rfc3339: "2026-01-05T00:00:00Z")!
     static let participants = (1...2).flatMap { site in (1...8).map { "S0\(site)-00\(String(format: "%02d", $0))" } }

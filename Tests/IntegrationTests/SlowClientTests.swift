@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 @testable import IngestApp
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -53,7 +54,7 @@ final class RawConnection: @unchecked Sendable {
     }
 }
 
-@Suite("slow and stuck clients")
+@Suite("slow and stuck clients", .stack, .timeLimit(.minutes(4)))
 struct SlowClientTests {
     static func answer(_ connection: RawConnection, within seconds: Double) async -> String? {
         if case .data(let text) = await connection.read(within: seconds) { return text }

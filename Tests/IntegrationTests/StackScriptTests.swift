@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import TestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +9,7 @@ import Glibc
 /// `scripts/stack` from a clone in a private folder (mode 700, as under /root or from `mktemp -d`): as root the
 /// cluster belongs to the postgres user, who cannot enter that folder. initdb was handed the path through it and
 /// failed with "Permission denied"; now the cluster lives in /var/tmp and every command is given that path.
-@Suite("dev stack scripts")
+@Suite("dev stack scripts", .timeLimit(.minutes(4)))
 struct StackScriptTests {
     static let isRoot = getuid() == 0
 
@@ -47,7 +49,7 @@ struct StackScriptTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: home.path)
         let clone = home.appendingPathComponent("clone")
         let stack = clone.appendingPathComponent("scripts/stack")
-        try FileManager.default.copyItem(atPath: CorpusRoot.path + "/scripts/stack", toPath: stack.path)
+        try FileManager.default.copyItem(atPath: TestEnvironment.root.path + "/scripts/stack", toPath: stack.path)
         defer {
             if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: clone.appendingPathComponent(".stack/pg").path) {
                 try? FileManager.default.removeItem(atPath: target)

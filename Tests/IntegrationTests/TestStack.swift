@@ -5,6 +5,7 @@ import Postgres
 import Projection
 import Synchronization
 import Testing
+import TestSupport
 import TrialDomain
 
 /// The running dev stack (`scripts/stack up`): each test gets its own database and its own topic.
@@ -63,7 +64,7 @@ enum TestStack {
     /// standard output and error together.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]) async throws -> (exit: Int32, output: String) {
         let process = Process()
-        process.executableURL = ReporterExecutableTests.binary.deletingLastPathComponent().appendingPathComponent(executable)
+        process.executableURL = TestEnvironment.executable(executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable)-\(UUID().uuidString)")

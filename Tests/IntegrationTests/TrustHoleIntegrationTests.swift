@@ -8,12 +8,13 @@ import Projection
 import ServiceRuntime
 import Simulator
 import Testing
+import TestSupport
 import TrialAuth
 import TrialDomain
 
 /// The reproductions of issue 11, each as a client would try it: HTTP to ingest, Kafka, the projector, then the
 /// read models as a monitor's own database login sees them. On the main of 2026-11-28 each of them got through.
-@Suite("trust holes through ingest", .serialized)
+@Suite("trust holes through ingest", .serialized, .stack, .timeLimit(.minutes(4)))
 struct TrustHoleIntegrationTests {
     typealias E2E = IngestEndToEndTests
 

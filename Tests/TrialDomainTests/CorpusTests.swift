@@ -1,6 +1,7 @@
 import Foundation
 import Simulator
 import Testing
+import TestSupport
 @testable import TrialDomain
 
 /// The example corpus (Tests/Corpus) checked by BOTH the Swift validator and Python's jsonschema against
@@ -8,11 +9,11 @@ import Testing
 /// Invalid cases marked `swift_only` break a rule JSON Schema cannot express: the schema accepts them.
 @Suite("Example corpus: Swift validator and JSON Schema agree")
 struct CorpusTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestEnvironment.root
     static let now = Timestamp(rfc3339: "2026-06-01T12:00:00Z")!
 
     static func cases() throws -> [ExampleCorpus.Case] {
-        try ExampleCorpus.load(from: root.appendingPathComponent("Tests/Corpus"))
+        try ExampleCorpus.load(from: TestEnvironment.corpus)
     }
 
     @Test func everyTypeHasValidAndInvalidExamples() throws {

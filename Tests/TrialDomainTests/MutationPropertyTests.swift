@@ -1,6 +1,7 @@
 import Foundation
 import Simulator
 import Testing
+import TestSupport
 import TrialDomain
 
 /// Property tests: random and mutated envelopes fed to the validator. Whatever comes in, it answers (no crash);
@@ -8,7 +9,7 @@ import TrialDomain
 @Suite("Validator under mutated input")
 struct MutationPropertyTests {
     static let validEvents: [JSONValue] = {
-        let folder = CorpusTests.root.appendingPathComponent("Tests/Corpus")
+        let folder = TestEnvironment.corpus
         return ((try? ExampleCorpus.load(from: folder)) ?? []).filter { $0.expectedPointer == nil }.map(\.event)
     }()
     static let recordedAt = Timestamp(rfc3339: "2026-11-01T00:00:00Z")!
