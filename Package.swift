@@ -42,7 +42,7 @@ let package = Package(
 
         // The projector: applies the log to PostgreSQL in batches, one transaction each.
         .target(name: "Projection",
-                dependencies: ["TrialDomain", "Kafka", "Postgres", "AuditChain", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["TrialDomain", "Kafka", "Postgres", "AuditChain", "Anchoring", .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Migrations")],
                 swiftSettings: strict),
         // ingest's HTTP application, built by the executable and by tests alike.
@@ -55,11 +55,16 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // Read-side queries for monitors and auditors.
-        .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain", "AuditChain"], swiftSettings: strict),
+        .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain", "AuditChain", "Anchoring"], swiftSettings: strict),
         // Signal handling shared by the long-running executables.
         .target(name: "ServiceRuntime", swiftSettings: strict),
         // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
         .target(name: "AuditChain", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // Signed chain heads published to Kafka, outside the database's reach: written by the projector, read by auditors.
+        .target(name: "Anchoring",
+                dependencies: ["AuditChain", "Kafka", "TrialDomain", .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // The simulated study: shared by the demo, the tests and the benchmarks.
         .target(name: "Simulator", dependencies: ["TrialDomain", "TrialAuth"], swiftSettings: strict),
 
@@ -74,7 +79,8 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "reporter",
-                          dependencies: ["Reporting", "Postgres",
+                          dependencies: ["Reporting", "Postgres", "Projection", "Anchoring", "Kafka",
+                                         .product(name: "Logging", package: "swift-log"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "devbroker",
@@ -94,7 +100,8 @@ let package = Package(
 
         .testTarget(name: "TrialDomainTests", dependencies: ["TrialDomain", "TrialAuth", "Simulator"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["IngestApp", "Projection", "Reporting", "Simulator", "TrialAuth", "Kafka", "Postgres",
+                    dependencies: ["IngestApp", "Projection", "Reporting", "Simulator", "TrialAuth", "Kafka", "Postgres", "Anchoring", "AuditChain",
+                                   .product(name: "Crypto", package: "swift-crypto"),
                                    .product(name: "Hummingbird", package: "hummingbird"),
                                    .product(name: "HummingbirdTesting", package: "hummingbird")],
                     swiftSettings: strict),

@@ -16,8 +16,8 @@ struct ProjectorCommand: ParsableCommand {
         defaultSubcommand: Run.self)
 }
 
-private func loadConfiguration() throws -> (ProjectorConfiguration, Logger) {
-    let configuration = try ProjectorConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+private func loadConfiguration(anchoring: Bool = false) throws -> (ProjectorConfiguration, Logger) {
+    let configuration = try ProjectorConfiguration.fromEnvironment(ProcessInfo.processInfo.environment, anchoring: anchoring)
     let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
@@ -28,13 +28,14 @@ private func loadConfiguration() throws -> (ProjectorConfiguration, Logger) {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Consume and apply until SIGTERM or SIGINT.")
+    static let configuration = CommandConfiguration(
+        abstract: "Consume and apply until SIGTERM or SIGINT, as trial_projector; the schema must be current (`projector migrate`).")
 
     func run() throws {
         MallocArenas.limit()
         // First thing after that: from here on SIGTERM/SIGINT only raise the flag, and none can be lost.
         StopSignals.install()
-        let (configuration, logger) = try loadConfiguration()
+        let (configuration, logger) = try loadConfiguration(anchoring: true)
         do {
             try Projector(configuration: configuration, logger: logger).run(shouldStop: { StopSignals.requested })
         } catch {
@@ -46,7 +47,8 @@ struct Run: ParsableCommand {
 }
 
 struct Migrate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply pending schema migrations and exit.")
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending schema migrations and exit. Needs the schema owner's login in DATABASE_URL; the only command that does.")
 
     func run() throws {
         let (configuration, logger) = try loadConfiguration()
@@ -100,8 +102,8 @@ struct RebuildCommand: ParsableCommand {
     func run() throws {
         MallocArenas.limit()
         let (configuration, logger) = try loadConfiguration()
-        try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
         let db = try configuration.projectorConnection()
+        try Migrator.requireCurrent(db)
         if !skipLogCheck {
             let check = try LogCrossCheck.run(db, bootstrapServers: configuration.bootstrapServers, topic: configuration.topic,
                                               logger: logger)
