@@ -38,7 +38,7 @@ struct AnchorTests {
             p.arguments = arguments
             var env = ProcessInfo.processInfo.environment
             env["AUDIT_ANCHOR_PUBLIC_KEY_FILE"] = nil
-            env["AUDIT_ANCHOR_PUBLIC_KEY"] = publicKey
+            env["AUDIT_ANCHOR_PUBLIC_KEY"] = publicKey.isEmpty ? nil : publicKey  // "": no key at all
             env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
             env["KAFKA_TOPIC"] = topic
             env["PROJECTOR_ANCHOR_TOPIC"] = anchorTopic
@@ -193,6 +193,21 @@ struct AnchorTests {
         let wrongKey = try await scene.reporter(["audit", "verify"], publicKey: P256.Signing.PrivateKey().publicKey.pemRepresentation)
         #expect(wrongKey.status == 1)
         #expect(wrongKey.output.contains("no validly signed anchor"), "\(wrongKey.output)")
+    }
+
+    /// Anchors that cannot be read, or no key to check them with, fail verification and say so; the flags leave them out.
+    @Test func unreadableAnchorsOrNoPublicKeyFailUnlessLeftOutExplicitly() async throws {
+        var scene = try await Self.scene()
+        var noKey = try await scene.reporter(["audit", "verify"], publicKey: "")
+        #expect(noKey.status == 1)
+        #expect(noKey.output.contains("AUDIT_ANCHOR_PUBLIC_KEY (or AUDIT_ANCHOR_PUBLIC_KEY_FILE) is not set"), "\(noKey.output)")
+        scene.bootstrap = "127.0.0.1:1"  // nothing listens there
+        let unreadable = try await scene.verify(["--skip-log-check"])
+        #expect(unreadable.status == 1, "\(unreadable.output)")
+        #expect(unreadable.output.contains("the anchor topic \(scene.anchorTopic) cannot be read"), "\(unreadable.output)")
+        #expect(unreadable.output.contains("--no-anchors"), "\(unreadable.output)")
+        noKey = try await scene.verify(["--no-anchors", "--skip-log-check"])
+        #expect(noKey.status == 0, "\(noKey.output)")
     }
 
     /// The projector refuses to start without a signing key unless anchors are explicitly off.
