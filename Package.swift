@@ -42,7 +42,7 @@ let package = Package(
 
         // The projector: applies the log to PostgreSQL in batches, one transaction each.
         .target(name: "Projection",
-                dependencies: ["TrialDomain", "Kafka", "Postgres", "AuditChain", "ServiceRuntime",
+                dependencies: ["TrialDomain", "Kafka", "Postgres", "AuditChain", "Anchoring", "ServiceRuntime",
                                .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Migrations")],
                 swiftSettings: strict),
@@ -56,12 +56,17 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // Read-side queries for monitors and auditors.
-        .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain", "AuditChain"], swiftSettings: strict),
+        .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain", "AuditChain", "Anchoring"], swiftSettings: strict),
         // What the executables share at run time: typed configuration from the environment (and *_FILE secrets),
         // database roles, the logging set-up, stop signals, malloc arenas. Kept out of the pure core.
         .target(name: "ServiceRuntime", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
         .target(name: "AuditChain", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // Signed chain heads published to Kafka, outside the database's reach: written by the projector, read by auditors.
+        .target(name: "Anchoring",
+                dependencies: ["AuditChain", "Kafka", "TrialDomain", .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // The simulated study: shared by the demo, the tests and the benchmarks.
         .target(name: "Simulator", dependencies: ["TrialDomain", "TrialAuth"], swiftSettings: strict),
 
@@ -78,7 +83,8 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "reporter",
-                          dependencies: ["Reporting", "Postgres", "TrialDomain", "ServiceRuntime",
+                          dependencies: ["Reporting", "Postgres", "TrialDomain", "ServiceRuntime", "Projection", "Anchoring", "Kafka",
+                                         .product(name: "Logging", package: "swift-log"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "devbroker",
@@ -105,7 +111,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["IngestApp", "Projection", "Reporting", "Simulator", "TrialAuth", "TrialDomain", "Kafka", "Postgres",
-                                   "ServiceRuntime", "TestSupport",
+                                   "ServiceRuntime", "TestSupport", "Anchoring", "AuditChain",
+                                   .product(name: "Crypto", package: "swift-crypto"),
                                    .product(name: "Logging", package: "swift-log"),
                                    .product(name: "NIOCore", package: "swift-nio"),
                                    .product(name: "Hummingbird", package: "hummingbird"),

@@ -14,8 +14,12 @@ public enum Migrator {
     public enum Failure: Error, CustomStringConvertible {
         case resourcesMissing
         case badFileName(String)
+        case notCurrent(missing: [String])
         public var description: String {
             switch self {
+            case .notCurrent(let missing):
+                "the database schema is not current (missing \(missing.joined(separator: ", "))): run `projector migrate` with the "
+                    + "schema owner's login in DATABASE_URL first; `projector run` works as trial_projector and never changes the schema"
             case .resourcesMissing: "the Migrations resource folder is missing from the build; rebuild the projector"
             case .badFileName(let n): "migration file \(n) is not named NNNN_description.sql"
             }
@@ -30,6 +34,16 @@ public enum Migrator {
             let sql = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
             return Migration(version: version, name: file, sql: sql)
         }
+    }
+
+    /// Throws `notCurrent` unless every bundled migration is recorded. Needs only SELECT on `public.schema_migrations`,
+    /// which `trial_projector` has, so the long-running projector never needs the owner's login.
+    public static func requireCurrent(_ db: PostgresConnection) throws {
+        let migrations = try bundled()
+        let exists = try db.query("SELECT to_regclass('public.schema_migrations') IS NOT NULL")[0][0] == "t"
+        let applied = exists ? Set(try db.query("SELECT version FROM public.schema_migrations").compactMap { $0[0].flatMap { Int($0) } }) : []
+        let missing = migrations.filter { !applied.contains($0.version) }.map(\.name)
+        if !missing.isEmpty { throw Failure.notCurrent(missing: missing) }
     }
 
     /// Applies every bundled migration not yet recorded in `public.schema_migrations`. Returns those applied.

@@ -1,3 +1,4 @@
+import Anchoring
 import Foundation
 import Kafka
 import Logging
@@ -29,10 +30,19 @@ public final class Projector: Sendable {
     /// and the same records applied again (`TransientRetry`); if it persists, it ends the session like a lost
     /// connection, and a new one resumes from the checkpoints. A fatal one (a unique violation after a bug) stops.
     public func run(shouldStop: @escaping @Sendable () -> Bool) throws {
+        let anchoring = try configuration.anchors.map { settings in
+            AnchorSchedule(settings: settings, logTopic: configuration.topic,
+                           publisher: try AnchorPublisher(bootstrapServers: configuration.bootstrapServers, topic: settings.topic,
+                                                          properties: configuration.kafkaProperties, signer: settings.signer,
+                                                          logger: logger),
+                           logger: logger)
+        }
+        if anchoring == nil { logger.warning("anchors are off (PROJECTOR_ANCHORS=off): nothing outside the database vouches for the chain") }
+        defer { anchoring?.publisher.shutdown() }
         var backoff = 0.1
         while !shouldStop() {
             do {
-                try session(shouldStop: shouldStop)
+                try session(shouldStop: shouldStop, anchoring: anchoring)
                 backoff = 0.1
             } catch let error as PostgresError where error.failure != .fatal {
                 logger.warning(error.isConnectionLoss ? "PostgreSQL unavailable; retrying" : "PostgreSQL error persists; new session",
@@ -47,9 +57,11 @@ public final class Projector: Sendable {
     }
 
     /// One connection and one consumer; any failure tears both down so the next session starts from checkpoints.
-    private func session(shouldStop: @escaping @Sendable () -> Bool) throws {
-        try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
+    private func session(shouldStop: @escaping @Sendable () -> Bool, anchoring: AnchorSchedule?) throws {
         let db = try configuration.projectorConnection()
+        try Migrator.requireCurrent(db)
+        // Whatever an earlier session committed but did not anchor (a crash between commit and publish) is anchored now.
+        anchoring?.publishNow(db)
         let cache = ParticipantHistoryCache(maxEvents: configuration.historyCacheEvents)
         try Recompute.serveRequests(db, logger: logger, retry: retry)
         let topic = configuration.topic
@@ -72,6 +84,7 @@ public final class Projector: Sendable {
                     try retry.run("refresh of deferred read models", logger: logger) { try writer.refreshDeferred(db) }
                     owesRefresh = false
                 }
+                anchoring?.afterCommit(archived: 0, db)
                 continue
             }
             // A full batch means a backlog: archive now, refresh the read models once it is worked off.
@@ -82,6 +95,7 @@ public final class Projector: Sendable {
             }
             owesRefresh = catchingUp
             consumer.commitInformational(outcome.nextOffsets)
+            anchoring?.afterCommit(archived: outcome.archived, db)
             if outcome.rejected > 0 {
                 logger.error("records refused: event_id reused with different content; see audit.rejected",
                              metadata: ["count": "\(outcome.rejected)"])
@@ -90,6 +104,65 @@ public final class Projector: Sendable {
                 "records": "\(outcome.records)", "archived": "\(outcome.archived)",
                 "duplicates": "\(outcome.duplicates)", "stale": "\(outcome.stale)",
             ])
+        }
+        // Stopping: whatever was committed since the last anchor is anchored before the process goes.
+        anchoring?.publishIfUnanchored(db)
+    }
+}
+
+/// Decides when to publish an anchor and publishes the committed chain head (README "Anchors").
+///
+/// Only what was committed is anchored: the head is read after the batch's transaction, outside any transaction.
+/// A failed publication is logged and retried at the next batch; it never stops the projector, whose own
+/// progress is safe in PostgreSQL.
+final class AnchorSchedule: @unchecked Sendable {
+    // Used only from the projector's thread.
+    let settings: ProjectorConfiguration.AnchorSettings
+    let logTopic: String
+    let publisher: AnchorPublisher
+    let logger: Logger
+    private var unanchored = 0
+    private var lastSeq: Int64 = -1
+    private var lastPublished = ContinuousClock.now
+
+    init(settings: ProjectorConfiguration.AnchorSettings, logTopic: String, publisher: AnchorPublisher, logger: Logger) {
+        self.settings = settings
+        self.logTopic = logTopic
+        self.publisher = publisher
+        self.logger = logger
+    }
+
+    func afterCommit(archived: Int, _ db: PostgresConnection) {
+        unanchored += archived
+        let due = unanchored >= settings.everyEvents
+            || (unanchored > 0 && ContinuousClock.now - lastPublished >= .seconds(settings.everySeconds))
+        if due { publishNow(db) }
+    }
+
+    func publishIfUnanchored(_ db: PostgresConnection) {
+        if unanchored > 0 { publishNow(db) }
+    }
+
+    /// Publishes the committed head unless it was already anchored.
+    func publishNow(_ db: PostgresConnection) {
+        do {
+            let head = try db.query("SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.chain_head")
+            guard let row = head.rows.first, let seq = Int64(row[0]!) else {
+                logger.error("audit.chain_head has no row: nothing to anchor; run `reporter audit verify`")
+                return
+            }
+            guard seq > 0, seq != lastSeq else {
+                unanchored = 0
+                return
+            }
+            let now = Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
+            try publisher.publish(logTopic: logTopic, chainSeq: seq, chainHash: row[1]!, at: now)
+            lastSeq = seq
+            unanchored = 0
+            lastPublished = ContinuousClock.now
+            logger.debug("anchor published", metadata: ["chain_seq": "\(seq)", "topic": "\(settings.topic)"])
+        } catch {
+            logger.error("could not publish an anchor; retrying after the next batch", metadata: ["error": "\(error)"])
         }
     }
 }

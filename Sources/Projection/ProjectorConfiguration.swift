@@ -1,3 +1,4 @@
+import Anchoring
 import Kafka
 import Postgres
 import ServiceRuntime
@@ -29,10 +30,33 @@ public struct ProjectorConfiguration: Sendable {
     public var historyCacheEvents = 100_000
     /// `LOG_LEVEL`.
     public var logLevel = LogLevelSetting.info
+    /// Signed chain heads published to Kafka (README "Anchors"). `fromEnvironment` insists on them unless
+    /// `PROJECTOR_ANCHORS=off`; a configuration built in code (tests, tools) has none unless it sets them.
+    public var anchors: AnchorSettings?
+
+    /// Where and how often the projector publishes anchors, and the key it signs them with.
+    public struct AnchorSettings: Sendable {
+        /// `PROJECTOR_ANCHOR_KEY` (or `_FILE`): P-256 private key, PEM. Never stored in the database.
+        public var signer: AnchorSigner
+        /// `PROJECTOR_ANCHOR_TOPIC`.
+        public var topic = "trial.audit-anchors"
+        /// `PROJECTOR_ANCHOR_EVERY_EVENTS`: an anchor at least after this many newly archived events.
+        public var everyEvents = 1_000
+        /// `PROJECTOR_ANCHOR_EVERY_SECONDS`: and at least this often while the chain grows.
+        public var everySeconds = 60
+
+        public init(signer: AnchorSigner) { self.signer = signer }
+    }
+
+    /// `PROJECTOR_ANCHORS`: `on` (the default: a key is required) or `off` (no anchors; `reporter audit verify` then
+    /// needs `--no-anchors`). There is no unsigned mode: an unsigned anchor proves nothing to an auditor.
+    public enum AnchorMode: String, Sendable, CaseIterable { case on, off }
 
     public init() {}
 
-    public static func fromEnvironment(_ environment: [String: String]) throws -> ProjectorConfiguration {
+    /// With `anchoring` (only `projector run` publishes anchors) the anchor settings are read and required; the other
+    /// subcommands (migrate, lag, rebuild) never need the signing key.
+    public static func fromEnvironment(_ environment: [String: String], anchoring: Bool = false) throws -> ProjectorConfiguration {
         let env = EnvironmentReader(environment)
         var c = ProjectorConfiguration()
         c.databaseURL = try env.string("DATABASE_URL", default: c.databaseURL)
@@ -46,6 +70,29 @@ public struct ProjectorConfiguration: Sendable {
         c.pollTimeoutMs = try env.integer("PROJECTOR_POLL_TIMEOUT_MS", default: c.pollTimeoutMs, in: 1...10_000)
         c.historyCacheEvents = try env.integer("PROJECTOR_CACHE_EVENTS", default: c.historyCacheEvents, in: 0...10_000_000)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
+        let mode: AnchorMode = try anchoring ? env.choice("PROJECTOR_ANCHORS", default: AnchorMode.on) : .off
+        switch mode {
+        case .off:
+            c.anchors = nil
+        case .on:
+            guard let pem = try env.secret("PROJECTOR_ANCHOR_KEY") else {
+                throw EnvironmentReader.Failure(variable: "PROJECTOR_ANCHOR_KEY", reason: """
+                    (or PROJECTOR_ANCHOR_KEY_FILE) is not set: the projector signs the chain heads it publishes to Kafka with a \
+                    P-256 private key (PEM) the database never sees. Create one with `openssl ecparam -name prime256v1 -genkey \
+                    -noout | openssl pkcs8 -topk8 -nocrypt`, or set PROJECTOR_ANCHORS=off to run without anchors
+                    """)
+            }
+            let signer: AnchorSigner
+            do { signer = try AnchorSigner(pem: pem) } catch {
+                throw EnvironmentReader.Failure(variable: env.environment["PROJECTOR_ANCHOR_KEY"] == nil ? "PROJECTOR_ANCHOR_KEY_FILE" : "PROJECTOR_ANCHOR_KEY",
+                                                reason: "holds \(error)")
+            }
+            var anchors = AnchorSettings(signer: signer)
+            anchors.topic = try env.string("PROJECTOR_ANCHOR_TOPIC", default: anchors.topic)
+            anchors.everyEvents = try env.integer("PROJECTOR_ANCHOR_EVERY_EVENTS", default: anchors.everyEvents, in: 1...10_000_000)
+            anchors.everySeconds = try env.integer("PROJECTOR_ANCHOR_EVERY_SECONDS", default: anchors.everySeconds, in: 1...86_400)
+            c.anchors = anchors
+        }
         return c
     }
 

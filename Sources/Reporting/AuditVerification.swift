@@ -1,3 +1,4 @@
+import Anchoring
 import AuditChain
 import Postgres
 import TrialDomain
@@ -20,11 +21,20 @@ public struct AuditVerification: Sendable {
     /// Rows that fail on their own (stored link ≠ SHA-256(previous stored link ‖ envelope), or columns ≠ envelope).
     public var breaks: [Break] = []
     public var headMismatch: String?
+    /// Validly signed anchors compared with the chain (empty when verified without anchors).
+    public var anchorsChecked = 0
+    /// Where the chain disagrees with an anchor published outside the database, newest anchor first.
+    public var anchorMismatches: [String] = []
 
-    public var intact: Bool { breaks.isEmpty && headMismatch == nil }
+    public var intact: Bool { breaks.isEmpty && headMismatch == nil && anchorMismatches.isEmpty }
 
-    public static func run(_ db: PostgresConnection, pageSize: Int = 5_000) throws -> AuditVerification {
+    /// `anchors`: the validly signed anchors of this archive's log, from the anchor topic. Each must name a link the
+    /// archive still has, with the same hash; the newest is what a rewound chain cannot hide from.
+    public static func run(_ db: PostgresConnection, pageSize: Int = 5_000, anchors: [AuditAnchor] = []) throws -> AuditVerification {
         var result = AuditVerification()
+        result.anchorsChecked = anchors.count
+        let anchorsBySeq = Dictionary(grouping: anchors, by: \.chainSeq)
+        var anchoredLinks: [Int64: String] = [:]
         let parser = JSONParser(maxDepth: 64)
         let validator = EventValidator()
         var expectedSeq: Int64 = 1
@@ -35,7 +45,7 @@ public struct AuditVerification: Sendable {
                 SELECT chain_seq, event_id::text, kafka_partition, kafka_offset, type, site_id, participant_id, recorded_by,
                        envelope, encode(chain_hash, 'hex'), data::text,
                        to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                       to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                       to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), study_id, schema_version
                 FROM audit.events WHERE chain_seq >= \(expectedSeq) ORDER BY chain_seq LIMIT \(pageSize)
                 """)
             if rows.isEmpty { break }
@@ -58,12 +68,14 @@ public struct AuditVerification: Sendable {
                     result.countsByType[event.type.rawValue, default: 0] += 1
                     let data = try? parser.parse(r[10]!)
                     let columnsMatch = event.eventID == eventID && event.type.rawValue == r[4]! && event.siteID == r[5]
+                        && event.studyID == r[13]! && String(event.schemaVersion) == r[14]!
                         && event.participantID == r[6] && event.recordedBy == r[7]! && data == event.data
                         && event.occurredAt.rfc3339 == r[11]! && event.recordedAt.rfc3339 == r[12]!
                     if !columnsMatch { broken("columns differ from the envelope: a column was altered") }
                 } else {
                     broken("the envelope is not a valid stored event")
                 }
+                if anchorsBySeq[seq] != nil { anchoredLinks[seq] = AuditChain.hex(stored) }
                 previous = stored
                 expectedSeq = seq + 1
                 lastSeq = seq
@@ -71,8 +83,24 @@ public struct AuditVerification: Sendable {
             }
         }
         let head = try db.query("SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.chain_head")
-        if let h = head.rows.first, Int64(h[0]!)! != lastSeq || AuditChain.bytes(hex: h[1]!) != previous {
-            result.headMismatch = "audit.chain_head (chain_seq \(h[0]!)) does not match the last archived link (chain_seq \(lastSeq)): events were removed from the end"
+        if let h = head.rows.first {
+            if Int64(h[0]!)! != lastSeq || AuditChain.bytes(hex: h[1]!) != previous {
+                result.headMismatch = "audit.chain_head (chain_seq \(h[0]!)) does not match the last archived link (chain_seq \(lastSeq)): events were removed from the end"
+            }
+        } else {
+            result.headMismatch = "audit.chain_head has no row: the end of the chain cannot be checked; someone with the owner's rights deleted it"
+        }
+        for anchor in anchors.sorted(by: { ($0.chainSeq, $0.anchoredAt) > ($1.chainSeq, $1.anchoredAt) }) {
+            let cited = "the anchor published at \(anchor.anchoredAt) (chain_seq \(anchor.chainSeq), chain_hash \(anchor.chainHash))"
+            if anchor.chainSeq > lastSeq {
+                result.anchorMismatches.append("the archive ends at chain_seq \(lastSeq), shorter than \(cited): archived events were removed from the end")
+            } else if let link = anchoredLinks[anchor.chainSeq] {
+                if link != anchor.chainHash {
+                    result.anchorMismatches.append("chain_seq \(anchor.chainSeq) has link \(link), not the one in \(cited): the chain was rewritten")
+                }
+            } else if anchor.chainSeq > 0 {
+                result.anchorMismatches.append("chain_seq \(anchor.chainSeq) is missing from the archive, but \(cited) vouches for it")
+            }
         }
         return result
     }
@@ -85,7 +113,11 @@ public struct AuditVerification: Sendable {
         } else {
             if let first = breaks.first { out += "CHAIN BROKEN: \(breaks.count) problem(s); first at \(first)\n" }
             if let headMismatch { out += "CHAIN BROKEN: \(headMismatch)\n" }
+            if let first = anchorMismatches.first {
+                out += "CHAIN DISAGREES WITH ITS ANCHORS: \(anchorMismatches.count) problem(s); newest: \(first)\n"
+            }
         }
+        if anchorsChecked > 0 { out += "anchors: \(anchorsChecked) validly signed anchor(s) compared with the chain\n" }
         return out
     }
 }

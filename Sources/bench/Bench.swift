@@ -306,6 +306,8 @@ extension Bench {
             let logEnd = try (0..<Int32(try admin.partitionCount(topic: topic))).reduce(Int64(0)) {
                 $0 + (try admin.watermarks(topic: topic, partition: $1).high)
             }
+            // `projector run` never migrates: the owner does, first.
+            try Migrator.migrate(try PostgresConnection(url: databaseURL), logger: benchLogger)
             let projector = try ServiceProcess(bin + "/projector", environment: [
                 "DATABASE_URL": databaseURL, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC": topic,
                 "PROJECTOR_GROUP_ID": "bench-\(UUID().uuidString)",
@@ -353,6 +355,8 @@ extension Bench {
             let ingest = try ServiceProcess(bin + "/ingest", environment: [
                 "INGEST_PORT": String(port), "INGEST_JWT_SECRET": secret, "KAFKA_TOPIC": topic, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             ])
+            // `projector run` never migrates: the owner does, first.
+            try Migrator.migrate(try PostgresConnection(url: databaseURL), logger: benchLogger)
             let projector = try ServiceProcess(bin + "/projector", environment: [
                 "DATABASE_URL": databaseURL, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC": topic,
                 "PROJECTOR_GROUP_ID": "bench-\(UUID().uuidString)",

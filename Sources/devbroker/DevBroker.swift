@@ -14,6 +14,9 @@ struct DevBroker: ParsableCommand {
     @Option(help: "Topic to create.")
     var topic = ProcessInfo.processInfo.environment["KAFKA_TOPIC"] ?? "trial.events"
 
+    @Option(help: "Anchor topic to create, one partition (the projector's signed chain heads).")
+    var anchorTopic = ProcessInfo.processInfo.environment["PROJECTOR_ANCHOR_TOPIC"] ?? "trial.audit-anchors"
+
     @Option(help: "Partitions of the topic. The mock keeps ~5 MiB per partition, so more partitions hold a longer log.")
     var partitions: Int32 = 32
 
@@ -27,13 +30,16 @@ struct DevBroker: ParsableCommand {
         StopSignals.install()
         let cluster = try MockKafkaCluster(brokers: brokers)
         try cluster.createTopic(topic, partitions: partitions)
+        // The mock cluster also creates unknown topics on first use (with its default partitions); one partition keeps
+        // the anchors in publication order.
+        try cluster.createTopic(anchorTopic, partitions: 1)
         let bootstrap = cluster.bootstrapServers
         if let addressFile {
             let temporary = addressFile + ".tmp"
             try Data((bootstrap + "\n").utf8).write(to: URL(fileURLWithPath: temporary))
             _ = rename(temporary, addressFile)
         }
-        FileHandle.standardOutput.write(Data("devbroker: mock Kafka cluster at \(bootstrap), topic \(topic) with \(partitions) partitions\n".utf8))
+        FileHandle.standardOutput.write(Data("devbroker: mock Kafka cluster at \(bootstrap), topic \(topic) with \(partitions) partitions, anchor topic \(anchorTopic)\n".utf8))
 
         while !StopSignals.requested {
             usleep(100_000)

@@ -16,20 +16,21 @@ struct ProjectorCommand: ParsableCommand {
         defaultSubcommand: Run.self)
 }
 
-private func loadConfiguration() throws -> (ProjectorConfiguration, Logger) {
-    let configuration = try ProjectorConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+private func loadConfiguration(anchoring: Bool = false) throws -> (ProjectorConfiguration, Logger) {
+    let configuration = try ProjectorConfiguration.fromEnvironment(ProcessInfo.processInfo.environment, anchoring: anchoring)
     configuration.logLevel.bootstrapLogging()
     return (configuration, Logger(label: "projector"))
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Consume and apply until SIGTERM or SIGINT.")
+    static let configuration = CommandConfiguration(
+        abstract: "Consume and apply until SIGTERM or SIGINT, as trial_projector; the schema must be current (`projector migrate`).")
 
     func run() throws {
         MallocArenas.limit()
         // First thing after that: from here on SIGTERM/SIGINT only raise the flag, and none can be lost.
         StopSignals.install()
-        let (configuration, logger) = try loadConfiguration()
+        let (configuration, logger) = try loadConfiguration(anchoring: true)
         do {
             try Projector(configuration: configuration, logger: logger).run(shouldStop: { StopSignals.requested })
         } catch {
@@ -41,7 +42,8 @@ struct Run: ParsableCommand {
 }
 
 struct Migrate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply pending schema migrations and exit.")
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending schema migrations and exit. Needs the schema owner's login in DATABASE_URL; the only command that does.")
 
     func run() throws {
         let (configuration, logger) = try loadConfiguration()
@@ -95,11 +97,11 @@ struct RebuildCommand: ParsableCommand {
     func run() throws {
         MallocArenas.limit()
         let (configuration, logger) = try loadConfiguration()
-        try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: logger)
         let db = try configuration.projectorConnection(applicationName: "projector rebuild")
+        try Migrator.requireCurrent(db)
         if !skipLogCheck {
             let check = try LogCrossCheck.run(db, bootstrapServers: configuration.bootstrapServers, topic: configuration.topic,
-                                              logger: logger, kafkaProperties: configuration.kafkaProperties)
+                                              properties: configuration.kafkaProperties, logger: logger)
             print(check.text, terminator: "")
             if !check.problems.isEmpty { throw ExitCode(1) }
         }

@@ -156,18 +156,28 @@ func fflushStandardOutput() {
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "For auditors: verify the archive's hash chain, follow a participant's audit trail.",
-        subcommands: [Verify.self, Trail.self, ReplayCommand.self])
+        subcommands: [Verify.self, Anchors.self, Trail.self, ReplayCommand.self])
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recompute the hash chain and per-type counts; exit 0 only when the archive is intact.")
+            abstract: "Recompute the hash chain, compare it with the signed anchors and the Kafka log; exit 0 only when all agree.")
 
         @OptionGroup var connection: Connection
 
+        @Flag(help: "Do not compare the chain with the anchors in PROJECTOR_ANCHOR_TOPIC (when there are none to read).")
+        var noAnchors = false
+
+        @Flag(help: "Do not cross-check the archive with the Kafka log (KAFKA_TOPIC) in both directions.")
+        var skipLogCheck = false
+
         func run() throws {
-            let verification = try AuditVerification.run(try connection.open(as: .auditor))
-            print(verification.text, terminator: "")
-            if !verification.intact { throw ExitCode(1) }
+            let db = try connection.open(as: .auditor)
+            var verification: AuditVerification?
+            let problems = try verifyAgainstLog(db, noAnchors: noAnchors, skipLogCheck: skipLogCheck, chain: &verification) { anchors in
+                try AuditVerification.run(db, anchors: anchors)
+            }
+            for problem in problems { print("VERIFICATION FAILED: \(problem)") }
+            if verification?.intact != true || !problems.isEmpty { throw ExitCode(1) }
         }
     }
 

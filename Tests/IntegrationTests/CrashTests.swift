@@ -72,6 +72,7 @@ struct CrashTests {
         }
         var kills = 0
         var thresholds = (1...4).map { Int64($0) * total / 6 + Int64.random(in: 0...40, using: &rng) }
+        try Migrator.migrate(db, logger: TestStack.logger)  // `projector run` never migrates
         var projector = try start()
         let deadline = Date().addingTimeInterval(150)
         while Date() < deadline {

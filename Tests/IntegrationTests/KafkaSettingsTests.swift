@@ -38,8 +38,10 @@ struct KafkaSettingsTests {
         let ingest = try await TestStack.run("ingest", [], environment: [
             "KAFKA_PROPERTIES": "acks=1", "INGEST_JWT_SECRET": String(repeating: "k", count: 40), "INGEST_PORT": "0"])
         #expect(ingest.exit != 0 && ingest.output.contains("acks"), "\(ingest.output)")
+        let database = try TestStack.freshDatabase()
+        try Migrator.migrate(try PostgresConnection(url: database), logger: TestStack.logger)
         let projector = try await TestStack.run("projector", ["run"], environment: [
-            "KAFKA_PROPERTIES": "auto.offset.reset=earliest", "DATABASE_URL": try TestStack.freshDatabase(), "KAFKA_TOPIC": TestStack.uniqueTopic()])
+            "KAFKA_PROPERTIES": "auto.offset.reset=earliest", "DATABASE_URL": database, "KAFKA_TOPIC": TestStack.uniqueTopic()])
         #expect(projector.exit != 0 && projector.output.contains("auto.offset.reset"), "\(projector.output)")
     }
 

@@ -98,8 +98,9 @@ struct SeveralProjectorsTests {
             try await produce(events, bootstrap: bootstrap, topic: topic)
             produced += Int64(events.count)
         }
-        // The topic exists (with its partitions) before the group forms.
+        // The topic exists (with its partitions) before the group forms; the schema too (`projector run` never migrates).
         try await send([try Self.event(.protocolDefined, participant: nil, day: -30, Self.rules(maxDose: 15))])
+        try Migrator.migrate(try PostgresConnection(url: url), logger: TestStack.logger)
         var a = try ProjectorProcess(environment, log: "several-a")
         let b = try ProjectorProcess(environment, log: "several-b")
         let db = try PostgresConnection(url: url)

@@ -97,8 +97,14 @@ final class BackgroundProjector: Sendable {
     private let failure = Mutex<String?>(nil)
     let configuration: ProjectorConfiguration
 
+    /// Migrates first with the configuration's owner login, as an operator runs `projector migrate` before `projector run`.
     init(_ configuration: ProjectorConfiguration) {
         self.configuration = configuration
+        do {
+            try Migrator.migrate(try PostgresConnection(url: configuration.databaseURL), logger: TestStack.logger)
+        } catch {
+            failure.withLock { $0 = "migrate: \(error)" }
+        }
         let projector = Projector(configuration: configuration, logger: TestStack.logger)
         Thread.detachNewThread { [self] in
             do {
