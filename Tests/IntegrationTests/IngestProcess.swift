@@ -44,14 +44,14 @@ final class IngestProcess: Sendable {
         try await TokenAuthority(secret: secret).mint(subject: subject, site: site, role: role)
     }
 
-    /// Waits until `GET /health` answers.
+    /// Waits until `GET /health` answers. Over a raw connection that asks to be closed: a pooled keep-alive
+    /// connection (URLSession's) would hold one of the server's connection slots behind the test's back.
     func waitUntilServing() async throws {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            var request = URLRequest(url: url.appendingPathComponent("health"))
-            request.timeoutInterval = 1
-            if let (_, response) = try? await URLSession.shared.data(for: request), (response as? HTTPURLResponse)?.statusCode == 200 {
-                return
+            if let probe = try? RawConnection(port: port) {
+                probe.send("GET /health HTTP/1.1\r\nHost: ingest\r\nConnection: close\r\n\r\n")
+                if case .data(let answer) = await probe.read(within: 1), answer.hasPrefix("HTTP/1.1 200") { return }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
