@@ -51,7 +51,8 @@ public struct IngestService: Sendable {
         case .success(let principal): return principal
         case .failure(let failure):
             logger.notice("request refused", metadata: [
-                "status": "401", "subject": "\(failure.subject ?? "-")", "site": "\(failure.site ?? "-")", "reason": "\(failure.reason)",
+                "status": "401", "subject": "\(LogSafe.text(failure.subject ?? "-"))", "site": "\(LogSafe.text(failure.site ?? "-"))",
+                "reason": "\(LogSafe.text(failure.reason, maxLength: 300))",
             ])
             throw .unauthenticated(failure.reason)
         }
@@ -85,7 +86,8 @@ public struct IngestService: Sendable {
         }
         guard forbidden.isEmpty else {
             logger.notice("request refused", metadata: [
-                "status": "403", "subject": "\(principal.subject)", "site": "\(principal.site ?? "-")", "role": "\(principal.role.rawValue)",
+                "status": "403", "subject": "\(LogSafe.text(principal.subject))", "site": "\(LogSafe.text(principal.site ?? "-"))",
+                "role": "\(principal.role.rawValue)",
                 "reason": "\(forbidden[0].reason)",
             ])
             throw .forbidden(forbidden)
