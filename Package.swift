@@ -47,7 +47,7 @@ let package = Package(
                 swiftSettings: strict),
         // ingest's HTTP application, built by the executable and by tests alike.
         .target(name: "IngestApp",
-                dependencies: ["TrialDomain", "TrialAuth", "Kafka",
+                dependencies: ["TrialDomain", "TrialAuth", "Kafka", "Postgres", "AuditChain",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -59,7 +59,9 @@ let package = Package(
         // Signal handling shared by the long-running executables.
         .target(name: "ServiceRuntime", swiftSettings: strict),
         // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
-        .target(name: "AuditChain", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // Also the content digest of an event, one definition for ingest (refusing a reused event_id) and the projector.
+        .target(name: "AuditChain", dependencies: ["TrialDomain", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
         // The simulated study: shared by the demo, the tests and the benchmarks.
         .target(name: "Simulator", dependencies: ["TrialDomain", "TrialAuth"], swiftSettings: strict),
 

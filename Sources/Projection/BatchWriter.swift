@@ -202,6 +202,8 @@ public struct BatchWriter: Sendable {
                 ORDER BY cs
                 """)
             try db.query("UPDATE audit.chain_head SET chain_seq = \(seq), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
+            // Same transaction: ingest never sees an archived event without its digest.
+            try EventDigests.insert(events, db)
         }
         let inserted = Set(events.map(\.eventID))
         let new = events.filter { inserted.contains($0.eventID) }

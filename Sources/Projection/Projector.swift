@@ -134,6 +134,9 @@ public enum Recompute {
             let pending = try db.query("SELECT reason FROM projection.recompute_requests FOR UPDATE")
             guard !pending.isEmpty else { return false }
             logger.info("recomputing read models from the archive", metadata: ["reason": "\(pending.map { $0[0]! })"])
+            // Digests are derived from the archive too: events archived before migration 0008 get theirs here.
+            let filled = try EventDigests.fillMissing(db)
+            if filled > 0 { logger.info("filled missing event digests", metadata: ["events": "\(filled)"]) }
             try MonitoringWriter.recomputeAll(db)
             try db.execute("DELETE FROM projection.recompute_requests")
             return true

@@ -236,6 +236,62 @@ struct IngestEndToEndTests {
         #expect(envelope["recorded_by"] == "alice")
         #expect(envelope["data"]?["amount"] == 9)
     }
+
+    // MARK: Reused event_ids (issue 11)
+
+    /// The archive holds an event_id with other content: ingest refuses it with 409, naming the event_id, and produces
+    /// nothing; the same content again is a retry and is accepted.
+    @Test func aReusedEventIDWithOtherContentIsRefusedWith409() async throws {
+        let h = try await Self.harness()
+        try Migrator.migrate(try PostgresConnection(url: h.databaseURL), logger: TestStack.logger)
+        let token = try await h.token(site: "S01")
+        let id = UUID().uuidString.lowercased()
+        let dose: JSONValue = ["substance": "lsd", "amount": 8, "unit": "ug", "route": "oral", "supervised": true]
+        let original = Self.event("dose.administered", eventID: id, data: dose)
+        let altered = Self.event("dose.administered", eventID: id, data: ExampleCorpus.mergePatch(dose, ["amount": 80]))
+        let other = Self.event("dose.administered", data: dose)
+        let ingestLogin = TestStack.url(h.databaseURL, user: DatabaseRole.ingest.rawValue)
+        try await h.app { $0.databaseURL = ingestLogin }.test(.live) { client in
+            let first = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(original))
+            #expect(first.status == .accepted)
+            let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: h.databaseURL, bootstrap: h.bootstrap,
+                                                                                 topic: h.topic))
+            try await projector.catchUpAndStop()
+
+            let conflict = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(altered))
+            #expect(conflict.status == .conflict)
+            #expect(conflict.headers[.contentType] == "application/problem+json")
+            let problem = try Self.json(conflict)
+            #expect(problem["type"] == "/problems/event-id-conflict")
+            #expect(problem["errors"] == [["pointer": "/event_id", "reason": .string(
+                "event_id \(id) was already recorded with different content; an accepted event never changes: "
+                    + "send event.corrected or event.voided naming it, or resend it unchanged")]])
+
+            let batch = try await client.execute(uri: "/v1/events/batch", method: .post, headers: Self.headers(token),
+                                                 body: Self.body([other, altered]))
+            #expect(batch.status == .conflict)
+            #expect(CanonicalJSON.string(try Self.json(batch)["errors"] ?? .null).contains("\"pointer\":\"/1/event_id\""))
+
+            let retry = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(original))
+            #expect(retry.status == .accepted, "the same content again is a retry")
+        }
+        #expect(try TestStack.eventsInLog(topic: h.topic) == 2, "the original and its retry; nothing of the refused requests")
+    }
+
+    /// PostgreSQL unreachable: ingest cannot tell whether an event_id is reused, and accepts as it did before.
+    @Test func anUnreachableDigestDatabaseLeavesIngestAccepting() async throws {
+        let h = try await Self.harness()
+        let token = try await h.token(site: "S01")
+        try await h.app { $0.databaseURL = "postgresql://trial_ingest@127.0.0.1:1/trial" }.test(.live) { client in
+            for _ in 0..<3 {
+                let dose = Self.event("dose.administered", data: ["substance": "lsd", "amount": 8, "unit": "ug", "route": "oral",
+                                                                  "supervised": true])
+                let r = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(dose))
+                #expect(r.status == .accepted)
+            }
+        }
+        #expect(try TestStack.eventsInLog(topic: h.topic) == 3)
+    }
 }
 
 @Suite("ingest executable")
