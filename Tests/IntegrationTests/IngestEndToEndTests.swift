@@ -292,6 +292,40 @@ struct IngestEndToEndTests {
         }
         #expect(try TestStack.eventsInLog(topic: h.topic) == 3)
     }
+
+    /// A conflicting record that reached the log without ingest's check (produced directly, or while PostgreSQL was
+    /// unreachable) lands in audit.rejected and shows as an `event_id_reused` warning monitors can read; a rebuild
+    /// from the archive reproduces it.
+    @Test func aConflictThatBypassedIngestBecomesAnEventIDReusedSignal() async throws {
+        let h = try await Self.harness()
+        var story = ParticipantStory.standard()
+        let id = story.dose(day: 1, 8)
+        var conflicting = ParticipantStory(counter: story.counter - 1)
+        conflicting.dose(day: 1, 9)
+        #expect(conflicting.events[0].eventID == id)
+        try await produce(story.events + conflicting.events, bootstrap: h.bootstrap, topic: h.topic)
+        try await BackgroundProjector(TestStack.projectorConfiguration(databaseURL: h.databaseURL, bootstrap: h.bootstrap,
+                                                                       topic: h.topic)).catchUpAndStop()
+        let owner = try PostgresConnection(url: h.databaseURL)
+        #expect(try owner.query("SELECT event_id::text FROM audit.rejected").rows == [[id]])
+
+        let monitor = try PostgresConnection(url: TestStack.url(h.databaseURL, user: DatabaseRole.monitor.rawValue))
+        let signals = try monitor.query("""
+            SELECT signal_id, participant_id, site_id, severity, status, trigger_event_id, details
+            FROM monitoring.safety_signals WHERE rule = 'event_id_reused'
+            """).records
+        try #require(signals.count == 1, "\(signals)")
+        let signal = signals[0]
+        #expect(signal["signal_id"] == "event_id_reused:\(id)" && signal["trigger_event_id"] == id)
+        #expect(signal["participant_id"] == "S01-0001" && signal["site_id"] == "S01")
+        #expect(signal["severity"] == "warning" && signal["status"] == "open")
+        let details = (signal["details"] ?? nil) ?? ""
+        #expect(details.contains("partition ") && details.contains("offset ") && details.contains("data"), "\(details)")
+
+        let rebuild = try Rebuild.run(try PostgresConnection(url: h.databaseURL, role: DatabaseRole.projector.rawValue), logger: TestStack.logger)
+        #expect(rebuild.identical, "\(rebuild.text)")
+        #expect(try owner.query("SELECT count(*) FROM monitoring.safety_signals WHERE rule = 'event_id_reused'").rows == [["1"]])
+    }
 }
 
 @Suite("ingest executable")

@@ -184,6 +184,10 @@ public enum SafetyRule: String, Sendable, CaseIterable {
     case symptomWorsening = "symptom_worsening"
     case vitalsOutOfRange = "vitals_out_of_range"
     case accountabilityDiscrepancy = "accountability_discrepancy"
+    /// Data integrity, not a clinical rule: a record reused an archived event_id with other content (it reached the log
+    /// while ingest could not check, or two were in flight at once) and sits unapplied in audit.rejected. Derived from
+    /// audit.rejected by the projector (`MonitoringWriter.refreshReusedEventIDSignals`), not by the participant fold.
+    case eventIDReused = "event_id_reused"
 
     public var severity: Severity {
         switch self {
