@@ -19,8 +19,10 @@ BEGIN
     END IF;
 END $$;
 
+-- No foreign key to audit.events: a derived table must not change how the archive itself refuses or reports changes
+-- (the append-only trigger's answer, the verifier's view of a deleted row).
 CREATE TABLE audit.event_digests (
-    event_id       uuid PRIMARY KEY REFERENCES audit.events (event_id),
+    event_id       uuid PRIMARY KEY,
     content_sha256 bytea NOT NULL CHECK (length(content_sha256) = 32)
 );
 
