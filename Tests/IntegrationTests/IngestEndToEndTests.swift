@@ -272,6 +272,14 @@ struct IngestEndToEndTests {
             #expect(batch.status == .conflict)
             #expect(CanonicalJSON.string(try Self.json(batch)["errors"] ?? .null).contains("\"pointer\":\"/1/event_id\""))
 
+            // One request holding an event_id twice with different content is refused too, without asking the archive.
+            let twice = Self.event("dose.administered", eventID: UUID().uuidString, data: dose)
+            let twiceAltered = ExampleCorpus.mergePatch(twice, ["data": ["amount": 9]])
+            let inRequest = try await client.execute(uri: "/v1/events/batch", method: .post, headers: Self.headers(token),
+                                                     body: Self.body([twice, twiceAltered]))
+            #expect(inRequest.status == .conflict)
+            #expect(CanonicalJSON.string(try Self.json(inRequest)["errors"] ?? .null).contains("\"pointer\":\"/1/event_id\""))
+
             let retry = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(original))
             #expect(retry.status == .accepted, "the same content again is a retry")
         }
