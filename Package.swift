@@ -48,7 +48,7 @@ let package = Package(
                 swiftSettings: strict),
         // ingest's HTTP application, built by the executable and by tests alike.
         .target(name: "IngestApp",
-                dependencies: ["TrialDomain", "TrialAuth", "Kafka", "ServiceRuntime",
+                dependencies: ["TrialDomain", "TrialAuth", "Kafka", "Postgres", "AuditChain", "ServiceRuntime",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -61,7 +61,9 @@ let package = Package(
         // database roles, the logging set-up, stop signals, malloc arenas. Kept out of the pure core.
         .target(name: "ServiceRuntime", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
-        .target(name: "AuditChain", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // Also the content digest of an event, one definition for ingest (refusing a reused event_id) and the projector.
+        .target(name: "AuditChain", dependencies: ["TrialDomain", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
         // Signed chain heads published to Kafka, outside the database's reach: written by the projector, read by auditors.
         .target(name: "Anchoring",
                 dependencies: ["AuditChain", "Kafka", "TrialDomain", .product(name: "Crypto", package: "swift-crypto"),

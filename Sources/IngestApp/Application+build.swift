@@ -35,6 +35,7 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
         await respond(logger) {
             let (principal, body) = try await service.read(request, maxBytes: configuration.maxBodyBytes)
             let events = try service.admit([(body, prefix: "")], by: principal)
+            try await service.refuseReusedEventIDs(events, prefixes: [""])
             let accepted = try await service.append(events)
             return jsonResponse(.accepted, accepted[0].json)
         }
@@ -48,7 +49,9 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
             guard !items.isEmpty, items.count <= configuration.maxBatch else {
                 throw Problem.invalid([ValidationIssue(pointer: "", reason: "a batch holds 1 to \(configuration.maxBatch) events; got \(items.count)")])
             }
-            let events = try service.admit(items.enumerated().map { ($1, prefix: "/\($0)") }, by: principal)
+            let prefixes = items.indices.map { "/\($0)" }
+            let events = try service.admit(zip(items, prefixes).map { ($0, prefix: $1) }, by: principal)
+            try await service.refuseReusedEventIDs(events, prefixes: prefixes)
             let accepted = try await service.append(events)
             return jsonResponse(.accepted, ["accepted": .number(Double(accepted.count)), "events": .array(accepted.map(\.json))])
         }

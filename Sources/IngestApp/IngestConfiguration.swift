@@ -33,6 +33,10 @@ public struct IngestConfiguration: Sendable {
     public var requestTimeoutSeconds = 30
     /// `INGEST_CLOCK_SKEW_SECONDS`: how far in the future `occurred_at` may be.
     public var clockSkewSeconds = 300
+    /// `INGEST_DATABASE_URL`: a login that may act as `trial_ingest` (reads `audit.event_digests` only). When set,
+    /// ingest refuses (409) an event_id the archive already holds with other content; when unset, or when PostgreSQL
+    /// does not answer in time, it accepts as before and the projector parks the conflict in `audit.rejected`.
+    public var databaseURL: String?
     /// `LOG_LEVEL`.
     public var logLevel = LogLevelSetting.info
 
@@ -69,6 +73,7 @@ public struct IngestConfiguration: Sendable {
         c.maxConnections = try env.integer("INGEST_MAX_CONNECTIONS", default: c.maxConnections, in: 1...1_000_000)
         c.requestTimeoutSeconds = try env.integer("INGEST_REQUEST_TIMEOUT_SECONDS", default: c.requestTimeoutSeconds, in: 1...3_600)
         c.clockSkewSeconds = try env.integer("INGEST_CLOCK_SKEW_SECONDS", default: c.clockSkewSeconds, in: 0...86_400)
+        c.databaseURL = try env.optionalString(DatabaseRole.ingest.urlVariable)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
         return c
     }

@@ -1,3 +1,4 @@
+import AuditChain
 import Foundation
 import Kafka
 import Logging
@@ -27,6 +28,8 @@ public struct IngestService: Sendable {
     let parser = JSONParser(maxDepth: 32)
     let clock: @Sendable () -> Timestamp
     let logger: Logger
+    /// Set with `INGEST_DATABASE_URL`: the archive's content digests, to refuse a reused event_id before producing.
+    let archivedDigests: ArchivedDigests?
 
     public init(configuration: IngestConfiguration, authority: TokenAuthority, producer: KafkaProducer, logger: Logger,
                 clock: @escaping @Sendable () -> Timestamp = IngestService.systemClock) {
@@ -36,6 +39,7 @@ public struct IngestService: Sendable {
         self.logger = logger
         self.clock = clock
         validator = EventValidator(clockSkewSeconds: Int64(configuration.clockSkewSeconds))
+        archivedDigests = configuration.databaseURL.map { ArchivedDigests(url: $0, logger: logger) }
     }
 
     public static let systemClock: @Sendable () -> Timestamp = {
@@ -51,7 +55,8 @@ public struct IngestService: Sendable {
         case .success(let principal): return principal
         case .failure(let failure):
             logger.notice("request refused", metadata: [
-                "status": "401", "subject": "\(failure.subject ?? "-")", "site": "\(failure.site ?? "-")", "reason": "\(failure.reason)",
+                "status": "401", "subject": "\(LogSafe.text(failure.subject ?? "-"))", "site": "\(LogSafe.text(failure.site ?? "-"))",
+                "reason": "\(LogSafe.text(failure.reason, maxLength: 300))",
             ])
             throw .unauthenticated(failure.reason)
         }
@@ -85,12 +90,46 @@ public struct IngestService: Sendable {
         }
         guard forbidden.isEmpty else {
             logger.notice("request refused", metadata: [
-                "status": "403", "subject": "\(principal.subject)", "site": "\(principal.site ?? "-")", "role": "\(principal.role.rawValue)",
+                "status": "403", "subject": "\(LogSafe.text(principal.subject))", "site": "\(LogSafe.text(principal.site ?? "-"))",
+                "role": "\(principal.role.rawValue)",
                 "reason": "\(forbidden[0].reason)",
             ])
             throw .forbidden(forbidden)
         }
         return events
+    }
+
+    /// Refuses (409) events whose event_id is already recorded with other content: in the archive (when
+    /// `INGEST_DATABASE_URL` is set and PostgreSQL answers in time; one query per request) or earlier in the same
+    /// request. The same content again is a retry and passes. Content is what `EventDigest` hashes.
+    func refuseReusedEventIDs(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {
+        let digests = events.map(EventDigest.contentHex)
+        var conflicts: [ValidationIssue] = []
+        var firstInRequest: [String: String] = [:]
+        for (index, event) in events.enumerated() {
+            if let earlier = firstInRequest[event.eventID], earlier != digests[index] {
+                conflicts.append(ValidationIssue(pointer: prefixes[index] + "/event_id",
+                                                 reason: "event_id \(event.eventID) appears earlier in this request with different content; "
+                                                     + "give each event its own event_id"))
+            }
+            firstInRequest[event.eventID] = firstInRequest[event.eventID] ?? digests[index]
+        }
+        if conflicts.isEmpty, let archivedDigests, let archived = await archivedDigests.lookUp(Array(firstInRequest.keys)) {
+            for (index, event) in events.enumerated() {
+                if let stored = archived[event.eventID], stored != digests[index] {
+                    conflicts.append(ValidationIssue(pointer: prefixes[index] + "/event_id", reason: Self.reusedReason(event.eventID)))
+                }
+            }
+        }
+        guard conflicts.isEmpty else {
+            logger.notice("request refused", metadata: ["status": "409", "reason": "\(conflicts[0].reason)"])
+            throw .conflict(conflicts)
+        }
+    }
+
+    static func reusedReason(_ eventID: String) -> String {
+        "event_id \(eventID) was already recorded with different content; an accepted event never changes: "
+            + "send event.corrected or event.voided naming it, or resend it unchanged"
     }
 
     /// Appends the events to the log and waits for every acknowledgement.

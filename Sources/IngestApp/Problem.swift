@@ -44,6 +44,13 @@ struct Problem: HTTPResponseError {
                 issues: issues)
     }
 
+    static func conflict(_ issues: [ValidationIssue]) -> Problem {
+        Problem(status: .conflict, type: "/problems/event-id-conflict", title: "Event ID already used",
+                detail: "\(issues.count) event_id(s) already recorded with different content; nothing was recorded. "
+                    + "Use a new event_id for a new event, or event.corrected / event.voided to change a recorded one",
+                issues: issues)
+    }
+
     static func malformed(_ error: JSONParseError) -> Problem {
         Problem(status: .badRequest, type: "/problems/malformed-json", title: "Malformed JSON",
                 detail: "the body is not valid JSON: \(error.description); nothing was recorded")

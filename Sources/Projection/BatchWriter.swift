@@ -96,7 +96,7 @@ public struct BatchWriter: Sendable {
         let archive = try archiveNew(decoded, db)
         outcome.archived = archive.new.count
         outcome.duplicates = archive.duplicates
-        outcome.rejected = archive.rejected
+        outcome.rejected = archive.rejected.count
 
         if deferReadModels {
             // The cached histories of these participants would miss this batch's events.
@@ -105,6 +105,10 @@ public struct BatchWriter: Sendable {
         } else {
             histories.newEvents = Dictionary(grouping: archive.new.filter { $0.participantID != nil }) { $0.participantID! }
             try MonitoringWriter.refresh(after: archive.new, db, histories: &histories)
+        }
+        if !archive.rejected.isEmpty {
+            // After the participants' refresh, which rewrites their signals from the fold.
+            try MonitoringWriter.refreshReusedEventIDSignals(archive.rejected, db)
         }
         try saveCheckpoints(outcome.nextOffsets, db)
         return outcome
@@ -145,9 +149,9 @@ public struct BatchWriter: Sendable {
             """)
     }
 
-    /// Inserts events not yet archived; returns them, and counts repeats of archived event_ids.
+    /// Inserts events not yet archived; returns them, counts repeats of archived event_ids, and names those refused.
     private func archiveNew(_ decoded: [(KafkaRecord, RecordedEvent)], _ db: PostgresConnection) throws
-        -> (new: [RecordedEvent], duplicates: Int, rejected: Int)
+        -> (new: [RecordedEvent], duplicates: Int, rejected: [String])
     {
         // First occurrence of each event_id in this batch is the candidate; later ones are repeats of it.
         var firstInBatch: [String: RecordedEvent] = [:]
@@ -193,11 +197,13 @@ public struct BatchWriter: Sendable {
                 ORDER BY cs
                 """)
             try db.query("UPDATE audit.chain_head SET chain_seq = \(seq), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
+            // Same transaction: ingest never sees an archived event without its digest.
+            try EventDigests.insert(events, db)
         }
         let inserted = Set(events.map(\.eventID))
         let new = events.filter { inserted.contains($0.eventID) }
         repeats += candidates.filter { !inserted.contains($0.1.eventID) }
-        guard !repeats.isEmpty else { return (new, 0, 0) }
+        guard !repeats.isEmpty else { return (new, 0, []) }
 
         // Compare each repeat with the archived original: same content is a retry, different content is refused.
         let archived = try db.query("""
@@ -226,7 +232,7 @@ public struct BatchWriter: Sendable {
                 ON CONFLICT DO NOTHING
                 """)
         }
-        return (new, duplicates, rejections.count)
+        return (new, duplicates, rejections.map(\.1.eventID))
     }
 
     /// The first client-supplied field in which two events with one event_id differ, or nil when they agree.

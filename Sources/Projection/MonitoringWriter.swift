@@ -100,6 +100,7 @@ enum MonitoringWriter {
         let sites = try allSites(db)
         try refreshSites(sites, db)
         try refreshAccountability(sites, db)
+        try refreshReusedEventIDSignals(nil, db)
     }
 
     /// Rewrites `monitoring.site_activity` from the archive.
@@ -113,6 +114,37 @@ enum MonitoringWriter {
 
     static func allSites(_ db: PostgresConnection) throws -> [String] {
         try db.query("SELECT DISTINCT site_id FROM audit.events WHERE site_id IS NOT NULL ORDER BY 1").map { $0[0]! }
+    }
+
+    // MARK: Reused event_ids
+
+    /// One `event_id_reused` warning per event_id in audit.rejected (all of them, or those of `eventIDs`), rewritten
+    /// from that table alone, so a rebuild or a replay of the log gives the same rows. Site and participant are the
+    /// refused record's (a study-wide record has none); details name the first refused record's partition
+    /// and offset and the field that differs.
+    static func refreshReusedEventIDSignals(_ eventIDs: [String]?, _ db: PostgresConnection) throws {
+        let rule = SafetyRule.eventIDReused
+        let all = eventIDs == nil
+        let ids = eventIDs ?? []
+        try db.query("""
+            DELETE FROM monitoring.safety_signals
+            WHERE rule = \(rule.rawValue) AND (\(all) OR trigger_event_id = ANY(\(array: ids)::text[]))
+            """)
+        try db.query("""
+            INSERT INTO monitoring.safety_signals (signal_id, participant_id, site_id, rule, severity, trigger_event_id,
+                trigger_occurred_at, details, status, acknowledged_by, acknowledged_at, deadline, resolution)
+            SELECT \(rule.rawValue)::text || ':' || r.event_id::text, r.record ->> 'participant_id', r.record ->> 'site_id',
+                   \(rule.rawValue)::text, \(rule.severity.rawValue)::text, r.event_id::text, (r.record ->> 'occurred_at')::timestamptz,
+                   'partition ' || r.kafka_partition || ' offset ' || r.kafka_offset || ' of ' || r.kafka_topic || ': ' || r.reason
+                       || '; not applied, kept in audit.rejected'
+                       || CASE WHEN r.records > 1 THEN ' (with ' || (r.records - 1) || ' more record(s))' ELSE '' END,
+                   'open', NULL, NULL, NULL, NULL
+            FROM (SELECT DISTINCT ON (event_id) event_id, kafka_topic, kafka_partition, kafka_offset, reason,
+                         envelope::jsonb AS record, count(*) OVER (PARTITION BY event_id) AS records
+                  FROM audit.rejected
+                  WHERE \(all) OR event_id = ANY(\(array: ids)::uuid[])
+                  ORDER BY event_id, kafka_topic, kafka_partition, kafka_offset) r
+            """)
     }
 
     // MARK: Loading from the archive
@@ -238,9 +270,14 @@ enum MonitoringWriter {
         let replaced = all.filter { previousRows[$0.0] == nil }
         let replacedIDs = replaced.map(\.0)
         if !replacedIDs.isEmpty {
-            for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "safety_signals", "corrections"] {
+            for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "corrections"] {
                 try db.query("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: replacedIDs)::text[])")
             }
+            // event_id_reused signals come from audit.rejected, not from the fold: they stay.
+            try db.query("""
+                DELETE FROM monitoring.safety_signals
+                WHERE participant_id = ANY(\(array: replacedIDs)::text[]) AND rule <> \(SafetyRule.eventIDReused.rawValue)
+                """)
             for table in ["allocations", "dose_products", "drug_movements"] {
                 try db.query("DELETE FROM unblinded.\(identifier: table) WHERE participant_id = ANY(\(array: replacedIDs)::text[])")
             }

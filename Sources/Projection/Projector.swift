@@ -237,6 +237,9 @@ public enum Recompute {
         try retry.run("recompute: protocols and site activity", logger: logger) {
             try db.transaction { db in
                 try Locks.chainHead(db)
+                // Digests are derived from the archive too: events archived before migration 0008 get theirs here.
+                let filled = try EventDigests.fillMissing(db)
+                if filled > 0 { logger.info("filled missing event digests", metadata: ["events": "\(filled)"]) }
                 try MonitoringWriter.recomputeSiteActivity(db)
                 _ = try MonitoringWriter.refreshProtocols(db)
             }
@@ -259,6 +262,7 @@ public enum Recompute {
                 let sites = try MonitoringWriter.allSites(db)
                 try MonitoringWriter.refreshSites(sites, db)
                 try MonitoringWriter.refreshAccountability(sites, db)
+                try MonitoringWriter.refreshReusedEventIDSignals(nil, db)
                 // Only the requests served: one a migration added meanwhile is served next time.
                 try db.query("""
                     DELETE FROM projection.recompute_requests

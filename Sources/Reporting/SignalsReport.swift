@@ -60,3 +60,35 @@ public struct SignalsReport: Sendable, Equatable {
         hours >= 48 ? "\(Int(hours / 24)) d" : "\(hours) h"
     }
 }
+
+/// A critical signal announced on `critical_signals`, as monitoring.safety_signals holds it.
+///
+/// Any database login may `NOTIFY critical_signals` with any payload, so a notification is only a hint: the signal it
+/// names is looked up, and what is shown comes from the table, never from the payload.
+public struct AnnouncedSignal: Sendable, Equatable {
+    public var signalID: String
+    public var rule: String
+    public var siteID: String
+    public var participantID: String?
+    public var details: String
+
+    /// The critical signal a notification names, or nil when the payload names none that exists (a forgery, or garbage).
+    public static func lookUp(notification payload: String, _ db: PostgresConnection) throws -> AnnouncedSignal? {
+        guard payload.utf8.count <= 8_000, let json = try? JSONParser(maxDepth: 4).parse(payload),
+              let signalID = json["signal_id"]?.stringValue, signalID.utf8.count <= 200
+        else { return nil }
+        let rows = try db.query("""
+            SELECT signal_id, rule, site_id, participant_id, details FROM monitoring.safety_signals
+            WHERE signal_id = \(signalID) AND severity = 'critical'
+            """)
+        guard let row = rows.records.first, let id = row.text("signal_id"), let rule = row.text("rule"),
+              let site = row.text("site_id"), let details = row.text("details")
+        else { return nil }
+        return AnnouncedSignal(signalID: id, rule: rule, siteID: site, participantID: row.text("participant_id"), details: details)
+    }
+}
+
+extension Dictionary where Key == String, Value == String? {
+    /// A column of a `PostgresRows.records` row; nil when absent or SQL NULL.
+    func text(_ column: String) -> String? { self[column] ?? nil }
+}

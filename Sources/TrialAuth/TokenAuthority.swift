@@ -31,17 +31,9 @@ public struct AuthenticationFailure: Error, Sendable, CustomStringConvertible {
 
     init(_ reason: String, claims: TrialClaims? = nil) {
         self.reason = reason
-        subject = claims.map { Self.printable($0.sub.value) }
-        site = claims?.site.map(Self.printable)
-    }
-
-    /// Claims are the client's text: bounded and without control characters before they reach a log line.
-    static func printable(_ text: String) -> String {
-        var scalars = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars.prefix(EventValidator.maxRecordedByLength) {
-            scalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
-        }
-        return String(scalars) + (text.unicodeScalars.count > EventValidator.maxRecordedByLength ? "…" : "")
+        // The client's own text: whoever logs it passes it through `LogSafe` first.
+        subject = claims?.sub.value
+        site = claims?.site
     }
 }
 
@@ -147,18 +139,20 @@ public struct TokenAuthority: Sendable {
         }
         guard let algorithm = TokenAlgorithm(rawValue: alg), let collection = keys[algorithm] else {
             let accepted = acceptedAlgorithms.map(\.rawValue).joined(separator: " or ")
-            return .failure(AuthenticationFailure("tokens signed with '\(alg.prefix(20))' are not accepted here; use \(accepted)"))
+            // The header is unauthenticated: name only algorithms from the registry, never the caller's text.
+            let named = Self.registeredAlgorithmNames.contains(alg) ? "'\(alg)'" : "an unsupported algorithm"
+            return .failure(AuthenticationFailure("tokens signed with \(named) are not accepted here; use \(accepted)"))
         }
         let claims: TrialClaims
         do {
             claims = try await collection.verify(token, as: TrialClaims.self)
         } catch {
-            return .failure(AuthenticationFailure("the token's signature or claims are not valid (\(alg)); request a new token"))
+            return .failure(AuthenticationFailure("the token's signature or claims are not valid (\(algorithm.rawValue)); request a new token"))
         }
         if let refusal = checkClaims(claims, now: now) { return .failure(AuthenticationFailure(refusal, claims: claims)) }
         guard let role = Role(rawValue: claims.role) else {
             return .failure(AuthenticationFailure(
-                "the token's role '\(claims.role.prefix(40))' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))",
+                "the token's role '\(LogSafe.text(claims.role, maxLength: 40))' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))",
                 claims: claims))
         }
         return .success(Principal(subject: claims.sub.value, site: claims.site, role: role, sites: claims.sites ?? []))
@@ -184,6 +178,11 @@ public struct TokenAuthority: Sendable {
         return nil
     }
 
+    /// JWS algorithm names registered by RFC 7518 and RFC 8037: the only `alg` values a refusal repeats.
+    static let registeredAlgorithmNames: Set<String> = [
+        "none", "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA",
+    ]
+
     /// The `alg` of a compact JWS header, read before choosing a key.
     static func headerAlgorithm(_ token: String) -> String? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
@@ -194,5 +193,21 @@ public struct TokenAuthority: Sendable {
               case .string(let alg)? = header["alg"]
         else { return nil }
         return alg
+    }
+}
+
+/// Text from outside (token headers and claims) made safe for a log line or a refusal reason: printable ASCII
+/// stays, everything else (newlines, control and non-ASCII characters, backslashes) is escaped as `\u{…}`, and
+/// the result is cut to `maxLength` characters, so nobody can forge log lines or flood them.
+public enum LogSafe {
+    public static func text(_ raw: some StringProtocol, maxLength: Int = 64) -> String {
+        var out = ""
+        for scalar in raw.unicodeScalars {
+            let piece = (0x20...0x7E).contains(scalar.value) && scalar != "\\"
+                ? String(scalar) : "\\u{\(String(scalar.value, radix: 16))}"
+            guard out.count + piece.count <= maxLength else { return out + "…" }
+            out += piece
+        }
+        return out
     }
 }

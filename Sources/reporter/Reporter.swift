@@ -138,11 +138,14 @@ struct Watch: ParsableCommand {
                 continue
             }
             idle = 0
+            // Anyone who can log in may NOTIFY this channel: print only a signal the table holds, from the table.
+            guard let signal = try AnnouncedSignal.lookUp(notification: payload, db) else {
+                FileHandle.standardError.write(Data("ignored a critical_signals notification naming no critical signal in monitoring.safety_signals\n".utf8))
+                continue
+            }
             seen += 1
-            let signal = try? JSONParser().parse(payload)
             let when = Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339.prefix(19)
-            print("\(when)Z CRITICAL \(signal?["rule"]?.stringValue ?? "?") \(signal?["participant_id"]?.stringValue ?? "") "
-                  + "(\(signal?["site_id"]?.stringValue ?? "")): \(signal?["details"]?.stringValue ?? payload)")
+            print("\(when)Z CRITICAL \(signal.rule) \(signal.participantID ?? "") (\(signal.siteID)): \(signal.details)")
             fflushStandardOutput()
         }
     }

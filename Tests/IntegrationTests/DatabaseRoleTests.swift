@@ -106,6 +106,43 @@ struct DatabaseRoleTests {
         }
     }
 
+    /// Ingest's role sees one thing: each archived event's id and content digest. Not the events (health data and
+    /// arms), not the rejected records, not the read models; and it writes nothing.
+    @Test func theIngestRoleReadsOnlyEventDigests() throws {
+        let url = try Self.populated()
+        let ingest = try Self.login(url, as: .ingest)
+        #expect(try Self.count(ingest, "audit.event_digests") == (try CrashTests.simulatedEvents().count))
+        let columns = try ingest.query("""
+            SELECT table_schema || '.' || table_name || '.' || column_name FROM information_schema.columns
+            WHERE table_schema IN ('audit', 'monitoring', 'projection', 'unblinded') ORDER BY ordinal_position
+            """)
+        #expect(columns.rows == [["audit.event_digests.event_id"], ["audit.event_digests.content_sha256"]])
+        Self.expectRefused(ingest,
+            "SELECT * FROM audit.events",
+            "SELECT * FROM audit.rejected",
+            "SELECT * FROM audit.chain_head",
+            "SELECT * FROM monitoring.participants",
+            "SELECT * FROM monitoring.safety_signals",
+            "SELECT arm FROM unblinded.allocations",
+            "SELECT * FROM projection.checkpoints",
+            "INSERT INTO audit.event_digests (event_id, content_sha256) VALUES (gen_random_uuid(), sha256('x'))",
+            "DELETE FROM audit.event_digests",
+            "UPDATE audit.event_digests SET content_sha256 = sha256('x')")
+    }
+
+    /// Events archived before migration 0008 have no digest: the projector fills them in when it recomputes, equal to
+    /// the digests it writes while archiving.
+    @Test func digestsMissingFromAnOlderArchiveAreFilledOnRecompute() throws {
+        let url = try Self.populated()
+        let owner = try PostgresConnection(url: url)
+        let written = try owner.query("SELECT event_id, encode(content_sha256, 'hex') FROM audit.event_digests ORDER BY 1").rows
+        #expect(written.count == (try CrashTests.simulatedEvents().count))
+        try owner.execute("DELETE FROM audit.event_digests")
+        try owner.execute("INSERT INTO projection.recompute_requests (reason) VALUES ('test: digests lost')")
+        try Recompute.serveRequests(try PostgresConnection(url: url, role: DatabaseRole.projector.rawValue), logger: TestStack.logger)
+        #expect(try owner.query("SELECT event_id, encode(content_sha256, 'hex') FROM audit.event_digests ORDER BY 1").rows == written)
+    }
+
     @Test func reporterUsesTheLeastPrivilegedRoleAndUnblindsOnlyOnRequest() async throws {
         let url = try Self.populated()
         let participant = try PostgresConnection(url: url).query(

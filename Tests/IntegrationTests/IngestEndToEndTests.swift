@@ -6,6 +6,7 @@ import Kafka
 import NIOCore
 import Postgres
 import Projection
+import ServiceRuntime
 import Simulator
 import Testing
 import TestSupport
@@ -238,6 +239,104 @@ struct IngestEndToEndTests {
         #expect(envelope["event_id"] == .string(id))
         #expect(envelope["recorded_by"] == "alice")
         #expect(envelope["data"]?["amount"] == 9)
+    }
+
+    // MARK: Reused event_ids (issue 11)
+
+    /// The archive holds an event_id with other content: ingest refuses it with 409, naming the event_id, and produces
+    /// nothing; the same content again is a retry and is accepted.
+    @Test func aReusedEventIDWithOtherContentIsRefusedWith409() async throws {
+        let h = try await Self.harness()
+        try Migrator.migrate(try PostgresConnection(url: h.databaseURL), logger: TestStack.logger)
+        let token = try await h.token(site: "S01")
+        let id = UUID().uuidString.lowercased()
+        let dose: JSONValue = ["substance": "lsd", "amount": 8, "unit": "ug", "route": "oral", "supervised": true]
+        let original = Self.event("dose.administered", eventID: id, data: dose)
+        let altered = Self.event("dose.administered", eventID: id, data: ExampleCorpus.mergePatch(dose, ["amount": 80]))
+        let other = Self.event("dose.administered", data: dose)
+        let ingestLogin = TestStack.url(h.databaseURL, user: DatabaseRole.ingest.rawValue)
+        try await h.app { $0.databaseURL = ingestLogin }.test(.live) { client in
+            let first = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(original))
+            #expect(first.status == .accepted)
+            let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: h.databaseURL, bootstrap: h.bootstrap,
+                                                                                 topic: h.topic))
+            try await projector.catchUpAndStop()
+
+            let conflict = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(altered))
+            #expect(conflict.status == .conflict)
+            #expect(conflict.headers[.contentType] == "application/problem+json")
+            let problem = try Self.json(conflict)
+            #expect(problem["type"] == "/problems/event-id-conflict")
+            #expect(problem["errors"] == [["pointer": "/event_id", "reason": .string(
+                "event_id \(id) was already recorded with different content; an accepted event never changes: "
+                    + "send event.corrected or event.voided naming it, or resend it unchanged")]])
+
+            let batch = try await client.execute(uri: "/v1/events/batch", method: .post, headers: Self.headers(token),
+                                                 body: Self.body([other, altered]))
+            #expect(batch.status == .conflict)
+            #expect(CanonicalJSON.string(try Self.json(batch)["errors"] ?? .null).contains("\"pointer\":\"/1/event_id\""))
+
+            // One request holding an event_id twice with different content is refused too, without asking the archive.
+            let twice = Self.event("dose.administered", eventID: UUID().uuidString, data: dose)
+            let twiceAltered = ExampleCorpus.mergePatch(twice, ["data": ["amount": 9]])
+            let inRequest = try await client.execute(uri: "/v1/events/batch", method: .post, headers: Self.headers(token),
+                                                     body: Self.body([twice, twiceAltered]))
+            #expect(inRequest.status == .conflict)
+            #expect(CanonicalJSON.string(try Self.json(inRequest)["errors"] ?? .null).contains("\"pointer\":\"/1/event_id\""))
+
+            let retry = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(original))
+            #expect(retry.status == .accepted, "the same content again is a retry")
+        }
+        #expect(try TestStack.eventsInLog(topic: h.topic) == 2, "the original and its retry; nothing of the refused requests")
+    }
+
+    /// PostgreSQL unreachable: ingest cannot tell whether an event_id is reused, and accepts as it did before.
+    @Test func anUnreachableDigestDatabaseLeavesIngestAccepting() async throws {
+        let h = try await Self.harness()
+        let token = try await h.token(site: "S01")
+        try await h.app { $0.databaseURL = "postgresql://trial_ingest@127.0.0.1:1/trial" }.test(.live) { client in
+            for _ in 0..<3 {
+                let dose = Self.event("dose.administered", data: ["substance": "lsd", "amount": 8, "unit": "ug", "route": "oral",
+                                                                  "supervised": true])
+                let r = try await client.execute(uri: "/v1/events", method: .post, headers: Self.headers(token), body: Self.body(dose))
+                #expect(r.status == .accepted)
+            }
+        }
+        #expect(try TestStack.eventsInLog(topic: h.topic) == 3)
+    }
+
+    /// A conflicting record that reached the log without ingest's check (produced directly, or while PostgreSQL was
+    /// unreachable) lands in audit.rejected and shows as an `event_id_reused` warning monitors can read; a rebuild
+    /// from the archive reproduces it.
+    @Test func aConflictThatBypassedIngestBecomesAnEventIDReusedSignal() async throws {
+        let h = try await Self.harness()
+        var story = ParticipantStory.standard()
+        let id = story.dose(day: 1, 8)
+        var conflicting = ParticipantStory(counter: story.counter - 1)
+        conflicting.dose(day: 1, 9)
+        #expect(conflicting.events[0].eventID == id)
+        try await produce(story.events + conflicting.events, bootstrap: h.bootstrap, topic: h.topic)
+        try await BackgroundProjector(TestStack.projectorConfiguration(databaseURL: h.databaseURL, bootstrap: h.bootstrap,
+                                                                       topic: h.topic)).catchUpAndStop()
+        let owner = try PostgresConnection(url: h.databaseURL)
+        #expect(try owner.query("SELECT event_id::text FROM audit.rejected").rows == [[id]])
+
+        let monitor = try PostgresConnection(url: TestStack.url(h.databaseURL, user: DatabaseRole.monitor.rawValue))
+        let signals = try monitor.query("""
+            SELECT signal_id, participant_id, site_id, severity, status, trigger_event_id, details
+            FROM monitoring.safety_signals WHERE rule = 'event_id_reused'
+            """).records
+        try #require(signals.count == 1, "\(signals)")
+        let signal = signals[0]
+        #expect(signal["signal_id"] == "event_id_reused:\(id)" && signal["trigger_event_id"] == id)
+        #expect(signal["participant_id"] == "S01-0001" && signal["site_id"] == "S01")
+        #expect(signal["severity"] == "warning" && signal["status"] == "open")
+        let details = (signal["details"] ?? nil) ?? ""
+        #expect(details.contains("partition ") && details.contains("offset ") && details.contains("data"), "\(details)")
+
+        let rebuild = try Rebuild.run(try PostgresConnection(url: h.databaseURL, role: DatabaseRole.projector.rawValue), logger: TestStack.logger)
+        #expect(rebuild.identical, "\(rebuild.text)")
+        #expect(try owner.query("SELECT count(*) FROM monitoring.safety_signals WHERE rule = 'event_id_reused'").rows == [["1"]])
     }
 }
 

@@ -3,6 +3,7 @@ import Kafka
 import Postgres
 import Projection
 import Reporting
+import ServiceRuntime
 import Simulator
 import Testing
 import TestSupport
@@ -170,6 +171,38 @@ struct ReporterExecutableTests {
         try await CrashTests.waitForExit(watch)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(watch.terminationStatus == 0)
+        #expect(text.contains("CRITICAL dose_outside_participation S01-0001 (S01)"), "\(text)")
+    }
+
+    /// Any login may `NOTIFY critical_signals`: watch prints only signals monitoring.safety_signals holds, and prints
+    /// them from the table, so a forged notification shows nothing.
+    @Test func watchIgnoresForgedNotifications() async throws {
+        let db = try MonitoringTests.fresh()
+        let watch = Process()
+        watch.executableURL = Self.binary
+        watch.arguments = ["watch", "--count", "1", "--idle-timeout", "20", "--database-url", db.url]
+        let output = Pipe()
+        watch.standardOutput = output
+        try watch.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'").rows != [["1"]] {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // Another login (no right to write monitoring at all) forges two notifications.
+        let intruder = try PostgresConnection(url: TestStack.url(db.url, user: DatabaseRole.auditor.rawValue))
+        let forged = CanonicalJSON.string([
+            "signal_id": "suicidality:6f1c2a4e-0000-4000-8000-000000000666", "participant_id": "S01-0666", "site_id": "S01",
+            "rule": "suicidality", "details": "FORGED: call the site now",
+        ])
+        try intruder.query("SELECT pg_notify('critical_signals', \(forged))")
+        try intruder.execute("NOTIFY critical_signals, 'FORGED plain text'")
+        var story = ParticipantStory.standard()
+        story.dose(day: -4, 8)  // before consent: a real critical signal
+        try MonitoringTests.apply(story.events, to: db)
+        try await CrashTests.waitForExit(watch)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(watch.terminationStatus == 0)
+        #expect(!text.contains("FORGED") && !text.contains("S01-0666"), "\(text)")
         #expect(text.contains("CRITICAL dose_outside_participation S01-0001 (S01)"), "\(text)")
     }
 }

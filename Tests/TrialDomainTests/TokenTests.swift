@@ -27,10 +27,10 @@ struct TokenTests {
         let long = try await authority.mint(subject: String(repeating: "x", count: 250), site: "S01", role: .investigator)
         guard case .failure(let failure) = await authority.verify(long) else { Issue.record("accepted"); return }
         #expect(failure.reason.contains("subject (sub)") && failure.reason.contains("at most 200"))
-        #expect((failure.subject?.count ?? 0) <= 201)
+        #expect(LogSafe.text(failure.subject ?? "").count <= 65, "logged bounded")
         let forged = try await authority.mint(subject: "eve\nstatus=200 reason=ok", site: "S01\r\n", role: .investigator)
         guard case .failure(let control) = await authority.verify(forged) else { Issue.record("accepted"); return }
-        #expect(control.subject == "eve?status=200 reason=ok" && control.site == "S01??")
+        #expect(LogSafe.text(control.subject ?? "") == "eve\\u{a}status=200 reason=ok" && LogSafe.text(control.site ?? "") == "S01\\u{d}\\u{a}")
         // Any printable subject up to the limit is fine.
         let unicode = String(repeating: "é", count: 200)
         let ok = try await authority.mint(subject: unicode, site: "S01", role: .investigator)
@@ -69,6 +69,35 @@ struct TokenTests {
         #expect(refusal(await verifier.verify(""))?.contains("malformed") == true)
     }
 
+    /// Refusal reasons go into the 401 log line and the answer: nothing the caller wrote may appear there raw
+    /// (a newline would forge a second log line), and unknown algorithm names are not echoed at all.
+    @Test func refusalReasonsNeverCarryAttackerTextRaw() async throws {
+        let authority = try await TokenAuthority(secret: Self.secret)
+        func b64(_ s: String) -> String {
+            Data(s.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_")
+        }
+        func token(alg: String) -> String {
+            b64(CanonicalJSON.string(["alg": .string(alg), "typ": "JWT"])) + "." + b64(#"{"sub":"eve"}"#) + ".c2ln"
+        }
+        let injected = "x\nstatus=200 subject=admin reason=ok"
+        let newline = try #require(refusal(await authority.verify(token(alg: injected))))
+        #expect(!newline.contains("\n") && !newline.contains("subject=admin"), "\(newline)")
+        #expect(newline == "tokens signed with an unsupported algorithm are not accepted here; use HS256")
+        for long in [String(repeating: "A", count: 700), String(repeating: "A", count: 10_000)] {
+            let reason = try #require(refusal(await authority.verify(token(alg: long))))
+            #expect(!reason.contains("AAAAAAAAAA") && reason.count < 200, "\(reason.prefix(300))")
+        }
+        // Well-known names are still named, so a misconfigured client learns what it sent.
+        #expect(refusal(await authority.verify(token(alg: "RS256"))) == "tokens signed with 'RS256' are not accepted here; use HS256")
+        // A correctly signed token with a hostile role: the reason escapes it and stays short.
+        let hostile = try await JWTKeyCollection().add(hmac: HMACKey(from: Self.secret), digestAlgorithm: .sha256)
+            .sign(HostileClaims(sub: "eve", site: "S01", role: "boss\nstatus=200 " + String(repeating: "r", count: 5_000),
+                                exp: ExpirationClaim(value: Date().addingTimeInterval(600))))
+        let roleReason = try #require(refusal(await authority.verify(hostile)))
+        #expect(!roleReason.contains("\n") && roleReason.count < 300, "\(roleReason.prefix(400))")
+    }
+
     @Test func timeClaimsAllowOnlyASmallSkew() async throws {
         let authority = try await TokenAuthority(secret: Self.secret)
         let now = Date()
@@ -102,4 +131,13 @@ struct TokenTests {
         #expect(refusal(failure) == "the token was not issued by the expected issuer")
         if case .failure(let f) = failure { #expect(f.subject == "a" && f.site == "S01") }
     }
+}
+
+/// Claims an insider with the signing key could write: any text in `role`.
+private struct HostileClaims: JWTPayload {
+    var sub: String
+    var site: String
+    var role: String
+    var exp: ExpirationClaim
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
 }

@@ -76,6 +76,24 @@ public struct RecordedEvent: Sendable, Hashable {
         return .object(fields)
     }
 
+    /// What the client said, and nothing the server added: the fields that decide whether two records with one
+    /// `event_id` are one event (a retry) or a conflict. `recorded_at` and `recorded_by` differ between a request and
+    /// its retry, so they are left out; `occurred_at` is the instant (UTC), so the same moment written in another zone
+    /// is the same content. Hashed into `audit.event_digests` (see `EventDigest`).
+    public var contentJSON: JSONValue {
+        let f = storage.fields
+        var fields: [String: JSONValue] = [
+            "type": .string(f.type.rawValue),
+            "schema_version": .number(Double(f.schemaVersion)),
+            "study_id": .string(f.studyID),
+            "occurred_at": .string(f.occurredAt.rfc3339),
+            "data": f.data,
+        ]
+        if let siteID = f.siteID { fields["site_id"] = .string(siteID) }
+        if let participantID = f.participantID { fields["participant_id"] = .string(participantID) }
+        return .object(fields)
+    }
+
     /// The Kafka key: the participant, else the site, else the study. One participant's events share a partition.
     public var partitionKey: String { storage.fields.participantID ?? storage.fields.siteID ?? storage.fields.studyID }
 

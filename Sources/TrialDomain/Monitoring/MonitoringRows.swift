@@ -190,6 +190,10 @@ public enum SafetyRule: String, Sendable, CaseIterable {
     /// A correction or void that changes nothing: its target is not an event of the same study, site and
     /// participant, or has another type than it says.
     case invalidCorrection = "invalid_correction"
+    /// Data integrity, not a clinical rule: a record reused an archived event_id with other content (it reached the log
+    /// while ingest could not check, or two were in flight at once) and sits unapplied in audit.rejected. Derived from
+    /// audit.rejected by the projector (`MonitoringWriter.refreshReusedEventIDSignals`), not by the participant fold.
+    case eventIDReused = "event_id_reused"
 
     public var severity: Severity {
         switch self {

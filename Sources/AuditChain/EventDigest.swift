@@ -1,0 +1,19 @@
+import Crypto
+import TrialDomain
+
+/// The content digest of an event: SHA-256 of the canonical JSON of `RecordedEvent.contentJSON` (type,
+/// schema_version, study_id, site_id, participant_id, occurred_at as a UTC instant, data).
+///
+/// Two records with one `event_id` and the same digest are one event sent twice (a retry); a different digest is a
+/// conflict. Defined once, here: the projector stores it in `audit.event_digests` with each archived event, and
+/// ingest compares a submission's digest with the stored one to refuse a reused `event_id` (409) before producing.
+public enum EventDigest {
+    public static func content(of event: RecordedEvent) -> [UInt8] {
+        Array(SHA256.hash(data: CanonicalJSON.encode(event.contentJSON)))
+    }
+
+    /// The digest as lowercase hex (PostgreSQL's `encode(content_sha256, 'hex')`).
+    public static func contentHex(of event: RecordedEvent) -> String {
+        AuditChain.hex(content(of: event))
+    }
+}
