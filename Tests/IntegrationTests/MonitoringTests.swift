@@ -149,8 +149,8 @@ private func rank(_ severity: String) -> Int { severity == "critical" ? 0 : seve
 struct ReporterExecutableTests {
     static let binary = TestEnvironment.executable("reporter")
 
-    @Test func watchPrintsANewCriticalSignal() async throws {
-        let db = try MonitoringTests.fresh()
+    /// `reporter watch --count 1` on `db`, once it is listening; its standard output is the pipe.
+    static func listeningWatcher(_ db: PostgresConnection) async throws -> (Process, Pipe) {
         let watch = Process()
         watch.executableURL = Self.binary
         watch.arguments = ["watch", "--count", "1", "--idle-timeout", "20", "--database-url", db.url]
@@ -162,6 +162,12 @@ struct ReporterExecutableTests {
         while Date() < deadline, try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'").rows != [["1"]] {
             try await Task.sleep(for: .milliseconds(50))
         }
+        return (watch, output)
+    }
+
+    @Test func watchPrintsANewCriticalSignal() async throws {
+        let db = try MonitoringTests.fresh()
+        let (watch, output) = try await Self.listeningWatcher(db)
         var story = ParticipantStory.standard()
         story.dose(day: 0, 8)
         story.dose(day: 5, 8, supervised: true)
@@ -178,16 +184,7 @@ struct ReporterExecutableTests {
     /// them from the table, so a forged notification shows nothing.
     @Test func watchIgnoresForgedNotifications() async throws {
         let db = try MonitoringTests.fresh()
-        let watch = Process()
-        watch.executableURL = Self.binary
-        watch.arguments = ["watch", "--count", "1", "--idle-timeout", "20", "--database-url", db.url]
-        let output = Pipe()
-        watch.standardOutput = output
-        try watch.run()
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'").rows != [["1"]] {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let (watch, output) = try await Self.listeningWatcher(db)
         // Another login (no right to write monitoring at all) forges two notifications.
         let intruder = try PostgresConnection(url: TestStack.url(db.url, user: DatabaseRole.auditor.rawValue))
         let forged = CanonicalJSON.string([

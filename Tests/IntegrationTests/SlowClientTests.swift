@@ -85,7 +85,7 @@ struct SlowClientTests {
     /// connection was held with no deadline at all: a few such clients held every allowed connection. Now each is
     /// closed a deadline after its body ended, and a prompt client is served.
     @Test func connectionsHeldAfterAnEarlyRefusalAreClosed() async throws {
-        let ingest = try IngestProcess(environment: ["INGEST_REQUEST_TIMEOUT_SECONDS": "1", "INGEST_MAX_CONNECTIONS": "3"])
+        let ingest = try IngestProcess(environment: ["INGEST_REQUEST_TIMEOUT_SECONDS": "2", "INGEST_MAX_CONNECTIONS": "3"])
         try await ingest.waitUntilServing()
         let holders = try (0..<3).map { _ in try RawConnection(port: ingest.port) }
         for connection in holders {
@@ -105,7 +105,9 @@ struct SlowClientTests {
     }
 
     @Test func connectionsBeyondTheBoundWaitUntilOthersClose() async throws {
-        let ingest = try IngestProcess(environment: ["INGEST_MAX_CONNECTIONS": "2", "INGEST_REQUEST_TIMEOUT_SECONDS": "2"])
+        // A deadline long enough that the two held connections are surely still open when the third comes, even on a
+        // loaded machine (each is closed a deadline after its answer).
+        let ingest = try IngestProcess(environment: ["INGEST_MAX_CONNECTIONS": "2", "INGEST_REQUEST_TIMEOUT_SECONDS": "6"])
         try await ingest.waitUntilServing()
         // Two keep-alive clients, each answered once (so the server has surely accepted both), then idle.
         let idle = [try RawConnection(port: ingest.port), try RawConnection(port: ingest.port)]
@@ -119,7 +121,7 @@ struct SlowClientTests {
         let early = await third.read(within: 1)
         #expect(early == .nothingWithin(1), "\(early)")
         // ...and served once the deadline has closed them.
-        #expect(await Self.answer(third, within: 10)?.hasPrefix("HTTP/1.1 200") == true)
+        #expect(await Self.answer(third, within: 20)?.hasPrefix("HTTP/1.1 200") == true)
         #expect(await idle[0].read(within: 1) == .closedByServer)
         #expect(try await ingest.stop() == 0)
     }
