@@ -308,16 +308,20 @@ enum MonitoringWriter {
             }
         }
         try ParticipantTables.insert(upserts, db)
-        // Tell watchers (LISTEN critical_signals) about critical signals that just opened.
+        // Tell watchers (LISTEN critical_signals) about critical signals that just opened: one statement for all of
+        // them (an amendment can open thousands at once).
+        var payloads: [String] = []
         for (_, rows) in all where notify {
             for signal in rows.signals where signal.severity == .critical && signal.status == .open && !criticalBefore.contains(signal.signalID) {
-                let payload = CanonicalJSON.string([
+                payloads.append(CanonicalJSON.string([
                     "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
                     "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),
                     "details": .string(String(signal.details.prefix(500))),
-                ])
-                try db.query("SELECT pg_notify('critical_signals', \(payload))")
+                ]))
             }
+        }
+        if !payloads.isEmpty {
+            try db.query("SELECT count(pg_notify('critical_signals', p)) FROM unnest(\(array: payloads)::text[]) AS p")
         }
         return Set(events.compactMap(\.siteID))
     }
