@@ -59,16 +59,8 @@ struct CrashTests {
         environment["LOG_LEVEL"] = "info"
         var starts = 0
         func start() throws -> Process {
-            let p = Process()
-            p.executableURL = Self.projectorBinary
-            p.environment = environment
             starts += 1
-            let log = FileManager.default.temporaryDirectory.appendingPathComponent("crash-projector-\(starts).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            p.standardError = try FileHandle(forWritingTo: log)
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            return p
+            return try ProjectorProcess(environment, log: "crash-projector-\(starts)").process
         }
         var kills = 0
         var thresholds = (1...4).map { Int64($0) * total / 6 + Int64.random(in: 0...40, using: &rng) }

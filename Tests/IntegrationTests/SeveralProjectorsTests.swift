@@ -45,26 +45,6 @@ struct SeveralProjectorsTests {
             "systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "post_dose"])
     }
 
-    /// A real `projector` process.
-    final class ProjectorProcess {
-        let process = Process()
-        init(_ environment: [String: String], log name: String) throws {
-            process.executableURL = CrashTests.projectorBinary
-            process.environment = environment
-            let log = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: log)
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-        }
-
-        func stop(_ signal: Int32) async throws -> Int32? {
-            kill(process.processIdentifier, signal)
-            try await CrashTests.waitForExit(process)
-            return process.terminationReason == .exit ? process.terminationStatus : nil
-        }
-    }
-
     /// Waits until every record of the topic is applied and no refresh is pending; fails if a projector died.
     static func waitUntilApplied(_ total: Int64, _ db: PostgresConnection, topic: String, running: [ProjectorProcess]) async throws {
         let deadline = Date().addingTimeInterval(90)

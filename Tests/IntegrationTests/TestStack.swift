@@ -170,6 +170,26 @@ final class BackgroundProjector: Sendable {
     }
 }
 
+/// A real `projector` process (`projector run`), its standard error in a log file named `log`.
+final class ProjectorProcess {
+    let process = Process()
+    init(_ environment: [String: String], log name: String) throws {
+        process.executableURL = CrashTests.projectorBinary
+        process.environment = environment
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    func stop(_ signal: Int32) async throws -> Int32? {
+        kill(process.processIdentifier, signal)
+        try await CrashTests.waitForExit(process)
+        return process.terminationReason == .exit ? process.terminationStatus : nil
+    }
+}
+
 let readModelTables = Rebuild.tables
 
 /// Every row of every read-model table, as text, in primary-key order: for comparing two databases exactly.
