@@ -36,17 +36,10 @@ public struct BatchWriter: Sendable {
 
     /// With `deferReadModels` (the projector is catching up on a backlog) the batch is archived and the read
     /// models it affects are only marked for refresh; a later batch without it refreshes them all at once.
-    ///
-    /// With a `cache`, participants' histories come from memory where it has them, and the cache keeps what this
-    /// batch computed once the transaction has committed.
-    public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false,
-                      cache: ParticipantHistoryCache? = nil) throws -> BatchOutcome {
-        var histories = HistorySource(cache: cache)
-        let outcome = try db.transaction { db in
-            try applyInTransaction(records, deferReadModels: deferReadModels, histories: &histories, db)
+    public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false) throws -> BatchOutcome {
+        try db.transaction { db in
+            try applyInTransaction(records, deferReadModels: deferReadModels, db)
         }
-        cache?.store(histories.computed)
-        return outcome
     }
 
     /// Refreshes whatever earlier batches deferred. Returns whether there was anything.
@@ -56,14 +49,12 @@ public struct BatchWriter: Sendable {
             // The chain head serialises every writer of the archive and the read models, as for a batch (see Locks).
             try Locks.chainHead(db)
             guard try MonitoringWriter.hasDeferred(db) else { return false }
-            var fromArchive = HistorySource()
-            try MonitoringWriter.refresh(after: [], db, histories: &fromArchive)
+            try MonitoringWriter.refresh(after: [], db)
             return true
         }
     }
 
-    private func applyInTransaction(_ records: [KafkaRecord], deferReadModels: Bool, histories: inout HistorySource,
-                                    _ db: PostgresConnection) throws -> BatchOutcome {
+    private func applyInTransaction(_ records: [KafkaRecord], deferReadModels: Bool, _ db: PostgresConnection) throws -> BatchOutcome {
         var outcome = BatchOutcome()
         let byPartition = Dictionary(grouping: records, by: \.partition)
         let partitions = byPartition.keys.sorted()
@@ -99,12 +90,9 @@ public struct BatchWriter: Sendable {
         outcome.rejected = archive.rejected.count
 
         if deferReadModels {
-            // The cached histories of these participants would miss this batch's events.
-            histories.cache?.forget(archive.new.compactMap(\.participantID))
             try MonitoringWriter.deferRefresh(after: archive.new, db)
         } else {
-            histories.newEvents = Dictionary(grouping: archive.new.filter { $0.participantID != nil }) { $0.participantID! }
-            try MonitoringWriter.refresh(after: archive.new, db, histories: &histories)
+            try MonitoringWriter.refresh(after: archive.new, db)
         }
         if !archive.rejected.isEmpty {
             // After the participants' refresh, which rewrites their signals from the fold.

@@ -35,11 +35,16 @@ enum MonitoringWriter {
     }
 
     /// Brings the read models up to date after a batch, together with anything an earlier batch deferred.
-    static func refresh(after events: [RecordedEvent], _ db: PostgresConnection, histories: inout HistorySource) throws {
+    /// `events` are newly archived, in this transaction; a participant's snapshot is advanced by them in memory,
+    /// unless an earlier batch deferred the participant (their other new events are then read from the archive).
+    static func refresh(after events: [RecordedEvent], _ db: PostgresConnection) throws {
         try recordSiteActivity(events, db)
+        let deferred = try takeDeferred(db)
         var pending = Pending(after: events)
-        pending.formUnion(try takeDeferred(db))
-        try apply(pending, db, histories: &histories)
+        pending.formUnion(deferred)
+        var fromBatch = Dictionary(grouping: events.filter { $0.participantID != nil }) { $0.participantID! }
+        for id in deferred.participants { fromBatch[id] = nil }
+        try apply(pending, fromBatch: fromBatch, db)
     }
 
     /// Records what `events` oblige to recompute without recomputing it yet (see migration 0006).
@@ -47,8 +52,6 @@ enum MonitoringWriter {
         try recordSiteActivity(events, db)
         let pending = Pending(after: events)
         guard !pending.isEmpty else { return }
-        // Their archived histories grew: any projector's cached entry for them is stale now.
-        try ParticipantVersions.bump(pending.participants.sorted(), db)
         let kinds = pending.participants.map { _ in "participant" } + pending.sites.map { _ in "site" } + (pending.protocols ? ["protocols"] : [])
         let keys = Array(pending.participants) + Array(pending.sites) + (pending.protocols ? [""] : [])
         try db.query("""
@@ -75,13 +78,18 @@ enum MonitoringWriter {
         return pending
     }
 
-    private static func apply(_ pending: Pending, _ db: PostgresConnection, histories: inout HistorySource) throws {
+    private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], _ db: PostgresConnection) throws {
         guard !pending.isEmpty else { return }
         let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
         let siteLevel = pending.sites.sorted()
         var sites = pending.sites
-        for ids in try chunks(pending.protocols ? nil : pending.participants.sorted(), db) {
-            sites.formUnion(try refreshParticipants(ids, protocols: protocols, histories: &histories, db))
+        if pending.protocols {
+            // A protocol change reaches every participant's history: all are folded again, in bounded chunks.
+            for ids in try chunks(nil, db) {
+                sites.formUnion(try refreshParticipants(ids, protocols: protocols, foldAgain: true, db))
+            }
+        } else {
+            sites.formUnion(try refreshParticipants(pending.participants.sorted(), protocols: protocols, fromBatch: fromBatch, db))
         }
         if !siteLevel.isEmpty { try refreshSites(siteLevel, db) }
         try refreshAccountability(sites.sorted(), db)
@@ -93,9 +101,8 @@ enum MonitoringWriter {
         try db.execute("DELETE FROM projection.pending_refresh")
         try recomputeSiteActivity(db)
         let protocols = try refreshProtocols(db)
-        var fromArchive = HistorySource()
         for ids in try chunks(nil, db) {
-            _ = try refreshParticipants(ids, protocols: protocols, notify: false, histories: &fromArchive, db)
+            _ = try refreshParticipants(ids, protocols: protocols, foldAgain: true, notify: false, db)
         }
         let sites = try allSites(db)
         try refreshSites(sites, db)
@@ -223,73 +230,102 @@ enum MonitoringWriter {
 
     // MARK: Participants
 
-    /// Replaces every row of these participants; returns their sites. With `notify`, critical signals that
-    /// were not open before are announced (a full recompute announces nothing: no signal is new to it).
-    static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, notify: Bool = true,
-                                    histories: inout HistorySource, _ db: PostgresConnection) throws -> Set<String> {
-        var byParticipant: [String: [RecordedEvent]] = [:]
-        var previousRows: [String: ParticipantRows] = [:]
-        var missing: [String] = []
-        let versions = histories.cache == nil ? [:] : try ParticipantVersions.current(ids, db)
+    /// Brings these participants' rows up to date and returns their sites. Each participant's snapshot (see
+    /// `FoldSnapshots`) is advanced by their new events: those of `fromBatch` (archived in this transaction), or for a
+    /// participant not in it, those archived after the snapshot. A participant without a usable snapshot, whose new
+    /// events the fold cannot simply add (see `ParticipantFold`), or every one with `foldAgain`, is folded from their
+    /// whole archived history, in chunks bounded like `chunks`. With `notify`, critical signals that were not open
+    /// before are announced (a full recompute announces nothing: no signal is new to it).
+    static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, fromBatch: [String: [RecordedEvent]] = [:],
+                                    foldAgain: Bool = false, notify: Bool = true, _ db: PostgresConnection) throws -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        let throughSeq = try db.query("SELECT chain_seq FROM audit.chain_head")[0][0].flatMap { Int64($0) } ?? 0
+        let snapshots = foldAgain ? [:] : try FoldSnapshots.load(ids, db)
+        var newEvents = fromBatch
+        let sinceSnapshot = ids.filter { snapshots[$0] != nil && fromBatch[$0] == nil }
+        if !sinceSnapshot.isEmpty {
+            let loaded = try decode(try db.query("""
+                SELECT e.envelope FROM audit.events e
+                JOIN unnest(\(array: sinceSnapshot)::text[], \(array: sinceSnapshot.map { snapshots[$0]!.throughSeq })::bigint[]) AS s(id, seq)
+                  ON e.participant_id = s.id AND e.chain_seq > s.seq
+                """))
+            for (id, events) in Dictionary(grouping: loaded, by: { $0.participantID! }) { newEvents[id] = events }
+        }
+        var states: [String: ParticipantFold.State?] = [:]
+        var changes: [RowChanges] = []
+        var openBefore: [String: Set<String>] = [:]
+        var signalsAfter: [String: [SignalRow]] = [:]
+        var foldFromArchive: [String] = []
         for id in ids {
-            if let cached = histories.cache?.entry(of: id, atVersion: versions[id]) {
-                byParticipant[id] = cached.events + (histories.newEvents[id] ?? [])
-                previousRows[id] = cached.rows
-            } else {
-                missing.append(id)
+            guard let snapshot = snapshots[id] else {
+                foldFromArchive.append(id)
+                continue
             }
+            guard let new = newEvents[id], !new.isEmpty else { continue }  // nothing archived since (a repeat)
+            let before = snapshot.state.wholeHistoryRows(protocols: protocols)
+            guard let (state, rows) = snapshot.state.advanced(by: new, protocols: protocols) else {
+                foldFromArchive.append(id)
+                continue
+            }
+            states[id] = state
+            changes.append(RowChanges(participantID: id, from: before, to: rows))
+            openBefore[id] = Set(before.signals.filter { $0.status == .open }.map(\.signalID))
+            signalsAfter[id] = rows.signals
         }
-        if !missing.isEmpty {
-            let loaded = try decode(try db.query("SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: missing)::text[])"))
-            byParticipant.merge(Dictionary(grouping: loaded) { $0.participantID! }) { $1 }
+        var sites = Set(states.values.compactMap { $0?.siteID })
+        for group in try foldFromArchive.count > chunk ? chunks(foldFromArchive, db) : [foldFromArchive] where !group.isEmpty {
+            let folded = try foldFromTheArchive(group, protocols: protocols, db)
+            for (id, result) in folded.results {
+                states[id] = result.state
+                changes.append(RowChanges(participantID: id, from: ParticipantRows(), to: result.rows))
+                signalsAfter[id] = result.rows.signals
+                if let site = result.state?.siteID { sites.insert(site) }
+            }
+            openBefore.merge(folded.openBefore) { a, _ in a }
         }
-        let events = byParticipant.values.joined()
-        var all: [(String, ParticipantRows)] = []
-        var sortedHistories: [String: [RecordedEvent]] = [:]
+        try write(changes, sites: states.compactMapValues { $0?.siteID }, db)
+        try FoldSnapshots.save(states, throughSeq: throughSeq, db)
+        if notify { try announceCriticalSignals(openBefore: openBefore, after: signalsAfter, db) }
+        return sites
+    }
+
+    /// Folds these participants from their whole archived history and deletes every row they had (the caller writes the
+    /// new ones). Returns the critical signals they had open, for the announcement of new ones.
+    private static func foldFromTheArchive(_ ids: [String], protocols: ProtocolHistory, _ db: PostgresConnection) throws
+        -> (results: [String: (state: ParticipantFold.State?, rows: ParticipantRows)], openBefore: [String: Set<String>])
+    {
+        let loaded = try decode(try db.query("SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: ids)::text[])"))
+        let byParticipant = Dictionary(grouping: loaded) { $0.participantID! }
+        var results: [String: (state: ParticipantFold.State?, rows: ParticipantRows)] = [:]
         for id in ids {
-            // Kept in order, so the next batch's fold finds it sorted (new events append in order, mostly).
-            let history = EffectiveHistory.inChronologicalOrder(byParticipant[id] ?? [])
-            let rows = ParticipantFold.rows(participantID: id, events: history, protocols: protocols)
-            all.append((id, rows))
-            if histories.cache != nil { sortedHistories[id] = history }
+            results[id] = ParticipantFold.fold(participantID: id, events: byParticipant[id] ?? [], protocols: protocols)
         }
-        // Every participant rewritten here gets a new version, whoever's cache held them.
-        let written = try ParticipantVersions.bump(ids, db)
-        for (id, rows) in all {
-            // Keep for the cache only what it has room for: a refresh of every participant must not hold them all.
-            guard let history = sortedHistories[id], let version = written[id], let cache = histories.cache,
-                  histories.computedEvents + history.count <= cache.maxEvents else { continue }
-            histories.computed[id] = .init(events: history, rows: rows, version: version)
-            histories.computedEvents += history.count
-        }
-        let criticalBefore = Set(try db.query("""
-            SELECT signal_id FROM monitoring.safety_signals
+        var openBefore: [String: Set<String>] = [:]
+        for row in try db.query("""
+            SELECT participant_id, signal_id FROM monitoring.safety_signals
             WHERE participant_id = ANY(\(array: ids)::text[]) AND severity = 'critical' AND status = 'open'
-            """).map { $0[0]! })
-        // Participants whose rows the cache knows get only their changed rows rewritten; the others all of theirs.
-        let replaced = all.filter { previousRows[$0.0] == nil }
-        let replacedIDs = replaced.map(\.0)
-        if !replacedIDs.isEmpty {
-            for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "corrections"] {
-                try db.query("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: replacedIDs)::text[])")
-            }
-            // event_id_reused signals come from audit.rejected, not from the fold: they stay.
-            try db.query("""
-                DELETE FROM monitoring.safety_signals
-                WHERE participant_id = ANY(\(array: replacedIDs)::text[]) AND rule <> \(SafetyRule.eventIDReused.rawValue)
-                """)
-            for table in ["allocations", "dose_products", "drug_movements"] {
-                try db.query("DELETE FROM unblinded.\(identifier: table) WHERE participant_id = ANY(\(array: replacedIDs)::text[])")
-            }
+            """) {
+            guard let participant = row[0], let signal = row[1] else { continue }
+            openBefore[participant, default: []].insert(signal)
         }
-        var upserts = replaced
+        for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "corrections"] {
+            try db.query("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
+        }
+        // event_id_reused signals come from audit.rejected, not from the fold: they stay.
+        try db.query("""
+            DELETE FROM monitoring.safety_signals
+            WHERE participant_id = ANY(\(array: ids)::text[]) AND rule <> \(SafetyRule.eventIDReused.rawValue)
+            """)
+        for table in ["allocations", "dose_products", "drug_movements"] {
+            try db.query("DELETE FROM unblinded.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
+        }
+        return (results, openBefore)
+    }
+
+    /// Deletes the rows that changed or went, then inserts the new and changed ones.
+    private static func write(_ changes: [RowChanges], sites: [String: String], _ db: PostgresConnection) throws {
         var deletions: [String: [String]] = [:]
-        for (id, rows) in all {
-            guard let old = previousRows[id] else { continue }
-            let changes = RowChanges(participantID: id, from: old, to: rows)
-            upserts.append((id, changes.upserts))
-            deletions.merge(changes.deletions) { $0 + $1 }
-        }
+        for change in changes { deletions.merge(change.deletions) { $0 + $1 } }
         for (table, keys) in deletions.sorted(by: { $0.key < $1.key }) where !keys.isEmpty {
             switch table {
             case "participants":
@@ -307,12 +343,17 @@ enum MonitoringWriter {
                 try db.query("DELETE FROM monitoring.\(identifier: table) WHERE event_id = ANY(\(array: keys)::uuid[])")
             }
         }
-        try ParticipantTables.insert(upserts, db)
-        // Tell watchers (LISTEN critical_signals) about critical signals that just opened: one statement for all of
-        // them (an amendment can open thousands at once).
+        try ParticipantTables.insert(changes.map { ($0.participantID, $0.upserts) }, sites: sites, db)
+    }
+
+    /// Tells watchers (LISTEN critical_signals) about critical signals that just opened: one statement for all of them
+    /// (an amendment can open thousands at once).
+    private static func announceCriticalSignals(openBefore: [String: Set<String>], after: [String: [SignalRow]],
+                                                _ db: PostgresConnection) throws {
         var payloads: [String] = []
-        for (_, rows) in all where notify {
-            for signal in rows.signals where signal.severity == .critical && signal.status == .open && !criticalBefore.contains(signal.signalID) {
+        for (participant, signals) in after.sorted(by: { $0.key < $1.key }) {
+            let wasOpen = openBefore[participant] ?? []
+            for signal in signals where signal.severity == .critical && signal.status == .open && !wasOpen.contains(signal.signalID) {
                 payloads.append(CanonicalJSON.string([
                     "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
                     "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),
@@ -323,7 +364,6 @@ enum MonitoringWriter {
         if !payloads.isEmpty {
             try db.query("SELECT count(pg_notify('critical_signals', p)) FROM unnest(\(array: payloads)::text[]) AS p")
         }
-        return Set(events.compactMap(\.siteID))
     }
 
     // MARK: Sites

@@ -3,12 +3,12 @@ import TrialDomain
 
 /// Set-based inserts of fold rows: one statement per table, each column an array for `unnest`.
 enum ParticipantTables {
-    static func insert(_ all: [(String, ParticipantRows)], _ db: PostgresConnection) throws {
+    /// `sites`: each participant's site (the fold's: the site of their first event).
+    static func insert(_ all: [(String, ParticipantRows)], sites: [String: String], _ db: PostgresConnection) throws {
         let summaries = all.compactMap(\.1.summary)
         try insertSummaries(summaries, db)
-        let siteOf = Dictionary(all.compactMap { id, rows in rows.summary.map { (id, $0.siteID) } }, uniquingKeysWith: { a, _ in a })
         func site(_ id: String, _ rows: ParticipantRows) -> String {
-            siteOf[id] ?? rows.signals.first?.siteID ?? rows.movements.first?.siteID ?? Identifiers.site(ofParticipant: id) ?? ""
+            sites[id] ?? rows.summary?.siteID ?? Identifiers.site(ofParticipant: id) ?? ""
         }
         let doses = all.flatMap { id, rows in rows.doses.map { (id, site(id, rows), $0) } }
         if !doses.isEmpty {

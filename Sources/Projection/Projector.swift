@@ -62,16 +62,13 @@ public final class Projector: Sendable {
         try Migrator.requireCurrent(db)
         // Whatever an earlier session committed but did not anchor (a crash between commit and publish) is anchored now.
         anchoring?.publishNow(db)
-        let cache = ParticipantHistoryCache(maxEvents: configuration.historyCacheEvents)
         try Recompute.serveRequests(db, logger: logger, retry: retry)
         let topic = configuration.topic
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,
             rebalance: RebalanceHandler(assigned: { partitions in
-                // Another projector may have appended to these participants meanwhile.
-                cache.removeAll()
-                return try Checkpoints.read(topic: topic, partitions: partitions, db)
-            }, revoked: { _ in cache.removeAll() }),
+                try Checkpoints.read(topic: topic, partitions: partitions, db)
+            }),
             logger: logger)
         defer { consumer.close() }
         logger.info("projector consuming", metadata: ["topic": "\(topic)", "group": "\(configuration.groupID)"])
@@ -91,7 +88,7 @@ public final class Projector: Sendable {
             let catchingUp = records.count >= configuration.batchSize
             // A retry sees the same records again; the checkpoints locked in its transaction drop none and double none.
             let outcome = try retry.run("batch", logger: logger) {
-                try writer.apply(records, to: db, deferReadModels: catchingUp, cache: cache)
+                try writer.apply(records, to: db, deferReadModels: catchingUp)
             }
             owesRefresh = catchingUp
             consumer.commitInformational(outcome.nextOffsets)
@@ -250,9 +247,8 @@ public enum Recompute {
             try retry.run("recompute: participants", logger: logger) {
                 try db.transaction { db in
                     try Locks.chainHead(db)
-                    var fromArchive = HistorySource()
-                    _ = try MonitoringWriter.refreshParticipants(ids, protocols: try MonitoringWriter.loadProtocols(db), notify: false,
-                                                                 histories: &fromArchive, db)
+                    _ = try MonitoringWriter.refreshParticipants(ids, protocols: try MonitoringWriter.loadProtocols(db),
+                                                                 foldAgain: true, notify: false, db)
                 }
             }
         }

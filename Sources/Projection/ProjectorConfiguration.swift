@@ -25,9 +25,6 @@ public struct ProjectorConfiguration: Sendable {
     public var batchSize = 5_000
     /// `PROJECTOR_POLL_TIMEOUT_MS`: how long to wait for the first record of a batch.
     public var pollTimeoutMs = 100
-    /// `PROJECTOR_CACHE_EVENTS`: most archived events kept decoded in memory (recently touched participants'
-    /// histories), so small batches need not reload them; 0 turns the cache off.
-    public var historyCacheEvents = 100_000
     /// `LOG_LEVEL`.
     public var logLevel = LogLevelSetting.info
     /// Signed chain heads published to Kafka (README "Anchors"). `fromEnvironment` insists on them unless
@@ -68,7 +65,6 @@ public struct ProjectorConfiguration: Sendable {
         c.sessionTimeoutMs = try env.integer("PROJECTOR_SESSION_TIMEOUT_MS", default: c.sessionTimeoutMs, in: 1_000...300_000)
         c.batchSize = try env.integer("PROJECTOR_BATCH_SIZE", default: c.batchSize, in: 1...100_000)
         c.pollTimeoutMs = try env.integer("PROJECTOR_POLL_TIMEOUT_MS", default: c.pollTimeoutMs, in: 1...10_000)
-        c.historyCacheEvents = try env.integer("PROJECTOR_CACHE_EVENTS", default: c.historyCacheEvents, in: 0...10_000_000)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
         let mode: AnchorMode = try anchoring ? env.choice("PROJECTOR_ANCHORS", default: AnchorMode.on) : .off
         switch mode {

@@ -37,7 +37,7 @@ public enum Route: String, Sendable, Hashable, CaseIterable, Codable {
 }
 
 /// A quantity of product, as counted for accountability.
-public struct Quantity: Sendable, Hashable {
+public struct Quantity: Sendable, Hashable, Codable {
     public var amount: Double
     public var unit: DoseUnit
 }
@@ -218,26 +218,26 @@ public struct VitalsRecorded: Sendable, Hashable {
 
 // MARK: Safety
 
-public enum SeriousnessCriterion: String, Sendable, Hashable, CaseIterable {
+public enum SeriousnessCriterion: String, Sendable, Hashable, CaseIterable, Codable {
     case death, lifeThreatening = "life_threatening", hospitalisation, disability
     case congenitalAnomaly = "congenital_anomaly", importantMedicalEvent = "important_medical_event"
 }
 
 /// WHO-UMC causality categories.
-public enum Causality: String, Sendable, Hashable, CaseIterable {
+public enum Causality: String, Sendable, Hashable, CaseIterable, Codable {
     case certain, probable, possible, unlikely, conditional, unassessable
 }
 
-public enum ActionTaken: String, Sendable, Hashable, CaseIterable {
+public enum ActionTaken: String, Sendable, Hashable, CaseIterable, Codable {
     case none, doseReduced = "dose_reduced", doseInterrupted = "dose_interrupted"
     case drugWithdrawn = "drug_withdrawn", notApplicable = "not_applicable"
 }
 
-public enum AdverseEventOutcome: String, Sendable, Hashable, CaseIterable {
+public enum AdverseEventOutcome: String, Sendable, Hashable, CaseIterable, Codable {
     case recovering, recovered, notRecovered = "not_recovered", recoveredWithSequelae = "recovered_with_sequelae", fatal, unknown
 }
 
-public struct AdverseEventReported: Sendable, Hashable {
+public struct AdverseEventReported: Sendable, Hashable, Codable {
     public var term: String
     public var onsetAt: Timestamp
     /// CTCAE grade 1 (mild) to 5 (death).

@@ -15,7 +15,7 @@ public struct ParticipantRows: Sendable, Equatable {
 }
 
 /// A correction or void of a participant's, a site's or the study's own event, as the timeline shows it.
-public struct CorrectionRow: Sendable, Equatable {
+public struct CorrectionRow: Sendable, Equatable, Codable {
     public var eventID: String
     /// Both nil for a change of a study event; `participantID` nil for a change of a site's own event.
     public var siteID: String?
@@ -33,11 +33,11 @@ public struct CorrectionRow: Sendable, Equatable {
     public var refusal: String?
 }
 
-public enum ParticipantStatus: String, Sendable {
+public enum ParticipantStatus: String, Sendable, Codable {
     case screened, screenFailed = "screen_failed", enrolled, withdrawn, completed
 }
 
-public struct ScoreSummary: Sendable, Equatable {
+public struct ScoreSummary: Sendable, Equatable, Codable {
     public var baseline: Int?
     public var latest: Int?
     public var change: Int? {
@@ -46,7 +46,7 @@ public struct ScoreSummary: Sendable, Equatable {
     }
 }
 
-public struct ParticipantSummary: Sendable, Equatable {
+public struct ParticipantSummary: Sendable, Equatable, Codable {
     public var participantID: String
     public var siteID: String
     public var studyID: String
@@ -101,7 +101,7 @@ public struct VitalsRow: Sendable, Equatable {
     public var corrected: Bool
 }
 
-public struct AdverseEventRow: Sendable, Equatable {
+public struct AdverseEventRow: Sendable, Equatable, Codable {
     /// The report's event id: the adverse event's identity.
     public var eventID: String
     /// The current state, after every update.
@@ -154,7 +154,7 @@ public struct DrugMovementRow: Sendable, Equatable {
     }
 }
 
-public struct AllocationRow: Sendable, Equatable {
+public struct AllocationRow: Sendable, Equatable, Codable {
     public var eventID: String
     public var kitNumber: String
     public var arm: String
@@ -168,12 +168,12 @@ public enum Severity: String, Sendable, Comparable {
     public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
 }
 
-public enum SignalStatus: String, Sendable {
+public enum SignalStatus: String, Sendable, Codable {
     case open, acknowledged, resolved
 }
 
 /// The safety rules; the raw values are the public rule codes.
-public enum SafetyRule: String, Sendable, CaseIterable {
+public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     case doseAboveMax = "dose_above_max"
     case doseBelowMin = "dose_below_min"
     case titrationStepExceeded = "titration_step_exceeded"
@@ -204,7 +204,7 @@ public enum SafetyRule: String, Sendable, CaseIterable {
     }
 }
 
-public struct SignalRow: Sendable, Equatable {
+public struct SignalRow: Sendable, Equatable, Codable {
     /// `<rule>:<trigger event id>`: stable, so a monitor's acknowledgement names it.
     public var signalID: String
     public var rule: SafetyRule
@@ -223,4 +223,44 @@ public struct SignalRow: Sendable, Equatable {
     public var severity: Severity { rule.severity }
 
     public static func id(_ rule: SafetyRule, _ trigger: String) -> String { "\(rule.rawValue):\(trigger)" }
+}
+
+/// The rows of one participant that differ from what the read models hold: rows to (re)insert, and the keys of
+/// rows to delete first (changed or gone), per table.
+public struct RowChanges: Sendable, Equatable {
+    public let participantID: String
+    public var upserts = ParticipantRows()
+    /// Keys by table name (`doses`, `safety_signals`, `participants`, ...).
+    public var deletions: [String: [String]] = [:]
+
+    public init(participantID: String, from old: ParticipantRows, to new: ParticipantRows) {
+        self.participantID = participantID
+        func diff<R: Equatable>(_ table: String, _ before: [R], _ after: [R], key: (R) -> String) -> [R] {
+            let previous = Dictionary(before.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
+            var changed: [R] = []
+            for row in after where previous[key(row)] != row {
+                changed.append(row)
+                if previous[key(row)] != nil { deletions[table, default: []].append(key(row)) }
+            }
+            let kept = Set(after.map(key))
+            deletions[table, default: []] += previous.keys.filter { !kept.contains($0) }
+            return changed
+        }
+        upserts.doses = diff("doses", old.doses, new.doses, key: \.eventID)
+        upserts.assessments = diff("assessments", old.assessments, new.assessments, key: \.eventID)
+        upserts.vitals = diff("vitals", old.vitals, new.vitals, key: \.eventID)
+        upserts.adverseEvents = diff("adverse_events", old.adverseEvents, new.adverseEvents, key: \.eventID)
+        upserts.deviations = diff("deviations", old.deviations, new.deviations, key: \.eventID)
+        upserts.movements = diff("drug_movements", old.movements, new.movements, key: \.eventID)
+        upserts.signals = diff("safety_signals", old.signals, new.signals, key: \.signalID)
+        upserts.corrections = diff("corrections", old.corrections, new.corrections, key: \.eventID)
+        if old.summary != new.summary {
+            upserts.summary = new.summary
+            if old.summary != nil { deletions["participants", default: []].append(participantID) }
+        }
+        if old.allocation != new.allocation {
+            upserts.allocation = new.allocation
+            if old.allocation != nil { deletions["allocations", default: []].append(participantID) }
+        }
+    }
 }

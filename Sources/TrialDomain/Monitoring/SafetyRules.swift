@@ -1,7 +1,7 @@
 /// The safety rules, parameterised by the protocol version in force when each event happened.
 public enum SafetyRules {
     /// A rule that fired on an event.
-    public struct Finding: Sendable, Equatable {
+    public struct Finding: Sendable, Equatable, Codable {
         public var rule: SafetyRule
         public var triggerEventID: String
         public var occurredAt: Timestamp
@@ -15,99 +15,153 @@ public enum SafetyRules {
 
     /// Every finding of a participant's history (chronological entries).
     public static func evaluate(_ entries: [EffectiveHistory.Entry], protocols: ProtocolHistory) -> [Finding] {
-        var findings: [Finding] = []
-        func fire(_ rule: SafetyRule, _ event: RecordedEvent, _ details: String, deadline: Timestamp? = nil) {
-            findings.append(Finding(rule: rule, triggerEventID: event.eventID, occurredAt: event.occurredAt, details: details,
-                                    deadline: deadline))
-        }
-        // Participation window: consent (at enrolment) to withdrawal or completion.
+        var fold = Fold(lookingAhead: entries)
+        for entry in entries { fold.add(entry.event, protocols: protocols) }
+        return fold.findings
+    }
+
+    /// The rules as a left fold over a chronological history, so a projector can keep the state and add the events
+    /// that come after it instead of evaluating the whole history again (see `ParticipantFold.State`).
+    ///
+    /// Two rules look ahead: a dose is judged against the participation window (consent to withdrawal or completion),
+    /// which events after the dose may open or close. A fold over a whole history is given both ends up front;
+    /// `canAdd` says when adding an event would move an end past a dose already judged, and the history must then be
+    /// folded again from the start.
+    public struct Fold: Sendable, Equatable, Codable {
         var consentedAt: Timestamp?
         var endedAt: Timestamp?
-        for entry in entries {
-            switch entry.event.payload {
-            case .participantEnrolled(let p): consentedAt = consentedAt ?? p.consentedAt
-            case .participantWithdrawn, .participantCompleted: endedAt = min(endedAt ?? entry.event.occurredAt, entry.event.occurredAt)
-            default: break
-            }
-        }
-        var doses: [(event: RecordedEvent, dose: DoseAdministered)] = []
         var firstDoseAt: Timestamp?
-        for entry in entries {
-            if case .doseAdministered(let d) = entry.event.payload {
-                firstDoseAt = firstDoseAt ?? entry.event.occurredAt
-                doses.append((entry.event, d))
+        var previousDoseAt: Timestamp?
+        var previousDose: [Substance: Quantity] = [:]
+        /// Doses of the last 7 days before the latest one (older ones can never count again).
+        var recentDoses: [Timestamp] = []
+        var baselines: [Instrument: Int] = [:]
+        /// Findings on single events, in order.
+        var eventFindings: [Finding] = []
+        /// Adverse events by report id with their current state: judged on that state (see `findings`).
+        var adverse: [String: ReportedAdverseEvent] = [:]
+
+        struct ReportedAdverseEvent: Sendable, Equatable, Codable {
+            var eventID: String
+            var occurredAt: Timestamp
+            var state: AdverseEventReported
+        }
+
+        public init() {}
+
+        /// A fold for `entries`, given the participation window they record.
+        public init(lookingAhead entries: [EffectiveHistory.Entry]) {
+            for entry in entries {
+                switch entry.event.payload {
+                case .participantEnrolled(let p): consentedAt = consentedAt ?? p.consentedAt
+                case .participantWithdrawn, .participantCompleted: endedAt = min(endedAt ?? entry.event.occurredAt, entry.event.occurredAt)
+                default: break
+                }
             }
         }
-        var baselines: [Instrument: Int] = [:]
-        var adverse: [String: (event: RecordedEvent, state: AdverseEventReported)] = [:]
-        var previousDose: [Substance: DoseAdministered] = [:]
-        var previousDoseAt: Timestamp?
-        var recentDoses: [Timestamp] = []
 
-        for entry in entries {
-            let e = entry.event
+        /// Whether `event`, coming after everything folded, leaves the judgement of the folded doses as it is.
+        public func canAdd(_ event: RecordedEvent) -> Bool {
+            switch event.payload {
+            case .participantEnrolled: consentedAt != nil || previousDoseAt == nil
+            // Only a dose at the very same instant can be at or after a window end that comes after it in order.
+            case .participantWithdrawn, .participantCompleted: endedAt != nil || previousDoseAt != event.occurredAt
+            default: true
+            }
+        }
+
+        /// Every finding so far: events' own, then adverse events on their current state.
+        public var findings: [Finding] {
+            var all = eventFindings
+            for (_, ae) in adverse.sorted(by: { $0.key < $1.key }) {
+                let s = ae.state
+                if s.serious {
+                    let criteria = s.seriousnessCriteria.map(\.rawValue).joined(separator: ", ")
+                    all.append(Finding(rule: .seriousAdverseEvent, triggerEventID: ae.eventID, occurredAt: ae.occurredAt,
+                                       details: "\(s.term) (grade \(s.grade); \(criteria)); notify the sponsor within 24 h",
+                                       deadline: ae.occurredAt.adding(seconds: 86_400)))
+                }
+                if s.grade >= 3 {
+                    all.append(Finding(rule: .severeAdverseEvent, triggerEventID: ae.eventID, occurredAt: ae.occurredAt,
+                                       details: "\(s.term): CTCAE grade \(s.grade)", deadline: nil))
+                }
+            }
+            return all
+        }
+
+        /// Adds the next event of the history (chronological order).
+        public mutating func add(_ e: RecordedEvent, protocols: ProtocolHistory) {
+            func fire(_ rule: SafetyRule, _ details: String) {
+                eventFindings.append(Finding(rule: rule, triggerEventID: e.eventID, occurredAt: e.occurredAt, details: details, deadline: nil))
+            }
             let version = protocols.inForce(at: e.occurredAt)
             let thresholds = version?.rules.safetyThresholds ?? .domainDefaults
             let label = version.map { "protocol \($0.version)" } ?? "the protocol"
             switch e.payload {
+            case .participantEnrolled(let p):
+                consentedAt = consentedAt ?? p.consentedAt
+            case .participantWithdrawn, .participantCompleted:
+                endedAt = min(endedAt ?? e.occurredAt, e.occurredAt)
             case .doseAdministered(let d):
                 if let consentedAt, e.occurredAt < consentedAt {
-                    fire(.doseOutsideParticipation, e, "dose given before consent (\(consentedAt.rfc3339))")
+                    fire(.doseOutsideParticipation, "dose given before consent (\(consentedAt.rfc3339))")
                 } else if consentedAt == nil {
-                    fire(.doseOutsideParticipation, e, "dose given to a participant with no enrolment on record")
+                    fire(.doseOutsideParticipation, "dose given to a participant with no enrolment on record")
                 } else if let endedAt, e.occurredAt >= endedAt {
-                    fire(.doseOutsideParticipation, e, "dose given after withdrawal or completion (\(endedAt.rfc3339))")
+                    fire(.doseOutsideParticipation, "dose given after withdrawal or completion (\(endedAt.rfc3339))")
                 }
+                let windowStart = e.occurredAt.adding(days: -7)
+                recentDoses.removeAll { $0 <= windowStart }
                 if let rules = version?.rules {
                     if let rule = rules.substances.first(where: { $0.substance == d.substance }), rule.units.contains(d.unit) {
                         if d.amount > rule.maxDose {
-                            fire(.doseAboveMax, e, "dose above the \(label) maximum for the product given\(unblindedAmounts)")
+                            fire(.doseAboveMax, "dose above the \(label) maximum for the product given\(unblindedAmounts)")
                         } else if d.amount < rule.minDose {
-                            fire(.doseBelowMin, e, "dose below the \(label) minimum for the product given\(unblindedAmounts)")
+                            fire(.doseBelowMin, "dose below the \(label) minimum for the product given\(unblindedAmounts)")
                         }
                         // Only increases are limited: reducing a dose that is not tolerated is always allowed.
                         if let previous = previousDose[d.substance], previous.unit == d.unit,
                            d.amount - previous.amount > rule.maxTitrationStep + 1e-9 {
-                            fire(.titrationStepExceeded, e, "dose raised by more than the \(label) titration step for the product given\(unblindedAmounts)")
+                            fire(.titrationStepExceeded, "dose raised by more than the \(label) titration step for the product given\(unblindedAmounts)")
                         }
                     }
                     if let last = previousDoseAt {
                         let hours = Double(e.occurredAt.microsecondsSinceEpoch - last.microsecondsSinceEpoch) / 3_600_000_000
                         if hours < rules.minHoursBetweenDoses {
-                            fire(.doseIntervalTooShort, e, "\((hours * 10).rounded() / 10) h after the previous dose; \(label) requires \(CanonicalJSON.formatNumber(rules.minHoursBetweenDoses)) h")
+                            fire(.doseIntervalTooShort, "\((hours * 10).rounded() / 10) h after the previous dose; \(label) requires \(CanonicalJSON.formatNumber(rules.minHoursBetweenDoses)) h")
                         }
                     }
-                    let windowStart = e.occurredAt.adding(days: -7)
-                    let inWindow = recentDoses.filter { $0 > windowStart }.count + 1
+                    let inWindow = recentDoses.count + 1
                     if inWindow > rules.maxDosesPer7Days {
-                        fire(.weeklyDoseLimitExceeded, e, "dose \(inWindow) within 7 days; \(label) allows \(rules.maxDosesPer7Days)")
+                        fire(.weeklyDoseLimitExceeded, "dose \(inWindow) within 7 days; \(label) allows \(rules.maxDosesPer7Days)")
                     }
                     if rules.supervisionRequired, !d.supervised {
-                        fire(.unsupervisedDose, e, "dose taken without supervision; \(label) requires supervision")
+                        fire(.unsupervisedDose, "dose taken without supervision; \(label) requires supervision")
                     }
                 }
-                previousDose[d.substance] = d
+                firstDoseAt = firstDoseAt ?? e.occurredAt
+                previousDose[d.substance] = Quantity(amount: d.amount, unit: d.unit)
                 previousDoseAt = e.occurredAt
                 recentDoses.append(e.occurredAt)
 
             case .assessmentCompleted(let a):
                 switch a.instrument {
                 case .phq9 where a.items[8] >= thresholds.phq9Item9Min:
-                    fire(.suicidality, e, "PHQ-9 item 9 (thoughts of self-harm) scored \(a.items[8])")
+                    fire(.suicidality, "PHQ-9 item 9 (thoughts of self-harm) scored \(a.items[8])")
                 case .madrs where a.items[9] >= thresholds.madrsItem10Min:
-                    fire(.suicidality, e, "MADRS item 10 (suicidal thoughts) scored \(a.items[9])")
+                    fire(.suicidality, "MADRS item 10 (suicidal thoughts) scored \(a.items[9])")
                 case .cssrsScreen where a.items[3...5].contains(1):
                     let yes = (3...5).filter { a.items[$0] == 1 }.map { "Q\($0 + 1)" }.joined(separator: ", ")
-                    fire(.suicidality, e, "C-SSRS screen: yes to \(yes)")
+                    fire(.suicidality, "C-SSRS screen: yes to \(yes)")
                 default:
                     break
                 }
                 if let total = a.total, a.instrument == .phq9 || a.instrument == .madrs {
-                    if let first = firstDoseAt, e.occurredAt <= first {
+                    // Before any dose every score is a baseline candidate (the latest one counts once dosing begins).
+                    if firstDoseAt.map({ e.occurredAt <= $0 }) ?? true {
                         baselines[a.instrument] = total
-                    } else if let first = firstDoseAt, e.occurredAt > first, let baseline = baselines[a.instrument],
-                              total - baseline >= thresholds.worseningPoints {
-                        fire(.symptomWorsening, e, "\(a.instrument.rawValue) \(total), up \(total - baseline) from baseline \(baseline); threshold \(thresholds.worseningPoints)")
+                    } else if let baseline = baselines[a.instrument], total - baseline >= thresholds.worseningPoints {
+                        fire(.symptomWorsening, "\(a.instrument.rawValue) \(total), up \(total - baseline) from baseline \(baseline); threshold \(thresholds.worseningPoints)")
                     }
                 }
 
@@ -120,29 +174,16 @@ public enum SafetyRules {
                 if let t = v.temperatureC, t > thresholds.temperatureMaxC {
                     problems.append("temperature \(CanonicalJSON.formatNumber(t)) > \(CanonicalJSON.formatNumber(thresholds.temperatureMaxC)) °C")
                 }
-                if !problems.isEmpty { fire(.vitalsOutOfRange, e, problems.joined(separator: "; ") + " (\(v.timePoint.rawValue))") }
+                if !problems.isEmpty { fire(.vitalsOutOfRange, problems.joined(separator: "; ") + " (\(v.timePoint.rawValue))") }
 
             case .adverseEventReported(let ae):
-                adverse[e.eventID] = (e, ae)
+                adverse[e.eventID] = ReportedAdverseEvent(eventID: e.eventID, occurredAt: e.occurredAt, state: ae)
             case .adverseEventUpdated(let u):
-                if let current = adverse[u.adverseEventID] { adverse[u.adverseEventID] = (current.event, apply(u, to: current.state)) }
+                if let current = adverse[u.adverseEventID]?.state { adverse[u.adverseEventID]?.state = apply(u, to: current) }
             default:
                 break
             }
         }
-        // Adverse events are judged on their current state, and keyed by the report.
-        for (_, ae) in adverse.sorted(by: { $0.key < $1.key }) {
-            let s = ae.state
-            if s.serious {
-                let criteria = s.seriousnessCriteria.map(\.rawValue).joined(separator: ", ")
-                fire(.seriousAdverseEvent, ae.event, "\(s.term) (grade \(s.grade); \(criteria)); notify the sponsor within 24 h",
-                     deadline: ae.event.occurredAt.adding(seconds: 86_400))
-            }
-            if s.grade >= 3 {
-                fire(.severeAdverseEvent, ae.event, "\(s.term): CTCAE grade \(s.grade)")
-            }
-        }
-        return findings
     }
 
     /// An adverse event after an update.

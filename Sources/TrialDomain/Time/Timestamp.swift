@@ -134,3 +134,15 @@ extension Int64 {
         return (q, r)
     }
 }
+
+/// A single integer (microseconds since the epoch): exact, and the smallest encoding of a projector's saved fold state.
+extension Timestamp: Codable {
+    public init(from decoder: any Decoder) throws {
+        microsecondsSinceEpoch = try decoder.singleValueContainer().decode(Int64.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(microsecondsSinceEpoch)
+    }
+}

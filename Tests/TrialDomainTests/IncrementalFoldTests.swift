@@ -1,0 +1,200 @@
+import Foundation
+import Simulator
+import Testing
+import TestSupport
+import TrialDomain
+
+/// The incremental fold against the full one: for random histories (late entries, corrections, voids, refused
+/// changes, protocol amendments) arriving in random batches, a projector that advances each participant's saved
+/// state (through its `Codable` form, as the snapshot table keeps it) and applies the row changes holds, after
+/// every batch, exactly the rows of folding everything received so far.
+@Suite("Incremental fold")
+struct IncrementalFoldTests {
+    static let validator = EventValidator()
+
+    /// A simulated study plus changes the simulator does not make: voids of random events, corrections of
+    /// assessments, a change naming the wrong type, a void that arrives before the event it voids.
+    static func history(seed: UInt64) throws -> [RecordedEvent] {
+        var configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)
+        configuration.sites = 1
+        configuration.participantsPerSite = 5
+        configuration.weeks = 5
+        configuration.seed = seed
+        configuration.lateEntryRate = 0.1
+        var recordedAt = Timestamp(rfc3339: "2026-09-01T00:00:00Z")!
+        func record(_ json: JSONValue, by sender: String) throws -> RecordedEvent {
+            recordedAt = recordedAt.adding(seconds: 1)
+            return try validator.validateSubmission(json, recordedAt: recordedAt, recordedBy: sender).get()
+        }
+        var events = try StudySimulator(configuration: configuration).submissions().map { try record($0.json, by: $0.sender) }
+        var random = SeededGenerator(seed: seed)
+        let participantEvents = events.filter { $0.participantID != nil && !$0.type.changesAnotherEvent }
+        func change(_ type: EventType, of target: RecordedEvent, _ data: [String: JSONValue], claimedType: EventType? = nil,
+                    daysLater: Int = 2, id: String = UUID().uuidString.lowercased()) throws -> RecordedEvent {
+            var data = data
+            data[type == .eventVoided ? "voided_type" : "corrected_type"] = .string((claimedType ?? target.type).rawValue)
+            data[type == .eventVoided ? "voided_event_id" : "corrected_event_id"] = .string(target.eventID)
+            data["reason"] = "found at source-data verification"
+            return try record(.object([
+                "event_id": .string(id), "type": .string(type.rawValue), "schema_version": .number(Double(type.submittableSchemaVersions.upperBound)),
+                "study_id": .string(target.studyID), "site_id": .string(target.siteID!), "participant_id": .string(target.participantID!),
+                "occurred_at": .string(target.occurredAt.adding(days: daysLater).rfc3339), "data": .object(data),
+            ]), by: "dr.verifier")
+        }
+        for _ in 0..<12 {
+            let target = participantEvents.randomElement(using: &random)!
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0:
+                events.append(try change(.eventVoided, of: target, [:]))
+            case 1:
+                // A void that reaches the projector before its target: refused until the target is recorded.
+                events.append(try change(.eventVoided, of: target, [:]))
+                events.removeAll { $0.eventID == target.eventID }
+                events.append(target)
+            case 2:
+                // A change that names the wrong type is refused (and signalled).
+                events.append(try change(.eventVoided, of: target, [:], claimedType: target.type == .vitalsRecorded ? .doseAdministered : .vitalsRecorded))
+            default:
+                guard case .assessmentCompleted(let a) = target.payload, a.instrument == .phq9 else { continue }
+                let items = a.items.map { min(3, $0 + 1) }
+                events.append(try change(.eventCorrected, of: target, ["data": [
+                    "instrument": "phq9", "items": .array(items.map { .number(Double($0)) }), "total": .number(Double(items.reduce(0, +))),
+                ]]))
+            }
+        }
+        return events
+    }
+
+    /// The read models as the projector keeps them: one participant's rows per table, keyed as the tables are.
+    struct Tables: Equatable {
+        var doses: [String: DoseRow] = [:]
+        var assessments: [String: AssessmentRow] = [:]
+        var vitals: [String: VitalsRow] = [:]
+        var adverseEvents: [String: AdverseEventRow] = [:]
+        var deviations: [String: DeviationRow] = [:]
+        var movements: [String: DrugMovementRow] = [:]
+        var signals: [String: SignalRow] = [:]
+        var corrections: [String: CorrectionRow] = [:]
+        var summary: ParticipantSummary?
+        var allocation: AllocationRow?
+
+        init() {}
+
+        init(_ rows: ParticipantRows) { apply(RowChanges(participantID: "", from: ParticipantRows(), to: rows)) }
+
+        mutating func apply(_ c: RowChanges) {
+            func delete<R>(_ table: inout [String: R], _ name: String) {
+                for key in c.deletions[name] ?? [] { table[key] = nil }
+            }
+            func put<R>(_ table: inout [String: R], _ rows: [R], key: (R) -> String) {
+                for row in rows { table[key(row)] = row }
+            }
+            delete(&doses, "doses")
+            delete(&assessments, "assessments")
+            delete(&vitals, "vitals")
+            delete(&adverseEvents, "adverse_events")
+            delete(&deviations, "deviations")
+            delete(&movements, "drug_movements")
+            delete(&signals, "safety_signals")
+            delete(&corrections, "corrections")
+            if c.deletions["participants"]?.isEmpty == false { summary = nil }
+            if c.deletions["allocations"]?.isEmpty == false { allocation = nil }
+            let u = c.upserts
+            put(&doses, u.doses, key: \.eventID)
+            put(&assessments, u.assessments, key: \.eventID)
+            put(&vitals, u.vitals, key: \.eventID)
+            put(&adverseEvents, u.adverseEvents, key: \.eventID)
+            put(&deviations, u.deviations, key: \.eventID)
+            put(&movements, u.movements, key: \.eventID)
+            put(&signals, u.signals, key: \.signalID)
+            put(&corrections, u.corrections, key: \.eventID)
+            summary = u.summary ?? summary
+            allocation = u.allocation ?? allocation
+        }
+    }
+
+    @Test(arguments: [UInt64(11), 12, 13, 14])
+    func incrementalEqualsFullFoldAfterEveryBatch(seed: UInt64) throws {
+        let events = try Self.history(seed: seed)
+        var random = SeededGenerator(seed: seed &* 7_919)
+        // Mostly in order, with some events held back and delivered later (a site's late entries, a slow partition).
+        var arrival: [RecordedEvent] = []
+        var heldBack: [RecordedEvent] = []
+        for event in events {
+            if Double.random(in: 0..<1, using: &random) < 0.08 { heldBack.append(event) } else { arrival.append(event) }
+            if !heldBack.isEmpty, Double.random(in: 0..<1, using: &random) < 0.05 { arrival.append(heldBack.removeFirst()) }
+        }
+        arrival += heldBack.shuffled(using: &random)
+
+        let encoder = JSONEncoder()
+        let decoder = JSONDecoder()
+        var received: [RecordedEvent] = []
+        var saved: [String: Data] = [:]
+        var tables: [String: Tables] = [:]
+        var advancedCount = 0
+        var refoldedCount = 0
+        var start = 0
+        while start < arrival.count {
+            let batch = Array(arrival[start..<min(arrival.count, start + Int.random(in: 1...40, using: &random))])
+            start += batch.count
+            received += batch
+            let protocols = ProtocolHistory(events: EffectiveHistory(received.filter { $0.siteID == nil }).entries.map(\.event))
+            // A protocol event reaches every participant: all are folded again, as the projector does.
+            let protocolChanged = batch.contains { $0.siteID == nil }
+            let byParticipant = Dictionary(grouping: batch.filter { $0.participantID != nil }) { $0.participantID! }
+            let touched = protocolChanged ? Set(received.compactMap(\.participantID)) : Set(byParticipant.keys)
+            for id in touched.sorted() {
+                let all = received.filter { $0.participantID == id }
+                if !protocolChanged, let data = saved[id], let new = byParticipant[id] {
+                    let state = try decoder.decode(ParticipantFold.State.self, from: data)
+                    if let (next, rows) = state.advanced(by: new, protocols: protocols) {
+                        tables[id, default: Tables()].apply(RowChanges(participantID: id, from: state.wholeHistoryRows(protocols: protocols), to: rows))
+                        saved[id] = try encoder.encode(next)
+                        advancedCount += 1
+                        continue
+                    }
+                }
+                let (state, rows) = ParticipantFold.fold(participantID: id, events: all, protocols: protocols)
+                tables[id] = Tables(rows)
+                saved[id] = try state.map { try encoder.encode($0) }
+                refoldedCount += 1
+            }
+            for id in touched.sorted() {
+                let full = ParticipantFold.rows(participantID: id, events: received.filter { $0.participantID == id }, protocols: protocols)
+                #expect(tables[id] ?? Tables() == Tables(full), "participant \(id) after \(received.count) events")
+            }
+        }
+        // Both paths were exercised (protocol amendments and late entries fold again; most batches only add).
+        #expect(advancedCount >= 20)
+        #expect(refoldedCount > 0)
+    }
+
+    /// Adding an event after the last one never needs the history; each case that would change what was already
+    /// judged declines instead.
+    @Test func declinesWhatOnlyAFullFoldGetsRight() throws {
+        var s = ParticipantStory()
+        s.add(.protocolDefined, day: -30, ParticipantStory.protocolRules)
+        let early = s.dose(day: 1, 10)
+        let protocols = s.protocols
+        let own = { (story: ParticipantStory) in story.events.filter { $0.participantID == story.participant } }
+        let state = try #require(ParticipantFold.fold(participantID: s.participant, events: own(s), protocols: protocols).state)
+        // An enrolment after a dose already judged "no enrolment on record": the dose must be judged again.
+        var enrolled = s
+        enrolled.add(.participantEnrolled, day: 2, ["consented_at": "2026-01-03T10:00:00Z", "protocol_version": "1.0"])
+        #expect(state.advanced(by: [enrolled.events.last!], protocols: protocols) == nil)
+        // An event before the last one folded.
+        var late = s
+        late.dose(day: 0.5, 9)
+        #expect(state.advanced(by: [late.events.last!], protocols: protocols) == nil)
+        // A void reaches back.
+        var voided = s
+        voided.add(.eventVoided, day: 3, ["voided_event_id": .string(early), "voided_type": "dose.administered", "reason": "entered twice"])
+        #expect(state.advanced(by: [voided.events.last!], protocols: protocols) == nil)
+        // A plain later event is added.
+        var later = s
+        later.dose(day: 5, 10)
+        let (next, rows) = try #require(state.advanced(by: [later.events.last!], protocols: protocols))
+        #expect(rows.doses.map(\.eventID) == [later.events.last!.eventID])
+        #expect(next.wholeHistoryRows(protocols: protocols) == { var r = later.rows; r.doses = []; return r }())
+    }
+}
