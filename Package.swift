@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // C libraries: a module map and a shim header each; only Kafka and Postgres import them.
@@ -101,6 +102,7 @@ let package = Package(
         .executableTarget(name: "bench",
                           dependencies: ["Simulator", "TrialAuth", "TrialDomain", "Kafka", "Postgres", "Projection", "AuditChain",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
 

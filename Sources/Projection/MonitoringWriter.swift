@@ -263,25 +263,31 @@ enum MonitoringWriter {
             }
             guard let new = newEvents[id], !new.isEmpty else { continue }  // nothing archived since (a repeat)
             let before = snapshot.state.wholeHistoryRows(protocols: protocols)
+            openBefore[id] = Set(before.signals.filter { $0.status == .open && $0.severity == .critical }.map(\.signalID))
             guard let (state, rows) = snapshot.state.advanced(by: new, protocols: protocols) else {
                 foldFromArchive.append(id)
                 continue
             }
             states[id] = state
             changes.append(RowChanges(participantID: id, from: before, to: rows))
-            openBefore[id] = Set(before.signals.filter { $0.status == .open }.map(\.signalID))
             signalsAfter[id] = rows.signals
         }
         var sites = Set(states.values.compactMap { $0?.siteID })
         for group in try foldFromArchive.count > chunk ? chunks(foldFromArchive, db) : [foldFromArchive] where !group.isEmpty {
-            let folded = try foldFromTheArchive(group, protocols: protocols, db)
-            for (id, result) in folded.results {
+            let histories = Dictionary(grouping: try decode(try db.query("""
+                SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: group)::text[])
+                """))) { $0.participantID! }
+            var replaced: [String] = []
+            for id in group {
+                let result = ParticipantFold.refold(participantID: id, history: histories[id] ?? [], new: newEvents[id] ?? [],
+                                                    previous: snapshots[id]?.state, protocols: protocols)
                 states[id] = result.state
-                changes.append(RowChanges(participantID: id, from: ParticipantRows(), to: result.rows))
-                signalsAfter[id] = result.rows.signals
+                changes.append(result.changes)
+                signalsAfter[id] = result.changes.upserts.signals
                 if let site = result.state?.siteID { sites.insert(site) }
+                if result.replacesAll { replaced.append(id) }
             }
-            openBefore.merge(folded.openBefore) { a, _ in a }
+            openBefore.merge(try deleteRows(of: replaced, db)) { a, _ in a }
         }
         try write(changes, sites: states.compactMapValues { $0?.siteID }, db)
         try FoldSnapshots.save(states, throughSeq: throughSeq, db)
@@ -289,17 +295,10 @@ enum MonitoringWriter {
         return sites
     }
 
-    /// Folds these participants from their whole archived history and deletes every row they had (the caller writes the
-    /// new ones). Returns the critical signals they had open, for the announcement of new ones.
-    private static func foldFromTheArchive(_ ids: [String], protocols: ProtocolHistory, _ db: PostgresConnection) throws
-        -> (results: [String: (state: ParticipantFold.State?, rows: ParticipantRows)], openBefore: [String: Set<String>])
-    {
-        let loaded = try decode(try db.query("SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: ids)::text[])"))
-        let byParticipant = Dictionary(grouping: loaded) { $0.participantID! }
-        var results: [String: (state: ParticipantFold.State?, rows: ParticipantRows)] = [:]
-        for id in ids {
-            results[id] = ParticipantFold.fold(participantID: id, events: byParticipant[id] ?? [], protocols: protocols)
-        }
+    /// Deletes every row of these participants (they are rewritten whole). Returns the critical signals they had open,
+    /// for the announcement of new ones.
+    private static func deleteRows(of ids: [String], _ db: PostgresConnection) throws -> [String: Set<String>] {
+        guard !ids.isEmpty else { return [:] }
         var openBefore: [String: Set<String>] = [:]
         for row in try db.query("""
             SELECT participant_id, signal_id FROM monitoring.safety_signals
@@ -319,7 +318,7 @@ enum MonitoringWriter {
         for table in ["allocations", "dose_products", "drug_movements"] {
             try db.query("DELETE FROM unblinded.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
         }
-        return (results, openBefore)
+        return openBefore
     }
 
     /// Deletes the rows that changed or went, then inserts the new and changed ones.

@@ -133,6 +133,7 @@ struct IncrementalFoldTests {
         var tables: [String: Tables] = [:]
         var advancedCount = 0
         var refoldedCount = 0
+        var keptOlderRowsCount = 0
         var start = 0
         while start < arrival.count {
             let batch = Array(arrival[start..<min(arrival.count, start + Int.random(in: 1...40, using: &random))])
@@ -145,18 +146,18 @@ struct IncrementalFoldTests {
             let touched = protocolChanged ? Set(received.compactMap(\.participantID)) : Set(byParticipant.keys)
             for id in touched.sorted() {
                 let all = received.filter { $0.participantID == id }
-                if !protocolChanged, let data = saved[id], let new = byParticipant[id] {
-                    let state = try decoder.decode(ParticipantFold.State.self, from: data)
-                    if let (next, rows) = state.advanced(by: new, protocols: protocols) {
-                        tables[id, default: Tables()].apply(RowChanges(participantID: id, from: state.wholeHistoryRows(protocols: protocols), to: rows))
-                        saved[id] = try encoder.encode(next)
-                        advancedCount += 1
-                        continue
-                    }
+                let previous = protocolChanged ? nil : try saved[id].map { try decoder.decode(ParticipantFold.State.self, from: $0) }
+                let new = byParticipant[id] ?? []
+                if let previous, let (next, rows) = previous.advanced(by: new, protocols: protocols) {
+                    tables[id, default: Tables()].apply(RowChanges(participantID: id, from: previous.wholeHistoryRows(protocols: protocols), to: rows))
+                    saved[id] = try encoder.encode(next)
+                    advancedCount += 1
+                    continue
                 }
-                let (state, rows) = ParticipantFold.fold(participantID: id, events: all, protocols: protocols)
-                tables[id] = Tables(rows)
-                saved[id] = try state.map { try encoder.encode($0) }
+                let refold = ParticipantFold.refold(participantID: id, history: all, new: new, previous: previous, protocols: protocols)
+                if refold.replacesAll { tables[id] = Tables() } else { keptOlderRowsCount += 1 }
+                tables[id, default: Tables()].apply(refold.changes)
+                saved[id] = try refold.state.map { try encoder.encode($0) }
                 refoldedCount += 1
             }
             for id in touched.sorted() {
@@ -167,6 +168,7 @@ struct IncrementalFoldTests {
         // Both paths were exercised (protocol amendments and late entries fold again; most batches only add).
         #expect(advancedCount >= 20)
         #expect(refoldedCount > 0)
+        #expect(keptOlderRowsCount > 0)
     }
 
     /// Adding an event after the last one never needs the history; each case that would change what was already

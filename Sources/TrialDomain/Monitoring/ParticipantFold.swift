@@ -45,6 +45,27 @@ public enum ParticipantFold {
         return (state, rows)
     }
 
+    /// Folds the participant's whole `history` again, after `previous` (their saved state, if any) could not simply add
+    /// `new` (see `State.advanced`), and returns the changes from the rows `previous` stands for. When the new events
+    /// change no other event (no correction or void among them) and the site stays, every older event keeps its own
+    /// rows: only the new events' rows and the rows that depend on the whole history change. Otherwise every row is
+    /// rewritten (`replacesAll`: the caller deletes the participant's rows first).
+    public static func refold(participantID: String, history: [RecordedEvent], new: [RecordedEvent], previous: State?,
+                              protocols: ProtocolHistory) -> (state: State?, changes: RowChanges, replacesAll: Bool) {
+        let (state, rows) = fold(participantID: participantID, events: history, protocols: protocols)
+        guard let previous, let state, state.siteID == previous.siteID, !new.contains(where: { $0.type.changesAnotherEvent }) else {
+            return (state, RowChanges(participantID: participantID, from: ParticipantRows(), to: rows), true)
+        }
+        let newIDs = Set(new.map(\.eventID))
+        var kept = rows
+        kept.doses.removeAll { !newIDs.contains($0.eventID) }
+        kept.assessments.removeAll { !newIDs.contains($0.eventID) }
+        kept.vitals.removeAll { !newIDs.contains($0.eventID) }
+        kept.deviations.removeAll { !newIDs.contains($0.eventID) }
+        kept.movements.removeAll { !newIDs.contains($0.eventID) }
+        return (state, RowChanges(participantID: participantID, from: previous.wholeHistoryRows(protocols: protocols), to: kept), false)
+    }
+
     /// Signals that fire on the corrected history are open (or acknowledged); those that fired only on the
     /// history as recorded are resolved, because their trigger was voided or corrected away.
     static func signals(effective: [SafetyRules.Finding], recorded: [SafetyRules.Finding],
