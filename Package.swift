@@ -58,8 +58,12 @@ let package = Package(
         // Read-side queries for monitors and auditors.
         .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain", "AuditChain", "Anchoring"], swiftSettings: strict),
         // What the executables share at run time: typed configuration from the environment (and *_FILE secrets),
-        // database roles, the logging set-up, stop signals, malloc arenas. Kept out of the pure core.
-        .target(name: "ServiceRuntime", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        // database roles, the logging set-up, malloc arenas, and the one lifecycle of every long-running process (a
+        // service group stopped by SIGTERM/SIGINT; blocking work on a thread of its own). Kept out of the pure core.
+        .target(name: "ServiceRuntime",
+                dependencies: [.product(name: "Logging", package: "swift-log"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                swiftSettings: strict),
         // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
         // Also the content digest of an event, one definition for ingest (refusing a reused event_id) and the projector.
         .target(name: "AuditChain", dependencies: ["TrialDomain", .product(name: "Crypto", package: "swift-crypto")],
