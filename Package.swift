@@ -43,7 +43,8 @@ let package = Package(
         // The projector: applies the log to PostgreSQL in batches, one transaction each.
         .target(name: "Projection",
                 dependencies: ["TrialDomain", "Kafka", "Postgres", "AuditChain", "Anchoring", "ServiceRuntime",
-                               .product(name: "Logging", package: "swift-log")],
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 resources: [.copy("Migrations")],
                 swiftSettings: strict),
         // ingest's HTTP application, built by the executable and by tests alike.
@@ -86,6 +87,7 @@ let package = Package(
         .executableTarget(name: "projector",
                           dependencies: ["Projection", "Kafka", "Postgres", "ServiceRuntime",
                                          .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "reporter",
