@@ -57,7 +57,10 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // Read-side queries for monitors and auditors.
-        .target(name: "Reporting", dependencies: ["Postgres", "TrialDomain", "AuditChain", "Anchoring"], swiftSettings: strict),
+        .target(name: "Reporting",
+                dependencies: ["Postgres", "TrialDomain", "AuditChain", "Anchoring", "ServiceRuntime",
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                swiftSettings: strict),
         // What the executables share at run time: typed configuration from the environment (and *_FILE secrets),
         // database roles, the logging set-up, malloc arenas, and the one lifecycle of every long-running process (a
         // service group stopped by SIGTERM/SIGINT; blocking work on a thread of its own). Kept out of the pure core.
@@ -93,6 +96,7 @@ let package = Package(
         .executableTarget(name: "reporter",
                           dependencies: ["Reporting", "Postgres", "TrialDomain", "ServiceRuntime", "Projection", "Anchoring", "Kafka",
                                          .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "devbroker",
