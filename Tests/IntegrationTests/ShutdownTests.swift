@@ -45,4 +45,21 @@ struct ShutdownTests {
         #expect(status == 0)
         #expect(seconds < 2, "stopped \(seconds) s after SIGTERM")
     }
+
+    @Test func devbrokerStopsAtOnce() async throws {
+        let addressFile = FileManager.default.temporaryDirectory.appendingPathComponent("devbroker-\(UUID().uuidString).address")
+        defer { try? FileManager.default.removeItem(at: addressFile) }
+        let broker = Process()
+        broker.executableURL = TestEnvironment.executable("devbroker")
+        broker.arguments = ["--topic", "shutdown.test", "--partitions", "1", "--address-file", addressFile.path]
+        let output = Pipe()
+        broker.standardOutput = output
+        try broker.run()
+        try await Self.waitFor(":", in: addressFile)
+        let (status, seconds) = try await Self.stop(broker)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(status == 0)
+        #expect(seconds < 2, "stopped \(seconds) s after SIGTERM")
+        #expect(text.contains("devbroker: stopping"), "\(text)")
+    }
 }
