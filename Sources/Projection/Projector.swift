@@ -3,12 +3,14 @@ import Foundation
 import Kafka
 import Logging
 import Postgres
+import ServiceRuntime
 import TrialDomain
 
 /// Consumes the log and applies it to PostgreSQL, one transaction per batch, resuming from the
 /// checkpoints in PostgreSQL on start and on every partition assignment.
 ///
-/// Blocking by design: run it on its own thread (the `projector` executable runs it on the main thread).
+/// Blocking by design: `run(until:)` runs on a thread of its own. As a `Service` (`Projector+Service.swift`) it runs
+/// on a dedicated thread and stops on the service group's graceful shutdown.
 public final class Projector: Sendable {
     public let configuration: ProjectorConfiguration
     private let logger: Logger
@@ -22,14 +24,19 @@ public final class Projector: Sendable {
         writer = BatchWriter(topic: configuration.topic)
     }
 
-    /// Runs until `shouldStop` returns true. Retries (with backoff) when PostgreSQL or the assignment
+    /// Runs until a stop is requested on `stop`. Retries (with backoff) when PostgreSQL or the assignment
     /// fails; throws, and so stops, on anything that would otherwise lose or invent an event.
+    ///
+    /// A stop ends the session after the batch in hand (committed, then the last anchor published) and cuts any
+    /// backoff short, so the projector returns within a poll timeout and a batch, never after a full backoff. A stop
+    /// while a transient error is being retried gives the batch up (its transaction was rolled back); the next start
+    /// applies it, and anchors whatever was committed unanchored.
     ///
     /// Database errors are judged by `PostgresFailure`: a transient one (deadlock, serialization failure, cancelled
     /// statement, lock timeout, insufficient resources) is first retried in place, the batch's transaction rolled back
     /// and the same records applied again (`TransientRetry`); if it persists, it ends the session like a lost
     /// connection, and a new one resumes from the checkpoints. A fatal one (a unique violation after a bug) stops.
-    public func run(shouldStop: @escaping @Sendable () -> Bool) throws {
+    public func run(until stop: StopToken) throws {
         let anchoring = try configuration.anchors.map { settings in
             AnchorSchedule(settings: settings, logTopic: configuration.topic,
                            publisher: try AnchorPublisher(bootstrapServers: configuration.bootstrapServers, topic: settings.topic,
@@ -39,10 +46,12 @@ public final class Projector: Sendable {
         }
         if anchoring == nil { logger.warning("anchors are off (PROJECTOR_ANCHORS=off): nothing outside the database vouches for the chain") }
         defer { anchoring?.publisher.shutdown() }
+        var retry = retry
+        retry.stop = stop
         var backoff = 0.1
-        while !shouldStop() {
+        while !stop.isStopRequested {
             do {
-                try session(shouldStop: shouldStop, anchoring: anchoring)
+                try session(shouldStop: { stop.isStopRequested }, anchoring: anchoring, retry: retry)
                 backoff = 0.1
             } catch let error as PostgresError where error.failure != .fatal {
                 logger.warning(error.isConnectionLoss ? "PostgreSQL unavailable; retrying" : "PostgreSQL error persists; new session",
@@ -51,13 +60,14 @@ public final class Projector: Sendable {
                 guard case .assignment = error else { throw error }
                 logger.warning("partition assignment failed; retrying", metadata: ["error": "\(error)"])
             }
-            Thread.sleep(forTimeInterval: backoff)
+            stop.wait(seconds: backoff)
             backoff = min(backoff * 2, 5)
         }
     }
 
     /// One connection and one consumer; any failure tears both down so the next session starts from checkpoints.
-    private func session(shouldStop: @escaping @Sendable () -> Bool, anchoring: AnchorSchedule?) throws {
+    /// `retry` is the projector's own, its waits cut short by the stop that `shouldStop` reports.
+    private func session(shouldStop: @escaping @Sendable () -> Bool, anchoring: AnchorSchedule?, retry: TransientRetry) throws {
         let db = try configuration.projectorConnection()
         try Migrator.requireCurrent(db)
         // Whatever an earlier session committed but did not anchor (a crash between commit and publish) is anchored now.

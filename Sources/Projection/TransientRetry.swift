@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Postgres
+import ServiceRuntime
 
 /// Repeats one transaction after a transient database error (`PostgresFailure.transient`: deadlock, serialization
 /// failure, cancelled statement, lock timeout, insufficient resources), with bounded, jittered exponential backoff.
@@ -17,6 +18,10 @@ public struct TransientRetry: Sendable {
     /// Longest delay between two attempts, in seconds.
     public var maxDelay = 5.0
 
+    /// When set, a requested stop cuts the wait before a retry short and hands the error to the caller at once,
+    /// instead of retrying: a stopping projector does not wait out a backoff. Nil: every wait runs its full length.
+    public var stop: StopToken?
+
     public init() {}
 
     /// Seconds to wait before retry number `retry` (1-based), given `random` in 0..<1: a random point in the upper half
@@ -28,21 +33,23 @@ public struct TransientRetry: Sendable {
     }
 
     /// Runs `body`; after a transient error, logs it with its SQLSTATE, waits and runs `body` again, at most
-    /// `maxRetries` times. `body` must be one whole transaction (rolled back when it throws).
+    /// `maxRetries` times, or until a stop is requested on `stop`. `body` must be one whole transaction (rolled back
+    /// when it throws).
     public func run<T>(_ what: String, logger: Logger, _ body: () throws -> T) throws -> T {
         var retry = 0
         while true {
             do {
                 return try body()
             } catch let error as PostgresError {
-                guard case .transient(let reason) = error.failure, retry < maxRetries else { throw error }
+                guard case .transient(let reason) = error.failure, retry < maxRetries, stop?.isStopRequested != true else { throw error }
                 retry += 1
                 let wait = delay(beforeRetry: retry, random: Double.random(in: 0..<1))
                 logger.warning("\(what): \(reason); rolled back, retrying the same work", metadata: [
                     "sqlstate": "\(error.sqlState ?? "")", "error": "\(error)", "retry": "\(retry)/\(maxRetries)",
                     "retry_in_s": "\(String(format: "%.3f", wait))",
                 ])
-                Thread.sleep(forTimeInterval: wait)
+                // Without a stop to watch, a token nobody stops: a plain timed wait.
+                if (stop ?? StopToken()).wait(seconds: wait) { throw error }
             }
         }
     }

@@ -1,12 +1,13 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Kafka
+import Logging
+import ServiceLifecycle
 import ServiceRuntime
 
 /// Hosts librdkafka's mock Kafka cluster on loopback for local runs and tests. Never for production.
 @main
-struct DevBroker: ParsableCommand {
+struct DevBroker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devbroker",
         abstract: "Runs librdkafka's mock Kafka cluster on loopback (development and tests only).")
@@ -26,8 +27,7 @@ struct DevBroker: ParsableCommand {
     @Option(help: "File to write the bootstrap address to, once the cluster listens.")
     var addressFile: String?
 
-    func run() throws {
-        StopSignals.install()
+    func run() async throws {
         let cluster = try MockKafkaCluster(brokers: brokers)
         try cluster.createTopic(topic, partitions: partitions)
         // The mock cluster also creates unknown topics on first use (with its default partitions); one partition keeps
@@ -41,10 +41,8 @@ struct DevBroker: ParsableCommand {
         }
         FileHandle.standardOutput.write(Data("devbroker: mock Kafka cluster at \(bootstrap), topic \(topic) with \(partitions) partitions, anchor topic \(anchorTopic)\n".utf8))
 
-        while !StopSignals.requested {
-            usleep(100_000)
-        }
+        // The mock cluster serves on librdkafka's threads: the group only keeps it until SIGTERM or SIGINT.
+        try await ServiceGroup.runUntilStopSignal([HoldUntilShutdown(cluster)], logger: Logger(label: "devbroker"))
         print("devbroker: stopping")
-        withExtendedLifetime(cluster) {}
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import IngestApp
 import Kafka
 import Logging
+import ServiceLifecycle
 import ServiceRuntime
 import TrialAuth
 import TrialDomain
@@ -25,7 +26,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         MallocArenas.limit()
         // Hummingbird's service group handles SIGTERM/SIGINT; make sure an inherited mask does not block them.
-        StopSignals.unblock()
+        ServiceGroup.unblockStopSignals()
         var configuration = try IngestConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
         if let port { configuration.port = port }
         configuration.logLevel.bootstrapLogging()

@@ -1,14 +1,14 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Kafka
 import Logging
 import Postgres
 import Projection
+import ServiceLifecycle
 import ServiceRuntime
 
 @main
-struct ProjectorCommand: ParsableCommand {
+struct ProjectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "projector",
         abstract: "Applies the Kafka log to the PostgreSQL archive and read models.",
@@ -22,17 +22,15 @@ private func loadConfiguration(anchoring: Bool = false) throws -> (ProjectorConf
     return (configuration, Logger(label: "projector"))
 }
 
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Consume and apply until SIGTERM or SIGINT, as trial_projector; the schema must be current (`projector migrate`).")
 
-    func run() throws {
+    func run() async throws {
         MallocArenas.limit()
-        // First thing after that: from here on SIGTERM/SIGINT only raise the flag, and none can be lost.
-        StopSignals.install()
         let (configuration, logger) = try loadConfiguration(anchoring: true)
         do {
-            try Projector(configuration: configuration, logger: logger).run(shouldStop: { StopSignals.requested })
+            try await ServiceGroup.runUntilStopSignal([Projector(configuration: configuration, logger: logger)], logger: logger)
         } catch {
             logger.critical("projector stopped: \(error)")
             throw ExitCode(2)
@@ -52,7 +50,7 @@ struct Migrate: ParsableCommand {
     }
 }
 
-struct Lag: ParsableCommand {
+struct Lag: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show how far the read models trail the log.")
 
     @Flag(help: "Wait until the lag is zero (exit 1 on timeout).")
@@ -61,7 +59,7 @@ struct Lag: ParsableCommand {
     @Option(help: "Seconds to wait with --wait.")
     var timeout: Double = 120
 
-    func run() throws {
+    func run() async throws {
         let (configuration, _) = try loadConfiguration()
         let db = try configuration.projectorConnection(applicationName: "projector lag")
         let admin = try KafkaAdmin(configuration.kafkaClient)
@@ -78,7 +76,7 @@ struct Lag: ParsableCommand {
                 print("lag: still \(lag.total) record(s) behind and \(lag.pendingRefresh) refresh(es) pending after \(timeout) s")
                 throw ExitCode(1)
             }
-            Thread.sleep(forTimeInterval: 0.1)
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 }

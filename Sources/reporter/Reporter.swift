@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Postgres
 import Reporting
+import ServiceLifecycle
 import ServiceRuntime
 import TrialDomain
 
 @main
-struct Reporter: ParsableCommand {
+struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
@@ -113,7 +115,7 @@ struct Participant: ParsableCommand {
     }
 }
 
-struct Watch: ParsableCommand {
+struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stream new critical signals as the projector opens them (PostgreSQL LISTEN critical_signals).")
 
@@ -125,29 +127,21 @@ struct Watch: ParsableCommand {
     @Option(help: "Stop after this many seconds without a signal (default: never).")
     var idleTimeout: Double?
 
-    func run() throws {
-        let db = try connection.open(as: .monitor)
-        try db.execute("LISTEN critical_signals")
-        print("watching for critical signals (Ctrl-C to stop)")
-        var seen = 0
-        var idle = 0.0
-        while count.map({ seen < $0 }) ?? true {
-            guard let (_, payload) = try db.waitForNotification(timeoutSeconds: 1) else {
-                idle += 1
-                if let idleTimeout, idle >= idleTimeout { return }
-                continue
-            }
-            idle = 0
-            // Anyone who can log in may NOTIFY this channel: print only a signal the table holds, from the table.
-            guard let signal = try AnnouncedSignal.lookUp(notification: payload, db) else {
+    func run() async throws {
+        let connection = connection
+        let watch = CriticalSignalWatch(connect: { try connection.open(as: .monitor) }, count: count, idleTimeout: idleTimeout) { event in
+            switch event {
+            case .listening:
+                print("watching for critical signals (Ctrl-C to stop)")
+            case .signal(let signal):
+                let when = Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339.prefix(19)
+                print("\(when)Z CRITICAL \(signal.rule) \(signal.participantID ?? "") (\(signal.siteID)): \(signal.details)")
+            case .ignoredNotification:
                 FileHandle.standardError.write(Data("ignored a critical_signals notification naming no critical signal in monitoring.safety_signals\n".utf8))
-                continue
             }
-            seen += 1
-            let when = Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339.prefix(19)
-            print("\(when)Z CRITICAL \(signal.rule) \(signal.participantID ?? "") (\(signal.siteID)): \(signal.details)")
             fflushStandardOutput()
         }
+        try await ServiceGroup.runUntilStopSignal([watch], logger: Logger(label: "reporter"))
     }
 }
 

@@ -180,6 +180,17 @@ struct ReporterExecutableTests {
         #expect(text.contains("CRITICAL dose_outside_participation S01-0001 (S01)"), "\(text)")
     }
 
+    /// `reporter watch` runs until interrupted: SIGTERM stops it at once, and cleanly (it was killed by the signal before).
+    @Test func watchStopsCleanlyOnSIGTERM() async throws {
+        let db = try MonitoringTests.fresh()
+        let (watch, output) = try await Self.listeningWatcher(db)
+        let (status, seconds) = try await ShutdownTests.stop(watch)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(status == 0)
+        #expect(seconds < 2, "stopped \(seconds) s after SIGTERM")
+        #expect(text.contains("watching for critical signals"), "\(text)")
+    }
+
     /// Any login may `NOTIFY critical_signals`: watch prints only signals monitoring.safety_signals holds, and prints
     /// them from the table, so a forged notification shows nothing.
     @Test func watchIgnoresForgedNotifications() async throws {

@@ -1,6 +1,8 @@
+import Foundation
 import Logging
 import Postgres
 import Projection
+import ServiceRuntime
 import Testing
 
 /// Which database errors are worth repeating, and how often: pure, no database needed.
@@ -68,6 +70,29 @@ struct PostgresFailureTests {
             }
         } throws: { ($0 as? PostgresError)?.sqlState == "23505" }
         #expect(attempts == 1)
+    }
+
+    /// A stopping projector does not wait out a backoff (up to 5 s): a stop wakes the wait and hands the error on.
+    @Test func aStopCutsTheBackoffShortAndHandsTheErrorOn() {
+        var retry = TransientRetry()
+        retry.initialDelay = 5
+        retry.maxDelay = 5
+        let stop = StopToken()
+        retry.stop = stop
+        let started = ContinuousClock.now
+        var attempts = 0
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: 0.2)
+            stop.requestStop()
+        }
+        #expect {
+            try retry.run("test", logger: Self.quiet) { () throws -> Int in
+                attempts += 1
+                throw PostgresError(kind: .query, sqlState: "40P01", message: "deadlock detected")
+            }
+        } throws: { ($0 as? PostgresError)?.sqlState == "40P01" }
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(attempts == 1, "no retry once stopping")
     }
 
     @Test func backoffGrowsIsCappedAndJittered() {

@@ -3,6 +3,7 @@ import Kafka
 import Logging
 import Postgres
 import Projection
+import ServiceRuntime
 import Synchronization
 import Testing
 import TestSupport
@@ -92,7 +93,7 @@ enum TestStack {
 
 /// Runs a projector on its own thread until stopped, keeping the error that stopped it, if any.
 final class BackgroundProjector: Sendable {
-    private let stopFlag = Atomic<Bool>(false)
+    private let stopToken = StopToken()
     private let finished = DispatchSemaphore(value: 0)
     private let failure = Mutex<String?>(nil)
     let configuration: ProjectorConfiguration
@@ -108,7 +109,7 @@ final class BackgroundProjector: Sendable {
         let projector = Projector(configuration: configuration, logger: TestStack.logger)
         Thread.detachNewThread { [self] in
             do {
-                try projector.run(shouldStop: { [self] in stopFlag.load(ordering: .relaxed) })
+                try projector.run(until: stopToken)
             } catch {
                 failure.withLock { $0 = "\(error)" }
             }
@@ -160,7 +161,7 @@ final class BackgroundProjector: Sendable {
     }
 
     func stop() async {
-        stopFlag.store(true, ordering: .relaxed)
+        stopToken.requestStop()
         await waitFinished(timeout: 60)
     }
 

@@ -1,0 +1,65 @@
+import Foundation
+import ServiceRuntime
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every long-running executable stops on SIGTERM through its service group: at once, and with exit status 0.
+@Suite("graceful shutdown", .timeLimit(.minutes(2)))
+struct ShutdownTests {
+    /// Sends `signal` and waits for the exit; returns the exit status (nil after an uncaught signal) and how long it took.
+    static func stop(_ process: Process, _ signal: Int32 = SIGTERM) async throws -> (status: Int32?, seconds: Double) {
+        let sent = Date()
+        kill(process.processIdentifier, signal)
+        try await CrashTests.waitForExit(process)
+        return (process.terminationReason == .exit ? process.terminationStatus : nil, Date().timeIntervalSince(sent))
+    }
+
+    /// Waits until `file` contains `text`.
+    static func waitFor(_ text: String, in file: URL, timeout: Double = 30) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let content = try? String(contentsOf: file, encoding: .utf8), content.contains(text) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("'\(text)' not in \(file.path) after \(timeout) s")
+    }
+
+    /// With PostgreSQL unreachable the projector backs off, up to 5 s between attempts; SIGTERM ends the wait at once
+    /// instead of after it (it slept the whole backoff before).
+    @Test(.stack) func projectorStopsAtOnceWhileBackingOffFromAnUnreachableDatabase() async throws {
+        let nobody = "postgresql://trial_projector@127.0.0.1:\(try IngestProcess.freePort())/trial?connect_timeout=2"
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = nobody
+        environment[DatabaseRole.projector.urlVariable] = nobody
+        environment["KAFKA_TOPIC"] = TestStack.uniqueTopic()
+        environment["LOG_LEVEL"] = "info"
+        let name = "unreachable-projector-\(UUID().uuidString)"
+        let projector = try ProjectorProcess(environment, log: name)
+        // The sixth failed attempt starts a 3.2 s backoff.
+        try await Self.waitFor("retry_in_s=3.2", in: FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log"))
+        let (status, seconds) = try await Self.stop(projector.process)
+        #expect(status == 0)
+        #expect(seconds < 2, "stopped \(seconds) s after SIGTERM")
+    }
+
+    @Test func devbrokerStopsAtOnce() async throws {
+        let addressFile = FileManager.default.temporaryDirectory.appendingPathComponent("devbroker-\(UUID().uuidString).address")
+        defer { try? FileManager.default.removeItem(at: addressFile) }
+        let broker = Process()
+        broker.executableURL = TestEnvironment.executable("devbroker")
+        broker.arguments = ["--topic", "shutdown.test", "--partitions", "1", "--address-file", addressFile.path]
+        let output = Pipe()
+        broker.standardOutput = output
+        try broker.run()
+        try await Self.waitFor(":", in: addressFile)
+        let (status, seconds) = try await Self.stop(broker)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(status == 0)
+        #expect(seconds < 2, "stopped \(seconds) s after SIGTERM")
+        #expect(text.contains("devbroker: stopping"), "\(text)")
+    }
+}
