@@ -365,16 +365,15 @@ extension Bench {
             defer { ingest.stop(); projector.stop() }
             let authority = try await TokenAuthority(secret: secret)
             let client = IngestClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, batchSize: 500)
-            // Every event of the study except its doses goes first, untimed: the doses then land on enrolled participants.
-            let needed = Int(Double(rate) * duration * 1.2)
-            var size = needed * 3
-            var all = BenchStudy.submissions(events: size)
-            while all.filter({ $0.json["type"] == "dose.administered" }).count < needed {
-                size *= 2
-                all = BenchStudy.submissions(events: size)
-            }
-            let doses = all.filter { $0.json["type"] == "dose.administered" }
-            let setup = all.filter { $0.json["type"] != "dose.administered" }
+            // The study as sites record it, in time order: study-wide events (protocols, sites) and everything before the
+            // timed window go first, untimed; the rest then streams at `rate`, and each dose's freshness is measured.
+            // (An earlier version sent every non-dose event of the whole study first, which made every timed dose a late
+            // entry, landing before its participant's later visits: a storm of back-dated events, not a study.)
+            let needed = Int(Double(rate) * duration)
+            let all = BenchStudy.submissions(events: needed * 3)
+            let ordered = all.filter { $0.siteID != nil }.sorted { $0.occurredAt < $1.occurredAt }
+            let stream = Array(ordered.suffix(needed))
+            let setup = all.filter { $0.siteID == nil } + ordered.dropLast(needed)
             var tokens: [String: String] = [:]
             for s in all where tokens[s.sender] == nil {
                 tokens[s.sender] = try await authority.mint(subject: s.sender, site: s.role.isSiteBound ? s.siteID : nil, role: s.role)
@@ -388,23 +387,35 @@ extension Bench {
                 _ = try await client.submit(events.map(\.json), token: tokens[sender]!)
             }
             let db = try PostgresConnection(url: databaseURL)
-            while try appliedOffsets(db) < Int64(setup.count) { try await Task.sleep(for: .milliseconds(100)) }
+            // Set-up projected completely (read models too) before the clock starts.
+            while try appliedOffsets(db) < Int64(setup.count)
+                || db.query("SELECT count(*) FROM projection.pending_refresh")[0][0] != "0" {
+                try await Task.sleep(for: .milliseconds(100))
+            }
 
             let watcher = VisibilityWatcher(databaseURL: databaseURL)
-            let total = Int(Double(rate) * duration)
+            let total = stream.count
             let start = ContinuousClock.now
             let admin = try KafkaAdmin(bootstrapServers: bootstrap)
             var maxLag: Int64 = 0
             let tokenFor = tokens
+            // Each sender (a site's investigator, the monitor) submits its next event once the previous one is accepted, as a
+            // person at a site does: their events reach the log in the order they were recorded.
+            var previousOfSender: [String: Task<Void, any Error>] = [:]
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<total {
                     let due = start + .microseconds(Int64(i) * 1_000_000 / Int64(rate))
                     try await Task.sleep(until: due, clock: .continuous)
-                    let dose = doses[i]
-                    group.addTask {
-                        let (status, _) = try await client.post(path: "v1/events", body: CanonicalJSON.encode(dose.json), token: tokenFor[dose.sender]!)
-                        if status == 202 { watcher.accepted(dose.json["event_id"]!.stringValue!.lowercased()) }
+                    let event = stream[i]
+                    let isDose = event.json["type"] == "dose.administered"
+                    let previous = previousOfSender[event.sender]
+                    let task = Task {
+                        _ = await previous?.result
+                        let (status, _) = try await client.post(path: "v1/events", body: CanonicalJSON.encode(event.json), token: tokenFor[event.sender]!)
+                        if status == 202, isDose { watcher.accepted(event.json["event_id"]!.stringValue!.lowercased()) }
                     }
+                    previousOfSender[event.sender] = task
+                    group.addTask { try await task.value }
                     if i % 200 == 0 {
                         let lag = try ProjectionLag.measure(topic: topic, db: db, admin: admin).total
                         maxLag = max(maxLag, lag)
@@ -413,7 +424,7 @@ extension Bench {
                 try await group.waitForAll()
             }
             let sent = seconds(since: start)
-            let latencies = try await watcher.finish(expecting: total)
+            let latencies = try await watcher.finish(expecting: stream.filter { $0.json["type"] == "dose.administered" }.count)
             // From ingest's 202 to the row in monitoring.doses, in microseconds, 3 significant digits.
             var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
             for latency in latencies { histogram.record(UInt64(max(1, latency * 1000))) }
