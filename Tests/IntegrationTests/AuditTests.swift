@@ -118,7 +118,7 @@ struct ReplayAndRebuildTests {
         #expect(try status(.occurredBy(Self.at("2026-01-06T12:00:00Z"))) == "open")
         // The replay of everything equals the live read model.
         let replay = try Replay.run(db, cut: .recordedBy(Self.at("2030-01-01T00:00:00Z")))
-        let live = try db.query("SELECT signal_id, status FROM monitoring.safety_signals ORDER BY 1").map { [$0[0]!, $0[1]!] }
+        let live = try db.query("SELECT signal_id, status FROM monitoring.safety_signals ORDER BY 1").decode((String, String).self).map { [$0, $1] }
         #expect(replay.signals.map { [$0.signalID, $0.status.rawValue] } == live)
         #expect(replay.csv.hasPrefix("# participants\nparticipant_id,site_id,status"))
     }

@@ -39,7 +39,7 @@ struct DatabaseErrorTests {
                 waiting = try admin.query("""
                     SELECT pid::text FROM pg_stat_activity
                     WHERE datname = \(name) AND application_name = 'projector' AND wait_event_type = 'Lock'
-                    """).map { $0[0]! }
+                    """).decode(String.self)
                 if waiting.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
             }
             namedBackends += waiting.count
@@ -88,7 +88,7 @@ struct DatabaseErrorTests {
                 SELECT count(*) FROM pg_stat_activity
                 WHERE datname = \(name) AND wait_event_type = 'Lock' AND NOT (pid::text = ANY(\(array: except)::text[]))
                 """)
-            if Int(waiting[0][0]!)! >= count { return true }
+            if try waiting.decodeFirst(Int.self) >= count { return true }
             try await Task.sleep(for: .milliseconds(10))
         }
         return false
@@ -109,15 +109,15 @@ struct DatabaseErrorTests {
         try await projector.waitUntilCaughtUp(timeout: 90)
         let owner = try PostgresConnection(url: url)
         let holder = try PostgresConnection(url: url)
-        let holderPID = try holder.query("SELECT pg_backend_pid()::text")[0][0]!
-        let ownerPID = try owner.query("SELECT pg_backend_pid()::text")[0][0]!
+        let holderPID = try holder.query("SELECT pg_backend_pid()::text").decodeFirst(String.self)
+        let ownerPID = try owner.query("SELECT pg_backend_pid()::text").decodeFirst(String.self)
         for round in 1...rounds {
             // Checkpoint rows are stored in update order, not partition order. Make sure the first one stored (x) comes
             // before a lower partition's row (m), as it usually does after a while.
             var inversion: (x: Int32, m: Int32)?
             for _ in 0..<20 where inversion == nil {
                 let stored = try owner.query("SELECT partition FROM projection.checkpoints WHERE topic = \(topic) ORDER BY ctid")
-                    .map { Int32($0[0]!)! }
+                    .decode(Int32.self)
                 if let first = stored.first, let lower = stored.dropFirst().first(where: { $0 < first }) {
                     inversion = (first, lower)
                 } else if !stored.isEmpty {

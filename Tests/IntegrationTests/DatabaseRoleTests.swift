@@ -26,7 +26,7 @@ struct DatabaseRoleTests {
     }
 
     static func count(_ db: PostgresConnection, _ table: String) throws -> Int {
-        Int(try db.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"))[0][0]!)!
+        try db.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)")).decodeFirst(Int.self)
     }
 
     /// Runs each statement and expects PostgreSQL to refuse it for lack of privilege (SQLSTATE 42501).
@@ -146,7 +146,7 @@ struct DatabaseRoleTests {
     @Test func reporterUsesTheLeastPrivilegedRoleAndUnblindsOnlyOnRequest() async throws {
         let url = try Self.populated()
         let participant = try PostgresConnection(url: url).query(
-            "SELECT participant_id FROM unblinded.allocations ORDER BY participant_id LIMIT 1")[0][0]!
+            "SELECT participant_id FROM unblinded.allocations ORDER BY participant_id LIMIT 1").decodeFirst(String.self)
         let asMonitor = ["MONITOR_DATABASE_URL": TestStack.url(url, user: "trial_monitor"), "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"]
         let status = try await Self.reporter(["status"], environment: asMonitor)
         #expect(status.exit == 0 && status.output.contains(participant), "\(status.output)")

@@ -198,7 +198,7 @@ func readModelSnapshot(_ url: String) throws -> [String: [String]] {
     var snapshot: [String: [String]] = [:]
     for table in readModelTables {
         let rows = try db.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(table) t ORDER BY 1"))
-        snapshot[table] = rows.map { $0[0] ?? "NULL" }
+        snapshot[table] = try rows.decode(String?.self).map { $0 ?? "NULL" }
     }
     return snapshot
 }
