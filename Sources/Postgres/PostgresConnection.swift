@@ -86,7 +86,10 @@ public final class PostgresConnection {
         }
     }
 
-    public func execute(_ sql: String) throws(PostgresError) {
+    /// Runs one or more statements given as raw SQL, without parameters (migrations, a script of statements).
+    /// Nothing in `unsafeSQL` is escaped: it must never contain input. For one statement, prefer `query`, whose
+    /// interpolations are bound parameters.
+    public func execute(unsafeSQL sql: String) throws(PostgresError) {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
         let result = PQexec(connection, sql)
         defer { PQclear(result) }
@@ -95,8 +98,9 @@ public final class PostgresConnection {
 
     /// `COPY … FROM STDIN` (text format): streams `data`, already encoded one row per line, and returns the rows
     /// copied. The fastest way into PostgreSQL; the caller escapes values (tab, newline, backslash).
+    /// `unsafeSQL` is sent as it is (COPY takes no parameters): it must never contain input.
     @discardableResult
-    public func copyIn(_ sql: String, data: [UInt8], chunkSize: Int = 1 << 20) throws(PostgresError) -> Int {
+    public func copyIn(unsafeSQL sql: String, data: [UInt8], chunkSize: Int = 1 << 20) throws(PostgresError) -> Int {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
         let start = PQexec(connection, sql)
         guard PQresultStatus(start) == PGRES_COPY_IN else {
@@ -125,13 +129,13 @@ public final class PostgresConnection {
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        try execute("BEGIN")
+        try query("BEGIN")
         do {
             let value = try body(self)
-            try execute("COMMIT")
+            try query("COMMIT")
             return value
         } catch {
-            try? execute("ROLLBACK")
+            _ = try? query("ROLLBACK")
             throw error
         }
     }

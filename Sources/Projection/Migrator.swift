@@ -53,14 +53,14 @@ public enum Migrator {
         return try db.transaction { db in
             // Any constant will do, as long as every projector uses the same one.
             try db.query("SELECT pg_advisory_xact_lock(7412001)")
-            try db.execute("""
+            try db.query("""
                 CREATE TABLE IF NOT EXISTS public.schema_migrations (
                     version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
                 """)
             let applied = Set(try db.query("SELECT version FROM public.schema_migrations").decode(Int.self))
             var names: [String] = []
             for migration in migrations where !applied.contains(migration.version) {
-                try db.execute(migration.sql)
+                try db.execute(unsafeSQL: migration.sql)
                 try db.query("INSERT INTO public.schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
                 logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
                 names.append(migration.name)

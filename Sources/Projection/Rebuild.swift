@@ -57,7 +57,7 @@ public enum Rebuild {
 
     /// Rebuilds from the archive. With `dryRun` it compares and rolls back.
     public static func run(_ db: PostgresConnection, dryRun: Bool = false, logger: Logger) throws -> Report {
-        try db.execute("BEGIN")
+        try db.query("BEGIN")
         do {
             // Pause projectors: they lock these rows for every batch. In the order every locker keeps (see Locks).
             try Locks.allCheckpoints(db)
@@ -68,13 +68,13 @@ public enum Rebuild {
             for table in tables { try db.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table)")) }
             try MonitoringWriter.recomputeAll(db)
             let after = try checksums(db)
-            try db.execute(dryRun ? "ROLLBACK" : "COMMIT")
+            try db.query(dryRun ? "ROLLBACK" : "COMMIT")
             logger.info("rebuild finished", metadata: ["committed": "\(!dryRun)"])
             return Report(tables: zip(before, after).map { b, a in
                 TableResult(table: a.0, rows: a.1, before: b.2, after: a.2)
             }, committed: !dryRun)
         } catch {
-            try? db.execute("ROLLBACK")
+            _ = try? db.query("ROLLBACK")
             throw error
         }
     }

@@ -174,7 +174,7 @@ extension Bench {
                 text.append(UInt8(ascii: "\n"))
             }
             let start = ContinuousClock.now
-            let copied = try owner.copyIn("""
+            let copied = try owner.copyIn(unsafeSQL: """
                 COPY audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version, study_id, site_id,
                     participant_id, occurred_at, recorded_at, recorded_by, data, envelope, chain_seq, chain_hash) FROM STDIN
                 """, data: text)

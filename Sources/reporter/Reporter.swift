@@ -127,7 +127,7 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         let db = try connection.open(as: .monitor)
-        try db.execute("LISTEN critical_signals")
+        try db.query("LISTEN critical_signals")
         print("watching for critical signals (Ctrl-C to stop)")
         var seen = 0
         var idle = 0.0

@@ -94,9 +94,9 @@ struct AnchorTests {
 
     /// As the schema owner: lift the append-only trigger, run the statements, put it back.
     static func asOwner(_ db: PostgresConnection, _ statements: [String]) throws {
-        try db.execute("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
-        for statement in statements { try db.execute(statement) }
-        try db.execute("ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
+        try db.query("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
+        for statement in statements { try db.execute(unsafeSQL: statement) }
+        try db.query("ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
     }
 
     @Test func anUntouchedArchiveVerifiesAgainstItsAnchorsAndTheLog() async throws {
@@ -128,7 +128,7 @@ struct AnchorTests {
     /// (b) Deleting the chain head row used to skip the check.
     @Test func deletingTheChainHeadRowFailsVerification() async throws {
         let scene = try await Self.scene()
-        try scene.db.execute("DELETE FROM audit.chain_head")
+        try scene.db.query("DELETE FROM audit.chain_head")
         let result = try await scene.verify()
         #expect(result.status == 1, "\(result.output)")
         #expect(result.output.contains("audit.chain_head has no row"), "\(result.output)")

@@ -27,9 +27,9 @@ struct AuditTests {
 
     /// Changes a row as a superuser would, past the append-only trigger.
     static func tamper(_ db: PostgresConnection, _ statement: String) throws {
-        try db.execute("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
-        try db.execute(statement)
-        try db.execute("ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
+        try db.query("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
+        try db.execute(unsafeSQL: statement)
+        try db.query("ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
     }
 
     @Test func anUntouchedArchiveVerifies() throws {
@@ -140,7 +140,7 @@ struct ReplayAndRebuildTests {
         let first = try Rebuild.run(db, logger: TestStack.logger)
         #expect(first.identical, "\(first.text)")
         #expect(first.tables.first { $0.table == "monitoring.participants" }?.rows == 12)
-        try db.execute("UPDATE monitoring.participants SET doses_administered = 99 WHERE participant_id = 'S01-0001'")
+        try db.query("UPDATE monitoring.participants SET doses_administered = 99 WHERE participant_id = 'S01-0001'")
         let dry = try Rebuild.run(db, dryRun: true, logger: TestStack.logger)
         #expect(dry.tables.filter { !$0.identical }.map(\.table) == ["monitoring.participants"])
         #expect(try db.query("SELECT doses_administered FROM monitoring.participants WHERE participant_id = 'S01-0001'").rows == [["99"]])

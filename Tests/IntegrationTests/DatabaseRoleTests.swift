@@ -33,7 +33,7 @@ struct DatabaseRoleTests {
     static func expectRefused(_ db: PostgresConnection, _ statements: String..., sourceLocation: SourceLocation = #_sourceLocation) {
         for sql in statements {
             do {
-                try db.execute(sql)
+                try db.execute(unsafeSQL: sql)
                 Issue.record("allowed: \(sql)", sourceLocation: sourceLocation)
             } catch {
                 #expect(error.sqlState == "42501", "\(sql): \(error)", sourceLocation: sourceLocation)
@@ -99,7 +99,7 @@ struct DatabaseRoleTests {
         // Not even the owner can change an archived event: the append-only trigger refuses every role.
         let owner = try PostgresConnection(url: url)
         do {
-            try owner.execute("UPDATE audit.events SET recorded_by = 'mallory'")
+            try owner.query("UPDATE audit.events SET recorded_by = 'mallory'")
             Issue.record("the owner changed the archive")
         } catch {
             #expect(error.message.contains("append-only"))
@@ -137,8 +137,8 @@ struct DatabaseRoleTests {
         let owner = try PostgresConnection(url: url)
         let written = try owner.query("SELECT event_id, encode(content_sha256, 'hex') FROM audit.event_digests ORDER BY 1").rows
         #expect(written.count == (try CrashTests.simulatedEvents().count))
-        try owner.execute("DELETE FROM audit.event_digests")
-        try owner.execute("INSERT INTO projection.recompute_requests (reason) VALUES ('test: digests lost')")
+        try owner.query("DELETE FROM audit.event_digests")
+        try owner.query("INSERT INTO projection.recompute_requests (reason) VALUES ('test: digests lost')")
         try Recompute.serveRequests(try PostgresConnection(url: url, role: DatabaseRole.projector.rawValue), logger: TestStack.logger)
         #expect(try owner.query("SELECT event_id, encode(content_sha256, 'hex') FROM audit.event_digests ORDER BY 1").rows == written)
     }

@@ -173,7 +173,7 @@ struct ProjectorTests {
         _ = try BatchWriter(topic: "t").apply([KafkaRecord(partition: 0, offset: 0, key: nil, value: event.canonicalBytes)], to: db)
         for statement in ["UPDATE audit.events SET recorded_by = 'mallory'", "DELETE FROM audit.events", "TRUNCATE audit.events"] {
             #expect {
-                try db.execute(statement)
+                try db.execute(unsafeSQL: statement)
             } throws: { error in
                 "\(error)".contains("append-only")
             }

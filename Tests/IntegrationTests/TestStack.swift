@@ -33,7 +33,7 @@ enum TestStack {
     static func freshDatabase() throws -> String {
         let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let admin = try PostgresConnection(url: try databaseURL)
-        try admin.execute("CREATE DATABASE \(name)")
+        try admin.query("CREATE DATABASE \(identifier: name)")
         return try url(forDatabase: name)
     }
 
