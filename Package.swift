@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+        // TrialDomain's types in PostgreSQL (Timestamp as timestamptz), defined once for every module that reads or
+        // binds them, so neither Postgres nor the pure core depends on the other.
+        .target(name: "TrialDomainPostgres", dependencies: ["Postgres", "TrialDomain"], swiftSettings: strict),
 
         // Pure domain core: envelope, event types, validation, JSON, the folds and rules. No I/O, no configuration.
         .target(name: "TrialDomain", swiftSettings: strict),
@@ -59,7 +62,7 @@ let package = Package(
                 swiftSettings: strict),
         // Read-side queries for monitors and auditors.
         .target(name: "Reporting",
-                dependencies: ["Postgres", "TrialDomain", "AuditChain", "Anchoring", "ServiceRuntime",
+                dependencies: ["Postgres", "TrialDomain", "TrialDomainPostgres", "AuditChain", "Anchoring", "ServiceRuntime",
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: strict),
         // What the executables share at run time: typed configuration from the environment (and *_FILE secrets),
@@ -128,7 +131,8 @@ let package = Package(
                                    .product(name: "JWTKit", package: "jwt-kit")],
                     swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["IngestApp", "Projection", "Reporting", "Simulator", "TrialAuth", "TrialDomain", "Kafka", "Postgres",
+                    dependencies: ["IngestApp", "Projection", "Reporting", "Simulator", "TrialAuth", "TrialDomain", "TrialDomainPostgres",
+                                   "Kafka", "Postgres",
                                    "ServiceRuntime", "TestSupport", "Anchoring", "AuditChain",
                                    .product(name: "Crypto", package: "swift-crypto"),
                                    .product(name: "Logging", package: "swift-log"),

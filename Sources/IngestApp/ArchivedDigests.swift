@@ -77,9 +77,7 @@ public final class ArchivedDigests: Sendable {
                 WHERE event_id = ANY(\(array: eventIDs)::uuid[])
                 """)
             var digests: [String: String] = [:]
-            for row in rows.records {
-                if let id = row["event_id"] ?? nil, let digest = row["digest"] ?? nil { digests[id] = digest }
-            }
+            for (id, digest) in try rows.decode((String, String).self) { digests[id] = digest }
             return .success(digests)
         } catch {
             lane.connection = nil

@@ -29,24 +29,6 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var isConnectionLoss: Bool { failure == .connectionLost }
 }
 
-/// Rows of a result, all columns as text (PostgreSQL's text format).
-public struct PostgresRows: Sendable, Sequence {
-    public let columns: [String]
-    public let rows: [[String?]]
-    /// Rows affected by INSERT/UPDATE/DELETE.
-    public let affected: Int
-
-    public func makeIterator() -> IndexingIterator<[[String?]]> { rows.makeIterator() }
-    public var count: Int { rows.count }
-    public var isEmpty: Bool { rows.isEmpty }
-    public subscript(i: Int) -> [String?] { rows[i] }
-
-    /// Rows as column-name → value dictionaries.
-    public var records: [[String: String?]] {
-        rows.map { row in Dictionary(uniqueKeysWithValues: zip(columns, row)) }
-    }
-}
-
 /// One libpq connection. Blocking: use it from a dedicated thread or a command-line tool,
 /// never from Swift's cooperative pool. Not thread-safe.
 public final class PostgresConnection {
@@ -64,6 +46,9 @@ public final class PostgresConnection {
         connection = conn
         // Keep server notices (e.g. "table does not exist, skipping") out of our output.
         PQsetNoticeProcessor(conn, { _, _ in }, nil)
+        // Timestamps come back in one format whatever the server's settings: ISO dates, in UTC
+        // ("2026-01-05 09:30:00.000001+00"), which is what `PostgresDecodable` conformances of time types parse.
+        try query("SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO, YMD', false)")
     }
 
     deinit { close() }
@@ -84,7 +69,6 @@ public final class PostgresConnection {
         return try rows(of: result, sql: query.sql)
     }
 
-    /// Runs one or more statements without parameters (migrations, `BEGIN`).
     /// Connects, then acts as `role` for the rest of the session (`SET ROLE`), so statements get exactly that
     /// role's privileges even when the login user holds more. The login user must be a member of `role`.
     ///
@@ -102,7 +86,10 @@ public final class PostgresConnection {
         }
     }
 
-    public func execute(_ sql: String) throws(PostgresError) {
+    /// Runs one or more statements given as raw SQL, without parameters (migrations, a script of statements).
+    /// Nothing in `unsafeSQL` is escaped: it must never contain input. For one statement, prefer `query`, whose
+    /// interpolations are bound parameters.
+    public func execute(unsafeSQL sql: String) throws(PostgresError) {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
         let result = PQexec(connection, sql)
         defer { PQclear(result) }
@@ -111,8 +98,9 @@ public final class PostgresConnection {
 
     /// `COPY … FROM STDIN` (text format): streams `data`, already encoded one row per line, and returns the rows
     /// copied. The fastest way into PostgreSQL; the caller escapes values (tab, newline, backslash).
+    /// `unsafeSQL` is sent as it is (COPY takes no parameters): it must never contain input.
     @discardableResult
-    public func copyIn(_ sql: String, data: [UInt8], chunkSize: Int = 1 << 20) throws(PostgresError) -> Int {
+    public func copyIn(unsafeSQL sql: String, data: [UInt8], chunkSize: Int = 1 << 20) throws(PostgresError) -> Int {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
         let start = PQexec(connection, sql)
         guard PQresultStatus(start) == PGRES_COPY_IN else {
@@ -141,13 +129,13 @@ public final class PostgresConnection {
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        try execute("BEGIN")
+        try query("BEGIN")
         do {
             let value = try body(self)
-            try execute("COMMIT")
+            try query("COMMIT")
             return value
         } catch {
-            try? execute("ROLLBACK")
+            _ = try? query("ROLLBACK")
             throw error
         }
     }

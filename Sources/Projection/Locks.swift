@@ -22,9 +22,7 @@ enum Locks {
             WHERE topic = \(topic) AND partition = ANY(\(array: partitions)::integer[])
             ORDER BY partition FOR UPDATE
             """)
-        var checkpoints: [Int32: Int64] = [:]
-        for row in rows { checkpoints[Int32(row[0]!)!] = Int64(row[1]!)! }
-        return checkpoints
+        return Dictionary(try rows.decode((Int32, Int64).self), uniquingKeysWith: { _, last in last })
     }
 
     /// Level 1, all of it: every checkpoint row of every topic, in (topic, partition) order. Pauses every projector.
@@ -35,7 +33,8 @@ enum Locks {
     /// Level 2: the end of the hash chain. Returns its sequence number and link.
     @discardableResult
     static func chainHead(_ db: PostgresConnection) throws -> (seq: Int64, link: [UInt8]) {
-        let head = try db.query("SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.chain_head FOR UPDATE")
-        return (Int64(head[0][0]!)!, AuditChain.bytes(hex: head[0][1]!)!)
+        let (seq, link) = try db.query("SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.chain_head FOR UPDATE")
+            .decodeFirst((Int64, String).self)
+        return (seq, AuditChain.bytes(hex: link)!)
     }
 }

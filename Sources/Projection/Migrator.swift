@@ -40,8 +40,8 @@ public enum Migrator {
     /// which `trial_projector` has, so the long-running projector never needs the owner's login.
     public static func requireCurrent(_ db: PostgresConnection) throws {
         let migrations = try bundled()
-        let exists = try db.query("SELECT to_regclass('public.schema_migrations') IS NOT NULL")[0][0] == "t"
-        let applied = exists ? Set(try db.query("SELECT version FROM public.schema_migrations").compactMap { $0[0].flatMap { Int($0) } }) : []
+        let exists = try db.query("SELECT to_regclass('public.schema_migrations') IS NOT NULL").decodeFirst(Bool.self)
+        let applied = exists ? Set(try db.query("SELECT version FROM public.schema_migrations").decode(Int.self)) : []
         let missing = migrations.filter { !applied.contains($0.version) }.map(\.name)
         if !missing.isEmpty { throw Failure.notCurrent(missing: missing) }
     }
@@ -53,14 +53,14 @@ public enum Migrator {
         return try db.transaction { db in
             // Any constant will do, as long as every projector uses the same one.
             try db.query("SELECT pg_advisory_xact_lock(7412001)")
-            try db.execute("""
+            try db.query("""
                 CREATE TABLE IF NOT EXISTS public.schema_migrations (
                     version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
                 """)
-            let applied = Set(try db.query("SELECT version FROM public.schema_migrations").compactMap { $0[0].flatMap { Int($0) } })
+            let applied = Set(try db.query("SELECT version FROM public.schema_migrations").decode(Int.self))
             var names: [String] = []
             for migration in migrations where !applied.contains(migration.version) {
-                try db.execute(migration.sql)
+                try db.execute(unsafeSQL: migration.sql)
                 try db.query("INSERT INTO public.schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
                 logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
                 names.append(migration.name)

@@ -98,7 +98,7 @@ enum MonitoringWriter {
     /// Recomputes everything from the archive (after a migration, or on request).
     static func recomputeAll(_ db: PostgresConnection) throws {
         // Everything is recomputed, so refreshes a catch-up deferred are done by this too.
-        try db.execute("DELETE FROM projection.pending_refresh")
+        try db.query("DELETE FROM projection.pending_refresh")
         try recomputeSiteActivity(db)
         let protocols = try refreshProtocols(db)
         for ids in try chunks(nil, db) {
@@ -112,7 +112,7 @@ enum MonitoringWriter {
 
     /// Rewrites `monitoring.site_activity` from the archive.
     static func recomputeSiteActivity(_ db: PostgresConnection) throws {
-        try db.execute("DELETE FROM monitoring.site_activity")
+        try db.query("DELETE FROM monitoring.site_activity")
         try db.query("""
             INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events)
             SELECT site_id, max(recorded_at), count(*) FROM audit.events WHERE site_id IS NOT NULL GROUP BY site_id
@@ -211,13 +211,13 @@ enum MonitoringWriter {
         let history = EffectiveHistory(recorded)
         let events = history.entries.map(\.event)
         let changes = history.changes(of: recorded, siteID: nil, participantID: nil)
-        try db.execute("DELETE FROM monitoring.corrections WHERE site_id IS NULL")
-        try db.execute("DELETE FROM monitoring.safety_signals WHERE site_id IS NULL")
+        try db.query("DELETE FROM monitoring.corrections WHERE site_id IS NULL")
+        try db.query("DELETE FROM monitoring.safety_signals WHERE site_id IS NULL")
         try ParticipantTables.insertCorrections(changes.rows, db)
         try ParticipantTables.insertSignals(changes.signals, db)
         let protocols = ProtocolHistory(events: events)
         let data = Dictionary(events.map { ($0.eventID, $0.data) }, uniquingKeysWith: { a, _ in a })
-        try db.execute("DELETE FROM monitoring.protocol_versions")
+        try db.query("DELETE FROM monitoring.protocol_versions")
         let v = protocols.versions
         guard !v.isEmpty else { return protocols }
         try db.query("""

@@ -47,17 +47,17 @@ public enum Rebuild {
     /// Checksums of every derived table: md5 over its rows as text, ordered.
     public static func checksums(_ db: PostgresConnection) throws -> [(String, Int, String)] {
         try tables.map { table in
-            let r = try db.query(PostgresQuery(unsafeSQL: """
+            let (rows, checksum) = try db.query(PostgresQuery(unsafeSQL: """
                 SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), md5(''))
                 FROM \(table) t
-                """))
-            return (table, Int(r[0][0]!)!, r[0][1]!)
+                """)).decodeFirst((Int, String).self)
+            return (table, rows, checksum)
         }
     }
 
     /// Rebuilds from the archive. With `dryRun` it compares and rolls back.
     public static func run(_ db: PostgresConnection, dryRun: Bool = false, logger: Logger) throws -> Report {
-        try db.execute("BEGIN")
+        try db.query("BEGIN")
         do {
             // Pause projectors: they lock these rows for every batch. In the order every locker keeps (see Locks).
             try Locks.allCheckpoints(db)
@@ -68,13 +68,13 @@ public enum Rebuild {
             for table in tables { try db.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table)")) }
             try MonitoringWriter.recomputeAll(db)
             let after = try checksums(db)
-            try db.execute(dryRun ? "ROLLBACK" : "COMMIT")
+            try db.query(dryRun ? "ROLLBACK" : "COMMIT")
             logger.info("rebuild finished", metadata: ["committed": "\(!dryRun)"])
             return Report(tables: zip(before, after).map { b, a in
                 TableResult(table: a.0, rows: a.1, before: b.2, after: a.2)
             }, committed: !dryRun)
         } catch {
-            try? db.execute("ROLLBACK")
+            _ = try? db.query("ROLLBACK")
             throw error
         }
     }
@@ -157,7 +157,9 @@ public enum LogCrossCheck {
                                                                                     \(array: records.map(\.offset))::bigint[]))
                     """)
                 var envelopes: [String: String] = [:]
-                for row in archived { envelopes["\(row[0]!)/\(row[1]!)"] = row[2]! }
+                for (partition, offset, envelope) in try archived.decode((Int32, Int64, String).self) {
+                    envelopes["\(partition)/\(offset)"] = envelope
+                }
                 var unarchived: [(KafkaRecord, String)] = []
                 for r in records {
                     if let envelope = envelopes["\(r.partition)/\(r.offset)"] {
@@ -176,7 +178,7 @@ public enum LogCrossCheck {
                 if !unarchived.isEmpty {
                     let known = Set(try db.query("""
                         SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: unarchived.map(\.1))::uuid[])
-                        """).compactMap { $0[0] })
+                        """).decode(String.self))
                     for (r, id) in unarchived {
                         if known.contains(id) { report.repeats += 1 } else {
                             report.problems.append("partition \(r.partition) offset \(r.offset): event \(id) is in the log but not in the archive")
@@ -202,11 +204,11 @@ public enum LogCrossCheck {
                 SELECT chain_seq, event_id::text, kafka_topic, kafka_partition, kafka_offset FROM audit.events
                 WHERE chain_seq > \(after) ORDER BY chain_seq LIMIT 10000
                 """)
-            guard let last = rows.rows.last else { return }
-            after = Int64(last[0]!)!
-            for row in rows {
-                let (seq, id, rowTopic) = (row[0]!, row[1]!, row[2]!)
-                let place = Place(partition: Int32(row[3]!)!, offset: Int64(row[4]!)!)
+            let archived = try rows.decode((Int64, String, String, Int32, Int64).self)
+            guard let last = archived.last else { return }
+            after = last.0
+            for (seq, id, rowTopic, partition, offset) in archived {
+                let place = Place(partition: partition, offset: offset)
                 let name = "chain_seq \(seq), event \(id) (topic \(rowTopic), partition \(place.partition), offset \(place.offset))"
                 guard rowTopic == topic else {
                     report.problems.append("\(name): the archived row names topic \(rowTopic), not the log \(topic) being checked")

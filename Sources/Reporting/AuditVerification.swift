@@ -2,6 +2,7 @@ import Anchoring
 import AuditChain
 import Postgres
 import TrialDomain
+import TrialDomainPostgres
 
 /// Recomputes the archive's hash chain and checks every row against its own envelope.
 public struct AuditVerification: Sendable {
@@ -43,34 +44,34 @@ public struct AuditVerification: Sendable {
         while true {
             let rows = try db.query("""
                 SELECT chain_seq, event_id::text, kafka_partition, kafka_offset, type, site_id, participant_id, recorded_by,
-                       envelope, encode(chain_hash, 'hex'), data::text,
-                       to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                       to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), study_id, schema_version
+                       envelope, encode(chain_hash, 'hex'), data::text, occurred_at, recorded_at, study_id, schema_version
                 FROM audit.events WHERE chain_seq >= \(expectedSeq) ORDER BY chain_seq LIMIT \(pageSize)
                 """)
             if rows.isEmpty { break }
-            for r in rows {
-                let seq = Int64(r[0]!)!
-                let eventID = r[1]!
-                let place = (Int32(r[2]!)!, Int64(r[3]!)!)
+            for row in rows {
+                let (seq, eventID, partition, offset, type, siteID, participantID, recordedBy, envelopeText, chainHash, dataText,
+                     occurredAt, recordedAt, studyID, schemaVersion)
+                    = try row.decode((Int64, String, Int32, Int64, String, String?, String?, String, String, String, String,
+                                      Timestamp, Timestamp, String, Int).self)
+                let place = (partition, offset)
                 func broken(_ reason: String) {
                     result.breaks.append(Break(chainSeq: seq, eventID: eventID, partition: place.0, offset: place.1, reason: reason))
                 }
                 if seq != expectedSeq {
                     broken("chain_seq jumps from \(expectedSeq - 1) to \(seq): \(seq - expectedSeq) archived event(s) missing")
                 }
-                let envelope = Array(r[8]!.utf8)
-                let stored = AuditChain.bytes(hex: r[9]!) ?? []
+                let envelope = Array(envelopeText.utf8)
+                let stored = AuditChain.bytes(hex: chainHash) ?? []
                 if AuditChain.link(previous: previous, envelope: envelope) != stored {
                     broken("stored link does not match SHA-256(previous link ‖ envelope): the envelope or the link was altered")
                 }
                 if case .success(let event)? = (try? parser.parse(envelope)).map(validator.decodeStored) {
                     result.countsByType[event.type.rawValue, default: 0] += 1
-                    let data = try? parser.parse(r[10]!)
-                    let columnsMatch = event.eventID == eventID && event.type.rawValue == r[4]! && event.siteID == r[5]
-                        && event.studyID == r[13]! && String(event.schemaVersion) == r[14]!
-                        && event.participantID == r[6] && event.recordedBy == r[7]! && data == event.data
-                        && event.occurredAt.rfc3339 == r[11]! && event.recordedAt.rfc3339 == r[12]!
+                    let data = try? parser.parse(dataText)
+                    let columnsMatch = event.eventID == eventID && event.type.rawValue == type && event.siteID == siteID
+                        && event.studyID == studyID && event.schemaVersion == schemaVersion
+                        && event.participantID == participantID && event.recordedBy == recordedBy && data == event.data
+                        && event.occurredAt == occurredAt && event.recordedAt == recordedAt
                     if !columnsMatch { broken("columns differ from the envelope: a column was altered") }
                 } else {
                     broken("the envelope is not a valid stored event")
@@ -83,9 +84,10 @@ public struct AuditVerification: Sendable {
             }
         }
         let head = try db.query("SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.chain_head")
-        if let h = head.rows.first {
-            if Int64(h[0]!)! != lastSeq || AuditChain.bytes(hex: h[1]!) != previous {
-                result.headMismatch = "audit.chain_head (chain_seq \(h[0]!)) does not match the last archived link (chain_seq \(lastSeq)): events were removed from the end"
+        if let row = head.first {
+            let (headSeq, headHash) = try row.decode((Int64, String).self)
+            if headSeq != lastSeq || AuditChain.bytes(hex: headHash) != previous {
+                result.headMismatch = "audit.chain_head (chain_seq \(headSeq)) does not match the last archived link (chain_seq \(lastSeq)): events were removed from the end"
             }
         } else {
             result.headMismatch = "audit.chain_head has no row: the end of the chain cannot be checked; someone with the owner's rights deleted it"
@@ -139,8 +141,7 @@ public struct AuditTrail: Sendable {
 
     public static func load(_ db: PostgresConnection, participantID: String) throws -> AuditTrail {
         let rows = try db.query("""
-            SELECT chain_seq, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), recorded_by, type, event_id::text,
+            SELECT chain_seq, recorded_at, occurred_at, recorded_by, type, event_id::text,
                    CASE type
                        WHEN 'event.corrected' THEN 'corrects ' || (data ->> 'corrected_event_id') || ': ' || (data ->> 'reason')
                        WHEN 'event.voided' THEN 'voids ' || (data ->> 'voided_event_id') || ': ' || (data ->> 'reason')
@@ -153,9 +154,9 @@ public struct AuditTrail: Sendable {
             FROM audit.events e WHERE participant_id = \(participantID)
             ORDER BY recorded_at, chain_seq
             """)
-        return AuditTrail(participantID: participantID, entries: rows.map { r in
-            Entry(chainSeq: Int64(r[0]!)!, recordedAt: r[1]!, occurredAt: r[2]!, recordedBy: r[3]!, type: r[4]!, eventID: r[5]!,
-                  note: r[6].map { $0.isEmpty ? "" : ($0.hasPrefix("corrects") || $0.hasPrefix("voids") ? $0 : "later: " + $0) } ?? "")
+        return AuditTrail(participantID: participantID, entries: try rows.decode((Int64, Timestamp, Timestamp, String, String, String, String?).self).map { r in
+            Entry(chainSeq: r.0, recordedAt: r.1.utc(.second), occurredAt: r.2.utc(.second), recordedBy: r.3, type: r.4, eventID: r.5,
+                  note: r.6.map { $0.isEmpty ? "" : ($0.hasPrefix("corrects") || $0.hasPrefix("voids") ? $0 : "later: " + $0) } ?? "")
         })
     }
 

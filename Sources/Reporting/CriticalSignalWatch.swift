@@ -43,7 +43,7 @@ public struct CriticalSignalWatch: Service {
 
     func watch(until stop: StopToken) throws {
         let db = try connect()
-        try db.execute("LISTEN critical_signals")
+        try db.query("LISTEN critical_signals")
         report(.listening)
         var seen = 0
         var lastSignal = ContinuousClock.now

@@ -1,5 +1,6 @@
 import Postgres
 import TrialDomain
+import TrialDomainPostgres
 
 /// What the read models showed at a past moment, recomputed from the archive by the same pure folds
 /// the projector uses: with only the events recorded by then (what a monitor saw), or only those that
@@ -25,11 +26,10 @@ public struct Replay: Sendable {
         let time = switch cut {
         case .recordedBy(let t), .occurredBy(let t): t
         }
-        let rows = try db.query(PostgresQuery(unsafeSQL: "SELECT envelope FROM audit.events WHERE \(column) <= $1::timestamptz ORDER BY chain_seq",
-                                              binds: [time.rfc3339]))
+        let rows = try db.query("SELECT envelope FROM audit.events WHERE \(identifier: column) <= \(time)::timestamptz ORDER BY chain_seq")
         let parser = JSONParser(maxDepth: 64)
         let validator = EventValidator()
-        let events = try rows.map { try validator.decodeStored(try parser.parse($0[0]!)).get() }
+        let events = try rows.decode(String.self).map { try validator.decodeStored(try parser.parse($0)).get() }
         let protocols = ProtocolHistory(events: EffectiveHistory(events.filter { $0.siteID == nil }).entries.map(\.event))
         var participants: [ParticipantSummary] = []
         var signals: [SignalRow] = []

@@ -1,5 +1,6 @@
 import Postgres
 import TrialDomain
+import TrialDomainPostgres
 
 /// Open safety signals, critical first, with their age and deadline as of the moment of reading.
 public struct SignalsReport: Sendable, Equatable {
@@ -22,19 +23,18 @@ public struct SignalsReport: Sendable, Equatable {
 
     /// Open signals (and acknowledged ones too with `includeAcknowledged`), critical first, oldest first.
     public static func load(_ db: PostgresConnection, site: String? = nil, includeAcknowledged: Bool = false) throws -> SignalsReport {
-        try db.execute("SET TIME ZONE 'UTC'")
         let rows = try db.query("""
-            SELECT signal_id, severity, rule, site_id, participant_id, to_char(trigger_occurred_at, 'YYYY-MM-DD"T"HH24:MI"Z"'),
+            SELECT signal_id, severity, rule, site_id, participant_id, trigger_occurred_at,
                    round(extract(epoch FROM now() - trigger_occurred_at) / 3600, 1),
-                   to_char(deadline, 'YYYY-MM-DD"T"HH24:MI"Z"'), round(extract(epoch FROM deadline - now()) / 3600, 1), status, details
+                   deadline, round(extract(epoch FROM deadline - now()) / 3600, 1), status, details
             FROM monitoring.safety_signals
             WHERE (status = 'open' OR (\(includeAcknowledged) AND status = 'acknowledged'))
               AND (\(site)::text IS NULL OR site_id = \(site))
             ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, trigger_occurred_at, signal_id
             """)
-        return SignalsReport(signals: rows.map { r in
-            Signal(signalID: r[0]!, severity: r[1]!, rule: r[2]!, siteID: r[3], participantID: r[4], occurredAt: r[5]!,
-                   ageHours: Double(r[6]!)!, deadline: r[7], hoursLeft: r[8].flatMap(Double.init), status: r[9]!, details: r[10]!)
+        return SignalsReport(signals: try rows.decode((String, String, String, String?, String?, Timestamp, Double, Timestamp?, Double?, String, String).self).map { r in
+            Signal(signalID: r.0, severity: r.1, rule: r.2, siteID: r.3, participantID: r.4, occurredAt: r.5.utc(.minute),
+                   ageHours: r.6, deadline: r.7?.utc(.minute), hoursLeft: r.8, status: r.9, details: r.10)
         })
     }
 
@@ -81,14 +81,10 @@ public struct AnnouncedSignal: Sendable, Equatable {
             SELECT signal_id, rule, site_id, participant_id, details FROM monitoring.safety_signals
             WHERE signal_id = \(signalID) AND severity = 'critical'
             """)
-        guard let row = rows.records.first, let id = row.text("signal_id"), let rule = row.text("rule"),
-              let site = row.text("site_id"), let details = row.text("details")
-        else { return nil }
-        return AnnouncedSignal(signalID: id, rule: rule, siteID: site, participantID: row.text("participant_id"), details: details)
+        guard let row = rows.first else { return nil }
+        // A signal about the study's own events has no site: not one that is announced.
+        let (id, rule, site, participant, details) = try row.decode((String, String, String?, String?, String).self)
+        guard let site else { return nil }
+        return AnnouncedSignal(signalID: id, rule: rule, siteID: site, participantID: participant, details: details)
     }
-}
-
-extension Dictionary where Key == String, Value == String? {
-    /// A column of a `PostgresRows.records` row; nil when absent or SQL NULL.
-    func text(_ column: String) -> String? { self[column] ?? nil }
 }

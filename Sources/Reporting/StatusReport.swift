@@ -1,5 +1,6 @@
 import Postgres
 import TrialDomain
+import TrialDomainPostgres
 
 /// The monitors' overview: sites summarised, then one row per participant.
 public struct StatusReport: Sendable, Equatable {
@@ -33,30 +34,25 @@ public struct StatusReport: Sendable, Equatable {
 
     /// Reads the report from the `monitoring` schema (times in UTC).
     public static func load(_ db: PostgresConnection, site: String? = nil) throws -> StatusReport {
-        try db.execute("SET TIME ZONE 'UTC'")
-        let participantRows = try db.query("""
-            SELECT participant_id, site_id, status, to_char(enrolled_at, 'YYYY-MM-DD"T"HH24:MI"Z"'),
-                   doses_administered, to_char(last_dose_at, 'YYYY-MM-DD"T"HH24:MI"Z"'), baseline_phq9, latest_phq9,
+        let participants = try db.query("""
+            SELECT participant_id, site_id, status, enrolled_at, doses_administered, last_dose_at, baseline_phq9, latest_phq9,
                    adherence_pct::text, open_signals
             FROM monitoring.participants
             WHERE \(site)::text IS NULL OR site_id = \(site)
             ORDER BY site_id, participant_id
-            """)
-        let participants = participantRows.map { r in
-            Participant(participantID: r[0]!, siteID: r[1]!, status: r[2]!, enrolledAt: r[3], doses: Int(r[4]!)!,
-                        lastDoseAt: r[5], baselinePHQ9: r[6].flatMap { Int($0) }, latestPHQ9: r[7].flatMap { Int($0) },
-                        adherence: r[8], openSignals: Int(r[9]!)!)
+            """).decode((String, String, String, Timestamp?, Int, Timestamp?, Int?, Int?, String?, Int).self).map { r in
+            Participant(participantID: r.0, siteID: r.1, status: r.2, enrolledAt: r.3?.utc(.minute), doses: r.4,
+                        lastDoseAt: r.5?.utc(.minute), baselinePHQ9: r.6, latestPHQ9: r.7, adherence: r.8, openSignals: r.9)
         }
-        let siteRows = try db.query("""
+        let sites = try db.query("""
             SELECT site_id, screen_failed, enrolled, withdrawn, completed, doses, open_adverse_events, open_signals,
-                   to_char(last_event_recorded_at, 'YYYY-MM-DD"T"HH24:MI"Z"')
+                   last_event_recorded_at
             FROM monitoring.sites
             WHERE \(site)::text IS NULL OR site_id = \(site)
             ORDER BY site_id
-            """)
-        let sites = siteRows.map { r in
-            Site(siteID: r[0]!, screenFailed: Int(r[1]!)!, enrolled: Int(r[2]!)!, withdrawn: Int(r[3]!)!, completed: Int(r[4]!)!,
-                 doses: Int(r[5]!)!, openAdverseEvents: Int(r[6]!)!, openSignals: Int(r[7]!)!, lastEventAt: r[8]!)
+            """).decode((String, Int, Int, Int, Int, Int, Int, Int, Timestamp).self).map { r in
+            Site(siteID: r.0, screenFailed: r.1, enrolled: r.2, withdrawn: r.3, completed: r.4, doses: r.5, openAdverseEvents: r.6,
+                 openSignals: r.7, lastEventAt: r.8.utc(.minute))
         }
         return StatusReport(sites: sites, participants: participants)
     }

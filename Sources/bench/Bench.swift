@@ -175,7 +175,7 @@ extension Bench {
                 text.append(UInt8(ascii: "\n"))
             }
             let start = ContinuousClock.now
-            let copied = try owner.copyIn("""
+            let copied = try owner.copyIn(unsafeSQL: """
                 COPY audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version, study_id, site_id,
                     participant_id, occurred_at, recorded_at, recorded_by, data, envelope, chain_seq, chain_hash) FROM STDIN
                 """, data: text)
@@ -194,7 +194,7 @@ extension Bench {
 
         func run() async throws {
             let db = try PostgresConnection(url: databaseURL)
-            let events = Double(try db.query("SELECT count(*) FROM audit.events")[0][0]!)!
+            let events = Double(try db.query("SELECT count(*) FROM audit.events").decodeFirst(Int.self))
             let process = Process()
             process.executableURL = URL(fileURLWithPath: bin + "/projector")
             process.arguments = ["rebuild", "--skip-log-check"]
@@ -228,10 +228,11 @@ extension Bench {
 
         func run() async throws {
             let db = try PostgresConnection(url: databaseURL)
-            let events = Double(try db.query("SELECT count(*) FROM audit.events")[0][0]!)!
-            let participants = Double(try db.query("SELECT count(DISTINCT participant_id) FROM audit.events")[0][0]!)!
-            let studyID = try db.query("SELECT study_id FROM audit.events LIMIT 1")[0][0]!
-            let versionsBefore = try db.query("SELECT count(*) FROM monitoring.protocol_versions")[0][0]!
+            let events = Double(try db.query("SELECT count(*) FROM audit.events").decodeFirst(Int.self))
+            let participants = Double(try db.query("SELECT count(DISTINCT participant_id) FROM audit.events").decodeFirst(Int.self))
+            let studyID = try db.query("SELECT study_id FROM audit.events LIMIT 1").decodeFirst(String.self)
+            func protocolVersions() throws -> Int { try db.query("SELECT count(*) FROM monitoring.protocol_versions").decodeFirst(Int.self) }
+            let versionsBefore = try protocolVersions()
             var data = ParticipantStory.protocolRules.objectValue!
             data["protocol_version"] = "9.0"
             data["effective_from"] = .string(BenchStudy.recordedAt.rfc3339)
@@ -253,11 +254,11 @@ extension Bench {
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline, projector.process.isRunning {
                 try await Task.sleep(for: .milliseconds(50))
-                if try db.query("SELECT count(*) FROM monitoring.protocol_versions")[0][0]! != versionsBefore,
-                   try db.query("SELECT count(*) FROM projection.pending_refresh")[0][0] == "0" { break }
+                if try protocolVersions() != versionsBefore,
+                   try db.query("SELECT count(*) FROM projection.pending_refresh").decodeFirst(Int.self) == 0 { break }
             }
             let elapsed = seconds(since: start)
-            guard try db.query("SELECT count(*) FROM monitoring.protocol_versions")[0][0]! != versionsBefore else {
+            guard try protocolVersions() != versionsBefore else {
                 print("the projector did not apply the amendment within \(timeout) s")
                 throw ExitCode(1)
             }
@@ -290,7 +291,7 @@ final class ServiceProcess {
 }
 
 func appliedOffsets(_ db: PostgresConnection) throws -> Int64 {
-    Int64(try db.query("SELECT coalesce(sum(next_offset), 0)::bigint FROM projection.checkpoints")[0][0]!)!
+    try db.query("SELECT coalesce(sum(next_offset), 0)::bigint FROM projection.checkpoints").decodeFirst(Int64.self)
 }
 
 extension Bench {
@@ -325,7 +326,7 @@ extension Bench {
                 try await Task.sleep(for: .milliseconds(20))
                 if db == nil { db = try? PostgresConnection(url: databaseURL) }
                 guard let db, let now = try? appliedOffsets(db),
-                      let owed = try? db.query("SELECT count(*) FROM projection.pending_refresh")[0][0].flatMap({ Int64($0) })
+                      let owed = try? db.query("SELECT count(*) FROM projection.pending_refresh").decodeFirst(Int64.self)
                 else { continue }
                 applied = now
                 pending = owed
@@ -471,11 +472,12 @@ final class VisibilityWatcher: @unchecked Sendable {
         guard let db = try? PostgresConnection(url: url) else { return }
         while !(lock.withLock { done }) {
             let ids = lock.withLock { Array(pending.keys) }
-            if !ids.isEmpty, let rows = try? db.query("SELECT event_id::text FROM monitoring.doses WHERE event_id = ANY(\(array: ids)::uuid[])") {
+            if !ids.isEmpty,
+               let visible = try? db.query("SELECT event_id::text FROM monitoring.doses WHERE event_id = ANY(\(array: ids)::uuid[])").decode(String.self) {
                 let now = ContinuousClock.now
                 lock.withLock {
-                    for row in rows {
-                        if let acceptedAt = pending.removeValue(forKey: row[0]!) {
+                    for eventID in visible {
+                        if let acceptedAt = pending.removeValue(forKey: eventID) {
                             let d = now - acceptedAt
                             latencies.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
                         }

@@ -27,9 +27,9 @@ struct AuditTests {
 
     /// Changes a row as a superuser would, past the append-only trigger.
     static func tamper(_ db: PostgresConnection, _ statement: String) throws {
-        try db.execute("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
-        try db.execute(statement)
-        try db.execute("ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
+        try db.query("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
+        try db.execute(unsafeSQL: statement)
+        try db.query("ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
     }
 
     @Test func anUntouchedArchiveVerifies() throws {
@@ -118,7 +118,7 @@ struct ReplayAndRebuildTests {
         #expect(try status(.occurredBy(Self.at("2026-01-06T12:00:00Z"))) == "open")
         // The replay of everything equals the live read model.
         let replay = try Replay.run(db, cut: .recordedBy(Self.at("2030-01-01T00:00:00Z")))
-        let live = try db.query("SELECT signal_id, status FROM monitoring.safety_signals ORDER BY 1").map { [$0[0]!, $0[1]!] }
+        let live = try db.query("SELECT signal_id, status FROM monitoring.safety_signals ORDER BY 1").decode((String, String).self).map { [$0, $1] }
         #expect(replay.signals.map { [$0.signalID, $0.status.rawValue] } == live)
         #expect(replay.csv.hasPrefix("# participants\nparticipant_id,site_id,status"))
     }
@@ -140,7 +140,7 @@ struct ReplayAndRebuildTests {
         let first = try Rebuild.run(db, logger: TestStack.logger)
         #expect(first.identical, "\(first.text)")
         #expect(first.tables.first { $0.table == "monitoring.participants" }?.rows == 12)
-        try db.execute("UPDATE monitoring.participants SET doses_administered = 99 WHERE participant_id = 'S01-0001'")
+        try db.query("UPDATE monitoring.participants SET doses_administered = 99 WHERE participant_id = 'S01-0001'")
         let dry = try Rebuild.run(db, dryRun: true, logger: TestStack.logger)
         #expect(dry.tables.filter { !$0.identical }.map(\.table) == ["monitoring.participants"])
         #expect(try db.query("SELECT doses_administered FROM monitoring.participants WHERE participant_id = 'S01-0001'").rows == [["99"]])

@@ -54,10 +54,10 @@ struct CatalogueThroughIngestTests {
         let db = try PostgresConnection(url: h.databaseURL)
         let archived = try db.query("SELECT type, count(*) FROM audit.events GROUP BY type ORDER BY type")
         let expected = Dictionary(grouping: valid, by: \.type).mapValues(\.count)
-        #expect(Dictionary(uniqueKeysWithValues: archived.map { ($0[0]!, Int($0[1]!)!) }) == expected)
+        #expect(Dictionary(uniqueKeysWithValues: try archived.decode((String, Int).self)) == expected)
         #expect(Set(expected.keys) == Set(EventType.allCases.map(\.rawValue)))
         // Who recorded each event comes from the token, never from the body.
-        let recorders = try db.query("SELECT DISTINCT recorded_by FROM audit.events ORDER BY 1").map { $0[0]! }
+        let recorders = try db.query("SELECT DISTINCT recorded_by FROM audit.events ORDER BY 1").decode(String.self)
         #expect(recorders == ["investigator.tester", "monitor.tester", "sponsor.tester"])
     }
 }

@@ -37,7 +37,7 @@ struct CrashTests {
     }
 
     static func applied(_ db: PostgresConnection, topic: String) throws -> Int64 {
-        Int64(try db.query("SELECT coalesce(sum(next_offset), 0) FROM projection.checkpoints WHERE topic = \(topic)")[0][0]!)!
+        try db.query("SELECT coalesce(sum(next_offset), 0) FROM projection.checkpoints WHERE topic = \(topic)").decodeFirst(Int64.self)
     }
 
     @Test func sigkillAtRandomPointsLosesAndDoublesNothing() async throws {
@@ -159,13 +159,13 @@ struct SharedAndDisconnectedTests {
         // Cut the projector's connection (as a PostgreSQL restart would) several times while it works.
         while terminations < 3, Date() < deadline {
             // Until the projector has migrated the new database there is no archive to count.
-            let applied = (try? admin.query("SELECT count(*) FROM audit.events")).map { Int($0[0][0]!)! } ?? 0
+            let applied = (try? admin.query("SELECT count(*) FROM audit.events").decodeFirst(Int.self)) ?? 0
             if applied > (terminations + 1) * events.count / 5 {
                 let killed = try admin.query("""
                     SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                     WHERE datname = \(name) AND pid <> pg_backend_pid()
                     """)
-                if killed[0][0] != "0" { terminations += 1 }
+                if try killed.decodeFirst(Int.self) != 0 { terminations += 1 }
             }
             try await Task.sleep(for: .milliseconds(5))
         }

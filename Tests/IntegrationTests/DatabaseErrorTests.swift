@@ -31,20 +31,20 @@ struct DatabaseErrorTests {
         // lock), and that statement is cancelled. Five rounds, each while the projector still has records to apply.
         for _ in 0..<5 where projector.error == nil {
             let locker = try PostgresConnection(url: url)
-            try locker.execute("BEGIN")
-            try locker.execute("LOCK TABLE monitoring.site_activity IN ACCESS EXCLUSIVE MODE")
+            try locker.query("BEGIN")
+            try locker.query("LOCK TABLE monitoring.site_activity IN ACCESS EXCLUSIVE MODE")
             var waiting: [String] = []
             let roundEnd = Date().addingTimeInterval(20)
             while waiting.isEmpty, Date() < roundEnd, projector.error == nil {
                 waiting = try admin.query("""
                     SELECT pid::text FROM pg_stat_activity
                     WHERE datname = \(name) AND application_name = 'projector' AND wait_event_type = 'Lock'
-                    """).map { $0[0]! }
+                    """).decode(String.self)
                 if waiting.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
             }
             namedBackends += waiting.count
-            for pid in waiting where try admin.query("SELECT pg_cancel_backend(\(pid)::integer)")[0][0] == "t" { cancels += 1 }
-            try locker.execute("COMMIT")
+            for pid in waiting where try admin.query("SELECT pg_cancel_backend(\(pid)::integer)").decodeFirst(Bool.self) { cancels += 1 }
+            try locker.query("COMMIT")
             if waiting.isEmpty { break }  // nothing left to apply
         }
         #expect(projector.error == nil, "the projector must survive cancelled statements: \(projector.error ?? "")")
@@ -88,7 +88,7 @@ struct DatabaseErrorTests {
                 SELECT count(*) FROM pg_stat_activity
                 WHERE datname = \(name) AND wait_event_type = 'Lock' AND NOT (pid::text = ANY(\(array: except)::text[]))
                 """)
-            if Int(waiting[0][0]!)! >= count { return true }
+            if try waiting.decodeFirst(Int.self) >= count { return true }
             try await Task.sleep(for: .milliseconds(10))
         }
         return false
@@ -109,15 +109,15 @@ struct DatabaseErrorTests {
         try await projector.waitUntilCaughtUp(timeout: 90)
         let owner = try PostgresConnection(url: url)
         let holder = try PostgresConnection(url: url)
-        let holderPID = try holder.query("SELECT pg_backend_pid()::text")[0][0]!
-        let ownerPID = try owner.query("SELECT pg_backend_pid()::text")[0][0]!
+        let holderPID = try holder.query("SELECT pg_backend_pid()::text").decodeFirst(String.self)
+        let ownerPID = try owner.query("SELECT pg_backend_pid()::text").decodeFirst(String.self)
         for round in 1...rounds {
             // Checkpoint rows are stored in update order, not partition order. Make sure the first one stored (x) comes
             // before a lower partition's row (m), as it usually does after a while.
             var inversion: (x: Int32, m: Int32)?
             for _ in 0..<20 where inversion == nil {
                 let stored = try owner.query("SELECT partition FROM projection.checkpoints WHERE topic = \(topic) ORDER BY ctid")
-                    .map { Int32($0[0]!)! }
+                    .decode(Int32.self)
                 if let first = stored.first, let lower = stored.dropFirst().first(where: { $0 < first }) {
                     inversion = (first, lower)
                 } else if !stored.isEmpty {
@@ -128,14 +128,14 @@ struct DatabaseErrorTests {
             // A third holder (as a second projector mid-rebalance) holds m for a moment: the projector's next batch
             // waits for it with the lower partitions locked, and the rebuild starts meanwhile, so the two lockers
             // meet in the middle of their lock statements, which is where a different lock order deadlocks.
-            try holder.execute("BEGIN")
+            try holder.query("BEGIN")
             try holder.query("SELECT 1 FROM projection.checkpoints WHERE topic = \(topic) AND partition = \(m) FOR UPDATE")
             let next = Array(events[(round * chunk)..<(round == rounds ? events.count : (round + 1) * chunk)])
             try await produce(next, bootstrap: bootstrap, topic: topic)
             #expect(try await Self.waitForLockWaiters(1, owner, name: name, except: [holderPID, ownerPID]), "round \(round): the projector waits for partition \(m)")
             async let rebuilt = Self.rebuild(url: url, topic: topic)
             #expect(try await Self.waitForLockWaiters(2, owner, name: name, except: [holderPID, ownerPID]), "round \(round): the rebuild waits too (x = \(x))")
-            try holder.execute("COMMIT")
+            try holder.query("COMMIT")
             let (status, output, errors) = try await rebuilt
             #expect(status == 0, "round \(round): rebuild exit \(status): \(errors)")
             #expect(output.contains("rebuilt tables equal the live ones"), "round \(round): \(output)")

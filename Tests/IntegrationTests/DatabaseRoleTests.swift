@@ -26,14 +26,14 @@ struct DatabaseRoleTests {
     }
 
     static func count(_ db: PostgresConnection, _ table: String) throws -> Int {
-        Int(try db.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"))[0][0]!)!
+        try db.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)")).decodeFirst(Int.self)
     }
 
     /// Runs each statement and expects PostgreSQL to refuse it for lack of privilege (SQLSTATE 42501).
     static func expectRefused(_ db: PostgresConnection, _ statements: String..., sourceLocation: SourceLocation = #_sourceLocation) {
         for sql in statements {
             do {
-                try db.execute(sql)
+                try db.execute(unsafeSQL: sql)
                 Issue.record("allowed: \(sql)", sourceLocation: sourceLocation)
             } catch {
                 #expect(error.sqlState == "42501", "\(sql): \(error)", sourceLocation: sourceLocation)
@@ -99,7 +99,7 @@ struct DatabaseRoleTests {
         // Not even the owner can change an archived event: the append-only trigger refuses every role.
         let owner = try PostgresConnection(url: url)
         do {
-            try owner.execute("UPDATE audit.events SET recorded_by = 'mallory'")
+            try owner.query("UPDATE audit.events SET recorded_by = 'mallory'")
             Issue.record("the owner changed the archive")
         } catch {
             #expect(error.message.contains("append-only"))
@@ -137,8 +137,8 @@ struct DatabaseRoleTests {
         let owner = try PostgresConnection(url: url)
         let written = try owner.query("SELECT event_id, encode(content_sha256, 'hex') FROM audit.event_digests ORDER BY 1").rows
         #expect(written.count == (try CrashTests.simulatedEvents().count))
-        try owner.execute("DELETE FROM audit.event_digests")
-        try owner.execute("INSERT INTO projection.recompute_requests (reason) VALUES ('test: digests lost')")
+        try owner.query("DELETE FROM audit.event_digests")
+        try owner.query("INSERT INTO projection.recompute_requests (reason) VALUES ('test: digests lost')")
         try Recompute.serveRequests(try PostgresConnection(url: url, role: DatabaseRole.projector.rawValue), logger: TestStack.logger)
         #expect(try owner.query("SELECT event_id, encode(content_sha256, 'hex') FROM audit.event_digests ORDER BY 1").rows == written)
     }
@@ -146,7 +146,7 @@ struct DatabaseRoleTests {
     @Test func reporterUsesTheLeastPrivilegedRoleAndUnblindsOnlyOnRequest() async throws {
         let url = try Self.populated()
         let participant = try PostgresConnection(url: url).query(
-            "SELECT participant_id FROM unblinded.allocations ORDER BY participant_id LIMIT 1")[0][0]!
+            "SELECT participant_id FROM unblinded.allocations ORDER BY participant_id LIMIT 1").decodeFirst(String.self)
         let asMonitor = ["MONITOR_DATABASE_URL": TestStack.url(url, user: "trial_monitor"), "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"]
         let status = try await Self.reporter(["status"], environment: asMonitor)
         #expect(status.exit == 0 && status.output.contains(participant), "\(status.output)")

@@ -90,7 +90,7 @@ struct MonitoringTests {
     @Test func criticalSignalsAreNotifiedOnceWhenTheyOpen() throws {
         let db = try Self.fresh()
         let listener = try PostgresConnection(url: db.url)
-        try listener.execute("LISTEN critical_signals")
+        try listener.query("LISTEN critical_signals")
         let events = Self.story { s in s.phq9(day: 1, items: [1, 1, 1, 1, 1, 1, 1, 1, 2]) }
         try Self.apply(events, to: db)
         let note = try #require(try listener.waitForNotification(timeoutSeconds: 5))
@@ -203,7 +203,7 @@ struct ReporterExecutableTests {
             "rule": "suicidality", "details": "FORGED: call the site now",
         ])
         try intruder.query("SELECT pg_notify('critical_signals', \(forged))")
-        try intruder.execute("NOTIFY critical_signals, 'FORGED plain text'")
+        try intruder.query("NOTIFY critical_signals, 'FORGED plain text'")
         var story = ParticipantStory.standard()
         story.dose(day: -4, 8)  // before consent: a real critical signal
         try MonitoringTests.apply(story.events, to: db)

@@ -29,7 +29,7 @@ struct PostgresTests {
 
     @Test func transactionsRollBackOnError() throws {
         let db = try PostgresConnection(url: try TestStack.freshDatabase())
-        try db.execute("CREATE TABLE t (v int)")
+        try db.query("CREATE TABLE t (v int)")
         struct Abort: Error {}
         #expect(throws: Abort.self) {
             try db.transaction { db in

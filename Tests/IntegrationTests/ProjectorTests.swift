@@ -50,8 +50,8 @@ struct ProjectorTests {
             for start in stride(from: 0, to: records.count, by: 7) {
                 switch mode {
                 case .kept: break
-                case .dropped: try db.execute("DELETE FROM projection.participant_folds")
-                case .otherCodeVersion: try db.execute("UPDATE projection.participant_folds SET code_version = code_version + 1, state = '{}'")
+                case .dropped: try db.query("DELETE FROM projection.participant_folds")
+                case .otherCodeVersion: try db.query("UPDATE projection.participant_folds SET code_version = code_version + 1, state = '{}'")
                 }
                 _ = try BatchWriter(topic: "t").apply(Array(records[start..<min(start + 7, records.count)]), to: db)
             }
@@ -181,7 +181,7 @@ struct ProjectorTests {
         _ = try BatchWriter(topic: "t").apply([KafkaRecord(partition: 0, offset: 0, key: nil, value: event.canonicalBytes)], to: db)
         for statement in ["UPDATE audit.events SET recorded_by = 'mallory'", "DELETE FROM audit.events", "TRUNCATE audit.events"] {
             #expect {
-                try db.execute(statement)
+                try db.execute(unsafeSQL: statement)
             } throws: { error in
                 "\(error)".contains("append-only")
             }

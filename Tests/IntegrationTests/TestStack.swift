@@ -34,7 +34,7 @@ enum TestStack {
     static func freshDatabase() throws -> String {
         let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let admin = try PostgresConnection(url: try databaseURL)
-        try admin.execute("CREATE DATABASE \(name)")
+        try admin.query("CREATE DATABASE \(identifier: name)")
         return try url(forDatabase: name)
     }
 
@@ -199,7 +199,7 @@ func readModelSnapshot(_ url: String) throws -> [String: [String]] {
     var snapshot: [String: [String]] = [:]
     for table in readModelTables {
         let rows = try db.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(table) t ORDER BY 1"))
-        snapshot[table] = rows.map { $0[0] ?? "NULL" }
+        snapshot[table] = try rows.decode(String?.self).map { $0 ?? "NULL" }
     }
     return snapshot
 }

@@ -225,13 +225,13 @@ struct TrustHoleIntegrationTests {
             SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables
             WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND has_table_privilege(table_schema || '.' || table_name, 'SELECT')
             ORDER BY 1
-            """).map { $0[0]! }
+            """).decode(String.self)
         #expect(relations.contains("monitoring.doses") && relations.contains("monitoring.safety_signals"))
         #expect(!relations.contains { $0.hasPrefix("unblinded.") || $0.hasPrefix("audit.") })
         var everything = ""
         // The protocol names every product the study uses (the design is no secret); which one a participant got is.
         for relation in relations where relation != "monitoring.protocol_versions" {
-            for row in try monitor.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(relation) t")) { everything += row[0]! + "\n" }
+            for text in try monitor.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(relation) t")).decode(String.self) { everything += text + "\n" }
         }
         #expect(everything.contains("S01-0008") && everything.contains("dose_above_max"), "the monitor sees the doses and the signals")
         for revealing in ["caffeine", "CAF-PLACEBO", "lsd", "mg", "ug", "oral", "sublingual", ",400,", "(400"] {

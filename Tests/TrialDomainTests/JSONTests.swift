@@ -80,6 +80,14 @@ struct TimestampTests {
         #expect(Timestamp(rfc3339: "2100-02-29T12:00:00Z") == nil)
     }
 
+    @Test func showsUTCCutToAPrecisionNotRounded() throws {
+        let t = try #require(Timestamp(rfc3339: "2026-01-05T11:29:59.999999+02:00"))
+        #expect(t.utc(.minute) == "2026-01-05T09:29Z")
+        #expect(t.utc(.second) == "2026-01-05T09:29:59Z")
+        #expect(t.utc(.microsecond) == t.rfc3339)
+        #expect(try #require(Timestamp(rfc3339: "1969-12-31T23:59:30Z")).utc(.minute) == "1969-12-31T23:59Z")
+    }
+
     @Test func formatsAndParsesManyInstantsIdentically() {
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<1_000 {

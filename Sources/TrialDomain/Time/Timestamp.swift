@@ -18,12 +18,30 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     public func adding(days: Int) -> Timestamp { adding(seconds: Int64(days) * 86_400) }
 
     /// `2026-01-05T09:30:00.000001Z`: UTC, always six fractional digits, so text order is time order.
-    public var rfc3339: String {
+    public var rfc3339: String { utc(.microsecond) }
+
+    /// How much of the time `utc(_:)` shows.
+    public enum Precision: Sendable {
+        /// `2026-01-05T09:30Z`, as the reports show times.
+        case minute
+        /// `2026-01-05T09:30:00Z`
+        case second
+        /// `2026-01-05T09:30:00.000001Z`, the same as `rfc3339`.
+        case microsecond
+    }
+
+    /// The instant in UTC, ISO 8601, cut (not rounded) to `precision` as PostgreSQL's `to_char` does, so text order
+    /// is time order.
+    public func utc(_ precision: Precision) -> String {
         let (daysSinceEpoch, microsOfDay) = microsecondsSinceEpoch.quotientAndRemainderFloored(dividingBy: 86_400_000_000)
         let (y, m, d) = Self.civil(fromDays: daysSinceEpoch)
         let seconds = microsOfDay / 1_000_000
-        let micros = microsOfDay % 1_000_000
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2)).\(pad(micros, 6))Z"
+        let minutes = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2))"
+        return switch precision {
+        case .minute: minutes + "Z"
+        case .second: minutes + ":\(pad(seconds % 60, 2))Z"
+        case .microsecond: minutes + ":\(pad(seconds % 60, 2)).\(pad(microsOfDay % 1_000_000, 6))Z"
+        }
     }
 
     public var description: String { rfc3339 }
