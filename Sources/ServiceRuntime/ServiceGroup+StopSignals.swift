@@ -10,26 +10,70 @@ extension ServiceGroup {
     ///
     /// A service that returns shuts the others down gracefully (`reporter watch` ends after `--count` signals); one
     /// that throws cancels them, and this throws its error.
+    ///
+    /// The signals are caught by `StopSignals` (installed here if the executable did not do it on its first line, as
+    /// it should, so that one arriving while the process starts waits instead of killing it half-started) and taken by
+    /// `StopSignalWatcher`.
     /// - Parameters:
     ///   - services: The services, started together, shut down in reverse order.
     ///   - logger: The group's logger (it logs at debug level only).
     public static func runUntilStopSignal(_ services: [any Service], logger: Logger) async throws {
-        unblockStopSignals()
+        StopSignals.hold()
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            services: (services + [StopSignalWatcher()]).map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             logger: logger))
         try await group.run()
     }
 
     /// Unblocks SIGTERM and SIGINT: a parent may hand down a mask that blocks them (Foundation's `Process` spawning
     /// from a dispatch thread does), and a blocked SIGTERM would never stop the service. Call it before a group with
-    /// `gracefulShutdownSignals` starts.
+    /// `gracefulShutdownSignals` starts (ingest's).
     public static func unblockStopSignals() {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+}
+
+/// SIGTERM and SIGINT, caught from the start of a long-running process and kept until its service group takes them.
+public enum StopSignals {
+    /// Written (one byte per signal) by the handler, read by `StopSignalWatcher`: a pipe is what a signal handler may
+    /// safely touch.
+    nonisolated(unsafe) static var pipeEnds: [Int32] = [-1, -1]
+
+    /// Installs the handlers. Call it as the first statement of `main`: from then on a stop signal never kills the
+    /// process the default way, half-started; it waits in the pipe until `runUntilStopSignal` takes it. Idempotent.
+    public static func hold() {
+        guard pipeEnds[0] < 0 else { return }
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return }
+        pipeEnds = ends
+        for signal in [SIGTERM, SIGINT] {
+            Glibc.signal(signal) { _ in
+                var byte: UInt8 = 1
+                _ = write(StopSignals.pipeEnds[1], &byte, 1)
+            }
+        }
+        // A parent may hand down a mask that blocks them (Foundation's `Process` spawning from a dispatch thread does).
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+}
+
+/// Takes a caught stop signal (one that came before the group started included) on a thread of its own and returns,
+/// which shuts the group down gracefully; ends without one when the group shuts down for another reason.
+struct StopSignalWatcher: Service {
+    func run() async throws {
+        try await onDedicatedThread(name: "stop-signals") { stop in
+            var entry = pollfd(fd: StopSignals.pipeEnds[0], events: Int16(POLLIN), revents: 0)
+            while !stop.isStopRequested {
+                if poll(&entry, 1, 250) > 0 { return }
+            }
+        }
     }
 }

@@ -6,7 +6,6 @@ import ServiceLifecycle
 import ServiceRuntime
 
 /// Hosts librdkafka's mock Kafka cluster on loopback for local runs and tests. Never for production.
-@main
 struct DevBroker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devbroker",

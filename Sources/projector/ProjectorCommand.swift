@@ -7,7 +7,6 @@ import Projection
 import ServiceLifecycle
 import ServiceRuntime
 
-@main
 struct ProjectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "projector",

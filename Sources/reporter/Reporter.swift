@@ -7,7 +7,6 @@ import ServiceLifecycle
 import ServiceRuntime
 import TrialDomain
 
-@main
 struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",

@@ -1,0 +1,14 @@
+import ArgumentParser
+import ServiceRuntime
+
+// `projector run` (the default) holds SIGTERM and SIGINT from its first instruction, so a stop that arrives while it
+// starts is taken by its service group, not by the default action; the one-shot subcommands stay interruptible.
+if ["run", nil].contains(CommandLine.arguments.dropFirst().first(where: { !$0.hasPrefix("-") })) {
+    StopSignals.hold()
+}
+await runAsynchronously(ProjectorCommand.self)
+
+/// ArgumentParser's asynchronous entry point (top-level code would pick its synchronous `main()`).
+func runAsynchronously<Command: AsyncParsableCommand>(_: Command.Type) async {
+    await Command.main()
+}
