@@ -46,7 +46,7 @@ let package = Package(
 
         // The projector: applies the log to PostgreSQL in batches, one transaction each.
         .target(name: "Projection",
-                dependencies: ["TrialDomain", "Kafka", "Postgres", "AuditChain", "Anchoring", "ServiceRuntime",
+                dependencies: ["TrialDomain", "TrialDomainPostgres", "Kafka", "Postgres", "AuditChain", "Anchoring", "ServiceRuntime",
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 resources: [.copy("Migrations")],

@@ -1,5 +1,6 @@
 import Postgres
 import TrialDomain
+import TrialDomainPostgres
 
 /// Brings the monitoring read models up to date after a batch: every participant and site the batch
 /// touched is recomputed from its whole archived history by the pure folds, and its rows replaced.
@@ -31,6 +32,34 @@ enum MonitoringWriter {
             participants.formUnion(other.participants)
             sites.formUnion(other.sites)
             protocols = protocols || other.protocols
+        }
+    }
+
+    /// A lot at a site.
+    struct LotKey: Hashable, Comparable {
+        var site: String
+        var lot: String
+        static func < (a: LotKey, b: LotKey) -> Bool { (a.site, a.lot) < (b.site, b.lot) }
+    }
+
+    /// What a batch did to the rows drug accountability sums: rows added, and lots that lost a row (summed again).
+    struct AccountabilityChanges {
+        var movements: [DrugMovementRow] = []
+        var doses: [(lot: LotKey, amount: Double, unit: DoseUnit)] = []
+        var resum: Set<LotKey> = []
+
+        mutating func formUnion(_ other: AccountabilityChanges) {
+            movements += other.movements
+            doses += other.doses
+            resum.formUnion(other.resum)
+        }
+
+        /// Lots of the rows a DELETE ... RETURNING site_id, lot removed.
+        mutating func removed(_ rows: PostgresRows) throws {
+            for row in rows {
+                let (site, lot) = try row.decode((String, String?).self)
+                if let lot { resum.insert(LotKey(site: site, lot: lot)) }
+            }
         }
     }
 
@@ -82,17 +111,17 @@ enum MonitoringWriter {
         guard !pending.isEmpty else { return }
         let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
         let siteLevel = pending.sites.sorted()
-        var sites = pending.sites
+        var accountability = AccountabilityChanges()
         if pending.protocols {
             // A protocol change reaches every participant's history: all are folded again, in bounded chunks.
             for ids in try chunks(nil, db) {
-                sites.formUnion(try refreshParticipants(ids, protocols: protocols, foldAgain: true, db))
+                accountability.formUnion(try refreshParticipants(ids, protocols: protocols, foldAgain: true, db))
             }
         } else {
-            sites.formUnion(try refreshParticipants(pending.participants.sorted(), protocols: protocols, fromBatch: fromBatch, db))
+            accountability.formUnion(try refreshParticipants(pending.participants.sorted(), protocols: protocols, fromBatch: fromBatch, db))
         }
-        if !siteLevel.isEmpty { try refreshSites(siteLevel, db) }
-        try refreshAccountability(sites.sorted(), db)
+        if !siteLevel.isEmpty { accountability.formUnion(try refreshSites(siteLevel, db)) }
+        try refreshAccountability(accountability, db)
     }
 
     /// Recomputes everything from the archive (after a migration, or on request).
@@ -105,8 +134,8 @@ enum MonitoringWriter {
             _ = try refreshParticipants(ids, protocols: protocols, foldAgain: true, notify: false, db)
         }
         let sites = try allSites(db)
-        try refreshSites(sites, db)
-        try refreshAccountability(sites, db)
+        _ = try refreshSites(sites, db)
+        try refreshAccountability(AccountabilityChanges(), sites: sites, db)
         try refreshReusedEventIDSignals(nil, db)
     }
 
@@ -230,15 +259,15 @@ enum MonitoringWriter {
 
     // MARK: Participants
 
-    /// Brings these participants' rows up to date and returns their sites. Each participant's snapshot (see
+    /// Brings these participants' rows up to date and returns what that did to the rows drug accountability sums. Each participant's snapshot (see
     /// `FoldSnapshots`) is advanced by their new events: those of `fromBatch` (archived in this transaction), or for a
     /// participant not in it, those archived after the snapshot. A participant without a usable snapshot, whose new
     /// events the fold cannot simply add (see `ParticipantFold`), or every one with `foldAgain`, is folded from their
     /// whole archived history, in chunks bounded like `chunks`. With `notify`, critical signals that were not open
     /// before are announced (a full recompute announces nothing: no signal is new to it).
     static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, fromBatch: [String: [RecordedEvent]] = [:],
-                                    foldAgain: Bool = false, notify: Bool = true, _ db: PostgresConnection) throws -> Set<String> {
-        guard !ids.isEmpty else { return [] }
+                                    foldAgain: Bool = false, notify: Bool = true, _ db: PostgresConnection) throws -> AccountabilityChanges {
+        guard !ids.isEmpty else { return AccountabilityChanges() }
         let throughSeq = try db.query("SELECT chain_seq FROM audit.chain_head")[0][0].flatMap { Int64($0) } ?? 0
         let snapshots = foldAgain ? [:] : try FoldSnapshots.load(ids, db)
         var newEvents = fromBatch
@@ -272,7 +301,7 @@ enum MonitoringWriter {
             changes.append(RowChanges(participantID: id, from: before, to: rows))
             signalsAfter[id] = rows.signals
         }
-        var sites = Set(states.values.compactMap { $0?.siteID })
+        var accountability = AccountabilityChanges()
         for group in try foldFromArchive.count > chunk ? chunks(foldFromArchive, db) : [foldFromArchive] where !group.isEmpty {
             let histories = Dictionary(grouping: try decode(try db.query("""
                 SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: group)::text[])
@@ -284,20 +313,21 @@ enum MonitoringWriter {
                 states[id] = result.state
                 changes.append(result.changes)
                 signalsAfter[id] = result.changes.upserts.signals
-                if let site = result.state?.siteID { sites.insert(site) }
                 if result.replacesAll { replaced.append(id) }
             }
-            openBefore.merge(try deleteRows(of: replaced, db)) { a, _ in a }
+            openBefore.merge(try deleteRows(of: replaced, accountability: &accountability, db)) { a, _ in a }
         }
-        try write(changes, sites: states.compactMapValues { $0?.siteID }, db)
+        try write(changes, sites: states.compactMapValues { $0?.siteID }, accountability: &accountability, db)
         try FoldSnapshots.save(states, throughSeq: throughSeq, db)
         if notify { try announceCriticalSignals(openBefore: openBefore, after: signalsAfter, db) }
-        return sites
+        return accountability
     }
 
     /// Deletes every row of these participants (they are rewritten whole). Returns the critical signals they had open,
     /// for the announcement of new ones.
-    private static func deleteRows(of ids: [String], _ db: PostgresConnection) throws -> [String: Set<String>] {
+    private static func deleteRows(of ids: [String], accountability: inout AccountabilityChanges, _ db: PostgresConnection) throws
+        -> [String: Set<String>]
+    {
         guard !ids.isEmpty else { return [:] }
         var openBefore: [String: Set<String>] = [:]
         for row in try db.query("""
@@ -315,14 +345,18 @@ enum MonitoringWriter {
             DELETE FROM monitoring.safety_signals
             WHERE participant_id = ANY(\(array: ids)::text[]) AND rule <> \(SafetyRule.eventIDReused.rawValue)
             """)
-        for table in ["allocations", "dose_products", "drug_movements"] {
-            try db.query("DELETE FROM unblinded.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
+        try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: ids)::text[])")
+        for table in ["dose_products", "drug_movements"] {
+            try accountability.removed(try db.query("""
+                DELETE FROM unblinded.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[]) RETURNING site_id, lot
+                """))
         }
         return openBefore
     }
 
     /// Deletes the rows that changed or went, then inserts the new and changed ones.
-    private static func write(_ changes: [RowChanges], sites: [String: String], _ db: PostgresConnection) throws {
+    private static func write(_ changes: [RowChanges], sites: [String: String], accountability: inout AccountabilityChanges,
+                              _ db: PostgresConnection) throws {
         var deletions: [String: [String]] = [:]
         for change in changes { deletions.merge(change.deletions) { $0 + $1 } }
         for (table, keys) in deletions.sorted(by: { $0.key < $1.key }) where !keys.isEmpty {
@@ -333,9 +367,13 @@ enum MonitoringWriter {
                 try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: keys)::text[])")
             case "doses":
                 try db.query("DELETE FROM monitoring.doses WHERE event_id = ANY(\(array: keys)::uuid[])")
-                try db.query("DELETE FROM unblinded.dose_products WHERE event_id = ANY(\(array: keys)::uuid[])")
+                try accountability.removed(try db.query("""
+                    DELETE FROM unblinded.dose_products WHERE event_id = ANY(\(array: keys)::uuid[]) RETURNING site_id, lot
+                    """))
             case "drug_movements":
-                try db.query("DELETE FROM unblinded.drug_movements WHERE event_id = ANY(\(array: keys)::uuid[])")
+                try accountability.removed(try db.query("""
+                    DELETE FROM unblinded.drug_movements WHERE event_id = ANY(\(array: keys)::uuid[]) RETURNING site_id, lot
+                    """))
             case "safety_signals":
                 try db.query("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: keys)::text[])")
             default:
@@ -343,6 +381,13 @@ enum MonitoringWriter {
             }
         }
         try ParticipantTables.insert(changes.map { ($0.participantID, $0.upserts) }, sites: sites, db)
+        for change in changes {
+            accountability.movements += change.upserts.movements
+            guard let site = sites[change.participantID] else { continue }
+            for dose in change.upserts.doses {
+                if let lot = dose.dose.lot { accountability.doses.append((LotKey(site: site, lot: lot), dose.dose.amount, dose.dose.unit)) }
+            }
+        }
     }
 
     /// Tells watchers (LISTEN critical_signals) about critical signals that just opened: one statement for all of them
@@ -367,12 +412,20 @@ enum MonitoringWriter {
 
     // MARK: Sites
 
-    static func refreshSites(_ sites: [String], _ db: PostgresConnection) throws {
+    /// Rewrites the sites' own rows; returns what that did to drug accountability: every lot of theirs is summed again
+    /// (their movements may have changed, and an acknowledgement changes a lot's signal).
+    static func refreshSites(_ sites: [String], _ db: PostgresConnection) throws -> AccountabilityChanges {
         let events = try decode(try db.query("""
             SELECT envelope FROM audit.events WHERE site_id = ANY(\(array: sites)::text[]) AND participant_id IS NULL
             """))
         let bySite = Dictionary(grouping: events) { $0.siteID! }
-        try db.query("DELETE FROM unblinded.drug_movements WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
+        var accountability = AccountabilityChanges()
+        try accountability.removed(try db.query("""
+            DELETE FROM unblinded.drug_movements WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[]) RETURNING site_id, lot
+            """))
+        try accountability.removed(try db.query("""
+            SELECT site_id, lot FROM unblinded.drug_accountability WHERE site_id = ANY(\(array: sites)::text[])
+            """))
         try db.query("DELETE FROM monitoring.deviations WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
         try db.query("DELETE FROM monitoring.site_acknowledgements WHERE site_id = ANY(\(array: sites)::text[])")
         try db.query("DELETE FROM monitoring.corrections WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
@@ -394,6 +447,7 @@ enum MonitoringWriter {
             acks += rows.acknowledgements.sorted { $0.key < $1.key }.map { (site, $0.key, $0.value.by, $0.value.at) }
         }
         try ParticipantTables.insertMovements(movements, db)
+        accountability.resum.formUnion(movements.map { LotKey(site: $0.siteID, lot: $0.lot) })
         try ParticipantTables.insertDeviations(deviations, db)
         try ParticipantTables.insertCorrections(corrections, db)
         try ParticipantTables.insertSignals(signals, db)
@@ -404,57 +458,127 @@ enum MonitoringWriter {
                                      \(array: acks.map(\.by))::text[], \(array: acks.map(\.at.rfc3339))::timestamptz[])
                 """)
         }
+        return accountability
     }
 
-    /// Per site and lot, from the movements and the doses; discrepancies become site signals.
-    static func refreshAccountability(_ sites: [String], _ db: PostgresConnection) throws {
-        guard !sites.isEmpty else { return }
-        try db.query("DELETE FROM unblinded.drug_accountability WHERE site_id = ANY(\(array: sites)::text[])")
+    /// Per site and lot, from the movements and the doses (`LotAccountability`); discrepancies become site signals.
+    ///
+    /// A lot that only gained rows (the common case) has them added to its row; one that lost a row (a correction, a
+    /// participant folded again, a site's own events rewritten), or every lot of `sites` when given, is summed again from
+    /// its rows.
+    static func refreshAccountability(_ changes: AccountabilityChanges, sites: [String]? = nil, _ db: PostgresConnection) throws {
+        var lots: [LotKey: LotAccountability] = [:]
+        var resum = changes.resum
+        if let sites, !sites.isEmpty {
+            for row in try db.query("""
+                SELECT DISTINCT site_id, lot FROM unblinded.drug_movements WHERE site_id = ANY(\(array: sites)::text[])
+                UNION SELECT DISTINCT site_id, lot FROM unblinded.dose_products WHERE site_id = ANY(\(array: sites)::text[]) AND lot IS NOT NULL
+                UNION SELECT site_id, lot FROM unblinded.drug_accountability WHERE site_id = ANY(\(array: sites)::text[])
+                """) {
+                let (site, lot) = try row.decode((String, String).self)
+                resum.insert(LotKey(site: site, lot: lot))
+            }
+        }
+        let added = Set(changes.movements.map { LotKey(site: $0.siteID, lot: $0.lot) } + changes.doses.map(\.lot)).subtracting(resum)
+        guard !added.isEmpty || !resum.isEmpty else { return }
+        for lot in added { lots[lot] = LotAccountability(siteID: lot.site, lot: lot.lot) }
+        if !added.isEmpty {
+            let keys = added.sorted()
+            for row in try db.query("""
+                SELECT site_id, lot, received::text, dispensed::text, administered::text, returned_by_participants::text,
+                       returned_to_sponsor::text, destroyed::text, array_to_string(movement_units, ','), array_to_string(dose_units, ','),
+                       last_movement_at, last_movement_event_id::text
+                FROM unblinded.drug_accountability
+                WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: keys.map(\.site))::text[], \(array: keys.map(\.lot))::text[]))
+                """) {
+                let (site, lot, received, dispensed, administered, byParticipants, toSponsor, destroyed, movementUnits, doseUnits, lastAt, lastID)
+                    = try row.decode((String, String, String, String, String, String, String, String, String, String, Timestamp?, String?).self)
+                func micro(_ text: String) throws -> Int64 {
+                    guard let value = LotAccountability.micro(decimal: text) else { throw ProjectionError.accountability(site: site, lot: lot, value: text) }
+                    return value
+                }
+                lots[LotKey(site: site, lot: lot)] = LotAccountability(
+                    siteID: site, lot: lot, movementUnits: Set(movementUnits.split(separator: ",").map(String.init)),
+                    doseUnits: Set(doseUnits.split(separator: ",").map(String.init)), received: try micro(received),
+                    dispensed: try micro(dispensed), administered: try micro(administered), returnedByParticipants: try micro(byParticipants),
+                    returnedToSponsor: try micro(toSponsor), destroyed: try micro(destroyed),
+                    lastMovement: lastAt.flatMap { at in lastID.map { (at, $0) } })
+            }
+            for m in changes.movements where added.contains(LotKey(site: m.siteID, lot: m.lot)) {
+                lots[LotKey(site: m.siteID, lot: m.lot)]?.add(m)
+            }
+            for dose in changes.doses where added.contains(dose.lot) { lots[dose.lot]?.add(doseOf: dose.amount, unit: dose.unit) }
+        }
+        if !resum.isEmpty {
+            let keys = resum.sorted()
+            let sitesOf = keys.map(\.site)
+            let lotsOf = keys.map(\.lot)
+            var summed: [LotKey: LotAccountability] = [:]
+            for row in try db.query("""
+                SELECT event_id::text, site_id, participant_id, lot, kind, quantity::float8, unit, occurred_at FROM unblinded.drug_movements
+                WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: sitesOf)::text[], \(array: lotsOf)::text[]))
+                """) {
+                let (eventID, site, participant, lot, kind, quantity, unit, at)
+                    = try row.decode((String, String, String?, String, String, Double, String, Timestamp).self)
+                guard let kind = MovementKind(rawValue: kind), let unit = DoseUnit(rawValue: unit) else {
+                    throw ProjectionError.accountability(site: site, lot: lot, value: "\(kind) \(unit)")
+                }
+                let key = LotKey(site: site, lot: lot)
+                summed[key, default: LotAccountability(siteID: site, lot: lot)].add(DrugMovementRow(
+                    eventID: eventID, siteID: site, participantID: participant, lot: lot, kind: kind,
+                    quantity: Quantity(amount: quantity, unit: unit), occurredAt: at))
+            }
+            for row in try db.query("""
+                SELECT site_id, lot, amount::float8, unit FROM unblinded.dose_products
+                WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: sitesOf)::text[], \(array: lotsOf)::text[]))
+                """) {
+                let (site, lot, amount, unit) = try row.decode((String, String, Double, String).self)
+                guard let unit = DoseUnit(rawValue: unit) else { throw ProjectionError.accountability(site: site, lot: lot, value: unit) }
+                summed[LotKey(site: site, lot: lot), default: LotAccountability(siteID: site, lot: lot)].add(doseOf: amount, unit: unit)
+            }
+            for key in keys { lots[key] = summed[key] }  // a lot left with no rows goes
+        }
+        try writeAccountability(lots, touched: added.union(resum).sorted(), db)
+    }
+
+    private static func writeAccountability(_ lots: [LotKey: LotAccountability], touched: [LotKey], _ db: PostgresConnection) throws {
         try db.query("""
-            INSERT INTO unblinded.drug_accountability
-            SELECT site_id, lot, min(unit),
-                   coalesce(sum(q) FILTER (WHERE kind = 'received'), 0),
-                   coalesce(sum(q) FILTER (WHERE kind = 'dispensed'), 0),
-                   coalesce(sum(q) FILTER (WHERE kind = 'administered'), 0),
-                   coalesce(sum(q) FILTER (WHERE kind = 'returned' AND by_participant), 0),
-                   coalesce(sum(q) FILTER (WHERE kind = 'returned' AND NOT by_participant), 0),
-                   coalesce(sum(q) FILTER (WHERE kind = 'destroyed'), 0),
-                   coalesce(sum(CASE WHEN kind = 'received' OR (kind = 'returned' AND by_participant) THEN q
-                                     WHEN kind IN ('dispensed', 'destroyed') OR (kind = 'returned' AND NOT by_participant) THEN -q
-                                     ELSE 0 END), 0),
-                   false, NULL
-            FROM (SELECT site_id, lot, unit, kind, participant_id IS NOT NULL AS by_participant, quantity AS q
-                  FROM unblinded.drug_movements WHERE site_id = ANY(\(array: sites)::text[])
-                  UNION ALL
-                  SELECT site_id, lot, unit, 'administered', true, amount
-                  FROM unblinded.dose_products WHERE site_id = ANY(\(array: sites)::text[]) AND lot IS NOT NULL) m
-            GROUP BY site_id, lot
-            HAVING count(DISTINCT unit) >= 1
+            DELETE FROM unblinded.drug_accountability
+            WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: touched.map(\.site))::text[], \(array: touched.map(\.lot))::text[]))
             """)
+        let signalIDs = touched.map { "\(SafetyRule.accountabilityDiscrepancy.rawValue):\($0.site)/\($0.lot)" }
+        try db.query("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: signalIDs)::text[])")
+        let rows = touched.compactMap { lots[$0] }
+        guard !rows.isEmpty else { return }
         try db.query("""
-            UPDATE unblinded.drug_accountability a SET discrepancy = true, discrepancy_reason = r.reason
-            FROM (SELECT site_id, lot, concat_ws('; ',
-                         CASE WHEN balance < 0 THEN 'balance is negative (' || balance || ' ' || unit || ')' END,
-                         CASE WHEN administered > dispensed THEN 'administered ' || administered || ' exceeds dispensed ' || dispensed END,
-                         CASE WHEN (SELECT count(DISTINCT unit) FROM unblinded.drug_movements m
-                                    WHERE m.site_id = d.site_id AND m.lot = d.lot) > 1 THEN 'lot recorded in more than one unit' END) AS reason
-                  FROM unblinded.drug_accountability d WHERE site_id = ANY(\(array: sites)::text[])) r
-            WHERE a.site_id = r.site_id AND a.lot = r.lot AND r.reason <> ''
+            INSERT INTO unblinded.drug_accountability (site_id, lot, unit, received, dispensed, administered, returned_by_participants,
+                returned_to_sponsor, destroyed, balance, discrepancy, discrepancy_reason, movement_units, dose_units,
+                last_movement_at, last_movement_event_id)
+            SELECT s, l, u, r::numeric, d::numeric, a::numeric, rp::numeric, rs::numeric, x::numeric, b::numeric, dr IS NOT NULL, dr,
+                   string_to_array(mu, ','), string_to_array(du, ','), la, le
+            FROM unnest(\(array: rows.map(\.siteID))::text[], \(array: rows.map(\.lot))::text[], \(array: rows.map(\.unit))::text[],
+                        \(array: rows.map { LotAccountability.decimal($0.received) })::text[],
+                        \(array: rows.map { LotAccountability.decimal($0.dispensed) })::text[],
+                        \(array: rows.map { LotAccountability.decimal($0.administered) })::text[],
+                        \(array: rows.map { LotAccountability.decimal($0.returnedByParticipants) })::text[],
+                        \(array: rows.map { LotAccountability.decimal($0.returnedToSponsor) })::text[],
+                        \(array: rows.map { LotAccountability.decimal($0.destroyed) })::text[],
+                        \(array: rows.map { LotAccountability.decimal($0.balance) })::text[], \(array: rows.map(\.discrepancy))::text[],
+                        \(array: rows.map { $0.movementUnits.sorted().joined(separator: ",") })::text[],
+                        \(array: rows.map { $0.doseUnits.sorted().joined(separator: ",") })::text[],
+                        \(array: rows.map { $0.lastMovement?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.lastMovement?.eventID })::uuid[])
+                AS x(s, l, u, r, d, a, rp, rs, x, b, dr, mu, du, la, le)
             """)
-        try db.query("DELETE FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy' AND site_id = ANY(\(array: sites)::text[])")
-        try db.query("""
-            INSERT INTO monitoring.safety_signals (signal_id, participant_id, site_id, rule, severity, trigger_event_id,
-                trigger_occurred_at, details, status, acknowledged_by, acknowledged_at, deadline, resolution)
-            SELECT 'accountability_discrepancy:' || a.site_id || '/' || a.lot, NULL, a.site_id, 'accountability_discrepancy', 'warning',
-                   last.event_id::text, last.occurred_at, 'lot ' || a.lot || ': ' || a.discrepancy_reason,
-                   CASE WHEN k.signal_id IS NULL THEN 'open' ELSE 'acknowledged' END, k.acknowledged_by, k.acknowledged_at, NULL, NULL
-            FROM unblinded.drug_accountability a
-            CROSS JOIN LATERAL (SELECT event_id, occurred_at FROM unblinded.drug_movements m
-                                WHERE m.site_id = a.site_id AND m.lot = a.lot ORDER BY occurred_at DESC, event_id DESC LIMIT 1) last
-            LEFT JOIN monitoring.site_acknowledgements k
-                   ON k.site_id = a.site_id AND k.signal_id = 'accountability_discrepancy:' || a.site_id || '/' || a.lot
-            WHERE a.discrepancy AND a.site_id = ANY(\(array: sites)::text[])
-            """)
+        var acknowledgements: [String: (by: String, at: Timestamp)] = [:]
+        for row in try db.query("""
+            SELECT signal_id, acknowledged_by, acknowledged_at FROM monitoring.site_acknowledgements WHERE signal_id = ANY(\(array: signalIDs)::text[])
+            """) {
+            let (signal, by, at) = try row.decode((String, String, Timestamp).self)
+            acknowledgements[signal] = (by, at)
+        }
+        try ParticipantTables.insertSignals(rows.compactMap { lot in
+            lot.signal(acknowledgement: acknowledgements["\(SafetyRule.accountabilityDiscrepancy.rawValue):\(lot.siteID)/\(lot.lot)"])
+        }, db)
     }
 
     /// Last event received per site: a maximum and a count, so arrival order cannot matter.

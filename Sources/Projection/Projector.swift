@@ -266,8 +266,8 @@ public enum Recompute {
             try db.transaction { db in
                 try Locks.chainHead(db)
                 let sites = try MonitoringWriter.allSites(db)
-                try MonitoringWriter.refreshSites(sites, db)
-                try MonitoringWriter.refreshAccountability(sites, db)
+                _ = try MonitoringWriter.refreshSites(sites, db)
+                try MonitoringWriter.refreshAccountability(.init(), sites: sites, db)
                 try MonitoringWriter.refreshReusedEventIDSignals(nil, db)
                 // Only the requests served: one a migration added meanwhile is served next time.
                 try db.query("""

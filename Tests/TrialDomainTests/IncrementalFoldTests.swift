@@ -200,3 +200,37 @@ struct IncrementalFoldTests {
         #expect(next.wholeHistoryRows(protocols: protocols) == { var r = later.rows; r.doses = []; return r }())
     }
 }
+
+@Suite("Drug accountability")
+struct LotAccountabilityTests {
+    @Test func decimalsAreExactBothWays() {
+        for (micro, text) in [(Int64(12_500_000), "12.5"), (-3_000_000, "-3"), (1, "0.000001"), (0, "0"), (100_000, "0.1")] {
+            #expect(LotAccountability.decimal(micro) == text)
+            #expect(LotAccountability.micro(decimal: text) == micro)
+        }
+        // PostgreSQL's numeric may print trailing zeros.
+        #expect(LotAccountability.micro(decimal: "17.50") == 17_500_000)
+        #expect(LotAccountability.micro(decimal: "1.2.3") == nil)
+        // Ten doses of 0.1 are exactly 1, not 0.9999999999999999.
+        var lot = LotAccountability(siteID: "S01", lot: "L1")
+        for _ in 0..<10 { lot.add(doseOf: 0.1, unit: .ug) }
+        #expect(LotAccountability.decimal(lot.administered) == "1")
+    }
+
+    @Test func discrepanciesAreNamedAndSignalled() throws {
+        let at = Timestamp(rfc3339: "2026-01-05T09:00:00Z")!
+        var lot = LotAccountability(siteID: "S01", lot: "L1")
+        lot.add(DrugMovementRow(eventID: "e1", siteID: "S01", participantID: nil, lot: "L1", kind: .received,
+                                quantity: Quantity(amount: 100, unit: .ug), occurredAt: at))
+        lot.add(DrugMovementRow(eventID: "e2", siteID: "S01", participantID: "S01-0001", lot: "L1", kind: .dispensed,
+                                quantity: Quantity(amount: 10, unit: .ug), occurredAt: at.adding(days: 1)))
+        #expect(lot.discrepancy == nil && lot.balance == 90_000_000)
+        #expect(lot.signal(acknowledgement: nil) == nil)
+        lot.add(doseOf: 12, unit: .ug)
+        lot.add(DrugMovementRow(eventID: "e3", siteID: "S01", participantID: nil, lot: "L1", kind: .destroyed,
+                                quantity: Quantity(amount: 0.5, unit: .mg), occurredAt: at.adding(days: 2)))
+        #expect(lot.discrepancy == "administered 12 exceeds dispensed 10; lot recorded in more than one unit")
+        let signal = try #require(lot.signal(acknowledgement: ("monitor.m", at.adding(days: 3))))
+        #expect(signal.signalID == "accountability_discrepancy:S01/L1" && signal.triggerEventID == "e3" && signal.status == .acknowledged)
+    }
+}

@@ -40,6 +40,11 @@ public enum Route: String, Sendable, Hashable, CaseIterable, Codable {
 public struct Quantity: Sendable, Hashable, Codable {
     public var amount: Double
     public var unit: DoseUnit
+
+    public init(amount: Double, unit: DoseUnit) {
+        self.amount = amount
+        self.unit = unit
+    }
 }
 
 // MARK: Study set-up

@@ -1,0 +1,123 @@
+/// Drug accountability of one lot at one site: what came in, what went out, and whether it reconciles. A sum, so it
+/// does not depend on the order of the movements, and can be kept up to date by adding rows as they are written
+/// (`adding`); removing one needs the lot's rows again (the units seen and the latest movement cannot be taken back).
+///
+/// Quantities are summed exactly, in millionths of their unit (an amount never has more decimals than that).
+public struct LotAccountability: Sendable, Equatable {
+    public let siteID: String
+    public let lot: String
+    /// Units of the lot's movements (more than one is a discrepancy), and of its doses.
+    public private(set) var movementUnits: Set<String> = []
+    public private(set) var doseUnits: Set<String> = []
+    public private(set) var received: Int64 = 0
+    public private(set) var dispensed: Int64 = 0
+    public private(set) var administered: Int64 = 0
+    public private(set) var returnedByParticipants: Int64 = 0
+    public private(set) var returnedToSponsor: Int64 = 0
+    public private(set) var destroyed: Int64 = 0
+    /// The latest movement (by time, then event id): what a discrepancy signal points at.
+    public private(set) var lastMovement: (at: Timestamp, eventID: String)?
+
+    public init(siteID: String, lot: String) {
+        self.siteID = siteID
+        self.lot = lot
+    }
+
+    /// A lot as the read model holds it (see `ParticipantTables`/`MonitoringWriter`), to add new rows to.
+    public init(siteID: String, lot: String, movementUnits: Set<String>, doseUnits: Set<String>, received: Int64, dispensed: Int64,
+                administered: Int64, returnedByParticipants: Int64, returnedToSponsor: Int64, destroyed: Int64,
+                lastMovement: (at: Timestamp, eventID: String)?) {
+        self.siteID = siteID
+        self.lot = lot
+        self.movementUnits = movementUnits
+        self.doseUnits = doseUnits
+        self.received = received
+        self.dispensed = dispensed
+        self.administered = administered
+        self.returnedByParticipants = returnedByParticipants
+        self.returnedToSponsor = returnedToSponsor
+        self.destroyed = destroyed
+        self.lastMovement = lastMovement
+    }
+
+    public static func == (a: LotAccountability, b: LotAccountability) -> Bool {
+        a.siteID == b.siteID && a.lot == b.lot && a.movementUnits == b.movementUnits && a.doseUnits == b.doseUnits
+            && a.received == b.received && a.dispensed == b.dispensed && a.administered == b.administered
+            && a.returnedByParticipants == b.returnedByParticipants && a.returnedToSponsor == b.returnedToSponsor
+            && a.destroyed == b.destroyed && a.lastMovement?.at == b.lastMovement?.at && a.lastMovement?.eventID == b.lastMovement?.eventID
+    }
+
+    public static func micro(_ amount: Double) -> Int64 { Int64((amount * 1_000_000).rounded()) }
+
+    /// The millionths count of a decimal as `decimal` writes it (and PostgreSQL's numeric prints it); nil if it is not one.
+    public static func micro(decimal text: String) -> Int64? {
+        let negative = text.hasPrefix("-")
+        let digits = negative ? text.dropFirst() : Substring(text)
+        let parts = digits.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let whole = Int64(parts[0]) else { return nil }
+        var fraction: Int64 = 0
+        if parts.count == 2 {
+            let f = parts[1].prefix(6)
+            guard !f.isEmpty, let v = Int64(f), parts[1].dropFirst(6).allSatisfy({ $0 == "0" }) else { return nil }
+            fraction = v * Int64([1, 100_000, 10_000, 1_000, 100, 10, 1][f.count])
+        }
+        let value = whole * 1_000_000 + fraction
+        return negative ? -value : value
+    }
+
+    /// `12.5`, `-3`, `0.000001`: the exact decimal of a millionths count, without trailing zeros.
+    public static func decimal(_ micro: Int64) -> String {
+        let sign = micro < 0 ? "-" : ""
+        let magnitude = micro.magnitude
+        let whole = magnitude / 1_000_000
+        var fraction = String(magnitude % 1_000_000)
+        guard fraction != "0" else { return sign + String(whole) }
+        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return sign + String(whole) + "." + fraction
+    }
+
+    public mutating func add(_ m: DrugMovementRow) {
+        let q = Self.micro(m.quantity.amount)
+        movementUnits.insert(m.quantity.unit.rawValue)
+        switch m.kind {
+        case .received: received += q
+        case .dispensed: dispensed += q
+        case .returned where m.participantID != nil: returnedByParticipants += q
+        case .returned: returnedToSponsor += q
+        case .destroyed: destroyed += q
+        }
+        if lastMovement.map({ ($0.at, $0.eventID) < (m.occurredAt, m.eventID) }) ?? true { lastMovement = (m.occurredAt, m.eventID) }
+    }
+
+    /// A dose given from this lot.
+    public mutating func add(doseOf amount: Double, unit: DoseUnit) {
+        administered += Self.micro(amount)
+        doseUnits.insert(unit.rawValue)
+    }
+
+    /// What the site holds: received and returned by participants, less dispensed, destroyed and returned to the sponsor.
+    public var balance: Int64 { received + returnedByParticipants - dispensed - destroyed - returnedToSponsor }
+
+    /// The unit shown: the first in text order of every unit recorded for the lot.
+    public var unit: String { movementUnits.union(doseUnits).min() ?? "" }
+
+    /// Why the lot does not reconcile, or nil when it does.
+    public var discrepancy: String? {
+        var reasons: [String] = []
+        if balance < 0 { reasons.append("balance is negative (\(Self.decimal(balance)) \(unit))") }
+        if administered > dispensed { reasons.append("administered \(Self.decimal(administered)) exceeds dispensed \(Self.decimal(dispensed))") }
+        if movementUnits.count > 1 { reasons.append("lot recorded in more than one unit") }
+        return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
+    }
+
+    /// The `accountability_discrepancy` signal of a lot that does not reconcile (and has a movement to point at), with a
+    /// site monitor's acknowledgement if there is one.
+    public func signal(acknowledgement: (by: String, at: Timestamp)?) -> SignalRow? {
+        guard let reason = discrepancy, let last = lastMovement else { return nil }
+        return SignalRow(signalID: "\(SafetyRule.accountabilityDiscrepancy.rawValue):\(siteID)/\(lot)", rule: .accountabilityDiscrepancy,
+                         siteID: siteID, participantID: nil, triggerEventID: last.eventID, triggerOccurredAt: last.at,
+                         details: "lot \(lot): \(reason)", status: acknowledgement == nil ? .open : .acknowledged,
+                         acknowledgedBy: acknowledgement?.by, acknowledgedAt: acknowledgement?.at, deadline: nil, resolution: nil)
+    }
+}
