@@ -36,25 +36,29 @@ public struct BatchWriter: Sendable {
 
     /// With `deferReadModels` (the projector is catching up on a backlog) the batch is archived and the read
     /// models it affects are only marked for refresh; a later batch without it refreshes them all at once.
-    public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false) throws -> BatchOutcome {
+    ///
+    /// With a `cache`, fold states this session saved are not read and decoded again (see `FoldStateCache`).
+    public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false,
+                      cache: FoldStateCache? = nil) throws -> BatchOutcome {
         try db.transaction { db in
-            try applyInTransaction(records, deferReadModels: deferReadModels, db)
+            try applyInTransaction(records, deferReadModels: deferReadModels, cache: cache, db)
         }
     }
 
     /// Refreshes whatever earlier batches deferred. Returns whether there was anything.
     @discardableResult
-    public func refreshDeferred(_ db: PostgresConnection) throws -> Bool {
+    public func refreshDeferred(_ db: PostgresConnection, cache: FoldStateCache? = nil) throws -> Bool {
         try db.transaction { db in
             // The chain head serialises every writer of the archive and the read models, as for a batch (see Locks).
             try Locks.chainHead(db)
             guard try MonitoringWriter.hasDeferred(db) else { return false }
-            try MonitoringWriter.refresh(after: [], db)
+            try MonitoringWriter.refresh(after: [], db, cache: cache)
             return true
         }
     }
 
-    private func applyInTransaction(_ records: [KafkaRecord], deferReadModels: Bool, _ db: PostgresConnection) throws -> BatchOutcome {
+    private func applyInTransaction(_ records: [KafkaRecord], deferReadModels: Bool, cache: FoldStateCache?,
+                                    _ db: PostgresConnection) throws -> BatchOutcome {
         var outcome = BatchOutcome()
         let byPartition = Dictionary(grouping: records, by: \.partition)
         let partitions = byPartition.keys.sorted()
@@ -92,7 +96,7 @@ public struct BatchWriter: Sendable {
         if deferReadModels {
             try MonitoringWriter.deferRefresh(after: archive.new, db)
         } else {
-            try MonitoringWriter.refresh(after: archive.new, db)
+            try MonitoringWriter.refresh(after: archive.new, db, cache: cache)
         }
         if !archive.rejected.isEmpty {
             // After the participants' refresh, which rewrites their signals from the fold.

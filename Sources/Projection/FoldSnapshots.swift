@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import TrialDomain
+import TrialDomainPostgres
 
 /// `projection.participant_folds`: each participant's `ParticipantFold.State` as of their archived events up to
 /// `through_seq` (a chain_seq), so a batch adds a participant's new events to it instead of folding their whole
@@ -17,16 +18,34 @@ enum FoldSnapshots {
         var state: ParticipantFold.State
     }
 
-    static func load(_ ids: [String], _ db: PostgresConnection) throws -> [String: Snapshot] {
+    /// The saved states of these participants. With a `cache`, a state it holds at the saved `through_seq` is taken
+    /// from it instead of being read and decoded again.
+    static func load(_ ids: [String], cache: FoldStateCache? = nil, _ db: PostgresConnection) throws -> [String: Snapshot] {
         guard !ids.isEmpty else { return [:] }
-        let decoder = JSONDecoder()
         var snapshots: [String: Snapshot] = [:]
+        var toRead = ids
+        if let cache {
+            toRead = []
+            for row in try db.query("""
+                SELECT participant_id, through_seq FROM projection.participant_folds
+                WHERE participant_id = ANY(\(array: ids)::text[]) AND code_version = \(ParticipantFold.codeVersion)
+                """) {
+                let (id, seq) = try row.decode((String, Int64).self)
+                if let state = cache.state(of: id, throughSeq: seq) {
+                    snapshots[id] = Snapshot(throughSeq: seq, state: state)
+                } else {
+                    toRead.append(id)
+                }
+            }
+        }
+        guard !toRead.isEmpty else { return snapshots }
+        let decoder = JSONDecoder()
         for row in try db.query("""
             SELECT participant_id, through_seq, state FROM projection.participant_folds
-            WHERE participant_id = ANY(\(array: ids)::text[]) AND code_version = \(ParticipantFold.codeVersion)
+            WHERE participant_id = ANY(\(array: toRead)::text[]) AND code_version = \(ParticipantFold.codeVersion)
             """) {
-            guard let id = row[0], let seq = row[1].flatMap({ Int64($0) }), let text = row[2],
-                  let state = try? decoder.decode(ParticipantFold.State.self, from: Data(text.utf8)) else { continue }
+            let (id, seq, text) = try row.decode((String, Int64, String).self)
+            guard let state = try? decoder.decode(ParticipantFold.State.self, from: Data(text.utf8)) else { continue }
             snapshots[id] = Snapshot(throughSeq: seq, state: state)
         }
         return snapshots
@@ -54,4 +73,40 @@ enum FoldSnapshots {
                                                       state = excluded.state
             """)
     }
+}
+
+/// A projector's decoded fold states, so a batch need not read and decode again the states it saved itself.
+///
+/// Correct by construction, whoever else writes: a state is used only when `projection.participant_folds` still holds
+/// that participant at the same `through_seq`, and a state is a function of the participant's archived events up to
+/// that chain_seq (the protocols among them), so any state saved at that `through_seq` stands for the same rows.
+/// One per database session (never shared across databases); bounded, least recently stored dropped first.
+public final class FoldStateCache: @unchecked Sendable {
+    // Used from the projector's thread only.
+    private var states: [String: (throughSeq: Int64, state: ParticipantFold.State, stored: Int)] = [:]
+    private var clock = 0
+    public let capacity: Int
+
+    public init(capacity: Int = 10_000) {
+        self.capacity = capacity
+    }
+
+    func state(of participantID: String, throughSeq: Int64) -> ParticipantFold.State? {
+        guard let entry = states[participantID], entry.throughSeq == throughSeq else { return nil }
+        return entry.state
+    }
+
+    func store(_ fresh: [String: ParticipantFold.State?], throughSeq: Int64) {
+        guard capacity > 0 else { return }
+        for (id, state) in fresh {
+            clock += 1
+            states[id] = state.map { (throughSeq, $0, clock) }
+        }
+        guard states.count > capacity else { return }
+        for (id, _) in states.sorted(by: { $0.value.stored < $1.value.stored }).prefix(states.count - capacity * 9 / 10) {
+            states[id] = nil
+        }
+    }
+
+    public func removeAll() { states.removeAll() }
 }

@@ -66,14 +66,14 @@ enum MonitoringWriter {
     /// Brings the read models up to date after a batch, together with anything an earlier batch deferred.
     /// `events` are newly archived, in this transaction; a participant's snapshot is advanced by them in memory,
     /// unless an earlier batch deferred the participant (their other new events are then read from the archive).
-    static func refresh(after events: [RecordedEvent], _ db: PostgresConnection) throws {
+    static func refresh(after events: [RecordedEvent], _ db: PostgresConnection, cache: FoldStateCache? = nil) throws {
         try recordSiteActivity(events, db)
         let deferred = try takeDeferred(db)
         var pending = Pending(after: events)
         pending.formUnion(deferred)
         var fromBatch = Dictionary(grouping: events.filter { $0.participantID != nil }) { $0.participantID! }
         for id in deferred.participants { fromBatch[id] = nil }
-        try apply(pending, fromBatch: fromBatch, db)
+        try apply(pending, fromBatch: fromBatch, cache: cache, db)
     }
 
     /// Records what `events` oblige to recompute without recomputing it yet (see migration 0006).
@@ -107,7 +107,7 @@ enum MonitoringWriter {
         return pending
     }
 
-    private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], _ db: PostgresConnection) throws {
+    private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], cache: FoldStateCache?, _ db: PostgresConnection) throws {
         guard !pending.isEmpty else { return }
         let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
         let siteLevel = pending.sites.sorted()
@@ -115,10 +115,11 @@ enum MonitoringWriter {
         if pending.protocols {
             // A protocol change reaches every participant's history: all are folded again, in bounded chunks.
             for ids in try chunks(nil, db) {
-                accountability.formUnion(try refreshParticipants(ids, protocols: protocols, foldAgain: true, db))
+                accountability.formUnion(try refreshParticipants(ids, protocols: protocols, foldAgain: true, cache: cache, db))
             }
         } else {
-            accountability.formUnion(try refreshParticipants(pending.participants.sorted(), protocols: protocols, fromBatch: fromBatch, db))
+            accountability.formUnion(try refreshParticipants(pending.participants.sorted(), protocols: protocols, fromBatch: fromBatch,
+                                                             cache: cache, db))
         }
         if !siteLevel.isEmpty { accountability.formUnion(try refreshSites(siteLevel, db)) }
         try refreshAccountability(accountability, db)
@@ -266,10 +267,11 @@ enum MonitoringWriter {
     /// whole archived history, in chunks bounded like `chunks`. With `notify`, critical signals that were not open
     /// before are announced (a full recompute announces nothing: no signal is new to it).
     static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, fromBatch: [String: [RecordedEvent]] = [:],
-                                    foldAgain: Bool = false, notify: Bool = true, _ db: PostgresConnection) throws -> AccountabilityChanges {
+                                    foldAgain: Bool = false, notify: Bool = true, cache: FoldStateCache? = nil,
+                                    _ db: PostgresConnection) throws -> AccountabilityChanges {
         guard !ids.isEmpty else { return AccountabilityChanges() }
         let throughSeq = try db.query("SELECT chain_seq FROM audit.chain_head")[0][0].flatMap { Int64($0) } ?? 0
-        let snapshots = foldAgain ? [:] : try FoldSnapshots.load(ids, db)
+        let snapshots = foldAgain ? [:] : try FoldSnapshots.load(ids, cache: cache, db)
         var newEvents = fromBatch
         let sinceSnapshot = ids.filter { snapshots[$0] != nil && fromBatch[$0] == nil }
         if !sinceSnapshot.isEmpty {
@@ -319,6 +321,7 @@ enum MonitoringWriter {
         }
         try write(changes, sites: states.compactMapValues { $0?.siteID }, accountability: &accountability, db)
         try FoldSnapshots.save(states, throughSeq: throughSeq, db)
+        cache?.store(states, throughSeq: throughSeq)
         if notify { try announceCriticalSignals(openBefore: openBefore, after: signalsAfter, db) }
         return accountability
     }

@@ -73,6 +73,8 @@ public final class Projector: Sendable {
         // Whatever an earlier session committed but did not anchor (a crash between commit and publish) is anchored now.
         anchoring?.publishNow(db)
         try Recompute.serveRequests(db, logger: logger, retry: retry)
+        // Decoded fold states of this session's own batches (checked against the database before each use).
+        let states = FoldStateCache()
         let topic = configuration.topic
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,
@@ -88,7 +90,7 @@ public final class Projector: Sendable {
             let records = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: Int32(configuration.pollTimeoutMs))
             guard !records.isEmpty else {
                 if owesRefresh {
-                    try retry.run("refresh of deferred read models", logger: logger) { try writer.refreshDeferred(db) }
+                    try retry.run("refresh of deferred read models", logger: logger) { try writer.refreshDeferred(db, cache: states) }
                     owesRefresh = false
                 }
                 anchoring?.afterCommit(archived: 0, db)
@@ -98,7 +100,7 @@ public final class Projector: Sendable {
             let catchingUp = records.count >= configuration.batchSize
             // A retry sees the same records again; the checkpoints locked in its transaction drop none and double none.
             let outcome = try retry.run("batch", logger: logger) {
-                try writer.apply(records, to: db, deferReadModels: catchingUp)
+                try writer.apply(records, to: db, deferReadModels: catchingUp, cache: states)
             }
             owesRefresh = catchingUp
             consumer.commitInformational(outcome.nextOffsets)

@@ -400,22 +400,23 @@ extension Bench {
             let admin = try KafkaAdmin(bootstrapServers: bootstrap)
             var maxLag: Int64 = 0
             let tokenFor = tokens
-            // Each sender (a site's investigator, the monitor) submits its next event once the previous one is accepted, as a
-            // person at a site does: their events reach the log in the order they were recorded.
-            var previousOfSender: [String: Task<Void, any Error>] = [:]
+            // A participant's next event is submitted once the previous one is accepted, as a site records a visit: each
+            // participant's events reach the log in the order they were recorded (participants in parallel).
+            var previousOfParticipant: [String: Task<Void, any Error>] = [:]
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<total {
                     let due = start + .microseconds(Int64(i) * 1_000_000 / Int64(rate))
                     try await Task.sleep(until: due, clock: .continuous)
                     let event = stream[i]
                     let isDose = event.json["type"] == "dose.administered"
-                    let previous = previousOfSender[event.sender]
+                    let chain = event.json["participant_id"]?.stringValue ?? event.sender
+                    let previous = previousOfParticipant[chain]
                     let task = Task {
                         _ = await previous?.result
                         let (status, _) = try await client.post(path: "v1/events", body: CanonicalJSON.encode(event.json), token: tokenFor[event.sender]!)
                         if status == 202, isDose { watcher.accepted(event.json["event_id"]!.stringValue!.lowercased()) }
                     }
-                    previousOfSender[event.sender] = task
+                    previousOfParticipant[chain] = task
                     group.addTask { try await task.value }
                     if i % 200 == 0 {
                         let lag = try ProjectionLag.measure(topic: topic, db: db, admin: admin).total
