@@ -42,24 +42,73 @@ enum MonitoringWriter {
         static func < (a: LotKey, b: LotKey) -> Bool { (a.site, a.lot) < (b.site, b.lot) }
     }
 
-    /// What a batch did to the rows drug accountability sums: rows added, and lots that lost a row (summed again).
+    /// What a batch did to the rows drug accountability sums: rows added, rows removed, and lots to sum again.
+    ///
+    /// A lot whose removed rows are exactly rows added back (a participant's rows rewritten whole, as a protocol
+    /// amendment does) has not changed; one that lost a row that did not come back is summed again from its rows.
     struct AccountabilityChanges {
         var movements: [DrugMovementRow] = []
-        var doses: [(lot: LotKey, amount: Double, unit: DoseUnit)] = []
+        var doses: [(lot: LotKey, eventID: String, amount: Double, unit: DoseUnit)] = []
+        /// Removed rows by lot, as `fingerprint`s.
+        var removedRows: [LotKey: [String]] = [:]
         var resum: Set<LotKey> = []
 
         mutating func formUnion(_ other: AccountabilityChanges) {
             movements += other.movements
             doses += other.doses
+            removedRows.merge(other.removedRows) { $0 + $1 }
             resum.formUnion(other.resum)
         }
 
-        /// Lots of the rows a DELETE ... RETURNING site_id, lot removed.
-        mutating func removed(_ rows: PostgresRows) throws {
+        static func fingerprint(_ m: DrugMovementRow) -> String {
+            "m|\(m.eventID)|\(m.kind.rawValue)|\(LotAccountability.micro(m.quantity.amount))|\(m.quantity.unit.rawValue)|\(m.participantID ?? "")|\(m.occurredAt.microsecondsSinceEpoch)"
+        }
+
+        static func fingerprint(dose eventID: String, _ amount: Double, _ unit: String) -> String {
+            "d|\(eventID)|\(LotAccountability.micro(amount))|\(unit)"
+        }
+
+        /// Rows of `DELETE FROM unblinded.drug_movements ... RETURNING event_id::text, site_id, participant_id, lot, kind,
+        /// quantity::float8, unit, occurred_at`.
+        mutating func removedMovements(_ rows: PostgresRows) throws {
+            for row in rows {
+                let (eventID, site, participant, lot, kind, quantity, unit, at)
+                    = try row.decode((String, String, String?, String, String, Double, String, Timestamp).self)
+                removedRows[LotKey(site: site, lot: lot), default: []].append(
+                    "m|\(eventID)|\(kind)|\(LotAccountability.micro(quantity))|\(unit)|\(participant ?? "")|\(at.microsecondsSinceEpoch)")
+            }
+        }
+
+        /// Rows of `DELETE FROM unblinded.dose_products ... RETURNING event_id::text, site_id, lot, amount::float8, unit`.
+        mutating func removedDoses(_ rows: PostgresRows) throws {
+            for row in rows {
+                let (eventID, site, lot, amount, unit) = try row.decode((String, String, String?, Double, String).self)
+                if let lot { removedRows[LotKey(site: site, lot: lot), default: []].append(Self.fingerprint(dose: eventID, amount, unit)) }
+            }
+        }
+
+        /// Lots named by rows of `SELECT site_id, lot ...`: summed again.
+        mutating func resum(_ rows: PostgresRows) throws {
             for row in rows {
                 let (site, lot) = try row.decode((String, String?).self)
                 if let lot { resum.insert(LotKey(site: site, lot: lot)) }
             }
+        }
+
+        /// Settles removed rows against added ones: lots where they differ are summed again; rows added to lots that
+        /// lost none (or got exactly them back) are returned for adding.
+        func settled() -> (movements: [DrugMovementRow], doses: [(lot: LotKey, eventID: String, amount: Double, unit: DoseUnit)],
+                           resum: Set<LotKey>) {
+            var added: [LotKey: [String]] = [:]
+            for m in movements { added[LotKey(site: m.siteID, lot: m.lot), default: []].append(Self.fingerprint(m)) }
+            for d in doses { added[d.lot, default: []].append(Self.fingerprint(dose: d.eventID, d.amount, d.unit.rawValue)) }
+            var resum = resum
+            var unchanged: Set<LotKey> = []
+            for (lot, removed) in removedRows {
+                if removed.sorted() == (added[lot] ?? []).sorted() { unchanged.insert(lot) } else { resum.insert(lot) }
+            }
+            let skip = resum.union(unchanged)
+            return (movements.filter { !skip.contains(LotKey(site: $0.siteID, lot: $0.lot)) }, doses.filter { !skip.contains($0.lot) }, resum)
         }
     }
 
@@ -349,11 +398,14 @@ enum MonitoringWriter {
             WHERE participant_id = ANY(\(array: ids)::text[]) AND rule <> \(SafetyRule.eventIDReused.rawValue)
             """)
         try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: ids)::text[])")
-        for table in ["dose_products", "drug_movements"] {
-            try accountability.removed(try db.query("""
-                DELETE FROM unblinded.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[]) RETURNING site_id, lot
-                """))
-        }
+        try accountability.removedDoses(try db.query("""
+            DELETE FROM unblinded.dose_products WHERE participant_id = ANY(\(array: ids)::text[])
+            RETURNING event_id::text, site_id, lot, amount::float8, unit
+            """))
+        try accountability.removedMovements(try db.query("""
+            DELETE FROM unblinded.drug_movements WHERE participant_id = ANY(\(array: ids)::text[])
+            RETURNING event_id::text, site_id, participant_id, lot, kind, quantity::float8, unit, occurred_at
+            """))
         return openBefore
     }
 
@@ -370,12 +422,14 @@ enum MonitoringWriter {
                 try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: keys)::text[])")
             case "doses":
                 try db.query("DELETE FROM monitoring.doses WHERE event_id = ANY(\(array: keys)::uuid[])")
-                try accountability.removed(try db.query("""
-                    DELETE FROM unblinded.dose_products WHERE event_id = ANY(\(array: keys)::uuid[]) RETURNING site_id, lot
+                try accountability.removedDoses(try db.query("""
+                    DELETE FROM unblinded.dose_products WHERE event_id = ANY(\(array: keys)::uuid[])
+                    RETURNING event_id::text, site_id, lot, amount::float8, unit
                     """))
             case "drug_movements":
-                try accountability.removed(try db.query("""
-                    DELETE FROM unblinded.drug_movements WHERE event_id = ANY(\(array: keys)::uuid[]) RETURNING site_id, lot
+                try accountability.removedMovements(try db.query("""
+                    DELETE FROM unblinded.drug_movements WHERE event_id = ANY(\(array: keys)::uuid[])
+                    RETURNING event_id::text, site_id, participant_id, lot, kind, quantity::float8, unit, occurred_at
                     """))
             case "safety_signals":
                 try db.query("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: keys)::text[])")
@@ -388,7 +442,9 @@ enum MonitoringWriter {
             accountability.movements += change.upserts.movements
             guard let site = sites[change.participantID] else { continue }
             for dose in change.upserts.doses {
-                if let lot = dose.dose.lot { accountability.doses.append((LotKey(site: site, lot: lot), dose.dose.amount, dose.dose.unit)) }
+                if let lot = dose.dose.lot {
+                    accountability.doses.append((LotKey(site: site, lot: lot), dose.eventID, dose.dose.amount, dose.dose.unit))
+                }
             }
         }
     }
@@ -423,10 +479,10 @@ enum MonitoringWriter {
             """))
         let bySite = Dictionary(grouping: events) { $0.siteID! }
         var accountability = AccountabilityChanges()
-        try accountability.removed(try db.query("""
+        try accountability.resum(try db.query("""
             DELETE FROM unblinded.drug_movements WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[]) RETURNING site_id, lot
             """))
-        try accountability.removed(try db.query("""
+        try accountability.resum(try db.query("""
             SELECT site_id, lot FROM unblinded.drug_accountability WHERE site_id = ANY(\(array: sites)::text[])
             """))
         try db.query("DELETE FROM monitoring.deviations WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
@@ -471,7 +527,8 @@ enum MonitoringWriter {
     /// its rows.
     static func refreshAccountability(_ changes: AccountabilityChanges, sites: [String]? = nil, _ db: PostgresConnection) throws {
         var lots: [LotKey: LotAccountability] = [:]
-        var resum = changes.resum
+        let settled = changes.settled()
+        var resum = settled.resum
         if let sites, !sites.isEmpty {
             for row in try db.query("""
                 SELECT DISTINCT site_id, lot FROM unblinded.drug_movements WHERE site_id = ANY(\(array: sites)::text[])
@@ -482,7 +539,7 @@ enum MonitoringWriter {
                 resum.insert(LotKey(site: site, lot: lot))
             }
         }
-        let added = Set(changes.movements.map { LotKey(site: $0.siteID, lot: $0.lot) } + changes.doses.map(\.lot)).subtracting(resum)
+        let added = Set(settled.movements.map { LotKey(site: $0.siteID, lot: $0.lot) } + settled.doses.map(\.lot)).subtracting(resum)
         guard !added.isEmpty || !resum.isEmpty else { return }
         for lot in added { lots[lot] = LotAccountability(siteID: lot.site, lot: lot.lot) }
         if !added.isEmpty {
@@ -507,10 +564,10 @@ enum MonitoringWriter {
                     returnedToSponsor: try micro(toSponsor), destroyed: try micro(destroyed),
                     lastMovement: lastAt.flatMap { at in lastID.map { (at, $0) } })
             }
-            for m in changes.movements where added.contains(LotKey(site: m.siteID, lot: m.lot)) {
+            for m in settled.movements where added.contains(LotKey(site: m.siteID, lot: m.lot)) {
                 lots[LotKey(site: m.siteID, lot: m.lot)]?.add(m)
             }
-            for dose in changes.doses where added.contains(dose.lot) { lots[dose.lot]?.add(doseOf: dose.amount, unit: dose.unit) }
+            for dose in settled.doses where added.contains(dose.lot) { lots[dose.lot]?.add(doseOf: dose.amount, unit: dose.unit) }
         }
         if !resum.isEmpty {
             let keys = resum.sorted()
