@@ -164,7 +164,9 @@ enum MonitoringWriter {
         if pending.protocols {
             // A protocol change reaches every participant's history: all are folded again, in bounded chunks.
             for ids in try chunks(nil, db) {
-                accountability.formUnion(try refreshParticipants(ids, protocols: protocols, foldAgain: true, cache: cache, db))
+                // Settled chunk by chunk: a participant's rows come back within their chunk, and the rows of a whole
+                // archive would not fit in memory.
+                try refreshAccountability(try refreshParticipants(ids, protocols: protocols, foldAgain: true, cache: cache, db), db)
             }
         } else {
             accountability.formUnion(try refreshParticipants(pending.participants.sorted(), protocols: protocols, fromBatch: fromBatch,
