@@ -64,11 +64,9 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
 /// One row of a result. Decode its values by position or by column name; a failure names the column.
 public struct PostgresRow: Sendable {
     public let columns: [String]
-    /// The raw text values (nil for SQL NULL).
-    public let values: [String?]
-
-    /// The raw text of column `index` (nil for SQL NULL). Prefer `decode`, which says which column was wrong and why.
-    public subscript(index: Int) -> String? { values[index] }
+    /// The raw text values (nil for SQL NULL). Internal: outside this module a value is read with `decode`, which says
+    /// which column was wrong and why.
+    let values: [String?]
 
     /// The value of column `index` as a `T`.
     /// - Throws: `PostgresDecodingError` naming the column when it is missing, NULL for a non-optional `T`, or not a `T`.

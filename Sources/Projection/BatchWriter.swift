@@ -161,7 +161,7 @@ public struct BatchWriter: Sendable {
         var (seq, link) = try Locks.chainHead(db)
         let archivedBefore = Set(try db.query("""
             SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: candidates.map(\.1.eventID))::uuid[])
-            """).compactMap { $0[0] })
+            """).decode(String.self))
         let fresh = candidates.filter { !archivedBefore.contains($0.1.eventID) }
         var seqs: [Int64] = []
         var links: [String] = []
@@ -202,8 +202,8 @@ public struct BatchWriter: Sendable {
             SELECT event_id::text, envelope FROM audit.events WHERE event_id = ANY(\(array: repeats.map(\.1.eventID))::uuid[])
             """)
         var originals = firstInBatch
-        for row in archived {
-            if case .success(let e)? = (try? parser.parse(row[1]!)).map(validator.decodeStored) { originals[row[0]!] = e }
+        for (eventID, envelope) in try archived.decode((String, String).self) {
+            if case .success(let e)? = (try? parser.parse(envelope)).map(validator.decodeStored) { originals[eventID] = e }
         }
         var duplicates = 0
         var rejections: [(KafkaRecord, RecordedEvent, String)] = []

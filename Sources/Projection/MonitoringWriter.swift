@@ -140,16 +140,16 @@ enum MonitoringWriter {
 
     /// Whether an earlier batch deferred a refresh that has not happened yet.
     static func hasDeferred(_ db: PostgresConnection) throws -> Bool {
-        try db.query("SELECT EXISTS (SELECT 1 FROM projection.pending_refresh)")[0][0] == "t"
+        try db.query("SELECT EXISTS (SELECT 1 FROM projection.pending_refresh)").decodeFirst(Bool.self)
     }
 
     /// Reads and clears the deferred refreshes (the caller's transaction makes both or neither happen).
     static func takeDeferred(_ db: PostgresConnection) throws -> Pending {
         var pending = Pending(after: [])
         for row in try db.query("DELETE FROM projection.pending_refresh RETURNING kind, key") {
-            switch row[0]! {
-            case "participant": pending.participants.insert(row[1]!)
-            case "site": pending.sites.insert(row[1]!)
+            switch try row.decode(String.self, at: 0) {
+            case "participant": pending.participants.insert(try row.decode(String.self, at: 1))
+            case "site": pending.sites.insert(try row.decode(String.self, at: 1))
             default: pending.protocols = true
             }
         }
@@ -201,7 +201,7 @@ enum MonitoringWriter {
     }
 
     static func allSites(_ db: PostgresConnection) throws -> [String] {
-        try db.query("SELECT DISTINCT site_id FROM audit.events WHERE site_id IS NOT NULL ORDER BY 1").map { $0[0]! }
+        try db.query("SELECT DISTINCT site_id FROM audit.events WHERE site_id IS NOT NULL ORDER BY 1").decode(String.self)
     }
 
     // MARK: Reused event_ids
@@ -241,7 +241,7 @@ enum MonitoringWriter {
         let parser = JSONParser(maxDepth: 64)
         let validator = EventValidator()
         return try rows.map { row in
-            try validator.decodeStored(try parser.parse(row[0]!)).get()
+            try validator.decodeStored(try parser.parse(try row.decode(String.self, at: 0))).get()
         }
     }
 
@@ -265,9 +265,9 @@ enum MonitoringWriter {
             current.append(id)
             events += count
         }
-        for row in counts {
-            known.insert(row[0]!)
-            add(row[0]!, Int(row[1]!)!)
+        for (id, count) in try counts.decode((String, Int).self) {
+            known.insert(id)
+            add(id, count)
         }
         // A participant named by events not yet archived (none today) still gets recomputed (to no rows).
         for id in participants ?? [] where !known.contains(id) { add(id, 0) }
@@ -321,7 +321,7 @@ enum MonitoringWriter {
                                     foldAgain: Bool = false, notify: Bool = true, cache: FoldStateCache? = nil,
                                     _ db: PostgresConnection) throws -> AccountabilityChanges {
         guard !ids.isEmpty else { return AccountabilityChanges() }
-        let throughSeq = try db.query("SELECT chain_seq FROM audit.chain_head")[0][0].flatMap { Int64($0) } ?? 0
+        let throughSeq = try db.query("SELECT chain_seq FROM audit.chain_head").decodeFirst(Int64?.self) ?? 0
         let snapshots = foldAgain ? [:] : try FoldSnapshots.load(ids, cache: cache, db)
         var newEvents = fromBatch
         let sinceSnapshot = ids.filter { snapshots[$0] != nil && fromBatch[$0] == nil }
@@ -388,7 +388,7 @@ enum MonitoringWriter {
             SELECT participant_id, signal_id FROM monitoring.safety_signals
             WHERE participant_id = ANY(\(array: ids)::text[]) AND severity = 'critical' AND status = 'open'
             """) {
-            guard let participant = row[0], let signal = row[1] else { continue }
+            guard case let (participant?, signal?) = try row.decode((String?, String?).self) else { continue }
             openBefore[participant, default: []].insert(signal)
         }
         for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "corrections"] {

@@ -156,7 +156,7 @@ final class AnchorSchedule: @unchecked Sendable {
     func publishNow(_ db: PostgresConnection) {
         do {
             let head = try db.query("SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.chain_head")
-            guard let row = head.rows.first, let seq = Int64(row[0]!) else {
+            guard case let (seq, chainHash)? = try head.first?.decode((Int64, String).self) else {
                 logger.error("audit.chain_head has no row: nothing to anchor; run `reporter audit verify`")
                 return
             }
@@ -165,7 +165,7 @@ final class AnchorSchedule: @unchecked Sendable {
                 return
             }
             let now = Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
-            try publisher.publish(logTopic: logTopic, chainSeq: seq, chainHash: row[1]!, at: now)
+            try publisher.publish(logTopic: logTopic, chainSeq: seq, chainHash: chainHash, at: now)
             lastSeq = seq
             unanchored = 0
             lastPublished = ContinuousClock.now
@@ -185,7 +185,7 @@ public enum Checkpoints {
             SELECT partition, next_offset FROM projection.checkpoints
             WHERE topic = \(topic) AND partition = ANY(\(array: partitions)::integer[])
             """)
-        for row in rows { offsets[Int32(row[0]!)!] = Int64(row[1]!)! }
+        for (partition, offset) in try rows.decode((Int32, Int64).self) { offsets[partition] = offset }
         return offsets
     }
 }
@@ -211,7 +211,7 @@ public struct ProjectionLag: Sendable {
         let count = try admin.partitionCount(topic: topic)
         let ids = (0..<Int32(count)).map { $0 }
         let applied = try Checkpoints.read(topic: topic, partitions: ids, db)
-        let pending = Int64(try db.query("SELECT count(*) FROM projection.pending_refresh")[0][0]!)!
+        let pending = try db.query("SELECT count(*) FROM projection.pending_refresh").decodeFirst(Int64.self)
         return ProjectionLag(partitions: try ids.map { p in
             Partition(partition: p, applied: applied[p] ?? 0, logEnd: try admin.watermarks(topic: topic, partition: p).high)
         }, pendingRefresh: pending)
@@ -239,9 +239,9 @@ public enum Recompute {
     /// each chunk is correct on its own, so that costs only time.
     @discardableResult
     public static func serveRequests(_ db: PostgresConnection, logger: Logger, retry: TransientRetry = TransientRetry()) throws -> Bool {
-        let requests = try db.query("SELECT requested_at::text, reason FROM projection.recompute_requests")
+        let requests = try db.query("SELECT requested_at::text, reason FROM projection.recompute_requests").decode((String, String).self)
         guard !requests.isEmpty else { return false }
-        logger.info("recomputing read models from the archive", metadata: ["reason": "\(requests.map { $0[1]! })"])
+        logger.info("recomputing read models from the archive", metadata: ["reason": "\(requests.map(\.1))"])
         let started = ContinuousClock.now
         try retry.run("recompute: protocols and site activity", logger: logger) {
             try db.transaction { db in
@@ -274,8 +274,8 @@ public enum Recompute {
                 // Only the requests served: one a migration added meanwhile is served next time.
                 try db.query("""
                     DELETE FROM projection.recompute_requests
-                    WHERE (requested_at::text, reason) IN (SELECT * FROM unnest(\(array: requests.map { $0[0]! })::text[],
-                                                                                \(array: requests.map { $0[1]! })::text[]))
+                    WHERE (requested_at::text, reason) IN (SELECT * FROM unnest(\(array: requests.map(\.0))::text[],
+                                                                                \(array: requests.map(\.1))::text[]))
                     """)
             }
         }

@@ -390,7 +390,7 @@ extension Bench {
             let db = try PostgresConnection(url: databaseURL)
             // Set-up projected completely (read models too) before the clock starts.
             while try appliedOffsets(db) < Int64(setup.count)
-                || db.query("SELECT count(*) FROM projection.pending_refresh")[0][0] != "0" {
+                || db.query("SELECT count(*) FROM projection.pending_refresh").decodeFirst(Int.self) != 0 {
                 try await Task.sleep(for: .milliseconds(100))
             }
 

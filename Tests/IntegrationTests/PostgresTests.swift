@@ -15,7 +15,7 @@ struct PostgresTests {
         let db = try PostgresConnection(url: try TestStack.databaseURL)
         let values: [String?] = ["plain", "quo\"te", "back\\slash", "{brace,comma}", nil, "", "NULL", "ünï"]
         let rows = try db.query("SELECT v FROM unnest(\(array: values)::text[]) WITH ORDINALITY AS x(v, i) ORDER BY i")
-        #expect(rows.map { $0[0] } == values)
+        #expect(try rows.decode(String?.self) == values)
     }
 
     @Test func errorsCarryTheSQLState() throws {
