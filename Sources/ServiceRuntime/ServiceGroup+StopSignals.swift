@@ -39,29 +39,26 @@ extension ServiceGroup {
 
 /// SIGTERM and SIGINT, caught from the start of a long-running process and kept until its service group takes them.
 public enum StopSignals {
-    /// Written (one byte per signal) by the handler, read by `StopSignalWatcher`: a pipe is what a signal handler may
-    /// safely touch.
-    nonisolated(unsafe) static var pipeEnds: [Int32] = [-1, -1]
+    /// The pipe's ends: written (one byte per signal) by the handler, read by `StopSignalWatcher`. A pipe and plain
+    /// integers are what a signal handler may safely touch (no array, nothing reference-counted).
+    nonisolated(unsafe) static var readEnd: Int32 = -1
+    nonisolated(unsafe) static var writeEnd: Int32 = -1
 
     /// Installs the handlers. Call it as the first statement of `main`: from then on a stop signal never kills the
     /// process the default way, half-started; it waits in the pipe until `runUntilStopSignal` takes it. Idempotent.
     public static func hold() {
-        guard pipeEnds[0] < 0 else { return }
+        guard readEnd < 0 else { return }
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { return }
-        pipeEnds = ends
+        (readEnd, writeEnd) = (ends[0], ends[1])
         for signal in [SIGTERM, SIGINT] {
             Glibc.signal(signal) { _ in
                 var byte: UInt8 = 1
-                _ = write(StopSignals.pipeEnds[1], &byte, 1)
+                _ = write(StopSignals.writeEnd, &byte, 1)
             }
         }
         // A parent may hand down a mask that blocks them (Foundation's `Process` spawning from a dispatch thread does).
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        ServiceGroup.unblockStopSignals()
     }
 }
 
@@ -70,7 +67,7 @@ public enum StopSignals {
 struct StopSignalWatcher: Service {
     func run() async throws {
         try await onDedicatedThread(name: "stop-signals") { stop in
-            var entry = pollfd(fd: StopSignals.pipeEnds[0], events: Int16(POLLIN), revents: 0)
+            var entry = pollfd(fd: StopSignals.readEnd, events: Int16(POLLIN), revents: 0)
             while !stop.isStopRequested {
                 if poll(&entry, 1, 250) > 0 { return }
             }
