@@ -115,6 +115,7 @@ public final class Projector: Sendable {
             ])
         }
         // Stopping: whatever was committed since the last anchor is anchored before the process goes.
+        logger.info("stop requested: anchoring what is committed and leaving the consumer group")
         anchoring?.publishIfUnanchored(db)
     }
 }

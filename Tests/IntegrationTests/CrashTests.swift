@@ -25,14 +25,23 @@ struct CrashTests {
         }
     }
 
-    /// Waits for a child to exit without blocking a cooperative thread; kills it after 30 s and fails.
-    static func waitForExit(_ process: Process) async throws {
+    /// Waits for a child to end without blocking a cooperative thread; kills it after 30 s and fails, saying what the
+    /// kernel thought of it and how its log ends.
+    @discardableResult
+    static func waitForExit(_ process: Process, log: URL? = nil) async throws -> ChildTermination {
         let deadline = Date().addingTimeInterval(30)
-        while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            Issue.record("projector did not exit within 30 s")
-            while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        while Date() < deadline {
+            if let end = process.kernelTermination { return end }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let pid = process.processIdentifier
+        let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "no /proc entry"
+        let tail = log.flatMap { try? String(contentsOf: $0, encoding: .utf8) }.map { $0.split(separator: "\n").suffix(8).joined(separator: "\n") }
+        kill(pid, SIGKILL)
+        Issue.record("\(process.executableURL?.lastPathComponent ?? "child") did not exit within 30 s; /proc stat: \(state)\nlog ends:\n\(tail ?? "(no log)")")
+        while true {
+            if let end = process.kernelTermination { return end }
+            try await Task.sleep(for: .milliseconds(10))
         }
     }
 
@@ -58,9 +67,9 @@ struct CrashTests {
         environment["PROJECTOR_BATCH_SIZE"] = "23"
         environment["LOG_LEVEL"] = "info"
         var starts = 0
-        func start() throws -> Process {
+        func start() throws -> ProjectorProcess {
             starts += 1
-            return try ProjectorProcess(environment, log: "crash-projector-\(starts)").process
+            return try ProjectorProcess(environment, log: "crash-projector-\(starts)")
         }
         var kills = 0
         var thresholds = (1...4).map { Int64($0) * total / 6 + Int64.random(in: 0...40, using: &rng) }
@@ -72,8 +81,7 @@ struct CrashTests {
             if let next = thresholds.first, progress >= next {
                 // Kill it mid-run, wherever it is: inside a transaction, between batches, in a rebalance.
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...50, using: &rng)))
-                kill(projector.processIdentifier, SIGKILL)
-                try await Self.waitForExit(projector)
+                #expect(try await projector.stop(SIGKILL) == nil)
                 kills += 1
                 thresholds.removeFirst()
                 projector = try start()
@@ -83,9 +91,7 @@ struct CrashTests {
             if thresholds.isEmpty, progress == total, try db.query("SELECT count(*) FROM projection.pending_refresh").rows == [["0"]] { break }
             try await Task.sleep(for: .milliseconds(10))
         }
-        kill(projector.processIdentifier, SIGTERM)
-        try await Self.waitForExit(projector)
-        #expect(projector.terminationReason == .exit, "SIGTERM stops the projector cleanly, even right after start")
+        #expect(try await projector.stop(SIGTERM) == 0, "SIGTERM stops the projector cleanly, even right after start")
         #expect(kills == 4)
         #expect(try Self.applied(db, topic: topic) == total, "every offset applied")
         // No duplicates, no gaps: every event once, the chain unbroken, the log and the archive agree.

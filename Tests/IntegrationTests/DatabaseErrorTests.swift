@@ -76,8 +76,8 @@ struct DatabaseErrorTests {
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         try process.run()
-        try await CrashTests.waitForExit(process)
-        return (process.terminationStatus, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
+        let end = try await CrashTests.waitForExit(process)
+        return (end.status, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
     }
 
     /// Waits until `count` backends of the database other than `except` wait for a lock.

@@ -62,8 +62,7 @@ final class IngestProcess: Sendable {
     @discardableResult
     func stop() async throws -> Int32 {
         kill(process.processIdentifier, SIGTERM)
-        try await CrashTests.waitForExit(process)
-        return process.terminationReason == .exit ? process.terminationStatus : -1
+        return try await CrashTests.waitForExit(process).exitStatus ?? -1
     }
 
     /// A port nobody listens on right now (the kernel picks it).

@@ -157,9 +157,14 @@ struct ReporterExecutableTests {
         let output = Pipe()
         watch.standardOutput = output
         try watch.run()
-        // Give the watcher time to LISTEN before the signal opens.
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'").rows != [["1"]] {
+        // The signal must open after the watcher LISTENs, or it is not news to it: wait for that, however slowly a
+        // loaded machine starts it (it went on after 10 s before, and the watcher idled out without a signal).
+        let deadline = Date().addingTimeInterval(90)
+        while try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'").rows != [["1"]] {
+            guard Date() < deadline, watch.kernelTermination == nil else {
+                Issue.record("reporter watch did not LISTEN within 90 s (\(watch.kernelTermination.map(\.description) ?? "still running"))")
+                break
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         return (watch, output)
@@ -174,20 +179,22 @@ struct ReporterExecutableTests {
         story.add(.vitalsRecorded, day: 6, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "follow_up"])
         story.dose(day: -4, 8)  // before consent: critical
         try MonitoringTests.apply(story.events, to: db)
-        try await CrashTests.waitForExit(watch)
+        let end = try await CrashTests.waitForExit(watch)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(watch.terminationStatus == 0)
+        #expect(end == .exited(0))
         #expect(text.contains("CRITICAL dose_outside_participation S01-0001 (S01)"), "\(text)")
     }
 
-    /// `reporter watch` runs until interrupted: SIGTERM stops it at once, and cleanly (it was killed by the signal before).
+    /// `reporter watch` runs until interrupted: SIGTERM stops it cleanly (it was killed by the signal before), within
+    /// its quarter-second waits; the bound only catches a stop that waits for something else (a loaded machine takes
+    /// seconds to reap a child).
     @Test func watchStopsCleanlyOnSIGTERM() async throws {
         let db = try MonitoringTests.fresh()
         let (watch, output) = try await Self.listeningWatcher(db)
         let (status, seconds) = try await ShutdownTests.stop(watch)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(status == 0)
-        #expect(seconds < 2, "stopped \(seconds) s after SIGTERM")
+        #expect(seconds < 10, "stopped \(seconds) s after SIGTERM")
         #expect(text.contains("watching for critical signals"), "\(text)")
     }
 
@@ -207,9 +214,9 @@ struct ReporterExecutableTests {
         var story = ParticipantStory.standard()
         story.dose(day: -4, 8)  // before consent: a real critical signal
         try MonitoringTests.apply(story.events, to: db)
-        try await CrashTests.waitForExit(watch)
+        let end = try await CrashTests.waitForExit(watch)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(watch.terminationStatus == 0)
+        #expect(end == .exited(0))
         #expect(!text.contains("FORGED") && !text.contains("S01-0666"), "\(text)")
         #expect(text.contains("CRITICAL dose_outside_participation S01-0001 (S01)"), "\(text)")
     }

@@ -49,8 +49,9 @@ struct SeveralProjectorsTests {
     static func waitUntilApplied(_ total: Int64, _ db: PostgresConnection, topic: String, running: [ProjectorProcess]) async throws {
         let deadline = Date().addingTimeInterval(90)
         while Date() < deadline {
-            for p in running where !p.process.isRunning {
-                Issue.record("a projector stopped with status \(p.process.terminationStatus)")
+            for p in running {
+                guard let end = p.process.kernelTermination else { continue }
+                Issue.record("a projector stopped: \(end)")
                 return
             }
             if (try? CrashTests.applied(db, topic: topic)) == total,

@@ -14,8 +14,8 @@ struct ShutdownTests {
     static func stop(_ process: Process, _ signal: Int32 = SIGTERM) async throws -> (status: Int32?, seconds: Double) {
         let sent = Date()
         kill(process.processIdentifier, signal)
-        try await CrashTests.waitForExit(process)
-        return (process.terminationReason == .exit ? process.terminationStatus : nil, Date().timeIntervalSince(sent))
+        let end = try await CrashTests.waitForExit(process)
+        return (end.exitStatus, Date().timeIntervalSince(sent))
     }
 
     /// Waits until `file` contains `text`.
@@ -29,7 +29,8 @@ struct ShutdownTests {
     }
 
     /// With PostgreSQL unreachable the projector backs off, up to 5 s between attempts; SIGTERM ends the wait at once
-    /// instead of after it (it slept the whole backoff before).
+    /// instead of after it (it slept the whole backoff before). The bound leaves a loaded machine room and still
+    /// tells the two apart: it is a second under the 5 s backoff the signal lands in.
     @Test(.stack) func projectorStopsAtOnceWhileBackingOffFromAnUnreachableDatabase() async throws {
         let nobody = "postgresql://trial_projector@127.0.0.1:\(try IngestProcess.freePort())/trial?connect_timeout=2"
         var environment = ProcessInfo.processInfo.environment
@@ -39,11 +40,11 @@ struct ShutdownTests {
         environment["LOG_LEVEL"] = "info"
         let name = "unreachable-projector-\(UUID().uuidString)"
         let projector = try ProjectorProcess(environment, log: name)
-        // The sixth failed attempt starts a 3.2 s backoff.
-        try await Self.waitFor("retry_in_s=3.2", in: FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log"))
+        // The seventh failed attempt starts the longest backoff, 5 s.
+        try await Self.waitFor("retry_in_s=5.0", in: FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log"))
         let (status, seconds) = try await Self.stop(projector.process)
         #expect(status == 0)
-        #expect(seconds < 2, "stopped \(seconds) s after SIGTERM")
+        #expect(seconds < 4, "stopped \(seconds) s after SIGTERM")
     }
 
     @Test func devbrokerStopsAtOnce() async throws {
@@ -59,7 +60,7 @@ struct ShutdownTests {
         let (status, seconds) = try await Self.stop(broker)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(status == 0)
-        #expect(seconds < 2, "stopped \(seconds) s after SIGTERM")
+        #expect(seconds < 10, "stopped \(seconds) s after SIGTERM")  // the default action killed it before: status nil
         #expect(text.contains("devbroker: stopping"), "\(text)")
     }
 }

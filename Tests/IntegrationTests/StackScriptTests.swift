@@ -16,9 +16,13 @@ struct StackScriptTests {
     /// Runs `bash script arguments` in `directory`; returns the exit status and the output, waiting without
     /// blocking Swift's cooperative threads. Spawned and reaped here with posix_spawn and waitpid: Foundation's
     /// Process never noticed the end of a script that leaves a daemon (PostgreSQL) running, so it is not used.
+    /// The shell closes every descriptor it inherited before the script runs: the daemon it leaves would otherwise
+    /// hold, for the rest of the suite, whatever pipes and sockets other tests had open at that moment, and their
+    /// children would never seem to end.
     static func run(_ script: String, _ arguments: [String], in directory: URL) async throws -> (Int32, String) {
         let log = directory.appendingPathComponent("run-\(UUID().uuidString).log")
-        let command = "cd \"$1\" && shift && exec bash \"$@\" </dev/null >\"$LOG\" 2>&1"
+        let closeInherited = "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\"; done 2>/dev/null"
+        let command = "\(closeInherited); cd \"$1\" && shift && exec bash \"$@\" </dev/null >\"$LOG\" 2>&1"
         let argv = ["/bin/bash", "-c", command, "run", directory.path, script] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["LOG"] = log.path

@@ -75,9 +75,9 @@ enum TestStack {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        try await CrashTests.waitForExit(process)
+        let end = try await CrashTests.waitForExit(process)
         try handle.close()
-        return (process.terminationStatus, try String(contentsOf: output, encoding: .utf8))
+        return (end.status, try String(contentsOf: output, encoding: .utf8))
     }
 
     static func projectorConfiguration(databaseURL: String, bootstrap: String, topic: String) -> ProjectorConfiguration {
@@ -174,10 +174,11 @@ final class BackgroundProjector: Sendable {
 /// A real `projector` process (`projector run`), its standard error in a log file named `log`.
 final class ProjectorProcess {
     let process = Process()
+    let log: URL
     init(_ environment: [String: String], log name: String) throws {
         process.executableURL = CrashTests.projectorBinary
         process.environment = environment
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log")
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardOutput = FileHandle.nullDevice
@@ -186,8 +187,7 @@ final class ProjectorProcess {
 
     func stop(_ signal: Int32) async throws -> Int32? {
         kill(process.processIdentifier, signal)
-        try await CrashTests.waitForExit(process)
-        return process.terminationReason == .exit ? process.terminationStatus : nil
+        return try await CrashTests.waitForExit(process, log: log).exitStatus
     }
 }
 
