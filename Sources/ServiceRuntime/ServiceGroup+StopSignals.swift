@@ -50,6 +50,8 @@ public enum StopSignals {
         guard readEnd < 0 else { return }
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { return }
+        // Close-on-exec: a new image (`MallocArenas`) starts without them and holds the signals afresh.
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
         (readEnd, writeEnd) = (ends[0], ends[1])
         for signal in [SIGTERM, SIGINT] {
             Glibc.signal(signal) { _ in
@@ -59,6 +61,28 @@ public enum StopSignals {
         }
         // A parent may hand down a mask that blocks them (Foundation's `Process` spawning from a dispatch thread does).
         ServiceGroup.unblockStopSignals()
+    }
+}
+
+extension StopSignals {
+    /// Before `exec` replaces the process image, which takes the handlers and the pipe with it: a stop caught and not
+    /// yet taken would be lost (a SIGTERM in the projector's first instants was, before its re-exec for
+    /// `MallocArenas`, and the projector ran on). Blocks the stop signals on this thread (a blocked mask and pending
+    /// signals survive exec; the new image unblocks them when it holds them) and raises a caught one again, so that
+    /// it waits, pending, for the new image.
+    /// - Returns: What restores the mask if exec fails.
+    static func carryAcrossExec() -> () -> Void {
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        sigaddset(&stops, SIGINT)
+        sigaddset(&stops, SIGTERM)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &stops, &previous)
+        if readEnd >= 0 {
+            var entry = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+            if poll(&entry, 1, 0) > 0 { kill(getpid(), SIGTERM) }
+        }
+        return { pthread_sigmask(SIG_SETMASK, &previous, nil) }
     }
 }
 

@@ -26,7 +26,6 @@ struct Run: AsyncParsableCommand {
         abstract: "Consume and apply until SIGTERM or SIGINT, as trial_projector; the schema must be current (`projector migrate`).")
 
     func run() async throws {
-        MallocArenas.limit()
         let (configuration, logger) = try loadConfiguration(anchoring: true)
         do {
             try await ServiceGroup.runUntilStopSignal([Projector(configuration: configuration, logger: logger)], logger: logger)

@@ -47,6 +47,25 @@ struct ShutdownTests {
         #expect(seconds < 4, "stopped \(seconds) s after SIGTERM")
     }
 
+    /// SIGTERM in the projector's first instants, as an orchestrator may send it: never lost, always a clean exit.
+    /// It re-executes itself once (`MallocArenas`); a stop caught before that went with the old image and the
+    /// projector ran on, deaf to it (the crash test's final SIGTERM sometimes landed there). Spawned from a test
+    /// thread, which blocks every signal, the child starts with them blocked, as under some supervisors.
+    @Test func aStopInTheFirstInstantsIsNeverLost() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        let nobody = "postgresql://trial_projector@127.0.0.1:\(try IngestProcess.freePort())/trial?connect_timeout=2"
+        environment["DATABASE_URL"] = nobody
+        environment[DatabaseRole.projector.urlVariable] = nobody
+        environment["KAFKA_TOPIC"] = TestStack.uniqueTopic()
+        environment["PROJECTOR_ANCHORS"] = "off"
+        environment.removeValue(forKey: "MALLOC_ARENA_MAX")
+        for attempt in 0..<12 {
+            let projector = try ProjectorProcess(environment, log: "early-stop-\(attempt)-\(UUID().uuidString)")
+            try await Task.sleep(for: .milliseconds(attempt * 12))
+            #expect(try await projector.stop(SIGTERM) == 0, "SIGTERM \(attempt * 12) ms after the start")
+        }
+    }
+
     @Test func devbrokerStopsAtOnce() async throws {
         let addressFile = FileManager.default.temporaryDirectory.appendingPathComponent("devbroker-\(UUID().uuidString).address")
         defer { try? FileManager.default.removeItem(at: addressFile) }
