@@ -119,25 +119,36 @@ struct OperationsTests {
         return try await http("POST", port: ingest.port, "/v1/events", headers: headers, body: doseEvent())
     }
 
-    /// `promtool check metrics` (Debian's prometheus package; scripts/stack installs it) on an exposition: its verdict.
-    static func promtool(_ exposition: String) throws -> (status: Int32, output: String) {
-        guard let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile) else {
-            throw Unexpected(text: "promtool is missing: ./scripts/test installs it (Debian's prometheus package)")
-        }
+    /// Runs a tool to its end with `input` on standard input; returns its exit status and its output (standard output
+    /// and error). Through files and the kernel's word on the child's end: no pipe or blocking wait that a process
+    /// spawned meanwhile elsewhere in the suite could hold open, and no cooperative thread blocked.
+    static func runTool(_ path: String, _ arguments: [String], input: String = "") async throws -> (status: Int32, output: String) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let inputFile = folder.appendingPathComponent("in")
+        let outputFile = folder.appendingPathComponent("out")
+        try Data(input.utf8).write(to: inputFile)
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["check", "metrics"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
+        process.arguments = arguments
+        process.standardInput = try FileHandle(forReadingFrom: inputFile)
+        let output = try FileHandle(forWritingTo: outputFile)
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        input.fileHandleForWriting.write(Data(exposition.utf8))
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let end = try await CrashTests.waitForExit(process)
+        try output.close()
+        return (end.status, try String(contentsOf: outputFile, encoding: .utf8))
+    }
+
+    /// `promtool check metrics` (Debian's prometheus package; ./scripts/test installs it) on an exposition: its verdict.
+    static func promtool(_ exposition: String) async throws -> (status: Int32, output: String) {
+        guard let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile) else {
+            throw Unexpected(text: "promtool is missing: ./scripts/test installs it (Debian's prometheus package)")
+        }
+        return try await runTool(path, ["check", "metrics"], input: exposition)
     }
 
     // MARK: ingest
@@ -171,7 +182,7 @@ struct OperationsTests {
         // The scrape itself is in flight while it is answered.
         #expect(after["ingest_requests_in_flight"] == 1, "\(text)")
         #expect((after["process_resident_memory_bytes"] ?? 0) > 1_000_000)
-        let check = try Self.promtool(text)
+        let check = try await Self.promtool(text)
         #expect(check.status == 0, "promtool check metrics: \(check.output)\n\(text)")
     }
 
@@ -231,14 +242,8 @@ struct OperationsTests {
         #expect(refusalLogged, "the 401's log line carries its request id:\n\(lines.joined(separator: "\n"))")
 
         // kcat (not our Kafka client) reads the record's headers.
-        let kcat = Process()
-        kcat.executableURL = URL(fileURLWithPath: "/usr/bin/kcat")
-        kcat.arguments = ["-b", try TestStack.bootstrapServers, "-t", ingest.topic, "-C", "-e", "-q", "-f", "%h\n"]
-        let output = Pipe()
-        kcat.standardOutput = output
-        try kcat.run()
-        let headers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        kcat.waitUntilExit()
+        let headers = try await Self.runTool("/usr/bin/kcat", ["-b", try TestStack.bootstrapServers, "-t", ingest.topic, "-C", "-e", "-q",
+                                                               "-f", "%h\n"]).output
         #expect(headers.contains("request-id=\(chosen)"), "\(headers)")
         #expect(headers.contains("request-id=\(generated)"), "\(headers)")
     }
@@ -309,7 +314,7 @@ struct OperationsTests {
             let lag = Self.samples(answer.body).filter { $0.key.hasPrefix("projector_lag_records{partition=") }
             return !lag.isEmpty && lag.values.allSatisfy { $0 == 0 }
         }
-        let check = try Self.promtool(lagged.body)
+        let check = try await Self.promtool(lagged.body)
         #expect(check.status == 0, "promtool check metrics: \(check.output)\n\(lagged.body)")
 
         #expect(try await projector.stop(SIGTERM) == 0)
@@ -367,24 +372,27 @@ struct OperationsTests {
                                          logger: TestStack.logger)
         let records = (0..<10).map { KafkaOutgoingRecord(key: Array("one-key".utf8), value: Array("record \($0)".utf8)) }
         let partitions = Set(try await producer.send(records).map { try $0.get().partition })
-        producer.shutdown()
-        let partition = try #require(partitions.first)
         #expect(partitions.count == 1)
-
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, topic: topic, groupID: "lag-" + UUID().uuidString)
-        configuration.sessionTimeoutMs = 6_000
-        let consumer = try KafkaConsumer(configuration: configuration, rebalance: RebalanceHandler(assigned: { ids in
-            Dictionary(uniqueKeysWithValues: ids.map { ($0, Int64(0)) })
-        }), logger: TestStack.logger)
-        defer { consumer.close() }
-        var first: [KafkaRecord] = []
-        let deadline = Date().addingTimeInterval(30)
-        while first.isEmpty, Date() < deadline { first = try consumer.poll(maxRecords: 3, timeoutMs: 100) }
-        #expect(first.count == 3)
-        #expect(consumer.lag()[partition] == 7, "\(consumer.lag())")
-        var rest: [KafkaRecord] = []
-        while rest.count < 7, Date() < deadline { rest += try consumer.poll(maxRecords: 100, timeoutMs: 100) }
-        #expect(consumer.lag()[partition] == 0)
+        let partition = try #require(partitions.first)
+        // librdkafka blocks (flush, joining the group, polling): on a thread of its own, not a cooperative one.
+        let (firstPoll, lagAfterFirst, lagAfterAll) = try await onDedicatedThread(name: "lag-test") { _ in
+            producer.shutdown()
+            let consumer = try KafkaConsumer(
+                configuration: KafkaConsumerConfiguration(bootstrapServers: bootstrap, topic: topic, groupID: "lag-" + UUID().uuidString),
+                rebalance: RebalanceHandler(assigned: { ids in Dictionary(uniqueKeysWithValues: ids.map { ($0, Int64(0)) }) }),
+                logger: TestStack.logger)
+            defer { consumer.close() }
+            var first: [KafkaRecord] = []
+            let deadline = Date().addingTimeInterval(30)
+            while first.isEmpty, Date() < deadline { first = try consumer.poll(maxRecords: 3, timeoutMs: 100) }
+            let lagAfterFirst = consumer.lag()
+            var rest: [KafkaRecord] = []
+            while first.count + rest.count < 10, Date() < deadline { rest += try consumer.poll(maxRecords: 100, timeoutMs: 100) }
+            return (first.count, lagAfterFirst, consumer.lag())
+        }
+        #expect(firstPoll == 3)
+        #expect(lagAfterFirst[partition] == 7, "\(lagAfterFirst)")
+        #expect(lagAfterAll[partition] == 0, "\(lagAfterAll)")
     }
 
     // MARK: configuration
