@@ -83,8 +83,7 @@ let package = Package(
                 dependencies: [.product(name: "Metrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "Hummingbird", package: "hummingbird"),
-                               .product(name: "Logging", package: "swift-log"),
-                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
         // Also the content digest of an event, one definition for ingest (refusing a reused event_id) and the projector.
