@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries: a module map and a shim header each; only Kafka and Postgres import them.
@@ -48,12 +50,15 @@ let package = Package(
         .target(name: "Projection",
                 dependencies: ["TrialDomain", "TrialDomainPostgres", "Kafka", "Postgres", "AuditChain", "Anchoring", "ServiceRuntime",
                                .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Metrics", package: "swift-metrics"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 resources: [.copy("Migrations")],
                 swiftSettings: strict),
         // ingest's HTTP application, built by the executable and by tests alike.
         .target(name: "IngestApp",
-                dependencies: ["TrialDomain", "TrialAuth", "Kafka", "Postgres", "AuditChain", "ServiceRuntime",
+                dependencies: ["TrialDomain", "TrialAuth", "Kafka", "Postgres", "AuditChain", "ServiceRuntime", "Telemetry",
+                               .product(name: "Metrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -72,6 +77,14 @@ let package = Package(
                 dependencies: [.product(name: "Logging", package: "swift-log"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: strict),
+        // Operations: the Prometheus registry behind swift-metrics, `/metrics` `/health` `/ready` over HTTP, process
+        // gauges. The executables bootstrap it; libraries record through swift-metrics only (never Prometheus directly).
+        .target(name: "Telemetry",
+                dependencies: [.product(name: "Metrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // The archive's hash chain: one definition, used by the projector (writing) and auditors (verifying).
         // Also the content digest of an event, one definition for ingest (refusing a reused event_id) and the projector.
         .target(name: "AuditChain", dependencies: ["TrialDomain", .product(name: "Crypto", package: "swift-crypto")],
@@ -86,14 +99,14 @@ let package = Package(
 
         // Thin executables.
         .executableTarget(name: "ingest",
-                          dependencies: ["IngestApp", "TrialAuth", "TrialDomain", "Kafka", "ServiceRuntime",
+                          dependencies: ["IngestApp", "TrialAuth", "TrialDomain", "Kafka", "ServiceRuntime", "Telemetry",
                                          .product(name: "Logging", package: "swift-log"),
                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Hummingbird", package: "hummingbird")],
                           swiftSettings: strict),
         .executableTarget(name: "projector",
-                          dependencies: ["Projection", "Kafka", "Postgres", "ServiceRuntime",
+                          dependencies: ["Projection", "Kafka", "Postgres", "ServiceRuntime", "Telemetry",
                                          .product(name: "Logging", package: "swift-log"),
                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -1,18 +1,30 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Kafka
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
+import ServiceRuntime
 import Synchronization
+import Telemetry
 import TrialAuth
 import TrialDomain
 
 /// Builds ingest's HTTP application. The executable runs it; tests build the very same app.
 ///
 /// Routes: `POST /v1/events` (one envelope), `POST /v1/events/batch` (array of up to `maxBatch`), `GET /health`
-/// and `GET /ready` (503 once the Kafka producer has failed fatally: it can never deliver again).
+/// (503 once the Kafka producer has failed fatally: it can never deliver again), `GET /ready` (that, and 503 while no
+/// broker answers a metadata request) and, with `metricsRegistry`, `GET /metrics`.
+///
+/// Every answer carries `X-Request-ID`: the request's own when it is sane (`RequestID`), else a new one. It is in the
+/// log metadata of everything logged for the request and in the `request-id` header of its Kafka records.
+/// - Parameters:
+///   - metricsRegistry: What `GET /metrics` shows (`Telemetry.bootstrap()`); nil: no such route.
+///   - brokerProbe: Whether `/ready` asks a broker for metadata (cached for 5 s).
 public func buildIngestApplication(configuration: IngestConfiguration, producer: KafkaProducer, logger: Logger,
+                                   metricsRegistry: PrometheusCollectorRegistry? = nil, brokerProbe: Bool = true,
                                    clock: @escaping @Sendable () -> Timestamp = IngestService.systemClock) async throws
     -> some ApplicationProtocol
 {
@@ -20,8 +32,13 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
     let service = IngestService(configuration: configuration, authority: authority, producer: producer,
                                 logger: logger, clock: clock)
     let router = Router(context: BasicRequestContext.self)
+    // First, so that answers of the other middleware (503 over the in-flight limit, 405) are counted and carry the id.
+    router.add(middleware: HTTPMetricsMiddleware(prefix: "ingest", routes: ["/v1/events", "/v1/events/batch", "/health", "/ready", "/metrics"]))
+    router.add(middleware: RequestIDMiddleware())
     router.add(middleware: InFlightLimit(limit: configuration.maxInFlight))
-    router.add(middleware: MethodCheck(allowed: ["/health": [.get], "/ready": [.get], "/v1/events": [.post], "/v1/events/batch": [.post]]))
+    router.add(middleware: MethodCheck(allowed: ["/health": [.get], "/ready": [.get], "/metrics": [.get], "/v1/events": [.post],
+                                                 "/v1/events/batch": [.post]]))
+    if let metricsRegistry { router.addMetricsRoute(metricsRegistry) }
 
     // A process whose producer failed fatally is alive but useless: both answers say so, so a load balancer
     // stops sending it events and an orchestrator restarts it.
@@ -29,14 +46,19 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
         guard let fatal = producer.fatalError else { return jsonResponse(.ok, ["status": "ok"]) }
         return jsonResponse(.serviceUnavailable, ["status": "failed", "reason": .string("the Kafka producer failed fatally: \(fatal)")])
     }
+    let broker = brokerProbe ? BrokerProbe(producer: producer) : nil
     router.get("health") { _, _ in status() }
-    router.get("ready") { _, _ in status() }
+    router.get("ready") { _, _ in
+        guard producer.fatalError == nil, let broker, let problem = await broker.problem() else { return status() }
+        logger.warning("not ready: no broker answers", metadata: ["reason": "\(problem)"])
+        return jsonResponse(.serviceUnavailable, ["status": "unavailable", "reason": .string("no Kafka broker answers: \(problem)")])
+    }
     router.post("v1/events") { request, _ in
         await respond(logger) {
             let (principal, body) = try await service.read(request, maxBytes: configuration.maxBodyBytes)
             let events = try service.admit([(body, prefix: "")], by: principal)
             try await service.refuseReusedEventIDs(events, prefixes: [""])
-            let accepted = try await service.append(events)
+            let accepted = try await service.append(events, requestID: RequestIdentity.current)
             return jsonResponse(.accepted, accepted[0].json)
         }
     }
@@ -52,7 +74,7 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
             let prefixes = items.indices.map { "/\($0)" }
             let events = try service.admit(zip(items, prefixes).map { ($0, prefix: $1) }, by: principal)
             try await service.refuseReusedEventIDs(events, prefixes: prefixes)
-            let accepted = try await service.append(events)
+            let accepted = try await service.append(events, requestID: RequestIdentity.current)
             return jsonResponse(.accepted, ["accepted": .number(Double(accepted.count)), "events": .array(accepted.map(\.json))])
         }
     }
@@ -123,6 +145,45 @@ struct InFlightLimit<Context: RequestContext>: RouterMiddleware {
         }
         defer { current.decrement() }
         return try await next(request, context)
+    }
+}
+
+/// Gives each request an id: the client's `X-Request-ID` when it is sane (`RequestID.sane`), else a new UUID. The id is
+/// `RequestIdentity.current` while the request is handled (so every log line carries `request_id`) and is returned in
+/// the answer's `X-Request-ID`.
+struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let id = RequestID.sane(request.headers[RequestID.header]) ?? UUID().uuidString.lowercased()
+        var tagged = context
+        tagged.logger[metadataKey: "request_id"] = .string(id)
+        let context = tagged
+        var response: Response
+        do {
+            response = try await RequestIdentity.$current.withValue(id) { try await next(request, context) }
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[RequestID.header] = id
+        return response
+    }
+}
+
+/// The `X-Request-ID` header: what a client may send, and what ingest answers and stamps on records.
+public enum RequestID {
+    public static let header = HTTPField.Name("X-Request-ID")!
+    /// The Kafka record header that carries it.
+    public static let recordHeader = "request-id"
+
+    /// The client's id when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . : /` (what tracing systems send), else nil:
+    /// anything else would be a way to forge log lines or grow them without limit.
+    public static func sane(_ value: String?) -> String? {
+        guard let value, (1...128).contains(value.utf8.count),
+              value.utf8.allSatisfy({ byte in
+                  (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                      || [0x2D, 0x5F, 0x2E, 0x3A, 0x2F].contains(byte)
+              })
+        else { return nil }
+        return value
     }
 }
 

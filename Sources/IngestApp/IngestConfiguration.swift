@@ -39,6 +39,8 @@ public struct IngestConfiguration: Sendable {
     public var databaseURL: String?
     /// `LOG_LEVEL`.
     public var logLevel = LogLevelSetting.info
+    /// `LOG_FORMAT`: `text` or `json` (one object per line).
+    public var logFormat = LogFormat.text
 
     public init(tokens: TokenSettings) {
         self.tokens = tokens
@@ -75,6 +77,7 @@ public struct IngestConfiguration: Sendable {
         c.clockSkewSeconds = try env.integer("INGEST_CLOCK_SKEW_SECONDS", default: c.clockSkewSeconds, in: 0...86_400)
         c.databaseURL = try env.optionalString(DatabaseRole.ingest.urlVariable)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
+        c.logFormat = try env.choice("LOG_FORMAT", default: c.logFormat)
         return c
     }
 

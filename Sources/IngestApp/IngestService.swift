@@ -2,6 +2,8 @@ import AuditChain
 import Foundation
 import Kafka
 import Logging
+import CoreMetrics
+import Metrics
 import TrialAuth
 import TrialDomain
 
@@ -30,6 +32,9 @@ public struct IngestService: Sendable {
     let logger: Logger
     /// Set with `INGEST_DATABASE_URL`: the archive's content digests, to refuse a reused event_id before producing.
     let archivedDigests: ArchivedDigests?
+    let deliveryTime = CoreMetrics.Timer(label: "ingest_kafka_delivery_seconds")
+    let deliveryFailures = CoreMetrics.Counter(label: "ingest_kafka_delivery_failures_total")
+    let acceptedEvents = CoreMetrics.Counter(label: "ingest_events_accepted_total")
 
     public init(configuration: IngestConfiguration, authority: TokenAuthority, producer: KafkaProducer, logger: Logger,
                 clock: @escaping @Sendable () -> Timestamp = IngestService.systemClock) {
@@ -132,8 +137,9 @@ public struct IngestService: Sendable {
             + "send event.corrected or event.voided naming it, or resend it unchanged"
     }
 
-    /// Appends the events to the log and waits for every acknowledgement.
-    func append(_ events: [RecordedEvent]) async throws(Problem) -> [Acceptance] {
+    /// Appends the events to the log and waits for every acknowledgement. `requestID` goes into each record's
+    /// `request-id` header.
+    func append(_ events: [RecordedEvent], requestID: String? = nil) async throws(Problem) -> [Acceptance] {
         if let fatal = producer.fatalError {
             throw Problem(status: .serviceUnavailable, type: "/problems/unavailable", title: "Unavailable",
                           detail: "the event log client failed and cannot deliver events (\(fatal)); nothing was recorded. "
@@ -143,9 +149,12 @@ public struct IngestService: Sendable {
             KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: event.canonicalBytes,
                                 headers: [("type", Array(event.type.rawValue.utf8)),
                                           ("schema_version", Array(String(event.schemaVersion).utf8)),
-                                          ("event_id", Array(event.eventID.utf8))])
+                                          ("event_id", Array(event.eventID.utf8))]
+                                    + (requestID.map { [(RequestID.recordHeader, Array($0.utf8))] } ?? []))
         }
+        let started = ContinuousClock.now
         let results = await producer.send(records)
+        deliveryTime.record(duration: ContinuousClock.now - started)
         var accepted: [Acceptance] = []
         var failures: [String] = []
         for (event, result) in zip(events, results) {
@@ -158,6 +167,7 @@ public struct IngestService: Sendable {
             }
         }
         guard failures.isEmpty else {
+            deliveryFailures.increment(by: failures.count)
             logger.error("events not acknowledged by Kafka", metadata: ["failed": "\(failures.count)", "first": "\(failures[0])"])
             var problem = Problem.unavailable(
                 "the event log did not acknowledge \(failures.count) of \(events.count) event(s) in time: \(failures[0]). "
@@ -166,6 +176,7 @@ public struct IngestService: Sendable {
             problem.issues = failures.map { ValidationIssue(pointer: "", reason: $0) }
             throw problem
         }
+        acceptedEvents.increment(by: accepted.count)
         return accepted
     }
 }

@@ -90,6 +90,7 @@ public final class KafkaConsumer {
             let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
             let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
             records.append(KafkaRecord(partition: m.partition, offset: m.offset, key: key, value: value))
+            ctx.nextOffsets[m.partition] = m.offset + 1
         }
         if let failure = ctx.takeFailure() { throw failure }
         if ctx.generation != generation {
@@ -98,6 +99,26 @@ public final class KafkaConsumer {
         }
         return records
     }
+
+    /// Records not yet returned by `poll`, per assigned partition: the high watermark librdkafka last saw in a fetch
+    /// response (no broker round trip) minus the next offset to return. Partitions whose watermark is not known yet
+    /// are left out. Cheap enough to call after every batch.
+    public func lag() -> [Int32: Int64] {
+        let ctx = context.takeUnretainedValue()
+        var lag: [Int32: Int64] = [:]
+        for partition in ctx.assigned {
+            var low: Int64 = 0
+            var high: Int64 = 0
+            guard rd_kafka_get_watermark_offsets(handle, topic, partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                  high >= 0, let next = ctx.nextOffsets[partition], next >= 0
+            else { continue }
+            lag[partition] = max(0, high - next)
+        }
+        return lag
+    }
+
+    /// The partitions this consumer holds now.
+    public var assignedPartitions: Set<Int32> { context.takeUnretainedValue().assigned }
 
     /// Commits offsets to the group, for other tools' lag displays only: the application's checkpoints rule.
     public func commitInformational(_ nextOffsets: [Int32: Int64]) {
@@ -132,6 +153,8 @@ final class ConsumerContext {
     let topic: String
     let handler: RebalanceHandler
     var assigned: Set<Int32> = []
+    /// Next offset `poll` returns per assigned partition: the start offset at assignment, then after each record.
+    var nextOffsets: [Int32: Int64] = [:]
     var generation = 0
     private var failure: KafkaError?
 
@@ -164,6 +187,7 @@ private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err
             }
             rd_kafka_assign(handle, list)
             ctx.assigned = Set(partitions)
+            ctx.nextOffsets = offsets
             ctx.logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
         } catch {
             rd_kafka_assign(handle, nil)

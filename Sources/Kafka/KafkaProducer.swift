@@ -111,6 +111,16 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// Asks the cluster for its metadata (brokers only), waiting up to `timeoutMs`: nil when a broker answered, else why
+    /// not. Blocks for up to the timeout: call it off Swift's cooperative pool.
+    public func brokerMetadataProblem(timeoutMs: Int32) -> String? {
+        guard pollLoop.running.load(ordering: .relaxed) else { return "the producer is shut down" }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 0, nil, &metadata, timeoutMs)
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : "broker metadata: \(errorName(err))"
+    }
+
     /// Why the producer failed for good (librdkafka's fatal error), or nil while it works. A failed producer cannot
     /// deliver anything again: the service must report itself unready and be restarted.
     public var fatalError: String? { context.takeUnretainedValue().fatalError.withLock { $0 } }

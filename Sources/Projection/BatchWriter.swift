@@ -18,6 +18,8 @@ public struct BatchOutcome: Sendable, Equatable {
     public var stale = 0
     /// Whether the read-model refresh was deferred to a later batch.
     public var deferred = false
+    /// The hash chain's length (`chain_seq` of its head) after the batch, when it archived anything.
+    public var chainSeq: Int64?
     /// Next offset per partition after the batch.
     public var nextOffsets: [Int32: Int64] = [:]
 }
@@ -92,6 +94,7 @@ public struct BatchWriter: Sendable {
         outcome.archived = archive.new.count
         outcome.duplicates = archive.duplicates
         outcome.rejected = archive.rejected.count
+        outcome.chainSeq = archive.chainSeq
 
         if deferReadModels {
             try MonitoringWriter.deferRefresh(after: archive.new, db)
@@ -143,7 +146,7 @@ public struct BatchWriter: Sendable {
 
     /// Inserts events not yet archived; returns them, counts repeats of archived event_ids, and names those refused.
     private func archiveNew(_ decoded: [(KafkaRecord, RecordedEvent)], _ db: PostgresConnection) throws
-        -> (new: [RecordedEvent], duplicates: Int, rejected: [String])
+        -> (new: [RecordedEvent], duplicates: Int, rejected: [String], chainSeq: Int64?)
     {
         // First occurrence of each event_id in this batch is the candidate; later ones are repeats of it.
         var firstInBatch: [String: RecordedEvent] = [:]
@@ -195,7 +198,7 @@ public struct BatchWriter: Sendable {
         let inserted = Set(events.map(\.eventID))
         let new = events.filter { inserted.contains($0.eventID) }
         repeats += candidates.filter { !inserted.contains($0.1.eventID) }
-        guard !repeats.isEmpty else { return (new, 0, []) }
+        guard !repeats.isEmpty else { return (new, 0, [], fresh.isEmpty ? nil : seq) }
 
         // Compare each repeat with the archived original: same content is a retry, different content is refused.
         let archived = try db.query("""
@@ -224,7 +227,7 @@ public struct BatchWriter: Sendable {
                 ON CONFLICT DO NOTHING
                 """)
         }
-        return (new, duplicates, rejections.map(\.1.eventID))
+        return (new, duplicates, rejections.map(\.1.eventID), fresh.isEmpty ? nil : seq)
     }
 
     /// The first client-supplied field in which two events with one event_id differ, or nil when they agree.

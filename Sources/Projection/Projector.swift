@@ -16,12 +16,30 @@ public final class Projector: Sendable {
     private let logger: Logger
     private let writer: BatchWriter
     private let retry: TransientRetry
+    /// What `GET /ready` reports: consuming, waiting, or halted and why.
+    public let health = ProjectorHealth()
 
     public init(configuration: ProjectorConfiguration, logger: Logger, retry: TransientRetry = TransientRetry()) {
         self.configuration = configuration
         self.logger = logger
         self.retry = retry
         writer = BatchWriter(topic: configuration.topic)
+    }
+
+    /// `run(until:)`, keeping `health` current: a thrown error halts it (logged at critical level, `/ready` answers
+    /// 503 with the reason from then on); a stop on request leaves it stopped.
+    public func run(until stop: StopToken) throws {
+        var metrics = ProjectorMetrics()
+        do {
+            try consume(until: stop, metrics: &metrics)
+            health.set(.stopped)
+        } catch {
+            health.set(.halted(reason: "\(error)"))
+            metrics.halted.record(1)
+            logger.critical("projector HALTED on a fatal error: it applies nothing more until an operator fixes the cause and restarts it",
+                            metadata: ["error": "\(error)"])
+            throw error
+        }
     }
 
     /// Runs until a stop is requested on `stop`. Retries (with backoff) when PostgreSQL or the assignment
@@ -36,7 +54,7 @@ public final class Projector: Sendable {
     /// statement, lock timeout, insufficient resources) is first retried in place, the batch's transaction rolled back
     /// and the same records applied again (`TransientRetry`); if it persists, it ends the session like a lost
     /// connection, and a new one resumes from the checkpoints. A fatal one (a unique violation after a bug) stops.
-    public func run(until stop: StopToken) throws {
+    private func consume(until stop: StopToken, metrics: inout ProjectorMetrics) throws {
         let anchoring = try configuration.anchors.map { settings in
             AnchorSchedule(settings: settings, logTopic: configuration.topic,
                            publisher: try AnchorPublisher(bootstrapServers: configuration.bootstrapServers, topic: settings.topic,
@@ -51,13 +69,15 @@ public final class Projector: Sendable {
         var backoff = 0.1
         while !stop.isStopRequested {
             do {
-                try session(shouldStop: { stop.isStopRequested }, anchoring: anchoring, retry: retry)
+                try session(shouldStop: { stop.isStopRequested }, anchoring: anchoring, retry: retry, metrics: &metrics)
                 backoff = 0.1
             } catch let error as PostgresError where error.failure != .fatal {
+                health.set(.waiting(reason: error.isConnectionLoss ? "PostgreSQL unavailable: \(error)" : "PostgreSQL error: \(error)"))
                 logger.warning(error.isConnectionLoss ? "PostgreSQL unavailable; retrying" : "PostgreSQL error persists; new session",
                                metadata: ["sqlstate": "\(error.sqlState ?? "")", "error": "\(error)", "retry_in_s": "\(backoff)"])
             } catch let error as KafkaError {
                 guard case .assignment = error else { throw error }
+                health.set(.waiting(reason: "partition assignment failed: \(error)"))
                 logger.warning("partition assignment failed; retrying", metadata: ["error": "\(error)"])
             }
             stop.wait(seconds: backoff)
@@ -67,7 +87,8 @@ public final class Projector: Sendable {
 
     /// One connection and one consumer; any failure tears both down so the next session starts from checkpoints.
     /// `retry` is the projector's own, its waits cut short by the stop that `shouldStop` reports.
-    private func session(shouldStop: @escaping @Sendable () -> Bool, anchoring: AnchorSchedule?, retry: TransientRetry) throws {
+    private func session(shouldStop: @escaping @Sendable () -> Bool, anchoring: AnchorSchedule?, retry: TransientRetry,
+                         metrics: inout ProjectorMetrics) throws {
         let db = try configuration.projectorConnection()
         try Migrator.requireCurrent(db)
         // Whatever an earlier session committed but did not anchor (a crash between commit and publish) is anchored now.
@@ -83,12 +104,22 @@ public final class Projector: Sendable {
             }),
             logger: logger)
         defer { consumer.close() }
+        health.set(.consuming)
+        metrics.sessions.increment()
         logger.info("projector consuming", metadata: ["topic": "\(topic)", "group": "\(configuration.groupID)"])
+        // While idle, PostgreSQL is asked now and then, so a lost connection ends the session (and readiness) even
+        // when no batch comes; the lag gauges are refreshed as often.
+        var lastLook = ContinuousClock.now
         // Read models deferred by an earlier session (a crash while catching up) are owed first.
         var owesRefresh = try MonitoringWriter.hasDeferred(db)
         while !shouldStop() {
             let records = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: Int32(configuration.pollTimeoutMs))
             guard !records.isEmpty else {
+                if ContinuousClock.now - lastLook >= .seconds(1) {
+                    lastLook = ContinuousClock.now
+                    try db.query("SELECT 1")
+                    metrics.recordLag(consumer.lag(), held: consumer.assignedPartitions)
+                }
                 if owesRefresh {
                     try retry.run("refresh of deferred read models", logger: logger) { try writer.refreshDeferred(db, cache: states) }
                     owesRefresh = false
@@ -99,9 +130,13 @@ public final class Projector: Sendable {
             // A full batch means a backlog: archive now, refresh the read models once it is worked off.
             let catchingUp = records.count >= configuration.batchSize
             // A retry sees the same records again; the checkpoints locked in its transaction drop none and double none.
+            let started = ContinuousClock.now
             let outcome = try retry.run("batch", logger: logger) {
                 try writer.apply(records, to: db, deferReadModels: catchingUp, cache: states)
             }
+            metrics.recordBatch(outcome, took: ContinuousClock.now - started)
+            metrics.recordLag(consumer.lag(), held: consumer.assignedPartitions)
+            lastLook = ContinuousClock.now
             owesRefresh = catchingUp
             consumer.commitInformational(outcome.nextOffsets)
             anchoring?.afterCommit(archived: outcome.archived, db)

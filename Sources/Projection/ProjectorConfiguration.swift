@@ -27,6 +27,13 @@ public struct ProjectorConfiguration: Sendable {
     public var pollTimeoutMs = 100
     /// `LOG_LEVEL`.
     public var logLevel = LogLevelSetting.info
+    /// `LOG_FORMAT`: `text` or `json` (one object per line).
+    public var logFormat = LogFormat.text
+    /// `PROJECTOR_ADMIN_PORT`: where `projector run` serves `GET /metrics`, `/health` and `/ready`; unset (the default):
+    /// no admin server. Several projectors on one host need one port each.
+    public var adminPort: Int?
+    /// `PROJECTOR_ADMIN_HOST`: the admin server's address; `0.0.0.0` for a scraper on another host.
+    public var adminHost = "127.0.0.1"
     /// Signed chain heads published to Kafka (README "Anchors"). `fromEnvironment` insists on them unless
     /// `PROJECTOR_ANCHORS=off`; a configuration built in code (tests, tools) has none unless it sets them.
     public var anchors: AnchorSettings?
@@ -66,6 +73,9 @@ public struct ProjectorConfiguration: Sendable {
         c.batchSize = try env.integer("PROJECTOR_BATCH_SIZE", default: c.batchSize, in: 1...100_000)
         c.pollTimeoutMs = try env.integer("PROJECTOR_POLL_TIMEOUT_MS", default: c.pollTimeoutMs, in: 1...10_000)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
+        c.logFormat = try env.choice("LOG_FORMAT", default: c.logFormat)
+        c.adminPort = try env.optionalInteger("PROJECTOR_ADMIN_PORT", in: 1...65_535)
+        c.adminHost = try env.string("PROJECTOR_ADMIN_HOST", default: c.adminHost)
         let mode: AnchorMode = try anchoring ? env.choice("PROJECTOR_ANCHORS", default: AnchorMode.on) : .off
         switch mode {
         case .off:

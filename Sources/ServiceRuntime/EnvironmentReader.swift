@@ -42,6 +42,12 @@ public struct EnvironmentReader: Sendable {
         return parsed
     }
 
+    /// A whole number with no default: `nil` when unset.
+    public func optionalInteger(_ name: String, in range: ClosedRange<Int>) throws(Failure) -> Int? {
+        guard environment[name] != nil else { return nil }
+        return try integer(name, default: range.lowerBound, in: range)
+    }
+
     public func choice<E: RawRepresentable & CaseIterable>(_ name: String, default value: E) throws(Failure) -> E
     where E.RawValue == String {
         guard let raw = environment[name] else { return value }
@@ -89,14 +95,23 @@ public struct EnvironmentReader: Sendable {
 public enum LogLevelSetting: String, Sendable, CaseIterable {
     case trace, debug, info, notice, warning, error, critical
 
-    /// Sends every service's log lines to standard error at this level: the one logging set-up of the executables.
-    public func bootstrapLogging() {
+    /// Sends every service's log lines to standard error at this level, as text or as JSON lines (`LOG_FORMAT`): the one
+    /// logging set-up of the executables. Lines written while a request is served carry its `request_id`
+    /// (`RequestIdentity`).
+    public func bootstrapLogging(format: LogFormat = .text) {
         let level = Logger.Level(rawValue: rawValue) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap({ label, provider in
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label, metadataProvider: provider)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label, metadataProvider: provider)
+                handler.logLevel = level
+                return handler
+            }
+        }, metadataProvider: RequestIdentity.metadataProvider)
     }
 }
 

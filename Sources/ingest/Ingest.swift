@@ -5,6 +5,7 @@ import Kafka
 import Logging
 import ServiceLifecycle
 import ServiceRuntime
+import Telemetry
 import TrialAuth
 import TrialDomain
 
@@ -29,10 +30,12 @@ struct Serve: AsyncParsableCommand {
         ServiceGroup.unblockStopSignals()
         var configuration = try IngestConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
         if let port { configuration.port = port }
-        configuration.logLevel.bootstrapLogging()
+        configuration.logLevel.bootstrapLogging(format: configuration.logFormat)
+        let registry = Telemetry.bootstrap()
         let logger = Logger(label: "ingest")
         let producer = try KafkaProducer(configuration: configuration.producerConfiguration, logger: logger)
-        let app = try await buildIngestApplication(configuration: configuration, producer: producer, logger: logger)
+        let app = try await buildIngestApplication(configuration: configuration, producer: producer, logger: logger,
+                                                   metricsRegistry: registry)
         try await app.runService()
     }
 }

@@ -6,6 +6,7 @@ import Postgres
 import Projection
 import ServiceLifecycle
 import ServiceRuntime
+import Telemetry
 
 struct ProjectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +18,7 @@ struct ProjectorCommand: AsyncParsableCommand {
 
 private func loadConfiguration(anchoring: Bool = false) throws -> (ProjectorConfiguration, Logger) {
     let configuration = try ProjectorConfiguration.fromEnvironment(ProcessInfo.processInfo.environment, anchoring: anchoring)
-    configuration.logLevel.bootstrapLogging()
+    configuration.logLevel.bootstrapLogging(format: configuration.logFormat)
     return (configuration, Logger(label: "projector"))
 }
 
@@ -27,8 +28,20 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, logger) = try loadConfiguration(anchoring: true)
+        let projector = Projector(configuration: configuration, logger: logger)
+        var services: [any Service] = [projector]
+        if let port = configuration.adminPort {
+            // With an admin server a halted projector stays up, answering /ready with 503 and the reason.
+            services = [projector.haltingService,
+                        buildAdminApplication(host: configuration.adminHost, port: port, registry: Telemetry.bootstrap(),
+                                              ready: { [health = projector.health] in
+                                                  let r = health.readiness
+                                                  return Readiness(isReady: r.isReady, checks: r.checks, reason: r.reason)
+                                              }, logger: logger)]
+            logger.info("admin server: GET /metrics, /health, /ready", metadata: ["address": "\(configuration.adminHost):\(port)"])
+        }
         do {
-            try await ServiceGroup.runUntilStopSignal([Projector(configuration: configuration, logger: logger)], logger: logger)
+            try await ServiceGroup.runUntilStopSignal(services, logger: logger)
         } catch {
             logger.critical("projector stopped: \(error)")
             throw ExitCode(2)

@@ -1,10 +1,19 @@
 import ArgumentParser
+import Foundation
 import ServiceRuntime
 
 // `reporter watch` runs until SIGTERM or SIGINT: held from the first instruction so its service group takes them (see
 // StopSignals); the one-shot subcommands stay interruptible the default way.
 if CommandLine.arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) == "watch" {
     StopSignals.hold()
+}
+// Logs go to standard error (standard output is the report), at LOG_LEVEL, as text or JSON lines (LOG_FORMAT).
+do {
+    let env = EnvironmentReader(ProcessInfo.processInfo.environment)
+    try env.choice("LOG_LEVEL", default: LogLevelSetting.info).bootstrapLogging(format: env.choice("LOG_FORMAT", default: LogFormat.text))
+} catch {
+    FileHandle.standardError.write(Data("reporter: \(error)\n".utf8))
+    exit(1)
 }
 await runAsynchronously(Reporter.self)
 

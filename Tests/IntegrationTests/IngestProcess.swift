@@ -23,7 +23,8 @@ final class IngestProcess: Sendable {
 
     var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
-    init(topic: String = TestStack.uniqueTopic(), environment extra: [String: String] = [:]) throws {
+    /// - Parameter log: Where its standard error goes (discarded when nil).
+    init(topic: String = TestStack.uniqueTopic(), environment extra: [String: String] = [:], log: URL? = nil) throws {
         port = try Self.freePort()
         self.topic = topic
         process = Process()
@@ -36,7 +37,12 @@ final class IngestProcess: Sendable {
         environment.merge(extra) { $1 }
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if let log {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: log)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
     }
 

@@ -1,0 +1,408 @@
+import Foundation
+import Kafka
+import Postgres
+import Projection
+import ServiceRuntime
+import Testing
+import TestSupport
+import TrialDomain
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Operations (issue 18): `/metrics` of ingest and of the projector's admin server, readiness, JSON log lines and the
+/// request id, against the real executables.
+@Suite("operations: metrics, readiness, logs", .stack, .timeLimit(.minutes(5)))
+struct OperationsTests {
+    // MARK: HTTP and exposition helpers
+
+    /// One HTTP/1.1 exchange over a fresh connection that asks to be closed: status, headers (names lower-cased), body.
+    struct Answer {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+    }
+
+    static func http(_ method: String, port: Int, _ path: String, headers: [String: String] = [:], body: String = "") async throws -> Answer {
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        request += "\r\n" + body
+        let bytes = Array(request.utf8)
+        let raw = try await withCheckedThrowingContinuation { (done: CheckedContinuation<String, any Error>) in
+            Thread.detachNewThread {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(fd) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                guard connected == 0 else { return done.resume(throwing: POSIXError(.ECONNREFUSED)) }
+                var timeout = timeval(tv_sec: 15, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                var received: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                while true {
+                    let count = recv(fd, &buffer, buffer.count, 0)
+                    guard count > 0 else { break }
+                    received += buffer[..<count]
+                }
+                done.resume(returning: String(decoding: received, as: UTF8.self))
+            }
+        }
+        guard let split = raw.range(of: "\r\n\r\n") else { throw Unexpected(text: "no complete HTTP answer: \(raw.prefix(300))") }
+        let head = raw[..<split.lowerBound].split(separator: "\r\n")
+        guard let statusLine = head.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
+            throw Unexpected(text: "no status line: \(raw.prefix(300))")
+        }
+        var fields: [String: String] = [:]
+        for line in head.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        var body = String(raw[split.upperBound...])
+        if fields["transfer-encoding"] == "chunked" { body = Self.unchunk(body) }
+        return Answer(status: status, headers: fields, body: body)
+    }
+
+    static func unchunk(_ text: String) -> String {
+        var rest = Substring(text)
+        var out = ""
+        while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+            let start = lineEnd.upperBound
+            let bytes = Array(rest[start...].utf8)
+            out += String(decoding: bytes.prefix(size), as: UTF8.self)
+            rest = Substring(String(decoding: bytes.dropFirst(size + 2), as: UTF8.self))
+        }
+        return out
+    }
+
+    struct Unexpected: Error, CustomStringConvertible {
+        var text: String
+        var description: String { text }
+    }
+
+    /// The samples of a Prometheus text exposition: `name{labels}` → value.
+    static func samples(_ exposition: String) -> [String: Double] {
+        var result: [String: Double] = [:]
+        for line in exposition.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            result[String(line[..<space])] = value
+        }
+        return result
+    }
+
+    static func scrape(port: Int) async throws -> (text: String, samples: [String: Double]) {
+        let answer = try await http("GET", port: port, "/metrics")
+        #expect(answer.status == 200)
+        #expect(answer.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true, "\(answer.headers)")
+        return (answer.body, samples(answer.body))
+    }
+
+    static func doseEvent() -> String {
+        let id = UUID().uuidString.lowercased()
+        return """
+            {"event_id":"\(id)","type":"dose.administered","schema_version":1,"study_id":"MICRO-LSD-01","site_id":"S01",\
+            "participant_id":"S01-0007","occurred_at":"2026-05-30T09:30:00+02:00",\
+            "data":{"substance":"lsd","amount":8,"unit":"ug","route":"oral","supervised":true}}
+            """
+    }
+
+    static func post(_ ingest: IngestProcess, token: String?, requestID: String? = nil) async throws -> Answer {
+        var headers = ["Content-Type": "application/json"]
+        if let token { headers["Authorization"] = "Bearer \(token)" }
+        if let requestID { headers["X-Request-ID"] = requestID }
+        return try await http("POST", port: ingest.port, "/v1/events", headers: headers, body: doseEvent())
+    }
+
+    /// Runs a tool to its end with `input` on standard input; returns its exit status and its output (standard output
+    /// and error). Through files and the kernel's word on the child's end: no pipe or blocking wait that a process
+    /// spawned meanwhile elsewhere in the suite could hold open, and no cooperative thread blocked.
+    static func runTool(_ path: String, _ arguments: [String], input: String = "") async throws -> (status: Int32, output: String) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let inputFile = folder.appendingPathComponent("in")
+        let outputFile = folder.appendingPathComponent("out")
+        try Data(input.utf8).write(to: inputFile)
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardInput = try FileHandle(forReadingFrom: inputFile)
+        let output = try FileHandle(forWritingTo: outputFile)
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let end = try await CrashTests.waitForExit(process)
+        try output.close()
+        return (end.status, try String(contentsOf: outputFile, encoding: .utf8))
+    }
+
+    /// `promtool check metrics` (Debian's prometheus package; ./scripts/test installs it) on an exposition: its verdict.
+    static func promtool(_ exposition: String) async throws -> (status: Int32, output: String) {
+        guard let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile) else {
+            throw Unexpected(text: "promtool is missing: ./scripts/test installs it (Debian's prometheus package)")
+        }
+        return try await runTool(path, ["check", "metrics"], input: exposition)
+    }
+
+    // MARK: ingest
+
+    /// After traffic, ingest's `/metrics` counts exactly the requests sent, by route and status, and their latencies
+    /// and deliveries; the exposition passes `promtool check metrics`.
+    @Test func ingestMetricsCountTheRequestsSent() async throws {
+        let ingest = try IngestProcess()
+        defer { Task { try? await ingest.stop() } }
+        try await ingest.waitUntilServing()
+        let token = try await ingest.token()
+        let before = try await Self.scrape(port: ingest.port).samples
+        let accepted = #"ingest_requests_total{route="/v1/events",status="202"}"#
+        let refused = #"ingest_requests_total{route="/v1/events",status="401"}"#
+        let sent = 3
+        for _ in 0..<sent {
+            let answer = try await Self.post(ingest, token: token)
+            #expect(answer.status == 202, "\(answer.body)")
+        }
+        #expect(try await Self.post(ingest, token: nil).status == 401)
+        #expect(try await Self.http("GET", port: ingest.port, "/no/such/path").status == 404)
+        let (text, after) = try await Self.scrape(port: ingest.port)
+        #expect((after[accepted] ?? 0) - (before[accepted] ?? 0) == Double(sent), "\(text)")
+        #expect((after[refused] ?? 0) - (before[refused] ?? 0) == 1, "\(text)")
+        #expect((after[#"ingest_requests_total{route="other",status="404"}"#] ?? 0) >= 1, "\(text)")
+        #expect((after[#"ingest_request_duration_seconds_count{route="/v1/events"}"#] ?? 0)
+            - (before[#"ingest_request_duration_seconds_count{route="/v1/events"}"#] ?? 0) == Double(sent + 1))
+        #expect((after["ingest_kafka_delivery_seconds_count"] ?? 0) - (before["ingest_kafka_delivery_seconds_count"] ?? 0) == Double(sent))
+        #expect((after["ingest_events_accepted_total"] ?? 0) - (before["ingest_events_accepted_total"] ?? 0) == Double(sent))
+        #expect(after["ingest_kafka_delivery_failures_total"] == nil || after["ingest_kafka_delivery_failures_total"] == 0)
+        // The scrape itself is in flight while it is answered.
+        #expect(after["ingest_requests_in_flight"] == 1, "\(text)")
+        #expect((after["process_resident_memory_bytes"] ?? 0) > 1_000_000)
+        let check = try await Self.promtool(text)
+        #expect(check.status == 0, "promtool check metrics: \(check.output)\n\(text)")
+    }
+
+    /// `/ready` asks a broker for metadata: ready with the dev broker, 503 naming the broker when none answers.
+    @Test func ingestIsNotReadyWhenNoBrokerAnswers() async throws {
+        let ingest = try IngestProcess()
+        defer { Task { try? await ingest.stop() } }
+        try await ingest.waitUntilServing()
+        #expect(try await Self.http("GET", port: ingest.port, "/ready").status == 200)
+
+        let nowhere = try IngestProcess(environment: ["KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:\(try IngestProcess.freePort())"])
+        defer { Task { try? await nowhere.stop() } }
+        try await nowhere.waitUntilServing()
+        let ready = try await Self.http("GET", port: nowhere.port, "/ready")
+        #expect(ready.status == 503 && ready.body.contains("broker"), "\(ready.status) \(ready.body)")
+        #expect(try await Self.http("GET", port: nowhere.port, "/health").status == 200, "alive, though not ready")
+        #expect(try await Self.scrape(port: nowhere.port).samples["ingest_broker_reachable"] == 0)
+    }
+
+    /// With LOG_FORMAT=json every line ingest writes is a JSON object with the expected keys; a request's lines carry
+    /// its id, which the answer returns in X-Request-ID and the Kafka record carries in its `request-id` header.
+    @Test func ingestLogsJSONLinesWithTheRequestID() async throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ingest-json-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let ingest = try IngestProcess(environment: ["LOG_FORMAT": "json", "LOG_LEVEL": "info"], log: log)
+        try await ingest.waitUntilServing()
+        let token = try await ingest.token()
+
+        let chosen = "trace-\(UUID().uuidString.prefix(8))"
+        let accepted = try await Self.post(ingest, token: token, requestID: chosen)
+        #expect(accepted.status == 202)
+        #expect(accepted.headers["x-request-id"] == chosen)
+        let refusedID = "refused-\(UUID().uuidString.prefix(8))"
+        let refused = try await Self.post(ingest, token: "not-a-token", requestID: refusedID)
+        #expect(refused.status == 401 && refused.headers["x-request-id"] == refusedID)
+        // An id that is not sane (spaces, too long) is replaced by a new one.
+        let replaced = try await Self.post(ingest, token: token, requestID: "has spaces in it")
+        let generated = try #require(replaced.headers["x-request-id"])
+        #expect(generated != "has spaces in it" && UUID(uuidString: generated) != nil, "\(generated)")
+        let unnamed = try await Self.http("GET", port: ingest.port, "/health")
+        #expect(UUID(uuidString: unnamed.headers["x-request-id"] ?? "") != nil)
+        #expect(try await ingest.stop() == 0)
+
+        let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+        #expect(!lines.isEmpty)
+        var refusalLogged = false
+        for line in lines {
+            let object = try #require(try? JSONParser().parse(String(line)), "not JSON: \(line)")
+            guard case .object(let fields) = object else {
+                Issue.record("not a JSON object: \(line)")
+                continue
+            }
+            #expect(Set(fields.keys) == ["timestamp", "level", "label", "message", "metadata"], "\(line)")
+            if case .string(let stamp)? = fields["timestamp"] { #expect(Timestamp(rfc3339: stamp) != nil, "\(stamp)") }
+            if fields["message"] == "request refused", fields["metadata"]?["request_id"] == .string(refusedID) { refusalLogged = true }
+        }
+        #expect(refusalLogged, "the 401's log line carries its request id:\n\(lines.joined(separator: "\n"))")
+
+        // kcat (not our Kafka client) reads the record's headers.
+        let headers = try await Self.runTool("/usr/bin/kcat", ["-b", try TestStack.bootstrapServers, "-t", ingest.topic, "-C", "-e", "-q",
+                                                               "-f", "%h\n"]).output
+        #expect(headers.contains("request-id=\(chosen)"), "\(headers)")
+        #expect(headers.contains("request-id=\(generated)"), "\(headers)")
+    }
+
+    // MARK: projector
+
+    static func projectorEnvironment(databaseURL: String, topic: String, adminPort: Int) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = databaseURL
+        environment.removeValue(forKey: "PROJECTOR_DATABASE_URL")
+        environment["KAFKA_TOPIC"] = topic
+        environment["PROJECTOR_GROUP_ID"] = "ops-" + UUID().uuidString
+        environment["PROJECTOR_ANCHORS"] = "off"
+        environment["PROJECTOR_ADMIN_PORT"] = String(adminPort)
+        environment["PROJECTOR_POLL_TIMEOUT_MS"] = "20"
+        environment["LOG_LEVEL"] = "info"
+        environment["LOG_FORMAT"] = "json"
+        return environment
+    }
+
+    /// Polls `url` on the admin port until `accept` holds; returns the last answer.
+    static func waitFor(port: Int, _ path: String, timeout: Double = 60, until accept: (Answer) -> Bool) async throws -> Answer {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: Answer?
+        while Date() < deadline {
+            if let answer = try? await http("GET", port: port, path) {
+                last = answer
+                if accept(answer) { return answer }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw Unexpected(text: "\(path) never as expected within \(timeout) s; last: \(last.map { "\($0.status) \($0.body.prefix(3_000))" } ?? "none")")
+    }
+
+    /// The projector's admin server: `/ready` once consuming; after events arrive through ingest, `/metrics` shows them
+    /// archived, the chain as long, the batches timed and no lag; promtool accepts it; its log lines are JSON.
+    @Test func projectorAdminServerReportsProgress() async throws {
+        let url = try TestStack.freshDatabase()
+        try Migrator.migrate(try PostgresConnection(url: url), logger: TestStack.logger)
+        let ingest = try IngestProcess()
+        defer { Task { try? await ingest.stop() } }
+        try await ingest.waitUntilServing()
+        let token = try await ingest.token()
+        // The topic exists before the projector subscribes.
+        #expect(try await Self.post(ingest, token: token).status == 202)
+
+        let port = try IngestProcess.freePort()
+        let projector = try ProjectorProcess(Self.projectorEnvironment(databaseURL: url, topic: ingest.topic, adminPort: port),
+                                             log: "ops-projector-\(UUID().uuidString)")
+        var stopped = false
+        defer { if !stopped { kill(projector.process.processIdentifier, SIGKILL) } }
+        let ready = try await Self.waitFor(port: port, "/ready") { $0.status == 200 }
+        #expect(ready.body.contains(#""consumer":"consuming""#), "\(ready.body)")
+        #expect(try await Self.http("GET", port: port, "/health").status == 200)
+
+        let sent = 5
+        for _ in 0..<sent { #expect(try await Self.post(ingest, token: token).status == 202) }
+        let total = Double(sent + 1)
+        let metrics = try await Self.waitFor(port: port, "/metrics") { Self.samples($0.body)["projector_events_archived_total"] == total }
+        let values = Self.samples(metrics.body)
+        #expect(values["projector_audit_chain_length"] == total, "\(metrics.body)")
+        #expect((values["projector_batch_apply_seconds_count"] ?? 0) >= 1)
+        #expect(values["projector_batch_size_records_sum"] == total)
+        #expect(values["projector_halted"] == 0)
+        #expect((values["process_resident_memory_bytes"] ?? 0) > 1_000_000)
+        // Caught up: every partition this projector holds (every one: it is alone) reports no lag.
+        let lagged = try await Self.waitFor(port: port, "/metrics") { answer in
+            let lag = Self.samples(answer.body).filter { $0.key.hasPrefix("projector_lag_records{partition=") }
+            return !lag.isEmpty && lag.values.allSatisfy { $0 == 0 }
+        }
+        let check = try await Self.promtool(lagged.body)
+        #expect(check.status == 0, "promtool check metrics: \(check.output)\n\(lagged.body)")
+
+        #expect(try await projector.stop(SIGTERM) == 0)
+        stopped = true
+        let lines = try String(contentsOf: projector.log, encoding: .utf8).split(separator: "\n")
+        #expect(lines.contains { $0.contains("projector consuming") })
+        for line in lines {
+            guard case .object(let fields)? = try? JSONParser().parse(String(line)) else {
+                Issue.record("not a JSON object: \(line)")
+                continue
+            }
+            #expect(Set(fields.keys) == ["timestamp", "level", "label", "message", "metadata"], "\(line)")
+        }
+    }
+
+    /// PostgreSQL unreachable: alive (`/health` 200) but not ready (`/ready` 503 naming PostgreSQL).
+    @Test func projectorIsNotReadyWithoutPostgreSQL() async throws {
+        let nobody = "postgresql://trial_projector@127.0.0.1:\(try IngestProcess.freePort())/trial?connect_timeout=2"
+        let port = try IngestProcess.freePort()
+        let projector = try ProjectorProcess(Self.projectorEnvironment(databaseURL: nobody, topic: TestStack.uniqueTopic(), adminPort: port),
+                                             log: "ops-nopg-\(UUID().uuidString)")
+        let ready = try await Self.waitFor(port: port, "/ready") { $0.body.contains("PostgreSQL") }
+        #expect(ready.status == 503, "\(ready.body)")
+        #expect(ready.body.contains(#""postgres":"unreachable""#), "\(ready.body)")
+        #expect(try await Self.http("GET", port: port, "/health").status == 200)
+        #expect(try await projector.stop(SIGTERM) == 0)
+    }
+
+    /// A fatal error (here: the schema was never migrated) halts the projector: it stays up, `/ready` answers 503 with
+    /// the reason, `projector_halted` is 1, the log says so at critical level; SIGTERM then ends it with a failure.
+    @Test func aHaltedProjectorAnswers503WithTheReason() async throws {
+        // The roles are the cluster's: some database migrated makes trial_projector exist; this one stays unmigrated.
+        try Migrator.migrate(try PostgresConnection(url: try TestStack.freshDatabase()), logger: TestStack.logger)
+        let url = try TestStack.freshDatabase()
+        let port = try IngestProcess.freePort()
+        let projector = try ProjectorProcess(Self.projectorEnvironment(databaseURL: url, topic: TestStack.uniqueTopic(), adminPort: port),
+                                             log: "ops-halted-\(UUID().uuidString)")
+        let ready = try await Self.waitFor(port: port, "/ready") { $0.body.contains("halted:") }
+        #expect(ready.status == 503 && ready.body.contains(#""halted":"yes""#) && ready.body.contains("migrat"), "\(ready.body)")
+        #expect(Self.samples(try await Self.scrape(port: port).text)["projector_halted"] == 1)
+        #expect(try await Self.http("GET", port: port, "/health").status == 200)
+        let status = try await projector.stop(SIGTERM)
+        #expect(status != nil && status != 0, "a halted projector exits with a failure status, got \(String(describing: status))")
+        let log = try String(contentsOf: projector.log, encoding: .utf8)
+        #expect(log.contains(#""level":"critical""#) && log.contains("HALTED"), "\(log)")
+    }
+
+    // MARK: lag, without a process
+
+    /// The consumer's lag is the high watermark it saw minus what it returned: exact after a partial poll.
+    @Test func consumerLagIsTheRecordsNotYetReturned() async throws {
+        let topic = TestStack.uniqueTopic()
+        let bootstrap = try TestStack.bootstrapServers
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
+                                         logger: TestStack.logger)
+        let records = (0..<10).map { KafkaOutgoingRecord(key: Array("one-key".utf8), value: Array("record \($0)".utf8)) }
+        let partitions = Set(try await producer.send(records).map { try $0.get().partition })
+        #expect(partitions.count == 1)
+        let partition = try #require(partitions.first)
+        // librdkafka blocks (flush, joining the group, polling): on a thread of its own, not a cooperative one.
+        let (firstPoll, lagAfterFirst, lagAfterAll) = try await onDedicatedThread(name: "lag-test") { _ in
+            producer.shutdown()
+            let consumer = try KafkaConsumer(
+                configuration: KafkaConsumerConfiguration(bootstrapServers: bootstrap, topic: topic, groupID: "lag-" + UUID().uuidString),
+                rebalance: RebalanceHandler(assigned: { ids in Dictionary(uniqueKeysWithValues: ids.map { ($0, Int64(0)) }) }),
+                logger: TestStack.logger)
+            defer { consumer.close() }
+            var first: [KafkaRecord] = []
+            let deadline = Date().addingTimeInterval(30)
+            while first.isEmpty, Date() < deadline { first = try consumer.poll(maxRecords: 3, timeoutMs: 100) }
+            let lagAfterFirst = consumer.lag()
+            var rest: [KafkaRecord] = []
+            while first.count + rest.count < 10, Date() < deadline { rest += try consumer.poll(maxRecords: 100, timeoutMs: 100) }
+            return (first.count, lagAfterFirst, consumer.lag())
+        }
+        #expect(firstPoll == 3)
+        #expect(lagAfterFirst[partition] == 7, "\(lagAfterFirst)")
+        #expect(lagAfterAll[partition] == 0, "\(lagAfterAll)")
+    }
+
+    // MARK: configuration
+
+    @Test func adminPortAndLogFormatAreTypedSettings() throws {
+        let off = try ProjectorConfiguration.fromEnvironment([:])
+        #expect(off.adminPort == nil && off.logFormat == .text && off.adminHost == "127.0.0.1")
+        let on = try ProjectorConfiguration.fromEnvironment(["PROJECTOR_ADMIN_PORT": "9464", "LOG_FORMAT": "json"])
+        #expect(on.adminPort == 9464 && on.logFormat == .json)
+        #expect(throws: EnvironmentReader.Failure.self) { try ProjectorConfiguration.fromEnvironment(["PROJECTOR_ADMIN_PORT": "0"]) }
+        #expect(throws: EnvironmentReader.Failure.self) { try ProjectorConfiguration.fromEnvironment(["LOG_FORMAT": "yaml"]) }
+    }
+}
