@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The deployment files under `infra/` (issue 18): each has a validator in `scripts/check-infra`, and each validator
+/// proves it can fail (broken copies of the files must be rejected). The restore rehearsal restores a projected
+/// database into a new cluster and verifies the hash chain there.
+@Suite("deployment files", .timeLimit(.minutes(5)))
+struct InfraValidationTests {
+    static var root: URL { TestEnvironment.root }
+
+    @Test(.timeLimit(.minutes(3)))
+    func everyValidatorPassesTheFilesAndRejectsBrokenCopies() async throws {
+        let (status, output) = try await StackScriptTests.run(Self.root.path + "/scripts/check-infra", [], in: Self.root)
+        #expect(status == 0, "scripts/check-infra failed:\n\(output)")
+        for part in ["kubernetes", "systemd", "prometheus rules", "prometheus rule tests", "dashboard", "postgres settings"] {
+            #expect(output.contains("ok: \(part)"), "\(part) was not checked:\n\(output)")
+        }
+        #expect(!output.contains("ACCEPTED A BROKEN"), "\(output)")
+    }
+
+    /// A Deployment that puts a secret into the manifest as a literal is refused, with the variable named.
+    @Test(.timeLimit(.minutes(2)))
+    func aManifestWithALiteralSecretIsRejected() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("k8s-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let ingest = try String(contentsOf: Self.root.appendingPathComponent("infra/kubernetes/ingest.yaml"), encoding: .utf8)
+        let broken = ingest.replacingOccurrences(of: """
+                    - name: INGEST_JWT_SECRET
+                      valueFrom:
+                        secretKeyRef:
+                          name: trial-ingest
+                          key: jwt-secret
+            """, with: """
+                    - name: INGEST_JWT_SECRET
+                      value: not-so-secret-after-all-0123456789abcdef
+            """)
+        #expect(broken != ingest, "the fixture no longer matches ingest.yaml")
+        try broken.write(to: folder.appendingPathComponent("ingest.yaml"), atomically: true, encoding: .utf8)
+        let (status, output) = try await StackScriptTests.run(Self.root.path + "/scripts/check-infra", ["kubernetes", folder.path], in: Self.root)
+        #expect(status != 0 && output.contains("INGEST_JWT_SECRET") && output.contains("secretKeyRef"), "\(output)")
+    }
+
+    /// pg_dump of a database the projector filled, restored into a new cluster on its own port, where
+    /// `reporter audit verify` must pass (and fails on a tampered copy).
+    @Test(.stack, .timeLimit(.minutes(4)))
+    func aBackupRestoresIntoANewClusterAndVerifies() async throws {
+        let (status, output) = try await StackScriptTests.run(Self.root.path + "/scripts/rehearse-restore", [], in: Self.root)
+        #expect(status == 0 && output.contains("rehearsal passed"), "scripts/rehearse-restore failed:\n\(output)")
+    }
+}
