@@ -9,9 +9,18 @@ import TestSupport
 struct InfraValidationTests {
     static var root: URL { TestEnvironment.root }
 
+    /// Runs one of the repository's scripts (they find the repository themselves) from a scratch folder, which holds
+    /// the output file `StackScriptTests.run` writes and is removed afterwards.
+    static func script(_ name: String, _ arguments: [String] = []) async throws -> (Int32, String) {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("infra-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        return try await StackScriptTests.run(root.path + "/scripts/" + name, arguments, in: scratch)
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func everyValidatorPassesTheFilesAndRejectsBrokenCopies() async throws {
-        let (status, output) = try await StackScriptTests.run(Self.root.path + "/scripts/check-infra", [], in: Self.root)
+        let (status, output) = try await Self.script("check-infra")
         #expect(status == 0, "scripts/check-infra failed:\n\(output)")
         for part in ["kubernetes", "systemd", "prometheus rules", "prometheus rule tests", "dashboard", "postgres settings"] {
             #expect(output.contains("ok: \(part)"), "\(part) was not checked:\n\(output)")
@@ -38,7 +47,7 @@ struct InfraValidationTests {
             """)
         #expect(broken != ingest, "the fixture no longer matches ingest.yaml")
         try broken.write(to: folder.appendingPathComponent("ingest.yaml"), atomically: true, encoding: .utf8)
-        let (status, output) = try await StackScriptTests.run(Self.root.path + "/scripts/check-infra", ["kubernetes", folder.path], in: Self.root)
+        let (status, output) = try await Self.script("check-infra", ["kubernetes", folder.path])
         #expect(status != 0 && output.contains("INGEST_JWT_SECRET") && output.contains("secretKeyRef"), "\(output)")
     }
 
@@ -46,7 +55,7 @@ struct InfraValidationTests {
     /// `reporter audit verify` must pass (and fails on a tampered copy).
     @Test(.stack, .timeLimit(.minutes(4)))
     func aBackupRestoresIntoANewClusterAndVerifies() async throws {
-        let (status, output) = try await StackScriptTests.run(Self.root.path + "/scripts/rehearse-restore", [], in: Self.root)
+        let (status, output) = try await Self.script("rehearse-restore")
         #expect(status == 0 && output.contains("rehearsal passed"), "scripts/rehearse-restore failed:\n\(output)")
     }
 }

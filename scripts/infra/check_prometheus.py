@@ -45,10 +45,12 @@ def metrics_in(expr):
     return found
 
 
-def check(directory, dashboard):
+def check(directory, dashboard, use_promtool=True):
     problems = []
     promtool = shutil.which("promtool")
-    if promtool is None:
+    if not use_promtool:
+        pass
+    elif promtool is None:
         problems.append("promtool is not installed (Debian package prometheus; scripts/check-infra installs it)")
     else:
         for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
@@ -121,7 +123,8 @@ def self_test():
             shutil.copy(DASHBOARD, scratch / "dashboard.json")
             path = scratch / target
             path.write_text(mutate(path.read_text()))
-            problems = check(scratch, scratch / "dashboard.json")
+            # promtool (seconds per run) only where the case is about it; the other checks are Python's.
+            problems = check(scratch, scratch / "dashboard.json", use_promtool="promtool" in expected)
         if any(expected in p for p in problems):
             print(f"rejected as expected: {label}")
         else:

@@ -138,9 +138,10 @@ def self_test(directory):
         if expected in ("systemd-analyze verify", "exposure") and not analyzer:
             continue
         with tempfile.TemporaryDirectory() as scratch:
-            for unit in pathlib.Path(directory).glob("*.service"):
-                text = unit.read_text()
-                (pathlib.Path(scratch) / unit.name).write_text(mutate(text) if unit.name == "ingest.service" else text)
+            # Only the broken unit (systemd-analyze is slow); the others passed above. The missing ones are reported
+            # too, which does not matter here: the expected problem must be among those reported.
+            unit = pathlib.Path(directory) / "ingest.service"
+            (pathlib.Path(scratch) / unit.name).write_text(mutate(unit.read_text()))
             problems = validate(scratch)
         if any(expected in p for p in problems):
             print(f"rejected as expected: {label}")
