@@ -2,9 +2,9 @@ import Foundation
 import Testing
 import TestSupport
 
-/// The deployment files under `infra/` (issue 18): each has a validator in `scripts/check-infra`, and each validator
-/// proves it can fail (broken copies of the files must be rejected). The restore rehearsal restores a projected
-/// database into a new cluster and verifies the hash chain there.
+/// The deployment files under `infra/` (issue 18). `./scripts/test` runs `scripts/check-infra` (every validator, each
+/// also rejecting broken copies of the files) and `scripts/rehearse-restore` after `swift test`, not inside it: both
+/// keep a core busy for tens of seconds, which made timing-sensitive tests running in parallel flaky on two cores.
 @Suite("deployment files", .timeLimit(.minutes(5)))
 struct InfraValidationTests {
     static var root: URL { TestEnvironment.root }
@@ -16,16 +16,6 @@ struct InfraValidationTests {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         return try await StackScriptTests.run(root.path + "/scripts/" + name, arguments, in: scratch)
-    }
-
-    @Test(.timeLimit(.minutes(3)))
-    func everyValidatorPassesTheFilesAndRejectsBrokenCopies() async throws {
-        let (status, output) = try await Self.script("check-infra")
-        #expect(status == 0, "scripts/check-infra failed:\n\(output)")
-        for part in ["kubernetes", "systemd", "prometheus rules", "prometheus rule tests", "dashboard", "postgres settings"] {
-            #expect(output.contains("ok: \(part)"), "\(part) was not checked:\n\(output)")
-        }
-        #expect(!output.contains("ACCEPTED A BROKEN"), "\(output)")
     }
 
     /// A Deployment that puts a secret into the manifest as a literal is refused, with the variable named.
@@ -49,13 +39,5 @@ struct InfraValidationTests {
         try broken.write(to: folder.appendingPathComponent("ingest.yaml"), atomically: true, encoding: .utf8)
         let (status, output) = try await Self.script("check-infra", ["kubernetes", folder.path])
         #expect(status != 0 && output.contains("INGEST_JWT_SECRET") && output.contains("secretKeyRef"), "\(output)")
-    }
-
-    /// pg_dump of a database the projector filled, restored into a new cluster on its own port, where
-    /// `reporter audit verify` must pass (and fails on a tampered copy).
-    @Test(.stack, .timeLimit(.minutes(4)))
-    func aBackupRestoresIntoANewClusterAndVerifies() async throws {
-        let (status, output) = try await Self.script("rehearse-restore")
-        #expect(status == 0 && output.contains("rehearsal passed"), "scripts/rehearse-restore failed:\n\(output)")
     }
 }
