@@ -38,6 +38,13 @@ public final class MockKafkaCluster: @unchecked Sendable {
         }
     }
 
+    /// Lets a client ask about a topic without creating it. The mock answers only Metadata versions below 4 by default,
+    /// which cannot carry `allow.auto.create.topics=false`, so it creates (4 partitions) any unknown topic a client
+    /// merely asks about; with Metadata up to v9 it answers "unknown topic" as a real broker without auto-creation does.
+    public func answerMetadataWithoutAutoCreation() {
+        rd_kafka_mock_set_apiversion(cluster, 3 /* Metadata */, 0, 9)
+    }
+
     /// Takes a broker down (connections closed, new ones refused) or brings it back.
     public func setBroker(_ id: Int32, up: Bool) {
         if up {

@@ -1,3 +1,4 @@
+import Metrics
 import Synchronization
 
 /// What the projector is doing, for `GET /ready`: starting, consuming, waiting for PostgreSQL or the assignment to
@@ -23,11 +24,14 @@ public final class ProjectorHealth: Sendable {
     public var state: State { value.withLock { $0 } }
 
     func set(_ state: State) {
-        value.withLock { current in
+        let ready = value.withLock { current in
             // A halt is final: nothing after it makes the projector ready again.
-            if case .halted = current { return }
+            if case .halted = current { return false }
             current = state
+            return state == .consuming
         }
+        // What `/ready` says, for alert rules (infra/prometheus: ProjectorNotReady).
+        Gauge(label: "projector_ready").record(ready ? 1 : 0)
     }
 
     /// Ready only while consuming; `checks` name each condition, `reason` says why not.

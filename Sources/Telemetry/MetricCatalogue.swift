@@ -54,6 +54,8 @@ public enum MetricCatalogue {
               help: "chain_seq of the archive's hash chain head after this instance's last batch that archived events."),
         Entry(name: "projector_sessions_total", kind: .counter, labels: [],
               help: "Consuming sessions started (a new one after each loss of PostgreSQL or of the assignment)."),
+        Entry(name: "projector_ready", kind: .gauge, labels: [],
+              help: "1 while /ready answers 200 (a session consuming with a live PostgreSQL connection), else 0."),
         Entry(name: "projector_halted", kind: .gauge, labels: [],
               help: "1 once the projector stopped on a fatal error (it serves /ready 503 until restarted), else 0."),
         // both

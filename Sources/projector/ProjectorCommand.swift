@@ -12,7 +12,7 @@ struct ProjectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "projector",
         abstract: "Applies the Kafka log to the PostgreSQL archive and read models.",
-        subcommands: [Run.self, Migrate.self, Lag.self, RebuildCommand.self],
+        subcommands: [Run.self, Migrate.self, Lag.self, RebuildCommand.self, Provision.self],
         defaultSubcommand: Run.self)
 }
 

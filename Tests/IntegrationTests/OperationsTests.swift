@@ -308,6 +308,7 @@ struct OperationsTests {
         #expect((values["projector_batch_apply_seconds_count"] ?? 0) >= 1)
         #expect(values["projector_batch_size_records_sum"] == total)
         #expect(values["projector_halted"] == 0)
+        #expect(values["projector_ready"] == 1, "the gauge the ProjectorNotReady alert reads")
         #expect((values["process_resident_memory_bytes"] ?? 0) > 1_000_000)
         // Caught up: every partition this projector holds (every one: it is alone) reports no lag.
         let lagged = try await Self.waitFor(port: port, "/metrics") { answer in
@@ -354,7 +355,8 @@ struct OperationsTests {
                                              log: "ops-halted-\(UUID().uuidString)")
         let ready = try await Self.waitFor(port: port, "/ready") { $0.body.contains("halted:") }
         #expect(ready.status == 503 && ready.body.contains(#""halted":"yes""#) && ready.body.contains("migrat"), "\(ready.body)")
-        #expect(Self.samples(try await Self.scrape(port: port).text)["projector_halted"] == 1)
+        let halted = Self.samples(try await Self.scrape(port: port).text)
+        #expect(halted["projector_halted"] == 1 && halted["projector_ready"] == 0)
         #expect(try await Self.http("GET", port: port, "/health").status == 200)
         let status = try await projector.stop(SIGTERM)
         #expect(status != nil && status != 0, "a halted projector exits with a failure status, got \(String(describing: status))")
