@@ -18,22 +18,11 @@ public final class KafkaAdmin {
     deinit { rd_kafka_destroy(handle) }
 
     public func partitionCount(topic: String, timeoutMs: Int32 = 5_000) throws(KafkaError) -> Int {
-        guard let rkt = rd_kafka_topic_new(handle, topic, nil) else {
-            throw .client(code: -1, message: "could not create a handle for topic \(topic)")
+        guard let metadata = try topicMetadata(handle, topic: topic, timeoutMs: timeoutMs) else {
+            let unknown = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+            throw .client(code: unknown.rawValue, message: "topic \(topic): \(errorName(unknown))")
         }
-        defer { rd_kafka_topic_destroy(rkt) }
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let err = rd_kafka_metadata(handle, 0, rkt, &metadata, timeoutMs)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw .client(code: err.rawValue, message: "metadata for \(topic): \(errorName(err))")
-        }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt == 1 else { throw .client(code: -1, message: "no metadata for \(topic)") }
-        let topicMeta = metadata.pointee.topics[0]
-        if topicMeta.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw .client(code: topicMeta.err.rawValue, message: "topic \(topic): \(errorName(topicMeta.err))")
-        }
-        return Int(topicMeta.partition_cnt)
+        return metadata.partitions
     }
 
     /// The first offset still in the log and the offset the next record will get.

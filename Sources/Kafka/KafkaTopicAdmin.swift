@@ -34,25 +34,7 @@ public final class KafkaTopicAdmin {
 
     /// Partitions and replicas of `topic`, or nil when the cluster does not know it.
     public func metadata(topic: String, timeoutMs: Int32) throws(KafkaError) -> TopicMetadata? {
-        guard let rkt = rd_kafka_topic_new(handle, topic, nil) else {
-            throw .client(code: -1, message: "could not create a handle for topic \(topic)")
-        }
-        defer { rd_kafka_topic_destroy(rkt) }
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let err = rd_kafka_metadata(handle, 0, rkt, &metadata, timeoutMs)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw .client(code: err.rawValue, message: "metadata for \(topic): \(errorName(err))")
-        }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt == 1 else { throw .client(code: -1, message: "no metadata for \(topic)") }
-        let topicMeta = metadata.pointee.topics[0]
-        if topicMeta.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART { return nil }
-        if topicMeta.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw .client(code: topicMeta.err.rawValue, message: "topic \(topic): \(errorName(topicMeta.err))")
-        }
-        let partitions = Int(topicMeta.partition_cnt)
-        let replicas = (0..<partitions).map { Int(topicMeta.partitions[$0].replica_cnt) }.min() ?? 0
-        return TopicMetadata(name: topic, partitions: partitions, minimumReplicas: replicas)
+        try topicMetadata(handle, topic: topic, timeoutMs: timeoutMs)
     }
 
     /// Creates `topic` with `partitions`, `replicationFactor` and the topic-level `configs` (`retention.ms`, ...).
@@ -180,4 +162,27 @@ public final class KafkaTopicAdmin {
         }
         return event
     }
+}
+
+/// Partitions and replicas of `topic` as `client` sees them, or nil when the cluster does not know it.
+func topicMetadata(_ client: OpaquePointer, topic: String, timeoutMs: Int32) throws(KafkaError) -> TopicMetadata? {
+    guard let rkt = rd_kafka_topic_new(client, topic, nil) else {
+        throw .client(code: -1, message: "could not create a handle for topic \(topic)")
+    }
+    defer { rd_kafka_topic_destroy(rkt) }
+    var metadata: UnsafePointer<rd_kafka_metadata>?
+    let err = rd_kafka_metadata(client, 0, rkt, &metadata, timeoutMs)
+    guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+        throw .client(code: err.rawValue, message: "metadata for \(topic): \(errorName(err))")
+    }
+    defer { rd_kafka_metadata_destroy(metadata) }
+    guard metadata.pointee.topic_cnt == 1 else { throw .client(code: -1, message: "no metadata for \(topic)") }
+    let topicMeta = metadata.pointee.topics[0]
+    if topicMeta.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART { return nil }
+    if topicMeta.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+        throw .client(code: topicMeta.err.rawValue, message: "topic \(topic): \(errorName(topicMeta.err))")
+    }
+    let partitions = Int(topicMeta.partition_cnt)
+    let replicas = (0..<partitions).map { Int(topicMeta.partitions[$0].replica_cnt) }.min() ?? 0
+    return TopicMetadata(name: topic, partitions: partitions, minimumReplicas: replicas)
 }
