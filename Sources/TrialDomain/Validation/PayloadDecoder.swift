@@ -223,9 +223,13 @@ enum PayloadDecoder {
         let method = r.string("method", maxLength: 200)
         var witnesses: [String]?
         if let raw = r.array("witnesses") {
-            let names = raw.compactMap(\.stringValue).filter { !$0.isEmpty && $0.count <= 128 }
+            // Characters counted as the schema counts them (code points); no control characters, as every text field.
+            let names = raw.compactMap(\.stringValue).filter { name in
+                !name.isEmpty && name.unicodeScalars.count <= 128
+                    && !name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+            }
             if names.count != raw.count {
-                r.report("witnesses", "must be names (strings of 1 to 128 characters)")
+                r.report("witnesses", "must be names (strings of 1 to 128 characters, no control characters)")
             } else if names.count != 2 {
                 r.report("witnesses", "destruction needs exactly two witnesses, got \(names.count)")
             } else if names[0] == names[1] {
