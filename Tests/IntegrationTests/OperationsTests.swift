@@ -28,30 +28,16 @@ struct OperationsTests {
         var request = "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         request += "\r\n" + body
-        let bytes = Array(request.utf8)
+        let text = request
         let raw = try await withCheckedThrowingContinuation { (done: CheckedContinuation<String, any Error>) in
             Thread.detachNewThread {
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                defer { close(fd) }
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = in_port_t(UInt16(port).bigEndian)
-                address.sin_addr.s_addr = inet_addr("127.0.0.1")
-                let connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                do {
+                    let connection = try RawConnection(port: port)
+                    connection.send(text)
+                    done.resume(returning: String(decoding: connection.receiveUntilClosed(timeoutSeconds: 15), as: UTF8.self))
+                } catch {
+                    done.resume(throwing: error)
                 }
-                guard connected == 0 else { return done.resume(throwing: POSIXError(.ECONNREFUSED)) }
-                var timeout = timeval(tv_sec: 15, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-                _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                var received: [UInt8] = []
-                var buffer = [UInt8](repeating: 0, count: 65_536)
-                while true {
-                    let count = recv(fd, &buffer, buffer.count, 0)
-                    guard count > 0 else { break }
-                    received += buffer[..<count]
-                }
-                done.resume(returning: String(decoding: received, as: UTF8.self))
             }
         }
         guard let split = raw.range(of: "\r\n\r\n") else { throw Unexpected(text: "no complete HTTP answer: \(raw.prefix(300))") }

@@ -32,6 +32,20 @@ final class RawConnection: @unchecked Sendable {
         _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// Everything the server sends until it closes the connection, each wait at most `timeoutSeconds`. Blocks: call
+    /// it on a thread of its own.
+    func receiveUntilClosed(timeoutSeconds: Int) -> [UInt8] {
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { return received }
+            received += buffer[..<count]
+        }
+    }
+
     enum ReadOutcome: Equatable { case data(String), closedByServer, nothingWithin(Double) }
 
     /// The first bytes the server sends, or that it closed the connection, waiting at most `seconds`.
