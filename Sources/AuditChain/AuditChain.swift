@@ -16,9 +16,21 @@ public enum AuditChain {
         return Array(hasher.finalize())
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] })
+    public static func hex(_ bytes: some Collection<UInt8>) -> String {
+        // Written straight into the string's storage: a digest per archived event makes this hot.
+        String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
+            var i = 0
+            for byte in bytes {
+                buffer[i] = hexDigit(byte >> 4)
+                buffer[i + 1] = hexDigit(byte & 0xF)
+                i += 2
+            }
+            return i
+        }
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     /// Bytes of a lowercase hex string (PostgreSQL's `encode(bytea, 'hex')`), or nil.

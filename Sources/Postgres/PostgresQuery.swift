@@ -87,9 +87,16 @@ enum PostgresArrayLiteral {
                 continue
             }
             out.append(UInt8(ascii: "\""))
-            for byte in element.utf8 {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                out.append(byte)
+            var text = element
+            text.withUTF8 { bytes in
+                // Runs without a quote or backslash are copied whole.
+                var run = 0
+                for i in bytes.indices where bytes[i] == UInt8(ascii: "\"") || bytes[i] == UInt8(ascii: "\\") {
+                    out.append(contentsOf: bytes[run..<i])
+                    out.append(UInt8(ascii: "\\"))
+                    run = i
+                }
+                out.append(contentsOf: bytes[run...])
             }
             out.append(UInt8(ascii: "\""))
         }

@@ -163,7 +163,7 @@ public struct BatchWriter: Sendable {
         // Lock the end of the hash chain first (after the checkpoints: see Locks): projectors append one batch at a time.
         var (seq, link) = try Locks.chainHead(db)
         let archivedBefore = Set(try db.query("""
-            SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: candidates.map(\.1.eventID))::uuid[])
+            SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: candidates.map { $0.1.eventID })::uuid[])
             """).decode(String.self))
         let fresh = candidates.filter { !archivedBefore.contains($0.1.eventID) }
         var seqs: [Int64] = []
@@ -180,12 +180,12 @@ public struct BatchWriter: Sendable {
                 INSERT INTO audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version,
                     study_id, site_id, participant_id, occurred_at, recorded_at, recorded_by, data, envelope, chain_seq, chain_hash)
                 SELECT e, \(topic), p, o, t, v, s, si, pa, oc::timestamptz, ra::timestamptz, rb, d::jsonb, env, cs, decode(ch, 'hex')
-                FROM unnest(\(array: events.map(\.eventID))::uuid[], \(array: fresh.map(\.0.partition))::integer[],
-                            \(array: fresh.map(\.0.offset))::bigint[], \(array: events.map(\.type.rawValue))::text[],
-                            \(array: events.map(\.schemaVersion))::integer[], \(array: events.map(\.studyID))::text[],
-                            \(array: events.map(\.siteID))::text[], \(array: events.map(\.participantID))::text[],
-                            \(array: events.map(\.occurredAt.rfc3339))::text[], \(array: events.map(\.recordedAt.rfc3339))::text[],
-                            \(array: events.map(\.recordedBy))::text[], \(array: events.map { CanonicalJSON.string($0.data) })::text[],
+                FROM unnest(\(array: events.map { $0.eventID })::uuid[], \(array: fresh.map(\.0.partition))::integer[],
+                            \(array: fresh.map(\.0.offset))::bigint[], \(array: events.map { $0.type.rawValue })::text[],
+                            \(array: events.map { $0.schemaVersion })::integer[], \(array: events.map { $0.studyID })::text[],
+                            \(array: events.map { $0.siteID })::text[], \(array: events.map { $0.participantID })::text[],
+                            \(array: events.map { $0.occurredAt.rfc3339 })::text[], \(array: events.map { $0.recordedAt.rfc3339 })::text[],
+                            \(array: events.map { $0.recordedBy })::text[], \(array: events.map { CanonicalJSON.string($0.data) })::text[],
                             \(array: fresh.map { String(decoding: $0.0.value, as: UTF8.self) })::text[],
                             \(array: seqs)::bigint[], \(array: links)::text[])
                     AS x(e, p, o, t, v, s, si, pa, oc, ra, rb, d, env, cs, ch)
@@ -195,7 +195,7 @@ public struct BatchWriter: Sendable {
             // Same transaction: ingest never sees an archived event without its digest.
             try EventDigests.insert(events, db)
         }
-        let inserted = Set(events.map(\.eventID))
+        let inserted = Set(events.map { $0.eventID })
         let new = events.filter { inserted.contains($0.eventID) }
         repeats += candidates.filter { !inserted.contains($0.1.eventID) }
         guard !repeats.isEmpty else { return (new, 0, [], fresh.isEmpty ? nil : seq) }

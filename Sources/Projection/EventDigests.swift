@@ -12,7 +12,7 @@ enum EventDigests {
         guard !events.isEmpty else { return }
         try db.query("""
             INSERT INTO audit.event_digests (event_id, content_sha256)
-            SELECT e, decode(d, 'hex') FROM unnest(\(array: events.map(\.eventID))::uuid[],
+            SELECT e, decode(d, 'hex') FROM unnest(\(array: events.map { $0.eventID })::uuid[],
                                                    \(array: events.map(EventDigest.contentHex))::text[]) AS x(e, d)
             """)
     }

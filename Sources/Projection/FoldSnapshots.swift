@@ -1,4 +1,4 @@
-import Foundation
+import AuditChain
 import Postgres
 import TrialDomain
 import TrialDomainPostgres
@@ -39,13 +39,12 @@ enum FoldSnapshots {
             }
         }
         guard !toRead.isEmpty else { return snapshots }
-        let decoder = JSONDecoder()
         for row in try db.query("""
-            SELECT participant_id, through_seq, state FROM projection.participant_folds
+            SELECT participant_id, through_seq, encode(state, 'hex') FROM projection.participant_folds
             WHERE participant_id = ANY(\(array: toRead)::text[]) AND code_version = \(ParticipantFold.codeVersion)
             """) {
-            let (id, seq, text) = try row.decode((String, Int64, String).self)
-            guard let state = try? decoder.decode(ParticipantFold.State.self, from: Data(text.utf8)) else { continue }
+            let (id, seq, hex) = try row.decode((String, Int64, String).self)
+            guard let bytes = AuditChain.bytes(hex: hex), let state = try? ParticipantFold.State(compact: bytes) else { continue }
             snapshots[id] = Snapshot(throughSeq: seq, state: state)
         }
         return snapshots
@@ -53,13 +52,12 @@ enum FoldSnapshots {
 
     /// Saves the states (one statement), all as of `throughSeq`; participants without a state lose their snapshot.
     static func save(_ states: [String: ParticipantFold.State?], throughSeq: Int64, _ db: PostgresConnection) throws {
-        let encoder = JSONEncoder()
         var ids: [String] = []
         var texts: [String] = []
         for (id, state) in states {
             guard let state else { continue }
             ids.append(id)
-            texts.append(String(decoding: try encoder.encode(state), as: UTF8.self))
+            texts.append(AuditChain.hex(try state.compact()))
         }
         let gone = states.filter { $0.value == nil }.map(\.key)
         if !gone.isEmpty {
@@ -68,7 +66,7 @@ enum FoldSnapshots {
         guard !ids.isEmpty else { return }
         try db.query("""
             INSERT INTO projection.participant_folds AS f (participant_id, code_version, through_seq, state)
-            SELECT id, \(ParticipantFold.codeVersion), \(throughSeq), s FROM unnest(\(array: ids)::text[], \(array: texts)::text[]) AS x(id, s)
+            SELECT id, \(ParticipantFold.codeVersion), \(throughSeq), decode(s, 'hex') FROM unnest(\(array: ids)::text[], \(array: texts)::text[]) AS x(id, s)
             ON CONFLICT (participant_id) DO UPDATE SET code_version = excluded.code_version, through_seq = excluded.through_seq,
                                                       state = excluded.state
             """)

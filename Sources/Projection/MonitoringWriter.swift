@@ -95,20 +95,38 @@ enum MonitoringWriter {
             }
         }
 
-        /// Settles removed rows against added ones: lots where they differ are summed again; rows added to lots that
-        /// lost none (or got exactly them back) are returned for adding.
+        /// Settles removed rows against added ones. A lot that got every removed row back (a participant's rows rewritten
+        /// whole) changes only by the rows that are new: those are returned for adding, the others are skipped. A lot that
+        /// lost a row that did not come back is summed again from its rows (returned in `resum`).
         func settled() -> (movements: [DrugMovementRow], doses: [(lot: LotKey, eventID: String, amount: Double, unit: DoseUnit)],
                            resum: Set<LotKey>) {
-            var added: [LotKey: [String]] = [:]
-            for m in movements { added[LotKey(site: m.siteID, lot: m.lot), default: []].append(Self.fingerprint(m)) }
-            for d in doses { added[d.lot, default: []].append(Self.fingerprint(dose: d.eventID, d.amount, d.unit.rawValue)) }
+            var added: [LotKey: [String: Int]] = [:]
+            for m in movements { added[LotKey(site: m.siteID, lot: m.lot), default: [:]][Self.fingerprint(m), default: 0] += 1 }
+            for d in doses { added[d.lot, default: [:]][Self.fingerprint(dose: d.eventID, d.amount, d.unit.rawValue), default: 0] += 1 }
             var resum = resum
-            var unchanged: Set<LotKey> = []
+            var givenBack: [LotKey: [String: Int]] = [:]
             for (lot, removed) in removedRows {
-                if removed.sorted() == (added[lot] ?? []).sorted() { unchanged.insert(lot) } else { resum.insert(lot) }
+                var available = added[lot] ?? [:]
+                var back: [String: Int] = [:]
+                for row in removed {
+                    guard let n = available[row], n > 0 else {
+                        resum.insert(lot)
+                        break
+                    }
+                    available[row] = n - 1
+                    back[row, default: 0] += 1
+                }
+                if !resum.contains(lot) { givenBack[lot] = back }
             }
-            let skip = resum.union(unchanged)
-            return (movements.filter { !skip.contains(LotKey(site: $0.siteID, lot: $0.lot)) }, doses.filter { !skip.contains($0.lot) }, resum)
+            /// Whether a row is new to its lot's sums: not in a lot summed again, and not a removed row given back.
+            func isNew(_ lot: LotKey, _ fingerprint: String) -> Bool {
+                guard !resum.contains(lot) else { return false }
+                guard let n = givenBack[lot]?[fingerprint], n > 0 else { return true }
+                givenBack[lot]![fingerprint] = n - 1
+                return false
+            }
+            return (movements.filter { isNew(LotKey(site: $0.siteID, lot: $0.lot), Self.fingerprint($0)) },
+                    doses.filter { isNew($0.lot, Self.fingerprint(dose: $0.eventID, $0.amount, $0.unit.rawValue)) }, resum)
         }
     }
 

@@ -126,10 +126,9 @@ struct IncrementalFoldTests {
         }
         arrival += heldBack.shuffled(using: &random)
 
-        let encoder = JSONEncoder()
-        let decoder = JSONDecoder()
+        // States go through the projector's saved form between batches, as across restarts.
         var received: [RecordedEvent] = []
-        var saved: [String: Data] = [:]
+        var saved: [String: [UInt8]] = [:]
         var tables: [String: Tables] = [:]
         var advancedCount = 0
         var refoldedCount = 0
@@ -146,18 +145,18 @@ struct IncrementalFoldTests {
             let touched = protocolChanged ? Set(received.compactMap(\.participantID)) : Set(byParticipant.keys)
             for id in touched.sorted() {
                 let all = received.filter { $0.participantID == id }
-                let previous = protocolChanged ? nil : try saved[id].map { try decoder.decode(ParticipantFold.State.self, from: $0) }
+                let previous = protocolChanged ? nil : try saved[id].map { try ParticipantFold.State(compact: $0) }
                 let new = byParticipant[id] ?? []
                 if let previous, let (next, rows) = previous.advanced(by: new, protocols: protocols) {
                     tables[id, default: Tables()].apply(RowChanges(participantID: id, from: previous.wholeHistoryRows(protocols: protocols), to: rows))
-                    saved[id] = try encoder.encode(next)
+                    saved[id] = try next.compact()
                     advancedCount += 1
                     continue
                 }
                 let refold = ParticipantFold.refold(participantID: id, history: all, new: new, previous: previous, protocols: protocols)
                 if refold.replacesAll { tables[id] = Tables() } else { keptOlderRowsCount += 1 }
                 tables[id, default: Tables()].apply(refold.changes)
-                saved[id] = try refold.state.map { try encoder.encode($0) }
+                saved[id] = try refold.state.map { try $0.compact() }
                 refoldedCount += 1
             }
             for id in touched.sorted() {

@@ -27,12 +27,13 @@ public struct RecordedEvent: Sendable, Hashable {
     }
 
     /// Shared until mutated; never mutated while shared (see the subscript's setter), hence safe to send.
-    private final class Storage: @unchecked Sendable {
-        var fields: Fields
-        init(_ fields: Fields) { self.fields = fields }
+    @usableFromInline
+    final class Storage: @unchecked Sendable {
+        @usableFromInline var fields: Fields
+        @usableFromInline init(_ fields: Fields) { self.fields = fields }
     }
 
-    private var storage: Storage
+    @usableFromInline var storage: Storage
 
     public init(eventID: String, type: EventType, schemaVersion: Int, studyID: String, siteID: String?, participantID: String?,
                 occurredAtText: String, occurredAt: Timestamp, recordedAt: Timestamp, recordedBy: String, data: JSONValue,
@@ -42,6 +43,9 @@ public struct RecordedEvent: Sendable, Hashable {
                                  recordedAt: recordedAt, recordedBy: recordedBy, data: data, payload: payload))
     }
 
+    // Inlinable, so other modules' `event.eventID` compiles to a field read instead of a key-path projection at run
+    // time (which was ~6 % of the projector's CPU).
+    @inlinable
     public subscript<Value>(dynamicMember field: WritableKeyPath<Fields, Value>) -> Value {
         get { storage.fields[keyPath: field] }
         set {
