@@ -34,6 +34,10 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 public final class PostgresConnection {
     private var connection: OpaquePointer?
     public let url: String
+    /// Statements of the open transaction whose answers nobody waits for (`enqueue`): sent in one pipeline with the
+    /// next statement that needs an answer, or with COMMIT.
+    private var queued: [PostgresQuery] = []
+    private var transactionDepth = 0
 
     public init(url: String) throws(PostgresError) {
         self.url = url
@@ -58,10 +62,11 @@ public final class PostgresConnection {
         connection = nil
     }
 
-    /// Runs one statement with bound parameters and returns its rows.
+    /// Runs one statement with bound parameters and returns its rows (after any statements enqueued before it).
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        if !queued.isEmpty { return try pipeline(queued + [query]) }
         let result = withCStringArray(query.binds) { values in
             PQexecParams(connection, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
         }
@@ -91,6 +96,7 @@ public final class PostgresConnection {
     /// interpolations are bound parameters.
     public func execute(unsafeSQL sql: String) throws(PostgresError) {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        try sendQueued()
         let result = PQexec(connection, sql)
         defer { PQclear(result) }
         _ = try rows(of: result, sql: sql)
@@ -102,6 +108,7 @@ public final class PostgresConnection {
     @discardableResult
     public func copyIn(unsafeSQL sql: String, data: [UInt8], chunkSize: Int = 1 << 20) throws(PostgresError) -> Int {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        try sendQueued()
         let start = PQexec(connection, sql)
         guard PQresultStatus(start) == PGRES_COPY_IN else {
             defer { PQclear(start) }
@@ -128,16 +135,79 @@ public final class PostgresConnection {
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    ///
+    /// BEGIN and the statements `body` enqueues travel with the first statement that needs an answer; COMMIT takes
+    /// whatever is still queued. A failure of any of them fails the transaction, as it would have one by one.
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        try query("BEGIN")
+        try enqueue("BEGIN")
+        transactionDepth += 1
+        defer { transactionDepth -= 1 }
         do {
             let value = try body(self)
             try query("COMMIT")
             return value
         } catch {
+            // Statements not sent yet are dropped: the transaction is rolled back anyway.
+            queued.removeAll()
             _ = try? query("ROLLBACK")
             throw error
         }
+    }
+
+    /// Runs `query` as part of the open transaction without waiting for its answer (see `transaction`): for statements
+    /// whose rows nobody reads. Outside a transaction it runs at once.
+    public func enqueue(_ query: PostgresQuery) throws(PostgresError) {
+        guard transactionDepth > 0 || query.sql == "BEGIN" else {
+            try self.query(query)
+            return
+        }
+        queued.append(query)
+    }
+
+    private func sendQueued() throws(PostgresError) {
+        if !queued.isEmpty { _ = try pipeline(queued) }
+    }
+
+    /// Sends `queries` in libpq's pipeline mode (one round trip) and returns the last one's rows; the first failure is
+    /// thrown after every answer is read (those after it are aborted by the server).
+    private func pipeline(_ queries: [PostgresQuery]) throws(PostgresError) -> PostgresRows {
+        queued.removeAll()
+        guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        func failure(_ sql: String?) -> PostgresError {
+            let message = String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines()
+            let lost = PQstatus(connection) != CONNECTION_OK
+            return PostgresError(kind: lost ? .connection : .query, message: message, sql: sql)
+        }
+        guard PQenterPipelineMode(connection) == 1 else { throw failure(nil) }
+        defer { _ = PQexitPipelineMode(connection) }
+        for query in queries {
+            let sent = withCStringArray(query.binds) { values in
+                PQsendQueryParams(connection, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
+            }
+            guard sent == 1 else { throw failure(query.sql) }
+        }
+        guard PQpipelineSync(connection) == 1 else { throw failure(nil) }
+        var first: PostgresError?
+        var last = PostgresRows(columns: [], rows: [], affected: 0)
+        for (index, query) in queries.enumerated() {
+            var answered = false
+            while let result = PQgetResult(connection) {
+                defer { PQclear(result) }
+                answered = true
+                if PQresultStatus(result) == PGRES_PIPELINE_ABORTED { continue }
+                do {
+                    let rows = try rows(of: result, sql: query.sql)
+                    if index == queries.count - 1 { last = rows }
+                } catch {
+                    if first == nil { first = error }
+                }
+            }
+            if !answered, first == nil { first = failure(query.sql) }
+        }
+        // The sync point's own result.
+        if let sync = PQgetResult(connection) { PQclear(sync) }
+        if let first { throw first }
+        return last
     }
 
     /// Waits up to `timeoutSeconds` for a NOTIFY on a channel this connection LISTENs to.

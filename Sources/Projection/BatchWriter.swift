@@ -126,7 +126,7 @@ public struct BatchWriter: Sendable {
     /// Creates missing checkpoint rows at 0, then locks the batch's rows (in partition order, see Locks) so that a
     /// second projector holding the same partitions (during a rebalance) waits here and then sees our progress.
     private func lockCheckpoints(_ partitions: [Int32], _ db: PostgresConnection) throws -> [Int32: Int64] {
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO projection.checkpoints (topic, partition, next_offset)
             SELECT \(topic), p, 0 FROM unnest(\(array: partitions)::integer[]) AS p
             ON CONFLICT DO NOTHING
@@ -137,7 +137,7 @@ public struct BatchWriter: Sendable {
     private func saveCheckpoints(_ next: [Int32: Int64], _ db: PostgresConnection) throws {
         guard !next.isEmpty else { return }
         let partitions = next.keys.sorted()
-        try db.query("""
+        try db.enqueue("""
             UPDATE projection.checkpoints c SET next_offset = n.next_offset
             FROM unnest(\(array: partitions)::integer[], \(array: partitions.map { next[$0]! })::bigint[]) AS n(partition, next_offset)
             WHERE c.topic = \(topic) AND c.partition = n.partition
@@ -176,7 +176,7 @@ public struct BatchWriter: Sendable {
         }
         let events = fresh.map(\.1)
         if !fresh.isEmpty {
-            try db.query("""
+            try db.enqueue("""
                 INSERT INTO audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version,
                     study_id, site_id, participant_id, occurred_at, recorded_at, recorded_by, data, envelope, chain_seq, chain_hash)
                 SELECT e, \(topic), p, o, t, v, s, si, pa, oc::timestamptz, ra::timestamptz, rb, d::jsonb, env, cs, decode(ch, 'hex')
@@ -191,7 +191,7 @@ public struct BatchWriter: Sendable {
                     AS x(e, p, o, t, v, s, si, pa, oc, ra, rb, d, env, cs, ch)
                 ORDER BY cs
                 """)
-            try db.query("UPDATE audit.chain_head SET chain_seq = \(seq), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
+            try db.enqueue("UPDATE audit.chain_head SET chain_seq = \(seq), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
             // Same transaction: ingest never sees an archived event without its digest.
             try EventDigests.insert(events, db)
         }
@@ -218,7 +218,7 @@ public struct BatchWriter: Sendable {
             }
         }
         if !rejections.isEmpty {
-            try db.query("""
+            try db.enqueue("""
                 INSERT INTO audit.rejected (kafka_topic, kafka_partition, kafka_offset, event_id, reason, envelope)
                 SELECT \(topic), p, o, e, r, env
                 FROM unnest(\(array: rejections.map(\.0.partition))::integer[], \(array: rejections.map(\.0.offset))::bigint[],

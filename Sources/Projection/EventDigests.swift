@@ -10,7 +10,7 @@ enum EventDigests {
 
     static func insert(_ events: [RecordedEvent], _ db: PostgresConnection) throws {
         guard !events.isEmpty else { return }
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO audit.event_digests (event_id, content_sha256)
             SELECT e, decode(d, 'hex') FROM unnest(\(array: events.map { $0.eventID })::uuid[],
                                                    \(array: events.map(EventDigest.contentHex))::text[]) AS x(e, d)

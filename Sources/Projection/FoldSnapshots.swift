@@ -61,10 +61,10 @@ enum FoldSnapshots {
         }
         let gone = states.filter { $0.value == nil }.map(\.key)
         if !gone.isEmpty {
-            try db.query("DELETE FROM projection.participant_folds WHERE participant_id = ANY(\(array: gone)::text[])")
+            try db.enqueue("DELETE FROM projection.participant_folds WHERE participant_id = ANY(\(array: gone)::text[])")
         }
         guard !ids.isEmpty else { return }
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO projection.participant_folds AS f (participant_id, code_version, through_seq, state)
             SELECT id, \(ParticipantFold.codeVersion), \(throughSeq), decode(s, 'hex') FROM unnest(\(array: ids)::text[], \(array: texts)::text[]) AS x(id, s)
             ON CONFLICT (participant_id) DO UPDATE SET code_version = excluded.code_version, through_seq = excluded.through_seq,

@@ -150,7 +150,7 @@ enum MonitoringWriter {
         guard !pending.isEmpty else { return }
         let kinds = pending.participants.map { _ in "participant" } + pending.sites.map { _ in "site" } + (pending.protocols ? ["protocols"] : [])
         let keys = Array(pending.participants) + Array(pending.sites) + (pending.protocols ? [""] : [])
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO projection.pending_refresh (kind, key)
             SELECT * FROM unnest(\(array: kinds)::text[], \(array: keys)::text[]) ON CONFLICT DO NOTHING
             """)
@@ -197,7 +197,7 @@ enum MonitoringWriter {
     /// Recomputes everything from the archive (after a migration, or on request).
     static func recomputeAll(_ db: PostgresConnection) throws {
         // Everything is recomputed, so refreshes a catch-up deferred are done by this too.
-        try db.query("DELETE FROM projection.pending_refresh")
+        try db.enqueue("DELETE FROM projection.pending_refresh")
         try recomputeSiteActivity(db)
         let protocols = try refreshProtocols(db)
         for ids in try chunks(nil, db) {
@@ -211,8 +211,8 @@ enum MonitoringWriter {
 
     /// Rewrites `monitoring.site_activity` from the archive.
     static func recomputeSiteActivity(_ db: PostgresConnection) throws {
-        try db.query("DELETE FROM monitoring.site_activity")
-        try db.query("""
+        try db.enqueue("DELETE FROM monitoring.site_activity")
+        try db.enqueue("""
             INSERT INTO monitoring.site_activity (site_id, last_event_recorded_at, events)
             SELECT site_id, max(recorded_at), count(*) FROM audit.events WHERE site_id IS NOT NULL GROUP BY site_id
             """)
@@ -232,11 +232,11 @@ enum MonitoringWriter {
         let rule = SafetyRule.eventIDReused
         let all = eventIDs == nil
         let ids = eventIDs ?? []
-        try db.query("""
+        try db.enqueue("""
             DELETE FROM monitoring.safety_signals
             WHERE rule = \(rule.rawValue) AND (\(all) OR trigger_event_id = ANY(\(array: ids)::text[]))
             """)
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO monitoring.safety_signals (signal_id, participant_id, site_id, rule, severity, trigger_event_id,
                 trigger_occurred_at, details, status, acknowledged_by, acknowledged_at, deadline, resolution)
             SELECT \(rule.rawValue)::text || ':' || r.event_id::text, r.record ->> 'participant_id', r.record ->> 'site_id',
@@ -310,16 +310,16 @@ enum MonitoringWriter {
         let history = EffectiveHistory(recorded)
         let events = history.entries.map(\.event)
         let changes = history.changes(of: recorded, siteID: nil, participantID: nil)
-        try db.query("DELETE FROM monitoring.corrections WHERE site_id IS NULL")
-        try db.query("DELETE FROM monitoring.safety_signals WHERE site_id IS NULL")
+        try db.enqueue("DELETE FROM monitoring.corrections WHERE site_id IS NULL")
+        try db.enqueue("DELETE FROM monitoring.safety_signals WHERE site_id IS NULL")
         try ParticipantTables.insertCorrections(changes.rows, db)
         try ParticipantTables.insertSignals(changes.signals, db)
         let protocols = ProtocolHistory(events: events)
         let data = Dictionary(events.map { ($0.eventID, $0.data) }, uniquingKeysWith: { a, _ in a })
-        try db.query("DELETE FROM monitoring.protocol_versions")
+        try db.enqueue("DELETE FROM monitoring.protocol_versions")
         let v = protocols.versions
         guard !v.isEmpty else { return protocols }
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO monitoring.protocol_versions (protocol_version, effective_from, event_id, rules)
             SELECT * FROM unnest(\(array: v.map(\.version))::text[], \(array: v.map(\.effectiveFrom.rfc3339))::timestamptz[],
                                  \(array: v.map(\.eventID))::uuid[], \(array: v.map { CanonicalJSON.string(data[$0.eventID] ?? .null) })::jsonb[])
@@ -410,14 +410,14 @@ enum MonitoringWriter {
             openBefore[participant, default: []].insert(signal)
         }
         for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "corrections"] {
-            try db.query("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
+            try db.enqueue("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
         }
         // event_id_reused signals come from audit.rejected, not from the fold: they stay.
-        try db.query("""
+        try db.enqueue("""
             DELETE FROM monitoring.safety_signals
             WHERE participant_id = ANY(\(array: ids)::text[]) AND rule <> \(SafetyRule.eventIDReused.rawValue)
             """)
-        try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: ids)::text[])")
+        try db.enqueue("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: ids)::text[])")
         try accountability.removedDoses(try db.query("""
             DELETE FROM unblinded.dose_products WHERE participant_id = ANY(\(array: ids)::text[])
             RETURNING event_id::text, site_id, lot, amount::float8, unit
@@ -437,11 +437,11 @@ enum MonitoringWriter {
         for (table, keys) in deletions.sorted(by: { $0.key < $1.key }) where !keys.isEmpty {
             switch table {
             case "participants":
-                try db.query("DELETE FROM monitoring.participants WHERE participant_id = ANY(\(array: keys)::text[])")
+                try db.enqueue("DELETE FROM monitoring.participants WHERE participant_id = ANY(\(array: keys)::text[])")
             case "allocations":
-                try db.query("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: keys)::text[])")
+                try db.enqueue("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: keys)::text[])")
             case "doses":
-                try db.query("DELETE FROM monitoring.doses WHERE event_id = ANY(\(array: keys)::uuid[])")
+                try db.enqueue("DELETE FROM monitoring.doses WHERE event_id = ANY(\(array: keys)::uuid[])")
                 try accountability.removedDoses(try db.query("""
                     DELETE FROM unblinded.dose_products WHERE event_id = ANY(\(array: keys)::uuid[])
                     RETURNING event_id::text, site_id, lot, amount::float8, unit
@@ -452,9 +452,9 @@ enum MonitoringWriter {
                     RETURNING event_id::text, site_id, participant_id, lot, kind, quantity::float8, unit, occurred_at
                     """))
             case "safety_signals":
-                try db.query("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: keys)::text[])")
+                try db.enqueue("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: keys)::text[])")
             default:
-                try db.query("DELETE FROM monitoring.\(identifier: table) WHERE event_id = ANY(\(array: keys)::uuid[])")
+                try db.enqueue("DELETE FROM monitoring.\(identifier: table) WHERE event_id = ANY(\(array: keys)::uuid[])")
             }
         }
         try ParticipantTables.insert(changes.map { ($0.participantID, $0.upserts) }, sites: sites, db)
@@ -485,7 +485,7 @@ enum MonitoringWriter {
             }
         }
         if !payloads.isEmpty {
-            try db.query("SELECT count(pg_notify('critical_signals', p)) FROM unnest(\(array: payloads)::text[]) AS p")
+            try db.enqueue("SELECT count(pg_notify('critical_signals', p)) FROM unnest(\(array: payloads)::text[]) AS p")
         }
     }
 
@@ -505,10 +505,10 @@ enum MonitoringWriter {
         try accountability.resum(try db.query("""
             SELECT site_id, lot FROM unblinded.drug_accountability WHERE site_id = ANY(\(array: sites)::text[])
             """))
-        try db.query("DELETE FROM monitoring.deviations WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
-        try db.query("DELETE FROM monitoring.site_acknowledgements WHERE site_id = ANY(\(array: sites)::text[])")
-        try db.query("DELETE FROM monitoring.corrections WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
-        try db.query("""
+        try db.enqueue("DELETE FROM monitoring.deviations WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
+        try db.enqueue("DELETE FROM monitoring.site_acknowledgements WHERE site_id = ANY(\(array: sites)::text[])")
+        try db.enqueue("DELETE FROM monitoring.corrections WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
+        try db.enqueue("""
             DELETE FROM monitoring.safety_signals
             WHERE participant_id IS NULL AND rule = \(SafetyRule.invalidCorrection.rawValue) AND site_id = ANY(\(array: sites)::text[])
             """)
@@ -531,7 +531,7 @@ enum MonitoringWriter {
         try ParticipantTables.insertCorrections(corrections, db)
         try ParticipantTables.insertSignals(signals, db)
         if !acks.isEmpty {
-            try db.query("""
+            try db.enqueue("""
                 INSERT INTO monitoring.site_acknowledgements (site_id, signal_id, acknowledged_by, acknowledged_at)
                 SELECT * FROM unnest(\(array: acks.map(\.site))::text[], \(array: acks.map(\.signal))::text[],
                                      \(array: acks.map(\.by))::text[], \(array: acks.map(\.at.rfc3339))::timestamptz[])
@@ -622,15 +622,15 @@ enum MonitoringWriter {
     }
 
     private static func writeAccountability(_ lots: [LotKey: LotAccountability], touched: [LotKey], _ db: PostgresConnection) throws {
-        try db.query("""
+        try db.enqueue("""
             DELETE FROM unblinded.drug_accountability
             WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: touched.map(\.site))::text[], \(array: touched.map(\.lot))::text[]))
             """)
         let signalIDs = touched.map { "\(SafetyRule.accountabilityDiscrepancy.rawValue):\($0.site)/\($0.lot)" }
-        try db.query("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: signalIDs)::text[])")
+        try db.enqueue("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: signalIDs)::text[])")
         let rows = touched.compactMap { lots[$0] }
         guard !rows.isEmpty else { return }
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO unblinded.drug_accountability (site_id, lot, unit, received, dispensed, administered, returned_by_participants,
                 returned_to_sponsor, destroyed, balance, discrepancy, discrepancy_reason, movement_units, dose_units,
                 last_movement_at, last_movement_event_id)
@@ -671,7 +671,7 @@ enum MonitoringWriter {
         }
         guard !latest.isEmpty else { return }
         let sites = latest.keys.sorted()
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO monitoring.site_activity AS s (site_id, last_event_recorded_at, events)
             SELECT * FROM unnest(\(array: sites)::text[], \(array: sites.map { latest[$0]!.0.rfc3339 })::timestamptz[],
                                  \(array: sites.map { latest[$0]!.1 })::bigint[])

@@ -13,7 +13,7 @@ enum ParticipantTables {
         let doses = all.flatMap { id, rows in rows.doses.map { (id, site(id, rows), $0) } }
         if !doses.isEmpty {
             // What monitors see of a dose, and (apart, in the unblinded schema) what was given.
-            try db.query("""
+            try db.enqueue("""
                 INSERT INTO monitoring.doses (event_id, participant_id, site_id, supervised, administered_by, witness,
                     administered_at, protocol_version, corrected, recorded_at, recorded_by)
                 SELECT * FROM unnest(\(array: doses.map(\.2.eventID))::uuid[], \(array: doses.map(\.0))::text[], \(array: doses.map(\.1))::text[],
@@ -23,7 +23,7 @@ enum ParticipantTables {
                     \(array: doses.map(\.2.corrected))::boolean[], \(array: doses.map(\.2.recordedAt.rfc3339))::timestamptz[],
                     \(array: doses.map(\.2.recordedBy))::text[])
                 """)
-            try db.query("""
+            try db.enqueue("""
                 INSERT INTO unblinded.dose_products (event_id, participant_id, site_id, substance, amount, unit, route, lot, administered_at)
                 SELECT * FROM unnest(\(array: doses.map(\.2.eventID))::uuid[], \(array: doses.map(\.0))::text[], \(array: doses.map(\.1))::text[],
                     \(array: doses.map(\.2.dose.substance.rawValue))::text[], \(array: doses.map { CanonicalJSON.formatNumber($0.2.dose.amount) })::numeric[],
@@ -33,7 +33,7 @@ enum ParticipantTables {
         }
         let assessments = all.flatMap { id, rows in rows.assessments.map { (id, site(id, rows), $0) } }
         if !assessments.isEmpty {
-            try db.query("""
+            try db.enqueue("""
                 INSERT INTO monitoring.assessments (event_id, participant_id, site_id, instrument, items, total_score, rater,
                     assessed_at, corrected, recorded_at, recorded_by)
                 SELECT e, p, s, i, it::integer[], t, r, a, c, ra, rb
@@ -48,7 +48,7 @@ enum ParticipantTables {
         }
         let vitals = all.flatMap { id, rows in rows.vitals.map { (id, site(id, rows), $0) } }
         if !vitals.isEmpty {
-            try db.query("""
+            try db.enqueue("""
                 INSERT INTO monitoring.vitals (event_id, participant_id, site_id, systolic_mmhg, diastolic_mmhg, heart_rate_bpm,
                     temperature_c, time_point, measured_at, corrected, recorded_at, recorded_by)
                 SELECT * FROM unnest(\(array: vitals.map(\.2.eventID))::uuid[], \(array: vitals.map(\.0))::text[], \(array: vitals.map(\.1))::text[],
@@ -62,7 +62,7 @@ enum ParticipantTables {
         }
         let aes = all.flatMap { id, rows in rows.adverseEvents.map { (id, site(id, rows), $0) } }
         if !aes.isEmpty {
-            try db.query("""
+            try db.enqueue("""
                 INSERT INTO monitoring.adverse_events (event_id, participant_id, site_id, term, onset_at, grade, serious,
                     seriousness_criteria, causality, action_taken, outcome, resolved_at, reported_at, recorded_at, updates,
                     sponsor_notification_due)
@@ -84,7 +84,7 @@ enum ParticipantTables {
         try insertCorrections(all.flatMap(\.1.corrections), db)
         let allocations = all.compactMap { id, rows in rows.allocation.map { (id, site(id, rows), $0) } }
         if !allocations.isEmpty {
-            try db.query("""
+            try db.enqueue("""
                 INSERT INTO unblinded.allocations (participant_id, site_id, kit_number, arm, randomized_at, event_id)
                 SELECT * FROM unnest(\(array: allocations.map(\.0))::text[], \(array: allocations.map(\.1))::text[],
                     \(array: allocations.map(\.2.kitNumber))::text[], \(array: allocations.map(\.2.arm))::text[],
@@ -96,7 +96,7 @@ enum ParticipantTables {
     static func insertSummaries(_ s: [ParticipantSummary], _ db: PostgresConnection) throws {
         guard !s.isEmpty else { return }
         func score(_ i: Instrument, _ k: KeyPath<ScoreSummary, Int?>) -> [Int?] { s.map { $0.scores[i]?[keyPath: k] } }
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO monitoring.participants (participant_id, site_id, study_id, status, protocol_version, screened_at,
                 consented_at, enrolled_at, withdrawn_at, withdrawal_reason, completed_at, doses_administered, doses_missed,
                 adherence_pct, last_dose_at,
@@ -123,7 +123,7 @@ enum ParticipantTables {
 
     static func insertDeviations(_ d: [DeviationRow], _ db: PostgresConnection) throws {
         guard !d.isEmpty else { return }
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO monitoring.deviations (event_id, site_id, participant_id, category, severity, description, occurred_at, recorded_by)
             SELECT * FROM unnest(\(array: d.map(\.eventID))::uuid[], \(array: d.map(\.siteID))::text[], \(array: d.map(\.participantID))::text[],
                 \(array: d.map(\.deviation.category.rawValue))::text[], \(array: d.map(\.deviation.severity.rawValue))::text[],
@@ -134,7 +134,7 @@ enum ParticipantTables {
 
     static func insertMovements(_ m: [DrugMovementRow], _ db: PostgresConnection) throws {
         guard !m.isEmpty else { return }
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO unblinded.drug_movements (event_id, site_id, participant_id, lot, kind, quantity, unit, occurred_at)
             SELECT * FROM unnest(\(array: m.map(\.eventID))::uuid[], \(array: m.map(\.siteID))::text[], \(array: m.map(\.participantID))::text[],
                 \(array: m.map(\.lot))::text[], \(array: m.map(\.kind.rawValue))::text[],
@@ -145,7 +145,7 @@ enum ParticipantTables {
 
     static func insertCorrections(_ c: [CorrectionRow], _ db: PostgresConnection) throws {
         guard !c.isEmpty else { return }
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO monitoring.corrections (event_id, participant_id, site_id, kind, target_event_id, target_type, reason,
                 in_effect, occurred_at, recorded_at, recorded_by, refusal)
             SELECT * FROM unnest(\(array: c.map(\.eventID))::uuid[], \(array: c.map(\.participantID))::text[],
@@ -159,7 +159,7 @@ enum ParticipantTables {
 
     static func insertSignals(_ g: [SignalRow], _ db: PostgresConnection) throws {
         guard !g.isEmpty else { return }
-        try db.query("""
+        try db.enqueue("""
             INSERT INTO monitoring.safety_signals (signal_id, participant_id, site_id, rule, severity, trigger_event_id,
                 trigger_occurred_at, details, status, acknowledged_by, acknowledged_at, deadline, resolution)
             SELECT * FROM unnest(\(array: g.map(\.signalID))::text[], \(array: g.map(\.participantID))::text[], \(array: g.map(\.siteID))::text[],

@@ -40,6 +40,47 @@ struct PostgresTests {
         #expect(try db.query("SELECT count(*) FROM t").rows == [["0"]])
     }
 
+    /// Statements enqueued in a transaction travel in one pipeline with the next query: in order, before it reads.
+    @Test func enqueuedStatementsRunInOrderBeforeTheNextQuery() throws {
+        let db = try PostgresConnection(url: try TestStack.freshDatabase())
+        try db.query("CREATE TABLE t (i int PRIMARY KEY, v text)")
+        let seen = try db.transaction { db in
+            try db.enqueue("INSERT INTO t VALUES (\(1), \("a"))")
+            try db.enqueue("UPDATE t SET v = v || \("b") WHERE i = \(1)")
+            try db.enqueue("INSERT INTO t SELECT i, \("c") FROM generate_series(\(2)::int, \(3)::int) AS i")
+            let seen = try db.query("SELECT string_agg(i || v, ',' ORDER BY i) FROM t").decodeFirst(String.self)
+            try db.enqueue("DELETE FROM t WHERE i = \(3)")
+            return seen
+        }
+        #expect(seen == "1ab,2c,3c")
+        // COMMIT took the last enqueued statement with it.
+        #expect(try db.query("SELECT count(*) FROM t").rows == [["2"]])
+        // Outside a transaction a statement runs at once.
+        try db.enqueue("INSERT INTO t VALUES (\(9), \("z"))")
+        #expect(try db.query("SELECT count(*) FROM t").rows == [["3"]])
+    }
+
+    /// A failing enqueued statement fails the transaction with its own SQLSTATE and text; nothing of it stays.
+    @Test func aFailingEnqueuedStatementFailsTheTransaction() throws {
+        let db = try PostgresConnection(url: try TestStack.freshDatabase())
+        try db.query("CREATE TABLE t (i int PRIMARY KEY)")
+        #expect {
+            try db.transaction { db in
+                try db.enqueue("INSERT INTO t VALUES (\(1))")
+                try db.enqueue("INSERT INTO t VALUES (\(1))")
+                try db.enqueue("INSERT INTO t VALUES (\(2))")
+                _ = try db.query("SELECT count(*) FROM t")
+            }
+        } throws: { error in
+            let error = error as? PostgresError
+            return error?.sqlState == "23505" && error?.sql == "INSERT INTO t VALUES ($1)"
+        }
+        #expect(try db.query("SELECT count(*) FROM t").rows == [["0"]])
+        // The connection is usable afterwards, in and out of pipelines.
+        try db.transaction { db in try db.enqueue("INSERT INTO t VALUES (\(5))") }
+        #expect(try db.query("SELECT count(*) FROM t").rows == [["1"]])
+    }
+
     @Test func connectionFailuresSayWhy() {
         #expect {
             try PostgresConnection(url: "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
