@@ -28,12 +28,11 @@ public struct BatchOutcome: Sendable, Equatable {
 /// Either all of it is committed or none of it, so a crash at any point neither loses nor doubles events.
 public struct BatchWriter: Sendable {
     public var topic: String
-    public var validator: EventValidator
-    let parser = JSONParser(maxDepth: 64)
+    let decoder: StoredEventDecoder
 
     public init(topic: String, validator: EventValidator = EventValidator()) {
         self.topic = topic
-        self.validator = validator
+        decoder = StoredEventDecoder(validator: validator)
     }
 
     /// With `deferReadModels` (the projector is catching up on a backlog) the batch is archived and the read
@@ -110,13 +109,7 @@ public struct BatchWriter: Sendable {
     }
 
     private func decode(_ record: KafkaRecord) throws -> RecordedEvent {
-        let json: JSONValue
-        do {
-            json = try parser.parse(record.value)
-        } catch {
-            throw ProjectionError.undecodable(partition: record.partition, offset: record.offset, reason: "not JSON: \(error)")
-        }
-        switch validator.decodeStored(json) {
+        switch decoder.decode(record.value) {
         case .success(let event): return event
         case .failure(let failure):
             throw ProjectionError.undecodable(partition: record.partition, offset: record.offset, reason: failure.description)
@@ -206,7 +199,7 @@ public struct BatchWriter: Sendable {
             """)
         var originals = firstInBatch
         for (eventID, envelope) in try archived.decode((String, String).self) {
-            if case .success(let e)? = (try? parser.parse(envelope)).map(validator.decodeStored) { originals[eventID] = e }
+            if case .success(let e) = decoder.decode(envelope) { originals[eventID] = e }
         }
         var duplicates = 0
         var rejections: [(KafkaRecord, RecordedEvent, String)] = []

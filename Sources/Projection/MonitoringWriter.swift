@@ -256,11 +256,8 @@ enum MonitoringWriter {
     // MARK: Loading from the archive
 
     static func decode(_ rows: PostgresRows) throws -> [RecordedEvent] {
-        let parser = JSONParser(maxDepth: 64)
-        let validator = EventValidator()
-        return try rows.map { row in
-            try validator.decodeStored(try parser.parse(try row.decode(String.self, at: 0))).get()
-        }
+        let decoder = StoredEventDecoder()
+        return try rows.map { row in try decoder.decode(try row.decode(String.self, at: 0)).get() }
     }
 
     /// `participants` (nil: everyone in the archive) in recompute chunks, by their archived event counts.

@@ -37,7 +37,7 @@ public struct AuditVerification: Sendable {
         let anchorsBySeq = Dictionary(grouping: anchors, by: \.chainSeq)
         var anchoredLinks: [Int64: String] = [:]
         let parser = JSONParser(maxDepth: 64)
-        let validator = EventValidator()
+        let decoder = StoredEventDecoder()
         var expectedSeq: Int64 = 1
         var previous = AuditChain.genesis
         var lastSeq: Int64 = 0
@@ -65,7 +65,7 @@ public struct AuditVerification: Sendable {
                 if AuditChain.link(previous: previous, envelope: envelope) != stored {
                     broken("stored link does not match SHA-256(previous link ‖ envelope): the envelope or the link was altered")
                 }
-                if case .success(let event)? = (try? parser.parse(envelope)).map(validator.decodeStored) {
+                if case .success(let event) = decoder.decode(envelope) {
                     result.countsByType[event.type.rawValue, default: 0] += 1
                     let data = try? parser.parse(dataText)
                     let columnsMatch = event.eventID == eventID && event.type.rawValue == type && event.siteID == siteID

@@ -27,9 +27,8 @@ public struct Replay: Sendable {
         case .recordedBy(let t), .occurredBy(let t): t
         }
         let rows = try db.query("SELECT envelope FROM audit.events WHERE \(identifier: column) <= \(time)::timestamptz ORDER BY chain_seq")
-        let parser = JSONParser(maxDepth: 64)
-        let validator = EventValidator()
-        let events = try rows.decode(String.self).map { try validator.decodeStored(try parser.parse($0)).get() }
+        let decoder = StoredEventDecoder()
+        let events = try rows.decode(String.self).map { try decoder.decode($0).get() }
         let protocols = ProtocolHistory(events: EffectiveHistory(events.filter { $0.siteID == nil }).entries.map(\.event))
         var participants: [ParticipantSummary] = []
         var signals: [SignalRow] = []
