@@ -406,15 +406,15 @@ enum MonitoringWriter {
             guard case let (participant?, signal?) = try row.decode((String?, String?).self) else { continue }
             openBefore[participant, default: []].insert(signal)
         }
-        for table in ["participants", "doses", "assessments", "vitals", "adverse_events", "deviations", "corrections"] {
-            try db.enqueue("DELETE FROM monitoring.\(identifier: table) WHERE participant_id = ANY(\(array: ids)::text[])")
+        for table: ReadModelTable in [.participants, .doses, .assessments, .vitals, .adverseEvents, .deviations, .corrections,
+                                      .allocations] {
+            try db.enqueue(table.deleteRows(ofParticipants: ids))
         }
         // event_id_reused signals come from audit.rejected, not from the fold: they stay.
         try db.enqueue("""
             DELETE FROM monitoring.safety_signals
             WHERE participant_id = ANY(\(array: ids)::text[]) AND rule <> \(SafetyRule.eventIDReused.rawValue)
             """)
-        try db.enqueue("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: ids)::text[])")
         try accountability.removedDoses(try db.query("""
             DELETE FROM unblinded.dose_products WHERE participant_id = ANY(\(array: ids)::text[])
             RETURNING event_id::text, site_id, lot, amount::float8, unit
@@ -429,29 +429,24 @@ enum MonitoringWriter {
     /// Deletes the rows that changed or went, then inserts the new and changed ones.
     private static func write(_ changes: [RowChanges], sites: [String: String], accountability: inout AccountabilityChanges,
                               _ db: PostgresConnection) throws {
-        var deletions: [String: [String]] = [:]
+        var deletions: [ParticipantRowKind: [String]] = [:]
         for change in changes { deletions.merge(change.deletions) { $0 + $1 } }
-        for (table, keys) in deletions.sorted(by: { $0.key < $1.key }) where !keys.isEmpty {
-            switch table {
-            case "participants":
-                try db.enqueue("DELETE FROM monitoring.participants WHERE participant_id = ANY(\(array: keys)::text[])")
-            case "allocations":
-                try db.enqueue("DELETE FROM unblinded.allocations WHERE participant_id = ANY(\(array: keys)::text[])")
-            case "doses":
-                try db.enqueue("DELETE FROM monitoring.doses WHERE event_id = ANY(\(array: keys)::uuid[])")
+        for (kind, keys) in deletions.sorted(by: { $0.key < $1.key }) where !keys.isEmpty {
+            // Rows drug accountability sums are deleted with RETURNING: what a lot lost (see `AccountabilityChanges`).
+            switch kind {
+            case .dose:
+                try db.enqueue(ReadModelTable.doses.deleteRows(keyed: keys))
                 try accountability.removedDoses(try db.query("""
                     DELETE FROM unblinded.dose_products WHERE event_id = ANY(\(array: keys)::uuid[])
                     RETURNING event_id::text, site_id, lot, amount::float8, unit
                     """))
-            case "drug_movements":
+            case .drugMovement:
                 try accountability.removedMovements(try db.query("""
                     DELETE FROM unblinded.drug_movements WHERE event_id = ANY(\(array: keys)::uuid[])
                     RETURNING event_id::text, site_id, participant_id, lot, kind, quantity::float8, unit, occurred_at
                     """))
-            case "safety_signals":
-                try db.enqueue("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: keys)::text[])")
             default:
-                try db.enqueue("DELETE FROM monitoring.\(identifier: table) WHERE event_id = ANY(\(array: keys)::uuid[])")
+                try db.enqueue(ReadModelTable.holding(kind).deleteRows(keyed: keys))
             }
         }
         try ParticipantTables.insert(changes.map { ($0.participantID, $0.upserts) }, sites: sites, db)

@@ -11,13 +11,8 @@ import TrialDomain
 /// nobody ever sees a half-built table. Checksums of every table before and after show whether the
 /// live read models were exactly what the archive implies.
 public enum Rebuild {
-    /// Every derived table, in the order they are checksummed.
-    public static let tables = [
-        "monitoring.participants", "monitoring.doses", "monitoring.assessments", "monitoring.vitals", "monitoring.adverse_events",
-        "monitoring.deviations", "monitoring.corrections",
-        "monitoring.safety_signals", "monitoring.site_activity", "monitoring.site_acknowledgements", "monitoring.protocol_versions",
-        "unblinded.allocations", "unblinded.dose_products", "unblinded.drug_movements", "unblinded.drug_accountability",
-    ]
+    /// Every derived table (`ReadModelTable.all`), in the order they are checksummed.
+    public static let tables = ReadModelTable.all.map(\.description)
 
     public struct TableResult: Sendable {
         public var table: String

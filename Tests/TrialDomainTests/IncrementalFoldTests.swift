@@ -83,22 +83,22 @@ struct IncrementalFoldTests {
         init(_ rows: ParticipantRows) { apply(RowChanges(participantID: "", from: ParticipantRows(), to: rows)) }
 
         mutating func apply(_ c: RowChanges) {
-            func delete<R>(_ table: inout [String: R], _ name: String) {
+            func delete<R>(_ table: inout [String: R], _ name: ParticipantRowKind) {
                 for key in c.deletions[name] ?? [] { table[key] = nil }
             }
             func put<R>(_ table: inout [String: R], _ rows: [R], key: (R) -> String) {
                 for row in rows { table[key(row)] = row }
             }
-            delete(&doses, "doses")
-            delete(&assessments, "assessments")
-            delete(&vitals, "vitals")
-            delete(&adverseEvents, "adverse_events")
-            delete(&deviations, "deviations")
-            delete(&movements, "drug_movements")
-            delete(&signals, "safety_signals")
-            delete(&corrections, "corrections")
-            if c.deletions["participants"]?.isEmpty == false { summary = nil }
-            if c.deletions["allocations"]?.isEmpty == false { allocation = nil }
+            delete(&doses, .dose)
+            delete(&assessments, .assessment)
+            delete(&vitals, .vitals)
+            delete(&adverseEvents, .adverseEvent)
+            delete(&deviations, .deviation)
+            delete(&movements, .drugMovement)
+            delete(&signals, .signal)
+            delete(&corrections, .correction)
+            if c.deletions[.summary]?.isEmpty == false { summary = nil }
+            if c.deletions[.allocation]?.isEmpty == false { allocation = nil }
             let u = c.upserts
             put(&doses, u.doses, key: \.eventID)
             put(&assessments, u.assessments, key: \.eventID)

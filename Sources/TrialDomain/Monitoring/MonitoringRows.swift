@@ -225,17 +225,30 @@ public struct SignalRow: Sendable, Equatable, Codable {
     public static func id(_ rule: SafetyRule, _ trigger: String) -> String { "\(rule.rawValue):\(trigger)" }
 }
 
+/// The kinds of row a participant's fold yields, each kept in its own read-model table (the projector maps each to
+/// its table: `ReadModelTable`).
+public enum ParticipantRowKind: String, Sendable, Hashable, CaseIterable, Comparable {
+    /// Identified by the participant: one row each.
+    case summary, allocation
+    /// Identified by their event.
+    case dose, assessment, vitals, adverseEvent, deviation, drugMovement, correction
+    /// Identified by the signal.
+    case signal
+
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+}
+
 /// The rows of one participant that differ from what the read models hold: rows to (re)insert, and the keys of
-/// rows to delete first (changed or gone), per table.
+/// rows to delete first (changed or gone), per kind of row.
 public struct RowChanges: Sendable, Equatable {
     public let participantID: String
     public var upserts = ParticipantRows()
-    /// Keys by table name (`doses`, `safety_signals`, `participants`, ...).
-    public var deletions: [String: [String]] = [:]
+    /// Keys of rows to delete: event ids, signal ids, or the participant's id for a summary or allocation.
+    public var deletions: [ParticipantRowKind: [String]] = [:]
 
     public init(participantID: String, from old: ParticipantRows, to new: ParticipantRows) {
         self.participantID = participantID
-        func diff<R: Equatable>(_ table: String, _ before: [R], _ after: [R], key: (R) -> String) -> [R] {
+        func diff<R: Equatable>(_ table: ParticipantRowKind, _ before: [R], _ after: [R], key: (R) -> String) -> [R] {
             let previous = Dictionary(before.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
             var changed: [R] = []
             for row in after where previous[key(row)] != row {
@@ -246,21 +259,21 @@ public struct RowChanges: Sendable, Equatable {
             deletions[table, default: []] += previous.keys.filter { !kept.contains($0) }
             return changed
         }
-        upserts.doses = diff("doses", old.doses, new.doses, key: \.eventID)
-        upserts.assessments = diff("assessments", old.assessments, new.assessments, key: \.eventID)
-        upserts.vitals = diff("vitals", old.vitals, new.vitals, key: \.eventID)
-        upserts.adverseEvents = diff("adverse_events", old.adverseEvents, new.adverseEvents, key: \.eventID)
-        upserts.deviations = diff("deviations", old.deviations, new.deviations, key: \.eventID)
-        upserts.movements = diff("drug_movements", old.movements, new.movements, key: \.eventID)
-        upserts.signals = diff("safety_signals", old.signals, new.signals, key: \.signalID)
-        upserts.corrections = diff("corrections", old.corrections, new.corrections, key: \.eventID)
+        upserts.doses = diff(.dose, old.doses, new.doses, key: \.eventID)
+        upserts.assessments = diff(.assessment, old.assessments, new.assessments, key: \.eventID)
+        upserts.vitals = diff(.vitals, old.vitals, new.vitals, key: \.eventID)
+        upserts.adverseEvents = diff(.adverseEvent, old.adverseEvents, new.adverseEvents, key: \.eventID)
+        upserts.deviations = diff(.deviation, old.deviations, new.deviations, key: \.eventID)
+        upserts.movements = diff(.drugMovement, old.movements, new.movements, key: \.eventID)
+        upserts.signals = diff(.signal, old.signals, new.signals, key: \.signalID)
+        upserts.corrections = diff(.correction, old.corrections, new.corrections, key: \.eventID)
         if old.summary != new.summary {
             upserts.summary = new.summary
-            if old.summary != nil { deletions["participants", default: []].append(participantID) }
+            if old.summary != nil { deletions[.summary, default: []].append(participantID) }
         }
         if old.allocation != new.allocation {
             upserts.allocation = new.allocation
-            if old.allocation != nil { deletions["allocations", default: []].append(participantID) }
+            if old.allocation != nil { deletions[.allocation, default: []].append(participantID) }
         }
     }
 }

@@ -1,0 +1,76 @@
+import Postgres
+import TrialDomain
+
+/// A read model the projector derives from the archive: where it lives and how its rows are identified. The one list
+/// that a participant's refresh, the rebuild and its checksums work from (instead of table names repeated as strings).
+public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
+    public let schema: String
+    public let name: String
+    /// The column a row is deleted by when it changes, and its SQL type.
+    let keyColumn: String
+    let keyType: String
+
+    public var description: String { "\(schema).\(name)" }
+
+    /// `DELETE FROM` this table the rows with these keys (one statement).
+    func deleteRows(keyed keys: [String]) -> PostgresQuery {
+        delete(where: keyColumn, is: keys, type: keyType)
+    }
+
+    /// `DELETE FROM` this table every row of these participants (one statement).
+    func deleteRows(ofParticipants ids: [String]) -> PostgresQuery {
+        delete(where: "participant_id", is: ids, type: "text")
+    }
+
+    private func delete(where column: String, is values: [String], type: String) -> PostgresQuery {
+        let array: PostgresQuery = "\(array: values)"
+        // Names and types are this file's constants, never input; the values are a bound parameter.
+        return PostgresQuery(unsafeSQL: "DELETE FROM \(schema).\(name) WHERE \(column) = ANY(\(array.sql)::\(type)[])", binds: array.binds)
+    }
+
+    private init(_ schema: String, _ name: String, key: String = "event_id", type: String = "uuid") {
+        self.schema = schema
+        self.name = name
+        keyColumn = key
+        keyType = type
+    }
+
+    static let participants = Self("monitoring", "participants", key: "participant_id", type: "text")
+    static let doses = Self("monitoring", "doses")
+    static let assessments = Self("monitoring", "assessments")
+    static let vitals = Self("monitoring", "vitals")
+    static let adverseEvents = Self("monitoring", "adverse_events")
+    static let deviations = Self("monitoring", "deviations")
+    static let corrections = Self("monitoring", "corrections")
+    static let safetySignals = Self("monitoring", "safety_signals", key: "signal_id", type: "text")
+    static let siteActivity = Self("monitoring", "site_activity", key: "site_id", type: "text")
+    static let siteAcknowledgements = Self("monitoring", "site_acknowledgements", key: "signal_id", type: "text")
+    static let protocolVersions = Self("monitoring", "protocol_versions", key: "protocol_version", type: "text")
+    static let allocations = Self("unblinded", "allocations", key: "participant_id", type: "text")
+    /// What was given with each dose (substance, amount, lot): the unblinded half of `doses`.
+    static let doseProducts = Self("unblinded", "dose_products")
+    static let drugMovements = Self("unblinded", "drug_movements")
+    static let drugAccountability = Self("unblinded", "drug_accountability", key: "lot", type: "text")
+
+    /// Every derived table, in the order they are checksummed.
+    public static let all: [ReadModelTable] = [
+        participants, doses, assessments, vitals, adverseEvents, deviations, corrections, safetySignals, siteActivity,
+        siteAcknowledgements, protocolVersions, allocations, doseProducts, drugMovements, drugAccountability,
+    ]
+
+    /// The table a participant's rows of this kind live in.
+    static func holding(_ kind: ParticipantRowKind) -> ReadModelTable {
+        switch kind {
+        case .summary: participants
+        case .allocation: allocations
+        case .dose: doses
+        case .assessment: assessments
+        case .vitals: vitals
+        case .adverseEvent: adverseEvents
+        case .deviation: deviations
+        case .drugMovement: drugMovements
+        case .correction: corrections
+        case .signal: safetySignals
+        }
+    }
+}
