@@ -81,6 +81,26 @@ struct PostgresTests {
         #expect(try db.query("SELECT count(*) FROM t").rows == [["1"]])
     }
 
+    /// A statement the session runs again is prepared once; a preparation a failed pipeline aborted is not taken
+    /// for done (running that statement later would fail with "prepared statement does not exist").
+    @Test func repeatedStatementsArePreparedOnceAndOnlyWhenThePreparationSucceeded() throws {
+        let db = try PostgresConnection(url: try TestStack.freshDatabase())
+        try db.query("CREATE TABLE t (i int PRIMARY KEY)")
+        for i in 1...3 { try db.query("INSERT INTO t VALUES (\(i))") }
+        let insert = "INSERT INTO t VALUES ($1)"
+        #expect(try db.query("SELECT count(*) FROM pg_prepared_statements WHERE statement = \(insert)").rows == [["1"]])
+        #expect(try db.query("SELECT count(*) FROM t").rows == [["3"]])
+        #expect(throws: PostgresError.self) {
+            try db.transaction { db in
+                try db.enqueue("INSERT INTO t VALUES (\(1))")  // a duplicate key: everything after it is aborted
+                try db.enqueue("DELETE FROM t WHERE i > \(100)")
+                _ = try db.query("SELECT count(*) FROM t WHERE i < \(100)")
+            }
+        }
+        try db.transaction { db in try db.enqueue("DELETE FROM t WHERE i > \(100)") }
+        #expect(try db.query("SELECT count(*) FROM t WHERE i < \(100)").rows == [["3"]])
+    }
+
     @Test func connectionFailuresSayWhy() {
         #expect {
             try PostgresConnection(url: "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
