@@ -139,12 +139,14 @@ struct ReporterExecutableTests {
     static func listeningWatcher(_ db: PostgresConnection) async throws -> (Process, Pipe) {
         let watch = Process()
         watch.executableURL = Self.binary
-        watch.arguments = ["watch", "--count", "1", "--idle-timeout", "20", "--database-url", db.url]
+        watch.arguments = ["watch", "--count", "1", "--idle-timeout", "90", "--database-url", db.url]
         let output = Pipe()
         watch.standardOutput = output
         try watch.run()
         // The signal must open after the watcher LISTENs, or it is not news to it: wait for that, however slowly a
         // loaded machine starts it (it went on after 10 s before, and the watcher idled out without a signal).
+        // The watcher idles out no sooner than this wait gives up: suites running beside it can keep this task from
+        // resuming for more than 20 s on two cores, and a watcher that had idled out by then failed the test.
         let deadline = Date().addingTimeInterval(90)
         while try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'").rows != [["1"]] {
             guard Date() < deadline, watch.kernelTermination == nil else {
