@@ -11,48 +11,8 @@ import TrialDomain
 /// Faults: the projector killed with SIGKILL mid-run, and the broker gone for a while.
 @Suite("faults", .serialized, .stack, .timeLimit(.minutes(8)))
 struct CrashTests {
-    static let projectorBinary = TestEnvironment.executable("projector")
-
-    static func simulatedEvents() throws -> [RecordedEvent] {
-        var configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)
-        configuration.sites = 3
-        configuration.participantsPerSite = 6
-        configuration.weeks = 6
-        configuration.seed = 1234
-        let validator = EventValidator()
-        return try StudySimulator(configuration: configuration).submissions().map {
-            try validator.validateSubmission($0.json, recordedAt: Timestamp(rfc3339: "2026-03-01T00:00:00Z")!, recordedBy: $0.sender).get()
-        }
-    }
-
-    /// Waits for a child to end without blocking a cooperative thread; kills it after 30 s and fails, saying what the
-    /// kernel thought of it and how its log ends.
-    @discardableResult
-    static func waitForExit(_ process: Process, log: URL? = nil) async throws -> ChildTermination {
-        let deadline = Date().addingTimeInterval(30)
-        // Looked at once more after the deadline: a busy test process can resume this task only after it.
-        while true {
-            if let end = process.kernelTermination { return end }
-            if Date() >= deadline { break }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        let pid = process.processIdentifier
-        let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "no /proc entry"
-        let tail = log.flatMap { try? String(contentsOf: $0, encoding: .utf8) }.map { $0.split(separator: "\n").suffix(8).joined(separator: "\n") }
-        kill(pid, SIGKILL)
-        Issue.record("\(process.executableURL?.lastPathComponent ?? "child") did not exit within 30 s; /proc stat: \(state)\nlog ends:\n\(tail ?? "(no log)")")
-        while true {
-            if let end = process.kernelTermination { return end }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-    }
-
-    static func applied(_ db: PostgresConnection, topic: String) throws -> Int64 {
-        try db.query("SELECT coalesce(sum(next_offset), 0) FROM projection.checkpoints WHERE topic = \(topic)").decodeFirst(Int64.self)
-    }
-
     @Test func sigkillAtRandomPointsLosesAndDoublesNothing() async throws {
-        let events = try Self.simulatedEvents()
+        let events = try StudyFixtures.simulatedEvents()
         let bootstrap = try TestStack.bootstrapServers
         let topic = TestStack.uniqueTopic()
         let url = try TestStack.freshDatabase()
@@ -79,7 +39,7 @@ struct CrashTests {
         var projector = try start()
         let deadline = Date().addingTimeInterval(150)
         while Date() < deadline {
-            let progress = (try? Self.applied(db, topic: topic)) ?? 0
+            let progress = (try? TestStack.applied(db, topic: topic)) ?? 0
             if let next = thresholds.first, progress >= next {
                 // Kill it mid-run, wherever it is: inside a transaction, between batches, in a rebalance.
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...50, using: &rng)))
@@ -95,7 +55,7 @@ struct CrashTests {
         }
         #expect(try await projector.stop(SIGTERM) == 0, "SIGTERM stops the projector cleanly, even right after start")
         #expect(kills == 4)
-        #expect(try Self.applied(db, topic: topic) == total, "every offset applied")
+        #expect(try TestStack.applied(db, topic: topic) == total, "every offset applied")
         // No duplicates, no gaps: every event once, the chain unbroken, the log and the archive agree.
         #expect(try db.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
         let verification = try AuditVerification.run(db)
@@ -105,14 +65,14 @@ struct CrashTests {
         // Every read model equals a clean rebuild from the archive, and a clean projection of the same events.
         let rebuild = try Rebuild.run(db, dryRun: true, logger: TestStack.logger)
         #expect(rebuild.identical, "\(rebuild.text)")
-        #expect(try readModelSnapshot(url) == readModelSnapshot(try await ProjectorTests.project(events)))
+        #expect(try readModelSnapshot(url) == readModelSnapshot(try await TestStack.project(events)))
     }
 
     @Test func theProjectorWaitsOutABrokerOutageAndMissesNothing() async throws {
         let cluster = try MockKafkaCluster()
         let topic = TestStack.uniqueTopic()
         try cluster.createTopic(topic, partitions: 4)
-        let events = try Self.simulatedEvents()
+        let events = try StudyFixtures.simulatedEvents()
         let half = events.count / 2
         try await produce(Array(events[..<half]), bootstrap: cluster.bootstrapServers, topic: topic)
         let url = try TestStack.freshDatabase()
@@ -131,19 +91,8 @@ struct CrashTests {
 
 @Suite("faults: shared partitions and lost connections", .serialized, .stack, .timeLimit(.minutes(8)))
 struct SharedAndDisconnectedTests {
-    /// The simulated events in a new topic, and a projector configuration for a new database.
-    static func prepared(batchSize: Int) async throws -> ([RecordedEvent], ProjectorConfiguration) {
-        let events = try CrashTests.simulatedEvents()
-        let bootstrap = try TestStack.bootstrapServers
-        let topic = TestStack.uniqueTopic()
-        try await produce(events, bootstrap: bootstrap, topic: topic)
-        var configuration = TestStack.projectorConfiguration(databaseURL: try TestStack.freshDatabase(), bootstrap: bootstrap, topic: topic)
-        configuration.batchSize = batchSize
-        return (events, configuration)
-    }
-
     @Test func twoProjectorsShareThePartitionsAndApplyEachOnce() async throws {
-        let (events, configuration) = try await Self.prepared(batchSize: 31)
+        let (events, configuration) = try await TestStack.prepared(batchSize: 31)
         let url = configuration.databaseURL
         let first = BackgroundProjector(configuration)
         let second = BackgroundProjector(configuration)
@@ -157,7 +106,7 @@ struct SharedAndDisconnectedTests {
     }
 
     @Test func theProjectorSurvivesLostDatabaseConnectionsMidRun() async throws {
-        let (events, configuration) = try await Self.prepared(batchSize: 13)
+        let (events, configuration) = try await TestStack.prepared(batchSize: 13)
         let url = configuration.databaseURL
         let projector = BackgroundProjector(configuration)
         let admin = try PostgresConnection(url: url)

@@ -13,7 +13,7 @@ struct DatabaseErrorTests {
     static func databaseName(_ url: String) -> String { String(url.split(separator: "/").last!) }
 
     @Test func theProjectorCarriesOnThroughCancelledStatements() async throws {
-        let (events, configuration) = try await SharedAndDisconnectedTests.prepared(batchSize: 17)
+        let (events, configuration) = try await TestStack.prepared(batchSize: 17)
         let url = configuration.databaseURL
         let topic = configuration.topic
         let admin = try PostgresConnection(url: url)
@@ -52,17 +52,17 @@ struct DatabaseErrorTests {
         #expect(cancels >= 5, "statements cancelled: \(cancels)")
         #expect(namedBackends > 0, "the projector's connections carry application_name 'projector'")
         try await projector.catchUpAndStop(timeout: 90)
-        #expect(try CrashTests.applied(admin, topic: topic) == Int64(events.count), "every offset applied once")
+        #expect(try TestStack.applied(admin, topic: topic) == Int64(events.count), "every offset applied once")
         #expect(try admin.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
         #expect(try AuditVerification.run(admin).intact)
         #expect(try Rebuild.run(admin, dryRun: true, logger: TestStack.logger).identical)
-        #expect(try readModelSnapshot(url) == readModelSnapshot(try await ProjectorTests.project(events)))
+        #expect(try readModelSnapshot(url) == readModelSnapshot(try await TestStack.project(events)))
     }
 
     /// Runs `projector rebuild` as a process; returns its exit status, standard output and standard error.
     static func rebuild(url: String, topic: String) async throws -> (Int32, String, String) {
         let process = Process()
-        process.executableURL = CrashTests.projectorBinary
+        process.executableURL = ProjectorProcess.binary
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = url
         environment["KAFKA_TOPIC"] = topic
@@ -77,7 +77,7 @@ struct DatabaseErrorTests {
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         try process.run()
-        let end = try await CrashTests.waitForExit(process)
+        let end = try await waitForExit(process)
         return (end.status, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
     }
 
@@ -96,7 +96,7 @@ struct DatabaseErrorTests {
     }
 
     @Test func rebuildWhileTheProjectorAppliesBatchesNeitherDeadlocks() async throws {
-        let events = try CrashTests.simulatedEvents()
+        let events = try StudyFixtures.simulatedEvents()
         let bootstrap = try TestStack.bootstrapServers
         let topic = TestStack.uniqueTopic()
         let url = try TestStack.freshDatabase()
@@ -144,9 +144,9 @@ struct DatabaseErrorTests {
             try await projector.waitUntilCaughtUp(timeout: 90)
         }
         try await projector.catchUpAndStop(timeout: 90)
-        #expect(try CrashTests.applied(owner, topic: topic) == Int64(events.count))
+        #expect(try TestStack.applied(owner, topic: topic) == Int64(events.count))
         #expect(try owner.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
         #expect(try AuditVerification.run(owner).intact)
-        #expect(try readModelSnapshot(url) == readModelSnapshot(try await ProjectorTests.project(events)))
+        #expect(try readModelSnapshot(url) == readModelSnapshot(try await TestStack.project(events)))
     }
 }

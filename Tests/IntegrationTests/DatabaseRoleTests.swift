@@ -15,7 +15,7 @@ struct DatabaseRoleTests {
         let url = try TestStack.freshDatabase()
         try Migrator.migrate(try PostgresConnection(url: url), logger: TestStack.logger)
         let projector = try PostgresConnection(url: url, role: DatabaseRole.projector.rawValue)
-        try MonitoringTests.apply(try CrashTests.simulatedEvents(), to: projector)
+        try TestStack.apply(try StudyFixtures.simulatedEvents(), to: projector)
         return url
     }
 
@@ -63,7 +63,7 @@ struct DatabaseRoleTests {
     @Test func anAuditorReadsTheArchiveButChangesNothing() throws {
         let url = try Self.populated()
         let auditor = try Self.login(url, as: .auditor)
-        #expect(try Self.count(auditor, "audit.events") == (try CrashTests.simulatedEvents().count))
+        #expect(try Self.count(auditor, "audit.events") == (try StudyFixtures.simulatedEvents().count))
         #expect(try Self.count(auditor, "monitoring.participants") >= 18)
         #expect(try AuditVerification.run(auditor).intact)
         Self.expectRefused(auditor,
@@ -111,7 +111,7 @@ struct DatabaseRoleTests {
     @Test func theIngestRoleReadsOnlyEventDigests() throws {
         let url = try Self.populated()
         let ingest = try Self.login(url, as: .ingest)
-        #expect(try Self.count(ingest, "audit.event_digests") == (try CrashTests.simulatedEvents().count))
+        #expect(try Self.count(ingest, "audit.event_digests") == (try StudyFixtures.simulatedEvents().count))
         let columns = try ingest.query("""
             SELECT table_schema || '.' || table_name || '.' || column_name FROM information_schema.columns
             WHERE table_schema IN ('audit', 'monitoring', 'projection', 'unblinded') ORDER BY ordinal_position
@@ -136,7 +136,7 @@ struct DatabaseRoleTests {
         let url = try Self.populated()
         let owner = try PostgresConnection(url: url)
         let written = try owner.query("SELECT event_id, encode(content_sha256, 'hex') FROM audit.event_digests ORDER BY 1").rows
-        #expect(written.count == (try CrashTests.simulatedEvents().count))
+        #expect(written.count == (try StudyFixtures.simulatedEvents().count))
         try owner.query("DELETE FROM audit.event_digests")
         try owner.query("INSERT INTO projection.recompute_requests (reason) VALUES ('test: digests lost')")
         try Recompute.serveRequests(try PostgresConnection(url: url, role: DatabaseRole.projector.rawValue), logger: TestStack.logger)

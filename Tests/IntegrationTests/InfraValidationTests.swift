@@ -10,12 +10,12 @@ struct InfraValidationTests {
     static var root: URL { TestEnvironment.root }
 
     /// Runs one of the repository's scripts (they find the repository themselves) from a scratch folder, which holds
-    /// the output file `StackScriptTests.run` writes and is removed afterwards.
+    /// the output file `Script.run` writes and is removed afterwards.
     static func script(_ name: String, _ arguments: [String] = []) async throws -> (Int32, String) {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("infra-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
-        return try await StackScriptTests.run(root.path + "/scripts/" + name, arguments, in: scratch)
+        return try await Script.run(root.path + "/scripts/" + name, arguments, in: scratch)
     }
 
     /// A Deployment that puts a secret into the manifest as a literal is refused, with the variable named.

@@ -61,9 +61,9 @@ struct KafkaSettingsTests {
     /// A fatal producer error was only logged while `/health` said ok. Now ingest reports itself failed and refuses
     /// events with 503 (nothing reaches the log).
     @Test func aFatalProducerErrorMakesIngestUnready() async throws {
-        let h = try await IngestEndToEndTests.harness()
+        let h = try await IngestHarness.make()
         let token = try await h.token(site: "S01")
-        let dose = IngestEndToEndTests.event("dose.missed", data: ["reason": "participant_unavailable"])
+        let dose = IngestHarness.event("dose.missed", data: ["reason": "participant_unavailable"])
         try await h.app().test(.live) { client in
             let healthy = try await client.execute(uri: "/ready", method: .get)
             #expect(healthy.status == .ok)
@@ -76,8 +76,8 @@ struct KafkaSettingsTests {
             #expect(health.status == .serviceUnavailable)
             #expect(String(buffer: health.body).contains("simulated loss of idempotence"))
             #expect(try await client.execute(uri: "/ready", method: .get).status == .serviceUnavailable)
-            let refused = try await client.execute(uri: "/v1/events", method: .post, headers: IngestEndToEndTests.headers(token),
-                                                   body: IngestEndToEndTests.body(dose))
+            let refused = try await client.execute(uri: "/v1/events", method: .post, headers: IngestHarness.headers(token),
+                                                   body: IngestHarness.body(dose))
             #expect(refused.status == .serviceUnavailable)
         }
         #expect(try TestStack.eventsInLog(topic: h.topic) == 0)

@@ -124,7 +124,7 @@ struct OperationsTests {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        let end = try await CrashTests.waitForExit(process)
+        let end = try await waitForExit(process)
         try output.close()
         return (end.status, try String(contentsOf: outputFile, encoding: .utf8))
     }

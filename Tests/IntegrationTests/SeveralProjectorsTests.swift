@@ -54,7 +54,7 @@ struct SeveralProjectorsTests {
                 Issue.record("a projector stopped: \(end)")
                 return
             }
-            if (try? CrashTests.applied(db, topic: topic)) == total,
+            if (try? TestStack.applied(db, topic: topic)) == total,
                try db.query("SELECT count(*) FROM projection.pending_refresh").rows == [["0"]] {
                 return
             }

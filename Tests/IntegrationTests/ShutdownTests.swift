@@ -10,14 +10,6 @@ import Glibc
 /// Every long-running executable stops on SIGTERM through its service group: at once, and with exit status 0.
 @Suite("graceful shutdown", .timeLimit(.minutes(2)))
 struct ShutdownTests {
-    /// Sends `signal` and waits for the exit; returns the exit status (nil after an uncaught signal) and how long it took.
-    static func stop(_ process: Process, _ signal: Int32 = SIGTERM) async throws -> (status: Int32?, seconds: Double) {
-        let sent = Date()
-        kill(process.processIdentifier, signal)
-        let end = try await CrashTests.waitForExit(process)
-        return (end.exitStatus, Date().timeIntervalSince(sent))
-    }
-
     /// Waits until `file` contains `text`.
     static func waitFor(_ text: String, in file: URL, timeout: Double = 30) async throws {
         let deadline = Date().addingTimeInterval(timeout)
@@ -42,7 +34,7 @@ struct ShutdownTests {
         let projector = try ProjectorProcess(environment, log: name)
         // The seventh failed attempt starts the longest backoff, 5 s.
         try await Self.waitFor("retry_in_s=5.0", in: FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log"))
-        let (status, seconds) = try await Self.stop(projector.process)
+        let (status, seconds) = try await signalAndWait(projector.process)
         #expect(status == 0)
         #expect(seconds < 4, "stopped \(seconds) s after SIGTERM")
     }
@@ -76,7 +68,7 @@ struct ShutdownTests {
         broker.standardOutput = output
         try broker.run()
         try await Self.waitFor(":", in: addressFile)
-        let (status, seconds) = try await Self.stop(broker)
+        let (status, seconds) = try await signalAndWait(broker)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(status == 0)
         #expect(seconds < 10, "stopped \(seconds) s after SIGTERM")  // the default action killed it before: status nil

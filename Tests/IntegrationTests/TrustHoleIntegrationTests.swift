@@ -16,7 +16,7 @@ import TrialDomain
 /// read models as a monitor's own database login sees them. On the main of 2026-11-28 each of them got through.
 @Suite("trust holes through ingest", .serialized, .stack, .timeLimit(.minutes(4)))
 struct TrustHoleIntegrationTests {
-    typealias E2E = IngestEndToEndTests
+    typealias E2E = IngestHarness
 
     static let protocolEventID = "1b5b1a8e-6c1f-4a4e-9a55-3f1f7c2b9d10"
 
@@ -52,7 +52,7 @@ struct TrustHoleIntegrationTests {
     /// firing for every site; with `event.corrected` it could raise `max_dose`. Now both are refused, the protocol
     /// stays, and a dose above its maximum at S01 still raises its signal.
     @Test func aSiteTokenCannotSilenceTheStudysSafetyRules() async throws {
-        let h = try await E2E.harness()
+        let h = try await E2E.make()
         let sponsor = try await h.token(site: nil, role: .sponsor, subject: "sponsor")
         let staffS02 = try await h.token(site: "S02", role: .siteStaff, subject: "staff.s02")
         let investigatorS01 = try await h.token(site: "S01", subject: "dr.s01")
@@ -95,7 +95,7 @@ struct TrustHoleIntegrationTests {
     /// 1. Also: site staff corrected `participant.randomized` (the arm changed), voided `unblinding.performed`,
     /// corrected a monitor's acknowledgement; a sponsor corrected a site's clinical data.
     @Test func changesAreAuthorizedAsTheEventTheyChange() async throws {
-        let h = try await E2E.harness()
+        let h = try await E2E.make()
         let staff = try await h.token(site: "S01", role: .siteStaff, subject: "staff.s01")
         let sponsor = try await h.token(site: nil, role: .sponsor, subject: "sponsor")
         let correctArm = E2E.event("event.corrected", data: [
@@ -115,7 +115,7 @@ struct TrustHoleIntegrationTests {
     /// 1. The projector applies a change only to an event of the same study, site and participant and of the type
     /// it names; otherwise a row and an `invalid_correction` signal show it to monitors.
     @Test func aMismatchedChangeIsVisibleAndChangesNothing() async throws {
-        let h = try await E2E.harness()
+        let h = try await E2E.make()
         let dr = try await h.token(site: "S01", subject: "dr.s01")
         let doseID = UUID().uuidString.lowercased()
         let wrongType = ExampleCorpus.mergePatch(E2E.event("event.voided", data: [
@@ -149,7 +149,7 @@ struct TrustHoleIntegrationTests {
     /// 2. A valid token with a 250-character subject got a 202 for its event, which then halted the projector for
     /// everyone. Now the token is refused, naming the claim.
     @Test func aTokenSubjectThatCannotBeStoredIsRefused() async throws {
-        let h = try await E2E.harness()
+        let h = try await E2E.make()
         let long = try await h.token(site: "S01", subject: String(repeating: "x", count: 250) + "@hospital.example")
         let missed = E2E.event("dose.missed", data: ["reason": "participant_unavailable"])
         try await h.app().test(.live) { client in
@@ -161,7 +161,7 @@ struct TrustHoleIntegrationTests {
 
     /// 2. Ingest may allow up to a day of clock skew; the projector re-checked `occurred_at` against 300 s and halted.
     @Test func theProjectorNeverReappliesTheClockSkew() async throws {
-        let h = try await E2E.harness()
+        let h = try await E2E.make()
         let dr = try await h.token(site: "S01", subject: "dr.s01")
         let ahead = IngestService.systemClock().adding(seconds: 1_800).rfc3339
         let missed = E2E.event("dose.missed", occurredAt: ahead, data: ["reason": "participant_unavailable"])
@@ -177,7 +177,7 @@ struct TrustHoleIntegrationTests {
 
     /// 4. A monitor assigned to some sites acknowledges only their signals (study-wide without a claim).
     @Test func aMonitorsSiteScopeLimitsAcknowledgements() async throws {
-        let h = try await E2E.harness()
+        let h = try await E2E.make()
         let assigned = try await h.authority.mint(subject: "mo", site: nil, role: .monitor, sites: ["S01"])
         let studyWide = try await h.token(site: nil, role: .monitor, subject: "lead")
         @Sendable func acknowledgement(_ participant: String) -> JSONValue {
@@ -195,7 +195,7 @@ struct TrustHoleIntegrationTests {
     /// 4. `monitoring.doses.substance` showed `caffeine`, the active placebo: the arm. In a study whose placebo arm
     /// takes caffeine, no table or view a monitor can read holds the product, its amount, unit, route or lot.
     @Test func aMonitorCannotReadTheArmThroughTheActivePlacebo() async throws {
-        let h = try await E2E.harness()
+        let h = try await E2E.make()
         let sponsor = try await h.token(site: nil, role: .sponsor, subject: "sponsor")
         let dr = try await h.token(site: "S01", subject: "dr.s01")
         var rules = ParticipantStory.protocolRules.objectValue!

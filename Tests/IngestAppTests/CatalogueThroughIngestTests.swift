@@ -26,7 +26,7 @@ struct CatalogueThroughIngestTests {
     }
 
     @Test func everyTypeIsAcceptedArchivedAndEveryInvalidOneNamesItsField() async throws {
-        let h = try await IngestEndToEndTests.harness()
+        let h = try await IngestHarness.make()
         let cases = try ExampleCorpus.load(from: Self.corpus)
         var minted: [String: String] = [:]
         for c in cases { minted[c.id] = try await Self.token(for: c.event, h.authority) }
@@ -35,11 +35,11 @@ struct CatalogueThroughIngestTests {
         try await h.app().test(.live) { client in
             for c in cases {
                 let response = try await client.execute(uri: "/v1/events", method: .post,
-                                                        headers: IngestEndToEndTests.headers(tokens[c.id]!),
-                                                        body: IngestEndToEndTests.body(c.event))
+                                                        headers: IngestHarness.headers(tokens[c.id]!),
+                                                        body: IngestHarness.body(c.event))
                 if let pointer = c.expectedPointer {
                     #expect(response.status == .unprocessableContent, "\(c.id) (\(c.why)): \(response.status)")
-                    let pointers = try IngestEndToEndTests.json(response)["errors"].map { errors -> [String] in
+                    let pointers = try IngestHarness.json(response)["errors"].map { errors -> [String] in
                         guard case .array(let list) = errors else { return [] }
                         return list.compactMap { $0["pointer"]?.stringValue }
                     } ?? []

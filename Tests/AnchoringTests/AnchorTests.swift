@@ -240,7 +240,7 @@ struct AnchorTests {
         let anchorTopic = "test.anchors." + UUID().uuidString.lowercased()
         @Sendable func start(_ url: String) throws -> (Process, Pipe) {
             let p = Process()
-            p.executableURL = CrashTests.projectorBinary
+            p.executableURL = ProjectorProcess.binary
             var env = ProcessInfo.processInfo.environment
             env["PROJECTOR_DATABASE_URL"] = nil
             env["DATABASE_URL"] = TestStack.url(url, user: DatabaseRole.projector.rawValue)  // no owner login anywhere

@@ -1,5 +1,4 @@
 import Foundation
-import Kafka
 import Postgres
 import Projection
 import Reporting
@@ -12,19 +11,6 @@ import TrialDomain
 /// The monitoring schema in PostgreSQL: accountability, views, notifications, reports.
 @Suite("monitoring read models in PostgreSQL", .serialized, .stack, .timeLimit(.minutes(4)))
 struct MonitoringTests {
-    /// Applies events straight through the BatchWriter (one transaction, as the projector does).
-    static func apply(_ events: [RecordedEvent], to db: PostgresConnection, from offset: Int64 = 0) throws {
-        let records = events.enumerated().map { i, e in KafkaRecord(partition: 0, offset: offset + Int64(i), key: nil, value: e.canonicalBytes) }
-        _ = try BatchWriter(topic: "t").apply(records, to: db)
-    }
-
-    static func fresh() throws -> PostgresConnection {
-        let db = try PostgresConnection(url: try TestStack.freshDatabase())
-        try Migrator.migrate(db, logger: TestStack.logger)
-        try Recompute.serveRequests(db, logger: TestStack.logger)
-        return db
-    }
-
     static func story(_ build: (inout ParticipantStory) -> Void) -> [RecordedEvent] {
         var s = ParticipantStory.standard()
         build(&s)
@@ -32,7 +18,7 @@ struct MonitoringTests {
     }
 
     @Test func accountabilityReconcilesOrFlagsADiscrepancy() throws {
-        let db = try Self.fresh()
+        let db = try TestStack.migratedDatabase()
         let events = Self.story { s in
             s.add(.drugReceived, day: -5, ["lot": "L1", "substance": "lsd", "quantity": 100, "unit": "ug", "supplier": "P",
                                            "expires_on": "2028-01-01"])
@@ -40,7 +26,7 @@ struct MonitoringTests {
             s.dose(day: 0, 8)
             s.add(.drugReturned, day: 10, ["lot": "L1", "quantity": 92, "unit": "ug"], siteLevel: true)
         }
-        try Self.apply(events, to: db)
+        try TestStack.apply(events, to: db)
         #expect(try db.query("""
             SELECT received::text, dispensed::text, administered::text, returned_to_sponsor::text, balance::text, discrepancy
             FROM unblinded.drug_accountability WHERE site_id = 'S01' AND lot = 'L1'
@@ -50,7 +36,7 @@ struct MonitoringTests {
         // 20 more dispensed than the stock holds.
         var more = ParticipantStory(counter: 100)
         more.add(.drugDispensed, day: 3, ["lot": "L1", "quantity": 20, "unit": "ug"])
-        try Self.apply(more.events, to: db, from: Int64(events.count))
+        try TestStack.apply(more.events, to: db, from: Int64(events.count))
         let row = try db.query("SELECT balance::text, discrepancy, discrepancy_reason FROM unblinded.drug_accountability WHERE lot = 'L1'")
         #expect(row.rows == [["-20", "t", "balance is negative (-20 ug)"]])
         let signal = try db.query("SELECT signal_id, status, participant_id FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'")
@@ -59,13 +45,13 @@ struct MonitoringTests {
         var ack = ParticipantStory(counter: 200)
         ack.add(.signalAcknowledged, day: 20, ["signal_id": "accountability_discrepancy:S01/L1", "note": "pharmacy recount"],
                 siteLevel: true, recordedBy: "monitor.mo")
-        try Self.apply(ack.events, to: db, from: Int64(events.count + 1))
+        try TestStack.apply(ack.events, to: db, from: Int64(events.count + 1))
         #expect(try db.query("SELECT status, acknowledged_by FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'").rows
                 == [["acknowledged", "monitor.mo"]])
     }
 
     @Test func timeDependentViewsAreComputedAtReadTime() throws {
-        let db = try Self.fresh()
+        let db = try TestStack.migratedDatabase()
         // Events dated long ago: the serious AE is past its deadline and the weekly PHQ-9 is overdue now.
         let events = Self.story { s in
             s.phq9(day: 0, items: [1, 1, 1, 1, 1, 1, 1, 1, 0])
@@ -74,7 +60,7 @@ struct MonitoringTests {
                                                   "seriousness_criteria": ["hospitalisation"], "causality": "possible",
                                                   "action_taken": "dose_interrupted", "outcome": "recovering"])
         }
-        try Self.apply(events, to: db)
+        try TestStack.apply(events, to: db)
         #expect(try db.query("SELECT past_deadline FROM monitoring.sae_deadlines").rows == [["t"]])
         #expect(try db.query("SELECT instrument, days_overdue > 300 FROM monitoring.overdue_assessments").rows == [["phq9", "t"]])
         #expect(try db.query("SELECT days_since_last_dose > 300 FROM monitoring.participant_activity").rows == [["t"]])
@@ -88,18 +74,18 @@ struct MonitoringTests {
     }
 
     @Test func criticalSignalsAreNotifiedOnceWhenTheyOpen() throws {
-        let db = try Self.fresh()
+        let db = try TestStack.migratedDatabase()
         let listener = try PostgresConnection(url: db.url)
         try listener.query("LISTEN critical_signals")
         let events = Self.story { s in s.phq9(day: 1, items: [1, 1, 1, 1, 1, 1, 1, 1, 2]) }
-        try Self.apply(events, to: db)
+        try TestStack.apply(events, to: db)
         let note = try #require(try listener.waitForNotification(timeoutSeconds: 5))
         let payload = try JSONParser().parse(note.payload)
         #expect(payload["rule"] == "suicidality" && payload["participant_id"] == "S01-0001")
         // Recomputing the same participant (a later, unrelated event) does not notify again.
         var later = ParticipantStory(counter: 50)
         later.add(.vitalsRecorded, day: 2, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "follow_up"])
-        try Self.apply(later.events, to: db, from: Int64(events.count))
+        try TestStack.apply(later.events, to: db, from: Int64(events.count))
         #expect(try listener.waitForNotification(timeoutSeconds: 1) == nil)
         // Nor does a rebuild, which recomputes every signal from scratch.
         #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
@@ -107,7 +93,7 @@ struct MonitoringTests {
     }
 
     @Test func reportsShowSignalsCriticalFirstAndAClinicianTimeline() throws {
-        let db = try Self.fresh()
+        let db = try TestStack.migratedDatabase()
         var configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)
         configuration.sites = 2
         configuration.participantsPerSite = 5
@@ -116,7 +102,7 @@ struct MonitoringTests {
         let events = try StudySimulator(configuration: configuration).submissions().map {
             try validator.validateSubmission($0.json, recordedAt: Timestamp(rfc3339: "2026-03-01T00:00:00Z")!, recordedBy: $0.sender).get()
         }
-        try Self.apply(events, to: db)
+        try TestStack.apply(events, to: db)
         let signals = try SignalsReport.load(db, includeAcknowledged: true).signals
         let severities = signals.map(\.severity)
         #expect(severities == severities.sorted { rank($0) < rank($1) }, "critical first")
@@ -132,9 +118,9 @@ struct MonitoringTests {
     }
 
     @Test func theArmNeverReachesTheMonitoringSchema() throws {
-        let db = try Self.fresh()
+        let db = try TestStack.migratedDatabase()
         let events = Self.story { s in s.add(.participantRandomized, day: 0.2, ["kit_number": "K-7", "arm": "placebo-arm-X"]) }
-        try Self.apply(events, to: db)
+        try TestStack.apply(events, to: db)
         #expect(try db.query("SELECT arm FROM unblinded.allocations").rows == [["placebo-arm-X"]])
         for table in readModelTables where table.hasPrefix("monitoring.") {
             let hits = try db.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table) t WHERE t::text LIKE '%placebo-arm-X%'"))
@@ -153,12 +139,14 @@ struct ReporterExecutableTests {
     static func listeningWatcher(_ db: PostgresConnection) async throws -> (Process, Pipe) {
         let watch = Process()
         watch.executableURL = Self.binary
-        watch.arguments = ["watch", "--count", "1", "--idle-timeout", "20", "--database-url", db.url]
+        watch.arguments = ["watch", "--count", "1", "--idle-timeout", "90", "--database-url", db.url]
         let output = Pipe()
         watch.standardOutput = output
         try watch.run()
         // The signal must open after the watcher LISTENs, or it is not news to it: wait for that, however slowly a
         // loaded machine starts it (it went on after 10 s before, and the watcher idled out without a signal).
+        // The watcher idles out no sooner than this wait gives up: suites running beside it can keep this task from
+        // resuming for more than 20 s on two cores, and a watcher that had idled out by then failed the test.
         let deadline = Date().addingTimeInterval(90)
         while try db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'").rows != [["1"]] {
             guard Date() < deadline, watch.kernelTermination == nil else {
@@ -171,15 +159,15 @@ struct ReporterExecutableTests {
     }
 
     @Test func watchPrintsANewCriticalSignal() async throws {
-        let db = try MonitoringTests.fresh()
+        let db = try TestStack.migratedDatabase()
         let (watch, output) = try await Self.listeningWatcher(db)
         var story = ParticipantStory.standard()
         story.dose(day: 0, 8)
         story.dose(day: 5, 8, supervised: true)
         story.add(.vitalsRecorded, day: 6, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "follow_up"])
         story.dose(day: -4, 8)  // before consent: critical
-        try MonitoringTests.apply(story.events, to: db)
-        let end = try await CrashTests.waitForExit(watch)
+        try TestStack.apply(story.events, to: db)
+        let end = try await waitForExit(watch)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(end == .exited(0))
         #expect(text.contains("CRITICAL dose_outside_participation S01-0001 (S01)"), "\(text)")
@@ -189,9 +177,9 @@ struct ReporterExecutableTests {
     /// its quarter-second waits; the bound only catches a stop that waits for something else (a loaded machine takes
     /// seconds to reap a child).
     @Test func watchStopsCleanlyOnSIGTERM() async throws {
-        let db = try MonitoringTests.fresh()
+        let db = try TestStack.migratedDatabase()
         let (watch, output) = try await Self.listeningWatcher(db)
-        let (status, seconds) = try await ShutdownTests.stop(watch)
+        let (status, seconds) = try await signalAndWait(watch)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(status == 0)
         #expect(seconds < 10, "stopped \(seconds) s after SIGTERM")
@@ -201,7 +189,7 @@ struct ReporterExecutableTests {
     /// Any login may `NOTIFY critical_signals`: watch prints only signals monitoring.safety_signals holds, and prints
     /// them from the table, so a forged notification shows nothing.
     @Test func watchIgnoresForgedNotifications() async throws {
-        let db = try MonitoringTests.fresh()
+        let db = try TestStack.migratedDatabase()
         let (watch, output) = try await Self.listeningWatcher(db)
         // Another login (no right to write monitoring at all) forges two notifications.
         let intruder = try PostgresConnection(url: TestStack.url(db.url, user: DatabaseRole.auditor.rawValue))
@@ -213,8 +201,8 @@ struct ReporterExecutableTests {
         try intruder.query("NOTIFY critical_signals, 'FORGED plain text'")
         var story = ParticipantStory.standard()
         story.dose(day: -4, 8)  // before consent: a real critical signal
-        try MonitoringTests.apply(story.events, to: db)
-        let end = try await CrashTests.waitForExit(watch)
+        try TestStack.apply(story.events, to: db)
+        let end = try await waitForExit(watch)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(end == .exited(0))
         #expect(!text.contains("FORGED") && !text.contains("S01-0666"), "\(text)")

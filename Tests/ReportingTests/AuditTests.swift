@@ -12,7 +12,7 @@ import TrialDomain
 struct AuditTests {
     /// A small projected history, returned with its database.
     static func archive() throws -> (PostgresConnection, [RecordedEvent]) {
-        let db = try MonitoringTests.fresh()
+        let db = try TestStack.migratedDatabase()
         var story = ParticipantStory.standard()
         let dose = story.dose(day: 0, 8)
         story.phq9(day: 1, items: [1, 1, 1, 1, 1, 1, 1, 1, 0])
@@ -21,7 +21,7 @@ struct AuditTests {
                                                                                    "route": "sublingual", "supervised": true, "lot": "L1",
                                                                                    "administered_by": "nurse"]])
         story.dose(day: 4, 9)
-        try MonitoringTests.apply(story.events, to: db)
+        try TestStack.apply(story.events, to: db)
         return (db, story.events)
     }
 
@@ -100,7 +100,7 @@ struct ReplayAndRebuildTests {
     static func at(_ text: String) -> Timestamp { Timestamp(rfc3339: text)! }
 
     @Test func replayShowsWhatMonitorsSawBeforeAndAfterAnAcknowledgement() throws {
-        let db = try MonitoringTests.fresh()
+        let db = try TestStack.migratedDatabase()
         var story = ParticipantStory.standard()
         let ae = story.add(.adverseEventReported, day: 1, ["term": "Syncope", "onset_at": "2026-01-06T06:00:00Z", "grade": 3, "serious": true,
                                                            "seriousness_criteria": ["hospitalisation"], "causality": "possible",
@@ -108,7 +108,7 @@ struct ReplayAndRebuildTests {
                            recordedAt: Self.at("2026-01-06T10:00:00Z"))
         story.add(.signalAcknowledged, day: 1, hour: 20, ["signal_id": .string("serious_adverse_event:\(ae)"), "note": "sponsor told"],
                   recordedBy: "monitor.mo", recordedAt: Self.at("2026-01-06T21:00:00Z"))
-        try MonitoringTests.apply(story.events, to: db)
+        try TestStack.apply(story.events, to: db)
         func status(_ cut: Replay.Cut) throws -> String? {
             try Replay.run(db, cut: cut).signals.first { $0.signalID == "serious_adverse_event:\(ae)" }?.status.rawValue
         }
@@ -124,7 +124,7 @@ struct ReplayAndRebuildTests {
     }
 
     @Test func rebuildReproducesTheLiveTablesAndRepairsDrift() throws {
-        let db = try MonitoringTests.fresh()
+        let db = try TestStack.migratedDatabase()
         var configuration = StudySimulator.Configuration(start: Self.at("2026-01-05T00:00:00Z"))
         configuration.sites = 2
         configuration.participantsPerSite = 4
@@ -135,7 +135,7 @@ struct ReplayAndRebuildTests {
         }
         // Applied in several batches, as a running projector would.
         for start in stride(from: 0, to: events.count, by: 97) {
-            try MonitoringTests.apply(Array(events[start..<min(start + 97, events.count)]), to: db, from: Int64(start))
+            try TestStack.apply(Array(events[start..<min(start + 97, events.count)]), to: db, from: Int64(start))
         }
         let first = try Rebuild.run(db, logger: TestStack.logger)
         #expect(first.identical, "\(first.text)")

@@ -23,19 +23,6 @@ struct ProjectorTests {
         }
     }
 
-    /// Projects `events` (in the given order) into a fresh database through a fresh topic; returns the database URL.
-    static func project(_ events: [RecordedEvent], batchSize: Int? = nil) async throws -> String {
-        let bootstrap = try TestStack.bootstrapServers
-        let topic = TestStack.uniqueTopic()
-        let url = try TestStack.freshDatabase()
-        try await produce(events, bootstrap: bootstrap, topic: topic)
-        var configuration = TestStack.projectorConfiguration(databaseURL: url, bootstrap: bootstrap, topic: topic)
-        if let batchSize { configuration.batchSize = batchSize }
-        let projector = BackgroundProjector(configuration)
-        try await projector.catchUpAndStop()
-        return url
-    }
-
     @Test func foldSnapshotsGiveTheSameReadModelsAsFoldingTheArchive() throws {
         var rng = SeededGenerator(seed: 5)
         let events = try Self.simulatedEvents().shuffled(using: &rng)
@@ -48,7 +35,7 @@ struct ProjectorTests {
         enum Snapshots: CaseIterable { case kept, dropped, otherCodeVersion, cachedBesideAnotherWriter }
         var tables: [[String: [String]]] = []
         for mode in Snapshots.allCases {
-            let db = try MonitoringTests.fresh()
+            let db = try TestStack.migratedDatabase()
             let cache = mode == .cachedBesideAnotherWriter ? FoldStateCache() : nil
             for (batch, start) in stride(from: 0, to: records.count, by: 7).enumerated() {
                 switch mode {
@@ -69,15 +56,15 @@ struct ProjectorTests {
     @Test func aBacklogIsArchivedFirstAndItsReadModelsRefreshedOnceCaughtUp() async throws {
         let events = try Self.simulatedEvents()
         // Batches of 40 from a pre-filled log are full: the read models are deferred, then refreshed at the end.
-        let backlog = try await Self.project(events, batchSize: 40)
+        let backlog = try await TestStack.project(events, batchSize: 40)
         let db = try PostgresConnection(url: backlog)
         #expect(try db.query("SELECT count(*) FROM projection.pending_refresh").rows == [["0"]])
         #expect(try Rebuild.run(db, dryRun: true, logger: TestStack.logger).identical)
-        #expect(try readModelSnapshot(backlog) == readModelSnapshot(try await Self.project(events)))
+        #expect(try readModelSnapshot(backlog) == readModelSnapshot(try await TestStack.project(events)))
 
         // The same, batch by batch: deferred batches leave work owed and the monitoring tables behind; the next
         // batch that is not deferred settles everything.
-        let direct = try MonitoringTests.fresh()
+        let direct = try TestStack.migratedDatabase()
         let records = events.enumerated().map { i, e in KafkaRecord(partition: 0, offset: Int64(i), key: nil, value: e.canonicalBytes) }
         let writer = BatchWriter(topic: "t")
         let cut = records.count - 5
@@ -97,10 +84,10 @@ struct ProjectorTests {
         let chronological = events.sorted { ($0.occurredAt, $0.eventID) < ($1.occurredAt, $1.eventID) }
         var rng = SeededGenerator(seed: 99)
         let shuffled = events.shuffled(using: &rng)
-        let reference = try readModelSnapshot(try await Self.project(chronological))
+        let reference = try readModelSnapshot(try await TestStack.project(chronological))
         #expect(reference["monitoring.participants"]?.count == 12, "8 participants and 4 screening failures")
         #expect(reference["monitoring.doses"]?.isEmpty == false)
-        let other = try readModelSnapshot(try await Self.project(shuffled))
+        let other = try readModelSnapshot(try await TestStack.project(shuffled))
         #expect(other == reference)
     }
 
@@ -111,14 +98,14 @@ struct ProjectorTests {
         let doseIndex = try #require(events.firstIndex { $0.type == .doseAdministered })
         var conflicting = events[doseIndex]
         conflicting.data = Fixture.changedAmount(conflicting.data)
-        let url = try await Self.project(events + [retry, conflicting, events[7]])
+        let url = try await TestStack.project(events + [retry, conflicting, events[7]])
         let db = try PostgresConnection(url: url)
         #expect(try db.query("SELECT count(*) FROM audit.events").rows == [["20"]])
         let rejected = try db.query("SELECT event_id::text, reason FROM audit.rejected")
         #expect(rejected.count == 1)
         #expect(try rejected.first?.decode(String.self, at: 0) == events[doseIndex].eventID)
         #expect(try rejected.first?.decode(String?.self, at: 1)?.contains("different data") == true)
-        let reference = try readModelSnapshot(try await Self.project(events))
+        let reference = try readModelSnapshot(try await TestStack.project(events))
         // The read models are those of the events alone, plus one data-integrity signal naming the reused event_id.
         var live = try readModelSnapshot(url)
         let reused = live["monitoring.safety_signals"]?.filter { $0.contains("event_id_reused") } ?? []
@@ -143,7 +130,7 @@ struct ProjectorTests {
         try await second.catchUpAndStop()
         let db = try PostgresConnection(url: url)
         #expect(try db.query("SELECT count(*), count(DISTINCT event_id) FROM audit.events").rows == [["\(events.count)", "\(events.count)"]])
-        #expect(try readModelSnapshot(url) == readModelSnapshot(try await Self.project(events)))
+        #expect(try readModelSnapshot(url) == readModelSnapshot(try await TestStack.project(events)))
     }
 
     @Test func anUndecodableRecordStopsTheProjectorNamingItsOffset() async throws {

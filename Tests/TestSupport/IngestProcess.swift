@@ -1,6 +1,4 @@
 import Foundation
-import Testing
-import TestSupport
 import TrialAuth
 import TrialDomain
 
@@ -14,17 +12,17 @@ import Glibc
 
 /// The real `ingest` executable on a free loopback port, with its own topic and secret, for tests that need the
 /// process exactly as deployed (signals, connection limits, fuzzing over real HTTP).
-final class IngestProcess: Sendable {
+public final class IngestProcess: Sendable {
     static let binary = TestEnvironment.executable("ingest")
-    let port: Int
-    let topic: String
+    public let port: Int
+    public let topic: String
     let secret = String(repeating: "f", count: 40)
     private let process: Process
 
-    var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    public var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
     /// - Parameter log: Where its standard error goes (discarded when nil).
-    init(topic: String = TestStack.uniqueTopic(), environment extra: [String: String] = [:], log: URL? = nil) throws {
+    public init(topic: String = TestStack.uniqueTopic(), environment extra: [String: String] = [:], log: URL? = nil) throws {
         port = try Self.freePort()
         self.topic = topic
         process = Process()
@@ -46,13 +44,13 @@ final class IngestProcess: Sendable {
         try process.run()
     }
 
-    func token(subject: String = "alice", site: String? = "S01", role: Role = .investigator) async throws -> String {
+    public func token(subject: String = "alice", site: String? = "S01", role: Role = .investigator) async throws -> String {
         try await TokenAuthority(secret: secret).mint(subject: subject, site: site, role: role)
     }
 
     /// Waits until `GET /health` answers. Over a raw connection that asks to be closed: a pooled keep-alive
     /// connection (URLSession's) would hold one of the server's connection slots behind the test's back.
-    func waitUntilServing() async throws {
+    public func waitUntilServing() async throws {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let probe = try? RawConnection(port: port) {
@@ -66,13 +64,13 @@ final class IngestProcess: Sendable {
 
     /// SIGTERM, then waits for the exit; returns the exit status.
     @discardableResult
-    func stop() async throws -> Int32 {
+    public func stop() async throws -> Int32 {
         kill(process.processIdentifier, SIGTERM)
-        return try await CrashTests.waitForExit(process).exitStatus ?? -1
+        return try await waitForExit(process).exitStatus ?? -1
     }
 
     /// A port nobody listens on right now (the kernel picks it).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
