@@ -70,26 +70,9 @@ public final class PostgresConnection {
     /// Runs one statement with bound parameters and returns its rows (after any statements enqueued before it).
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
-        guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
-        if !queued.isEmpty { return try pipeline(queued + [query]) }
-        let result: OpaquePointer?
-        if let (name, isNew) = statementName(for: query.sql) {
-            if isNew {
-                let preparation = PQprepare(connection, name, query.sql, Int32(query.binds.count), nil)
-                defer { PQclear(preparation) }
-                _ = try rows(of: preparation, sql: query.sql)
-                prepared[query.sql] = name
-            }
-            result = withCStringArray(query.binds) { values in
-                PQexecPrepared(connection, name, Int32(query.binds.count), values, nil, nil, 0)
-            }
-        } else {
-            result = withCStringArray(query.binds) { values in
-                PQexecParams(connection, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
-            }
-        }
-        defer { PQclear(result) }
-        return try rows(of: result, sql: query.sql)
+        guard connection != nil else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        // Alone or after enqueued statements, one round trip either way.
+        return try pipeline(queued + [query])
     }
 
     /// Connects, then acts as `role` for the rest of the session (`SET ROLE`), so statements get exactly that
