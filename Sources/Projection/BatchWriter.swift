@@ -22,10 +22,6 @@ public struct BatchOutcome: Sendable, Equatable {
     public var chainSeq: Int64?
     /// Next offset per partition after the batch.
     public var nextOffsets: [Int32: Int64] = [:]
-    /// Signals the batch opened, by rule and severity (see `OpenedSignals`).
-    var signalsOpened: [OpenedSignals.SignalKind: Int] = [:]
-    /// When the system accepted each archived event (ingest's `recorded_at`): the projector's freshness, measured at commit.
-    var archivedRecordedAt: [Timestamp] = []
 }
 
 /// Applies a batch of log records to PostgreSQL in ONE transaction: archive, read models and checkpoints.
@@ -98,14 +94,11 @@ public struct BatchWriter: Sendable {
         outcome.duplicates = archive.duplicates
         outcome.rejected = archive.rejected.count
         outcome.chainSeq = archive.chainSeq
-        outcome.archivedRecordedAt = archive.new.map { $0.recordedAt }
 
         if deferReadModels {
             try MonitoringWriter.deferRefresh(after: archive.new, db)
         } else {
-            let opened = OpenedSignals()
-            try MonitoringWriter.refresh(after: archive.new, db, cache: cache, opened: opened)
-            outcome.signalsOpened = opened.byRuleAndSeverity
+            try MonitoringWriter.refresh(after: archive.new, db, cache: cache)
         }
         if !archive.rejected.isEmpty {
             // After the participants' refresh, which rewrites their signals from the fold.

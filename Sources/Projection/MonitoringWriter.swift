@@ -133,15 +133,14 @@ enum MonitoringWriter {
     /// Brings the read models up to date after a batch, together with anything an earlier batch deferred.
     /// `events` are newly archived, in this transaction; a participant's snapshot is advanced by them in memory,
     /// unless an earlier batch deferred the participant (their other new events are then read from the archive).
-    static func refresh(after events: [RecordedEvent], _ db: PostgresConnection, cache: FoldStateCache? = nil,
-                        opened: OpenedSignals? = nil) throws {
+    static func refresh(after events: [RecordedEvent], _ db: PostgresConnection, cache: FoldStateCache? = nil) throws {
         try recordSiteActivity(events, db)
         let deferred = try takeDeferred(db)
         var pending = Pending(after: events)
         pending.formUnion(deferred)
         var fromBatch = Dictionary(grouping: events.filter { $0.participantID != nil }) { $0.participantID! }
         for id in deferred.participants { fromBatch[id] = nil }
-        try apply(pending, fromBatch: fromBatch, cache: cache, opened: opened, db)
+        try apply(pending, fromBatch: fromBatch, cache: cache, db)
     }
 
     /// Records what `events` oblige to recompute without recomputing it yet (see migration 0006).
@@ -175,8 +174,7 @@ enum MonitoringWriter {
         return pending
     }
 
-    private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], cache: FoldStateCache?, opened: OpenedSignals?,
-                              _ db: PostgresConnection) throws {
+    private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], cache: FoldStateCache?, _ db: PostgresConnection) throws {
         guard !pending.isEmpty else { return }
         let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
         let siteLevel = pending.sites.sorted()
@@ -186,12 +184,11 @@ enum MonitoringWriter {
             for ids in try chunks(nil, db) {
                 // Settled chunk by chunk: a participant's rows come back within their chunk, and the rows of a whole
                 // archive would not fit in memory.
-                try refreshAccountability(try refreshParticipants(ids, protocols: protocols, foldAgain: true, cache: cache,
-                                                                      opened: opened, db), db)
+                try refreshAccountability(try refreshParticipants(ids, protocols: protocols, foldAgain: true, cache: cache, db), db)
             }
         } else {
             accountability.formUnion(try refreshParticipants(pending.participants.sorted(), protocols: protocols, fromBatch: fromBatch,
-                                                             cache: cache, opened: opened, db))
+                                                             cache: cache, db))
         }
         if !siteLevel.isEmpty { accountability.formUnion(try refreshSites(siteLevel, db)) }
         try refreshAccountability(accountability, db)
@@ -337,7 +334,7 @@ enum MonitoringWriter {
     /// before are announced (a full recompute announces nothing: no signal is new to it).
     static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, fromBatch: [String: [RecordedEvent]] = [:],
                                     foldAgain: Bool = false, notify: Bool = true, cache: FoldStateCache? = nil,
-                                    opened: OpenedSignals? = nil, _ db: PostgresConnection) throws -> AccountabilityChanges {
+                                    _ db: PostgresConnection) throws -> AccountabilityChanges {
         guard !ids.isEmpty else { return AccountabilityChanges() }
         let throughSeq = try db.query("SELECT chain_seq FROM audit.chain_head").decodeFirst(Int64?.self) ?? 0
         let snapshots = foldAgain ? [:] : try FoldSnapshots.load(ids, cache: cache, db)
@@ -363,7 +360,7 @@ enum MonitoringWriter {
             }
             guard let new = newEvents[id], !new.isEmpty else { continue }  // nothing archived since (a repeat)
             let before = snapshot.state.wholeHistoryRows(protocols: protocols)
-            openBefore[id] = Set(before.signals.filter { $0.status == .open }.map(\.signalID))
+            openBefore[id] = Set(before.signals.filter { $0.status == .open && $0.severity == .critical }.map(\.signalID))
             guard let (state, rows) = snapshot.state.advanced(by: new, protocols: protocols) else {
                 foldFromArchive.append(id)
                 continue
@@ -391,13 +388,7 @@ enum MonitoringWriter {
         try write(changes, sites: states.compactMapValues { $0?.siteID }, accountability: &accountability, db)
         try FoldSnapshots.save(states, throughSeq: throughSeq, db)
         cache?.store(states, throughSeq: throughSeq)
-        if notify {
-            let new = signalsAfter.flatMap { id, signals in
-                signals.filter { $0.status == .open && !(openBefore[id] ?? []).contains($0.signalID) }
-            }
-            opened?.count(new)
-            try announceCriticalSignals(new.filter { $0.severity == .critical }, db)
-        }
+        if notify { try announceCriticalSignals(openBefore: openBefore, after: signalsAfter, db) }
         return accountability
     }
 
@@ -410,7 +401,7 @@ enum MonitoringWriter {
         var openBefore: [String: Set<String>] = [:]
         for row in try db.query("""
             SELECT participant_id, signal_id FROM monitoring.safety_signals
-            WHERE participant_id = ANY(\(array: ids)::text[]) AND status = 'open'
+            WHERE participant_id = ANY(\(array: ids)::text[]) AND severity = 'critical' AND status = 'open'
             """) {
             guard case let (participant?, signal?) = try row.decode((String?, String?).self) else { continue }
             openBefore[participant, default: []].insert(signal)
@@ -472,13 +463,18 @@ enum MonitoringWriter {
 
     /// Tells watchers (LISTEN critical_signals) about critical signals that just opened: one statement for all of them
     /// (an amendment can open thousands at once).
-    private static func announceCriticalSignals(_ signals: [SignalRow], _ db: PostgresConnection) throws {
-        let payloads = signals.sorted { ($0.participantID ?? "", $0.signalID) < ($1.participantID ?? "", $1.signalID) }.map { signal in
-            CanonicalJSON.string([
-                "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
-                "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),
-                "details": .string(String(signal.details.prefix(500))),
-            ])
+    private static func announceCriticalSignals(openBefore: [String: Set<String>], after: [String: [SignalRow]],
+                                                _ db: PostgresConnection) throws {
+        var payloads: [String] = []
+        for (participant, signals) in after.sorted(by: { $0.key < $1.key }) {
+            let wasOpen = openBefore[participant] ?? []
+            for signal in signals where signal.severity == .critical && signal.status == .open && !wasOpen.contains(signal.signalID) {
+                payloads.append(CanonicalJSON.string([
+                    "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
+                    "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),
+                    "details": .string(String(signal.details.prefix(500))),
+                ]))
+            }
         }
         if !payloads.isEmpty {
             try db.enqueue("SELECT count(pg_notify('critical_signals', p)) FROM unnest(\(array: payloads)::text[]) AS p")
@@ -675,20 +671,5 @@ enum MonitoringWriter {
                 last_event_recorded_at = greatest(s.last_event_recorded_at, excluded.last_event_recorded_at),
                 events = s.events + excluded.events
             """)
-    }
-}
-
-/// Signals a batch opened (open after it, not open before it in the read models), by rule and severity: counted for
-/// `projector_signals_opened_total` once the batch commits. Recomputes and rebuilds open nothing new and count nothing.
-final class OpenedSignals {
-    private(set) var byRuleAndSeverity: [SignalKind: Int] = [:]
-
-    struct SignalKind: Hashable, Sendable {
-        var rule: String
-        var severity: String
-    }
-
-    func count(_ signals: [SignalRow]) {
-        for signal in signals { byRuleAndSeverity[SignalKind(rule: signal.rule.rawValue, severity: signal.severity.rawValue), default: 0] += 1 }
     }
 }

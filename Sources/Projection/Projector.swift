@@ -134,8 +134,7 @@ public final class Projector: Sendable {
             let outcome = try retry.run("batch", logger: logger) {
                 try writer.apply(records, to: db, deferReadModels: catchingUp, cache: states)
             }
-            metrics.recordBatch(outcome, took: ContinuousClock.now - started,
-                                committedAt: Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000)))
+            metrics.recordBatch(outcome, took: ContinuousClock.now - started)
             metrics.recordLag(consumer.lag(), held: consumer.assignedPartitions)
             lastLook = ContinuousClock.now
             owesRefresh = catchingUp

@@ -1,6 +1,5 @@
 import CoreMetrics
 import Metrics
-import TrialDomain
 
 /// The projector's metrics, recorded through swift-metrics (names and meanings: README "Operations"). Made once per
 /// projector; updated on the projector's thread after each batch, and about once a second while idle.
@@ -13,31 +12,19 @@ struct ProjectorMetrics {
     let chainLength = Gauge(label: "projector_audit_chain_length")
     let sessions = Counter(label: "projector_sessions_total")
     let halted = Gauge(label: "projector_halted")
-    let freshness = Timer(label: "projector_freshness_seconds")
     private var lagGauges: [Int32: Gauge] = [:]
-    private var openedCounters: [OpenedSignals.SignalKind: Counter] = [:]
 
     init() {
         halted.record(0)
     }
 
-    /// After the batch's commit: `committedAt` is when its rows became visible.
-    mutating func recordBatch(_ outcome: BatchOutcome, took duration: Duration, committedAt: Timestamp) {
+    mutating func recordBatch(_ outcome: BatchOutcome, took duration: Duration) {
         batchSize.record(outcome.records)
         batchApply.record(duration: duration)
         if outcome.archived > 0 { archived.increment(by: outcome.archived) }
         if outcome.duplicates > 0 { duplicates.increment(by: outcome.duplicates) }
         if outcome.rejected > 0 { rejected.increment(by: outcome.rejected) }
         if let seq = outcome.chainSeq { chainLength.record(seq) }
-        for recordedAt in outcome.archivedRecordedAt {
-            freshness.recordNanoseconds(max(0, (committedAt.microsecondsSinceEpoch - recordedAt.microsecondsSinceEpoch) * 1_000))
-        }
-        for (kind, count) in outcome.signalsOpened {
-            let counter = openedCounters[kind]
-                ?? Counter(label: "projector_signals_opened_total", dimensions: [("rule", kind.rule), ("severity", kind.severity)])
-            openedCounters[kind] = counter
-            counter.increment(by: count)
-        }
     }
 
     /// Sets the lag of each partition held; partitions reported before and not held now go to 0.
