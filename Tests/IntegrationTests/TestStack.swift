@@ -175,8 +175,12 @@ final class BackgroundProjector: Sendable {
 final class ProjectorProcess {
     let process = Process()
     let log: URL
-    init(_ environment: [String: String], log name: String) throws {
-        process.executableURL = CrashTests.projectorBinary
+    /// Starts the projector (or, with `executable`, another of the package's executables) with `arguments`, its
+    /// standard error to the log.
+    init(_ environment: [String: String], log name: String, executable: URL = CrashTests.projectorBinary,
+         arguments: [String] = []) throws {
+        process.executableURL = executable
+        process.arguments = arguments
         process.environment = environment
         log = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
