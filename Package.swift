@@ -112,7 +112,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "reporter",
-                          dependencies: ["Reporting", "Postgres", "TrialDomain", "ServiceRuntime", "Projection", "Anchoring", "Kafka",
+                          dependencies: ["Reporting", "Postgres", "TrialDomain", "ServiceRuntime", "Projection", "Anchoring", "Kafka", "Telemetry",
                                          .product(name: "Logging", package: "swift-log"),
                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],

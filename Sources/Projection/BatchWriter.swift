@@ -2,6 +2,7 @@ import AuditChain
 import Kafka
 import Logging
 import Postgres
+import Synchronization
 import TrialDomain
 
 /// What one applied batch did.
@@ -22,6 +23,38 @@ public struct BatchOutcome: Sendable, Equatable {
     public var chainSeq: Int64?
     /// Next offset per partition after the batch.
     public var nextOffsets: [Int32: Int64] = [:]
+    /// `recorded_at` of each event archived for the first time, for `projector_freshness_seconds`.
+    public var archivedRecordedAt: [Timestamp] = []
+    /// Participant signals the batch opened (open after it, not before), by rule and severity.
+    public var signalsOpened: [OpenedSignalTally.Key: Int] = [:]
+}
+
+/// The participant signals that opened in one transaction (a batch, or a refresh of deferred read models), by rule
+/// and severity: open after it, not open before it. Made afresh for each attempt of a transaction, and read only once
+/// it committed, so a rolled-back attempt counts nothing. A full recompute (after a migration) and `projector rebuild`
+/// open nothing new, by the same definition as the `critical_signals` announcements.
+public final class OpenedSignalTally: Sendable {
+    public struct Key: Hashable, Sendable {
+        public var rule: String
+        public var severity: String
+    }
+
+    private let tally = Mutex<[Key: Int]>([:])
+
+    public init() {}
+
+    func add(rule: String, severity: String) {
+        tally.withLock { $0[Key(rule: rule, severity: severity), default: 0] += 1 }
+    }
+
+    public var counts: [Key: Int] { tally.withLock { $0 } }
+
+    /// `body`, with the signals it opens tallied.
+    static func counting<T>(_ body: () throws -> T) throws -> (T, [Key: Int]) {
+        let tally = OpenedSignalTally()
+        let result = try MonitoringWriter.$openedSignals.withValue(tally) { try body() }
+        return (result, tally.counts)
+    }
 }
 
 /// Applies a batch of log records to PostgreSQL in ONE transaction: archive, read models and checkpoints.
@@ -41,21 +74,28 @@ public struct BatchWriter: Sendable {
     /// With a `cache`, fold states this session saved are not read and decoded again (see `FoldStateCache`).
     public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false,
                       cache: FoldStateCache? = nil) throws -> BatchOutcome {
-        try db.transaction { db in
-            try applyInTransaction(records, deferReadModels: deferReadModels, cache: cache, db)
+        var (outcome, opened) = try OpenedSignalTally.counting {
+            try db.transaction { db in
+                try applyInTransaction(records, deferReadModels: deferReadModels, cache: cache, db)
+            }
         }
+        outcome.signalsOpened = opened
+        return outcome
     }
 
-    /// Refreshes whatever earlier batches deferred. Returns whether there was anything.
+    /// Refreshes whatever earlier batches deferred. Returns the signals that opened (nil when there was nothing).
     @discardableResult
-    public func refreshDeferred(_ db: PostgresConnection, cache: FoldStateCache? = nil) throws -> Bool {
-        try db.transaction { db in
-            // The chain head serialises every writer of the archive and the read models, as for a batch (see Locks).
-            try Locks.chainHead(db)
-            guard try MonitoringWriter.hasDeferred(db) else { return false }
-            try MonitoringWriter.refresh(after: [], db, cache: cache)
-            return true
+    public func refreshDeferred(_ db: PostgresConnection, cache: FoldStateCache? = nil) throws -> [OpenedSignalTally.Key: Int]? {
+        let (refreshed, opened) = try OpenedSignalTally.counting {
+            try db.transaction { db in
+                // The chain head serialises every writer of the archive and the read models, as for a batch (see Locks).
+                try Locks.chainHead(db)
+                guard try MonitoringWriter.hasDeferred(db) else { return false }
+                try MonitoringWriter.refresh(after: [], db, cache: cache)
+                return true
+            }
         }
+        return refreshed ? opened : nil
     }
 
     private func applyInTransaction(_ records: [KafkaRecord], deferReadModels: Bool, cache: FoldStateCache?,
@@ -94,6 +134,7 @@ public struct BatchWriter: Sendable {
         outcome.duplicates = archive.duplicates
         outcome.rejected = archive.rejected.count
         outcome.chainSeq = archive.chainSeq
+        outcome.archivedRecordedAt = archive.new.map(\.recordedAt)
 
         if deferReadModels {
             try MonitoringWriter.deferRefresh(after: archive.new, db)

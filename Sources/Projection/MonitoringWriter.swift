@@ -360,7 +360,7 @@ enum MonitoringWriter {
             }
             guard let new = newEvents[id], !new.isEmpty else { continue }  // nothing archived since (a repeat)
             let before = snapshot.state.wholeHistoryRows(protocols: protocols)
-            openBefore[id] = Set(before.signals.filter { $0.status == .open && $0.severity == .critical }.map(\.signalID))
+            openBefore[id] = Set(before.signals.filter { $0.status == .open }.map(\.signalID))
             guard let (state, rows) = snapshot.state.advanced(by: new, protocols: protocols) else {
                 foldFromArchive.append(id)
                 continue
@@ -392,8 +392,8 @@ enum MonitoringWriter {
         return accountability
     }
 
-    /// Deletes every row of these participants (they are rewritten whole). Returns the critical signals they had open,
-    /// for the announcement of new ones.
+    /// Deletes every row of these participants (they are rewritten whole). Returns the signals they had open, for the
+    /// announcement and the count of new ones.
     private static func deleteRows(of ids: [String], accountability: inout AccountabilityChanges, _ db: PostgresConnection) throws
         -> [String: Set<String>]
     {
@@ -401,7 +401,7 @@ enum MonitoringWriter {
         var openBefore: [String: Set<String>] = [:]
         for row in try db.query("""
             SELECT participant_id, signal_id FROM monitoring.safety_signals
-            WHERE participant_id = ANY(\(array: ids)::text[]) AND severity = 'critical' AND status = 'open'
+            WHERE participant_id = ANY(\(array: ids)::text[]) AND status = 'open'
             """) {
             guard case let (participant?, signal?) = try row.decode((String?, String?).self) else { continue }
             openBefore[participant, default: []].insert(signal)
@@ -461,14 +461,19 @@ enum MonitoringWriter {
         }
     }
 
+    /// The signals of the transaction in hand that opened (see `OpenedSignalTally`), when the batch asked for them.
+    @TaskLocal static var openedSignals: OpenedSignalTally?
+
     /// Tells watchers (LISTEN critical_signals) about critical signals that just opened: one statement for all of them
-    /// (an amendment can open thousands at once).
+    /// (an amendment can open thousands at once). Every signal that just opened, of any severity, is also tallied.
     private static func announceCriticalSignals(openBefore: [String: Set<String>], after: [String: [SignalRow]],
                                                 _ db: PostgresConnection) throws {
         var payloads: [String] = []
         for (participant, signals) in after.sorted(by: { $0.key < $1.key }) {
             let wasOpen = openBefore[participant] ?? []
-            for signal in signals where signal.severity == .critical && signal.status == .open && !wasOpen.contains(signal.signalID) {
+            for signal in signals where signal.status == .open && !wasOpen.contains(signal.signalID) {
+                openedSignals?.add(rule: signal.rule.rawValue, severity: signal.severity.rawValue)
+                guard signal.severity == .critical else { continue }
                 payloads.append(CanonicalJSON.string([
                     "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
                     "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),

@@ -121,7 +121,8 @@ public final class Projector: Sendable {
                     metrics.recordLag(consumer.lag(), held: consumer.assignedPartitions)
                 }
                 if owesRefresh {
-                    try retry.run("refresh of deferred read models", logger: logger) { try writer.refreshDeferred(db, cache: states) }
+                    let opened = try retry.run("refresh of deferred read models", logger: logger) { try writer.refreshDeferred(db, cache: states) }
+                    metrics.recordOpenedSignals(opened ?? [:])
                     owesRefresh = false
                 }
                 anchoring?.afterCommit(archived: 0, db)

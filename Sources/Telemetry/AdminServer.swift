@@ -3,11 +3,15 @@ import Logging
 import Prometheus
 
 extension Router {
-    /// `GET /metrics`: the registry in the Prometheus text exposition format.
-    public func addMetricsRoute(_ registry: PrometheusCollectorRegistry) {
+    /// `GET /metrics`: the registry in the Prometheus text exposition format, then what `collect` computes for this
+    /// scrape (see `GaugeFamily`).
+    public func addMetricsRoute(_ registry: PrometheusCollectorRegistry,
+                                collect: (@Sendable () async -> [GaugeFamily])? = nil) {
         get("metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: Telemetry.expositionContentType],
-                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: Telemetry.exposition(registry))))
+            var bytes = Telemetry.exposition(registry)
+            if let collect { bytes += Array(GaugeFamily.exposition(await collect()).utf8) }
+            return Response(status: .ok, headers: [.contentType: Telemetry.expositionContentType],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
     }
 }
@@ -19,10 +23,12 @@ extension Router {
 ///   - port: The port; 0 picks a free one.
 ///   - registry: What `/metrics` shows.
 ///   - ready: Asked at each `GET /ready`; must answer quickly (no blocking I/O on the cooperative pool).
+///   - collect: Gauges computed at each scrape, shown after the registry's (no blocking I/O on the cooperative pool).
 public func buildAdminApplication(host: String, port: Int, registry: PrometheusCollectorRegistry,
-                                  ready: @escaping @Sendable () async -> Readiness, logger: Logger) -> some ApplicationProtocol {
+                                  ready: @escaping @Sendable () async -> Readiness,
+                                  collect: (@Sendable () async -> [GaugeFamily])? = nil, logger: Logger) -> some ApplicationProtocol {
     let router = Router(context: BasicRequestContext.self)
-    router.addMetricsRoute(registry)
+    router.addMetricsRoute(registry, collect: collect)
     router.get("health") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
     }

@@ -58,10 +58,27 @@ public enum MetricCatalogue {
               help: "1 while /ready answers 200 (a session consuming with a live PostgreSQL connection), else 0."),
         Entry(name: "projector_halted", kind: .gauge, labels: [],
               help: "1 once the projector stopped on a fatal error (it serves /ready 503 until restarted), else 0."),
+        Entry(name: "projector_signals_opened_total", kind: .counter, labels: ["rule", "severity"],
+              help: "Participant safety signals this instance opened (open after its batch committed, not open before), by rule and severity."),
+        Entry(name: "projector_freshness_seconds", kind: .histogram, labels: [],
+              help: "Per event archived for the first time: from its recorded_at (ingest's clock) to the commit of the batch that projected it.",
+              buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3_600]),
+        // reporter watch (its admin port): computed from the monitoring read models at each scrape
+        Entry(name: "trial_sae_report_due_seconds", kind: .gauge, labels: ["site_id", "signal_id"],
+              help: "Seconds until the 24 h sponsor notification deadline of each open (unacknowledged) serious adverse event signal; negative when overdue."),
+        Entry(name: "trial_signal_unacknowledged_seconds", kind: .gauge, labels: ["severity"],
+              help: "Age (now minus the triggering event's occurred_at) of the oldest open, unacknowledged safety signal of each severity; 0 when none."),
+        Entry(name: "reporter_safety_query_ok", kind: .gauge, labels: [],
+              help: "1 when this scrape read the monitoring read models, else 0 (the trial_* safety gauges are then absent)."),
+        // reporter audit verify --metrics-file (node_exporter textfile collector)
+        Entry(name: "audit_chain_verify_ok", kind: .gauge, labels: [],
+              help: "1 when the last reporter audit verify passed (exit 0), else 0."),
+        Entry(name: "audit_chain_verify_last_run_timestamp_seconds", kind: .gauge, labels: [],
+              help: "When the last reporter audit verify finished (Unix time)."),
         // both
         Entry(name: "process_resident_memory_bytes", kind: .gauge, labels: [],
               help: "Resident memory of the process, from /proc/self/statm, read at each scrape."),
     ]
 
-    static let byName: [String: Entry] = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
+    public static let byName: [String: Entry] = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
 }

@@ -5,6 +5,8 @@ import Postgres
 import Reporting
 import ServiceLifecycle
 import ServiceRuntime
+import Synchronization
+import Telemetry
 import TrialDomain
 
 struct Reporter: AsyncParsableCommand {
@@ -116,7 +118,7 @@ struct Participant: ParsableCommand {
 
 struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Stream new critical signals as the projector opens them (PostgreSQL LISTEN critical_signals).")
+        abstract: "Stream new critical signals as the projector opens them (PostgreSQL LISTEN critical_signals); with an admin port, serve the safety gauges.")
 
     @OptionGroup var connection: Connection
 
@@ -126,11 +128,20 @@ struct Watch: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds without a signal (default: never).")
     var idleTimeout: Double?
 
+    @Option(help: "Serve GET /metrics (the safety gauges, computed at each scrape), /health and /ready on this port (default: REPORTER_ADMIN_PORT; unset: no server).")
+    var adminPort: Int?
+
+    @Option(help: "The admin server's address (default: REPORTER_ADMIN_HOST, else 127.0.0.1; 0.0.0.0 for a scraper on another host).")
+    var adminHost: String?
+
     func run() async throws {
         let connection = connection
+        let logger = Logger(label: "reporter")
+        let listening = ListeningFlag()
         let watch = CriticalSignalWatch(connect: { try connection.open(as: .monitor) }, count: count, idleTimeout: idleTimeout) { event in
             switch event {
             case .listening:
+                listening.set()
                 print("watching for critical signals (Ctrl-C to stop)")
             case .signal(let signal):
                 let when = Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339.prefix(19)
@@ -140,8 +151,31 @@ struct Watch: AsyncParsableCommand {
             }
             fflushStandardOutput()
         }
-        try await ServiceGroup.runUntilStopSignal([watch], logger: Logger(label: "reporter"))
+        var services: [any Service] = [watch]
+        let env = EnvironmentReader(ProcessInfo.processInfo.environment)
+        if let port = try adminPort ?? env.optionalInteger("REPORTER_ADMIN_PORT", in: 1...65_535) {
+            let host = try adminHost ?? env.string("REPORTER_ADMIN_HOST", default: "127.0.0.1")
+            let exporter = SafetyExporter(connect: { try connection.open(as: .monitor) }, logger: logger)
+            services.append(buildAdminApplication(
+                host: host, port: port, registry: Telemetry.bootstrap(),
+                ready: {
+                    listening.isSet ? Readiness(isReady: true, checks: [("postgres", "listening")])
+                        : Readiness(isReady: false, checks: [("postgres", "connecting")], reason: "not listening yet")
+                },
+                collect: { await exporter.collect() }, logger: logger))
+            logger.info("admin server: GET /metrics, /health, /ready", metadata: ["address": "\(host):\(port)"])
+        }
+        try await ServiceGroup.runUntilStopSignal(services, logger: logger)
     }
+}
+
+/// Set once `reporter watch` LISTENs: what its `/ready` reports.
+final class ListeningFlag: Sendable {
+    private let value = Mutex(false)
+
+    func set() { value.withLock { $0 = true } }
+
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 /// Flushes stdout (fflush(NULL) flushes every stream), so a piped `watch` shows each signal at once.
@@ -166,7 +200,22 @@ struct Audit: ParsableCommand {
         @Flag(help: "Do not cross-check the archive with the Kafka log (KAFKA_TOPIC) in both directions.")
         var skipLogCheck = false
 
+        @Option(help: "After the run, write audit_chain_verify_ok (1 on exit 0, else 0) and audit_chain_verify_last_run_timestamp_seconds to this file, atomically (for node_exporter's textfile collector: a *.prom file in its directory).")
+        var metricsFile: String?
+
         func run() throws {
+            do {
+                try verify()
+                try writeMetrics(ok: true)
+            } catch {
+                // Whatever ended the run (a failed verification, an unreachable database): not a pass. The exit status
+                // stays what it would be without the file.
+                try writeMetrics(ok: false)
+                throw error
+            }
+        }
+
+        private func verify() throws {
             let db = try connection.open(as: .auditor)
             var verification: AuditVerification?
             let problems = try verifyAgainstLog(db, noAnchors: noAnchors, skipLogCheck: skipLogCheck, chain: &verification) { anchors in
@@ -174,6 +223,15 @@ struct Audit: ParsableCommand {
             }
             for problem in problems { print("VERIFICATION FAILED: \(problem)") }
             if verification?.intact != true || !problems.isEmpty { throw ExitCode(1) }
+        }
+
+        private func writeMetrics(ok: Bool) throws {
+            guard let metricsFile else { return }
+            try TextfileMetrics.write(GaugeFamily.exposition([
+                GaugeFamily(name: "audit_chain_verify_ok", samples: [.init(value: ok ? 1 : 0)]),
+                GaugeFamily(name: "audit_chain_verify_last_run_timestamp_seconds",
+                            samples: [.init(value: Date().timeIntervalSince1970.rounded())]),
+            ]), to: metricsFile)
         }
     }
 

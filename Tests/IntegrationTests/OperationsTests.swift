@@ -250,6 +250,20 @@ struct OperationsTests {
         return environment
     }
 
+    /// A migrated database of its own and a serving ingest with its own topic; stop the ingest when done.
+    static func migratedDatabaseAndIngest() async throws -> (url: String, ingest: IngestProcess) {
+        let url = try TestStack.freshDatabase()
+        try Migrator.migrate(try PostgresConnection(url: url), logger: TestStack.logger)
+        let ingest = try IngestProcess()
+        do {
+            try await ingest.waitUntilServing()
+        } catch {
+            _ = try? await ingest.stop()
+            throw error
+        }
+        return (url, ingest)
+    }
+
     /// Polls `url` on the admin port until `accept` holds; returns the last answer.
     static func waitFor(port: Int, _ path: String, timeout: Double = 60, until accept: (Answer) -> Bool) async throws -> Answer {
         let deadline = Date().addingTimeInterval(timeout)
@@ -267,11 +281,8 @@ struct OperationsTests {
     /// The projector's admin server: `/ready` once consuming; after events arrive through ingest, `/metrics` shows them
     /// archived, the chain as long, the batches timed and no lag; promtool accepts it; its log lines are JSON.
     @Test func projectorAdminServerReportsProgress() async throws {
-        let url = try TestStack.freshDatabase()
-        try Migrator.migrate(try PostgresConnection(url: url), logger: TestStack.logger)
-        let ingest = try IngestProcess()
+        let (url, ingest) = try await Self.migratedDatabaseAndIngest()
         defer { Task { try? await ingest.stop() } }
-        try await ingest.waitUntilServing()
         let token = try await ingest.token()
         // The topic exists before the projector subscribes.
         #expect(try await Self.post(ingest, token: token).status == 202)

@@ -10,30 +10,8 @@ import TrialDomain
 /// The tamper-evident archive, as an auditor checks it.
 @Suite("audit: hash chain and trail", .serialized, .stack, .timeLimit(.minutes(4)))
 struct AuditTests {
-    /// A small projected history, returned with its database.
-    static func archive() throws -> (PostgresConnection, [RecordedEvent]) {
-        let db = try TestStack.migratedDatabase()
-        var story = ParticipantStory.standard()
-        let dose = story.dose(day: 0, 8)
-        story.phq9(day: 1, items: [1, 1, 1, 1, 1, 1, 1, 1, 0])
-        story.add(.eventCorrected, day: 2, ["corrected_event_id": .string(dose), "corrected_type": "dose.administered",
-                                            "reason": "source says 9 ug", "data": ["substance": "lsd", "amount": 9, "unit": "ug",
-                                                                                   "route": "sublingual", "supervised": true, "lot": "L1",
-                                                                                   "administered_by": "nurse"]])
-        story.dose(day: 4, 9)
-        try TestStack.apply(story.events, to: db)
-        return (db, story.events)
-    }
-
-    /// Changes a row as a superuser would, past the append-only trigger.
-    static func tamper(_ db: PostgresConnection, _ statement: String) throws {
-        try db.query("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
-        try db.execute(unsafeSQL: statement)
-        try db.query("ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
-    }
-
     @Test func anUntouchedArchiveVerifies() throws {
-        let (db, events) = try Self.archive()
+        let (db, events) = try AuditFixtures.archive()
         let result = try AuditVerification.run(db, pageSize: 2)
         #expect(result.intact, "\(result.text)")
         #expect(result.events == events.count)
@@ -41,9 +19,9 @@ struct AuditTests {
     }
 
     @Test func anAlteredEnvelopeIsFoundAndNamed() throws {
-        let (db, events) = try Self.archive()
+        let (db, events) = try AuditFixtures.archive()
         let target = events[2]  // the first dose
-        try Self.tamper(db, "UPDATE audit.events SET envelope = replace(envelope, '\"amount\":8', '\"amount\":80') WHERE event_id = '\(target.eventID)'")
+        try AuditFixtures.tamper(db, "UPDATE audit.events SET envelope = replace(envelope, '\"amount\":8', '\"amount\":80') WHERE event_id = '\(target.eventID)'")
         let result = try AuditVerification.run(db)
         #expect(!result.intact)
         #expect(result.breaks.first?.eventID == target.eventID)
@@ -52,24 +30,24 @@ struct AuditTests {
     }
 
     @Test func anAlteredColumnIsFound() throws {
-        let (db, events) = try Self.archive()
-        try Self.tamper(db, "UPDATE audit.events SET recorded_by = 'mallory' WHERE event_id = '\(events[3].eventID)'")
+        let (db, events) = try AuditFixtures.archive()
+        try AuditFixtures.tamper(db, "UPDATE audit.events SET recorded_by = 'mallory' WHERE event_id = '\(events[3].eventID)'")
         let result = try AuditVerification.run(db)
         #expect(result.breaks.map(\.eventID) == [events[3].eventID])
         #expect(result.breaks.first?.reason.contains("columns differ") == true)
     }
 
     @Test func aDeletedEventIsFound() throws {
-        let (db, events) = try Self.archive()
-        try Self.tamper(db, "DELETE FROM audit.events WHERE event_id = '\(events[1].eventID)'")
+        let (db, events) = try AuditFixtures.archive()
+        try AuditFixtures.tamper(db, "DELETE FROM audit.events WHERE event_id = '\(events[1].eventID)'")
         let result = try AuditVerification.run(db)
         #expect(result.breaks.first?.reason.contains("1 archived event(s) missing") == true)
-        try Self.tamper(db, "DELETE FROM audit.events WHERE chain_seq = (SELECT max(chain_seq) FROM audit.events)")
+        try AuditFixtures.tamper(db, "DELETE FROM audit.events WHERE chain_seq = (SELECT max(chain_seq) FROM audit.events)")
         #expect(try AuditVerification.run(db).headMismatch != nil, "removing the newest event is caught by the chain head")
     }
 
     @Test func theCommandExitsNonZeroOnlyWhenBroken() throws {
-        let (db, events) = try Self.archive()
+        let (db, events) = try AuditFixtures.archive()
         func verify() throws -> Int32 {
             let p = Process()
             p.executableURL = TestEnvironment.executable("reporter")
@@ -80,12 +58,12 @@ struct AuditTests {
             return p.terminationStatus
         }
         #expect(try verify() == 0)
-        try Self.tamper(db, "UPDATE audit.events SET data = '{}' WHERE event_id = '\(events[4].eventID)'")
+        try AuditFixtures.tamper(db, "UPDATE audit.events SET data = '{}' WHERE event_id = '\(events[4].eventID)'")
         #expect(try verify() == 1)
     }
 
     @Test func theTrailShowsWhoRecordedWhatAndItsCorrections() throws {
-        let (db, events) = try Self.archive()
+        let (db, events) = try AuditFixtures.archive()
         let trail = try AuditTrail.load(db, participantID: "S01-0001")
         #expect(trail.entries.count == events.count - 1, "every event of the participant (not the study's protocol)")
         let dose = try #require(trail.entries.first { $0.eventID == events[2].eventID })

@@ -235,8 +235,12 @@ public final class ProjectorProcess {
     public static let binary = TestEnvironment.executable("projector")
     public let process = Process()
     public let log: URL
-    public init(_ environment: [String: String], log name: String) throws {
-        process.executableURL = Self.binary
+    /// Starts the projector (or, with `executable`, another of the package's executables) with `arguments`, its
+    /// standard error to the log.
+    public init(_ environment: [String: String], log name: String, executable: URL = ProjectorProcess.binary,
+                arguments: [String] = []) throws {
+        process.executableURL = executable
+        process.arguments = arguments
         process.environment = environment
         log = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

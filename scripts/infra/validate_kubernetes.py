@@ -7,7 +7,8 @@ system, no privilege escalation, every capability dropped, a termination grace p
 and a readiness probe on /ready (for containers that serve a port) naming a declared port, volume mounts naming
 declared volumes, and every secret-looking variable taken from a Secret by secretKeyRef (never a literal value).
 Services and PodDisruptionBudgets must select a Deployment's pods (Service target ports must be declared), and every
-Deployment needs a PodDisruptionBudget that does not block node drains.
+Deployment needs a PodDisruptionBudget that does not block node drains. CronJobs (scheduled jobs): a schedule,
+concurrencyPolicy Forbid, restartPolicy Never or OnFailure, and their pod template checked as a Deployment's.
 
   validate_kubernetes.py [DIR]        check DIR (default infra/kubernetes); exit 1 with one line per problem
   validate_kubernetes.py --self-test  break the shipped manifests one way at a time; each must be rejected
@@ -23,7 +24,8 @@ from rejection import rejected
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|PRIVATE|_KEY$|DATABASE_URL$|^KAFKA_PROPERTIES$)")
-KNOWN = {("apps/v1", "Deployment"), ("v1", "Service"), ("policy/v1", "PodDisruptionBudget"), ("v1", "ConfigMap")}
+KNOWN = {("apps/v1", "Deployment"), ("v1", "Service"), ("policy/v1", "PodDisruptionBudget"), ("v1", "ConfigMap"),
+         ("batch/v1", "CronJob")}
 
 
 def load(directory):
@@ -94,6 +96,43 @@ def check_container(where, c, problems):
     return ports
 
 
+def check_pod(at, pod, problems):
+    """A pod template's spec (a Deployment's or a CronJob's): returns the ports its containers declare."""
+    if not isinstance(pod.get("terminationGracePeriodSeconds"), int):
+        problems.append(f"{at}: terminationGracePeriodSeconds must be set (graceful shutdown)")
+    pod_sc = pod.get("securityContext") or {}
+    volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+    ports = {}
+    containers = pod.get("containers") or []
+    if not containers:
+        problems.append(f"{at}: no containers")
+    for c in containers:
+        ports.update(check_container(at, c, problems))
+        if pod_sc.get("runAsNonRoot") is not True and (c.get("securityContext") or {}).get("runAsNonRoot") is not True:
+            problems.append(f"{at} container {c.get('name')}: runAsNonRoot must be true")
+        for mount in c.get("volumeMounts") or []:
+            if mount.get("name") not in volumes:
+                problems.append(f"{at}: volumeMount {mount.get('name')} names no volume")
+    for vname, volume in volumes.items():
+        if "secret" in volume and not (volume["secret"] or {}).get("secretName"):
+            problems.append(f"{at}: secret volume {vname} needs secretName")
+        if "hostPath" in volume:
+            problems.append(f"{at}: volume {vname} is a hostPath (a pod must not reach into its node)")
+    return ports
+
+
+def check_cronjob(where, name, spec, problems):
+    at = f"{where} CronJob {name}"
+    if not spec.get("schedule"):
+        problems.append(f"{at}: spec.schedule is missing")
+    if spec.get("concurrencyPolicy") != "Forbid":
+        problems.append(f"{at}: spec.concurrencyPolicy must be Forbid (two runs at once would race on the result)")
+    pod = ((((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")) or {}
+    if pod.get("restartPolicy") not in ("Never", "OnFailure"):
+        problems.append(f"{at}: the job's restartPolicy must be Never or OnFailure")
+    check_pod(at, pod, problems)
+
+
 def validate(documents):
     problems = []
     deployments = []
@@ -108,6 +147,8 @@ def validate(documents):
             continue
         if (api, kind) not in KNOWN:
             problems.append(f"{where}: unexpected {api} {kind}")
+        if kind == "CronJob":
+            check_cronjob(where, name, doc.get("spec") or {}, problems)
         if kind == "Deployment":
             spec = doc.get("spec") or {}
             template = spec.get("template") or {}
@@ -117,25 +158,7 @@ def validate(documents):
                 problems.append(f"{where} Deployment {name}: spec.selector.matchLabels {selector} must match the pod template's labels")
             if not isinstance(spec.get("replicas"), int) or spec["replicas"] < 1:
                 problems.append(f"{where} Deployment {name}: spec.replicas must be at least 1")
-            pod = template.get("spec") or {}
-            if not isinstance(pod.get("terminationGracePeriodSeconds"), int):
-                problems.append(f"{where} Deployment {name}: terminationGracePeriodSeconds must be set (graceful shutdown)")
-            pod_sc = pod.get("securityContext") or {}
-            volumes = {v.get("name"): v for v in pod.get("volumes") or []}
-            ports = {}
-            containers = pod.get("containers") or []
-            if not containers:
-                problems.append(f"{where} Deployment {name}: no containers")
-            for c in containers:
-                ports.update(check_container(f"{where} Deployment {name}", c, problems))
-                if pod_sc.get("runAsNonRoot") is not True and (c.get("securityContext") or {}).get("runAsNonRoot") is not True:
-                    problems.append(f"{where} Deployment {name} container {c.get('name')}: runAsNonRoot must be true")
-                for mount in c.get("volumeMounts") or []:
-                    if mount.get("name") not in volumes:
-                        problems.append(f"{where} Deployment {name}: volumeMount {mount.get('name')} names no volume")
-            for vname, volume in volumes.items():
-                if "secret" in volume and not (volume["secret"] or {}).get("secretName"):
-                    problems.append(f"{where} Deployment {name}: secret volume {vname} needs secretName")
+            ports = check_pod(f"{where} Deployment {name}", template.get("spec") or {}, problems)
             deployments.append({"name": name, "labels": labels, "ports": ports, "replicas": spec.get("replicas"), "pdb": False})
     for where, doc in documents:
         if not isinstance(doc, dict):
@@ -187,6 +210,14 @@ def env(docs, dep, var):
     return next(e for e in container(docs, dep)["env"] if e["name"] == var)
 
 
+def cronjob(docs, name):
+    return next(d for _, d in docs if d.get("kind") == "CronJob" and d["metadata"]["name"] == name)
+
+
+def job_container(docs, name, index=0):
+    return cronjob(docs, name)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][index]
+
+
 # Each breaks one rule; the validator must reject every one, naming the expected word.
 MUTATIONS = [
     ("literal secret", "INGEST_JWT_SECRET", lambda d: env(d, "ingest", "INGEST_JWT_SECRET").update({"value": "x" * 40}) or env(d, "ingest", "INGEST_JWT_SECRET").pop("valueFrom")),
@@ -204,6 +235,11 @@ MUTATIONS = [
     ("pdb blocking drains", "blocks every node drain", lambda d: next(x for _, x in d if x["kind"] == "PodDisruptionBudget" and x["metadata"]["name"] == "ingest")["spec"].update({"minAvailable": 3})),
     ("no grace period", "terminationGracePeriodSeconds", lambda d: deployment(d, "projector")["spec"]["template"]["spec"].pop("terminationGracePeriodSeconds")),
     ("mount of no volume", "names no volume", lambda d: container(d, "projector")["volumeMounts"].append({"name": "ghost", "mountPath": "/x"})),
+    ("job secret literal", "AUDITOR_DATABASE_URL", lambda d: next(e for e in job_container(d, "audit-verify")["env"] if e["name"] == "AUDITOR_DATABASE_URL").update({"value": "postgresql://a:b@db/trial"})),
+    ("jobs overlapping", "concurrencyPolicy", lambda d: cronjob(d, "audit-verify")["spec"].update({"concurrencyPolicy": "Allow"})),
+    ("job as root", "runAsNonRoot", lambda d: cronjob(d, "audit-verify")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["securityContext"].pop("runAsNonRoot")),
+    ("job reaching into the node", "hostPath", lambda d: cronjob(d, "audit-verify")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"].append({"name": "node", "hostPath": {"path": "/var/lib"}})),
+    ("job pusher writable root", "readOnlyRootFilesystem", lambda d: job_container(d, "audit-verify", 1)["securityContext"].update({"readOnlyRootFilesystem": False})),
 ]
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Checks the systemd units under infra/systemd.
 
-Each unit must set the hardening and lifecycle keys below (exact values where it matters). When systemd-analyze is
+Each unit must set the hardening and lifecycle keys below (exact values where it matters). A scheduled job
+(Type=oneshot) is started by its .timer instead: Restart=no (its exit status is a verdict, not a crash), no [Install]
+of its own, and a timer of the same name with OnCalendar= and Persistent=true. When systemd-analyze is
 installed, every unit also goes through `systemd-analyze verify` (with stand-in executables; any warning fails) and
 `systemd-analyze security --offline=true --threshold=20` (the exposure score, shown as 0.0-10.0, must stay at or below 2.0).
 
@@ -18,7 +20,8 @@ import tempfile
 from rejection import rejected
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-UNITS = {"ingest.service": "30s", "projector.service": "60s", "reporter-watch.service": "15s"}
+UNITS = {"ingest.service": "30s", "projector.service": "60s", "reporter-watch.service": "15s",
+         "reporter-audit-verify.service": "30s"}
 # key: required value (None: any non-empty value)
 REQUIRED = {
     "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
@@ -47,14 +50,16 @@ def parse(text):
     return sections
 
 
-def check_unit(name, text, problems):
+def check_unit(name, text, problems, timers):
     try:
         sections = parse(text)
     except ValueError as error:
         problems.append(f"{name}: {error}")
         return
     service = sections.get("Service", {})
-    for key, wanted in REQUIRED.items():
+    oneshot = service.get("Type", [""])[-1] == "oneshot"
+    required = dict(REQUIRED, Restart="no") if oneshot else REQUIRED
+    for key, wanted in required.items():
         values = service.get(key)
         if values is None:
             problems.append(f"{name}: [Service] {key}= is missing" + (f" (must be '{wanted}')" if wanted is not None else ""))
@@ -71,8 +76,31 @@ def check_unit(name, text, problems):
                and "_FILE=" not in line]
     for line in secrets:
         problems.append(f"{name}: '{line.strip()}' puts a secret in the unit; use EnvironmentFile= or LoadCredential= with a *_FILE variable")
-    if "WantedBy" not in sections.get("Install", {}):
+    if oneshot:
+        check_timer(name, timers.get(name.removesuffix(".service") + ".timer"), problems)
+    elif "WantedBy" not in sections.get("Install", {}):
         problems.append(f"{name}: [Install] WantedBy= is missing")
+
+
+def check_timer(service_name, text, problems):
+    timer_name = service_name.removesuffix(".service") + ".timer"
+    if text is None:
+        problems.append(f"{service_name}: a oneshot job needs {timer_name} to start it")
+        return
+    try:
+        timer = parse(text).get("Timer", {})
+        install = parse(text).get("Install", {})
+    except ValueError as error:
+        problems.append(f"{timer_name}: {error}")
+        return
+    if not timer.get("OnCalendar", [""])[-1]:
+        problems.append(f"{timer_name}: [Timer] OnCalendar= is missing")
+    if timer.get("Persistent", [""])[-1] not in ("yes", "true", "on", "1"):
+        problems.append(f"{timer_name}: [Timer] Persistent=yes is missing (a run missed while the host was down would be skipped)")
+    if timer.get("Unit", [service_name])[-1] != service_name:
+        problems.append(f"{timer_name}: [Timer] Unit= must be {service_name}")
+    if install.get("WantedBy", [""])[-1] != "timers.target":
+        problems.append(f"{timer_name}: [Install] WantedBy=timers.target is missing")
 
 
 def analyze(directory, problems):
@@ -88,7 +116,7 @@ def analyze(directory, problems):
             stand_in.write_text("#!/bin/sh\n")
             stand_in.chmod(0o755)
         units = []
-        for unit in sorted(pathlib.Path(directory).glob("*.service")):
+        for unit in sorted([*pathlib.Path(directory).glob("*.service"), *pathlib.Path(directory).glob("*.timer")]):
             copy = scratch / unit.name
             copy.write_text(unit.read_text().replace("/opt/microdose-trials/bin/", f"{scratch}/bin/"))
             units.append(str(copy))
@@ -96,7 +124,7 @@ def analyze(directory, problems):
         output = (result.stdout + result.stderr).strip()
         if result.returncode != 0 or output:
             problems.append(f"systemd-analyze verify: {output or 'exit ' + str(result.returncode)}")
-        for unit in units:
+        for unit in [u for u in units if u.endswith(".service")]:
             result = subprocess.run([tool, "security", "--offline=true", "--threshold=20", unit], capture_output=True, text=True)
             score = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout + result.stderr)
             if result.returncode != 0:
@@ -106,11 +134,12 @@ def analyze(directory, problems):
 def validate(directory):
     problems = []
     found = {p.name: p.read_text() for p in sorted(pathlib.Path(directory).glob("*.service"))}
+    timers = {p.name: p.read_text() for p in sorted(pathlib.Path(directory).glob("*.timer"))}
     for expected in UNITS:
         if expected not in found:
             problems.append(f"{expected} is missing")
     for name, text in found.items():
-        check_unit(name, text, problems)
+        check_unit(name, text, problems, timers)
     analyze(directory, problems)
     return problems
 
@@ -129,6 +158,16 @@ MUTATIONS = [
 ]
 
 
+# Each breaks the scheduled job (reporter-audit-verify.service and its timer) one way.
+JOB = "reporter-audit-verify"
+JOB_MUTATIONS = [
+    ("job restarted on its verdict", "Restart", ".service", lambda t: t.replace("Restart=no", "Restart=on-failure")),
+    ("timer not persistent", "Persistent=yes", ".timer", lambda t: t.replace("Persistent=true", "Persistent=false")),
+    ("timer without schedule", "OnCalendar", ".timer", lambda t: re.sub(r"(?m)^OnCalendar=.*\n", "", t)),
+    ("timer missing", "needs reporter-audit-verify.timer", ".timer", None),
+]
+
+
 def self_test(directory):
     failures = validate(directory)
     if failures:
@@ -144,6 +183,18 @@ def self_test(directory):
             # too, which does not matter here: the expected problem must be among those reported.
             unit = pathlib.Path(directory) / "ingest.service"
             (pathlib.Path(scratch) / unit.name).write_text(mutate(unit.read_text()))
+            problems = validate(scratch)
+        if not rejected("UNIT", label, expected, problems):
+            status = 1
+    for label, expected, suffix, mutate in JOB_MUTATIONS:
+        with tempfile.TemporaryDirectory() as scratch:
+            for unit in (JOB + ".service", JOB + ".timer"):
+                text = (pathlib.Path(directory) / unit).read_text()
+                if unit.endswith(suffix):
+                    if mutate is None:
+                        continue
+                    text = mutate(text)
+                (pathlib.Path(scratch) / unit).write_text(text)
             problems = validate(scratch)
         if not rejected("UNIT", label, expected, problems):
             status = 1
