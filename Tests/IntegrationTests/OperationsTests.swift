@@ -105,36 +105,12 @@ struct OperationsTests {
         return try await http("POST", port: ingest.port, "/v1/events", headers: headers, body: doseEvent())
     }
 
-    /// Runs a tool to its end with `input` on standard input; returns its exit status and its output (standard output
-    /// and error). Through files and the kernel's word on the child's end: no pipe or blocking wait that a process
-    /// spawned meanwhile elsewhere in the suite could hold open, and no cooperative thread blocked.
-    static func runTool(_ path: String, _ arguments: [String], input: String = "") async throws -> (status: Int32, output: String) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let inputFile = folder.appendingPathComponent("in")
-        let outputFile = folder.appendingPathComponent("out")
-        try Data(input.utf8).write(to: inputFile)
-        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardInput = try FileHandle(forReadingFrom: inputFile)
-        let output = try FileHandle(forWritingTo: outputFile)
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let end = try await waitForExit(process)
-        try output.close()
-        return (end.status, try String(contentsOf: outputFile, encoding: .utf8))
-    }
-
     /// `promtool check metrics` (Debian's prometheus package; ./scripts/test installs it) on an exposition: its verdict.
     static func promtool(_ exposition: String) async throws -> (status: Int32, output: String) {
         guard let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile) else {
             throw Unexpected(text: "promtool is missing: ./scripts/test installs it (Debian's prometheus package)")
         }
-        return try await runTool(path, ["check", "metrics"], input: exposition)
+        return try await runToEnd(URL(fileURLWithPath: path), ["check", "metrics"], input: exposition)
     }
 
     // MARK: ingest
@@ -228,7 +204,7 @@ struct OperationsTests {
         #expect(refusalLogged, "the 401's log line carries its request id:\n\(lines.joined(separator: "\n"))")
 
         // kcat (not our Kafka client) reads the record's headers.
-        let headers = try await Self.runTool("/usr/bin/kcat", ["-b", try TestStack.bootstrapServers, "-t", ingest.topic, "-C", "-e", "-q",
+        let headers = try await runToEnd(URL(fileURLWithPath: "/usr/bin/kcat"), ["-b", try TestStack.bootstrapServers, "-t", ingest.topic, "-C", "-e", "-q",
                                                                "-f", "%h\n"]).output
         #expect(headers.contains("request-id=\(chosen)"), "\(headers)")
         #expect(headers.contains("request-id=\(generated)"), "\(headers)")

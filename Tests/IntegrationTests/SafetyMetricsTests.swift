@@ -173,7 +173,7 @@ struct SafetyMetricsTests {
         let file = folder.appendingPathComponent("audit_verify.prom")
         let reporter = TestEnvironment.executable("reporter").path
         func verify(_ databaseURL: String) async throws -> (status: Int32, metrics: [String: Double], text: String) {
-            let run = try await Ops.runTool(reporter, ["audit", "verify", "--database-url", databaseURL, "--no-anchors", "--skip-log-check",
+            let run = try await runToEnd(URL(fileURLWithPath: reporter), ["audit", "verify", "--database-url", databaseURL, "--no-anchors", "--skip-log-check",
                                                        "--metrics-file", file.path])
             let text = try String(contentsOf: file, encoding: .utf8)
             return (run.status, Ops.samples(text), text)

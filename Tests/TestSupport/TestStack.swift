@@ -63,20 +63,9 @@ public enum TestStack {
     /// Runs one of the package's executables (`.build/debug/<name>`) to its end; returns its exit status and its
     /// standard output and error together.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]) async throws -> (exit: Int32, output: String) {
-        let process = Process()
-        process.executableURL = TestEnvironment.executable(executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable)-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        let end = try await waitForExit(process)
-        try handle.close()
-        return (end.status, try String(contentsOf: output, encoding: .utf8))
+        let run = try await runToEnd(TestEnvironment.executable(executable), arguments,
+                                     environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+        return (run.status, run.output)
     }
 
     public static func projectorConfiguration(databaseURL: String, bootstrap: String, topic: String) -> ProjectorConfiguration {

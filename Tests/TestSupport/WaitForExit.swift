@@ -34,3 +34,29 @@ public func signalAndWait(_ process: Process, _ signal: Int32 = SIGTERM) async t
     let end = try await waitForExit(process)
     return (end.exitStatus, Date().timeIntervalSince(sent))
 }
+
+/// Runs a program to its end with `input` on standard input; returns its exit status and its output (standard output
+/// and error). Through files and the kernel's word on the child's end: no pipe or blocking wait that a process
+/// spawned meanwhile elsewhere in the suite could hold open, and no cooperative thread blocked.
+public func runToEnd(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
+                     input: String = "") async throws -> (status: Int32, output: String) {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let inputFile = folder.appendingPathComponent("in")
+    let outputFile = folder.appendingPathComponent("out")
+    try Data(input.utf8).write(to: inputFile)
+    _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    process.standardInput = try FileHandle(forReadingFrom: inputFile)
+    let output = try FileHandle(forWritingTo: outputFile)
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let end = try await waitForExit(process)
+    try output.close()
+    return (end.status, try String(contentsOf: outputFile, encoding: .utf8))
+}
