@@ -70,9 +70,8 @@ public final class PostgresConnection {
     /// Runs one statement with bound parameters and returns its rows (after any statements enqueued before it).
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
-        guard connection != nil else { throw PostgresError(kind: .connection, message: "connection is closed") }
         // Alone or after enqueued statements, one round trip either way.
-        return try pipeline(queued + [query])
+        try pipeline(queued + [query])
     }
 
     /// Connects, then acts as `role` for the rest of the session (`SET ROLE`), so statements get exactly that
@@ -195,10 +194,10 @@ public final class PostgresConnection {
         var preparing: [Int: String] = [:]
         var preparingNames: [String: String] = [:]
         for (index, query) in queries.enumerated() {
-            var sent: Int32
-            if let (name, isNew) = statementName(for: query.sql) {
-                let name = preparingNames[query.sql] ?? name
-                if isNew, preparingNames[query.sql] == nil {
+            let sent: Int32
+            // A statement this pipeline already prepares is run by that name, not prepared twice.
+            if let (name, isNew) = preparingNames[query.sql].map({ ($0, false) }) ?? statementName(for: query.sql) {
+                if isNew {
                     guard PQsendPrepare(connection, name, query.sql, Int32(query.binds.count), nil) == 1 else { throw failure(query.sql) }
                     preparing[index] = name
                     preparingNames[query.sql] = name
