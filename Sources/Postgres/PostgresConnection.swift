@@ -37,6 +37,8 @@ public final class PostgresConnection {
     /// Statements of the open transaction whose answers nobody waits for (`enqueue`): sent in one pipeline with the
     /// next statement that needs an answer, or with COMMIT.
     private var queued: [PostgresQuery] = []
+    /// A pipeline sent by `prefetch` whose answers are not read yet: PostgreSQL works on it while the caller does.
+    private var inFlight: (sent: SentPipeline, prefetch: PostgresPrefetch)?
     private var transactionDepth = 0
     /// Statements prepared on this session, by their text: one a session runs again is parsed and planned once (the
     /// projector's batch statements are the same every batch; planning them was ~40 % of its PostgreSQL time).
@@ -63,6 +65,7 @@ public final class PostgresConnection {
     deinit { close() }
 
     public func close() {
+        inFlight = nil
         PQfinish(connection)
         connection = nil
     }
@@ -96,6 +99,7 @@ public final class PostgresConnection {
     /// interpolations are bound parameters.
     public func execute(unsafeSQL sql: String) throws(PostgresError) {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        try finishInFlight()
         try sendQueued()
         let result = PQexec(connection, sql)
         defer { PQclear(result) }
@@ -108,6 +112,7 @@ public final class PostgresConnection {
     @discardableResult
     public func copyIn(unsafeSQL sql: String, data: [UInt8], chunkSize: Int = 1 << 20) throws(PostgresError) -> Int {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        try finishInFlight()
         try sendQueued()
         let start = PQexec(connection, sql)
         guard PQresultStatus(start) == PGRES_COPY_IN else {
@@ -134,21 +139,23 @@ public final class PostgresConnection {
         return copied
     }
 
-    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    /// Runs `body` in a transaction: committed when it returns (rolled back instead with `rollingBack`: a dry run),
+    /// rolled back when it throws.
     ///
     /// BEGIN and the statements `body` enqueues travel with the first statement that needs an answer; COMMIT takes
     /// whatever is still queued. A failure of any of them fails the transaction, as it would have one by one.
-    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    public func transaction<T>(rollingBack: Bool = false, _ body: (PostgresConnection) throws -> T) throws -> T {
         try enqueue("BEGIN")
         transactionDepth += 1
         defer { transactionDepth -= 1 }
         do {
             let value = try body(self)
-            try query("COMMIT")
+            try query(rollingBack ? "ROLLBACK" : "COMMIT")
             return value
         } catch {
-            // Statements not sent yet are dropped: the transaction is rolled back anyway.
+            // Statements not sent yet are dropped and answers not read yet ignored: the transaction is rolled back anyway.
             queued.removeAll()
+            try? finishInFlight()
             _ = try? query("ROLLBACK")
             throw error
         }
@@ -162,6 +169,28 @@ public final class PostgresConnection {
             return
         }
         queued.append(query)
+    }
+
+    /// Sends `query`, after the enqueued statements, without waiting for its answer, and returns at once:
+    /// PostgreSQL runs them while the caller works (a recompute folds one chunk while the server writes the chunk
+    /// before and reads the next one). `PostgresPrefetch.rows()` waits for the answer. Any other use of the connection
+    /// first reads it (and throws the pipeline's failure, if any).
+    public func prefetch(_ query: PostgresQuery) throws(PostgresError) -> PostgresPrefetch {
+        try finishInFlight()
+        let queries = queued + [query]
+        queued.removeAll()
+        let prefetch = PostgresPrefetch(connection: self)
+        inFlight = (try send(queries), prefetch)
+        return prefetch
+    }
+
+    /// Reads the answers of the pipeline `prefetch` sent, into its handle; throws its failure.
+    fileprivate func finishInFlight() throws(PostgresError) {
+        guard let (sent, prefetch) = inFlight else { return }
+        inFlight = nil
+        let outcome = Result { () throws(PostgresError) in try receive(sent) }
+        prefetch.outcome = outcome
+        _ = try outcome.get()
     }
 
     private func sendQueued() throws(PostgresError) {
@@ -181,42 +210,65 @@ public final class PostgresConnection {
     /// Sends `queries` in libpq's pipeline mode (one round trip) and returns the last one's rows; the first failure is
     /// thrown after every answer is read (those after it are aborted by the server).
     private func pipeline(_ queries: [PostgresQuery]) throws(PostgresError) -> PostgresRows {
+        try finishInFlight()
         queued.removeAll()
+        return try receive(try send(queries))
+    }
+
+    /// A pipeline sent and synced whose answers are not read yet (the connection stays in pipeline mode until then).
+    fileprivate struct SentPipeline {
+        var queries: [PostgresQuery]
+        /// Statements prepared in this pipeline, by position (their preparation's answer comes first).
+        var preparing: [Int: String]
+    }
+
+    private func failure(_ sql: String?) -> PostgresError {
+        guard let connection else { return PostgresError(kind: .connection, message: "connection is closed", sql: sql) }
+        let message = String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines()
+        let lost = PQstatus(connection) != CONNECTION_OK
+        return PostgresError(kind: lost ? .connection : .query, message: message, sql: sql)
+    }
+
+    private func send(_ queries: [PostgresQuery]) throws(PostgresError) -> SentPipeline {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
-        func failure(_ sql: String?) -> PostgresError {
-            let message = String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines()
-            let lost = PQstatus(connection) != CONNECTION_OK
-            return PostgresError(kind: lost ? .connection : .query, message: message, sql: sql)
-        }
         guard PQenterPipelineMode(connection) == 1 else { throw failure(nil) }
-        defer { _ = PQexitPipelineMode(connection) }
-        // Statements prepared in this pipeline (their preparation's answer comes first; each is prepared once).
         var preparing: [Int: String] = [:]
         var preparingNames: [String: String] = [:]
-        for (index, query) in queries.enumerated() {
-            let sent: Int32
-            // A statement this pipeline already prepares is run by that name, not prepared twice.
-            if let (name, isNew) = preparingNames[query.sql].map({ ($0, false) }) ?? statementName(for: query.sql) {
-                if isNew {
-                    guard PQsendPrepare(connection, name, query.sql, Int32(query.binds.count), nil) == 1 else { throw failure(query.sql) }
-                    preparing[index] = name
-                    preparingNames[query.sql] = name
+        do throws(PostgresError) {
+            for (index, query) in queries.enumerated() {
+                let sent: Int32
+                // A statement this pipeline already prepares is run by that name, not prepared twice.
+                if let (name, isNew) = preparingNames[query.sql].map({ ($0, false) }) ?? statementName(for: query.sql) {
+                    if isNew {
+                        guard PQsendPrepare(connection, name, query.sql, Int32(query.binds.count), nil) == 1 else { throw failure(query.sql) }
+                        preparing[index] = name
+                        preparingNames[query.sql] = name
+                    }
+                    sent = withCStringArray(query.binds) { values in
+                        PQsendQueryPrepared(connection, name, Int32(query.binds.count), values, nil, nil, 0)
+                    }
+                } else {
+                    sent = withCStringArray(query.binds) { values in
+                        PQsendQueryParams(connection, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
+                    }
                 }
-                sent = withCStringArray(query.binds) { values in
-                    PQsendQueryPrepared(connection, name, Int32(query.binds.count), values, nil, nil, 0)
-                }
-            } else {
-                sent = withCStringArray(query.binds) { values in
-                    PQsendQueryParams(connection, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
-                }
+                guard sent == 1 else { throw failure(query.sql) }
             }
-            guard sent == 1 else { throw failure(query.sql) }
+            guard PQpipelineSync(connection) == 1 else { throw failure(nil) }
+        } catch {
+            _ = PQexitPipelineMode(connection)
+            throw error
         }
-        guard PQpipelineSync(connection) == 1 else { throw failure(nil) }
+        return SentPipeline(queries: queries, preparing: preparing)
+    }
+
+    private func receive(_ sent: SentPipeline) throws(PostgresError) -> PostgresRows {
+        guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        defer { _ = PQexitPipelineMode(connection) }
         var first: PostgresError?
         var last = PostgresRows(columns: [], rows: [], affected: 0)
-        for (index, query) in queries.enumerated() {
-            if let name = preparing[index] {
+        for (index, query) in sent.queries.enumerated() {
+            if let name = sent.preparing[index] {
                 // The preparation's own answer: the name is known to the session only if it succeeded.
                 var succeeded = false
                 while let result = PQgetResult(connection) {
@@ -237,7 +289,7 @@ public final class PostgresConnection {
                 if PQresultStatus(result) == PGRES_PIPELINE_ABORTED { continue }
                 do {
                     let rows = try rows(of: result, sql: query.sql)
-                    if index == queries.count - 1 { last = rows }
+                    if index == sent.queries.count - 1 { last = rows }
                 } catch {
                     if first == nil { first = error }
                 }
@@ -253,6 +305,7 @@ public final class PostgresConnection {
     /// Waits up to `timeoutSeconds` for a NOTIFY on a channel this connection LISTENs to.
     public func waitForNotification(timeoutSeconds: Double) throws(PostgresError) -> (channel: String, payload: String)? {
         guard let connection else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        try finishInFlight()
         if let n = nextNotification() { return n }
         var fds = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
         _ = poll(&fds, 1, Int32(timeoutSeconds * 1000))
@@ -311,5 +364,20 @@ extension String {
         var s = self
         while s.last == "\n" { s.removeLast() }
         return s
+    }
+}
+
+/// The answer of a statement `PostgresConnection.prefetch` sent: `rows()` waits for it (reading it is the
+/// connection's next use, whichever comes first).
+public final class PostgresPrefetch {
+    fileprivate var outcome: Result<PostgresRows, PostgresError>?
+    private weak var connection: PostgresConnection?
+
+    fileprivate init(connection: PostgresConnection) { self.connection = connection }
+
+    public func rows() throws(PostgresError) -> PostgresRows {
+        if outcome == nil { try connection?.finishInFlight() }
+        guard let outcome else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        return try outcome.get()
     }
 }

@@ -101,6 +101,57 @@ struct PostgresTests {
         #expect(try db.query("SELECT count(*) FROM t WHERE i < \(100)").rows == [["3"]])
     }
 
+    /// A prefetched statement runs while the caller works: it travels with the statements enqueued before it, its
+    /// rows come when asked for, and any other use of the connection reads them first, in order.
+    @Test func prefetchedStatementsAnswerLaterInOrder() throws {
+        let db = try PostgresConnection(url: try TestStack.freshDatabase())
+        try db.query("CREATE TABLE t (i int PRIMARY KEY)")
+        let (early, late) = try db.transaction { db in
+            try db.enqueue("INSERT INTO t VALUES (\(1))")
+            let early = try db.prefetch("SELECT count(*) FROM t")
+            try db.enqueue("INSERT INTO t VALUES (\(2))")
+            // Not read yet; this prefetch reads the one before, then sends the INSERT and itself.
+            let late = try db.prefetch("SELECT count(*) FROM t")
+            return (try early.rows(), try late.rows())
+        }
+        #expect(early.rows == [["1"]] && late.rows == [["2"]])
+        // A query reads an unread prefetch first; the prefetch still gives its own rows afterwards.
+        let pending = try db.prefetch("SELECT max(i) FROM t")
+        #expect(try db.query("SELECT min(i) FROM t").rows == [["1"]])
+        #expect(try pending.rows().rows == [["2"]])
+    }
+
+    /// A failure among the statements a prefetch carried is thrown when its answer is read, whoever reads it, and
+    /// the transaction rolls back whole; the connection is usable afterwards.
+    @Test func aFailureInAPrefetchedPipelineFailsTheTransaction() throws {
+        let db = try PostgresConnection(url: try TestStack.freshDatabase())
+        try db.query("CREATE TABLE t (i int PRIMARY KEY)")
+        var prefetched: PostgresPrefetch?
+        #expect {
+            try db.transaction { db in
+                try db.enqueue("INSERT INTO t VALUES (\(1))")
+                try db.enqueue("INSERT INTO t VALUES (\(1))")
+                prefetched = try db.prefetch("SELECT count(*) FROM t")
+                try db.enqueue("INSERT INTO t VALUES (\(3))")
+                _ = try db.query("SELECT 1")
+            }
+        } throws: { error in
+            (error as? PostgresError)?.sqlState == "23505"
+        }
+        #expect(throws: PostgresError.self) { try prefetched?.rows() }
+        #expect(try db.query("SELECT count(*) FROM t").rows == [["0"]])
+        // Left unread when the transaction body throws: the rollback reads and drops it.
+        struct Abort: Error {}
+        #expect(throws: Abort.self) {
+            try db.transaction { db in
+                try db.enqueue("INSERT INTO t VALUES (\(7))")
+                _ = try db.prefetch("SELECT count(*) FROM t")
+                throw Abort()
+            }
+        }
+        #expect(try db.query("SELECT count(*) FROM t").rows == [["0"]])
+    }
+
     @Test func connectionFailuresSayWhy() {
         #expect {
             try PostgresConnection(url: "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
