@@ -74,9 +74,11 @@ public struct BatchWriter: Sendable {
     /// With a `cache`, fold states this session saved are not read and decoded again (see `FoldStateCache`).
     public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false,
                       cache: FoldStateCache? = nil) throws -> BatchOutcome {
+        // Decoded before the transaction, on every core (pure work): the locks a batch takes are held for its writes only.
+        let decoded = try ParallelMap.map(records) { [decoder] record in decoder.decode(record.value) }
         var (outcome, opened) = try OpenedSignalTally.counting {
             try db.transaction { db in
-                try applyInTransaction(records, deferReadModels: deferReadModels, cache: cache, db)
+                try applyInTransaction(records, decoded: decoded, deferReadModels: deferReadModels, cache: cache, db)
             }
         }
         outcome.signalsOpened = opened
@@ -98,18 +100,20 @@ public struct BatchWriter: Sendable {
         return refreshed ? opened : nil
     }
 
-    private func applyInTransaction(_ records: [KafkaRecord], deferReadModels: Bool, cache: FoldStateCache?,
-                                    _ db: PostgresConnection) throws -> BatchOutcome {
+    /// `decoded[i]` is `records[i]` decoded (a failure matters only for a record not applied before).
+    private func applyInTransaction(_ records: [KafkaRecord], decoded: [Result<RecordedEvent, StoredEventDecoder.Failure>],
+                                    deferReadModels: Bool, cache: FoldStateCache?, _ db: PostgresConnection) throws -> BatchOutcome {
         var outcome = BatchOutcome()
-        let byPartition = Dictionary(grouping: records, by: \.partition)
+        let byPartition = Dictionary(grouping: records.indices, by: { records[$0].partition })
         let partitions = byPartition.keys.sorted()
         let checkpoints = try lockCheckpoints(partitions, db)
 
         // Keep only records at or after each checkpoint, and insist they continue it without a gap.
-        var fresh: [KafkaRecord] = []
+        var fresh: [Int] = []
         for partition in partitions {
             var expected = checkpoints[partition] ?? 0
-            for record in byPartition[partition]!.sorted(by: { $0.offset < $1.offset }) {
+            for index in byPartition[partition]!.sorted(by: { records[$0].offset < records[$1].offset }) {
+                let record = records[index]
                 if record.offset < expected {
                     outcome.stale += 1
                     continue
@@ -117,7 +121,7 @@ public struct BatchWriter: Sendable {
                 guard record.offset == expected else {
                     throw ProjectionError.gap(partition: partition, expected: expected, got: record.offset)
                 }
-                fresh.append(record)
+                fresh.append(index)
                 expected += 1
             }
             if expected != checkpoints[partition] { outcome.nextOffsets[partition] = expected }
@@ -126,10 +130,7 @@ public struct BatchWriter: Sendable {
         guard !fresh.isEmpty else { return outcome }
         outcome.deferred = deferReadModels
 
-        let decoded = try fresh.map { record -> (KafkaRecord, RecordedEvent) in
-            (record, try decode(record))
-        }
-        let archive = try archiveNew(decoded, db)
+        let archive = try archiveNew(try fresh.map { index in (records[index], try event(records[index], decoded[index])) }, db)
         outcome.archived = archive.new.count
         outcome.duplicates = archive.duplicates
         outcome.rejected = archive.rejected.count
@@ -149,8 +150,8 @@ public struct BatchWriter: Sendable {
         return outcome
     }
 
-    private func decode(_ record: KafkaRecord) throws -> RecordedEvent {
-        switch decoder.decode(record.value) {
+    private func event(_ record: KafkaRecord, _ decoded: Result<RecordedEvent, StoredEventDecoder.Failure>) throws -> RecordedEvent {
+        switch decoded {
         case .success(let event): return event
         case .failure(let failure):
             throw ProjectionError.undecodable(partition: record.partition, offset: record.offset, reason: failure.description)
