@@ -181,11 +181,9 @@ enum MonitoringWriter {
         var accountability = AccountabilityChanges()
         if pending.protocols {
             // A protocol change reaches every participant's history: all are folded again, in bounded chunks.
-            for ids in try chunks(nil, db) {
-                // Settled chunk by chunk: a participant's rows come back within their chunk, and the rows of a whole
-                // archive would not fit in memory.
-                try refreshAccountability(try refreshParticipants(ids, protocols: protocols, foldAgain: true, cache: cache, db), db)
-            }
+            // Settled chunk by chunk: a participant's rows come back within their chunk, and the rows of a whole
+            // archive would not fit in memory.
+            try refoldAll(try chunks(nil, db), protocols: protocols, notify: true, cache: cache, db) { try refreshAccountability($0, db) }
         } else {
             accountability.formUnion(try refreshParticipants(pending.participants.sorted(), protocols: protocols, fromBatch: fromBatch,
                                                              cache: cache, db))
@@ -194,15 +192,13 @@ enum MonitoringWriter {
         try refreshAccountability(accountability, db)
     }
 
-    /// Recomputes everything from the archive (after a migration, or on request).
+    /// Recomputes everything from the archive into read models the caller emptied (`projector rebuild`).
     static func recomputeAll(_ db: PostgresConnection) throws {
         // Everything is recomputed, so refreshes a catch-up deferred are done by this too.
         try db.enqueue("DELETE FROM projection.pending_refresh")
         try recomputeSiteActivity(db)
         let protocols = try refreshProtocols(db)
-        for ids in try chunks(nil, db) {
-            _ = try refreshParticipants(ids, protocols: protocols, foldAgain: true, notify: false, db)
-        }
+        try refoldAll(try chunks(nil, db), protocols: protocols, rowsDeleted: true, notify: false, db)
         let sites = try allSites(db)
         _ = try refreshSites(sites, db)
         try refreshAccountability(AccountabilityChanges(), sites: sites, db)
@@ -255,9 +251,11 @@ enum MonitoringWriter {
 
     // MARK: Loading from the archive
 
-    static func decode(_ rows: PostgresRows) throws -> [RecordedEvent] {
+    /// The events whose stored envelopes are in column `envelopeAt` of `rows`, decoded on every core.
+    static func decode(_ rows: PostgresRows, envelopeAt column: Int = 0) throws -> [RecordedEvent] {
         let decoder = StoredEventDecoder()
-        return try rows.map { row in try decoder.decode(try row.decode(String.self, at: 0)).get() }
+        let envelopes = try rows.map { row in try row.decode(String.self, at: column) }
+        return try ParallelMap.map(envelopes) { try decoder.decode($0).get() }
     }
 
     /// `participants` (nil: everyone in the archive) in recompute chunks, by their archived event counts.
@@ -331,12 +329,17 @@ enum MonitoringWriter {
     /// participant not in it, those archived after the snapshot. A participant without a usable snapshot, whose new
     /// events the fold cannot simply add (see `ParticipantFold`), or every one with `foldAgain`, is folded from their
     /// whole archived history, in chunks bounded like `chunks`. With `notify`, critical signals that were not open
-    /// before are announced (a full recompute announces nothing: no signal is new to it).
+    /// before are announced (a full recompute announces nothing: no signal is new to it). `rowsDeleted`: the caller
+    /// emptied every read model (a rebuild), so there is nothing to delete before the rows are written.
+    /// `histories` (with `foldAgain`): the participants' archived events, already read (see `refoldAll`);
+    /// `throughSeq`: the chain head the caller holds, when it knows it.
     static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, fromBatch: [String: [RecordedEvent]] = [:],
-                                    foldAgain: Bool = false, notify: Bool = true, cache: FoldStateCache? = nil,
+                                    foldAgain: Bool = false, histories: [RecordedEvent]? = nil, rowsDeleted: Bool = false,
+                                    notify: Bool = true, throughSeq: Int64? = nil, cache: FoldStateCache? = nil,
                                     _ db: PostgresConnection) throws -> AccountabilityChanges {
         guard !ids.isEmpty else { return AccountabilityChanges() }
-        let throughSeq = try db.query("SELECT chain_seq FROM audit.chain_head").decodeFirst(Int64?.self) ?? 0
+        precondition(histories == nil || foldAgain, "histories are given for a fold from the archive only")
+        let throughSeq = try throughSeq ?? chainHeadSeq(db)
         let snapshots = foldAgain ? [:] : try FoldSnapshots.load(ids, cache: cache, db)
         var newEvents = fromBatch
         let sinceSnapshot = ids.filter { snapshots[$0] != nil && fromBatch[$0] == nil }
@@ -370,26 +373,54 @@ enum MonitoringWriter {
             signalsAfter[id] = rows.signals
         }
         var accountability = AccountabilityChanges()
-        for group in try foldFromArchive.count > chunk ? chunks(foldFromArchive, db) : [foldFromArchive] where !group.isEmpty {
-            let histories = Dictionary(grouping: try decode(try db.query("""
-                SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: group)::text[])
-                """))) { $0.participantID! }
+        let previous = snapshots.mapValues(\.state)
+        let groups = histories != nil || foldFromArchive.count <= chunk ? [foldFromArchive] : try chunks(foldFromArchive, db)
+        for group in groups where !group.isEmpty {
+            let archived = Dictionary(grouping: try histories ?? decode(try db.query(historiesQuery(group)))) { $0.participantID! }
             var replaced: [String] = []
-            for id in group {
-                let result = ParticipantFold.refold(participantID: id, history: histories[id] ?? [], new: newEvents[id] ?? [],
-                                                    previous: snapshots[id]?.state, protocols: protocols)
+            let refolded = try ParallelMap.map(group, minimumPerWorker: 8) { [newEvents] id in
+                ParticipantFold.refold(participantID: id, history: archived[id] ?? [], new: newEvents[id] ?? [],
+                                       previous: previous[id], protocols: protocols)
+            }
+            for (id, result) in zip(group, refolded) {
                 states[id] = result.state
                 changes.append(result.changes)
                 signalsAfter[id] = result.changes.upserts.signals
                 if result.replacesAll { replaced.append(id) }
             }
-            openBefore.merge(try deleteRows(of: replaced, accountability: &accountability, db)) { a, _ in a }
+            if !rowsDeleted { openBefore.merge(try deleteRows(of: replaced, accountability: &accountability, db)) { a, _ in a } }
         }
         try write(changes, sites: states.compactMapValues { $0?.siteID }, accountability: &accountability, db)
         try FoldSnapshots.save(states, throughSeq: throughSeq, db)
         cache?.store(states, throughSeq: throughSeq)
         if notify { try announceCriticalSignals(openBefore: openBefore, after: signalsAfter, db) }
         return accountability
+    }
+
+    /// Folds every participant of `chunks` again from their whole archived history and writes their rows, chunk by
+    /// chunk (`settle` gets each chunk's changes to drug accountability). Each chunk's histories are read while the
+    /// chunk before is decoded and folded, and its writes run while the next one is: the server and the fold work
+    /// at the same time instead of taking turns (see `PostgresConnection.prefetch`).
+    static func refoldAll(_ chunks: [[String]], protocols: ProtocolHistory, rowsDeleted: Bool = false, notify: Bool,
+                          cache: FoldStateCache? = nil, _ db: PostgresConnection,
+                          settle: (AccountabilityChanges) throws -> Void = { _ in }) throws {
+        guard let first = chunks.first else { return }
+        let throughSeq = try chainHeadSeq(db)
+        var next = try db.prefetch(historiesQuery(first))
+        for (index, ids) in chunks.enumerated() {
+            let rows = try next.rows()
+            if index + 1 < chunks.count { next = try db.prefetch(historiesQuery(chunks[index + 1])) }
+            try settle(try refreshParticipants(ids, protocols: protocols, foldAgain: true, histories: try decode(rows),
+                                               rowsDeleted: rowsDeleted, notify: notify, throughSeq: throughSeq, cache: cache, db))
+        }
+    }
+
+    static func historiesQuery(_ participants: [String]) -> PostgresQuery {
+        "SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: participants)::text[])"
+    }
+
+    static func chainHeadSeq(_ db: PostgresConnection) throws -> Int64 {
+        try db.query("SELECT chain_seq FROM audit.chain_head").decodeFirst(Int64?.self) ?? 0
     }
 
     /// Deletes every row of these participants (they are rewritten whole). Returns the signals they had open, for the

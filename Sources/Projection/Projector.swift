@@ -276,9 +276,9 @@ public enum Recompute {
     /// each chunk is correct on its own, so that costs only time.
     @discardableResult
     public static func serveRequests(_ db: PostgresConnection, logger: Logger, retry: TransientRetry = TransientRetry()) throws -> Bool {
-        let requests = try db.query("SELECT requested_at::text, reason FROM projection.recompute_requests").decode((String, String).self)
+        let requests = try pendingRequests(db)
         guard !requests.isEmpty else { return false }
-        logger.info("recomputing read models from the archive", metadata: ["reason": "\(requests.map(\.1))"])
+        logger.info("recomputing read models from the archive", metadata: ["reason": "\(requests.map(\.reason))"])
         let started = ContinuousClock.now
         try retry.run("recompute: protocols and site activity", logger: logger) {
             try db.transaction { db in
@@ -308,16 +308,27 @@ public enum Recompute {
                 _ = try MonitoringWriter.refreshSites(sites, db)
                 try MonitoringWriter.refreshAccountability(.init(), sites: sites, db)
                 try MonitoringWriter.refreshReusedEventIDSignals(nil, db)
-                // Only the requests served: one a migration added meanwhile is served next time.
-                try db.query("""
-                    DELETE FROM projection.recompute_requests
-                    WHERE (requested_at::text, reason) IN (SELECT * FROM unnest(\(array: requests.map(\.0))::text[],
-                                                                                \(array: requests.map(\.1))::text[]))
-                    """)
+                try markServed(requests, db)
             }
         }
         logger.info("read models recomputed", metadata: ["participants": "\(chunks.joined().count)",
                                                           "took": "\(ContinuousClock.now - started)"])
         return true
+    }
+
+    /// The recompute requests waiting (when and why each was made).
+    static func pendingRequests(_ db: PostgresConnection) throws -> [(requestedAt: String, reason: String)] {
+        try db.query("SELECT requested_at::text, reason FROM projection.recompute_requests").decode((String, String).self)
+            .map { (requestedAt: $0.0, reason: $0.1) }
+    }
+
+    /// Removes the requests served: only those, so one a migration added meanwhile is served next time.
+    static func markServed(_ requests: [(requestedAt: String, reason: String)], _ db: PostgresConnection) throws {
+        guard !requests.isEmpty else { return }
+        try db.enqueue("""
+            DELETE FROM projection.recompute_requests
+            WHERE (requested_at::text, reason) IN (SELECT * FROM unnest(\(array: requests.map(\.requestedAt))::text[],
+                                                                        \(array: requests.map(\.reason))::text[]))
+            """)
     }
 }

@@ -52,26 +52,27 @@ public enum Rebuild {
 
     /// Rebuilds from the archive. With `dryRun` it compares and rolls back.
     public static func run(_ db: PostgresConnection, dryRun: Bool = false, logger: Logger) throws -> Report {
-        try db.query("BEGIN")
-        do {
+        let report = try db.transaction(rollingBack: dryRun) { db in
             // Pause projectors: they lock these rows for every batch. In the order every locker keeps (see Locks).
             try Locks.allCheckpoints(db)
             try Locks.chainHead(db)
             // Only now, with every writer paused, are the live tables one state to compare with (taken before the
             // locks, a batch committing between two checksums would show as a difference that never existed).
             let before = try checksums(db)
-            for table in tables { try db.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table)")) }
+            // A rebuild is what a recompute request (after a migration) asks for, done at once: it serves them, or the
+            // next projector to start would recompute everything again.
+            let requests = try Recompute.pendingRequests(db)
+            try EventDigests.fillMissing(db)
+            for table in tables { try db.enqueue(PostgresQuery(unsafeSQL: "DELETE FROM \(table)")) }
             try MonitoringWriter.recomputeAll(db)
+            try Recompute.markServed(requests, db)
             let after = try checksums(db)
-            try db.query(dryRun ? "ROLLBACK" : "COMMIT")
-            logger.info("rebuild finished", metadata: ["committed": "\(!dryRun)"])
             return Report(tables: zip(before, after).map { b, a in
                 TableResult(table: a.0, rows: a.1, before: b.2, after: a.2)
             }, committed: !dryRun)
-        } catch {
-            _ = try? db.query("ROLLBACK")
-            throw error
         }
+        logger.info("rebuild finished", metadata: ["committed": "\(!dryRun)"])
+        return report
     }
 }
 
