@@ -8,9 +8,10 @@ import TrialDomainPostgres
 enum MonitoringWriter {
     // Participants recomputed per statement group: at most this many of them, and at most `chunkEvents` archived
     // events between them (one participant with more is a chunk of its own). Bounds the histories held in memory
-    // at once, also when a protocol amendment recomputes every participant of a large archive.
+    // at once, also when a protocol amendment recomputes every participant of a large archive (two chunks at a time
+    // when one is read ahead, see `refoldAll`).
     static let chunk = 200
-    static let chunkEvents = 20_000
+    static let chunkEvents = 10_000
 
     /// What a set of events obliges the read models to recompute.
     struct Pending: Equatable {
