@@ -74,8 +74,9 @@ public struct BatchWriter: Sendable {
     /// With a `cache`, fold states this session saved are not read and decoded again (see `FoldStateCache`).
     public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false,
                       cache: FoldStateCache? = nil) throws -> BatchOutcome {
-        // Decoded before the transaction, on every core (pure work): the locks a batch takes are held for its writes only.
-        let decoded = try ParallelMap.map(records) { [decoder] record in decoder.decode(record.value) }
+        // Decoded and put in their archived form before the transaction, on every core (pure work): the locks a batch
+        // takes are held for its writes only.
+        let decoded = try ParallelMap.map(records) { [decoder] record in decoder.decode(record.value).map(ArchiveForm.init) }
         var (outcome, opened) = try OpenedSignalTally.counting {
             try db.transaction { db in
                 try applyInTransaction(records, decoded: decoded, deferReadModels: deferReadModels, cache: cache, db)
@@ -101,7 +102,7 @@ public struct BatchWriter: Sendable {
     }
 
     /// `decoded[i]` is `records[i]` decoded (a failure matters only for a record not applied before).
-    private func applyInTransaction(_ records: [KafkaRecord], decoded: [Result<RecordedEvent, StoredEventDecoder.Failure>],
+    private func applyInTransaction(_ records: [KafkaRecord], decoded: [Result<ArchiveForm, StoredEventDecoder.Failure>],
                                     deferReadModels: Bool, cache: FoldStateCache?, _ db: PostgresConnection) throws -> BatchOutcome {
         var outcome = BatchOutcome()
         let byPartition = Dictionary(grouping: records.indices, by: { records[$0].partition })
@@ -130,7 +131,7 @@ public struct BatchWriter: Sendable {
         guard !fresh.isEmpty else { return outcome }
         outcome.deferred = deferReadModels
 
-        let archive = try archiveNew(try fresh.map { index in (records[index], try event(records[index], decoded[index])) }, db)
+        let archive = try archiveNew(try fresh.map { index in (records[index], try form(of: records[index], decoded[index])) }, db)
         outcome.archived = archive.new.count
         outcome.duplicates = archive.duplicates
         outcome.rejected = archive.rejected.count
@@ -150,7 +151,7 @@ public struct BatchWriter: Sendable {
         return outcome
     }
 
-    private func event(_ record: KafkaRecord, _ decoded: Result<RecordedEvent, StoredEventDecoder.Failure>) throws -> RecordedEvent {
+    private func form(of record: KafkaRecord, _ decoded: Result<ArchiveForm, StoredEventDecoder.Failure>) throws -> ArchiveForm {
         switch decoded {
         case .success(let event): return event
         case .failure(let failure):
@@ -180,27 +181,27 @@ public struct BatchWriter: Sendable {
     }
 
     /// Inserts events not yet archived; returns them, counts repeats of archived event_ids, and names those refused.
-    private func archiveNew(_ decoded: [(KafkaRecord, RecordedEvent)], _ db: PostgresConnection) throws
+    private func archiveNew(_ decoded: [(KafkaRecord, ArchiveForm)], _ db: PostgresConnection) throws
         -> (new: [RecordedEvent], duplicates: Int, rejected: [String], chainSeq: Int64?)
     {
         // First occurrence of each event_id in this batch is the candidate; later ones are repeats of it.
         var firstInBatch: [String: RecordedEvent] = [:]
-        var candidates: [(KafkaRecord, RecordedEvent)] = []
+        var candidates: [(KafkaRecord, ArchiveForm)] = []
         var repeats: [(KafkaRecord, RecordedEvent)] = []
-        for (record, event) in decoded {
-            if firstInBatch[event.eventID] == nil {
-                firstInBatch[event.eventID] = event
-                candidates.append((record, event))
+        for (record, form) in decoded {
+            if firstInBatch[form.event.eventID] == nil {
+                firstInBatch[form.event.eventID] = form.event
+                candidates.append((record, form))
             } else {
-                repeats.append((record, event))
+                repeats.append((record, form.event))
             }
         }
         // Lock the end of the hash chain first (after the checkpoints: see Locks): projectors append one batch at a time.
         var (seq, link) = try Locks.chainHead(db)
         let archivedBefore = Set(try db.query("""
-            SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: candidates.map { $0.1.eventID })::uuid[])
+            SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: candidates.map { $0.1.event.eventID })::uuid[])
             """).decode(String.self))
-        let fresh = candidates.filter { !archivedBefore.contains($0.1.eventID) }
+        let fresh = candidates.filter { !archivedBefore.contains($0.1.event.eventID) }
         var seqs: [Int64] = []
         var links: [String] = []
         for (record, _) in fresh {
@@ -209,7 +210,7 @@ public struct BatchWriter: Sendable {
             seqs.append(seq)
             links.append(AuditChain.hex(link))
         }
-        let events = fresh.map(\.1)
+        let events = fresh.map(\.1.event)
         if !fresh.isEmpty {
             try db.enqueue("""
                 INSERT INTO audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version,
@@ -220,7 +221,7 @@ public struct BatchWriter: Sendable {
                             \(array: events.map { $0.schemaVersion })::integer[], \(array: events.map { $0.studyID })::text[],
                             \(array: events.map { $0.siteID })::text[], \(array: events.map { $0.participantID })::text[],
                             \(array: events.map { $0.occurredAt.rfc3339 })::text[], \(array: events.map { $0.recordedAt.rfc3339 })::text[],
-                            \(array: events.map { $0.recordedBy })::text[], \(array: events.map { CanonicalJSON.string($0.data) })::text[],
+                            \(array: events.map { $0.recordedBy })::text[], \(array: fresh.map(\.1.dataJSON))::text[],
                             \(array: fresh.map { String(decoding: $0.0.value, as: UTF8.self) })::text[],
                             \(array: seqs)::bigint[], \(array: links)::text[])
                     AS x(e, p, o, t, v, s, si, pa, oc, ra, rb, d, env, cs, ch)
@@ -228,11 +229,11 @@ public struct BatchWriter: Sendable {
                 """)
             try db.enqueue("UPDATE audit.chain_head SET chain_seq = \(seq), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
             // Same transaction: ingest never sees an archived event without its digest.
-            try EventDigests.insert(events, db)
+            try EventDigests.insert(eventIDs: events.map(\.eventID), contentHex: fresh.map(\.1.contentHex), db)
         }
         let inserted = Set(events.map { $0.eventID })
         let new = events.filter { inserted.contains($0.eventID) }
-        repeats += candidates.filter { !inserted.contains($0.1.eventID) }
+        repeats += candidates.filter { !inserted.contains($0.1.event.eventID) }.map { ($0.0, $0.1.event) }
         guard !repeats.isEmpty else { return (new, 0, [], fresh.isEmpty ? nil : seq) }
 
         // Compare each repeat with the archived original: same content is a retry, different content is refused.
@@ -276,5 +277,20 @@ public struct BatchWriter: Sendable {
         if a.occurredAt != b.occurredAt { return "occurred_at" }
         if a.data != b.data { return "data" }
         return nil
+    }
+}
+
+/// An event in the form the archive stores it, computed before the batch's transaction (pure work, in parallel).
+struct ArchiveForm: Sendable {
+    let event: RecordedEvent
+    /// `data` as canonical JSON (the archive's `data` column).
+    let dataJSON: String
+    /// `EventDigest.contentHex` (`audit.event_digests`).
+    let contentHex: String
+
+    init(_ event: RecordedEvent) {
+        self.event = event
+        dataJSON = CanonicalJSON.string(event.data)
+        contentHex = EventDigest.contentHex(of: event)
     }
 }

@@ -8,12 +8,12 @@ enum EventDigests {
     /// Events per statement when filling digests the archive lacks: bounds the envelopes held in memory at once.
     static let chunk = 5_000
 
-    static func insert(_ events: [RecordedEvent], _ db: PostgresConnection) throws {
-        guard !events.isEmpty else { return }
+    /// Stores each event's content digest (`EventDigest.contentHex`), given by event_id.
+    static func insert(eventIDs: [String], contentHex: [String], _ db: PostgresConnection) throws {
+        guard !eventIDs.isEmpty else { return }
         try db.enqueue("""
             INSERT INTO audit.event_digests (event_id, content_sha256)
-            SELECT e, decode(d, 'hex') FROM unnest(\(array: events.map { $0.eventID })::uuid[],
-                                                   \(array: events.map(EventDigest.contentHex))::text[]) AS x(e, d)
+            SELECT e, decode(d, 'hex') FROM unnest(\(array: eventIDs)::uuid[], \(array: contentHex)::text[]) AS x(e, d)
             """)
     }
 
@@ -35,7 +35,7 @@ enum EventDigests {
             guard let last = rows.last else { return filled }
             after = try last.decode(Int64.self, at: 0)
             let events = try MonitoringWriter.decode(rows, envelopeAt: 1)
-            try insert(events, db)
+            try insert(eventIDs: events.map(\.eventID), contentHex: try ParallelMap.map(events, EventDigest.contentHex), db)
             filled += events.count
         }
     }
