@@ -74,12 +74,23 @@ public struct BatchWriter: Sendable {
     /// With a `cache`, fold states this session saved are not read and decoded again (see `FoldStateCache`).
     public func apply(_ records: [KafkaRecord], to db: PostgresConnection, deferReadModels: Bool = false,
                       cache: FoldStateCache? = nil) throws -> BatchOutcome {
-        // Decoded and put in their archived form before the transaction, on every core (pure work): the locks a batch
-        // takes are held for its writes only.
-        let decoded = try ParallelMap.map(records) { [decoder] record in decoder.decode(record.value).map(ArchiveForm.init) }
+        try apply(decode(records), to: db, deferReadModels: deferReadModels, cache: cache)
+    }
+
+    /// Decodes the records and puts them in their archived form: pure work, on every core, done before the batch's
+    /// transaction so that the locks it takes are held for its writes only (and, for a backlog, while the batch
+    /// before is applied: see `Projector`).
+    public func decode(_ records: [KafkaRecord]) -> DecodedBatch {
+        DecodedBatch(records: records, forms: ParallelMap.map(records) { [decoder] record in
+            decoder.decode(record.value).map(ArchiveForm.init)
+        })
+    }
+
+    public func apply(_ batch: DecodedBatch, to db: PostgresConnection, deferReadModels: Bool = false,
+                      cache: FoldStateCache? = nil) throws -> BatchOutcome {
         var (outcome, opened) = try OpenedSignalTally.counting {
             try db.transaction { db in
-                try applyInTransaction(records, decoded: decoded, deferReadModels: deferReadModels, cache: cache, db)
+                try applyInTransaction(batch.records, decoded: batch.forms, deferReadModels: deferReadModels, cache: cache, db)
             }
         }
         outcome.signalsOpened = opened
@@ -293,4 +304,10 @@ struct ArchiveForm: Sendable {
         dataJSON = CanonicalJSON.string(event.data)
         contentHex = EventDigest.contentHex(of: event)
     }
+}
+
+/// Records and what decoding each gave (`BatchWriter.decode`); a failure matters only for a record not applied before.
+public struct DecodedBatch: Sendable {
+    public let records: [KafkaRecord]
+    let forms: [Result<ArchiveForm, StoredEventDecoder.Failure>]
 }

@@ -375,9 +375,18 @@ enum MonitoringWriter {
         }
         var accountability = AccountabilityChanges()
         let previous = snapshots.mapValues(\.state)
-        let groups = histories != nil || foldFromArchive.count <= chunk ? [foldFromArchive] : try chunks(foldFromArchive, db)
-        for group in groups where !group.isEmpty {
-            let archived = Dictionary(grouping: try histories ?? decode(try db.query(historiesQuery(group)))) { $0.participantID! }
+        let groups = (histories != nil || foldFromArchive.count <= chunk ? [foldFromArchive] : try chunks(foldFromArchive, db))
+            .filter { !$0.isEmpty }
+        // Each group's histories are read while the group before is decoded and folded (as in `refoldAll`).
+        var next = histories == nil ? try groups.first.map { try db.prefetch(historiesQuery($0)) } : nil
+        for (index, group) in groups.enumerated() {
+            var events = histories ?? []
+            if let pending = next {
+                let rows = try pending.rows()
+                next = index + 1 < groups.count ? try db.prefetch(historiesQuery(groups[index + 1])) : nil
+                events = try decode(rows)
+            }
+            let archived = Dictionary(grouping: events) { $0.participantID! }
             var replaced: [String] = []
             let refolded = try ParallelMap.map(group, minimumPerWorker: 8) { [newEvents] id in
                 ParticipantFold.refold(participantID: id, history: archived[id] ?? [], new: newEvents[id] ?? [],

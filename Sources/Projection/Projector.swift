@@ -112,8 +112,18 @@ public final class Projector: Sendable {
         var lastLook = ContinuousClock.now
         // Read models deferred by an earlier session (a crash while catching up) are owed first.
         var owesRefresh = try MonitoringWriter.hasDeferred(db)
+        // The batch after the one being applied, while a backlog lasts (see below).
+        var ahead: DecodingAhead?
         while !shouldStop() {
-            let records = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: Int32(configuration.pollTimeoutMs))
+            let batch: DecodedBatch
+            if let decoding = ahead {
+                batch = decoding.batch()
+                ahead = nil
+            } else {
+                let records = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: Int32(configuration.pollTimeoutMs))
+                batch = writer.decode(records)
+            }
+            let records = batch.records
             guard !records.isEmpty else {
                 if ContinuousClock.now - lastLook >= .seconds(1) {
                     lastLook = ContinuousClock.now
@@ -128,12 +138,19 @@ public final class Projector: Sendable {
                 anchoring?.afterCommit(archived: 0, db)
                 continue
             }
-            // A full batch means a backlog: archive now, refresh the read models once it is worked off.
+            // A full batch means a backlog: archive now, refresh the read models once it is worked off. The next batch
+            // is already in the consumer's queue: it is taken now (never waiting) and decoded on other threads while
+            // PostgreSQL writes this one. Taken early, it is still applied after this one, checked against the
+            // checkpoints like any batch; if the session ends first, the next one reads it again from the checkpoints.
             let catchingUp = records.count >= configuration.batchSize
+            if catchingUp {
+                let next = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: 0)
+                if !next.isEmpty { ahead = DecodingAhead(next, writer: writer) }
+            }
             // A retry sees the same records again; the checkpoints locked in its transaction drop none and double none.
             let started = ContinuousClock.now
             let outcome = try retry.run("batch", logger: logger) {
-                try writer.apply(records, to: db, deferReadModels: catchingUp, cache: states)
+                try writer.apply(batch, to: db, deferReadModels: catchingUp, cache: states)
             }
             metrics.recordBatch(outcome, took: ContinuousClock.now - started)
             metrics.recordLag(consumer.lag(), held: consumer.assignedPartitions)
@@ -153,6 +170,25 @@ public final class Projector: Sendable {
         // Stopping: whatever was committed since the last anchor is anchored before the process goes.
         logger.info("stop requested: anchoring what is committed and leaving the consumer group")
         anchoring?.publishIfUnanchored(db)
+    }
+}
+
+/// A batch taken from the consumer while the one before is applied, decoded meanwhile on another thread.
+final class DecodingAhead: @unchecked Sendable {
+    private let decoded = DispatchSemaphore(value: 0)
+    /// Written once, before `decoded` is signalled; read only after waiting for it.
+    private var result: DecodedBatch?
+
+    init(_ records: [KafkaRecord], writer: BatchWriter) {
+        DispatchQueue.global().async {
+            self.result = writer.decode(records)
+            self.decoded.signal()
+        }
+    }
+
+    func batch() -> DecodedBatch {
+        decoded.wait()
+        return result!
     }
 }
 
