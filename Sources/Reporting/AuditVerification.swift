@@ -134,6 +134,9 @@ public struct AuditTrail: Sendable {
         public var type: String
         public var eventID: String
         public var note: String
+        /// For a correction: what it changed in its target's data, as the record stood when it was recorded (empty
+        /// when it was refused, or changes nothing because a correction that happened later still wins).
+        public var changes: [JSONDiff.Change] = []
     }
 
     public var participantID: String
@@ -154,22 +157,72 @@ public struct AuditTrail: Sendable {
             FROM audit.events e WHERE participant_id = \(participantID)
             ORDER BY recorded_at, chain_seq
             """)
-        return AuditTrail(participantID: participantID, entries: try rows.decode((Int64, Timestamp, Timestamp, String, String, String, String?).self).map { r in
+        var entries = try rows.decode((Int64, Timestamp, Timestamp, String, String, String, String?).self).map { r in
             Entry(chainSeq: r.0, recordedAt: r.1.utc(.second), occurredAt: r.2.utc(.second), recordedBy: r.3, type: r.4, eventID: r.5,
                   note: r.6.map { $0.isEmpty ? "" : ($0.hasPrefix("corrects") || $0.hasPrefix("voids") ? $0 : "later: " + $0) } ?? "")
-        })
+        }
+        guard entries.contains(where: { $0.type == EventType.eventCorrected.rawValue }) else {
+            return AuditTrail(participantID: participantID, entries: entries)
+        }
+        let changes = try correctionChanges(db, participantID: participantID)
+        for index in entries.indices {
+            guard let (changed, refusal) = changes[entries[index].eventID] else { continue }
+            entries[index].changes = changed
+            if let refusal { entries[index].note += " (refused: \(refusal))" }
+        }
+        return AuditTrail(participantID: participantID, entries: entries)
+    }
+
+    /// For each correction of the participant: the changes from its target's data as it stood just before the
+    /// correction was recorded (earlier corrections and voids applied, by the same rules as the read models; a target
+    /// recorded after its correction, as recorded) to the data right after; and why it is refused, if it is.
+    static func correctionChanges(_ db: PostgresConnection, participantID: String) throws
+        -> [String: (changes: [JSONDiff.Change], refusal: String?)]
+    {
+        let decoder = StoredEventDecoder()
+        let events = try db.query("""
+            SELECT envelope FROM audit.events WHERE participant_id = \(participantID) ORDER BY chain_seq
+            """).decode(String.self).map { try decoder.decode($0).get() }
+        let refused = EffectiveHistory(events).refused
+        var result: [String: (changes: [JSONDiff.Change], refusal: String?)] = [:]
+        for (index, event) in events.enumerated() {
+            guard case .eventCorrected(let correction) = event.payload else { continue }
+            if let refusal = refused[event.eventID] {
+                result[event.eventID] = ([], refusal)
+                continue
+            }
+            var prior = Array(events[..<index])
+            if !prior.contains(where: { $0.eventID == correction.correctedEventID }) {
+                prior += events[index...].filter { $0.eventID == correction.correctedEventID }
+            }
+            func targetData(_ history: [RecordedEvent]) -> JSONValue {
+                EffectiveHistory(history).entries.first { $0.event.eventID == correction.correctedEventID }?.event.data ?? .null
+            }
+            result[event.eventID] = (JSONDiff.changes(from: targetData(prior), to: targetData(prior + [event])), nil)
+        }
+        return result
     }
 
     public var text: String {
         "AUDIT TRAIL \(participantID) (in the order the system learned it)\n"
-            + TextTable(header: ["recorded (UTC)", "occurred (UTC)", "recorded by", "type", "event", "corrections"],
-                        rows: entries.map { [$0.recordedAt, $0.occurredAt, $0.recordedBy, $0.type, $0.eventID, $0.note] }).render()
+            + TextTable(header: ["recorded (UTC)", "occurred (UTC)", "recorded by", "type", "event", "corrections", "changed (old → new)"],
+                        rows: entries.map { [$0.recordedAt, $0.occurredAt, $0.recordedBy, $0.type, $0.eventID, $0.note,
+                                             $0.changes.map(\.text).joined(separator: "; ")] }).render()
     }
 
     public var json: JSONValue {
         .array(entries.map { e in
-            ["chain_seq": .number(Double(e.chainSeq)), "recorded_at": .string(e.recordedAt), "occurred_at": .string(e.occurredAt),
-             "recorded_by": .string(e.recordedBy), "type": .string(e.type), "event_id": .string(e.eventID), "corrections": .string(e.note)]
+            var entry: [String: JSONValue] = [
+                "chain_seq": .number(Double(e.chainSeq)), "recorded_at": .string(e.recordedAt), "occurred_at": .string(e.occurredAt),
+                "recorded_by": .string(e.recordedBy), "type": .string(e.type), "event_id": .string(e.eventID), "corrections": .string(e.note),
+            ]
+            if e.type == EventType.eventCorrected.rawValue {
+                entry["changes"] = .array(e.changes.map { c in
+                    ["pointer": .string(c.pointer), "old": c.old ?? .null, "new": c.new ?? .null,
+                     "kind": .string(c.old == nil ? "added" : c.new == nil ? "removed" : "changed")]
+                })
+            }
+            return .object(entry)
         })
     }
 }

@@ -71,6 +71,36 @@ struct AuditTests {
         #expect(trail.entries.contains { $0.type == "event.corrected" && $0.note.hasPrefix("corrects \(events[2].eventID): source says 9 ug") })
         #expect(trail.entries.map(\.chainSeq) == trail.entries.map(\.chainSeq).sorted())
     }
+
+    /// A correction shows what it changed, field by field, old → new; a second correction starts from the first one's
+    /// values, a refused one changes nothing and says why, and the other events show no changes.
+    @Test func theTrailShowsWhatEachCorrectionChanged() throws {
+        let db = try TestStack.migratedDatabase()
+        var story = ParticipantStory.standard()
+        let dose = story.dose(day: 0, 8)
+        func correction(day: Double, _ data: JSONValue, of target: String = dose, type: String = "dose.administered") -> String {
+            story.add(.eventCorrected, day: day, ["corrected_event_id": .string(target), "corrected_type": .string(type),
+                                                  "reason": "source document", "data": data])
+        }
+        let first = correction(day: 1, ["substance": "lsd", "amount": 9, "unit": "ug", "route": "sublingual", "supervised": true,
+                                        "lot": "L1", "administered_by": "nurse"])
+        let second = correction(day: 2, ["substance": "lsd", "amount": 9, "unit": "ug", "route": "sublingual", "supervised": true,
+                                         "lot": "L2", "administered_by": "nurse", "witness": "dr/s~01"])
+        let refused = correction(day: 3, ["instrument": "phq9", "items": [0, 0, 0, 0, 0, 0, 0, 0, 0], "total": 0],
+                                 type: "assessment.completed")
+        try TestStack.apply(story.events, to: db)
+        let trail = try AuditTrail.load(db, participantID: story.participant)
+        func changes(_ id: String) -> [String] { trail.entries.first { $0.eventID == id }?.changes.map(\.text) ?? ["missing"] }
+        #expect(changes(first) == ["/amount: 8 → 9"])
+        #expect(changes(second) == ["/lot: \"L1\" → \"L2\"", "/witness: added \"dr/s~01\""])
+        #expect(changes(refused).isEmpty)
+        #expect(trail.entries.first { $0.eventID == refused }?.note.contains("(refused: event \(dose) is a 'dose.administered' event") == true)
+        let unchanged = trail.entries.filter { $0.type != "event.corrected" }.allSatisfy { $0.changes.isEmpty }
+        #expect(unchanged)
+        let json = CanonicalJSON.string(trail.json)
+        #expect(json.contains(#"{"kind":"changed","new":9,"old":8,"pointer":"/amount"}"#), "\(json)")
+        #expect(trail.text.contains("/amount: 8 → 9"))
+    }
 }
 
 @Suite("audit: replay and rebuild", .serialized, .stack, .timeLimit(.minutes(4)))

@@ -1,0 +1,75 @@
+/// What changed between two JSON documents, value by value, each place named by its JSON Pointer (RFC 6901): what an
+/// auditor reads for a correction ("/amount: 8 → 9"). Objects are compared key by key, arrays element by element;
+/// anything else, or a change of type, is one change at its place.
+public enum JSONDiff {
+    public struct Change: Sendable, Equatable {
+        public var pointer: String
+        /// Nil where `new` added the place.
+        public var old: JSONValue?
+        /// Nil where `new` removed the place.
+        public var new: JSONValue?
+
+        public init(pointer: String, old: JSONValue?, new: JSONValue?) {
+            self.pointer = pointer
+            self.old = old
+            self.new = new
+        }
+
+        /// "/amount: 8 → 9", "/note: added \"x\"", "/witness: removed \"dr.s01\"".
+        public var text: String {
+            switch (old, new) {
+            case let (old?, new?): "\(pointer): \(CanonicalJSON.string(old)) → \(CanonicalJSON.string(new))"
+            case let (nil, new?): "\(pointer): added \(CanonicalJSON.string(new))"
+            case let (old?, nil): "\(pointer): removed \(CanonicalJSON.string(old))"
+            case (nil, nil): "\(pointer): unchanged"
+            }
+        }
+    }
+
+    /// Every change from `old` to `new`, in pointer order within each object (keys sorted) and array.
+    public static func changes(from old: JSONValue, to new: JSONValue) -> [Change] {
+        var changes: [Change] = []
+        compare(old, new, at: "", into: &changes)
+        return changes
+    }
+
+    /// `token` escaped for a JSON Pointer: "~" as "~0", "/" as "~1".
+    public static func escape(_ token: String) -> String {
+        var escaped = ""
+        for character in token {
+            switch character {
+            case "~": escaped += "~0"
+            case "/": escaped += "~1"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+
+    private static func compare(_ old: JSONValue, _ new: JSONValue, at pointer: String, into changes: inout [Change]) {
+        switch (old, new) {
+        case let (.object(a), .object(b)):
+            for key in Set(a.keys).union(b.keys).sorted() {
+                let place = pointer + "/" + escape(key)
+                switch (a[key], b[key]) {
+                case let (x?, y?): compare(x, y, at: place, into: &changes)
+                case let (x, y): changes.append(Change(pointer: place, old: x, new: y))
+                }
+            }
+        case let (.array(a), .array(b)):
+            for index in 0..<max(a.count, b.count) {
+                let place = pointer + "/" + String(index)
+                if index < a.count, index < b.count {
+                    compare(a[index], b[index], at: place, into: &changes)
+                } else {
+                    // Optional explicitly: a bare nil here would be JSON null (JSONValue is nil-literal expressible).
+                    let removed: JSONValue? = index < a.count ? a[index] : Optional.none
+                    let added: JSONValue? = index < b.count ? b[index] : Optional.none
+                    changes.append(Change(pointer: place, old: removed, new: added))
+                }
+            }
+        default:
+            if old != new { changes.append(Change(pointer: pointer, old: old, new: new)) }
+        }
+    }
+}
