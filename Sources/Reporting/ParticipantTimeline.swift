@@ -79,7 +79,10 @@ public struct ParticipantTimeline: Sendable, Equatable {
     }
 
     /// Adds the arm allocation to the summary, read through `db`, which must act as `trial_unblinded`.
-    public mutating func revealAllocation(_ db: PostgresConnection) throws {
+    /// Adds the arm and the last dose as given. The read is recorded in the access log first (`UnblindedAccessLog`):
+    /// when that fails, nothing is read.
+    public mutating func revealAllocation(_ db: PostgresConnection, reason: String? = nil) throws {
+        try UnblindedAccessLog.record(db, participantID: participantID, command: "reporter participant --unblinded", reason: reason)
         let rows = try db.query("""
             SELECT arm, kit_number, randomized_at FROM unblinded.allocations WHERE participant_id = \(participantID)
             """)

@@ -28,6 +28,7 @@ protocol Printable {
 }
 
 extension StatusReport: Printable {}
+extension UnblindedAccessLog: Printable {}
 extension SignalsReport: Printable {}
 extension ParticipantTimeline: Printable {}
 extension AuditTrail: Printable {}
@@ -104,13 +105,16 @@ struct Participant: ParsableCommand {
     @Option(help: "table or json.")
     var format: OutputFormat = .table
 
-    @Flag(help: "Also show the arm allocation. Breaks the blind for whoever reads the output: needs the trial_unblinded role.")
+    @Flag(help: "Also show the arm allocation. Breaks the blind for whoever reads the output: needs the trial_unblinded role, and is recorded (who, when, which participant) in the access log auditors read.")
     var unblinded = false
+
+    @Option(help: "With --unblinded: why (recorded with the access).")
+    var reason: String?
 
     func run() throws {
         var timeline = try ParticipantTimeline.load(try connection.open(as: .monitor), participantID: participantID)
         if unblinded {
-            try timeline.revealAllocation(try connection.open(as: .unblinded))
+            try timeline.revealAllocation(try connection.open(as: .unblinded), reason: reason)
         }
         output(timeline, as: format)
     }
@@ -185,8 +189,8 @@ func fflushStandardOutput() {
 
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "For auditors: verify the archive's hash chain, follow a participant's audit trail.",
-        subcommands: [Verify.self, Anchors.self, Trail.self, ReplayCommand.self])
+        abstract: "For auditors: verify the archive's hash chain, follow a participant's audit trail, see who read unblinded data.",
+        subcommands: [Verify.self, Anchors.self, Trail.self, Access.self, ReplayCommand.self])
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -250,6 +254,23 @@ struct Audit: ParsableCommand {
         func run() throws {
             let trail = try AuditTrail.load(try connection.open(as: .auditor), participantID: participant)
             output(trail, as: format)
+        }
+    }
+
+    struct Access: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every read of unblinded data (reporter participant --unblinded): who, when, which participant, why.")
+
+        @OptionGroup var connection: Connection
+
+        @Option(help: "Only the reads of this participant's data.")
+        var participant: String?
+
+        @Option(help: "table or json.")
+        var format: OutputFormat = .table
+
+        func run() throws {
+            output(try UnblindedAccessLog.load(try connection.open(as: .auditor), participantID: participant), as: format)
         }
     }
 }

@@ -184,8 +184,30 @@ struct DatabaseRoleTests {
         #expect(refused.exit != 0 && refused.output.contains("trial_unblinded") && !refused.output.contains("ARM"), "\(refused.output)")
         var withUnblindedLogin = asMonitor
         withUnblindedLogin["UNBLINDED_DATABASE_URL"] = TestStack.url(url, user: "trial_unblinded")
-        let unblinded = try await Self.reporter(["participant", participant, "--unblinded"], environment: withUnblindedLogin)
+        let unblinded = try await Self.reporter(["participant", participant, "--unblinded", "--reason", "SAE causality"],
+                                                environment: withUnblindedLogin)
         #expect(unblinded.exit == 0 && unblinded.output.contains("ARM (unblinded)"), "\(unblinded.output)")
+
+        // Each unblinded read is recorded first, with the login and the server's time; the refused one read nothing.
+        let asAuditor = ["AUDITOR_DATABASE_URL": TestStack.url(url, user: "trial_auditor")]
+        let access = try await Self.reporter(["audit", "access", "--participant", participant, "--format", "json"], environment: asAuditor)
+        let accesses = try JSONParser().parse(access.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(access.exit == 0, "\(access.output)")
+        guard case .array(let records) = accesses, records.count == 1, let record = records.first else {
+            Issue.record("expected one access record: \(access.output)")
+            return
+        }
+        #expect(record["accessed_by"] == "trial_unblinded" && record["participant_id"] == .string(participant))
+        #expect(record["command"] == "reporter participant --unblinded" && record["reason"] == "SAE causality")
+        // Nobody rewrites or erases it, not even the one who read; only the server says who and when; monitors do not see it.
+        let reader = try Self.login(url, as: .unblinded)
+        Self.expectRefused(reader,
+            "UPDATE audit.unblinded_access SET reason = 'x'",
+            "DELETE FROM audit.unblinded_access",
+            "INSERT INTO audit.unblinded_access (participant_id, command, accessed_by) VALUES ('S01-0001', 'x', 'someone else')",
+            "SELECT * FROM audit.unblinded_access")
+        Self.expectRefused(try PostgresConnection(url: url), "UPDATE audit.unblinded_access SET reason = 'x'", "TRUNCATE audit.unblinded_access")
+        Self.expectRefused(try Self.login(url, as: .monitor), "SELECT * FROM audit.unblinded_access")
 
         // Archived straight through the BatchWriter, without a log or anchors: only the database part is verified here.
         let verify = try await Self.reporter(["audit", "verify", "--no-anchors", "--skip-log-check"], environment: ["AUDITOR_DATABASE_URL": TestStack.url(url, user: "trial_auditor")])
