@@ -3,6 +3,9 @@ import TrialDomain
 
 /// Set-based inserts of fold rows: one statement per table, each column an array for `unnest`.
 enum ParticipantTables {
+    /// An item answer as a PostgreSQL array element: a C-SSRS question that was not asked is NULL, not "no".
+    static func item(_ answer: Int) -> String { answer == Instrument.notAsked ? "NULL" : String(answer) }
+
     /// `sites`: each participant's site (the fold's: the site of their first event).
     static func insert(_ all: [(String, ParticipantRows)], sites: [String: String], _ db: PostgresConnection) throws {
         let summaries = all.compactMap(\.1.summary)
@@ -39,7 +42,7 @@ enum ParticipantTables {
                 SELECT e, p, s, i, it::integer[], t, r, a, c, ra, rb
                 FROM unnest(\(array: assessments.map(\.2.eventID))::uuid[], \(array: assessments.map(\.0))::text[],
                     \(array: assessments.map(\.1))::text[], \(array: assessments.map(\.2.assessment.instrument.rawValue))::text[],
-                    \(array: assessments.map { "{" + $0.2.assessment.items.map(String.init).joined(separator: ",") + "}" })::text[],
+                    \(array: assessments.map { "{" + $0.2.assessment.items.map(Self.item).joined(separator: ",") + "}" })::text[],
                     \(array: assessments.map(\.2.assessment.total))::integer[], \(array: assessments.map(\.2.assessment.rater))::text[],
                     \(array: assessments.map(\.2.assessedAt.rfc3339))::timestamptz[], \(array: assessments.map(\.2.corrected))::boolean[],
                     \(array: assessments.map(\.2.recordedAt.rfc3339))::timestamptz[], \(array: assessments.map(\.2.recordedBy))::text[])

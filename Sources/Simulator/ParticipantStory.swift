@@ -17,7 +17,8 @@ public struct ParticipantStory: Sendable {
         "substances": [["substance": "lsd", "units": ["ug"], "min_dose": 5, "max_dose": 15, "max_titration_step": 1]],
         "min_hours_between_doses": 72, "max_doses_per_7_days": 2, "supervision_required": true,
         "assessment_schedule": [["instrument": "phq9", "every_days": 7, "window_days": 1]],
-        "safety_thresholds": ["phq9_item9_min": 1, "madrs_item10_min": 4, "worsening_points": 5, "systolic_max": 160,
+        "safety_thresholds": ["phq9_item9_min": 1, "madrs_item10_min": 4, "qids_item12_warning_min": 1, "qids_item12_critical_min": 2,
+                              "worsening_points": ["phq9": 5, "madrs": 6, "gad7": 4], "systolic_max": 160,
                               "diastolic_max": 90, "heart_rate_min": 45, "heart_rate_max": 110, "temperature_max_c": 38],
     ]
 
@@ -50,7 +51,8 @@ public struct ParticipantStory: Sendable {
         return id
     }
 
-    /// A protocol (LSD 5-15 ug, steps of 1, 72 h apart, 2 a week, supervised) and an enrolled participant.
+    /// A protocol (version 2: LSD 5-15 ug, steps of 1, 72 h apart, 2 a week, supervised; worsening PHQ-9 5, MADRS 6,
+    /// GAD-7 4 points) and an enrolled participant.
     public static func standard() -> ParticipantStory {
         var s = ParticipantStory()
         s.add(.protocolDefined, day: -30, protocolRules)

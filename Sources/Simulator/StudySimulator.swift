@@ -101,16 +101,23 @@ private struct Builder {
         return id
     }
 
-    static func rules(maxDose: Double) -> [String: JSONValue] {
-        [
+    /// A protocol's rules; `schemaVersion` 2 gives per-instrument worsening thresholds and the QIDS-SR16 item 12 ones.
+    static func rules(maxDose: Double, schemaVersion: Int = 1) -> [String: JSONValue] {
+        var thresholds: [String: JSONValue] = ["phq9_item9_min": 1, "madrs_item10_min": 4, "worsening_points": 5, "systolic_max": 160,
+                                               "diastolic_max": 90, "heart_rate_min": 45, "heart_rate_max": 110, "temperature_max_c": 38]
+        if schemaVersion >= 2 {
+            thresholds["worsening_points"] = ["phq9": 5, "madrs": 6, "gad7": 4]
+            thresholds["qids_item12_warning_min"] = 1
+            thresholds["qids_item12_critical_min"] = 2
+        }
+        return [
             "substances": [["substance": "lsd", "units": ["ug"], "min_dose": 5, "max_dose": .number(maxDose), "max_titration_step": 1]],
             "min_hours_between_doses": 72, "max_doses_per_7_days": 2, "supervision_required": true,
             "assessment_schedule": [
                 ["instrument": "phq9", "every_days": 7, "window_days": 1], ["instrument": "gad7", "every_days": 14, "window_days": 2],
                 ["instrument": "madrs", "every_days": 28, "window_days": 3], ["instrument": "cssrs_screen", "every_days": 28, "window_days": 3],
             ],
-            "safety_thresholds": ["phq9_item9_min": 1, "madrs_item10_min": 4, "worsening_points": 5, "systolic_max": 160,
-                                  "diastolic_max": 90, "heart_rate_min": 45, "heart_rate_max": 110, "temperature_max_c": 38],
+            "safety_thresholds": .object(thresholds),
         ]
     }
 
@@ -119,13 +126,14 @@ private struct Builder {
         defined["protocol_id"] = .string(configuration.protocolID)
         defined["protocol_version"] = "1.0"
         add(.protocolDefined, role: .sponsor, site: nil, at: start.adding(days: -30), .object(defined))
-        // Mid-study amendment: the maximum dose is lowered after a safety review.
-        var amended = Self.rules(maxDose: 14)
+        // Mid-study amendment: the maximum dose is lowered after a safety review, and the thresholds move to version 2
+        // (worsening per instrument, GAD-7 included; QIDS-SR16 item 12).
+        var amended = Self.rules(maxDose: 14, schemaVersion: 2)
         amended["protocol_id"] = .string(configuration.protocolID)
         amended["protocol_version"] = "1.1"
         amended["effective_from"] = .string(start.adding(days: 35).rfc3339)
         amended["reason"] = "Data safety monitoring board review: maximum dose lowered to 14 ug"
-        add(.protocolAmended, role: .sponsor, site: nil, at: start.adding(days: 30), .object(amended))
+        add(.protocolAmended, version: 2, role: .sponsor, site: nil, at: start.adding(days: 30), .object(amended))
     }
 
     mutating func site(_ site: String, index: Int) {
@@ -276,8 +284,11 @@ private struct Builder {
             }
             add(.assessmentCompleted, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 600), madrs)
             let passive = chance(0.1)
-            add(.assessmentCompleted, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 900), [
-                "instrument": "cssrs_screen", "items": .array([.bool(passive), false, false, false, false, false]),
+            // C-SSRS screener version 2 (Columbia's triage): Q3-Q5 not asked after a no to Q2; Q6 asked for the lifetime
+            // and the past 3 months. A few participants report a remote attempt: a moderate-risk warning, not critical.
+            let remoteAttempt = pid.hasSuffix("07")
+            add(.assessmentCompleted, version: 2, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 900), [
+                "instrument": "cssrs_screen", "items": [.bool(passive), false, .null, .null, .null, .bool(remoteAttempt), false],
             ])
         }
         if week == 0 || full {

@@ -80,7 +80,7 @@ struct SeveralProjectorsTests {
             produced += Int64(events.count)
         }
         // The topic exists (with its partitions) before the group forms; the schema too (`projector run` never migrates).
-        try await send([try Self.event(.protocolDefined, participant: nil, day: -30, Self.rules(maxDose: 15))])
+        try await send([try Self.event(.protocolDefined, participant: nil, day: -30, Self.rules(maxDose: 15), version: 2)])
         try Migrator.migrate(try PostgresConnection(url: url), logger: TestStack.logger)
         var a = try ProjectorProcess(environment, log: "several-a")
         let b = try ProjectorProcess(environment, log: "several-b")
@@ -103,7 +103,7 @@ struct SeveralProjectorsTests {
             amended["effective_from"] = .string(Self.start.rfc3339)
             amended["reason"] = "lower maximum"
             return .object(amended)
-        }())])
+        }(), version: 2)])
         try await Self.waitUntilApplied(produced, db, topic: topic, running: [a, b])
         #expect(try db.query("SELECT count(*) FROM monitoring.safety_signals WHERE rule = 'dose_above_max'").rows == [["16"]])
 

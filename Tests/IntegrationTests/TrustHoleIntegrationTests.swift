@@ -21,7 +21,7 @@ struct TrustHoleIntegrationTests {
     static let protocolEventID = "1b5b1a8e-6c1f-4a4e-9a55-3f1f7c2b9d10"
 
     static func protocolEvent() -> JSONValue {
-        ["event_id": .string(protocolEventID), "type": "study.protocol_defined", "schema_version": 1, "study_id": "MICRO-LSD-01",
+        ["event_id": .string(protocolEventID), "type": "study.protocol_defined", "schema_version": 2, "study_id": "MICRO-LSD-01",
          "occurred_at": "2026-04-01T09:00:00Z", "data": ParticipantStory.protocolRules]
     }
 

@@ -88,22 +88,26 @@ struct SafetyRuleTests {
                                                 "seriousness_criteria": ["hospitalisation"]])
         let sae = try #require(mild.signals(.seriousAdverseEvent).first)
         #expect(sae.signalID == "serious_adverse_event:\(id)")
-        #expect(sae.deadline == Timestamp(rfc3339: "2026-01-07T09:00:00Z"), "24 h after the report")
+        // The site learned it is serious at the update (day 2, 09:00): 24 h from then, not from the report (which
+        // left zero hours), and the very instant adverse_events.sponsor_notification_due holds.
+        #expect(sae.deadline == Timestamp(rfc3339: "2026-01-08T09:00:00Z"), "24 h after the update that made it serious")
+        #expect(mild.rows.adverseEvents.first?.sponsorNotificationDue == sae.deadline)
         #expect(mild.signals(.severeAdverseEvent).count == 1)
         #expect(mild.rows.adverseEvents.first?.current.grade == 3)
         #expect(mild.rows.adverseEvents.first?.updates == 1)
     }
 
+    /// Version 1 records (MADRS without a rater, the C-SSRS screener with one Q6) read as they always were.
     @Test func suicidality() {
         var calm = ParticipantStory.standard()
         calm.phq9(day: 0, items: [1, 1, 1, 1, 1, 1, 1, 1, 0])
-        calm.add(.assessmentCompleted, day: 1, ["instrument": "madrs", "items": [2, 2, 2, 2, 2, 2, 2, 2, 2, 3], "total": 21])
-        calm.add(.assessmentCompleted, day: 2, ["instrument": "cssrs_screen", "items": [true, true, false, false, false, false]])
+        calm.add(.assessmentCompleted, version: 1, day: 1, ["instrument": "madrs", "items": [2, 2, 2, 2, 2, 2, 2, 2, 2, 3], "total": 21])
+        calm.add(.assessmentCompleted, version: 1, day: 2, ["instrument": "cssrs_screen", "items": [true, true, false, false, false, false]])
         #expect(calm.signals(.suicidality).isEmpty)
         var risk = ParticipantStory.standard()
         risk.phq9(day: 0, items: [1, 1, 1, 1, 1, 1, 1, 1, 1])
-        risk.add(.assessmentCompleted, day: 1, ["instrument": "madrs", "items": [2, 2, 2, 2, 2, 2, 2, 2, 2, 4], "total": 22])
-        risk.add(.assessmentCompleted, day: 2, ["instrument": "cssrs_screen", "items": [true, true, false, true, false, false]])
+        risk.add(.assessmentCompleted, version: 1, day: 1, ["instrument": "madrs", "items": [2, 2, 2, 2, 2, 2, 2, 2, 2, 4], "total": 22])
+        risk.add(.assessmentCompleted, version: 1, day: 2, ["instrument": "cssrs_screen", "items": [true, true, false, true, false, false]])
         #expect(risk.signals(.suicidality).count == 3)
         #expect(risk.signals(.suicidality).allSatisfy { $0.severity == .critical })
     }

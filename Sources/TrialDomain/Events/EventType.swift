@@ -34,7 +34,7 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     /// current payload.
     public var supportedSchemaVersions: ClosedRange<Int> {
         switch self {
-        case .doseAdministered, .eventVoided: 1...2
+        case .doseAdministered, .eventVoided, .assessmentCompleted, .protocolDefined, .protocolAmended: 1...2
         default: 1...1
         }
     }

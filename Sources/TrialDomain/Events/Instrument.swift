@@ -8,8 +8,27 @@ public enum Instrument: String, Sendable, Hashable, CaseIterable, Codable {
     case gad7
     /// Quick Inventory of Depressive Symptomatology, self-report: 16 items 0-3 in 9 domains, total 0-27.
     case qidsSR16 = "qids_sr16"
-    /// Columbia Suicide Severity Rating Scale, screener: 6 yes/no questions, no total.
+    /// Columbia Suicide Severity Rating Scale, screener: yes/no questions, no total. Version 1 of
+    /// `assessment.completed`: 6 answers, Q6 (suicidal behaviour) without a time frame. Version 2: 7 answers, Q6 asked
+    /// for lifetime (item 6) and the past 3 months (item 7), Q3-Q5 null (not asked) when Q2 is no (Columbia's triage).
     case cssrsScreen = "cssrs_screen"
+
+    /// Instruments judged for `symptom_worsening`, each with its own `worsening_points`.
+    public static let worseningScored: [Instrument] = [.phq9, .madrs, .gad7]
+
+    /// C-SSRS screener questions 3-5 (method, intent, plan with intent): asked only when question 2 is yes.
+    public static let cssrsFollowUps = 2...4
+
+    /// An item of a version 2 C-SSRS screener that was not asked (Q3-Q5 when Q2 is no); null in the event's data.
+    public static let notAsked = -1
+
+    /// The highest total the instrument can give (nil without a total).
+    public var maximumTotal: Int? { total(of: Array(repeating: itemRange.upperBound, count: itemCount)) }
+
+    /// Items in `assessment.completed` of `schemaVersion`: version 2 asks C-SSRS Q6 for two time frames.
+    public func itemCount(schemaVersion: Int) -> Int {
+        self == .cssrsScreen && schemaVersion >= 2 ? 7 : itemCount
+    }
 
     public var itemCount: Int {
         switch self {

@@ -67,9 +67,16 @@ public struct ScheduledAssessment: Sendable, Hashable {
 
 /// Thresholds for safety signals; every one is a protocol parameter, not a constant.
 public struct SafetyThresholds: Sendable, Hashable {
+    /// At most 1 in new protocols: any positive answer to PHQ-9 item 9 needs follow-up (older records may hold up to 3).
     public var phq9Item9Min: Int
     public var madrsItem10Min: Int
-    public var worseningPoints: Int
+    /// QIDS-SR16 item 12 (thoughts of death or suicide): a warning from this score...
+    public var qidsItem12WarningMin: Int
+    /// ...and critical from this one (`qids_item12_warning_min`, `qids_item12_critical_min`; 1 and 2 for version 1 protocols).
+    public var qidsItem12CriticalMin: Int
+    /// Points above baseline that raise `symptom_worsening`, per instrument (`worsening_points`); an instrument not
+    /// named is not judged. A version 1 protocol's single number applies to PHQ-9 and MADRS, as it always did.
+    public var worseningPoints: [Instrument: Int]
     public var systolicMax: Int
     public var diastolicMax: Int
     public var heartRateMin: Int

@@ -122,7 +122,7 @@ extension EffectiveHistory {
         var acknowledgements: [String: (by: String, at: Timestamp)] = [:]
         for entry in entries {
             if case .signalAcknowledged(let a) = entry.event.payload, acknowledgements[a.signalID] == nil {
-                acknowledgements[a.signalID] = (entry.event.recordedBy, entry.event.occurredAt)
+                acknowledgements[a.signalID] = (entry.event.recordedBy, entry.event.recordedAt)
             }
         }
         var rows: [CorrectionRow] = []

@@ -65,7 +65,7 @@ public struct ParticipantSummary: Sendable, Equatable, Codable {
     public var adherencePercent: Double?
     public var lastDoseAt: Timestamp?
     public var scores: [Instrument: ScoreSummary]
-    /// >= 50 % fall from baseline on the primary instrument (MADRS when it has a baseline, else PHQ-9).
+    /// >= 50 % fall from baseline on the primary instrument (MADRS when it has a baseline, else PHQ-9, else QIDS-SR16).
     public var response: Bool?
     /// MADRS <= 10, PHQ-9 < 5 (QIDS-SR <= 5 when neither is scored).
     public var remission: Bool?
@@ -110,7 +110,8 @@ public struct AdverseEventRow: Sendable, Equatable, Codable {
     public var reportedAt: Timestamp
     public var recordedAt: Timestamp
     public var updates: Int
-    /// Serious events: the sponsor must hear within 24 h of the report.
+    /// Serious events: the sponsor must hear within 24 h of the site learning the event is serious (the report, or the
+    /// update that made it serious); the same instant as the deadline of its `serious_adverse_event` signal.
     public var sponsorNotificationDue: Timestamp?
 }
 
@@ -161,7 +162,7 @@ public struct AllocationRow: Sendable, Equatable, Codable {
     public var randomizedAt: Timestamp
 }
 
-public enum Severity: String, Sendable, Comparable {
+public enum Severity: String, Sendable, Comparable, Codable {
     case info, warning, critical
 
     private var rank: Int { self == .info ? 0 : self == .warning ? 1 : 2 }
@@ -186,6 +187,10 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     case suicidality
     case symptomWorsening = "symptom_worsening"
     case vitalsOutOfRange = "vitals_out_of_range"
+    /// An adverse event whose state after an update disagrees with itself: `fatal` outcome, grade 5 and the `death`
+    /// criterion go together. Ingest checks each event alone (it keeps no adverse event state); the merged state is
+    /// judged here.
+    case adverseEventInconsistent = "adverse_event_inconsistent"
     case accountabilityDiscrepancy = "accountability_discrepancy"
     /// A correction or void that changes nothing: its target is not an event of the same study, site and
     /// participant, or has another type than it says.
@@ -219,8 +224,10 @@ public struct SignalRow: Sendable, Equatable, Codable {
     public var acknowledgedAt: Timestamp?
     public var deadline: Timestamp?
     public var resolution: String?
+    /// The finding's own severity when it is not the rule's (a C-SSRS moderate risk is a warning); nil: the rule's.
+    public var findingSeverity: Severity? = nil
 
-    public var severity: Severity { rule.severity }
+    public var severity: Severity { findingSeverity ?? rule.severity }
 
     public static func id(_ rule: SafetyRule, _ trigger: String) -> String { "\(rule.rawValue):\(trigger)" }
 }

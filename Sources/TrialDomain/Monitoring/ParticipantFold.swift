@@ -10,7 +10,7 @@
 public enum ParticipantFold {
     /// The version of the fold's code. Bump it whenever a change makes the fold compute other rows or another state:
     /// saved states of an older version are never advanced, their participants are folded again from the archive.
-    public static let codeVersion = 1
+    public static let codeVersion = 2
 
     public static func rows(participantID: String, events: [RecordedEvent], protocols: ProtocolHistory) -> ParticipantRows {
         fold(participantID: participantID, events: events, protocols: protocols).rows
@@ -77,8 +77,9 @@ public enum ParticipantFold {
             let ack = acknowledgements[id]
             rows[id] = SignalRow(signalID: id, rule: f.rule, siteID: siteID, participantID: participantID,
                                  triggerEventID: f.triggerEventID, triggerOccurredAt: f.occurredAt, details: f.details,
-                                 status: ack == nil ? .open : .acknowledged, acknowledgedBy: ack?.by, acknowledgedAt: ack?.at,
-                                 deadline: f.deadline, resolution: nil)
+                                 status: f.resolution != nil ? .resolved : ack == nil ? .open : .acknowledged,
+                                 acknowledgedBy: ack?.by, acknowledgedAt: ack?.at, deadline: f.deadline, resolution: f.resolution,
+                                 findingSeverity: f.severity)
         }
         for f in recorded {
             let id = SignalRow.id(f.rule, f.triggerEventID)
@@ -87,7 +88,8 @@ public enum ParticipantFold {
             rows[id] = SignalRow(signalID: id, rule: f.rule, siteID: siteID, participantID: participantID,
                                  triggerEventID: f.triggerEventID, triggerOccurredAt: f.occurredAt, details: f.details,
                                  status: .resolved, acknowledgedBy: ack?.by, acknowledgedAt: ack?.at, deadline: f.deadline,
-                                 resolution: voided.contains(f.triggerEventID) ? "trigger voided" : "no longer applies after correction")
+                                 resolution: voided.contains(f.triggerEventID) ? "trigger voided" : "no longer applies after correction",
+                                 findingSeverity: f.severity)
         }
         return rows.values.sorted { $0.signalID < $1.signalID }
     }
@@ -190,15 +192,13 @@ extension ParticipantFold {
             case .adverseEventReported(let ae):
                 adverseEvents[e.eventID] = AdverseEventRow(eventID: e.eventID, current: ae, resolvedAt: nil, reportedAt: e.occurredAt,
                                                            recordedAt: e.recordedAt, updates: 0,
-                                                           sponsorNotificationDue: ae.serious ? e.occurredAt.adding(seconds: 86_400) : nil)
+                                                           sponsorNotificationDue: sponsorNotificationDue(e.eventID))
             case .adverseEventUpdated(let u):
                 guard var row = adverseEvents[u.adverseEventID] else { break }
                 row.current = SafetyRules.apply(u, to: row.current)
                 row.updates += 1
                 if let resolved = u.resolvedAt { row.resolvedAt = resolved }
-                if row.current.serious, row.sponsorNotificationDue == nil {
-                    row.sponsorNotificationDue = e.occurredAt.adding(seconds: 86_400)
-                }
+                row.sponsorNotificationDue = sponsorNotificationDue(u.adverseEventID)
                 adverseEvents[u.adverseEventID] = row
             case .deviationReported(let d):
                 rows.deviations.append(DeviationRow(eventID: e.eventID, siteID: siteID, participantID: participantID, deviation: d,
@@ -210,10 +210,16 @@ extension ParticipantFold {
             case .participantRandomized(let r):
                 allocation = AllocationRow(eventID: e.eventID, kitNumber: r.kitNumber, arm: r.arm, randomizedAt: e.occurredAt)
             case .signalAcknowledged(let a):
-                if acknowledgements[a.signalID] == nil { acknowledgements[a.signalID] = Acknowledgement(by: e.recordedBy, at: e.occurredAt) }
+                // When the server recorded it: a client's occurred_at could backdate an acknowledgement past a deadline.
+                if acknowledgements[a.signalID] == nil { acknowledgements[a.signalID] = Acknowledgement(by: e.recordedBy, at: e.recordedAt) }
             default:
                 break
             }
+        }
+
+        /// The adverse event's 24 h sponsor deadline, from the very clock its `serious_adverse_event` signal runs on.
+        func sponsorNotificationDue(_ adverseEventID: String) -> Timestamp? {
+            effective.adverse[adverseEventID]?.seriousSince.map(SafetyRules.sponsorNotificationDue(seriousSince:))
         }
 
         /// Adds the rows that depend on the whole history.
@@ -344,11 +350,16 @@ extension ParticipantFold {
                 s.scores[instrument] = ScoreSummary(baseline: score.baseline, latest: score.latest)
             }
             // Response and remission need a score after dosing began, on the primary instrument.
-            let primary: Instrument? = s.scores[.madrs]?.baseline != nil ? .madrs : s.scores[.phq9]?.baseline != nil ? .phq9 : nil
+            // MADRS, else PHQ-9, else QIDS-SR16 (the first with a baseline).
+            let primary = [Instrument.madrs, .phq9, .qidsSR16].first { s.scores[$0]?.baseline != nil }
             if let primary, firstDoseAt != nil, let score = s.scores[primary], let baseline = score.baseline, let latest = score.latest,
                scores[primary]?.assessedAfterFirstDose == true {
                 s.response = baseline > 0 && Double(latest) <= Double(baseline) * 0.5
-                s.remission = primary == .madrs ? latest <= 10 : latest < 5
+                s.remission = switch primary {
+                case .madrs: latest <= 10
+                case .qidsSR16: latest <= 5
+                default: latest < 5
+                }
             }
             return s
         }

@@ -33,8 +33,9 @@ public struct ProtocolHistory: Sendable, Equatable {
 
 extension SafetyThresholds {
     /// Used while no protocol is defined: the figures in docs/domain.md (PHQ-9 item 9 > 0, MADRS item 10 >= 4,
-    /// blood pressure above 160/90).
+    /// QIDS-SR16 item 12: 1 warning, 2 critical, blood pressure above 160/90).
     public static let domainDefaults = SafetyThresholds(
-        phq9Item9Min: 1, madrsItem10Min: 4, worseningPoints: 5, systolicMax: 160, diastolicMax: 90,
+        phq9Item9Min: 1, madrsItem10Min: 4, qidsItem12WarningMin: 1, qidsItem12CriticalMin: 2,
+        worseningPoints: [.phq9: 5, .madrs: 5], systolicMax: 160, diastolicMax: 90,
         heartRateMin: 45, heartRateMax: 120, temperatureMaxC: 38)
 }

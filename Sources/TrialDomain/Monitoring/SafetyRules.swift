@@ -7,7 +7,15 @@ public enum SafetyRules {
         public var occurredAt: Timestamp
         public var details: String
         public var deadline: Timestamp?
+        /// Set when the finding no longer applies but stays on record (an SAE downgraded to non-serious): its signal is
+        /// resolved with this reason instead of disappearing.
+        public var resolution: String? = nil
+        /// The finding's own severity when it differs from the rule's (a C-SSRS moderate risk is a warning).
+        public var severity: Severity? = nil
     }
+
+    /// How long the investigator has to tell the sponsor of a serious adverse event, from when the site learned it is serious.
+    public static let sponsorNotificationSeconds: Int64 = 86_400
 
     /// Monitors read signal details, so they never name a substance, amount, unit or lot: with an active placebo
     /// (caffeine in mg beside LSD in µg) any of them reveals the arm. Who may see them reads unblinded.dose_products.
@@ -45,6 +53,12 @@ public enum SafetyRules {
             var eventID: String
             var occurredAt: Timestamp
             var state: AdverseEventReported
+            /// When the site learned the event is serious (the report, or the first update that made it serious): the
+            /// 24 h sponsor clock starts here, for the signal and for `adverse_events.sponsor_notification_due` alike.
+            var seriousSince: Timestamp?
+            /// The update that made a serious event non-serious again (its signal is resolved, not deleted).
+            var downgradedBy: String?
+            var downgradedAt: Timestamp?
         }
 
         public init() {}
@@ -75,11 +89,16 @@ public enum SafetyRules {
             var all = eventFindings
             for (_, ae) in adverse.sorted(by: { $0.key < $1.key }) {
                 let s = ae.state
-                if s.serious {
+                if let since = ae.seriousSince {
                     let criteria = s.seriousnessCriteria.map(\.rawValue).joined(separator: ", ")
-                    all.append(Finding(rule: .seriousAdverseEvent, triggerEventID: ae.eventID, occurredAt: ae.occurredAt,
-                                       details: "\(s.term) (grade \(s.grade); \(criteria)); notify the sponsor within 24 h",
-                                       deadline: ae.occurredAt.adding(seconds: 86_400)))
+                    var finding = Finding(rule: .seriousAdverseEvent, triggerEventID: ae.eventID, occurredAt: ae.occurredAt,
+                                          details: "\(s.term) (grade \(s.grade); \(criteria)); notify the sponsor within 24 h",
+                                          deadline: SafetyRules.sponsorNotificationDue(seriousSince: since))
+                    if !s.serious, let by = ae.downgradedBy, let at = ae.downgradedAt {
+                        finding.details = "\(s.term) (grade \(s.grade)); no longer serious"
+                        finding.resolution = "downgraded to non-serious by update \(by) at \(at.rfc3339)"
+                    }
+                    all.append(finding)
                 }
                 if s.grade >= 3 {
                     all.append(Finding(rule: .severeAdverseEvent, triggerEventID: ae.eventID, occurredAt: ae.occurredAt,
@@ -145,23 +164,17 @@ public enum SafetyRules {
                 recentDoses.append(e.occurredAt)
 
             case .assessmentCompleted(let a):
-                switch a.instrument {
-                case .phq9 where a.items[8] >= thresholds.phq9Item9Min:
-                    fire(.suicidality, "PHQ-9 item 9 (thoughts of self-harm) scored \(a.items[8])")
-                case .madrs where a.items[9] >= thresholds.madrsItem10Min:
-                    fire(.suicidality, "MADRS item 10 (suicidal thoughts) scored \(a.items[9])")
-                case .cssrsScreen where a.items[3...5].contains(1):
-                    let yes = (3...5).filter { a.items[$0] == 1 }.map { "Q\($0 + 1)" }.joined(separator: ", ")
-                    fire(.suicidality, "C-SSRS screen: yes to \(yes)")
-                default:
-                    break
+                if let (severity, details) = suicidality(a, thresholds) {
+                    eventFindings.append(Finding(rule: .suicidality, triggerEventID: e.eventID, occurredAt: e.occurredAt, details: details,
+                                                 deadline: nil, severity: severity == SafetyRule.suicidality.severity ? nil : severity))
                 }
-                if let total = a.total, a.instrument == .phq9 || a.instrument == .madrs {
+                if let total = a.total, Instrument.worseningScored.contains(a.instrument) {
                     // Before any dose every score is a baseline candidate (the latest one counts once dosing begins).
                     if firstDoseAt.map({ e.occurredAt <= $0 }) ?? true {
                         baselines[a.instrument] = total
-                    } else if let baseline = baselines[a.instrument], total - baseline >= thresholds.worseningPoints {
-                        fire(.symptomWorsening, "\(a.instrument.rawValue) \(total), up \(total - baseline) from baseline \(baseline); threshold \(thresholds.worseningPoints)")
+                    } else if let baseline = baselines[a.instrument], let points = thresholds.worseningPoints[a.instrument],
+                              total - baseline >= points {
+                        fire(.symptomWorsening, "\(a.instrument.rawValue) \(total), up \(total - baseline) from baseline \(baseline); threshold \(points)")
                     }
                 }
 
@@ -177,13 +190,76 @@ public enum SafetyRules {
                 if !problems.isEmpty { fire(.vitalsOutOfRange, problems.joined(separator: "; ") + " (\(v.timePoint.rawValue))") }
 
             case .adverseEventReported(let ae):
-                adverse[e.eventID] = ReportedAdverseEvent(eventID: e.eventID, occurredAt: e.occurredAt, state: ae)
+                adverse[e.eventID] = ReportedAdverseEvent(eventID: e.eventID, occurredAt: e.occurredAt, state: ae,
+                                                          seriousSince: ae.serious ? e.occurredAt : nil)
+                // Refused at ingest since issue 14; older records may still disagree.
+                if let disagreement = gradeOutcomeDisagreement(ae) { fire(.adverseEventInconsistent, disagreement) }
             case .adverseEventUpdated(let u):
-                if let current = adverse[u.adverseEventID]?.state { adverse[u.adverseEventID]?.state = apply(u, to: current) }
+                guard var reported = adverse[u.adverseEventID] else { break }
+                let wasSerious = reported.state.serious
+                reported.state = apply(u, to: reported.state)
+                if reported.state.serious {
+                    // The clock starts once, when the site first learned the event is serious; a later re-upgrade keeps it.
+                    reported.seriousSince = reported.seriousSince ?? e.occurredAt
+                    reported.downgradedBy = nil
+                    reported.downgradedAt = nil
+                } else if wasSerious {
+                    reported.downgradedBy = e.eventID
+                    reported.downgradedAt = e.occurredAt
+                }
+                adverse[u.adverseEventID] = reported
+                if let disagreement = gradeOutcomeDisagreement(reported.state) {
+                    fire(.adverseEventInconsistent, "after this update: \(disagreement)")
+                }
             default:
                 break
             }
         }
+    }
+
+    /// What an assessment says about suicidal risk, by each instrument's own rule: the severity and the details of a
+    /// `suicidality` finding, or nil.
+    ///
+    /// C-SSRS screener by Columbia's triage: high risk (Q4 or Q5 yes, or suicidal behaviour (Q6) in the past 3 months) is
+    /// critical; moderate (Q3 yes, or Q6 in the lifetime only) a warning. A version 1 screener asked Q6 without a time
+    /// frame and is read as it always was: a yes counts as recent. Q3-Q5 not asked (Q2 no) count as no.
+    static func suicidality(_ a: AssessmentCompleted, _ thresholds: SafetyThresholds) -> (Severity, String)? {
+        switch a.instrument {
+        case .phq9 where a.items[8] >= thresholds.phq9Item9Min:
+            return (.critical, "PHQ-9 item 9 (thoughts of self-harm) scored \(a.items[8])")
+        case .madrs where a.items[9] >= thresholds.madrsItem10Min:
+            return (.critical, "MADRS item 10 (suicidal thoughts) scored \(a.items[9])")
+        case .qidsSR16 where a.items[11] >= thresholds.qidsItem12WarningMin:
+            let critical = a.items[11] >= thresholds.qidsItem12CriticalMin
+            return (critical ? .critical : .warning, "QIDS-SR16 item 12 (thoughts of death or suicide) scored \(a.items[11])")
+        case .cssrsScreen:
+            let yes = { (i: Int) in a.items[i] == 1 }
+            let lifetimeOnly = a.items.count == 7 && yes(5) && !yes(6)
+            let recentBehaviour = a.items.count == 7 ? yes(6) : yes(5)
+            var high = (3...4).filter(yes).map { "Q\($0 + 1)" }
+            if recentBehaviour { high.append(a.items.count == 7 ? "Q6 (past 3 months)" : "Q6") }
+            if !high.isEmpty { return (.critical, "C-SSRS screen: high risk, yes to \(high.joined(separator: ", "))") }
+            var moderate = yes(2) ? ["Q3"] : []
+            if lifetimeOnly { moderate.append("Q6 (lifetime only)") }
+            if !moderate.isEmpty { return (.warning, "C-SSRS screen: moderate risk, yes to \(moderate.joined(separator: ", "))") }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    /// Why an adverse event's grade, outcome and seriousness criteria disagree, or nil: a `fatal` outcome, CTCAE grade 5
+    /// (death) and the `death` seriousness criterion go together.
+    public static func gradeOutcomeDisagreement(_ s: AdverseEventReported) -> String? {
+        let fatal = s.outcome == .fatal, grade5 = s.grade == 5, death = s.seriousnessCriteria.contains(.death)
+        guard fatal != grade5 || grade5 != death else { return nil }
+        return "outcome \(s.outcome.rawValue), grade \(s.grade), death criterion \(death ? "given" : "not given"); "
+            + "a fatal outcome, grade 5 and the death criterion go together"
+    }
+
+    /// The sponsor must hear of a serious adverse event within 24 h of the site learning it is serious.
+    public static func sponsorNotificationDue(seriousSince: Timestamp) -> Timestamp {
+        seriousSince.adding(seconds: sponsorNotificationSeconds)
     }
 
     /// An adverse event after an update.

@@ -33,7 +33,7 @@ public enum SiteFold {
                 rows.deviations.append(DeviationRow(eventID: e.eventID, siteID: siteID, participantID: nil, deviation: d,
                                                     occurredAt: e.occurredAt, recordedBy: e.recordedBy))
             case .signalAcknowledged(let a):
-                if rows.acknowledgements[a.signalID] == nil { rows.acknowledgements[a.signalID] = (e.recordedBy, e.occurredAt) }
+                if rows.acknowledgements[a.signalID] == nil { rows.acknowledgements[a.signalID] = (e.recordedBy, e.recordedAt) }
             default:
                 break
             }

@@ -137,7 +137,7 @@ public struct EventValidator: Sendable {
             var dataIssues: [ValidationIssue] = []
             if var dataReader = ObjectReader.make(data, pointer: "/data", issues: &dataIssues) {
                 payload = PayloadDecoder.decode(type, from: &dataReader,
-                                                .init(version: schemaVersion!, occurredAt: occurredAt))
+                                                .init(version: schemaVersion!, occurredAt: occurredAt, stored: mode == .stored))
                 dataReader.rejectUnknownFields()
                 dataIssues += dataReader.issues
             }

@@ -4,12 +4,15 @@ enum PayloadDecoder {
     struct Context {
         var version: Int
         var occurredAt: Timestamp?
+        /// A record of the log being read back: only what the event carries is checked, never a policy that came
+        /// later (e.g. `phq9_item9_min` above 1, refused in new submissions since issue 14, still read in old records).
+        var stored = false
     }
 
     static func decode(_ type: EventType, from r: inout ObjectReader, _ c: Context) -> EventPayload? {
         switch type {
-        case .protocolDefined: protocolDefined(&r).map(EventPayload.protocolDefined)
-        case .protocolAmended: protocolAmended(&r).map(EventPayload.protocolAmended)
+        case .protocolDefined: protocolDefined(&r, c).map(EventPayload.protocolDefined)
+        case .protocolAmended: protocolAmended(&r, c).map(EventPayload.protocolAmended)
         case .siteActivated: siteActivated(&r).map(EventPayload.siteActivated)
         case .participantScreened: screened(&r).map(EventPayload.participantScreened)
         case .participantEnrolled: enrolled(&r, c).map(EventPayload.participantEnrolled)
@@ -22,10 +25,10 @@ enum PayloadDecoder {
         case .doseMissed: doseMissed(&r).map(EventPayload.doseMissed)
         case .drugReturned: drugReturned(&r).map(EventPayload.drugReturned)
         case .drugDestroyed: drugDestroyed(&r).map(EventPayload.drugDestroyed)
-        case .assessmentCompleted: assessment(&r).map(EventPayload.assessmentCompleted)
+        case .assessmentCompleted: assessment(&r, c).map(EventPayload.assessmentCompleted)
         case .vitalsRecorded: vitals(&r).map(EventPayload.vitalsRecorded)
         case .adverseEventReported: adverseEvent(&r, c).map(EventPayload.adverseEventReported)
-        case .adverseEventUpdated: adverseEventUpdate(&r).map(EventPayload.adverseEventUpdated)
+        case .adverseEventUpdated: adverseEventUpdate(&r, c).map(EventPayload.adverseEventUpdated)
         case .deviationReported: deviation(&r).map(EventPayload.deviationReported)
         case .unblindingPerformed: unblinding(&r).map(EventPayload.unblindingPerformed)
         case .signalAcknowledged: acknowledgement(&r).map(EventPayload.signalAcknowledged)
@@ -36,7 +39,7 @@ enum PayloadDecoder {
 
     // MARK: Study set-up
 
-    static func rules(_ r: inout ObjectReader) -> ProtocolRules? {
+    static func rules(_ r: inout ObjectReader, _ c: Context) -> ProtocolRules? {
         let substances = r.objects("substances", maxCount: 3) { s -> SubstanceRule? in
             let substance = s.enumeration("substance", Substance.self)
             let units = s.enumerations("units", DoseUnit.self, minCount: 1)
@@ -61,17 +64,44 @@ enum PayloadDecoder {
             return ScheduledAssessment(instrument: instrument, everyDays: every, windowDays: window)
         }
         let thresholds = r.object("safety_thresholds") { t -> SafetyThresholds? in
-            let item9 = t.integer("phq9_item9_min", in: 1...3)
+            // Any positive answer to PHQ-9 item 9 needs follow-up: version 2 allows only 1, and a new version 1
+            // protocol is refused above 1 too (Swift-only for v1); older records with 2 or 3 still replay.
+            var item9 = t.integer("phq9_item9_min", in: 1...3)
+            if c.version >= 2 || !c.stored, let value = item9, value > 1 {
+                t.report("phq9_item9_min", "must be 1: any positive answer to PHQ-9 item 9 (thoughts of self-harm) needs follow-up, got \(value)")
+                item9 = nil
+            }
             let item10 = t.integer("madrs_item10_min", in: 1...6)
-            let worsening = t.integer("worsening_points", in: 1...60)
+            var qidsWarning: Int? = 1
+            var qidsCritical: Int? = 2
+            var worsening: [Instrument: Int]?
+            if c.version >= 2 {
+                qidsWarning = t.integer("qids_item12_warning_min", in: 1...3)
+                qidsCritical = t.integer("qids_item12_critical_min", in: 1...3)
+                if let warning = qidsWarning, let critical = qidsCritical, critical < warning {  // Swift-only
+                    t.report("qids_item12_critical_min", "must not be below qids_item12_warning_min (\(warning))")
+                    qidsCritical = nil
+                }
+                worsening = t.object("worsening_points") { w -> [Instrument: Int]? in
+                    var points: [Instrument: Int] = [:]
+                    for instrument in Instrument.worseningScored {
+                        points[instrument] = w.integer(instrument.rawValue, in: 1...instrument.maximumTotal!)
+                    }
+                    return points.count == Instrument.worseningScored.count ? points : nil
+                }
+            } else if let single = t.integer("worsening_points", in: 1...60) {
+                worsening = [.phq9: single, .madrs: single]
+            }
             let sys = t.integer("systolic_max", in: 80...250)
             let dia = t.integer("diastolic_max", in: 40...150)
             let hrMin = t.integer("heart_rate_min", in: 20...120)
             let hrMax = t.integer("heart_rate_max", in: 40...250)
             let temp = t.number("temperature_max_c", in: 35...43)
             if let hrMin, let hrMax, hrMin >= hrMax { t.report("heart_rate_max", "must be above heart_rate_min") }  // Swift-only
-            guard let item9, let item10, let worsening, let sys, let dia, let hrMin, let hrMax, let temp else { return nil }
-            return SafetyThresholds(phq9Item9Min: item9, madrsItem10Min: item10, worseningPoints: worsening, systolicMax: sys,
+            guard let item9, let item10, let qidsWarning, let qidsCritical, let worsening, let sys, let dia, let hrMin, let hrMax,
+                  let temp else { return nil }
+            return SafetyThresholds(phq9Item9Min: item9, madrsItem10Min: item10, qidsItem12WarningMin: qidsWarning,
+                                    qidsItem12CriticalMin: qidsCritical, worseningPoints: worsening, systolicMax: sys,
                                     diastolicMax: dia, heartRateMin: hrMin, heartRateMax: hrMax, temperatureMaxC: temp)
         }
         guard let substances, let minHours, let maxPerWeek, let supervision, let schedule, let thresholds else { return nil }
@@ -79,20 +109,20 @@ enum PayloadDecoder {
                              supervisionRequired: supervision, assessmentSchedule: schedule, safetyThresholds: thresholds)
     }
 
-    static func protocolDefined(_ r: inout ObjectReader) -> ProtocolDefined? {
+    static func protocolDefined(_ r: inout ObjectReader, _ c: Context) -> ProtocolDefined? {
         let id = r.string("protocol_id", maxLength: 64)
         let version = r.string("protocol_version", maxLength: 32)
-        let rules = rules(&r)
+        let rules = rules(&r, c)
         guard let id, let version, let rules else { return nil }
         return ProtocolDefined(protocolID: id, protocolVersion: version, rules: rules)
     }
 
-    static func protocolAmended(_ r: inout ObjectReader) -> ProtocolAmended? {
+    static func protocolAmended(_ r: inout ObjectReader, _ c: Context) -> ProtocolAmended? {
         let id = r.string("protocol_id", maxLength: 64)
         let version = r.string("protocol_version", maxLength: 32)
         let effective = r.timestamp("effective_from")
         let reason = r.string("reason", maxLength: 2_000)
-        let rules = rules(&r)
+        let rules = rules(&r, c)
         guard let id, let version, let effective, let reason, let rules else { return nil }
         return ProtocolAmended(protocolID: id, protocolVersion: version, effectiveFrom: effective, reason: reason, rules: rules)
     }
@@ -244,20 +274,32 @@ enum PayloadDecoder {
 
     // MARK: Observations
 
-    static func assessment(_ r: inout ObjectReader) -> AssessmentCompleted? {
+    static func assessment(_ r: inout ObjectReader, _ c: Context) -> AssessmentCompleted? {
         let instrument = r.enumeration("instrument", Instrument.self)
         let rawItems = r.array("items")
         let total = instrument?.isYesNo == true ? nil : r.integer("total", in: 0...60)
-        let rater = r.string("rater", required: false, maxLength: 128)
+        // Version 2: the MADRS is clinician-rated, so the rater is part of the record.
+        let rater = r.string("rater", required: c.version >= 2 && instrument == .madrs, maxLength: 128)
         guard let instrument, let rawItems else { return nil }
-        guard rawItems.count == instrument.itemCount else {
-            r.report("items", "\(instrument.rawValue) has \(instrument.itemCount) items, got \(rawItems.count)")
+        let itemCount = instrument.itemCount(schemaVersion: c.version)
+        guard rawItems.count == itemCount else {
+            let frames = instrument == .cssrsScreen && c.version >= 2 ? " (version 2: Q1-Q5, Q6 lifetime, Q6 past 3 months)" : ""
+            r.report("items", "\(instrument.rawValue) has \(itemCount) items\(frames), got \(rawItems.count)")
             return nil
         }
+        let followUpsAsked = rawItems[1] == .bool(true)
         var items: [Int] = []
         var itemIssues: [ValidationIssue] = []
         for (i, raw) in rawItems.enumerated() {
             let pointer = r.path("items") + "/\(i)"
+            if instrument == .cssrsScreen, c.version >= 2, Instrument.cssrsFollowUps.contains(i), raw == .null {
+                if followUpsAsked {
+                    itemIssues.append(ValidationIssue(pointer: pointer, reason: "question \(i + 1) must be answered (true or false) when question 2 is yes"))
+                } else {
+                    items.append(Instrument.notAsked)
+                }
+                continue
+            }
             if instrument.isYesNo {
                 guard case .bool(let yes) = raw else {
                     itemIssues.append(ValidationIssue(pointer: pointer, reason: "expected true (yes) or false (no), got \(raw.typeName)"))
@@ -269,6 +311,10 @@ enum PayloadDecoder {
             }) {
                 items.append(value)
             }
+        }
+        if instrument == .cssrsScreen, c.version >= 2, items.count == itemCount, items[6] == 1, items[5] == 0 {  // Swift-only
+            itemIssues.append(ValidationIssue(pointer: r.path("items") + "/5",
+                                              reason: "suicidal behaviour in the past 3 months (item 7) is lifetime behaviour too: item 6 must be true"))
         }
         r.absorb(itemIssues)
         guard itemIssues.isEmpty else { return nil }
@@ -325,6 +371,12 @@ enum PayloadDecoder {
         }
         if grade == 5, let outcome, outcome != .fatal { r.report("outcome", "grade 5 (death) requires outcome 'fatal'") }
         if grade == 5, serious == false { r.report("serious", "grade 5 (death) is always serious") }
+        if !c.stored {  // Swift-only; since issue 14, so older records are still read
+            deathAgreement(&r, grade: grade, outcome: outcome, criteria: criteria)
+            if grade == 5, serious == true, let criteria, !criteria.contains(.death) {
+                r.report("seriousness_criteria", "grade 5 (death) needs the 'death' criterion")
+            }
+        }
         guard let term, let onset, let grade, let serious, let criteria, let causality, let action, let outcome,
               onset <= (c.occurredAt ?? onset), grade < 5 || (outcome == .fatal && serious)
         else { return nil }
@@ -332,7 +384,19 @@ enum PayloadDecoder {
                                     causality: causality, actionTaken: action, outcome: outcome)
     }
 
-    static func adverseEventUpdate(_ r: inout ObjectReader) -> AdverseEventUpdated? {
+    /// A `fatal` outcome and the `death` criterion need grade 5, as far as one event tells (an update is judged on
+    /// the adverse event's merged state by the projector: `adverse_event_inconsistent`).
+    static func deathAgreement(_ r: inout ObjectReader, grade: Int?, outcome: AdverseEventOutcome?, criteria: [SeriousnessCriterion]?) {
+        if outcome == .fatal, let grade, grade != 5 { r.report("grade", "outcome 'fatal' needs grade 5 (death), got \(grade)") }
+        if criteria?.contains(.death) == true, let grade, grade != 5 {
+            r.report("seriousness_criteria", "the 'death' criterion needs grade 5 (death), got grade \(grade)")
+        }
+        if criteria?.contains(.death) == true, let outcome, outcome != .fatal {
+            r.report("outcome", "the 'death' criterion needs outcome 'fatal', got '\(outcome.rawValue)'")
+        }
+    }
+
+    static func adverseEventUpdate(_ r: inout ObjectReader, _ c: Context) -> AdverseEventUpdated? {
         let id = r.uuid("adverse_event_id")
         let grade = r.integer("grade", in: 1...5, required: false)
         let serious = r.bool("serious", required: false)
@@ -340,6 +404,10 @@ enum PayloadDecoder {
         let outcome = r.enumeration("outcome", AdverseEventOutcome.self, required: false)
         let action = r.enumeration("action_taken", ActionTaken.self, required: false)
         let resolved = r.timestamp("resolved_at", required: false)
+        if !c.stored {  // Swift-only; since issue 14
+            deathAgreement(&r, grade: grade, outcome: outcome, criteria: criteria)
+            if grade == 5, let outcome, outcome != .fatal { r.report("outcome", "grade 5 (death) requires outcome 'fatal'") }
+        }
         if grade == nil, serious == nil, criteria == nil, outcome == nil, action == nil, resolved == nil, r.issues.isEmpty {
             r.report("adverse_event_id", "an update must change at least one of grade, serious, seriousness_criteria, outcome, action_taken, resolved_at")
             return nil
@@ -383,7 +451,7 @@ enum PayloadDecoder {
         if let data, let type {
             var nested: [ValidationIssue] = []
             if var reader = ObjectReader.make(data, pointer: r.path("data"), issues: &nested) {
-                let current = Context(version: type.supportedSchemaVersions.upperBound, occurredAt: nil)
+                let current = Context(version: type.supportedSchemaVersions.upperBound, occurredAt: nil, stored: c.stored)
                 replacement = decode(type, from: &reader, current)
                 reader.rejectUnknownFields()
                 nested += reader.issues
