@@ -242,7 +242,8 @@ extension Bench {
             data["effective_from"] = .string(BenchStudy.recordedAt.rfc3339)
             data["reason"] = "benchmark: an amendment over the whole archive"
             let amendment = try EventValidator().validateSubmission([
-                "event_id": .string(UUID().uuidString.lowercased()), "type": "study.protocol_amended", "schema_version": 1,
+                "event_id": .string(UUID().uuidString.lowercased()), "type": "study.protocol_amended",
+                "schema_version": .number(Double(EventType.protocolAmended.submittableSchemaVersions.upperBound)),
                 "study_id": .string(studyID), "occurred_at": .string(BenchStudy.recordedAt.rfc3339), "data": .object(data),
             ], recordedAt: BenchStudy.recordedAt, recordedBy: "sponsor").get()
             let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
