@@ -52,13 +52,10 @@ enum FoldSnapshots {
 
     /// Saves the states (one statement), all as of `throughSeq`; participants without a state lose their snapshot.
     static func save(_ states: [String: ParticipantFold.State?], throughSeq: Int64, _ db: PostgresConnection) throws {
-        var ids: [String] = []
-        var texts: [String] = []
-        for (id, state) in states {
-            guard let state else { continue }
-            ids.append(id)
-            texts.append(AuditChain.hex(try state.compact()))
-        }
+        let kept = states.compactMap { id, state in state.map { (id, $0) } }
+        let ids = kept.map(\.0)
+        // Encoding the states is most of a streaming batch's own CPU: spread over the cores.
+        let texts = try ParallelMap.map(kept, minimumPerWorker: 4) { AuditChain.hex(try $0.1.compact()) }
         let gone = states.filter { $0.value == nil }.map(\.key)
         if !gone.isEmpty {
             try db.enqueue("DELETE FROM projection.participant_folds WHERE participant_id = ANY(\(array: gone)::text[])")
