@@ -28,18 +28,19 @@ public struct ParticipantTimeline: Sendable, Equatable {
         let summary = try db.query("""
             SELECT site_id, status, protocol_version, enrolled_at, doses_administered, doses_missed, adherence_pct::text,
                    last_dose_at, baseline_phq9, latest_phq9, baseline_madrs, latest_madrs,
-                   response, remission, open_signals, unblinded_at
+                   response, remission, open_signals, unblinded_at, baseline_who5, latest_who5
             FROM monitoring.participants WHERE participant_id = \(participantID)
             """)
         guard let row = summary.first else { throw NotFound(participantID: participantID) }
         let s = try row.decode((String, String, String?, Timestamp?, Int, Int, String?, Timestamp?, Int?, Int?, Int?, Int?,
-                                Bool?, Bool?, Int, Timestamp?).self)
+                                Bool?, Bool?, Int, Timestamp?, Int?, Int?).self)
         func score(_ b: Int?, _ l: Int?) -> String { "\(b.map(String.init) ?? "-") → \(l.map(String.init) ?? "-")" }
         func yesNo(_ v: Bool?) -> String { v.map { $0 ? "yes" : "no" } ?? "-" }
         var header: [(String, String)] = [
             ("site", s.0), ("status", s.1), ("protocol", s.2 ?? "-"), ("enrolled", s.3?.utc(.minute) ?? "-"),
             ("doses", "\(s.4) given, \(s.5) missed, adherence \(s.6.map { $0 + " %" } ?? "-")"),
             ("last dose", s.7?.utc(.minute) ?? "-"), ("PHQ-9 baseline → latest", score(s.8, s.9)), ("MADRS baseline → latest", score(s.10, s.11)),
+            ("WHO-5 baseline → latest", score(s.16, s.17) + (s.17.map { " (\(Instrument.who5.percentage(ofTotal: $0)!) %)" } ?? "")),
             ("response / remission", "\(yesNo(s.12)) / \(yesNo(s.13))"),
             ("open signals", String(s.14)),
         ]

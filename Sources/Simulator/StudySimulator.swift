@@ -269,7 +269,7 @@ private struct Builder {
         return (dispensed, lastVisit)
     }
 
-    /// Weekly PHQ-9; GAD-7 every 2 weeks; MADRS and the C-SSRS screener every 4 weeks; QIDS-SR16 at baseline and end.
+    /// Weekly PHQ-9; GAD-7 every 2 weeks; MADRS, the C-SSRS screener and WHO-5 every 4 weeks; QIDS-SR16 at baseline and end.
     mutating func addScales(_ site: String, _ pid: String, week: Int, phq9: Int, at: Timestamp, full: Bool, rater: String) {
         add(.assessmentCompleted, role: .investigator, site: site, participant: pid, at: at, scored(.phq9, total: phq9))
         if week % 2 == 0 {
@@ -294,6 +294,13 @@ private struct Builder {
         if week == 0 || full {
             add(.assessmentCompleted, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 1200),
                 scored(.qidsSR16, total: min(27, phq9)))
+        }
+        if week % 4 == 0 || full {
+            // WHO-5 well-being rises as the depression score falls; spread evenly over its items.
+            let total = max(0, min(25, 24 - phq9))
+            let items = (0..<Instrument.who5.itemCount).map { total / 5 + ($0 < total % 5 ? 1 : 0) }
+            add(.assessmentCompleted, version: 2, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 1500),
+                ["instrument": "who5", "items": .array(items.map { .number(Double($0)) }), "total": .number(Double(total))])
         }
     }
 

@@ -50,6 +50,25 @@ struct MonitoringTests {
                 == [["acknowledged", "monitor.mo"]])
     }
 
+    /// WHO-5 (issue 19): the raw scores in monitoring.participants, the percentage in the participant report.
+    @Test func wellBeingScoresReachTheParticipantSummary() throws {
+        let db = try TestStack.migratedDatabase()
+        let events = Self.story { s in
+            func who5(_ day: Double, _ items: [Int]) {
+                s.add(.assessmentCompleted, day: day, ["instrument": "who5", "items": .array(items.map { .number(Double($0)) }),
+                                                       "total": .number(Double(items.reduce(0, +)))])
+            }
+            who5(-1, [2, 1, 2, 1, 2])
+            s.dose(day: 0.5, 8)
+            who5(14, [3, 3, 4, 3, 3])
+        }
+        try TestStack.apply(events, to: db)
+        #expect(try db.query("SELECT baseline_who5, latest_who5, change_who5 FROM monitoring.participants").rows == [["8", "16", "8"]])
+        #expect(try db.query("SELECT instrument, total_score FROM monitoring.assessments").rows == [["who5", "8"], ["who5", "16"]])
+        let timeline = try ParticipantTimeline.load(db, participantID: ParticipantStory.standard().participant)
+        #expect(timeline.text.contains("WHO-5 baseline → latest") && timeline.text.contains("8 → 16 (64 %)"), "\(timeline.text)")
+    }
+
     @Test func timeDependentViewsAreComputedAtReadTime() throws {
         let db = try TestStack.migratedDatabase()
         // Events dated long ago: the serious AE is past its deadline and the weekly PHQ-9 is overdue now.

@@ -12,6 +12,9 @@ public enum Instrument: String, Sendable, Hashable, CaseIterable, Codable {
     /// `assessment.completed`: 6 answers, Q6 (suicidal behaviour) without a time frame. Version 2: 7 answers, Q6 asked
     /// for lifetime (item 6) and the past 3 months (item 7), Q3-Q5 null (not asked) when Q2 is no (Columbia's triage).
     case cssrsScreen = "cssrs_screen"
+    /// WHO-5 Well-Being Index: 5 items 0-5, raw score 0-25 (higher is better); the percentage score is raw × 4.
+    /// Version 2 of `assessment.completed` only.
+    case who5
 
     /// Instruments judged for `symptom_worsening`, each with its own `worsening_points`.
     public static let worseningScored: [Instrument] = [.phq9, .madrs, .gad7]
@@ -37,8 +40,15 @@ public enum Instrument: String, Sendable, Hashable, CaseIterable, Codable {
         case .gad7: 7
         case .qidsSR16: 16
         case .cssrsScreen: 6
+        case .who5: 5
         }
     }
+
+    /// The first version of `assessment.completed` that records the instrument.
+    public var firstSchemaVersion: Int { self == .who5 ? 2 : 1 }
+
+    /// WHO-5's percentage score (0-100) from its raw total (0-25); nil for the other instruments.
+    public func percentage(ofTotal total: Int) -> Int? { self == .who5 ? total * 4 : nil }
 
     /// Answers are booleans (yes/no) instead of scores.
     public var isYesNo: Bool { self == .cssrsScreen }
@@ -46,6 +56,7 @@ public enum Instrument: String, Sendable, Hashable, CaseIterable, Codable {
     public var itemRange: ClosedRange<Int> {
         switch self {
         case .madrs: 0...6
+        case .who5: 0...5
         case .cssrsScreen: 0...1
         default: 0...3
         }

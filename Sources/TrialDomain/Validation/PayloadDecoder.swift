@@ -281,6 +281,10 @@ enum PayloadDecoder {
         // Version 2: the MADRS is clinician-rated, so the rater is part of the record.
         let rater = r.string("rater", required: c.version >= 2 && instrument == .madrs, maxLength: 128)
         guard let instrument, let rawItems else { return nil }
+        guard c.version >= instrument.firstSchemaVersion else {
+            r.report("instrument", "\(instrument.rawValue) is recorded with schema_version \(instrument.firstSchemaVersion) or later")
+            return nil
+        }
         let itemCount = instrument.itemCount(schemaVersion: c.version)
         guard rawItems.count == itemCount else {
             let frames = instrument == .cssrsScreen && c.version >= 2 ? " (version 2: Q1-Q5, Q6 lifetime, Q6 past 3 months)" : ""
