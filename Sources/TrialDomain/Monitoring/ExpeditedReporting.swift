@@ -25,14 +25,6 @@ public enum ExpeditedReporting {
         public var source: Source
         public var susar: Bool
         public var fatalOrLifeThreatening: Bool
-
-        public init(eventID: String, recordedAt: Timestamp, source: Source, susar: Bool, fatalOrLifeThreatening: Bool) {
-            self.eventID = eventID
-            self.recordedAt = recordedAt
-            self.source = source
-            self.susar = susar
-            self.fatalOrLifeThreatening = fatalOrLifeThreatening
-        }
     }
 
     /// One `regulatory_report.submitted` for the adverse event.
@@ -41,13 +33,6 @@ public enum ExpeditedReporting {
         public var recordedAt: Timestamp
         public var report: Report
         public var recipient: String
-
-        public init(eventID: String, recordedAt: Timestamp, report: Report, recipient: String) {
-            self.eventID = eventID
-            self.recordedAt = recordedAt
-            self.report = report
-            self.recipient = recipient
-        }
     }
 
     /// One expedited report owed to the regulator.
