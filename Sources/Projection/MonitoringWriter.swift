@@ -375,17 +375,12 @@ enum MonitoringWriter {
         }
         var accountability = AccountabilityChanges()
         let previous = snapshots.mapValues(\.state)
-        let groups = (histories != nil || foldFromArchive.count <= chunk ? [foldFromArchive] : try chunks(foldFromArchive, db))
-            .filter { !$0.isEmpty }
-        // Each group's histories are read while the group before is decoded and folded (as in `refoldAll`).
-        var next = histories == nil ? try groups.first.map { try db.prefetch(historiesQuery($0)) } : nil
-        for (index, group) in groups.enumerated() {
-            var events = histories ?? []
-            if let pending = next {
-                let rows = try pending.rows()
-                next = index + 1 < groups.count ? try db.prefetch(historiesQuery(groups[index + 1])) : nil
-                events = try decode(rows)
-            }
+        var given = histories.map { (group: foldFromArchive, events: $0) }
+        var reader = histories != nil ? nil
+            : try ArchivedHistories(foldFromArchive.count <= chunk ? [foldFromArchive] : try chunks(foldFromArchive, db), db)
+        while let (group, events) = try given ?? reader?.next() {
+            given = nil
+            guard !group.isEmpty else { continue }
             let archived = Dictionary(grouping: events) { $0.participantID! }
             var replaced: [String] = []
             let refolded = try ParallelMap.map(group, minimumPerWorker: 8) { [newEvents] id in
@@ -414,19 +409,43 @@ enum MonitoringWriter {
     static func refoldAll(_ chunks: [[String]], protocols: ProtocolHistory, rowsDeleted: Bool = false, notify: Bool,
                           cache: FoldStateCache? = nil, _ db: PostgresConnection,
                           settle: (AccountabilityChanges) throws -> Void = { _ in }) throws {
-        guard let first = chunks.first else { return }
+        guard !chunks.isEmpty else { return }
         let throughSeq = try chainHeadSeq(db)
-        var next = try db.prefetch(historiesQuery(first))
-        for (index, ids) in chunks.enumerated() {
-            let rows = try next.rows()
-            if index + 1 < chunks.count { next = try db.prefetch(historiesQuery(chunks[index + 1])) }
-            try settle(try refreshParticipants(ids, protocols: protocols, foldAgain: true, histories: try decode(rows),
+        var reader = try ArchivedHistories(chunks, db)
+        while let (ids, events) = try reader.next() {
+            try settle(try refreshParticipants(ids, protocols: protocols, foldAgain: true, histories: events,
                                                rowsDeleted: rowsDeleted, notify: notify, throughSeq: throughSeq, cache: cache, db))
         }
     }
 
-    static func historiesQuery(_ participants: [String]) -> PostgresQuery {
-        "SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: participants)::text[])"
+    /// Each group's archived events in turn; the next group's are read (`PostgresConnection.prefetch`) while the caller
+    /// works on the ones it has, so PostgreSQL and the fold work at the same time instead of taking turns.
+    struct ArchivedHistories {
+        private let groups: [[String]]
+        private let db: PostgresConnection
+        private var pending: PostgresPrefetch?
+        private var index = 0
+
+        /// Empty groups are skipped (no statement for them).
+        init(_ groups: [[String]], _ db: PostgresConnection) throws {
+            self.groups = groups.filter { !$0.isEmpty }
+            self.db = db
+            pending = try self.groups.first.map { try db.prefetch(Self.query($0)) }
+        }
+
+        /// The next group and its participants' decoded events; nil after the last.
+        mutating func next() throws -> (group: [String], events: [RecordedEvent])? {
+            guard let current = pending else { return nil }
+            let rows = try current.rows()
+            let group = groups[index]
+            index += 1
+            pending = index < groups.count ? try db.prefetch(Self.query(groups[index])) : nil
+            return (group, try MonitoringWriter.decode(rows))
+        }
+
+        private static func query(_ participants: [String]) -> PostgresQuery {
+            "SELECT envelope FROM audit.events WHERE participant_id = ANY(\(array: participants)::text[])"
+        }
     }
 
     static func chainHeadSeq(_ db: PostgresConnection) throws -> Int64 {

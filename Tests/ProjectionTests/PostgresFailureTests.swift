@@ -50,26 +50,19 @@ struct PostgresFailureTests {
         #expect(value == 42 && attempts == 3)
     }
 
-    @Test func retriesAreBoundedThenTheErrorIsHandedOn() {
+    /// A transient error is retried a bounded number of times (the first attempt and three retries), a fatal one never;
+    /// either way the error is handed on.
+    @Test(arguments: [("57014", "canceling statement due to user request", 4),
+                      ("23505", "duplicate key value violates unique constraint", 1)])
+    func retriesAreBoundedAndFatalErrorsNeverRetried(sqlState: String, message: String, expectedAttempts: Int) {
         var attempts = 0
         #expect {
             try Self.fast.run("test", logger: Self.quiet) { () throws -> Int in
                 attempts += 1
-                throw PostgresError(kind: .query, sqlState: "57014", message: "canceling statement due to user request")
+                throw PostgresError(kind: .query, sqlState: sqlState, message: message)
             }
-        } throws: { ($0 as? PostgresError)?.sqlState == "57014" }
-        #expect(attempts == 4, "the first attempt and three retries")
-    }
-
-    @Test func fatalErrorsAreNeverRetried() {
-        var attempts = 0
-        #expect {
-            try Self.fast.run("test", logger: Self.quiet) { () throws -> Int in
-                attempts += 1
-                throw PostgresError(kind: .query, sqlState: "23505", message: "duplicate key value violates unique constraint")
-            }
-        } throws: { ($0 as? PostgresError)?.sqlState == "23505" }
-        #expect(attempts == 1)
+        } throws: { ($0 as? PostgresError)?.sqlState == sqlState }
+        #expect(attempts == expectedAttempts)
     }
 
     /// A stopping projector does not wait out a backoff (up to 5 s): a stop wakes the wait and hands the error on.
