@@ -82,6 +82,23 @@ enum ParticipantTables {
                 """)
         }
         try insertDeviations(all.flatMap(\.1.deviations), db)
+        let medications = all.flatMap(\.1.medications)
+        if !medications.isEmpty {
+            try db.enqueue("""
+                INSERT INTO monitoring.concomitant_medications (medication_id, participant_id, site_id, name, atc_code, dose, unit,
+                    frequency, indication, started_on, stopped_on, stop_reason, changes, classes, recorded_by, recorded_at)
+                SELECT m, p, s, n, a, d, u, f, i, so, st, sr, c, cl::text[], rb, ra
+                FROM unnest(\(array: medications.map(\.medicationID))::uuid[], \(array: medications.map(\.participantID))::text[],
+                    \(array: medications.map(\.siteID))::text[], \(array: medications.map(\.name))::text[],
+                    \(array: medications.map(\.atcCode))::text[], \(array: medications.map { CanonicalJSON.formatNumber($0.regimen.dose) })::numeric[],
+                    \(array: medications.map(\.regimen.unit.rawValue))::text[], \(array: medications.map(\.regimen.frequency.rawValue))::text[],
+                    \(array: medications.map(\.indication))::text[], \(array: medications.map(\.startedOn))::date[],
+                    \(array: medications.map(\.stoppedOn))::date[], \(array: medications.map(\.stopReason))::text[],
+                    \(array: medications.map(\.changes))::integer[], \(array: medications.map { "{" + $0.classes.joined(separator: ",") + "}" })::text[],
+                    \(array: medications.map(\.recordedBy))::text[], \(array: medications.map(\.recordedAt.rfc3339))::timestamptz[])
+                    AS x(m, p, s, n, a, d, u, f, i, so, st, sr, c, cl, rb, ra)
+                """)
+        }
         try insertMovements(all.flatMap(\.1.movements), db)
         try insertSignals(all.flatMap(\.1.signals), db)
         try insertCorrections(all.flatMap(\.1.corrections), db)
@@ -129,11 +146,12 @@ enum ParticipantTables {
     static func insertDeviations(_ d: [DeviationRow], _ db: PostgresConnection) throws {
         guard !d.isEmpty else { return }
         try db.enqueue("""
-            INSERT INTO monitoring.deviations (event_id, site_id, participant_id, category, severity, description, occurred_at, recorded_by)
+            INSERT INTO monitoring.deviations (event_id, site_id, participant_id, category, severity, description, occurred_at, recorded_by,
+                detected_by)
             SELECT * FROM unnest(\(array: d.map(\.eventID))::uuid[], \(array: d.map(\.siteID))::text[], \(array: d.map(\.participantID))::text[],
                 \(array: d.map(\.deviation.category.rawValue))::text[], \(array: d.map(\.deviation.severity.rawValue))::text[],
                 \(array: d.map(\.deviation.description))::text[], \(array: d.map(\.occurredAt.rfc3339))::timestamptz[],
-                \(array: d.map(\.recordedBy))::text[])
+                \(array: d.map(\.recordedBy))::text[], \(array: d.map { $0.detectedBy?.rawValue })::text[])
             """)
     }
 

@@ -41,6 +41,7 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     static let vitals = Self("monitoring", "vitals")
     static let adverseEvents = Self("monitoring", "adverse_events")
     static let deviations = Self("monitoring", "deviations")
+    static let concomitantMedications = Self("monitoring", "concomitant_medications", key: "medication_id")
     static let corrections = Self("monitoring", "corrections")
     static let safetySignals = Self("monitoring", "safety_signals", key: "signal_id", type: "text")
     static let siteActivity = Self("monitoring", "site_activity", key: "site_id", type: "text")
@@ -55,7 +56,7 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     /// Every derived table, in the order they are checksummed.
     public static let all: [ReadModelTable] = [
         participants, doses, assessments, vitals, adverseEvents, deviations, corrections, safetySignals, siteActivity,
-        siteAcknowledgements, protocolVersions, allocations, doseProducts, drugMovements, drugAccountability,
+        siteAcknowledgements, protocolVersions, allocations, doseProducts, drugMovements, drugAccountability, concomitantMedications,
     ]
 
     /// The table a participant's rows of this kind live in.
@@ -68,6 +69,7 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
         case .vitals: vitals
         case .adverseEvent: adverseEvents
         case .deviation: deviations
+        case .concomitantMedication: concomitantMedications
         case .drugMovement: drugMovements
         case .correction: corrections
         case .signal: safetySignals

@@ -44,6 +44,11 @@ public struct ParticipantTimeline: Sendable, Equatable {
             ("response / remission", "\(yesNo(s.12)) / \(yesNo(s.13))"),
             ("open signals", String(s.14)),
         ]
+        let current = try db.query("""
+            SELECT coalesce(string_agg(name || ' ' || dose || ' ' || unit || ' ' || frequency, '; ' ORDER BY started_on, medication_id), '-')
+            FROM monitoring.concomitant_medications WHERE participant_id = \(participantID) AND status = 'current'
+            """).decode(String.self)
+        header.append(("current medications", current.first ?? "-"))
         if let unblinded = s.15 { header.append(("UNBLINDED", unblinded.utc(.minute))) }
         let entries = try db.query(PostgresQuery(unsafeSQL: """
             SELECT at, kind, consented_at, text FROM (
@@ -66,6 +71,14 @@ public struct ParticipantTimeline: Sendable, Equatable {
                 UNION ALL SELECT onset_at, 'ADVERSE EVENT', NULL, term || ', grade ' || grade || CASE WHEN serious THEN ', SERIOUS' ELSE '' END
                         || ', ' || outcome || CASE WHEN updates > 0 THEN ' (' || updates || ' update(s))' ELSE '' END, event_id::text
                     FROM monitoring.adverse_events WHERE participant_id = $1
+                UNION ALL SELECT started_on::timestamp AT TIME ZONE 'UTC', 'medication', NULL, name || ' (' || atc_code || ') '
+                        || dose || ' ' || unit || ' ' || frequency || ' for ' || indication
+                        || CASE WHEN cardinality(classes) > 0 THEN ' [' || array_to_string(classes, ', ') || ']' ELSE '' END
+                        || CASE WHEN changes > 0 THEN ' (now; ' || changes || ' change(s))' ELSE '' END, medication_id::text
+                    FROM monitoring.concomitant_medications WHERE participant_id = $1
+                UNION ALL SELECT stopped_on::timestamp AT TIME ZONE 'UTC', 'medication stopped', NULL, name || coalesce(': ' || stop_reason, ''),
+                        medication_id::text
+                    FROM monitoring.concomitant_medications WHERE participant_id = $1 AND stopped_on IS NOT NULL
                 UNION ALL SELECT trigger_occurred_at, 'SIGNAL ' || upper(severity), NULL, rule || ': ' || details || ' [' || status || ']', signal_id
                     FROM monitoring.safety_signals WHERE participant_id = $1
                 UNION ALL SELECT occurred_at, kind, NULL, coalesce(target_type, '?') || ' ' || target_event_id || ': ' || reason

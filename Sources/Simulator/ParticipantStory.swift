@@ -79,4 +79,17 @@ public struct ParticipantStory: Sendable {
     }
 
     public func signals(_ rule: SafetyRule) -> [SignalRow] { rows.signals.filter { $0.rule == rule } }
+
+    /// `medication.started` recorded on `day`; returns its id (the medication's).
+    @discardableResult
+    public mutating func medication(day: Double, _ name: String, atc: String, startedOn: String, dose: Double = 50,
+                                    indication: String = "depression") -> String {
+        add(.medicationStarted, day: day, ["name": .string(name), "atc_code": .string(atc), "dose": .number(dose), "unit": "mg",
+                                           "frequency": "daily", "indication": .string(indication), "started_on": .string(startedOn)])
+    }
+
+    @discardableResult
+    public mutating func stopMedication(_ id: String, day: Double, stoppedOn: String) -> String {
+        add(.medicationStopped, day: day, ["medication_id": .string(id), "stopped_on": .string(stoppedOn)])
+    }
 }

@@ -110,7 +110,15 @@ private struct Builder {
             thresholds["qids_item12_warning_min"] = 1
             thresholds["qids_item12_critical_min"] = 2
         }
-        return [
+        var medications: [String: JSONValue] = [:]
+        if schemaVersion >= 2 {
+            medications["concomitant_medications"] = [
+                "contraindicated": [["atc": "N05AN", "washout_days": 7], ["atc": "N06AF", "washout_days": 14], ["atc": "N06AG", "washout_days": 14]],
+                "serotonergic": [["atc": "N02AX02", "washout_days": 2], ["atc": "N02CC", "washout_days": 1]],
+                "antidepressants": ["N06A"], "antidepressant_washout_days": 28, "stable_antidepressant_dose_required": true,
+            ]
+        }
+        return medications.merging([
             "substances": [["substance": "lsd", "units": ["ug"], "min_dose": 5, "max_dose": .number(maxDose), "max_titration_step": 1]],
             "min_hours_between_doses": 72, "max_doses_per_7_days": 2, "supervision_required": true,
             "assessment_schedule": [
@@ -118,7 +126,7 @@ private struct Builder {
                 ["instrument": "madrs", "every_days": 28, "window_days": 3], ["instrument": "cssrs_screen", "every_days": 28, "window_days": 3],
             ],
             "safety_thresholds": .object(thresholds),
-        ]
+        ]) { a, _ in a }
     }
 
     mutating func studySetUp() {
@@ -204,6 +212,31 @@ private struct Builder {
             min(27, max(0, Int((Double(baseline) + weeklyChange * Double(week) + Double.random(in: -2...2, using: &rng)).rounded())))
         }
         addScales(site, pid, week: 0, phq9: baseline, at: visit(0, 30), full: true, rater: investigator)
+        // Concomitant medications (issue 19): every fourth participant, and the first site's third, take sertraline at a
+        // stable dose since long before the study; the third's dose is raised in week 7, after the amendment made a
+        // stable dose a protocol requirement. The first site's second participant turns out in week 2 to have taken
+        // lithium since before Day 1: the doses already given are flagged, lithium is stopped and dosing withheld
+        // for its 7-day washout.
+        let firstSite = site == StudySimulator.siteID(0)
+        let number = Int(pid.suffix(4)) ?? 0
+        let lithiumDay: Int? = firstSite && number == 2 && configuration.weeks > 2 ? 14 : nil
+        var sertraline: String?
+        if number % 4 == 1 || firstSite && number == 3 {
+            sertraline = add(.medicationStarted, role: .investigator, site: site, participant: pid, at: visit(0, 40), [
+                "name": "sertraline", "atc_code": "N06AB06", "dose": 50, "unit": "mg", "frequency": "daily",
+                "indication": "major depressive disorder", "started_on": .string(enrolledAt.adding(days: -200).utcDate),
+            ])
+        }
+        if let day = lithiumDay {
+            let lithium = add(.medicationStarted, role: .investigator, site: site, participant: pid, at: visit(day, 20), [
+                "name": "lithium carbonate", "atc_code": "N05AN01", "dose": 400, "unit": "mg", "frequency": "twice_daily",
+                "indication": "bipolar disorder prophylaxis (disclosed at week 2)", "started_on": .string(enrolledAt.adding(days: -90).utcDate),
+            ])
+            add(.medicationStopped, role: .investigator, site: site, participant: pid, at: visit(day, 25), [
+                "medication_id": .string(lithium), "stopped_on": .string(visit(day, 0).utcDate),
+                "reason": "contraindicated with the study drug",
+            ])
+        }
 
         let withdrawsAtWeek = !withdrawalPlaced && pid.hasSuffix("0004") ? 5 : nil
         if withdrawsAtWeek != nil { withdrawalPlaced = true }
@@ -217,9 +250,20 @@ private struct Builder {
                 ])
                 return (dispensed, lastVisit)
             }
+            if week == 7, firstSite, let sertraline {
+                add(.medicationChanged, role: .investigator, site: site, participant: pid, at: visit(week * 7, 30), [
+                    "medication_id": .string(sertraline), "dose": 100, "unit": "mg", "frequency": "daily",
+                    "changed_on": .string(visit(week * 7, 0).utcDate), "reason": "persistent low mood (GP's decision)",
+                ])
+            }
             for day in [0, 3] {
                 let at = visit(week * 7 + day, 60)
                 lastVisit = at
+                if let lithiumDay, (lithiumDay...(lithiumDay + 7)).contains(week * 7 + day) {
+                    add(.doseMissed, role: .investigator, site: site, participant: pid, at: at,
+                        ["reason": "withheld_by_investigator", "detail": "lithium washout"])
+                    continue
+                }
                 if chance(0.05) {
                     add(.doseMissed, role: .investigator, site: site, participant: pid, at: at,
                         ["reason": chance(0.5) ? "participant_unavailable" : "not_tolerated"])

@@ -72,6 +72,7 @@ struct IncrementalFoldTests {
         var vitals: [String: VitalsRow] = [:]
         var adverseEvents: [String: AdverseEventRow] = [:]
         var deviations: [String: DeviationRow] = [:]
+        var medications: [String: ConcomitantMedicationRow] = [:]
         var movements: [String: DrugMovementRow] = [:]
         var signals: [String: SignalRow] = [:]
         var corrections: [String: CorrectionRow] = [:]
@@ -94,6 +95,7 @@ struct IncrementalFoldTests {
             delete(&vitals, .vitals)
             delete(&adverseEvents, .adverseEvent)
             delete(&deviations, .deviation)
+            delete(&medications, .concomitantMedication)
             delete(&movements, .drugMovement)
             delete(&signals, .signal)
             delete(&corrections, .correction)
@@ -105,6 +107,7 @@ struct IncrementalFoldTests {
             put(&vitals, u.vitals, key: \.eventID)
             put(&adverseEvents, u.adverseEvents, key: \.eventID)
             put(&deviations, u.deviations, key: \.eventID)
+            put(&medications, u.medications, key: \.medicationID)
             put(&movements, u.movements, key: \.eventID)
             put(&signals, u.signals, key: \.signalID)
             put(&corrections, u.corrections, key: \.eventID)

@@ -26,6 +26,10 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     case deviationReported = "deviation.reported"
     case unblindingPerformed = "unblinding.performed"
     case signalAcknowledged = "signal.acknowledged"
+    // Concomitant medications
+    case medicationStarted = "medication.started"
+    case medicationChanged = "medication.changed"
+    case medicationStopped = "medication.stopped"
     // Corrections
     case eventCorrected = "event.corrected"
     case eventVoided = "event.voided"

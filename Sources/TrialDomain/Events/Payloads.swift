@@ -84,6 +84,47 @@ public struct SafetyThresholds: Sendable, Hashable {
     public var temperatureMaxC: Double
 }
 
+/// A class of concomitant medication a rule names: an ATC code at any level (`N05AN` lithium, `N02AX02` tramadol),
+/// matched as a prefix of the medication's own code, and how long after the last day of taking it the drug still counts.
+public struct MedicationClass: Sendable, Hashable {
+    public var atc: String
+    public var washoutDays: Int
+
+    public init(atc: String, washoutDays: Int) {
+        self.atc = atc
+        self.washoutDays = washoutDays
+    }
+
+    public func matches(atcCode: String) -> Bool { atcCode.hasPrefix(atc) }
+}
+
+/// What a protocol says about concomitant medications (`concomitant_medications`; the domain defaults below when a
+/// protocol does not say: version 1 protocols, and version 2 ones without the object).
+public struct MedicationRules: Sendable, Hashable {
+    /// A study dose while one of these is taken (or within its washout) is critical: `contraindicated_medication`.
+    public var contraindicated: [MedicationClass]
+    /// A study dose while one of these is taken is a warning: `serotonergic_combination`.
+    public var serotonergic: [MedicationClass]
+    /// Antidepressant classes (ATC prefixes): starting, stopping or changing one during dosing, or within
+    /// `antidepressantWashoutDays` before Day 1, is `antidepressant_change`.
+    public var antidepressants: [String]
+    public var antidepressantWashoutDays: Int
+    /// When set, an antidepressant change is also a protocol deviation.
+    public var stableAntidepressantDoseRequired: Bool
+
+    /// Lithium (seizures reported with psychedelics) and MAO inhibitors (contraindicated), with washouts of about five
+    /// half-lives for lithium and the two weeks irreversible MAO inhibitors need; tramadol, pethidine, dextromethorphan,
+    /// linezolid, St John's wort and the triptans (serotonin syndrome); antidepressants N06A, stable for 4 weeks before
+    /// Day 1.
+    public static let domainDefaults = MedicationRules(
+        contraindicated: [MedicationClass(atc: "N05AN", washoutDays: 7), MedicationClass(atc: "N06AF", washoutDays: 14),
+                          MedicationClass(atc: "N06AG", washoutDays: 14)],
+        serotonergic: [MedicationClass(atc: "N02AX02", washoutDays: 2), MedicationClass(atc: "N02AB02", washoutDays: 2),
+                       MedicationClass(atc: "R05DA09", washoutDays: 2), MedicationClass(atc: "J01XX08", washoutDays: 2),
+                       MedicationClass(atc: "N06AX25", washoutDays: 14), MedicationClass(atc: "N02CC", washoutDays: 1)],
+        antidepressants: ["N06A"], antidepressantWashoutDays: 28, stableAntidepressantDoseRequired: false)
+}
+
 /// The rules of a protocol version (`study.protocol_defined`, and the replacement set in `study.protocol_amended`).
 public struct ProtocolRules: Sendable, Hashable {
     public var substances: [SubstanceRule]
@@ -92,6 +133,7 @@ public struct ProtocolRules: Sendable, Hashable {
     public var supervisionRequired: Bool
     public var assessmentSchedule: [ScheduledAssessment]
     public var safetyThresholds: SafetyThresholds
+    public var medications: MedicationRules = .domainDefaults
 }
 
 public struct ProtocolDefined: Sendable, Hashable {
@@ -273,7 +315,9 @@ public struct AdverseEventUpdated: Sendable, Hashable {
 }
 
 public enum DeviationCategory: String, Sendable, Hashable, CaseIterable {
-    case dosing, visitWindow = "visit_window", consent, eligibility, procedure, other
+    case dosing, visitWindow = "visit_window", consent, eligibility, procedure
+    case concomitantMedication = "concomitant_medication"
+    case other
 }
 
 public enum DeviationSeverity: String, Sendable, Hashable, CaseIterable { case minor, major }
@@ -287,6 +331,50 @@ public struct DeviationReported: Sendable, Hashable {
 public struct UnblindingPerformed: Sendable, Hashable {
     public var reason: String
     public var emergency: Bool
+}
+
+// MARK: Concomitant medications
+
+/// How a concomitant medication's dose is counted.
+public enum MedicationUnit: String, Sendable, Hashable, CaseIterable, Codable {
+    case mg, ug, g, mL, IU, tablet, drop, puff, patch
+}
+
+public enum MedicationFrequency: String, Sendable, Hashable, CaseIterable, Codable {
+    case once, daily, twiceDaily = "twice_daily", threeTimesDaily = "three_times_daily", fourTimesDaily = "four_times_daily"
+    case everyOtherDay = "every_other_day", weekly, monthly, asNeeded = "as_needed"
+}
+
+/// A medication's regimen: what `medication.started` gives and `medication.changed` replaces.
+public struct MedicationRegimen: Sendable, Hashable, Codable {
+    public var dose: Double
+    public var unit: MedicationUnit
+    public var frequency: MedicationFrequency
+}
+
+/// `medication.started`: a medication the participant takes besides the study drug. Its event id identifies the
+/// medication for `medication.changed` and `medication.stopped`. Dates are calendar dates, as a medication history
+/// records them.
+public struct MedicationStarted: Sendable, Hashable {
+    public var name: String
+    /// WHO ATC code, at least the chemical subgroup (5 characters, e.g. `N06AB`; `N06AB06` sertraline).
+    public var atcCode: String
+    public var regimen: MedicationRegimen
+    public var indication: String
+    public var startedOn: String
+}
+
+public struct MedicationChanged: Sendable, Hashable {
+    public var medicationID: String
+    public var regimen: MedicationRegimen
+    public var changedOn: String
+    public var reason: String?
+}
+
+public struct MedicationStopped: Sendable, Hashable {
+    public var medicationID: String
+    public var stoppedOn: String
+    public var reason: String?
 }
 
 public struct SignalAcknowledged: Sendable, Hashable {
@@ -336,6 +424,9 @@ public indirect enum EventPayload: Sendable, Hashable {
     case deviationReported(DeviationReported)
     case unblindingPerformed(UnblindingPerformed)
     case signalAcknowledged(SignalAcknowledged)
+    case medicationStarted(MedicationStarted)
+    case medicationChanged(MedicationChanged)
+    case medicationStopped(MedicationStopped)
     case eventCorrected(EventCorrected)
     case eventVoided(EventVoided)
 }

@@ -6,6 +6,7 @@ public struct ParticipantRows: Sendable, Equatable {
     public var vitals: [VitalsRow] = []
     public var adverseEvents: [AdverseEventRow] = []
     public var deviations: [DeviationRow] = []
+    public var medications: [ConcomitantMedicationRow] = []
     public var movements: [DrugMovementRow] = []
     public var signals: [SignalRow] = []
     public var corrections: [CorrectionRow] = []
@@ -116,12 +117,36 @@ public struct AdverseEventRow: Sendable, Equatable, Codable {
 }
 
 public struct DeviationRow: Sendable, Equatable {
+    /// The `deviation.reported`, or for a deviation a rule detected, the event that is one.
     public var eventID: String
     public var siteID: String
     public var participantID: String?
     public var deviation: DeviationReported
     public var occurredAt: Timestamp
     public var recordedBy: String
+    /// The rule that found the deviation in the record (`antidepressant_change`); nil when a site reported it.
+    public var detectedBy: SafetyRule? = nil
+}
+
+/// A concomitant medication as it stands: `medication.started` with its latest `medication.changed` and its stop.
+public struct ConcomitantMedicationRow: Sendable, Equatable, Codable {
+    /// The `medication.started` event id.
+    public var medicationID: String
+    public var siteID: String
+    public var participantID: String
+    public var name: String
+    public var atcCode: String
+    /// The current regimen (the latest change by date, else the start's).
+    public var regimen: MedicationRegimen
+    public var indication: String
+    public var startedOn: String
+    public var stoppedOn: String?
+    public var stopReason: String?
+    public var changes: Int
+    /// What the protocol in force at the start says of it: `contraindicated`, `serotonergic`, `antidepressant`.
+    public var classes: [String]
+    public var recordedBy: String
+    public var recordedAt: Timestamp
 }
 
 public enum MovementKind: String, Sendable {
@@ -192,6 +217,13 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     /// judged here.
     case adverseEventInconsistent = "adverse_event_inconsistent"
     case accountabilityDiscrepancy = "accountability_discrepancy"
+    /// A study dose while a medication the protocol contraindicates (lithium, MAO inhibitors) is taken or within its
+    /// washout, or such a medication started once dosing has begun.
+    case contraindicatedMedication = "contraindicated_medication"
+    /// A study dose while a serotonergic medication the protocol lists (tramadol, triptans...) is taken.
+    case serotonergicCombination = "serotonergic_combination"
+    /// An antidepressant started, stopped or changed during dosing or within the protocol's washout before Day 1.
+    case antidepressantChange = "antidepressant_change"
     /// A correction or void that changes nothing: its target is not an event of the same study, site and
     /// participant, or has another type than it says.
     case invalidCorrection = "invalid_correction"
@@ -202,7 +234,7 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
 
     public var severity: Severity {
         switch self {
-        case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality: .critical
+        case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality, .contraindicatedMedication: .critical
         case .doseBelowMin: .info
         default: .warning
         }
@@ -239,6 +271,8 @@ public enum ParticipantRowKind: String, Sendable, Hashable, CaseIterable, Compar
     case summary, allocation
     /// Identified by their event.
     case dose, assessment, vitals, adverseEvent, deviation, drugMovement, correction
+    /// Identified by their `medication.started`.
+    case concomitantMedication
     /// Identified by the signal.
     case signal
 
@@ -271,6 +305,7 @@ public struct RowChanges: Sendable, Equatable {
         upserts.vitals = diff(.vitals, old.vitals, new.vitals, key: \.eventID)
         upserts.adverseEvents = diff(.adverseEvent, old.adverseEvents, new.adverseEvents, key: \.eventID)
         upserts.deviations = diff(.deviation, old.deviations, new.deviations, key: \.eventID)
+        upserts.medications = diff(.concomitantMedication, old.medications, new.medications, key: \.medicationID)
         upserts.movements = diff(.drugMovement, old.movements, new.movements, key: \.eventID)
         upserts.signals = diff(.signal, old.signals, new.signals, key: \.signalID)
         upserts.corrections = diff(.correction, old.corrections, new.corrections, key: \.eventID)

@@ -10,7 +10,7 @@
 public enum ParticipantFold {
     /// The version of the fold's code. Bump it whenever a change makes the fold compute other rows or another state:
     /// saved states of an older version are never advanced, their participants are folded again from the archive.
-    public static let codeVersion = 3
+    public static let codeVersion = 4
 
     public static func rows(participantID: String, events: [RecordedEvent], protocols: ProtocolHistory) -> ParticipantRows {
         fold(participantID: participantID, events: events, protocols: protocols).rows
@@ -61,7 +61,7 @@ public enum ParticipantFold {
         kept.doses.removeAll { !newIDs.contains($0.eventID) }
         kept.assessments.removeAll { !newIDs.contains($0.eventID) }
         kept.vitals.removeAll { !newIDs.contains($0.eventID) }
-        kept.deviations.removeAll { !newIDs.contains($0.eventID) }
+        kept.deviations.removeAll { $0.detectedBy == nil && !newIDs.contains($0.eventID) }
         kept.movements.removeAll { !newIDs.contains($0.eventID) }
         return (state, RowChanges(participantID: participantID, from: previous.wholeHistoryRows(protocols: protocols), to: kept), false)
     }
@@ -240,6 +240,14 @@ extension ParticipantFold {
             rows.signals = signals.sorted { $0.signalID < $1.signalID }
             rows.corrections = changeRows
             rows.allocation = allocation
+            rows.medications = effective.medicationRows(siteID: siteID, participantID: participantID, protocols: protocols)
+            for (finding, recordedBy) in effective.antidepressantChanges {
+                guard let recordedBy else { continue }
+                rows.deviations.append(DeviationRow(
+                    eventID: finding.triggerEventID, siteID: siteID, participantID: participantID,
+                    deviation: DeviationReported(category: .concomitantMedication, severity: .major, description: finding.details),
+                    occurredAt: finding.occurredAt, recordedBy: recordedBy, detectedBy: .antidepressantChange))
+            }
             rows.summary = summary.row(participantID: participantID, siteID: siteID, protocols: protocols,
                                        openSignals: rows.signals.filter { $0.status == .open }.count)
         }

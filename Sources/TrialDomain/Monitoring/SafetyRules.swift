@@ -48,6 +48,63 @@ public enum SafetyRules {
         var eventFindings: [Finding] = []
         /// Adverse events by report id with their current state: judged on that state (see `findings`).
         var adverse: [String: ReportedAdverseEvent] = [:]
+        /// Concomitant medications by id (their `medication.started` event id), as far as recorded.
+        var medications: [String: Medication] = [:]
+
+        /// A concomitant medication: when it was taken (known up front from the whole history, like the participation
+        /// window, so a medication recorded late is held against the doses it overlaps), and its own events.
+        struct Medication: Sendable, Equatable, Codable {
+            var name: String?
+            var atcCode: String?
+            var startedOn: String?
+            /// The earliest stop recorded.
+            var stoppedOn: String?
+            var started: Start?
+            /// `medication.changed` and `medication.stopped` by event id.
+            var events: [String: MedicationEvent] = [:]
+
+            /// Whether it is taken on `day`, or within `washoutDays` of its last day.
+            func taken(on day: String, washoutDays: Int) -> Bool {
+                guard let start = startedOn, start <= day else { return false }
+                return stoppedOn.map { day <= Timestamp.date($0, adding: washoutDays) } ?? true
+            }
+
+            mutating func note(_ event: RecordedEvent) {
+                switch event.payload {
+                case .medicationStarted(let m):
+                    name = m.name
+                    atcCode = m.atcCode
+                    startedOn = m.startedOn
+                case .medicationStopped(let m):
+                    stoppedOn = min(stoppedOn ?? m.stoppedOn, m.stoppedOn)
+                default:
+                    break
+                }
+            }
+        }
+
+        /// What a medication's `medication.started` says besides the dates.
+        struct Start: Sendable, Equatable, Codable {
+            var eventID: String
+            var indication: String
+            var recordedAt: Timestamp
+            var event: MedicationEvent
+        }
+
+        /// A medication's start, change or stop, with what the protocol in force then says of antidepressants: judged
+        /// in `findings`, once Day 1 (the first dose) is known.
+        struct MedicationEvent: Sendable, Equatable, Codable {
+            var kind: String
+            var on: String
+            var occurredAt: Timestamp
+            var recordedBy: String
+            var regimen: MedicationRegimen?
+            var reason: String?
+            var antidepressants: [String]
+            var washoutDays: Int
+            var stableDoseRequired: Bool
+            var protocolLabel: String
+        }
 
         struct ReportedAdverseEvent: Sendable, Equatable, Codable {
             var eventID: String
@@ -69,6 +126,8 @@ public enum SafetyRules {
                 switch entry.event.payload {
                 case .participantEnrolled(let p): consentedAt = consentedAt ?? p.consentedAt
                 case .participantWithdrawn, .participantCompleted: endedAt = min(endedAt ?? entry.event.occurredAt, entry.event.occurredAt)
+                case .medicationStarted: medications[entry.event.eventID, default: Medication()].note(entry.event)
+                case .medicationStopped(let m): medications[m.medicationID, default: Medication()].note(entry.event)
                 default: break
                 }
             }
@@ -80,6 +139,9 @@ public enum SafetyRules {
             case .participantEnrolled: consentedAt != nil || previousDoseAt == nil
             // Only a dose at the very same instant can be at or after a window end that comes after it in order.
             case .participantWithdrawn, .participantCompleted: endedAt != nil || previousDoseAt != event.occurredAt
+            // A medication taken from, or stopped on, a day a dose was already judged changes that judgement.
+            case .medicationStarted(let m): previousDoseAt.map { m.startedOn > $0.utcDate } ?? true
+            case .medicationStopped(let m): previousDoseAt.map { m.stoppedOn > $0.utcDate } ?? true
             default: true
             }
         }
@@ -105,7 +167,70 @@ public enum SafetyRules {
                                        details: "\(s.term): CTCAE grade \(s.grade)", deadline: nil))
                 }
             }
-            return all
+            return all + antidepressantChanges.map(\.finding)
+        }
+
+        /// Antidepressants started, stopped or changed during dosing (Day 1 to the end of participation) or within the
+        /// protocol's washout before Day 1; with who recorded each when the protocol then required a stable dose (a
+        /// protocol deviation too).
+        public var antidepressantChanges: [(finding: Finding, deviationRecordedBy: String?)] {
+            guard let day1 = firstDoseAt?.utcDate else { return [] }
+            let lastDay = endedAt?.utcDate
+            var changes: [(Finding, String?)] = []
+            for (_, medication) in medications.sorted(by: { $0.key < $1.key }) {
+                guard let atc = medication.atcCode, let name = medication.name else { continue }
+                var events = medication.events.sorted { $0.key < $1.key }
+                if let start = medication.started { events.insert((start.eventID, start.event), at: 0) }
+                for (eventID, event) in events where event.antidepressants.contains(where: { atc.hasPrefix($0) }) {
+                    let when: String
+                    if event.on >= day1, lastDay.map({ event.on <= $0 }) ?? true {
+                        when = "during dosing (Day 1 \(day1))"
+                    } else if event.on < day1, event.on >= Timestamp.date(day1, adding: -event.washoutDays) {
+                        when = "within the \(event.washoutDays) days before Day 1 (\(day1)) that \(event.protocolLabel) asks to be stable"
+                    } else {
+                        continue
+                    }
+                    var details = "antidepressant \(name) (\(atc)) \(event.kind) on \(event.on), \(when)"
+                    if event.stableDoseRequired { details += "; a protocol deviation: \(event.protocolLabel) requires a stable antidepressant dose" }
+                    changes.append((Finding(rule: .antidepressantChange, triggerEventID: eventID, occurredAt: event.occurredAt,
+                                            details: details, deadline: nil),
+                                    event.stableDoseRequired ? event.recordedBy : nil))
+                }
+            }
+            return changes
+        }
+
+        /// The participant's concomitant medications whose start is on record, as `monitoring.concomitant_medications` holds them.
+        public func medicationRows(siteID: String, participantID: String, protocols: ProtocolHistory) -> [ConcomitantMedicationRow] {
+            medications.sorted { $0.key < $1.key }.compactMap { id, m -> ConcomitantMedicationRow? in
+                guard let start = m.started, let name = m.name, let atc = m.atcCode, let startedOn = m.startedOn,
+                      var regimen = start.event.regimen else { return nil }
+                let changes = m.events.filter { $0.value.kind == "changed" }
+                    .sorted { ($0.value.on, $0.value.occurredAt, $0.key) < ($1.value.on, $1.value.occurredAt, $1.key) }
+                regimen = changes.last?.value.regimen ?? regimen
+                let stop = m.events.filter { $0.value.kind == "stopped" }.min { ($0.value.on, $0.key) < ($1.value.on, $1.key) }
+                let rules = protocols.inForce(at: start.event.occurredAt)?.rules.medications ?? .domainDefaults
+                var classes: [String] = []
+                if rules.contraindicated.contains(where: { $0.matches(atcCode: atc) }) { classes.append("contraindicated") }
+                if rules.serotonergic.contains(where: { $0.matches(atcCode: atc) }) { classes.append("serotonergic") }
+                if rules.antidepressants.contains(where: { atc.hasPrefix($0) }) { classes.append("antidepressant") }
+                return ConcomitantMedicationRow(
+                    medicationID: id, siteID: siteID, participantID: participantID, name: name, atcCode: atc, regimen: regimen,
+                    indication: start.indication, startedOn: startedOn, stoppedOn: m.stoppedOn, stopReason: stop?.value.reason,
+                    changes: changes.count, classes: classes, recordedBy: start.event.recordedBy, recordedAt: start.recordedAt)
+            }
+        }
+
+        /// The medications of `classes` taken on `day`, named for a signal (the medication's own name and code: a
+        /// concomitant medication says nothing of the study arm).
+        func taken(_ classes: [MedicationClass], on day: String) -> [String] {
+            medications.sorted { $0.key < $1.key }.compactMap { _, m in
+                guard let atc = m.atcCode, let name = m.name,
+                      let cls = classes.first(where: { $0.matches(atcCode: atc) && m.taken(on: day, washoutDays: $0.washoutDays) })
+                else { return nil }
+                let stop = m.stoppedOn.map { ", stopped \($0), washout \(cls.washoutDays) days" } ?? ""
+                return "\(name) (\(atc); since \(m.startedOn ?? "?")\(stop))"
+            }
         }
 
         /// Adds the next event of the history (chronological order).
@@ -158,6 +283,15 @@ public enum SafetyRules {
                         fire(.unsupervisedDose, "dose taken without supervision; \(label) requires supervision")
                     }
                 }
+                let medicationRules = version?.rules.medications ?? .domainDefaults
+                let contraindicated = taken(medicationRules.contraindicated, on: e.occurredAt.utcDate)
+                if !contraindicated.isEmpty {
+                    fire(.contraindicatedMedication, "study dose given while taking \(contraindicated.joined(separator: ", ")), contraindicated by \(label)")
+                }
+                let serotonergic = taken(medicationRules.serotonergic, on: e.occurredAt.utcDate)
+                if !serotonergic.isEmpty {
+                    fire(.serotonergicCombination, "study dose given while taking \(serotonergic.joined(separator: ", ")): serotonin syndrome risk (\(label))")
+                }
                 firstDoseAt = firstDoseAt ?? e.occurredAt
                 previousDose[d.substance] = Quantity(amount: d.amount, unit: d.unit)
                 previousDoseAt = e.occurredAt
@@ -189,6 +323,23 @@ public enum SafetyRules {
                 }
                 if !problems.isEmpty { fire(.vitalsOutOfRange, problems.joined(separator: "; ") + " (\(v.timePoint.rawValue))") }
 
+            case .medicationStarted(let m):
+                medications[e.eventID, default: Medication()].note(e)
+                let rules = version?.rules.medications ?? .domainDefaults
+                medications[e.eventID]?.started = Start(
+                    eventID: e.eventID, indication: m.indication, recordedAt: e.recordedAt,
+                    event: medicationEvent(e, "started", on: m.startedOn, regimen: m.regimen, reason: nil, rules, label))
+                if let first = firstDoseAt, m.startedOn >= first.utcDate, endedAt.map({ e.occurredAt < $0 }) ?? true,
+                   let cls = rules.contraindicated.first(where: { $0.matches(atcCode: m.atcCode) }) {
+                    fire(.contraindicatedMedication, "\(m.name) (\(m.atcCode)) started on \(m.startedOn) while dosing (Day 1 \(first.utcDate)): \(label) contraindicates \(cls.atc) with the study drug")
+                }
+            case .medicationChanged(let m):
+                medications[m.medicationID, default: Medication()].events[e.eventID] =
+                    medicationEvent(e, "changed", on: m.changedOn, regimen: m.regimen, reason: m.reason, version?.rules.medications ?? .domainDefaults, label)
+            case .medicationStopped(let m):
+                medications[m.medicationID, default: Medication()].note(e)
+                medications[m.medicationID]?.events[e.eventID] =
+                    medicationEvent(e, "stopped", on: m.stoppedOn, regimen: nil, reason: m.reason, version?.rules.medications ?? .domainDefaults, label)
             case .adverseEventReported(let ae):
                 adverse[e.eventID] = ReportedAdverseEvent(eventID: e.eventID, occurredAt: e.occurredAt, state: ae,
                                                           seriousSince: ae.serious ? e.occurredAt : nil)
@@ -215,6 +366,13 @@ public enum SafetyRules {
                 break
             }
         }
+    }
+
+    static func medicationEvent(_ e: RecordedEvent, _ kind: String, on: String, regimen: MedicationRegimen?, reason: String?,
+                                _ rules: MedicationRules, _ label: String) -> Fold.MedicationEvent {
+        Fold.MedicationEvent(kind: kind, on: on, occurredAt: e.occurredAt, recordedBy: e.recordedBy, regimen: regimen, reason: reason,
+                             antidepressants: rules.antidepressants, washoutDays: rules.antidepressantWashoutDays,
+                             stableDoseRequired: rules.stableAntidepressantDoseRequired, protocolLabel: label)
     }
 
     /// What an assessment says about suicidal risk, by each instrument's own rule: the severity and the details of a

@@ -46,6 +46,20 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public var description: String { rfc3339 }
 
+    /// The calendar date in UTC, `YYYY-MM-DD` (text order is date order).
+    public var utcDate: String { String(utc(.minute).prefix(10)) }
+
+    /// Midnight UTC of a `YYYY-MM-DD` date.
+    public init?(date: String) {
+        guard date.utf8.count == 10 else { return nil }
+        self.init(rfc3339: date + "T00:00:00Z")
+    }
+
+    /// The `YYYY-MM-DD` date `days` after (or before) `date`.
+    public static func date(_ date: String, adding days: Int) -> String {
+        Timestamp(date: date).map { $0.adding(days: days).utcDate } ?? date
+    }
+
     /// Parses an RFC 3339 date-time with an explicit zone (`Z` or `±hh:mm`) and at most six fractional digits.
     /// Returns nil with no further detail; callers report the field.
     public init?(rfc3339 text: String) {

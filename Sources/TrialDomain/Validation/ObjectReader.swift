@@ -232,7 +232,7 @@ public struct ObjectReader {
     /// A calendar date `YYYY-MM-DD`.
     public mutating func date(_ key: String, required: Bool = true) -> String? {
         guard let text = string(key, required: required, maxLength: 10) else { return nil }
-        guard text.count == 10, Timestamp(rfc3339: text + "T00:00:00Z") != nil else {
+        guard text.count == 10, Timestamp(date: text) != nil else {
             report(key, "'\(text)' is not a date of the form YYYY-MM-DD")
             return nil
         }

@@ -32,6 +32,9 @@ enum PayloadDecoder {
         case .deviationReported: deviation(&r).map(EventPayload.deviationReported)
         case .unblindingPerformed: unblinding(&r).map(EventPayload.unblindingPerformed)
         case .signalAcknowledged: acknowledgement(&r).map(EventPayload.signalAcknowledged)
+        case .medicationStarted: medicationStarted(&r, c).map(EventPayload.medicationStarted)
+        case .medicationChanged: medicationChanged(&r, c).map(EventPayload.medicationChanged)
+        case .medicationStopped: medicationStopped(&r, c).map(EventPayload.medicationStopped)
         case .eventCorrected: correction(&r, c).map(EventPayload.eventCorrected)
         case .eventVoided: void(&r, c).map(EventPayload.eventVoided)
         }
@@ -104,9 +107,40 @@ enum PayloadDecoder {
                                     qidsItem12CriticalMin: qidsCritical, worseningPoints: worsening, systolicMax: sys,
                                     diastolicMax: dia, heartRateMin: hrMin, heartRateMax: hrMax, temperatureMaxC: temp)
         }
-        guard let substances, let minHours, let maxPerWeek, let supervision, let schedule, let thresholds else { return nil }
+        // Version 2 may list the medication classes its rules name; without them the domain defaults apply.
+        var medications: MedicationRules? = .domainDefaults
+        if c.version >= 2, r.object["concomitant_medications"] != nil {
+            medications = r.object("concomitant_medications", medicationRules)
+        }
+        guard let substances, let minHours, let maxPerWeek, let supervision, let schedule, let thresholds, let medications
+        else { return nil }
         return ProtocolRules(substances: substances, minHoursBetweenDoses: minHours, maxDosesPer7Days: maxPerWeek,
-                             supervisionRequired: supervision, assessmentSchedule: schedule, safetyThresholds: thresholds)
+                             supervisionRequired: supervision, assessmentSchedule: schedule, safetyThresholds: thresholds,
+                             medications: medications)
+    }
+
+    static func medicationRules(_ m: inout ObjectReader) -> MedicationRules? {
+        func classes(_ key: String) -> [MedicationClass]? {
+            m.objects(key, minCount: 0, maxCount: 50) { k -> MedicationClass? in
+                let atc = k.string("atc", maxLength: 7, allowed: atcCharacters, hint: atcHint)
+                if let atc, !isATC(atc, minimumLength: 1) { k.report("atc", atcHint) }  // pattern in the schema too
+                let washout = k.integer("washout_days", in: 0...90)
+                guard let atc, isATC(atc, minimumLength: 1), let washout else { return nil }
+                return MedicationClass(atc: atc, washoutDays: washout)
+            }
+        }
+        let contraindicated = classes("contraindicated")
+        let serotonergic = classes("serotonergic")
+        var antidepressants: [String]?
+        if let raw = m.array("antidepressants") {
+            let codes = raw.compactMap(\.stringValue).filter { isATC($0, minimumLength: 1) }
+            if codes.count == raw.count, codes.count <= 20 { antidepressants = codes } else { m.report("antidepressants", "must list at most 20 ATC codes (\(atcHint))") }
+        }
+        let washout = m.integer("antidepressant_washout_days", in: 0...180)
+        let stable = m.bool("stable_antidepressant_dose_required")
+        guard let contraindicated, let serotonergic, let antidepressants, let washout, let stable else { return nil }
+        return MedicationRules(contraindicated: contraindicated, serotonergic: serotonergic, antidepressants: antidepressants,
+                               antidepressantWashoutDays: washout, stableAntidepressantDoseRequired: stable)
     }
 
     static func protocolDefined(_ r: inout ObjectReader, _ c: Context) -> ProtocolDefined? {
@@ -434,6 +468,70 @@ enum PayloadDecoder {
         let emergency = r.bool("emergency")
         guard let reason, let emergency else { return nil }
         return UnblindingPerformed(reason: reason, emergency: emergency)
+    }
+
+    // MARK: Concomitant medications
+
+    static let atcHint = "must be a WHO ATC code (a letter, 2 digits, 2 letters, 2 digits; cut after any level: N, N06, N06A, N06AB, N06AB06)"
+    static func atcCharacters(_ c: Unicode.Scalar) -> Bool { ("A"..."Z").contains(c) || ("0"..."9").contains(c) }
+
+    /// An ATC code cut after a level (1, 3, 4, 5 or 7 characters), at least `minimumLength` long.
+    static func isATC(_ code: String, minimumLength: Int) -> Bool {
+        let b = Array(code.utf8)
+        guard [1, 3, 4, 5, 7].contains(b.count), b.count >= minimumLength else { return false }
+        let letter = { (i: Int) in b[i] >= 65 && b[i] <= 90 }
+        let digit = { (i: Int) in b[i] >= 48 && b[i] <= 57 }
+        let shape: [(Int) -> Bool] = [letter, digit, digit, letter, letter, digit, digit]
+        return b.indices.allSatisfy { shape[$0]($0) }
+    }
+
+    /// A medication's date: a calendar date no later than the day after the event (the site's day may be ahead of UTC).
+    static func medicationDate(_ r: inout ObjectReader, _ key: String, _ c: Context) -> String? {
+        guard let date = r.date(key) else { return nil }
+        if !c.stored, let occurred = c.occurredAt, date > occurred.adding(days: 1).utcDate {  // Swift-only
+            r.report(key, "must not be after the event (occurred_at \(occurred.rfc3339)): record a medication once it has happened")
+            return nil
+        }
+        return date
+    }
+
+    static func regimen(_ r: inout ObjectReader) -> MedicationRegimen? {
+        let dose = r.number("dose", in: 0...100_000, exclusiveMinimum: true)
+        let unit = r.enumeration("unit", MedicationUnit.self)
+        let frequency = r.enumeration("frequency", MedicationFrequency.self)
+        guard let dose, let unit, let frequency else { return nil }
+        return MedicationRegimen(dose: dose, unit: unit, frequency: frequency)
+    }
+
+    static func medicationStarted(_ r: inout ObjectReader, _ c: Context) -> MedicationStarted? {
+        let name = r.string("name", maxLength: 200)
+        var atc = r.string("atc_code", maxLength: 7, allowed: atcCharacters, hint: atcHint)
+        if let code = atc, !isATC(code, minimumLength: 5) {
+            r.report("atc_code", "must name at least the chemical subgroup (5 characters, e.g. N06AB; N06AB06 for sertraline): \(atcHint)")
+            atc = nil
+        }
+        let regimen = regimen(&r)
+        let indication = r.string("indication", maxLength: 200)
+        let started = medicationDate(&r, "started_on", c)
+        guard let name, let atc, let regimen, let indication, let started else { return nil }
+        return MedicationStarted(name: name, atcCode: atc, regimen: regimen, indication: indication, startedOn: started)
+    }
+
+    static func medicationChanged(_ r: inout ObjectReader, _ c: Context) -> MedicationChanged? {
+        let id = r.uuid("medication_id")
+        let regimen = regimen(&r)
+        let changed = medicationDate(&r, "changed_on", c)
+        let reason = r.string("reason", required: false, maxLength: 2_000)
+        guard let id, let regimen, let changed else { return nil }
+        return MedicationChanged(medicationID: id, regimen: regimen, changedOn: changed, reason: reason)
+    }
+
+    static func medicationStopped(_ r: inout ObjectReader, _ c: Context) -> MedicationStopped? {
+        let id = r.uuid("medication_id")
+        let stopped = medicationDate(&r, "stopped_on", c)
+        let reason = r.string("reason", required: false, maxLength: 2_000)
+        guard let id, let stopped else { return nil }
+        return MedicationStopped(medicationID: id, stoppedOn: stopped, reason: reason)
     }
 
     static func acknowledgement(_ r: inout ObjectReader) -> SignalAcknowledged? {
