@@ -250,7 +250,7 @@ private struct Builder {
                 ])
                 return (dispensed, lastVisit)
             }
-            if week == 7, firstSite, let sertraline {
+            if week == 7, firstSite, number == 3, let sertraline {
                 add(.medicationChanged, role: .investigator, site: site, participant: pid, at: visit(week * 7, 30), [
                     "medication_id": .string(sertraline), "dose": 100, "unit": "mg", "frequency": "daily",
                     "changed_on": .string(visit(week * 7, 0).utcDate), "reason": "persistent low mood (GP's decision)",

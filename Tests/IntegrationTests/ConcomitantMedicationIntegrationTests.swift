@@ -31,7 +31,8 @@ struct ConcomitantMedicationIntegrationTests {
     }
 
     /// Two doses; then lithium is entered, taken since before the first (critical on both doses, recorded late);
-    /// tramadol started after the last dose fires nothing until a dose is given with it (a warning). An ATC code that
+    /// tramadol started after the last dose fires nothing until a dose is given with it (a warning); a stable
+    /// sertraline raised during dosing is an antidepressant change. An ATC code that
     /// is not one is refused with its field; a stop of lithium makes it past. The timeline shows them.
     @Test func medicationsAndTheirSignalsEndToEnd() async throws {
         let h = try await E2E.make()
@@ -40,6 +41,8 @@ struct ConcomitantMedicationIntegrationTests {
         let lithium = UUID().uuidString.lowercased()
         let tramadol = UUID().uuidString.lowercased()
         let firstDose = UUID().uuidString.lowercased()
+        let sertraline = UUID().uuidString.lowercased()
+        let raised = UUID().uuidString.lowercased()
         try await h.app().test(.live) { client in
             func post(_ json: JSONValue, token: String) async throws -> (HTTPResponse.Status, String) {
                 let response = try await client.execute(uri: "/v1/events", method: .post, headers: E2E.headers(token), body: E2E.body(json))
@@ -62,6 +65,13 @@ struct ConcomitantMedicationIntegrationTests {
                           data: ["medication_id": .string(lithium), "stopped_on": "2026-05-06", "reason": "contraindicated"]),
                 Self.medication(tramadol, "tramadol", atc: "N02AX02", startedOn: "2026-05-20", recorded: "2026-05-20T10:00:00Z"),
                 Self.dose("2026-05-21T09:00:00Z"),
+                E2E.event("medication.started", eventID: sertraline, occurredAt: "2026-05-01T09:30:00Z", data: [
+                    "name": "sertraline", "atc_code": "N06AB06", "dose": 50, "unit": "mg", "frequency": "daily",
+                    "indication": "depression", "started_on": "2025-06-01",
+                ]),
+                E2E.event("medication.changed", eventID: raised, occurredAt: "2026-05-22T09:00:00Z", data: [
+                    "medication_id": .string(sertraline), "dose": 100, "unit": "mg", "frequency": "daily", "changed_on": "2026-05-22",
+                ]),
             ]
             for event in events {
                 let (status, body) = try await post(event, token: dr)
@@ -80,12 +90,19 @@ struct ConcomitantMedicationIntegrationTests {
                           ["contraindicated_medication", "critical", "2026-05-05 09:00:00+00"],
                           ["serotonergic_combination", "warning", "2026-05-21 09:00:00+00"]])
         #expect(try db.query("""
-            SELECT name, status, stopped_on::text, classes::text FROM monitoring.concomitant_medications ORDER BY name
-            """).rows == [["lithium carbonate", "stopped", "2026-05-06", "{contraindicated}"],
-                          ["tramadol", "current", nil, "{serotonergic}"]])
+            SELECT name, status, dose::text, changes, stopped_on::text, classes::text FROM monitoring.concomitant_medications ORDER BY name
+            """).rows == [["lithium carbonate", "stopped", "400", "0", "2026-05-06", "{contraindicated}"],
+                          ["sertraline", "current", "100", "1", nil, "{antidepressant}"],
+                          ["tramadol", "current", "400", "0", nil, "{serotonergic}"]])
         let timeline = try ParticipantTimeline.load(db, participantID: "S01-0007").text
         #expect(timeline.contains("lithium carbonate (N05AN01) 400 mg twice_daily") && timeline.contains("medication stopped"), "\(timeline)")
         #expect(timeline.contains("current medications  tramadol 400 mg twice_daily") || timeline.contains("tramadol 400 mg twice_daily"))
         #expect(try db.query("SELECT count(*) FROM monitoring.safety_signals WHERE trigger_event_id = \(firstDose)").rows == [["1"]])
+        // Sertraline taken since long before Day 1 is no change; its dose raised during dosing is (the protocol does not
+        // require a stable dose: no deviation).
+        #expect(try db.query("""
+            SELECT trigger_event_id, severity FROM monitoring.safety_signals WHERE rule = 'antidepressant_change'
+            """).rows == [[raised, "warning"]])
+        #expect(try db.query("SELECT count(*) FROM monitoring.deviations").rows == [["0"]])
     }
 }

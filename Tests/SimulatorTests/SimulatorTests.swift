@@ -47,3 +47,32 @@ struct SimulatorTests {
         #expect(doses.contains(8) && doses.contains(14))
     }
 }
+
+extension SimulatorTests {
+    /// The simulated study's medication cases fire what they stand for, through the same fold the projector runs:
+    /// S01-0002's lithium, disclosed at week 2, flags the four doses given before it (and no later one: dosing is
+    /// withheld for its washout); S01-0003's sertraline raised in week 7 is an antidepressant change and, under the
+    /// amended protocol, a deviation; participants on a stable SSRI raise nothing.
+    @Test func theMedicationCasesFire() throws {
+        let validator = EventValidator()
+        let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
+        let events = try StudySimulator(configuration: configuration).submissions().map {
+            try validator.validateSubmission($0.json, recordedAt: later, recordedBy: $0.sender).get()
+        }
+        let protocols = ProtocolHistory(events: EffectiveHistory(events.filter { $0.siteID == nil }).entries.map(\.event))
+        func rows(_ participant: String) -> ParticipantRows {
+            ParticipantFold.rows(participantID: participant, events: events.filter { $0.participantID == participant }, protocols: protocols)
+        }
+        let lithium = rows("S01-0002")
+        let flagged = lithium.signals.filter { $0.rule == .contraindicatedMedication }
+        let dosesBefore = lithium.doses.filter { $0.administeredAt.utcDate < (lithium.medications.first?.stoppedOn ?? "") }
+        #expect(flagged.count == 4 && Set(flagged.map(\.triggerEventID)) == Set(dosesBefore.map(\.eventID)))
+        let raised = rows("S01-0003")
+        #expect(raised.signals.filter { $0.rule == .antidepressantChange }.count == 1)
+        #expect(raised.deviations.filter { $0.detectedBy == .antidepressantChange }.count == 1)
+        for stable in ["S01-0001", "S02-0005"] {
+            #expect(rows(stable).medications.map(\.name) == ["sertraline"])
+            #expect(rows(stable).signals.filter { [.antidepressantChange, .contraindicatedMedication].contains($0.rule) }.isEmpty)
+        }
+    }
+}
