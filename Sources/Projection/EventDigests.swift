@@ -35,7 +35,7 @@ enum EventDigests {
             guard let last = rows.last else { return filled }
             after = try last.decode(Int64.self, at: 0)
             let events = try MonitoringWriter.decode(rows, envelopeAt: 1)
-            try insert(eventIDs: events.map(\.eventID), contentHex: try ParallelMap.map(events, EventDigest.contentHex), db)
+            try insert(eventIDs: events.map(\.eventID), contentHex: ParallelMap.map(events, EventDigest.contentHex), db)
             filled += events.count
         }
     }

@@ -383,7 +383,7 @@ enum MonitoringWriter {
             guard !group.isEmpty else { continue }
             let archived = Dictionary(grouping: events) { $0.participantID! }
             var replaced: [String] = []
-            let refolded = try ParallelMap.map(group, minimumPerWorker: 8) { [newEvents] id in
+            let refolded = ParallelMap.map(group, minimumPerWorker: 8) { [newEvents] id in
                 ParticipantFold.refold(participantID: id, history: archived[id] ?? [], new: newEvents[id] ?? [],
                                        previous: previous[id], protocols: protocols)
             }
