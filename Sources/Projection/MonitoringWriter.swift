@@ -357,6 +357,8 @@ enum MonitoringWriter {
         var openBefore: [String: Set<String>] = [:]
         var signalsAfter: [String: [SignalRow]] = [:]
         var foldFromArchive: [String] = []
+        // Advanced from the state the cache holds, and saved recently enough: saved again in a later batch.
+        var unsaved = Set<String>()
         for id in ids {
             guard let snapshot = snapshots[id] else {
                 foldFromArchive.append(id)
@@ -370,6 +372,7 @@ enum MonitoringWriter {
                 continue
             }
             states[id] = state
+            if !foldAgain, cache?.maySkipSaving(id) == true { unsaved.insert(id) }
             changes.append(RowChanges(participantID: id, from: before, to: rows))
             signalsAfter[id] = rows.signals
         }
@@ -396,8 +399,8 @@ enum MonitoringWriter {
             if !rowsDeleted { openBefore.merge(try deleteRows(of: replaced, accountability: &accountability, db)) { a, _ in a } }
         }
         try write(changes, sites: states.compactMapValues { $0?.siteID }, accountability: &accountability, db)
-        try FoldSnapshots.save(states, throughSeq: throughSeq, db)
-        cache?.store(states, throughSeq: throughSeq)
+        try FoldSnapshots.save(states, throughSeq: throughSeq, deferring: unsaved, db)
+        cache?.store(states, throughSeq: throughSeq, unsaved: unsaved)
         if notify { try announceCriticalSignals(openBefore: openBefore, after: signalsAfter, db) }
         return accountability
     }
