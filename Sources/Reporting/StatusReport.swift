@@ -35,11 +35,11 @@ public struct StatusReport: Sendable, Equatable {
     /// Reads the report from the `monitoring` schema (times in UTC).
     public static func load(_ db: PostgresConnection, site: String? = nil) throws -> StatusReport {
         let participants = try db.query("""
-            SELECT participant_id, site_id, status, enrolled_at, doses_administered, last_dose_at, baseline_phq9, latest_phq9,
-                   adherence_pct::text, open_signals
-            FROM monitoring.participants
-            WHERE \(site)::text IS NULL OR site_id = \(site)
-            ORDER BY site_id, participant_id
+            SELECT p.participant_id, p.site_id, p.status, p.enrolled_at, p.doses_administered, p.last_dose_at, p.baseline_phq9,
+                   p.latest_phq9, coalesce(a.adherence_pct, p.adherence_pct)::text, p.open_signals
+            FROM monitoring.participants p LEFT JOIN monitoring.dose_adherence a USING (participant_id)
+            WHERE \(site)::text IS NULL OR p.site_id = \(site)
+            ORDER BY p.site_id, p.participant_id
             """).decode((String, String, String, Timestamp?, Int, Timestamp?, Int?, Int?, String?, Int).self).map { r in
             Participant(participantID: r.0, siteID: r.1, status: r.2, enrolledAt: r.3?.utc(.minute), doses: r.4,
                         lastDoseAt: r.5?.utc(.minute), baselinePHQ9: r.6, latestPHQ9: r.7, adherence: r.8, openSignals: r.9)

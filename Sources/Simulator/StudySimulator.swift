@@ -117,6 +117,8 @@ private struct Builder {
                 "serotonergic": [["atc": "N02AX02", "washout_days": 2], ["atc": "N02CC", "washout_days": 1]],
                 "antidepressants": ["N06A"], "antidepressant_washout_days": 28, "stable_antidepressant_dose_required": true,
             ]
+            // Twice weekly from Day 1, as the sites dose (days 0 and 3 of every week).
+            medications["dosing_schedule"] = ["cycle_days": 7, "dose_days": [0, 3], "window_days": 1]
         }
         return medications.merging([
             "substances": [["substance": "lsd", "units": ["ug"], "min_dose": 5, "max_dose": .number(maxDose), "max_titration_step": 1]],

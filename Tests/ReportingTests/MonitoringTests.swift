@@ -69,6 +69,51 @@ struct MonitoringTests {
         #expect(timeline.text.contains("WHO-5 baseline → latest") && timeline.text.contains("8 → 16 (64 %)"), "\(timeline.text)")
     }
 
+    /// Visits and doses are due on the protocol's calendar from Day 1 (the first dose, 2026-01-05T21:00Z): weekly PHQ-9
+    /// within a day, doses on days 0 and 3 of every week within a day. A missed visit stays missed when a later
+    /// assessment comes outside its window (rolling forward from the last assessment hid it), and a missed dose nobody
+    /// reported lowers adherence like a reported one.
+    @Test func schedulesAreAnchoredToDay1() throws {
+        let db = try TestStack.migratedDatabase()
+        var s = ParticipantStory()
+        var rules = ParticipantStory.protocolRules.objectValue!
+        rules["dosing_schedule"] = ["cycle_days": 7, "dose_days": [0, 3], "window_days": 1]
+        s.add(.protocolDefined, day: -30, .object(rules))
+        s.add(.participantEnrolled, day: 0, hour: 8, ["consented_at": "2026-01-03T10:00:00Z", "protocol_version": "1.0"])
+        let phq9 = [1, 1, 1, 1, 1, 1, 1, 1, 0]
+        s.phq9(day: 0, items: phq9)
+        s.dose(day: 0.5, 8)
+        s.dose(day: 3.5, 9)
+        s.phq9(day: 7.5, items: phq9)      // visit 1 (due day 7.5)
+        s.dose(day: 7.5, 10)
+        // day 10.5: a dose nobody reported; visit 2 (day 14.5) missed
+        s.add(.doseMissed, day: 14.5, ["reason": "participant_unavailable"])
+        s.dose(day: 17.5, 10)
+        s.phq9(day: 21.5, items: phq9)     // visit 3
+        s.phq9(day: 26, items: phq9)       // 2.5 days before visit 4: outside its window
+        try TestStack.apply(s.events, to: db)
+        #expect(try db.query("""
+            SELECT visit, due_at::text, window_closes_at::text FROM monitoring.overdue_assessments WHERE visit <= 5 ORDER BY visit
+            """).rows == [["2", "2026-01-19 21:00:00+00", "2026-01-20 21:00:00+00"],
+                          ["4", "2026-02-02 21:00:00+00", "2026-02-03 21:00:00+00"],
+                          ["5", "2026-02-09 21:00:00+00", "2026-02-10 21:00:00+00"]])
+        // Enrolled since January: every weekly visit after the last is overdue as of now, one row each.
+        #expect(try db.query("SELECT count(*) > 40 FROM monitoring.overdue_assessments").rows == [["t"]])
+        // Doses due every day 0 and 3 since Day 1 (well over 60 by now); 4 given, 1 missed reported.
+        #expect(try db.query("""
+            SELECT day1_at::text, doses_due > 60, doses_administered, doses_missed_reported, doses_unreported > 60, adherence_pct < 10
+            FROM monitoring.dose_adherence
+            """).rows == [["2026-01-05 21:00:00+00", "t", "4", "1", "t", "t"]])
+        // Completed on day 20: the calendar stops there (days 0, 3, 7, 10, 14, 17 due: 6).
+        var done = ParticipantStory(counter: 100)
+        done.add(.participantCompleted, day: 20, [:])
+        try TestStack.apply(done.events, to: db, from: Int64(s.events.count))
+        #expect(try db.query("""
+            SELECT doses_due, doses_administered, doses_missed_reported, doses_unreported, adherence_pct::text FROM monitoring.dose_adherence
+            """).rows == [["6", "4", "1", "1", "66.7"]])
+        #expect(try db.query("SELECT count(*) FROM monitoring.overdue_assessments").rows == [["0"]], "only enrolled participants are due")
+    }
+
     @Test func timeDependentViewsAreComputedAtReadTime() throws {
         let db = try TestStack.migratedDatabase()
         // Events dated long ago: the serious AE is past its deadline and the weekly PHQ-9 is overdue now.
@@ -81,7 +126,7 @@ struct MonitoringTests {
         }
         try TestStack.apply(events, to: db)
         #expect(try db.query("SELECT past_deadline FROM monitoring.sae_deadlines").rows == [["t"]])
-        #expect(try db.query("SELECT instrument, days_overdue > 300 FROM monitoring.overdue_assessments").rows == [["phq9", "t"]])
+        #expect(try db.query("SELECT instrument, days_overdue > 300 FROM monitoring.overdue_assessments WHERE visit = 1").rows == [["phq9", "t"]])
         #expect(try db.query("SELECT days_since_last_dose > 300 FROM monitoring.participant_activity").rows == [["t"]])
         #expect(try db.query("SELECT enrolled, doses, open_adverse_events, open_signals FROM monitoring.sites").rows == [["1", "1", "1", "2"]])
         // Nothing the projector stored depends on when it ran.

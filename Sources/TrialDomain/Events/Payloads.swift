@@ -125,6 +125,14 @@ public struct MedicationRules: Sendable, Hashable {
         antidepressants: ["N06A"], antidepressantWashoutDays: 28, stableAntidepressantDoseRequired: false)
 }
 
+/// When doses are due, counted from each participant's Day 1 (their first dose): on `doseDays` of every cycle of
+/// `cycleDays` days (twice weekly: days 0 and 3 of 7), each within `windowDays` either side.
+public struct DosingSchedule: Sendable, Hashable {
+    public var cycleDays: Int
+    public var doseDays: [Int]
+    public var windowDays: Int
+}
+
 /// The rules of a protocol version (`study.protocol_defined`, and the replacement set in `study.protocol_amended`).
 public struct ProtocolRules: Sendable, Hashable {
     public var substances: [SubstanceRule]
@@ -134,6 +142,8 @@ public struct ProtocolRules: Sendable, Hashable {
     public var assessmentSchedule: [ScheduledAssessment]
     public var safetyThresholds: SafetyThresholds
     public var medications: MedicationRules = .domainDefaults
+    /// Version 2 may give one; adherence is then counted against it (`monitoring.dose_adherence`).
+    public var dosingSchedule: DosingSchedule? = nil
 }
 
 public struct ProtocolDefined: Sendable, Hashable {

@@ -64,6 +64,8 @@ public struct ParticipantSummary: Sendable, Equatable, Codable {
     public var dosesMissed: Int
     /// Doses given as a share of doses due (given + missed), in percent with one decimal; nil before any is due.
     public var adherencePercent: Double?
+    /// Day 1: the first dose. The protocol's schedules count from it (`monitoring.overdue_assessments`, `dose_adherence`).
+    public var firstDoseAt: Timestamp?
     public var lastDoseAt: Timestamp?
     public var scores: [Instrument: ScoreSummary]
     /// >= 50 % fall from baseline on the primary instrument (MADRS when it has a baseline, else PHQ-9, else QIDS-SR16).

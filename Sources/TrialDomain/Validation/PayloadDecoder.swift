@@ -112,11 +112,33 @@ enum PayloadDecoder {
         if c.version >= 2, r.object["concomitant_medications"] != nil {
             medications = r.object("concomitant_medications", medicationRules)
         }
-        guard let substances, let minHours, let maxPerWeek, let supervision, let schedule, let thresholds, let medications
+        var dosing: DosingSchedule?
+        let dosingGiven = c.version >= 2 && r.object["dosing_schedule"] != nil
+        if dosingGiven { dosing = r.object("dosing_schedule", dosingSchedule) }
+        guard let substances, let minHours, let maxPerWeek, let supervision, let schedule, let thresholds, let medications,
+              !dosingGiven || dosing != nil
         else { return nil }
         return ProtocolRules(substances: substances, minHoursBetweenDoses: minHours, maxDosesPer7Days: maxPerWeek,
                              supervisionRequired: supervision, assessmentSchedule: schedule, safetyThresholds: thresholds,
-                             medications: medications)
+                             medications: medications, dosingSchedule: dosing)
+    }
+
+    static func dosingSchedule(_ d: inout ObjectReader) -> DosingSchedule? {
+        let cycle = d.integer("cycle_days", in: 1...28)
+        let window = d.integer("window_days", in: 0...3)
+        var days: [Int]?
+        if let raw = d.array("dose_days") {
+            let values = raw.compactMap { v -> Int? in ObjectReader.integer(v, in: 0...27, report: { _ in }) }
+            if values.count != raw.count || !(1...14).contains(values.count) || Set(values).count != values.count {
+                d.report("dose_days", "must list 1 to 14 different days of the cycle (integers 0-27)")
+            } else if let cycle, let late = values.first(where: { $0 >= cycle }) {  // Swift-only
+                d.report("dose_days", "day \(late) is not in a cycle of \(cycle) days (0 to \(cycle - 1))")
+            } else {
+                days = values.sorted()
+            }
+        }
+        guard let cycle, let window, let days else { return nil }
+        return DosingSchedule(cycleDays: cycle, doseDays: days, windowDays: window)
     }
 
     static func medicationRules(_ m: inout ObjectReader) -> MedicationRules? {
