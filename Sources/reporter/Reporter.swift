@@ -13,7 +13,7 @@ struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
-        subcommands: [Status.self, Signals.self, Participant.self, Watch.self, Audit.self],
+        subcommands: [Status.self, Signals.self, Safety.self, Participant.self, Watch.self, Audit.self],
         defaultSubcommand: Status.self)
 }
 
@@ -30,6 +30,7 @@ protocol Printable {
 extension StatusReport: Printable {}
 extension UnblindedAccessLog: Printable {}
 extension SignalsReport: Printable {}
+extension ExpeditedReportsReport: Printable {}
 extension ParticipantTimeline: Printable {}
 extension AuditTrail: Printable {}
 
@@ -91,6 +92,26 @@ struct Signals: ParsableCommand {
     func run() throws {
         let report = try SignalsReport.load(try connection.open(as: .monitor), site: site, includeAcknowledged: acknowledged)
         output(report, as: format)
+    }
+}
+
+struct Safety: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Expedited (SUSAR) reports to regulators: overdue first, with day 0, due date and days left as of now (issue 14).")
+
+    @OptionGroup var connection: Connection
+
+    @Option(help: "table or json.")
+    var format: OutputFormat = .table
+
+    @Option(help: "Only this site, e.g. S01.")
+    var site: String?
+
+    @Flag(help: "Only the reports still owed (hide the submitted ones).")
+    var owed = false
+
+    func run() throws {
+        output(try ExpeditedReportsReport.load(try connection.open(as: .monitor), site: site, owedOnly: owed), as: format)
     }
 }
 
