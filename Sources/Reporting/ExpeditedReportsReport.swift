@@ -61,7 +61,7 @@ public struct ExpeditedReportsReport: Sendable, Equatable {
     }
 
     public var text: String {
-        TextTable(header: ["status", "report", "participant", "site", "term", "clock", "day 0 (UTC)", "due (UTC)", "days left", "submitted", "by"],
+        TextTable(header: ["status", "report", "participant", "site", "term", "clock", "day 0 (UTC)", "due (UTC)", "days left", "submitted", "classified by"],
                   rows: reports.map { r in
                       let submitted = r.submittedAt.map { at in "\(at) to \(r.submittedTo ?? "?")" + (r.submittedLate ? " (LATE)" : "") } ?? "-"
                       return [r.status.uppercased(), r.report, r.participantID, r.siteID, r.term, r.fatalOrLifeThreatening ? "7 d (fatal/LT)" : "15 d",
