@@ -68,8 +68,8 @@ enum ParticipantTables {
             try db.enqueue("""
                 INSERT INTO monitoring.adverse_events (event_id, participant_id, site_id, term, onset_at, grade, serious,
                     seriousness_criteria, causality, action_taken, outcome, resolved_at, reported_at, recorded_at, updates,
-                    sponsor_notification_due)
-                SELECT e, p, s, t, o, g, se, sc::text[], c, a, oc, ra, rp, rc, u, d
+                    sponsor_notification_due, expected)
+                SELECT e, p, s, t, o, g, se, sc::text[], c, a, oc, ra, rp, rc, u, d, ex
                 FROM unnest(\(array: aes.map(\.2.eventID))::uuid[], \(array: aes.map(\.0))::text[], \(array: aes.map(\.1))::text[],
                     \(array: aes.map(\.2.current.term))::text[], \(array: aes.map(\.2.current.onsetAt.rfc3339))::timestamptz[],
                     \(array: aes.map(\.2.current.grade))::integer[], \(array: aes.map(\.2.current.serious))::boolean[],
@@ -77,8 +77,9 @@ enum ParticipantTables {
                     \(array: aes.map(\.2.current.causality.rawValue))::text[], \(array: aes.map(\.2.current.actionTaken.rawValue))::text[],
                     \(array: aes.map(\.2.current.outcome.rawValue))::text[], \(array: aes.map { $0.2.resolvedAt?.rfc3339 })::timestamptz[],
                     \(array: aes.map(\.2.reportedAt.rfc3339))::timestamptz[], \(array: aes.map(\.2.recordedAt.rfc3339))::timestamptz[],
-                    \(array: aes.map(\.2.updates))::integer[], \(array: aes.map { $0.2.sponsorNotificationDue?.rfc3339 })::timestamptz[])
-                    AS x(e, p, s, t, o, g, se, sc, c, a, oc, ra, rp, rc, u, d)
+                    \(array: aes.map(\.2.updates))::integer[], \(array: aes.map { $0.2.sponsorNotificationDue?.rfc3339 })::timestamptz[],
+                    \(array: aes.map(\.2.current.expected))::boolean[])
+                    AS x(e, p, s, t, o, g, se, sc, c, a, oc, ra, rp, rc, u, d, ex)
                 """)
         }
         try insertDeviations(all.flatMap(\.1.deviations), db)

@@ -7,6 +7,9 @@
 --
 -- No arm anywhere: monitors and sponsors stay blind. A reader who needs the arm next to a report (expectedness can
 -- depend on it) reads `unblinded.expedited_report_arms`, which only trial_unblinded may read.
+-- What the site said of expectedness (adverse_event.reported/updated v2), NULL when it did not say (v1).
+ALTER TABLE monitoring.adverse_events ADD COLUMN expected boolean;
+
 CREATE TABLE monitoring.expedited_report_clocks (
     report_id                 text PRIMARY KEY,  -- <adverse event id>:<report>
     adverse_event_id          uuid NOT NULL,
