@@ -52,6 +52,6 @@ GRANT SELECT ON monitoring.expedited_report_clocks, monitoring.expedited_reports
 REVOKE ALL ON unblinded.expedited_report_arms FROM trial_monitor, trial_auditor;
 GRANT SELECT ON unblinded.expedited_report_arms TO trial_unblinded;
 
--- The fold code changed (ParticipantFold.codeVersion 4: saved states are folded again); every participant's rows are
+-- The fold code changed (ParticipantFold.codeVersion 5: saved states are folded again); every participant's rows are
 -- computed again from the archive, so adverse events already in the log get their clocks.
 INSERT INTO projection.recompute_requests (reason) VALUES ('0019_expedited_reports: SUSAR clocks in monitoring.expedited_report_clocks');
