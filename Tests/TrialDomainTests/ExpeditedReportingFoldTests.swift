@@ -76,6 +76,20 @@ struct ExpeditedReportingFoldTests {
         #expect(rows[0].clock.submittedAt == nil, "the follow-up is still owed")
     }
 
+    /// The sponsor judges causality and expectedness; the site reports the outcome. A life-threatening upgrade after the
+    /// assessment (a v1 update, which says nothing of expectedness) makes the sponsor's SUSAR a 7-day one with a follow-up.
+    @Test func aLaterUpgradeToLifeThreateningGivesTheSponsorsSUSARTheSevenDayClock() throws {
+        var s = ParticipantStory.standard()
+        let ae = s.add(.adverseEventReported, day: 1, Self.serious(expected: nil), recordedAt: Self.reportedAt)
+        s.add(.safetyAssessed, day: 2, Self.assessment(ae, susar: true), recordedBy: "sponsor", recordedAt: Self.assessedAt)
+        #expect(s.rows.expeditedReports.map(\.clock.due) == [Self.t("2026-01-23T10:00:00Z")], "15 days while only hospitalised")
+        s.add(.adverseEventUpdated, version: 1, day: 4, ["adverse_event_id": .string(ae), "seriousness_criteria": ["life_threatening"]])
+        let rows = s.rows.expeditedReports
+        #expect(rows.map(\.clock.report) == [.followUp, .initial])
+        #expect(rows.map(\.clock.due) == [Self.t("2026-01-23T10:00:00Z"), Self.t("2026-01-15T10:00:00Z")], "day 0 stays the assessment")
+        #expect(rows.allSatisfy { $0.classifiedBy == .sponsor && $0.clock.fatalOrLifeThreatening })
+    }
+
     @Test func theSponsorsLatestAssessmentThatItIsNotASUSARRemovesTheSitesClock() {
         var s = ParticipantStory.standard()
         let ae = s.add(.adverseEventReported, day: 1, Self.serious(expected: false), recordedAt: Self.reportedAt)

@@ -4,6 +4,8 @@ extension ExpeditedReporting {
     struct Record: Sendable, Equatable, Codable {
         var classifications: [Classification] = []
         var submissions: [Submission] = []
+        /// Whether any of the site's records (report, or an update's merged state) made it fatal or life-threatening.
+        var everFatalOrLifeThreatening = false
     }
 
     /// The participant fold's part: per adverse event (the report's event id), its classifications and submissions.
@@ -13,8 +15,8 @@ extension ExpeditedReporting {
         /// Adds one effective event, after the fold merged it into `adverseEvents` (an update is classified on the
         /// adverse event's merged state, not alone).
         /// - The site's report or update classifies the adverse event (`siteClassifiesAsSUSAR`).
-        /// - The sponsor's `safety.assessed` classifies it as it says; fatal or life-threatening as the adverse event
-        ///   stands when the assessment is folded (a later upgrade counts once someone classifies it again).
+        /// - The sponsor's `safety.assessed` classifies it as it says; it is fatal or life-threatening when any of the
+        ///   site's records of the adverse event is, before or after the assessment (see `rows`).
         /// - `regulatory_report.submitted` is a submission.
         mutating func add(_ e: RecordedEvent, adverseEvents: [String: AdverseEventRow]) {
             switch e.payload {
@@ -23,10 +25,10 @@ extension ExpeditedReporting {
             case .adverseEventUpdated(let u):
                 classifyBySite(e, adverseEvents[u.adverseEventID], id: u.adverseEventID)
             case .safetyAssessed(let a):
-                let fatal = adverseEvents[a.adverseEventID].map { Self.fatalOrLifeThreatening($0.current) } ?? false
+                // Fatal or life-threatening is filled in by `rows`, from every site record of the adverse event.
                 records[a.adverseEventID, default: Record()].classifications.append(
                     Classification(eventID: e.eventID, recordedAt: e.recordedAt, source: .sponsor, susar: a.susar,
-                                   fatalOrLifeThreatening: fatal))
+                                   fatalOrLifeThreatening: false))
             case .regulatoryReportSubmitted(let s):
                 records[s.adverseEventID, default: Record()].submissions.append(
                     Submission(eventID: e.eventID, recordedAt: e.recordedAt, report: s.report, recipient: s.recipient))
@@ -38,9 +40,10 @@ extension ExpeditedReporting {
         private mutating func classifyBySite(_ e: RecordedEvent, _ row: AdverseEventRow?, id: String) {
             guard let ae = row?.current else { return }
             let susar = ExpeditedReporting.siteClassifiesAsSUSAR(serious: ae.serious, expected: ae.expected, causality: ae.causality)
+            let fatal = Self.fatalOrLifeThreatening(ae)
             records[id, default: Record()].classifications.append(
-                Classification(eventID: e.eventID, recordedAt: e.recordedAt, source: .site, susar: susar,
-                               fatalOrLifeThreatening: Self.fatalOrLifeThreatening(ae)))
+                Classification(eventID: e.eventID, recordedAt: e.recordedAt, source: .site, susar: susar, fatalOrLifeThreatening: fatal))
+            if fatal { records[id, default: Record()].everFatalOrLifeThreatening = true }
         }
 
         /// Death or life-threatening (the seriousness criteria, or a fatal outcome).
@@ -48,13 +51,21 @@ extension ExpeditedReporting {
             ae.outcome == .fatal || ae.seriousnessCriteria.contains(.death) || ae.seriousnessCriteria.contains(.lifeThreatening)
         }
 
-        /// The clocks of every adverse event the participant has (one row per report owed), by report id.
+        /// The clocks of every adverse event the participant has (one row per report owed), by report id. A sponsor's
+        /// SUSAR is fatal or life-threatening when any site record of the adverse event is, whenever recorded (the
+        /// sponsor judges causality and expectedness, the site reports the outcome): so an upgrade after the assessment
+        /// gives it the 7-day clock and the follow-up, in any order of folding.
         func rows(adverseEvents: [String: AdverseEventRow], siteID: String, participantID: String) -> [ExpeditedReportRow] {
             records.flatMap { id, record -> [ExpeditedReportRow] in
                 guard let ae = adverseEvents[id] else { return [] }
-                let ordered = record.classifications.sorted { ($0.recordedAt, $0.eventID) < ($1.recordedAt, $1.eventID) }
+                let classifications = record.classifications.map { c in
+                    var c = c
+                    if c.source == .sponsor { c.fatalOrLifeThreatening = record.everFatalOrLifeThreatening }
+                    return c
+                }
+                let ordered = classifications.sorted { ($0.recordedAt, $0.eventID) < ($1.recordedAt, $1.eventID) }
                 let deciding = (ordered.last { $0.source == .sponsor } ?? ordered.last)?.source ?? .site
-                return ExpeditedReporting.clocks(record.classifications, submissions: record.submissions).map { clock in
+                return ExpeditedReporting.clocks(classifications, submissions: record.submissions).map { clock in
                     ExpeditedReportRow(reportID: ExpeditedReportRow.id(id, clock.report), adverseEventID: id, participantID: participantID,
                                        siteID: siteID, term: ae.current.term, classifiedBy: deciding, clock: clock)
                 }
