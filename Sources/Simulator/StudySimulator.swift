@@ -355,7 +355,8 @@ private struct Builder {
                 "adverse_event_id": .string(ae), "causality": "probable", "expected": false, "susar": true,
                 "rationale": "Panic with hospitalisation is not listed in the investigator's brochure at this dose",
             ])
-            add(.regulatoryReportSubmitted, role: .sponsor, site: site, participant: pid, at: at.adding(days: 8), id: susarIDs.uuid(), [
+            // Day 5: every dose lies at least a week before today (the simulated study ends then), so this is never in the future.
+            add(.regulatoryReportSubmitted, role: .sponsor, site: site, participant: pid, at: at.adding(days: 5), id: susarIDs.uuid(), [
                 "adverse_event_id": .string(ae), "report": "initial", "recipient": "FDA", "reference": "IND-SIM-SUSAR-001",
             ])
             add(.unblindingPerformed, role: .investigator, site: site, participant: pid, at: at.adding(days: 1).adding(seconds: 1800), [
