@@ -3,7 +3,8 @@ import TrialDomain
 import TrialDomainPostgres
 
 /// The expedited (SUSAR) reports owed to regulators and sent (issue 14), as `monitoring.expedited_reports` shows them
-/// at the moment of reading: overdue first, then the owed ones by due date, then the submitted ones. No arm.
+/// at the moment of reading: overdue first, then the owed ones by due date, then the submitted ones. No arm, unless an
+/// unblinded reader asks for it (`revealArms`), and that read is recorded first.
 public struct ExpeditedReportsReport: Sendable, Equatable {
     public struct Report: Sendable, Equatable {
         public var reportID: String
@@ -29,6 +30,8 @@ public struct ExpeditedReportsReport: Sendable, Equatable {
     }
 
     public var reports: [Report]
+    /// The arm of each report's participant, by report id (nil for one not randomized); nil while blinded.
+    public var arms: [String: String?]?
 
     /// Every report (only those still owed with `owedOnly`), overdue first.
     public static func load(_ db: PostgresConnection, site: String? = nil, owedOnly: Bool = false) throws -> ExpeditedReportsReport {
@@ -45,27 +48,51 @@ public struct ExpeditedReportsReport: Sendable, Equatable {
             Report(reportID: r.0, adverseEventID: r.1, participantID: r.2, siteID: r.3, term: r.4, report: r.5, fatalOrLifeThreatening: r.6,
                    classifiedBy: r.7, dayZero: r.8.utc(.minute), due: r.9.utc(.minute), status: r.10, daysLeft: r.11, overdue: r.12,
                    submittedAt: r.13?.utc(.minute), submittedTo: r.14, submittedLate: r.15)
-        })
+        }, arms: nil)
+    }
+
+    /// Adds the arm of each report's participant (a regulator's SUSAR report is unblinded; expectedness can depend on the
+    /// arm), from `unblinded.expedited_report_arms` through `db`, a `trial_unblinded` session. Every participant shown
+    /// is first recorded in `audit.unblinded_access`; when a record cannot be written, nothing is read.
+    public mutating func revealArms(_ db: PostgresConnection, reason: String? = nil) throws {
+        var seen = Set<String>()
+        for participant in reports.map(\.participantID) where seen.insert(participant).inserted {
+            try UnblindedAccessLog.record(db, participantID: participant, command: "reporter safety --unblinded", reason: reason)
+        }
+        let rows = try db.query("""
+            SELECT report_id, arm FROM unblinded.expedited_report_arms WHERE report_id = ANY(\(array: reports.map(\.reportID))::text[])
+            """).decode((String, String?).self)
+        let found = Dictionary(rows, uniquingKeysWith: { a, _ in a })
+        arms = Dictionary(uniqueKeysWithValues: reports.map { ($0.reportID, found[$0.reportID] ?? nil) })
     }
 
     public var json: JSONValue {
-        .array(reports.map { r in
-            ["report_id": .string(r.reportID), "adverse_event_id": .string(r.adverseEventID), "participant_id": .string(r.participantID),
-             "site_id": .string(r.siteID), "term": .string(r.term), "report": .string(r.report),
-             "fatal_or_life_threatening": .bool(r.fatalOrLifeThreatening), "classified_by": .string(r.classifiedBy),
-             "day_zero": .string(r.dayZero), "due": .string(r.due), "status": .string(r.status),
-             "days_left": r.daysLeft.map { .number(Double($0)) } ?? .null, "overdue": .bool(r.overdue),
-             "submitted_at": r.submittedAt.map(JSONValue.string) ?? .null, "submitted_to": r.submittedTo.map(JSONValue.string) ?? .null,
-             "submitted_late": .bool(r.submittedLate)]
+        .array(reports.map { r -> JSONValue in
+            var o: [String: JSONValue] = [
+                "report_id": .string(r.reportID), "adverse_event_id": .string(r.adverseEventID), "participant_id": .string(r.participantID),
+                "site_id": .string(r.siteID), "term": .string(r.term), "report": .string(r.report),
+                "fatal_or_life_threatening": .bool(r.fatalOrLifeThreatening), "classified_by": .string(r.classifiedBy),
+                "day_zero": .string(r.dayZero), "due": .string(r.due), "status": .string(r.status),
+                "days_left": r.daysLeft.map { .number(Double($0)) } ?? .null, "overdue": .bool(r.overdue),
+                "submitted_at": r.submittedAt.map(JSONValue.string) ?? .null, "submitted_to": r.submittedTo.map(JSONValue.string) ?? .null,
+                "submitted_late": .bool(r.submittedLate),
+            ]
+            if let arms {
+                let arm: String? = arms[r.reportID] ?? nil
+                o["arm"] = arm.map(JSONValue.string) ?? .null
+            }
+            return .object(o)
         })
     }
 
     public var text: String {
-        TextTable(header: ["status", "report", "participant", "site", "term", "clock", "day 0 (UTC)", "due (UTC)", "days left", "submitted", "classified by"],
-                  rows: reports.map { r in
-                      let submitted = r.submittedAt.map { at in "\(at) to \(r.submittedTo ?? "?")" + (r.submittedLate ? " (LATE)" : "") } ?? "-"
-                      return [r.status.uppercased(), r.report, r.participantID, r.siteID, r.term, r.fatalOrLifeThreatening ? "7 d (fatal/LT)" : "15 d",
-                              r.dayZero, r.due, r.daysLeft.map(String.init) ?? "-", submitted, r.classifiedBy]
-                  }).render()
+        let header = ["status", "report", "participant", "site", "term", "clock", "day 0 (UTC)", "due (UTC)", "days left", "submitted",
+                      "classified by"] + (arms == nil ? [] : ["ARM (unblinded)"])
+        return TextTable(header: header, rows: reports.map { r in
+            let submitted = r.submittedAt.map { at in "\(at) to \(r.submittedTo ?? "?")" + (r.submittedLate ? " (LATE)" : "") } ?? "-"
+            let arm = arms.map { [($0[r.reportID] ?? nil) ?? "not randomized"] } ?? []
+            return [r.status.uppercased(), r.report, r.participantID, r.siteID, r.term, r.fatalOrLifeThreatening ? "7 d (fatal/LT)" : "15 d",
+                    r.dayZero, r.due, r.daysLeft.map(String.init) ?? "-", submitted, r.classifiedBy] + arm
+        }).render()
     }
 }

@@ -110,8 +110,18 @@ struct Safety: ParsableCommand {
     @Flag(help: "Only the reports still owed (hide the submitted ones).")
     var owed = false
 
+    @Flag(help: "Also show each participant's arm (a regulator's SUSAR report is unblinded). Breaks the blind for whoever reads the output: needs the trial_unblinded role, and each participant shown is recorded in the access log auditors read.")
+    var unblinded = false
+
+    @Option(help: "With --unblinded: why (recorded with the access).")
+    var reason: String?
+
     func run() throws {
-        output(try ExpeditedReportsReport.load(try connection.open(as: .monitor), site: site, owedOnly: owed), as: format)
+        var report = try ExpeditedReportsReport.load(try connection.open(as: .monitor), site: site, owedOnly: owed)
+        if unblinded {
+            try report.revealArms(try connection.open(as: .unblinded), reason: reason)
+        }
+        output(report, as: format)
     }
 }
 

@@ -46,6 +46,7 @@ struct ExpeditedReportingIntegrationTests {
             for event in [
                 E2E.event("participant.enrolled", occurredAt: now.adding(days: -10).rfc3339,
                           data: ["consented_at": .string(now.adding(days: -11).rfc3339), "protocol_version": "1.0"]),
+                E2E.event("participant.randomized", occurredAt: now.adding(days: -9).rfc3339, data: ["kit_number": "K-7", "arm": "lsd-10ug"]),
                 Self.seriousReport(unexpected, expected: false, at: now),
                 Self.seriousReport(expected, expected: true, at: now),
                 Self.seriousReport(lifeThreatening, expected: nil, criteria: ["life_threatening"], at: now),
@@ -107,7 +108,17 @@ struct ExpeditedReportingIntegrationTests {
             WHERE table_schema = 'monitoring' AND table_name LIKE 'expedited_report%' AND column_name LIKE '%arm%'
             """).isEmpty)
         DatabaseRoleTests.expectRefused(monitor, "SELECT * FROM unblinded.expedited_report_arms")
+        var forMonitor = report
+        #expect(throws: (any Error).self, "a monitor cannot unblind the reports") { try forMonitor.revealArms(monitor) }
+        #expect(!report.text.contains("lsd-10ug") && !CanonicalJSON.string(report.json).contains("\"arm\""), "blind unless revealed")
         let unblinded = try DatabaseRoleTests.login(h.databaseURL, as: .unblinded)
         #expect(try DatabaseRoleTests.count(unblinded, "unblinded.expedited_report_arms") == 3)
+        // reporter safety --unblinded: the read is recorded first, once per participant shown.
+        var revealed = report
+        try revealed.revealArms(unblinded, reason: "SUSAR report to the FDA")
+        #expect(revealed.arms?.count == 3 && revealed.arms?.values.allSatisfy { $0 == "lsd-10ug" } == true)
+        #expect(revealed.text.contains("ARM (unblinded)") && revealed.text.contains("lsd-10ug"), "\(revealed.text)")
+        #expect(try db.query("SELECT participant_id, command, reason FROM audit.unblinded_access").rows
+                == [["S01-0007", "reporter safety --unblinded", "SUSAR report to the FDA"]])
     }
 }
