@@ -470,7 +470,7 @@ enum MonitoringWriter {
             openBefore[participant, default: []].insert(signal)
         }
         for table: ReadModelTable in [.participants, .doses, .assessments, .vitals, .adverseEvents, .deviations, .corrections,
-                                      .allocations, .concomitantMedications] {
+                                      .allocations, .concomitantMedications, .expeditedReportClocks] {
             try db.enqueue(table.deleteRows(ofParticipants: ids))
         }
         // event_id_reused signals come from audit.rejected, not from the fold: they stay.

@@ -68,8 +68,8 @@ enum ParticipantTables {
             try db.enqueue("""
                 INSERT INTO monitoring.adverse_events (event_id, participant_id, site_id, term, onset_at, grade, serious,
                     seriousness_criteria, causality, action_taken, outcome, resolved_at, reported_at, recorded_at, updates,
-                    sponsor_notification_due)
-                SELECT e, p, s, t, o, g, se, sc::text[], c, a, oc, ra, rp, rc, u, d
+                    sponsor_notification_due, expected)
+                SELECT e, p, s, t, o, g, se, sc::text[], c, a, oc, ra, rp, rc, u, d, ex
                 FROM unnest(\(array: aes.map(\.2.eventID))::uuid[], \(array: aes.map(\.0))::text[], \(array: aes.map(\.1))::text[],
                     \(array: aes.map(\.2.current.term))::text[], \(array: aes.map(\.2.current.onsetAt.rfc3339))::timestamptz[],
                     \(array: aes.map(\.2.current.grade))::integer[], \(array: aes.map(\.2.current.serious))::boolean[],
@@ -77,8 +77,9 @@ enum ParticipantTables {
                     \(array: aes.map(\.2.current.causality.rawValue))::text[], \(array: aes.map(\.2.current.actionTaken.rawValue))::text[],
                     \(array: aes.map(\.2.current.outcome.rawValue))::text[], \(array: aes.map { $0.2.resolvedAt?.rfc3339 })::timestamptz[],
                     \(array: aes.map(\.2.reportedAt.rfc3339))::timestamptz[], \(array: aes.map(\.2.recordedAt.rfc3339))::timestamptz[],
-                    \(array: aes.map(\.2.updates))::integer[], \(array: aes.map { $0.2.sponsorNotificationDue?.rfc3339 })::timestamptz[])
-                    AS x(e, p, s, t, o, g, se, sc, c, a, oc, ra, rp, rc, u, d)
+                    \(array: aes.map(\.2.updates))::integer[], \(array: aes.map { $0.2.sponsorNotificationDue?.rfc3339 })::timestamptz[],
+                    \(array: aes.map(\.2.current.expected))::boolean[])
+                    AS x(e, p, s, t, o, g, se, sc, c, a, oc, ra, rp, rc, u, d, ex)
                 """)
         }
         try insertDeviations(all.flatMap(\.1.deviations), db)
@@ -102,6 +103,7 @@ enum ParticipantTables {
         try insertMovements(all.flatMap(\.1.movements), db)
         try insertSignals(all.flatMap(\.1.signals), db)
         try insertCorrections(all.flatMap(\.1.corrections), db)
+        try insertExpeditedReports(all.flatMap(\.1.expeditedReports), db)
         let allocations = all.compactMap { id, rows in rows.allocation.map { (id, site(id, rows), $0) } }
         if !allocations.isEmpty {
             try db.enqueue("""
@@ -191,6 +193,21 @@ enum ParticipantTables {
                 \(array: g.map(\.status.rawValue))::text[], \(array: g.map(\.acknowledgedBy))::text[],
                 \(array: g.map { $0.acknowledgedAt?.rfc3339 })::timestamptz[], \(array: g.map { $0.deadline?.rfc3339 })::timestamptz[],
                 \(array: g.map(\.resolution))::text[])
+            """)
+    }
+
+    /// The SUSAR clocks' facts (issue 14): no "now" here, the view `monitoring.expedited_reports` adds it.
+    static func insertExpeditedReports(_ x: [ExpeditedReportRow], _ db: PostgresConnection) throws {
+        guard !x.isEmpty else { return }
+        try db.enqueue("""
+            INSERT INTO monitoring.expedited_report_clocks (report_id, adverse_event_id, participant_id, site_id, term, report,
+                fatal_or_life_threatening, classified_by, day_zero, due, submitted_at, submitted_to)
+            SELECT * FROM unnest(\(array: x.map(\.reportID))::text[], \(array: x.map(\.adverseEventID))::uuid[],
+                \(array: x.map(\.participantID))::text[], \(array: x.map(\.siteID))::text[], \(array: x.map(\.term))::text[],
+                \(array: x.map(\.clock.report.rawValue))::text[], \(array: x.map(\.clock.fatalOrLifeThreatening))::boolean[],
+                \(array: x.map(\.classifiedBy.rawValue))::text[], \(array: x.map(\.clock.firstKnowledgeAt.rfc3339))::timestamptz[],
+                \(array: x.map(\.clock.due.rfc3339))::timestamptz[], \(array: x.map { $0.clock.submittedAt?.rfc3339 })::timestamptz[],
+                \(array: x.map(\.clock.submittedTo))::text[])
             """)
     }
 }

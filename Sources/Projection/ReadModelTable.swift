@@ -47,6 +47,8 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     static let siteActivity = Self("monitoring", "site_activity", key: "site_id", type: "text")
     static let siteAcknowledgements = Self("monitoring", "site_acknowledgements", key: "signal_id", type: "text")
     static let protocolVersions = Self("monitoring", "protocol_versions", key: "protocol_version", type: "text")
+    /// The SUSAR clocks' facts (issue 14); `monitoring.expedited_reports` is the view of them as of now.
+    static let expeditedReportClocks = Self("monitoring", "expedited_report_clocks", key: "report_id", type: "text")
     static let allocations = Self("unblinded", "allocations", key: "participant_id", type: "text")
     /// What was given with each dose (substance, amount, lot): the unblinded half of `doses`.
     static let doseProducts = Self("unblinded", "dose_products")
@@ -57,6 +59,7 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     public static let all: [ReadModelTable] = [
         participants, doses, assessments, vitals, adverseEvents, deviations, corrections, safetySignals, siteActivity,
         siteAcknowledgements, protocolVersions, allocations, doseProducts, drugMovements, drugAccountability, concomitantMedications,
+        expeditedReportClocks,
     ]
 
     /// The table a participant's rows of this kind live in.
@@ -73,6 +76,7 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
         case .drugMovement: drugMovements
         case .correction: corrections
         case .signal: safetySignals
+        case .expeditedReport: expeditedReportClocks
         }
     }
 }

@@ -31,8 +31,11 @@ public struct ParticipantStory: Sendable {
         counter += 1
         let id = "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - String(counter).count) + String(counter)
         let at = Timestamp(rfc3339: "2026-01-05T00:00:00Z")!.adding(seconds: Int64((day * 24 + hour) * 3600))
+        // An adverse event report that does not say `expected` is written as version 1 (expectedness unknown, as before
+        // issue 14); every other event at the latest version ingest accepts, unless `version` says otherwise.
+        let latest = type == .adverseEventReported && data["expected"] == nil ? 1 : type.submittableSchemaVersions.upperBound
         var json: [String: JSONValue] = ["event_id": .string(id), "type": .string(type.rawValue),
-                                         "schema_version": .number(Double(version ?? type.submittableSchemaVersions.upperBound)),
+                                         "schema_version": .number(Double(version ?? latest)),
                                          "study_id": "STUDY", "occurred_at": .string(at.rfc3339), "data": data]
         if type.scope.site != .forbidden {
             json["site_id"] = "S01"

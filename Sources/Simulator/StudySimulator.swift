@@ -5,7 +5,8 @@ import TrialDomain
 /// supervision, score PHQ-9, GAD-7, MADRS, QIDS-SR16 and the C-SSRS screener on schedule, take vitals,
 /// report adverse events (rarely a serious one, followed by an emergency unblinding), miss a few doses,
 /// enter some late, correct and void a few entries, lose one participant to withdrawal, and reconcile
-/// their drug stock at the end. A monitor acknowledges the serious event. Deterministic for a configuration.
+/// their drug stock at the end. A monitor acknowledges the serious event; the sponsor assesses it as a SUSAR and
+/// submits the expedited report. Deterministic for a configuration.
 public struct StudySimulator: Sendable {
     public struct Configuration: Sendable {
         public var studyID = "MICRO-LSD-01"
@@ -74,6 +75,9 @@ private struct Builder {
     var submissions: [StudySimulator.Submission] = []
     var late: Set<String> = []
     var seriousEventPlaced = false
+    /// Ids of the events added to the study's one SUSAR (issue 14): drawn from their own generator, so adding them
+    /// leaves every other draw (and so every other participant) as it was.
+    var susarIDs = SeededGenerator(seed: 0x5A5A_2026_0014)
     var withdrawalPlaced = false
 
     init(configuration: StudySimulator.Configuration) {
@@ -88,8 +92,8 @@ private struct Builder {
     /// Adds an event and returns its id.
     @discardableResult
     mutating func add(_ type: EventType, version: Int = 1, role: Role, site: String?, participant: String? = nil,
-                      at time: Timestamp, _ data: JSONValue) -> String {
-        let id = rng.uuid()
+                      at time: Timestamp, id given: String? = nil, _ data: JSONValue) -> String {
+        let id = given ?? rng.uuid()
         var json: [String: JSONValue] = [
             "event_id": .string(id), "type": .string(type.rawValue), "schema_version": .number(Double(version)),
             "study_id": .string(configuration.studyID), "occurred_at": .string(time.rfc3339), "data": data,
@@ -386,10 +390,20 @@ private struct Builder {
         let serious = !seriousEventPlaced && chance(0.3)
         if serious {
             seriousEventPlaced = true
-            let ae = add(.adverseEventReported, role: .investigator, site: site, participant: pid, at: at.adding(days: 1), [
+            // Version 2: not expected against the reference safety information, so serious + unexpected + probable
+            // makes it a SUSAR (15-day clock from the sponsor's first knowledge, issue 14).
+            let ae = add(.adverseEventReported, version: 2, role: .investigator, site: site, participant: pid, at: at.adding(days: 1), [
                 "term": "Panic attack", "onset_at": .string(at.adding(seconds: 14_400).rfc3339), "grade": 3, "serious": true,
                 "seriousness_criteria": ["hospitalisation"], "causality": "probable", "action_taken": "dose_interrupted",
-                "outcome": "recovering",
+                "outcome": "recovering", "expected": false,
+            ])
+            add(.safetyAssessed, role: .sponsor, site: site, participant: pid, at: at.adding(days: 2), id: susarIDs.uuid(), [
+                "adverse_event_id": .string(ae), "causality": "probable", "expected": false, "susar": true,
+                "rationale": "Panic with hospitalisation is not listed in the investigator's brochure at this dose",
+            ])
+            // Day 5: every dose lies at least a week before today (the simulated study ends then), so this is never in the future.
+            add(.regulatoryReportSubmitted, role: .sponsor, site: site, participant: pid, at: at.adding(days: 5), id: susarIDs.uuid(), [
+                "adverse_event_id": .string(ae), "report": "initial", "recipient": "FDA", "reference": "IND-SIM-SUSAR-001",
             ])
             add(.unblindingPerformed, role: .investigator, site: site, participant: pid, at: at.adding(days: 1).adding(seconds: 1800), [
                 "reason": "Hospitalisation for a panic attack: the treating physician needs the allocation", "emergency": true,

@@ -13,7 +13,7 @@ struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
-        subcommands: [Status.self, Signals.self, Participant.self, Watch.self, Audit.self],
+        subcommands: [Status.self, Signals.self, Safety.self, Participant.self, Watch.self, Audit.self],
         defaultSubcommand: Status.self)
 }
 
@@ -30,6 +30,7 @@ protocol Printable {
 extension StatusReport: Printable {}
 extension UnblindedAccessLog: Printable {}
 extension SignalsReport: Printable {}
+extension ExpeditedReportsReport: Printable {}
 extension ParticipantTimeline: Printable {}
 extension AuditTrail: Printable {}
 
@@ -90,6 +91,36 @@ struct Signals: ParsableCommand {
 
     func run() throws {
         let report = try SignalsReport.load(try connection.open(as: .monitor), site: site, includeAcknowledged: acknowledged)
+        output(report, as: format)
+    }
+}
+
+struct Safety: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Expedited (SUSAR) reports to regulators: overdue first, with day 0, due date and days left as of now (issue 14).")
+
+    @OptionGroup var connection: Connection
+
+    @Option(help: "table or json.")
+    var format: OutputFormat = .table
+
+    @Option(help: "Only this site, e.g. S01.")
+    var site: String?
+
+    @Flag(help: "Only the reports still owed (hide the submitted ones).")
+    var owed = false
+
+    @Flag(help: "Also show each participant's arm (a regulator's SUSAR report is unblinded). Breaks the blind for whoever reads the output: needs the trial_unblinded role, and each participant shown is recorded in the access log auditors read.")
+    var unblinded = false
+
+    @Option(help: "With --unblinded: why (recorded with the access).")
+    var reason: String?
+
+    func run() throws {
+        var report = try ExpeditedReportsReport.load(try connection.open(as: .monitor), site: site, owedOnly: owed)
+        if unblinded {
+            try report.revealArms(try connection.open(as: .unblinded), reason: reason)
+        }
         output(report, as: format)
     }
 }

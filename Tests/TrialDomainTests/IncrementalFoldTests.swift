@@ -62,6 +62,28 @@ struct IncrementalFoldTests {
                 ]]))
             }
         }
+        // Issue 14: one unexpected serious suspected reaction reported by a site (a SUSAR by the site's own report)...
+        let host = participantEvents.randomElement(using: &random)!
+        events.append(try record([
+            "event_id": .string(random.uuid()), "type": "adverse_event.reported", "schema_version": 2, "study_id": .string(host.studyID),
+            "site_id": .string(host.siteID!), "participant_id": .string(host.participantID!),
+            "occurred_at": .string(host.occurredAt.adding(days: 1).rfc3339),
+            "data": ["term": "Hepatitis", "onset_at": .string(host.occurredAt.rfc3339), "grade": 3, "serious": true,
+                     "seriousness_criteria": ["hospitalisation"], "causality": "probable", "action_taken": "none",
+                     "outcome": "recovering", "expected": false],
+        ], by: "dr.s01"))
+        // ...and the sponsor assesses every adverse event (the first a SUSAR, the others at random) and reports it, days later.
+        for (i, report) in events.filter({ $0.type == .adverseEventReported }).enumerated() {
+            for (type, data) in [(EventType.safetyAssessed, ["adverse_event_id": .string(report.eventID), "causality": "possible",
+                                                             "expected": false, "susar": .bool(i == 0 || Bool.random(using: &random))] as JSONValue),
+                                 (.regulatoryReportSubmitted, ["adverse_event_id": .string(report.eventID), "report": "initial", "recipient": "EMA"])] {
+                events.append(try record([
+                    "event_id": .string(random.uuid()), "type": .string(type.rawValue), "schema_version": 1, "study_id": .string(report.studyID),
+                    "site_id": .string(report.siteID!), "participant_id": .string(report.participantID!),
+                    "occurred_at": .string(report.occurredAt.adding(days: Int.random(in: 1...3, using: &random)).rfc3339), "data": data,
+                ], by: "sponsor"))
+            }
+        }
         return events
     }
 
@@ -76,6 +98,7 @@ struct IncrementalFoldTests {
         var movements: [String: DrugMovementRow] = [:]
         var signals: [String: SignalRow] = [:]
         var corrections: [String: CorrectionRow] = [:]
+        var expeditedReports: [String: ExpeditedReportRow] = [:]
         var summary: ParticipantSummary?
         var allocation: AllocationRow?
 
@@ -99,6 +122,7 @@ struct IncrementalFoldTests {
             delete(&movements, .drugMovement)
             delete(&signals, .signal)
             delete(&corrections, .correction)
+            delete(&expeditedReports, .expeditedReport)
             if c.deletions[.summary]?.isEmpty == false { summary = nil }
             if c.deletions[.allocation]?.isEmpty == false { allocation = nil }
             let u = c.upserts
@@ -111,6 +135,7 @@ struct IncrementalFoldTests {
             put(&movements, u.movements, key: \.eventID)
             put(&signals, u.signals, key: \.signalID)
             put(&corrections, u.corrections, key: \.eventID)
+            put(&expeditedReports, u.expeditedReports, key: \.reportID)
             summary = u.summary ?? summary
             allocation = u.allocation ?? allocation
         }
@@ -167,6 +192,7 @@ struct IncrementalFoldTests {
                 #expect(tables[id] ?? Tables() == Tables(full), "participant \(id) after \(received.count) events")
             }
         }
+        #expect(tables.values.contains { !$0.expeditedReports.isEmpty }, "a SUSAR clock was among the rows compared")
         // Both paths were exercised (protocol amendments and late entries fold again; most batches only add).
         #expect(advancedCount >= 20)
         #expect(refoldedCount > 0)

@@ -30,6 +30,9 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     case medicationStarted = "medication.started"
     case medicationChanged = "medication.changed"
     case medicationStopped = "medication.stopped"
+    // Expedited (SUSAR) reporting: the sponsor's assessment of an adverse event and its reports to regulators
+    case safetyAssessed = "safety.assessed"
+    case regulatoryReportSubmitted = "regulatory_report.submitted"
     // Corrections
     case eventCorrected = "event.corrected"
     case eventVoided = "event.voided"
@@ -39,6 +42,7 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     public var supportedSchemaVersions: ClosedRange<Int> {
         switch self {
         case .doseAdministered, .eventVoided, .assessmentCompleted, .protocolDefined, .protocolAmended: 1...2
+        case .adverseEventReported, .adverseEventUpdated: 1...2  // v2: `expected` (issue 14, SUSAR)
         default: 1...1
         }
     }
@@ -76,6 +80,7 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .protocolDefined, .protocolAmended, .siteActivated: [.sponsor]
         case .participantRandomized, .unblindingPerformed: [.investigator]
         case .signalAcknowledged: [.monitor]
+        case .safetyAssessed, .regulatoryReportSubmitted: [.sponsor]
         case .eventCorrected, .eventVoided: [.siteStaff, .investigator, .sponsor, .monitor]
         default: [.siteStaff, .investigator]
         }

@@ -311,6 +311,8 @@ public struct AdverseEventReported: Sendable, Hashable, Codable {
     public var causality: Causality
     public var actionTaken: ActionTaken
     public var outcome: AdverseEventOutcome
+    /// Expected against the reference safety information (version 2); nil in version 1 records, which did not say.
+    public var expected: Bool? = nil
 }
 
 public struct AdverseEventUpdated: Sendable, Hashable {
@@ -322,6 +324,8 @@ public struct AdverseEventUpdated: Sendable, Hashable {
     public var outcome: AdverseEventOutcome?
     public var actionTaken: ActionTaken?
     public var resolvedAt: Timestamp?
+    /// Version 2: expectedness against the reference safety information, when it changes.
+    public var expected: Bool? = nil
 }
 
 public enum DeviationCategory: String, Sendable, Hashable, CaseIterable {
@@ -437,6 +441,8 @@ public indirect enum EventPayload: Sendable, Hashable {
     case medicationStarted(MedicationStarted)
     case medicationChanged(MedicationChanged)
     case medicationStopped(MedicationStopped)
+    case safetyAssessed(SafetyAssessed)
+    case regulatoryReportSubmitted(RegulatoryReportSubmitted)
     case eventCorrected(EventCorrected)
     case eventVoided(EventVoided)
 }

@@ -11,6 +11,8 @@ public struct ParticipantRows: Sendable, Equatable {
     public var signals: [SignalRow] = []
     public var corrections: [CorrectionRow] = []
     public var allocation: AllocationRow?
+    /// Issue 14: the SUSAR clocks of the participant's adverse events.
+    public var expeditedReports: [ExpeditedReportRow] = []
 
     public init() {}
 }
@@ -277,6 +279,8 @@ public enum ParticipantRowKind: String, Sendable, Hashable, CaseIterable, Compar
     case concomitantMedication
     /// Identified by the signal.
     case signal
+    /// Identified by the report (`<adverse event id>:<report>`).
+    case expeditedReport
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
@@ -311,6 +315,7 @@ public struct RowChanges: Sendable, Equatable {
         upserts.movements = diff(.drugMovement, old.movements, new.movements, key: \.eventID)
         upserts.signals = diff(.signal, old.signals, new.signals, key: \.signalID)
         upserts.corrections = diff(.correction, old.corrections, new.corrections, key: \.eventID)
+        upserts.expeditedReports = diff(.expeditedReport, old.expeditedReports, new.expeditedReports, key: \.reportID)
         if old.summary != new.summary {
             upserts.summary = new.summary
             if old.summary != nil { deletions[.summary, default: []].append(participantID) }

@@ -10,7 +10,7 @@
 public enum ParticipantFold {
     /// The version of the fold's code. Bump it whenever a change makes the fold compute other rows or another state:
     /// saved states of an older version are never advanced, their participants are folded again from the archive.
-    public static let codeVersion = 5
+    public static let codeVersion = 6
 
     public static func rows(participantID: String, events: [RecordedEvent], protocols: ProtocolHistory) -> ParticipantRows {
         fold(participantID: participantID, events: events, protocols: protocols).rows
@@ -135,6 +135,8 @@ extension ParticipantFold {
         var changeRows: [CorrectionRow] = []
         var changeSignals: [SignalRow] = []
         var adverseEvents: [String: AdverseEventRow] = [:]
+        /// Issue 14: what each adverse event's SUSAR clocks are computed from.
+        var expedited = ExpeditedReporting.Fold()
         var acknowledgements: [String: Acknowledgement] = [:]
         var allocation: AllocationRow?
         var summary = SummaryFold()
@@ -215,6 +217,7 @@ extension ParticipantFold {
             default:
                 break
             }
+            expedited.add(e, adverseEvents: adverseEvents)
         }
 
         /// The adverse event's 24 h sponsor deadline, from the very clock its `serious_adverse_event` signal runs on.
@@ -225,6 +228,7 @@ extension ParticipantFold {
         /// Adds the rows that depend on the whole history.
         func complete(_ rows: inout ParticipantRows, protocols: ProtocolHistory) {
             rows.adverseEvents = adverseEvents.values.sorted { $0.eventID < $1.eventID }
+            rows.expeditedReports = expedited.rows(adverseEvents: adverseEvents, siteID: siteID, participantID: participantID)
             let effectiveFindings = effective.findings
             var signals = ParticipantFold.signals(effective: effectiveFindings, recorded: recorded?.findings ?? effectiveFindings,
                                                   acknowledgements: acknowledgements, voided: voided,

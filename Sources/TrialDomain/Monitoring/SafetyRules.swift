@@ -428,6 +428,7 @@ public enum SafetyRules {
         if let c = u.seriousnessCriteria { s.seriousnessCriteria = c }
         if let o = u.outcome { s.outcome = o }
         if let a = u.actionTaken { s.actionTaken = a }
+        if let e = u.expected { s.expected = e }
         return s
     }
 }

@@ -35,6 +35,8 @@ enum PayloadDecoder {
         case .medicationStarted: medicationStarted(&r, c).map(EventPayload.medicationStarted)
         case .medicationChanged: medicationChanged(&r, c).map(EventPayload.medicationChanged)
         case .medicationStopped: medicationStopped(&r, c).map(EventPayload.medicationStopped)
+        case .safetyAssessed: safetyAssessment(&r).map(EventPayload.safetyAssessed)
+        case .regulatoryReportSubmitted: regulatoryReport(&r).map(EventPayload.regulatoryReportSubmitted)
         case .eventCorrected: correction(&r, c).map(EventPayload.eventCorrected)
         case .eventVoided: void(&r, c).map(EventPayload.eventVoided)
         }
@@ -426,6 +428,7 @@ enum PayloadDecoder {
         let causality = r.enumeration("causality", Causality.self)
         let action = r.enumeration("action_taken", ActionTaken.self)
         let outcome = r.enumeration("outcome", AdverseEventOutcome.self)
+        let expected = c.version >= 2 ? r.bool("expected") : nil  // v2: against the reference safety information
         if let onset, let occurred = c.occurredAt, onset > occurred {  // Swift-only
             r.report("onset_at", "the event cannot start after it was reported (occurred_at)")
         }
@@ -438,10 +441,10 @@ enum PayloadDecoder {
             }
         }
         guard let term, let onset, let grade, let serious, let criteria, let causality, let action, let outcome,
-              onset <= (c.occurredAt ?? onset), grade < 5 || (outcome == .fatal && serious)
+              onset <= (c.occurredAt ?? onset), grade < 5 || (outcome == .fatal && serious), c.version < 2 || expected != nil
         else { return nil }
         return AdverseEventReported(term: term, onsetAt: onset, grade: grade, serious: serious, seriousnessCriteria: criteria,
-                                    causality: causality, actionTaken: action, outcome: outcome)
+                                    causality: causality, actionTaken: action, outcome: outcome, expected: expected)
     }
 
     /// A `fatal` outcome and the `death` criterion need grade 5, as far as one event tells (an update is judged on
@@ -464,17 +467,19 @@ enum PayloadDecoder {
         let outcome = r.enumeration("outcome", AdverseEventOutcome.self, required: false)
         let action = r.enumeration("action_taken", ActionTaken.self, required: false)
         let resolved = r.timestamp("resolved_at", required: false)
+        let expected = c.version >= 2 ? r.bool("expected", required: false) : nil
         if !c.stored {  // Swift-only; since issue 14
             deathAgreement(&r, grade: grade, outcome: outcome, criteria: criteria)
             if grade == 5, let outcome, outcome != .fatal { r.report("outcome", "grade 5 (death) requires outcome 'fatal'") }
         }
-        if grade == nil, serious == nil, criteria == nil, outcome == nil, action == nil, resolved == nil, r.issues.isEmpty {
-            r.report("adverse_event_id", "an update must change at least one of grade, serious, seriousness_criteria, outcome, action_taken, resolved_at")
+        if grade == nil, serious == nil, criteria == nil, outcome == nil, action == nil, resolved == nil, expected == nil, r.issues.isEmpty {
+            let fields = "grade, serious, seriousness_criteria, outcome, action_taken, resolved_at" + (c.version >= 2 ? ", expected" : "")
+            r.report("adverse_event_id", "an update must change at least one of \(fields)")
             return nil
         }
         guard let id else { return nil }
         return AdverseEventUpdated(adverseEventID: id, grade: grade, serious: serious, seriousnessCriteria: criteria,
-                                   outcome: outcome, actionTaken: action, resolvedAt: resolved)
+                                   outcome: outcome, actionTaken: action, resolvedAt: resolved, expected: expected)
     }
 
     static func deviation(_ r: inout ObjectReader) -> DeviationReported? {
