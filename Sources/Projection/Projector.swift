@@ -95,7 +95,7 @@ public final class Projector: Sendable {
         anchoring?.publishNow(db)
         try Recompute.serveRequests(db, logger: logger, retry: retry)
         // Decoded fold states of this session's own batches (checked against the database before each use).
-        let states = FoldStateCache()
+        let states = FoldStateCache(saveEvery: configuration.foldSaveEvery)
         let topic = configuration.topic
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,

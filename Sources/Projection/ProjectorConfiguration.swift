@@ -25,6 +25,10 @@ public struct ProjectorConfiguration: Sendable {
     public var batchSize = 5_000
     /// `PROJECTOR_POLL_TIMEOUT_MS`: how long to wait for the first record of a batch.
     public var pollTimeoutMs = 100
+    /// `PROJECTOR_FOLD_SAVE_EVERY`: a participant's fold state is saved at least every this many batches that advance
+    /// it (kept in memory in between; 1 saves every batch). Higher: less CPU per batch, more participants folded from
+    /// the archive after a restart or a partition move.
+    public var foldSaveEvery = 8
     /// `LOG_LEVEL`.
     public var logLevel = LogLevelSetting.info
     /// `LOG_FORMAT`: `text` or `json` (one object per line).
@@ -72,6 +76,7 @@ public struct ProjectorConfiguration: Sendable {
         c.sessionTimeoutMs = try env.integer("PROJECTOR_SESSION_TIMEOUT_MS", default: c.sessionTimeoutMs, in: 1_000...300_000)
         c.batchSize = try env.integer("PROJECTOR_BATCH_SIZE", default: c.batchSize, in: 1...100_000)
         c.pollTimeoutMs = try env.integer("PROJECTOR_POLL_TIMEOUT_MS", default: c.pollTimeoutMs, in: 1...10_000)
+        c.foldSaveEvery = try env.integer("PROJECTOR_FOLD_SAVE_EVERY", default: c.foldSaveEvery, in: 1...1_000)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
         c.logFormat = try env.choice("LOG_FORMAT", default: c.logFormat)
         c.adminPort = try env.optionalInteger("PROJECTOR_ADMIN_PORT", in: 1...65_535)
