@@ -23,19 +23,25 @@ struct ConcomitantMedicationTests {
         #expect(signal.details.contains("lithium carbonate (N05AN01; since 2025-06-01)"), "\(signal.details)")
         #expect(!signal.details.contains("lsd") && !signal.details.contains("10"), "a signal never names the study drug or its amount")
 
-        // Stopped 2026-01-02: the dose on 2026-01-06 is within the 7-day washout; the one on 2026-01-10 is not.
+        // Stopped 2026-01-02: the dose on 2026-01-06 is within the 7-day washout (and the day either side a site's
+        // calendar may differ from UTC by); the one on 2026-01-11 is not.
         var washout = ParticipantStory.standard()
         let lithium = washout.medication(day: -5, "lithium carbonate", atc: "N05AN01", startedOn: "2025-06-01", dose: 400)
         washout.stopMedication(lithium, day: -2, stoppedOn: "2026-01-02")
         let inWashout = washout.dose(day: 1, 10)
-        washout.dose(day: 5, 10)
+        washout.dose(day: 6, 10)
         #expect(washout.signals(.contraindicatedMedication).map(\.triggerEventID) == [inWashout])
+        // Stopped twice (a second stop instead of a correction): the later stop counts, the cautious reading.
+        var twice = washout
+        twice.stopMedication(lithium, day: 7, stoppedOn: "2026-01-08")
+        #expect(twice.signals(.contraindicatedMedication).count == 2)
+        #expect(twice.rows.medications.first?.stoppedOn == "2026-01-08")
     }
 
     @Test func aContraindicatedDrugStartedWhileDosingIsCriticalAtOnce() throws {
         var s = ParticipantStory.standard()
         s.dose(day: 1, 10)
-        let phenelzine = s.medication(day: 3, "phenelzine", atc: "N06AF03", startedOn: "2026-01-07", dose: 15)
+        let phenelzine = s.medication(day: 3, "phenelzine", atc: "N06AF03", startedOn: "2026-01-08", dose: 15)
         #expect(s.signals(.contraindicatedMedication).map(\.triggerEventID) == [phenelzine])
         // Not contraindicated: an SSRI started while dosing is only an antidepressant change.
         var ssri = ParticipantStory.standard()
@@ -43,6 +49,30 @@ struct ConcomitantMedicationTests {
         ssri.medication(day: 3, "sertraline", atc: "N06AB06", startedOn: "2026-01-07")
         #expect(ssri.signals(.contraindicatedMedication).isEmpty)
         #expect(ssri.signals(.antidepressantChange).count == 1)
+        // Entered at the withdrawal visit, at its very instant: the same judgement whether the saved state adds the
+        // two events or the whole history is folded (by dates: started on the day participation ended, still during it).
+        var withdrawal = ParticipantStory.standard()
+        withdrawal.dose(day: 1, 10)
+        let state = try #require(ParticipantFold.fold(participantID: withdrawal.participant, events: withdrawal.events.filter { $0.participantID != nil },
+                                                      protocols: withdrawal.protocols).state)
+        let selegiline = withdrawal.medication(day: 5, "selegiline", atc: "N04BD01", startedOn: "2026-01-10", dose: 5)
+        withdrawal.add(.participantWithdrawn, day: 5, ["reason": "withdrew_consent", "initiated_by": "participant"])
+        let (_, rows) = try #require(state.advanced(by: Array(withdrawal.events.suffix(2)), protocols: withdrawal.protocols))
+        #expect(rows.signals.filter { $0.rule == .contraindicatedMedication }.map(\.triggerEventID) == [selegiline])
+        #expect(withdrawal.signals(.contraindicatedMedication).map(\.triggerEventID) == [selegiline])
+    }
+
+    /// A one-off medication is over the day it was taken; a medication coded less precisely than a class (`N02AX`,
+    /// "other opioids", for tramadol's `N02AX02`) may be one of it: the warning is raised, not assumed away.
+    @Test func oneOffsEndAndImpreciseCodesStillMatch() throws {
+        var s = ParticipantStory.standard()
+        s.add(.medicationStarted, day: 0, ["name": "sumatriptan", "atc_code": "N02CC01", "dose": 50, "unit": "mg", "frequency": "once",
+                                           "indication": "migraine", "started_on": "2026-01-01"])
+        s.dose(day: 1, 10)  // 2026-01-06: past the one-off day and its 1-day washout
+        #expect(s.signals(.serotonergicCombination).isEmpty)
+        s.medication(day: 2, "tramadol (class only)", atc: "N02AX", startedOn: "2026-01-08", dose: 50, indication: "pain")
+        let dose = s.dose(day: 4, 10)
+        #expect(s.signals(.serotonergicCombination).map(\.triggerEventID) == [dose])
     }
 
     @Test func aDoseWithTramadolIsASerotonergicWarningAndNotAfterItsWashout() throws {
@@ -92,6 +122,7 @@ struct ConcomitantMedicationTests {
         let deviations = s.rows.deviations
         #expect(deviations.map(\.eventID).sorted() == [stop, change].sorted())
         #expect(deviations.allSatisfy { $0.detectedBy == .antidepressantChange && $0.deviation.category == .concomitantMedication })
+        #expect(deviations.allSatisfy { $0.recordedBy == nil }, "found by the rule, recorded by nobody")
         let sertraline = try #require(s.rows.medications.first { $0.medicationID == stable })
         #expect(sertraline.regimen.dose == 100 && sertraline.changes == 1 && sertraline.stoppedOn == nil)
         #expect(s.rows.medications.first { $0.medicationID == stoppedBeforeDay1 }?.stoppedOn == "2025-12-20")

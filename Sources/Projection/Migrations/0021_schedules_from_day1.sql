@@ -65,4 +65,8 @@ SELECT p.participant_id, p.site_id, p.first_dose_at AS day1_at, d.doses_due, p.d
 FROM monitoring.participants p
 JOIN due d ON d.participant_id = p.participant_id;
 
-INSERT INTO projection.recompute_requests (reason) VALUES ('0021_schedules_from_day1: participants.first_dose_at');
+-- A deviation a rule detected (detected_by) was reported by nobody: recorded_by is NULL for it.
+ALTER TABLE monitoring.deviations ALTER COLUMN recorded_by DROP NOT NULL;
+
+INSERT INTO projection.recompute_requests (reason)
+VALUES ('0021_schedules_from_day1: participants.first_dose_at; detected deviations recorded by nobody');

@@ -95,7 +95,9 @@ public struct MedicationClass: Sendable, Hashable {
         self.washoutDays = washoutDays
     }
 
-    public func matches(atcCode: String) -> Bool { atcCode.hasPrefix(atc) }
+    /// A medication of this class, or one coded less precisely that may be (tramadol's class `N02AX02` and a
+    /// medication coded `N02AX`, "other opioids"): a possible contraindication is raised, not assumed away.
+    public func matches(atcCode: String) -> Bool { atcCode.hasPrefix(atc) || atc.hasPrefix(atcCode) }
 }
 
 /// What a protocol says about concomitant medications (`concomitant_medications`; the domain defaults below when a
@@ -112,15 +114,18 @@ public struct MedicationRules: Sendable, Hashable {
     /// When set, an antidepressant change is also a protocol deviation.
     public var stableAntidepressantDoseRequired: Bool
 
-    /// Lithium (seizures reported with psychedelics) and MAO inhibitors (contraindicated), with washouts of about five
-    /// half-lives for lithium and the two weeks irreversible MAO inhibitors need; tramadol, pethidine, dextromethorphan,
-    /// linezolid, St John's wort and the triptans (serotonin syndrome); antidepressants N06A, stable for 4 weeks before
-    /// Day 1.
+    /// Lithium (seizures reported with psychedelics) and MAO inhibitors (contraindicated: the antidepressant ones, the
+    /// MAO-B inhibitors N04BD, and linezolid and methylene blue, which inhibit MAO too), with washouts of about five
+    /// half-lives for lithium, two weeks for irreversible MAO inhibitors, two days for the reversible ones; tramadol
+    /// (alone and in combinations N02AJ13-15), pethidine, dextromethorphan, St John's wort and the triptans (serotonin
+    /// syndrome); antidepressants N06A, stable for 4 weeks before Day 1.
     public static let domainDefaults = MedicationRules(
         contraindicated: [MedicationClass(atc: "N05AN", washoutDays: 7), MedicationClass(atc: "N06AF", washoutDays: 14),
-                          MedicationClass(atc: "N06AG", washoutDays: 14)],
-        serotonergic: [MedicationClass(atc: "N02AX02", washoutDays: 2), MedicationClass(atc: "N02AB02", washoutDays: 2),
-                       MedicationClass(atc: "R05DA09", washoutDays: 2), MedicationClass(atc: "J01XX08", washoutDays: 2),
+                          MedicationClass(atc: "N06AG", washoutDays: 14), MedicationClass(atc: "N04BD", washoutDays: 14),
+                          MedicationClass(atc: "J01XX08", washoutDays: 2), MedicationClass(atc: "V03AB17", washoutDays: 2)],
+        serotonergic: [MedicationClass(atc: "N02AX02", washoutDays: 2), MedicationClass(atc: "N02AJ13", washoutDays: 2),
+                       MedicationClass(atc: "N02AJ14", washoutDays: 2), MedicationClass(atc: "N02AJ15", washoutDays: 2),
+                       MedicationClass(atc: "N02AB02", washoutDays: 2), MedicationClass(atc: "R05DA09", washoutDays: 2),
                        MedicationClass(atc: "N06AX25", washoutDays: 14), MedicationClass(atc: "N02CC", washoutDays: 1)],
         antidepressants: ["N06A"], antidepressantWashoutDays: 28, stableAntidepressantDoseRequired: false)
 }

@@ -127,7 +127,8 @@ public struct DeviationRow: Sendable, Equatable {
     public var participantID: String?
     public var deviation: DeviationReported
     public var occurredAt: Timestamp
-    public var recordedBy: String
+    /// Who reported it; nil for a deviation a rule detected.
+    public var recordedBy: String?
     /// The rule that found the deviation in the record (`antidepressant_change`); nil when a site reported it.
     public var detectedBy: SafetyRule? = nil
 }

@@ -245,12 +245,12 @@ extension ParticipantFold {
             rows.corrections = changeRows
             rows.allocation = allocation
             rows.medications = effective.medicationRows(siteID: siteID, participantID: participantID, protocols: protocols)
-            for (finding, recordedBy) in effective.antidepressantChanges {
-                guard let recordedBy else { continue }
+            // Found by a rule, recorded by nobody: attributed to the rule (`detected_by`), not to whoever entered the medication.
+            for (finding, deviation) in effective.antidepressantChanges where deviation {
                 rows.deviations.append(DeviationRow(
                     eventID: finding.triggerEventID, siteID: siteID, participantID: participantID,
                     deviation: DeviationReported(category: .concomitantMedication, severity: .major, description: finding.details),
-                    occurredAt: finding.occurredAt, recordedBy: recordedBy, detectedBy: .antidepressantChange))
+                    occurredAt: finding.occurredAt, recordedBy: nil, detectedBy: .antidepressantChange))
             }
             rows.summary = summary.row(participantID: participantID, siteID: siteID, protocols: protocols,
                                        openSignals: rows.signals.filter { $0.status == .open }.count)

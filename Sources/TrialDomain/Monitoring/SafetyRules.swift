@@ -57,16 +57,21 @@ public enum SafetyRules {
             var name: String?
             var atcCode: String?
             var startedOn: String?
-            /// The earliest stop recorded.
+            /// The latest stop recorded (two stops of one medication: the cautious reading, taken the longer).
             var stoppedOn: String?
+            /// Taken once (`frequency` `once`): over on the day it started, when no stop says otherwise.
+            var oneOff = false
             var started: Start?
             /// `medication.changed` and `medication.stopped` by event id.
             var events: [String: MedicationEvent] = [:]
 
-            /// Whether it is taken on `day`, or within `washoutDays` of its last day.
+            /// Whether it may be taken on `day` (a UTC date), or within `washoutDays` of its last day. Its dates are the
+            /// site's calendar days, which may be a day ahead of or behind UTC: a day either side counts too (a
+            /// contraindication is better raised once too often than missed at a day boundary).
             func taken(on day: String, washoutDays: Int) -> Bool {
-                guard let start = startedOn, start <= day else { return false }
-                return stoppedOn.map { day <= Timestamp.date($0, adding: washoutDays) } ?? true
+                guard let start = startedOn, Timestamp.date(start, adding: -1) <= day else { return false }
+                guard let last = stoppedOn ?? (oneOff ? start : nil) else { return true }
+                return day <= Timestamp.date(max(last, start), adding: washoutDays + 1)
             }
 
             mutating func note(_ event: RecordedEvent) {
@@ -75,8 +80,9 @@ public enum SafetyRules {
                     name = m.name
                     atcCode = m.atcCode
                     startedOn = m.startedOn
+                    oneOff = m.regimen.frequency == .once
                 case .medicationStopped(let m):
-                    stoppedOn = min(stoppedOn ?? m.stoppedOn, m.stoppedOn)
+                    stoppedOn = max(stoppedOn ?? m.stoppedOn, m.stoppedOn)
                 default:
                     break
                 }
@@ -104,6 +110,8 @@ public enum SafetyRules {
             var washoutDays: Int
             var stableDoseRequired: Bool
             var protocolLabel: String
+            /// For a start: the protocol class that contraindicates it, if any.
+            var contraindicatedBy: String? = nil
         }
 
         struct ReportedAdverseEvent: Sendable, Equatable, Codable {
@@ -139,9 +147,12 @@ public enum SafetyRules {
             case .participantEnrolled: consentedAt != nil || previousDoseAt == nil
             // Only a dose at the very same instant can be at or after a window end that comes after it in order.
             case .participantWithdrawn, .participantCompleted: endedAt != nil || previousDoseAt != event.occurredAt
-            // A medication taken from, or stopped on, a day a dose was already judged changes that judgement.
-            case .medicationStarted(let m): previousDoseAt.map { m.startedOn > $0.utcDate } ?? true
-            case .medicationStopped(let m): previousDoseAt.map { m.stoppedOn > $0.utcDate } ?? true
+            // A medication taken from, or stopped near, a day a dose was already judged changes that judgement (a day
+            // either side: see `Medication.taken`), and so does a second stop (the later one counts).
+            case .medicationStarted(let m): previousDoseAt.map { Timestamp.date(m.startedOn, adding: -1) > $0.utcDate } ?? true
+            case .medicationStopped(let m):
+                medications[m.medicationID]?.stoppedOn == nil
+                    && (previousDoseAt.map { Timestamp.date(m.stoppedOn, adding: 1) > $0.utcDate } ?? true)
             default: true
             }
         }
@@ -167,16 +178,29 @@ public enum SafetyRules {
                                        details: "\(s.term): CTCAE grade \(s.grade)", deadline: nil))
                 }
             }
-            return all + antidepressantChanges.map(\.finding)
+            return all + contraindicatedStarts + antidepressantChanges.map(\.finding)
+        }
+
+        /// Medications the protocol contraindicates, started on or after Day 1 (the first dose) and before the end of
+        /// participation: critical at once, before the next dose is given.
+        var contraindicatedStarts: [Finding] {
+            guard let day1 = firstDoseAt?.utcDate else { return [] }
+            return medications.sorted { $0.key < $1.key }.compactMap { _, m -> Finding? in
+                guard let start = m.started, let cls = start.event.contraindicatedBy, let name = m.name, let atc = m.atcCode,
+                      let startedOn = m.startedOn, startedOn >= day1, endedAt.map({ startedOn <= $0.utcDate }) ?? true
+                else { return nil }
+                return Finding(rule: .contraindicatedMedication, triggerEventID: start.eventID, occurredAt: start.event.occurredAt,
+                               details: "\(name) (\(atc)) started on \(startedOn) while dosing (Day 1 \(day1)): \(start.event.protocolLabel) contraindicates \(cls) with the study drug",
+                               deadline: nil)
+            }
         }
 
         /// Antidepressants started, stopped or changed during dosing (Day 1 to the end of participation) or within the
-        /// protocol's washout before Day 1; with who recorded each when the protocol then required a stable dose (a
-        /// protocol deviation too).
-        public var antidepressantChanges: [(finding: Finding, deviationRecordedBy: String?)] {
+        /// protocol's washout before Day 1; `deviation` when the protocol then required a stable dose.
+        public var antidepressantChanges: [(finding: Finding, deviation: Bool)] {
             guard let day1 = firstDoseAt?.utcDate else { return [] }
             let lastDay = endedAt?.utcDate
-            var changes: [(Finding, String?)] = []
+            var changes: [(Finding, Bool)] = []
             for (_, medication) in medications.sorted(by: { $0.key < $1.key }) {
                 guard let atc = medication.atcCode, let name = medication.name else { continue }
                 var events = medication.events.sorted { $0.key < $1.key }
@@ -194,7 +218,7 @@ public enum SafetyRules {
                     if event.stableDoseRequired { details += "; a protocol deviation: \(event.protocolLabel) requires a stable antidepressant dose" }
                     changes.append((Finding(rule: .antidepressantChange, triggerEventID: eventID, occurredAt: event.occurredAt,
                                             details: details, deadline: nil),
-                                    event.stableDoseRequired ? event.recordedBy : nil))
+                                    event.stableDoseRequired))
                 }
             }
             return changes
@@ -325,21 +349,17 @@ public enum SafetyRules {
 
             case .medicationStarted(let m):
                 medications[e.eventID, default: Medication()].note(e)
-                let rules = version?.rules.medications ?? .domainDefaults
-                medications[e.eventID]?.started = Start(
-                    eventID: e.eventID, indication: m.indication, recordedAt: e.recordedAt,
-                    event: medicationEvent(e, "started", on: m.startedOn, regimen: m.regimen, reason: nil, rules, label))
-                if let first = firstDoseAt, m.startedOn >= first.utcDate, endedAt.map({ e.occurredAt < $0 }) ?? true,
-                   let cls = rules.contraindicated.first(where: { $0.matches(atcCode: m.atcCode) }) {
-                    fire(.contraindicatedMedication, "\(m.name) (\(m.atcCode)) started on \(m.startedOn) while dosing (Day 1 \(first.utcDate)): \(label) contraindicates \(cls.atc) with the study drug")
-                }
+                var event = medicationEvent(e, "started", on: m.startedOn, regimen: m.regimen, reason: nil, protocols)
+                event.contraindicatedBy = (protocols.inForce(at: Timestamp(date: m.startedOn) ?? e.occurredAt)?.rules.medications
+                    ?? .domainDefaults).contraindicated.first { $0.matches(atcCode: m.atcCode) }?.atc
+                medications[e.eventID]?.started = Start(eventID: e.eventID, indication: m.indication, recordedAt: e.recordedAt, event: event)
             case .medicationChanged(let m):
                 medications[m.medicationID, default: Medication()].events[e.eventID] =
-                    medicationEvent(e, "changed", on: m.changedOn, regimen: m.regimen, reason: m.reason, version?.rules.medications ?? .domainDefaults, label)
+                    medicationEvent(e, "changed", on: m.changedOn, regimen: m.regimen, reason: m.reason, protocols)
             case .medicationStopped(let m):
                 medications[m.medicationID, default: Medication()].note(e)
                 medications[m.medicationID]?.events[e.eventID] =
-                    medicationEvent(e, "stopped", on: m.stoppedOn, regimen: nil, reason: m.reason, version?.rules.medications ?? .domainDefaults, label)
+                    medicationEvent(e, "stopped", on: m.stoppedOn, regimen: nil, reason: m.reason, protocols)
             case .adverseEventReported(let ae):
                 adverse[e.eventID] = ReportedAdverseEvent(eventID: e.eventID, occurredAt: e.occurredAt, state: ae,
                                                           seriousSince: ae.serious ? e.occurredAt : nil)
@@ -368,9 +388,13 @@ public enum SafetyRules {
         }
     }
 
+    /// A medication's event, judged by the protocol in force on the day it happened (`on`), not when it was entered.
     static func medicationEvent(_ e: RecordedEvent, _ kind: String, on: String, regimen: MedicationRegimen?, reason: String?,
-                                _ rules: MedicationRules, _ label: String) -> Fold.MedicationEvent {
-        Fold.MedicationEvent(kind: kind, on: on, occurredAt: e.occurredAt, recordedBy: e.recordedBy, regimen: regimen, reason: reason,
+                                _ protocols: ProtocolHistory) -> Fold.MedicationEvent {
+        let version = protocols.inForce(at: Timestamp(date: on) ?? e.occurredAt)
+        let rules = version?.rules.medications ?? .domainDefaults
+        let label = version.map { "protocol \($0.version)" } ?? "the protocol"
+        return Fold.MedicationEvent(kind: kind, on: on, occurredAt: e.occurredAt, recordedBy: e.recordedBy, regimen: regimen, reason: reason,
                              antidepressants: rules.antidepressants, washoutDays: rules.antidepressantWashoutDays,
                              stableDoseRequired: rules.stableAntidepressantDoseRequired, protocolLabel: label)
     }
