@@ -64,7 +64,10 @@ extension SimulatorTests {
             ParticipantFold.rows(participantID: participant, events: events.filter { $0.participantID == participant }, protocols: protocols)
         }
         let lithium = rows("S01-0002")
-        let flagged = lithium.signals.filter { $0.rule == .contraindicatedMedication }
+        let doseIDs = Set(lithium.doses.map(\.eventID))
+        let flagged = lithium.signals.filter { $0.rule == .contraindicatedMedication && doseIDs.contains($0.triggerEventID) }
+        // Taken before Day 1 too: the start itself is critical, open (dosing began inside what would be its washout).
+        #expect(lithium.signals.filter { $0.rule == .contraindicatedMedication && !doseIDs.contains($0.triggerEventID) }.map(\.status) == [.open])
         let dosesBefore = lithium.doses.filter { $0.administeredAt.utcDate < (lithium.medications.first?.stoppedOn ?? "") }
         #expect(flagged.count == 4 && Set(flagged.map(\.triggerEventID)) == Set(dosesBefore.map(\.eventID)))
         let raised = rows("S01-0003")

@@ -8,6 +8,12 @@ import TrialDomain
 /// 28-day washout before Day 1.
 @Suite("Concomitant medications")
 struct ConcomitantMedicationTests {
+    /// The story's signals of `rule` raised on a dose.
+    static func onDoses(_ s: ParticipantStory, _ rule: SafetyRule) -> [SignalRow] {
+        let doses = Set(s.rows.doses.map(\.eventID))
+        return s.signals(rule).filter { doses.contains($0.triggerEventID) }
+    }
+
     static func rules(_ medications: JSONValue) -> JSONValue {
         var rules = ParticipantStory.protocolRules.objectValue!
         rules["concomitant_medications"] = medications
@@ -18,7 +24,7 @@ struct ConcomitantMedicationTests {
         var s = ParticipantStory.standard()
         s.medication(day: 0, "lithium carbonate", atc: "N05AN01", startedOn: "2025-06-01", dose: 400)
         let dose = s.dose(day: 1, 10)
-        let signal = try #require(s.signals(.contraindicatedMedication).first)
+        let signal = try #require(Self.onDoses(s, .contraindicatedMedication).first)
         #expect(signal.triggerEventID == dose && signal.severity == .critical)
         #expect(signal.details.contains("lithium carbonate (N05AN01; since 2025-06-01)"), "\(signal.details)")
         #expect(!signal.details.contains("lsd") && !signal.details.contains("10"), "a signal never names the study drug or its amount")
@@ -30,11 +36,11 @@ struct ConcomitantMedicationTests {
         washout.stopMedication(lithium, day: -2, stoppedOn: "2026-01-02")
         let inWashout = washout.dose(day: 1, 10)
         washout.dose(day: 6, 10)
-        #expect(washout.signals(.contraindicatedMedication).map(\.triggerEventID) == [inWashout])
+        #expect(Self.onDoses(washout, .contraindicatedMedication).map(\.triggerEventID) == [inWashout])
         // Stopped twice (a second stop instead of a correction): the later stop counts, the cautious reading.
         var twice = washout
         twice.stopMedication(lithium, day: 7, stoppedOn: "2026-01-08")
-        #expect(twice.signals(.contraindicatedMedication).count == 2)
+        #expect(Self.onDoses(twice, .contraindicatedMedication).count == 2)
         #expect(twice.rows.medications.first?.stoppedOn == "2026-01-08")
     }
 
@@ -60,6 +66,25 @@ struct ConcomitantMedicationTests {
         let (_, rows) = try #require(state.advanced(by: Array(withdrawal.events.suffix(2)), protocols: withdrawal.protocols))
         #expect(rows.signals.filter { $0.rule == .contraindicatedMedication }.map(\.triggerEventID) == [selegiline])
         #expect(withdrawal.signals(.contraindicatedMedication).map(\.triggerEventID) == [selegiline])
+    }
+
+    /// Lithium on record at enrolment: critical before any dose (the first one must wait for its washout), resolved
+    /// once it is stopped and Day 1 comes after the washout; a lithium course that ended long before consent is history.
+    @Test func aContraindicatedMedicationBeforeDay1IsCriticalUntilStoppedAndWashedOut() throws {
+        var s = ParticipantStory.standard()
+        let lithium = s.medication(day: 0, "lithium carbonate", atc: "N05AN01", startedOn: "2025-06-01", dose: 400)
+        let before = try #require(s.signals(.contraindicatedMedication).first)
+        #expect(before.triggerEventID == lithium && before.status == .open && before.severity == .critical)
+        s.stopMedication(lithium, day: 1, stoppedOn: "2026-01-06")
+        s.dose(day: 15, 10)  // 2026-01-20: after the 7-day washout
+        let after = s.signals(.contraindicatedMedication)
+        #expect(after.count == 1 && after[0].status == .resolved && after[0].resolution?.contains("washout ends 2026-01-13") == true)
+
+        var history = ParticipantStory.standard()
+        let old = history.medication(day: 0, "lithium carbonate", atc: "N05AN01", startedOn: "2020-06-01", dose: 400)
+        history.stopMedication(old, day: 0, stoppedOn: "2021-06-01")
+        history.dose(day: 1, 10)
+        #expect(history.signals(.contraindicatedMedication).isEmpty)
     }
 
     /// A one-off medication is over the day it was taken; a medication coded less precisely than a class (`N02AX`,
@@ -149,7 +174,7 @@ struct ConcomitantMedicationTests {
                                                       protocols: protocols).state)
         s.medication(day: 6, "lithium carbonate", atc: "N05AN01", startedOn: "2025-12-01", dose: 400)
         #expect(state.advanced(by: [s.events.last!], protocols: protocols) == nil, "the new medication reaches back past judged doses")
-        #expect(s.signals(.contraindicatedMedication).map(\.triggerEventID).sorted() == [first, second].sorted())
+        #expect(Self.onDoses(s, .contraindicatedMedication).map(\.triggerEventID).sorted() == [first, second].sorted())
         // Started after the last dose: the saved state simply adds it.
         var later = ParticipantStory.standard()
         later.dose(day: 1, 10)

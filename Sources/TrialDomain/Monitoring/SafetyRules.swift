@@ -110,8 +110,9 @@ public enum SafetyRules {
             var washoutDays: Int
             var stableDoseRequired: Bool
             var protocolLabel: String
-            /// For a start: the protocol class that contraindicates it, if any.
+            /// For a start: the protocol class that contraindicates it, if any, and that class's washout.
             var contraindicatedBy: String? = nil
+            var contraindicatedWashoutDays: Int? = nil
         }
 
         struct ReportedAdverseEvent: Sendable, Equatable, Codable {
@@ -181,17 +182,33 @@ public enum SafetyRules {
             return all + contraindicatedStarts + antidepressantChanges.map(\.finding)
         }
 
-        /// Medications the protocol contraindicates, started on or after Day 1 (the first dose) and before the end of
-        /// participation: critical at once, before the next dose is given.
+        /// Medications the protocol contraindicates, on their start: critical at once, before a dose is given.
+        /// - Started on or after Day 1 (the first dose) and before the end of participation: while dosing.
+        /// - Taken by an enrolled participant before Day 1 (on or after consent, counting its washout): the first
+        ///   dose must wait; resolved once it is stopped and Day 1, if any, is after its washout (a dose inside it
+        ///   raises its own signal).
         var contraindicatedStarts: [Finding] {
-            guard let day1 = firstDoseAt?.utcDate else { return [] }
+            let day1 = firstDoseAt?.utcDate
             return medications.sorted { $0.key < $1.key }.compactMap { _, m -> Finding? in
                 guard let start = m.started, let cls = start.event.contraindicatedBy, let name = m.name, let atc = m.atcCode,
-                      let startedOn = m.startedOn, startedOn >= day1, endedAt.map({ startedOn <= $0.utcDate }) ?? true
+                      let startedOn = m.startedOn else { return nil }
+                let protocolLabel = start.event.protocolLabel
+                var finding = Finding(rule: .contraindicatedMedication, triggerEventID: start.eventID, occurredAt: start.event.occurredAt,
+                                      details: "", deadline: nil)
+                if let day1, startedOn >= day1 {
+                    guard endedAt.map({ startedOn <= $0.utcDate }) ?? true else { return nil }
+                    finding.details = "\(name) (\(atc)) started on \(startedOn) while dosing (Day 1 \(day1)): \(protocolLabel) contraindicates \(cls) with the study drug"
+                    return finding
+                }
+                let washout = (start.event.contraindicatedWashoutDays ?? 0)
+                let lastDay = m.stoppedOn ?? (m.oneOff ? startedOn : nil)
+                guard let consent = consentedAt?.utcDate, lastDay.map({ Timestamp.date($0, adding: washout) >= consent }) ?? true
                 else { return nil }
-                return Finding(rule: .contraindicatedMedication, triggerEventID: start.eventID, occurredAt: start.event.occurredAt,
-                               details: "\(name) (\(atc)) started on \(startedOn) while dosing (Day 1 \(day1)): \(start.event.protocolLabel) contraindicates \(cls) with the study drug",
-                               deadline: nil)
+                finding.details = "\(name) (\(atc)) taken by an enrolled participant before Day 1: \(protocolLabel) contraindicates \(cls) with the study drug; no dose until \(washout) days after its last day"
+                if let lastDay, day1.map({ $0 > Timestamp.date(lastDay, adding: washout) }) ?? true {
+                    finding.resolution = "stopped on \(lastDay); washout ends \(Timestamp.date(lastDay, adding: washout))" + (day1.map { ", Day 1 \($0)" } ?? "")
+                }
+                return finding
             }
         }
 
@@ -350,8 +367,10 @@ public enum SafetyRules {
             case .medicationStarted(let m):
                 medications[e.eventID, default: Medication()].note(e)
                 var event = medicationEvent(e, "started", on: m.startedOn, regimen: m.regimen, reason: nil, protocols)
-                event.contraindicatedBy = (protocols.inForce(at: Timestamp(date: m.startedOn) ?? e.occurredAt)?.rules.medications
-                    ?? .domainDefaults).contraindicated.first { $0.matches(atcCode: m.atcCode) }?.atc
+                let cls = (protocols.inForce(at: Timestamp(date: m.startedOn) ?? e.occurredAt)?.rules.medications ?? .domainDefaults)
+                    .contraindicated.first { $0.matches(atcCode: m.atcCode) }
+                event.contraindicatedBy = cls?.atc
+                event.contraindicatedWashoutDays = cls?.washoutDays
                 medications[e.eventID]?.started = Start(eventID: e.eventID, indication: m.indication, recordedAt: e.recordedAt, event: event)
             case .medicationChanged(let m):
                 medications[m.medicationID, default: Medication()].events[e.eventID] =
