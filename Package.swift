@@ -133,7 +133,11 @@ let package = Package(
                           dependencies: ["Simulator", "TrialAuth", "TrialDomain", "Kafka", "Postgres", "Projection", "AuditChain",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
-                                         .product(name: "Logging", package: "swift-log")],
+                                         .product(name: "Logging", package: "swift-log"),
+                                         // A NIO keep-alive HTTP client for the freshness run (URLSession cost the
+                                         // load generator more CPU than the projector it measures).
+                                         .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                         .product(name: "NIOCore", package: "swift-nio")],
                           swiftSettings: strict),
 
         // What the test targets share: the example corpus loader, where the repository and executables are, the trait
