@@ -87,6 +87,22 @@ struct ConcomitantMedicationTests {
         #expect(history.signals(.contraindicatedMedication).isEmpty)
     }
 
+    /// A stop naming no medication of the participant, or dated before the start, is shown, not silently kept; a start
+    /// recorded later puts the first right.
+    @Test func inconsistentMedicationRecordsAreShown() throws {
+        var s = ParticipantStory.standard()
+        let orphan = s.stopMedication("00000000-0000-4000-8000-00000000ffff", day: 1, stoppedOn: "2026-01-05")
+        #expect(s.signals(.medicationRecordInconsistent).map(\.triggerEventID) == [orphan])
+        let lithium = s.medication(day: 2, "lithium carbonate", atc: "N05AN01", startedOn: "2026-01-04", dose: 400)
+        let early = s.stopMedication(lithium, day: 3, stoppedOn: "2026-01-01")
+        #expect(s.signals(.medicationRecordInconsistent).map(\.triggerEventID).sorted() == [orphan, early].sorted())
+        // Consistent records raise nothing.
+        var fine = ParticipantStory.standard()
+        let sertraline = fine.medication(day: 0, "sertraline", atc: "N06AB06", startedOn: "2025-01-01")
+        fine.stopMedication(sertraline, day: 1, stoppedOn: "2026-01-05")
+        #expect(fine.signals(.medicationRecordInconsistent).isEmpty)
+    }
+
     /// A one-off medication is over the day it was taken; a medication coded less precisely than a class (`N02AX`,
     /// "other opioids", for tramadol's `N02AX02`) may be one of it: the warning is raised, not assumed away.
     @Test func oneOffsEndAndImpreciseCodesStillMatch() throws {

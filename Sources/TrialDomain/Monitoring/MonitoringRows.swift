@@ -229,6 +229,9 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     case serotonergicCombination = "serotonergic_combination"
     /// An antidepressant started, stopped or changed during dosing or within the protocol's washout before Day 1.
     case antidepressantChange = "antidepressant_change"
+    /// A `medication.changed` or `medication.stopped` naming no `medication.started` of the participant, or a stop
+    /// before the start: the rules cannot tell when the medication was taken, so a person must.
+    case medicationRecordInconsistent = "medication_record_inconsistent"
     /// A correction or void that changes nothing: its target is not an event of the same study, site and
     /// participant, or has another type than it says.
     case invalidCorrection = "invalid_correction"

@@ -179,7 +179,29 @@ public enum SafetyRules {
                                        details: "\(s.term): CTCAE grade \(s.grade)", deadline: nil))
                 }
             }
-            return all + contraindicatedStarts + antidepressantChanges.map(\.finding)
+            return all + contraindicatedStarts + antidepressantChanges.map(\.finding) + medicationRecordProblems
+        }
+
+        /// Changes and stops of a medication the participant has no start of (yet: a start recorded later makes the
+        /// finding go), and stops dated before the start.
+        var medicationRecordProblems: [Finding] {
+            var problems: [Finding] = []
+            for (id, m) in medications.sorted(by: { $0.key < $1.key }) {
+                for (eventID, event) in m.events.sorted(by: { $0.key < $1.key }) {
+                    let type = event.kind == "stopped" ? "medication.stopped" : "medication.changed"
+                    var details: String?
+                    if m.started == nil {
+                        details = "\(type) names medication \(id), which is no medication.started of this participant: correct its medication_id"
+                    } else if event.kind == "stopped", let start = m.startedOn, event.on < start {
+                        details = "\(m.name ?? id) stopped on \(event.on), before it started (\(start)): correct one of the dates"
+                    }
+                    if let details {
+                        problems.append(Finding(rule: .medicationRecordInconsistent, triggerEventID: eventID, occurredAt: event.occurredAt,
+                                                details: details, deadline: nil))
+                    }
+                }
+            }
+            return problems
         }
 
         /// Medications the protocol contraindicates, on their start: critical at once, before a dose is given.
