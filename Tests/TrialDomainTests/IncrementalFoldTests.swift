@@ -258,6 +258,16 @@ struct LotAccountabilityTests {
         lot.add(DrugMovementRow(eventID: "e3", siteID: "S01", participantID: nil, lot: "L1", kind: .destroyed,
                                 quantity: Quantity(amount: 0.5, unit: .mg), occurredAt: at.adding(days: 2)))
         #expect(lot.discrepancy == "administered 12 exceeds dispensed 10; lot recorded in more than one unit")
+        // A dose in another unit than the lot's (issue 14): named, never summed silently.
+        var mixed = LotAccountability(siteID: "S01", lot: "L2")
+        mixed.add(DrugMovementRow(eventID: "e4", siteID: "S01", participantID: nil, lot: "L2", kind: .received,
+                                  quantity: Quantity(amount: 100, unit: .ug), occurredAt: at))
+        mixed.add(DrugMovementRow(eventID: "e5", siteID: "S01", participantID: "S01-0001", lot: "L2", kind: .dispensed,
+                                  quantity: Quantity(amount: 10, unit: .ug), occurredAt: at))
+        mixed.add(doseOf: 8, unit: .ug)
+        #expect(mixed.discrepancy == nil)
+        mixed.add(doseOf: 0.001, unit: .mg)
+        #expect(mixed.discrepancy == "doses recorded in mg, the lot in ug")
         let signal = try #require(lot.signal(acknowledgement: ("monitor.m", at.adding(days: 3))))
         #expect(signal.signalID == "accountability_discrepancy:S01/L1" && signal.triggerEventID == "e3" && signal.status == .acknowledged)
     }

@@ -21,6 +21,12 @@ public enum DoseUnit: String, Sendable, Hashable, CaseIterable, Codable {
         }
     }
 
+    /// A sanity bound for a substance in a unit, below the unit's when the substance's own is lower: psilocybin is
+    /// never 500 mg (a microdose is 1-3 mg, a full dose 25 mg), though caffeine may be.
+    public func plausibleMaximum(of substance: Substance) -> Double {
+        substance == .psilocybin && self == .mg ? 50 : plausibleMaximum
+    }
+
     /// Units a substance may be recorded in.
     public static func allowed(for substance: Substance) -> [DoseUnit] {
         switch substance {

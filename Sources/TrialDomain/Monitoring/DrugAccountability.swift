@@ -108,6 +108,10 @@ public struct LotAccountability: Sendable, Equatable {
         if balance < 0 { reasons.append("balance is negative (\(Self.decimal(balance)) \(unit))") }
         if administered > dispensed { reasons.append("administered \(Self.decimal(administered)) exceeds dispensed \(Self.decimal(dispensed))") }
         if movementUnits.count > 1 { reasons.append("lot recorded in more than one unit") }
+        // A dose in another unit than the lot's was summed as if it were the same: 8 mg against a lot counted in ug.
+        if !movementUnits.isEmpty, !doseUnits.isSubset(of: movementUnits) {
+            reasons.append("doses recorded in \(doseUnits.subtracting(movementUnits).sorted().joined(separator: ", ")), the lot in \(movementUnits.sorted().joined(separator: ", "))")
+        }
         return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
     }
 

@@ -283,6 +283,10 @@ enum PayloadDecoder {
             r.report("unit", "\(substance.rawValue) is recorded in \(DoseUnit.allowed(for: substance).map(\.rawValue).joined(separator: " or ")), not \(u.rawValue)")
             amount = nil
         }
+        if let substance, let u = unit, let a = amount, a > u.plausibleMaximum(of: substance) {  // Swift-only
+            r.report("amount", "\(CanonicalJSON.formatNumber(a)) \(u.rawValue) of \(substance.rawValue) is not a plausible dose (at most \(CanonicalJSON.formatNumber(u.plausibleMaximum(of: substance))) \(u.rawValue)): check for a typing slip")
+            amount = nil
+        }
         if let witness, witness == administeredBy { r.report("witness", "must be someone other than administered_by") }  // Swift-only
         guard let substance, let unit, let amount, let route, let supervised, witness == nil || witness != administeredBy
         else { return nil }
