@@ -372,7 +372,7 @@ enum MonitoringWriter {
                 continue
             }
             states[id] = state
-            if !foldAgain, cache?.maySkipSaving(id) == true { unsaved.insert(id) }
+            if cache?.maySkipSaving(id) == true { unsaved.insert(id) }
             changes.append(RowChanges(participantID: id, from: before, to: rows))
             signalsAfter[id] = rows.signals
         }

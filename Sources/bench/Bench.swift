@@ -406,7 +406,6 @@ extension Bench {
             // services it measures need (URLSession, a connection's worth of work per request, took more than half a core).
             let connections = (0..<16).map { _ in TestClient(host: "127.0.0.1", port: port) }
             for connection in connections { connection.connect() }
-            defer { for connection in connections { Task { try? await connection.shutdown() } } }
             let total = stream.count
             let start = ContinuousClock.now
             let admin = try KafkaAdmin(bootstrapServers: bootstrap)
@@ -440,6 +439,7 @@ extension Bench {
                 }
                 try await group.waitForAll()
             }
+            for connection in connections { try? await connection.shutdown() }
             let sent = seconds(since: start)
             let latencies = try await watcher.finish(expecting: stream.filter { $0.json["type"] == "dose.administered" }.count)
             // From ingest's 202 to the row in monitoring.doses, in microseconds, 3 significant digits.

@@ -100,7 +100,8 @@ public enum SafetyRules {
         /// A medication's start, change or stop, with what the protocol in force then says of antidepressants: judged
         /// in `findings`, once Day 1 (the first dose) is known.
         struct MedicationEvent: Sendable, Equatable, Codable {
-            var kind: String
+            enum Kind: String, Sendable, Codable { case started, changed, stopped }
+            var kind: Kind
             var on: String
             var occurredAt: Timestamp
             var recordedBy: String
@@ -188,11 +189,11 @@ public enum SafetyRules {
             var problems: [Finding] = []
             for (id, m) in medications.sorted(by: { $0.key < $1.key }) {
                 for (eventID, event) in m.events.sorted(by: { $0.key < $1.key }) {
-                    let type = event.kind == "stopped" ? "medication.stopped" : "medication.changed"
+                    let type = event.kind == .stopped ? "medication.stopped" : "medication.changed"
                     var details: String?
                     if m.started == nil {
                         details = "\(type) names medication \(id), which is no medication.started of this participant: correct its medication_id"
-                    } else if event.kind == "stopped", let start = m.startedOn, event.on < start {
+                    } else if event.kind == .stopped, let start = m.startedOn, event.on < start {
                         details = "\(m.name ?? id) stopped on \(event.on), before it started (\(start)): correct one of the dates"
                     }
                     if let details {
@@ -253,7 +254,7 @@ public enum SafetyRules {
                     } else {
                         continue
                     }
-                    var details = "antidepressant \(name) (\(atc)) \(event.kind) on \(event.on), \(when)"
+                    var details = "antidepressant \(name) (\(atc)) \(event.kind.rawValue) on \(event.on), \(when)"
                     if event.stableDoseRequired { details += "; a protocol deviation: \(event.protocolLabel) requires a stable antidepressant dose" }
                     changes.append((Finding(rule: .antidepressantChange, triggerEventID: eventID, occurredAt: event.occurredAt,
                                             details: details, deadline: nil),
@@ -268,10 +269,10 @@ public enum SafetyRules {
             medications.sorted { $0.key < $1.key }.compactMap { id, m -> ConcomitantMedicationRow? in
                 guard let start = m.started, let name = m.name, let atc = m.atcCode, let startedOn = m.startedOn,
                       var regimen = start.event.regimen else { return nil }
-                let changes = m.events.filter { $0.value.kind == "changed" }
+                let changes = m.events.filter { $0.value.kind == .changed }
                     .sorted { ($0.value.on, $0.value.occurredAt, $0.key) < ($1.value.on, $1.value.occurredAt, $1.key) }
                 regimen = changes.last?.value.regimen ?? regimen
-                let stop = m.events.filter { $0.value.kind == "stopped" }.min { ($0.value.on, $0.key) < ($1.value.on, $1.key) }
+                let stop = m.events.filter { $0.value.kind == .stopped }.min { ($0.value.on, $0.key) < ($1.value.on, $1.key) }
                 let rules = protocols.inForce(at: start.event.occurredAt)?.rules.medications ?? .domainDefaults
                 var classes: [String] = []
                 if rules.contraindicated.contains(where: { $0.matches(atcCode: atc) }) { classes.append("contraindicated") }
@@ -388,7 +389,7 @@ public enum SafetyRules {
 
             case .medicationStarted(let m):
                 medications[e.eventID, default: Medication()].note(e)
-                var event = medicationEvent(e, "started", on: m.startedOn, regimen: m.regimen, reason: nil, protocols)
+                var event = medicationEvent(e, .started, on: m.startedOn, regimen: m.regimen, reason: nil, protocols)
                 let cls = (protocols.inForce(at: Timestamp(date: m.startedOn) ?? e.occurredAt)?.rules.medications ?? .domainDefaults)
                     .contraindicated.first { $0.matches(atcCode: m.atcCode) }
                 event.contraindicatedBy = cls?.atc
@@ -396,11 +397,11 @@ public enum SafetyRules {
                 medications[e.eventID]?.started = Start(eventID: e.eventID, indication: m.indication, recordedAt: e.recordedAt, event: event)
             case .medicationChanged(let m):
                 medications[m.medicationID, default: Medication()].events[e.eventID] =
-                    medicationEvent(e, "changed", on: m.changedOn, regimen: m.regimen, reason: m.reason, protocols)
+                    medicationEvent(e, .changed, on: m.changedOn, regimen: m.regimen, reason: m.reason, protocols)
             case .medicationStopped(let m):
                 medications[m.medicationID, default: Medication()].note(e)
                 medications[m.medicationID]?.events[e.eventID] =
-                    medicationEvent(e, "stopped", on: m.stoppedOn, regimen: nil, reason: m.reason, protocols)
+                    medicationEvent(e, .stopped, on: m.stoppedOn, regimen: nil, reason: m.reason, protocols)
             case .adverseEventReported(let ae):
                 adverse[e.eventID] = ReportedAdverseEvent(eventID: e.eventID, occurredAt: e.occurredAt, state: ae,
                                                           seriousSince: ae.serious ? e.occurredAt : nil)
@@ -430,7 +431,7 @@ public enum SafetyRules {
     }
 
     /// A medication's event, judged by the protocol in force on the day it happened (`on`), not when it was entered.
-    static func medicationEvent(_ e: RecordedEvent, _ kind: String, on: String, regimen: MedicationRegimen?, reason: String?,
+    static func medicationEvent(_ e: RecordedEvent, _ kind: Fold.MedicationEvent.Kind, on: String, regimen: MedicationRegimen?, reason: String?,
                                 _ protocols: ProtocolHistory) -> Fold.MedicationEvent {
         let version = protocols.inForce(at: Timestamp(date: on) ?? e.occurredAt)
         let rules = version?.rules.medications ?? .domainDefaults
