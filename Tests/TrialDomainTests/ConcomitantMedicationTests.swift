@@ -39,9 +39,10 @@ struct ConcomitantMedicationTests {
         #expect(Self.onDoses(washout, .contraindicatedMedication).map(\.triggerEventID) == [inWashout])
         // Stopped twice (a second stop instead of a correction): the later stop counts, the cautious reading.
         var twice = washout
-        twice.stopMedication(lithium, day: 7, stoppedOn: "2026-01-08")
+        twice.add(.medicationStopped, day: 7, ["medication_id": .string(lithium), "stopped_on": "2026-01-08", "reason": "tapered off"])
         #expect(Self.onDoses(twice, .contraindicatedMedication).count == 2)
         #expect(twice.rows.medications.first?.stoppedOn == "2026-01-08")
+        #expect(twice.rows.medications.first?.stopReason == "tapered off", "the reason of the stop that counts")
     }
 
     @Test func aContraindicatedDrugStartedWhileDosingIsCriticalAtOnce() throws {

@@ -272,7 +272,8 @@ public enum SafetyRules {
                 let changes = m.events.filter { $0.value.kind == .changed }
                     .sorted { ($0.value.on, $0.value.occurredAt, $0.key) < ($1.value.on, $1.value.occurredAt, $1.key) }
                 regimen = changes.last?.value.regimen ?? regimen
-                let stop = m.events.filter { $0.value.kind == .stopped }.min { ($0.value.on, $0.key) < ($1.value.on, $1.key) }
+                // The stop that counts (the latest, as `stoppedOn`) gives the reason.
+                let stop = m.events.filter { $0.value.kind == .stopped }.max { ($0.value.on, $0.key) < ($1.value.on, $1.key) }
                 let rules = protocols.inForce(at: start.event.occurredAt)?.rules.medications ?? .domainDefaults
                 var classes: [String] = []
                 if rules.contraindicated.contains(where: { $0.matches(atcCode: atc) }) { classes.append("contraindicated") }
