@@ -8,12 +8,13 @@ import TrialDomain
 /// conflict. Defined once, here: the projector stores it in `audit.event_digests` with each archived event, and
 /// ingest compares a submission's digest with the stored one to refuse a reused `event_id` (409) before producing.
 public enum EventDigest {
-    public static func content(of event: RecordedEvent) -> [UInt8] {
-        Array(SHA256.hash(data: CanonicalJSON.encode(event.contentJSON)))
+    /// `canonicalData`: `CanonicalJSON.encode(event.data)` when the caller has it already.
+    public static func content(of event: RecordedEvent, canonicalData: [UInt8]? = nil) -> [UInt8] {
+        Array(SHA256.hash(data: event.contentCanonicalBytes(canonicalData: canonicalData)))
     }
 
     /// The digest as lowercase hex (PostgreSQL's `encode(content_sha256, 'hex')`).
-    public static func contentHex(of event: RecordedEvent) -> String {
-        AuditChain.hex(content(of: event))
+    public static func contentHex(of event: RecordedEvent, canonicalData: [UInt8]? = nil) -> String {
+        AuditChain.hex(content(of: event, canonicalData: canonicalData))
     }
 }

@@ -108,7 +108,7 @@ public struct IngestService: Sendable {
     /// `INGEST_DATABASE_URL` is set and PostgreSQL answers in time; one query per request) or earlier in the same
     /// request. The same content again is a retry and passes. Content is what `EventDigest` hashes.
     func refuseReusedEventIDs(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {
-        let digests = events.map(EventDigest.contentHex)
+        let digests = events.map { EventDigest.contentHex(of: $0) }
         var conflicts: [ValidationIssue] = []
         var firstInRequest: [String: String] = [:]
         for (index, event) in events.enumerated() {

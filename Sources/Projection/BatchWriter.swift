@@ -81,8 +81,8 @@ public struct BatchWriter: Sendable {
     /// transaction so that the locks it takes are held for its writes only (and, for a backlog, while the batch
     /// before is applied: see `Projector`).
     public func decode(_ records: [KafkaRecord]) -> DecodedBatch {
-        DecodedBatch(records: records, forms: ParallelMap.map(records) { [decoder] record in
-            decoder.decode(record.value).map(ArchiveForm.init)
+        DecodedBatch(records: records, forms: ParallelMap.map(records) { [decoder, topic] record in
+            decoder.decode(record.value).map { ArchiveForm($0, record: record, topic: topic) }
         })
     }
 
@@ -213,31 +213,15 @@ public struct BatchWriter: Sendable {
             SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: candidates.map { $0.1.event.eventID })::uuid[])
             """).decode(String.self))
         let fresh = candidates.filter { !archivedBefore.contains($0.1.event.eventID) }
-        var seqs: [Int64] = []
-        var links: [String] = []
-        for (record, _) in fresh {
+        var rows = PostgresCopyText(reservingCapacity: fresh.reduce(0) { $0 + $1.1.archiveColumns.bytes.count + 90 })
+        for (record, form) in fresh {
             seq += 1
             link = AuditChain.link(previous: link, envelope: record.value)
-            seqs.append(seq)
-            links.append(AuditChain.hex(link))
+            ArchiveRows.appendRow(form.archiveColumns, chainSeq: seq, chainHash: link, to: &rows)
         }
         let events = fresh.map(\.1.event)
         if !fresh.isEmpty {
-            try db.enqueue("""
-                INSERT INTO audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version,
-                    study_id, site_id, participant_id, occurred_at, recorded_at, recorded_by, data, envelope, chain_seq, chain_hash)
-                SELECT e, \(topic), p, o, t, v, s, si, pa, oc::timestamptz, ra::timestamptz, rb, d::jsonb, env, cs, decode(ch, 'hex')
-                FROM unnest(\(array: events.map { $0.eventID })::uuid[], \(array: fresh.map(\.0.partition))::integer[],
-                            \(array: fresh.map(\.0.offset))::bigint[], \(array: events.map { $0.type.rawValue })::text[],
-                            \(array: events.map { $0.schemaVersion })::integer[], \(array: events.map { $0.studyID })::text[],
-                            \(array: events.map { $0.siteID })::text[], \(array: events.map { $0.participantID })::text[],
-                            \(array: events.map { $0.occurredAt.rfc3339 })::text[], \(array: events.map { $0.recordedAt.rfc3339 })::text[],
-                            \(array: events.map { $0.recordedBy })::text[], \(array: fresh.map(\.1.dataJSON))::text[],
-                            \(array: fresh.map { String(decoding: $0.0.value, as: UTF8.self) })::text[],
-                            \(array: seqs)::bigint[], \(array: links)::text[])
-                    AS x(e, p, o, t, v, s, si, pa, oc, ra, rb, d, env, cs, ch)
-                ORDER BY cs
-                """)
+            try ArchiveRows.copy(rows, db)
             try db.enqueue("UPDATE audit.chain_head SET chain_seq = \(seq), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
             // Same transaction: ingest never sees an archived event without its digest.
             try EventDigests.insert(eventIDs: events.map(\.eventID), contentHex: fresh.map(\.1.contentHex), db)
@@ -294,15 +278,17 @@ public struct BatchWriter: Sendable {
 /// An event in the form the archive stores it, computed before the batch's transaction (pure work, in parallel).
 struct ArchiveForm: Sendable {
     let event: RecordedEvent
-    /// `data` as canonical JSON (the archive's `data` column).
-    let dataJSON: String
     /// `EventDigest.contentHex` (`audit.event_digests`).
     let contentHex: String
+    /// Its `audit.events` row up to `chain_seq` (see `ArchiveRows`).
+    let archiveColumns: PostgresCopyText
 
-    init(_ event: RecordedEvent) {
+    init(_ event: RecordedEvent, record: KafkaRecord, topic: String) {
         self.event = event
-        dataJSON = CanonicalJSON.string(event.data)
-        contentHex = EventDigest.contentHex(of: event)
+        let canonicalData = CanonicalJSON.encode(event.data)
+        contentHex = EventDigest.contentHex(of: event, canonicalData: canonicalData)
+        archiveColumns = ArchiveRows.leadingColumns(of: event, canonicalData: canonicalData, envelope: record.value,
+                                                    topic: topic, partition: record.partition, offset: record.offset)
     }
 }
 

@@ -4,17 +4,20 @@ import TrialDomain
 
 /// `audit.event_digests` (migration 0008): the content digest of every archived event, which ingest reads as
 /// `trial_ingest` to refuse a reused event_id with other content. Written in the transaction that archives the event.
-enum EventDigests {
+public enum EventDigests {
     /// Events per statement when filling digests the archive lacks: bounds the envelopes held in memory at once.
     static let chunk = 5_000
 
-    /// Stores each event's content digest (`EventDigest.contentHex`), given by event_id.
-    static func insert(eventIDs: [String], contentHex: [String], _ db: PostgresConnection) throws {
+    /// Stores each event's content digest (`EventDigest.contentHex`), given by event_id: COPY, as for the archive rows.
+    public static func insert(eventIDs: [String], contentHex: [String], _ db: PostgresConnection) throws {
         guard !eventIDs.isEmpty else { return }
-        try db.enqueue("""
-            INSERT INTO audit.event_digests (event_id, content_sha256)
-            SELECT e, decode(d, 'hex') FROM unnest(\(array: eventIDs)::uuid[], \(array: contentHex)::text[]) AS x(e, d)
-            """)
+        var rows = PostgresCopyText(reservingCapacity: eventIDs.count * 110)
+        for (eventID, hex) in zip(eventIDs, contentHex) {
+            rows.append(eventID)
+            rows.append(byteaHex: hex)
+            rows.endRow()
+        }
+        try db.copyIn(unsafeSQL: "COPY audit.event_digests (event_id, content_sha256) FROM STDIN", data: rows.bytes)
     }
 
     /// Adds the digests of events archived before migration 0008 (audit.events itself stays untouched). Returns how many.
@@ -35,7 +38,7 @@ enum EventDigests {
             guard let last = rows.last else { return filled }
             after = try last.decode(Int64.self, at: 0)
             let events = try MonitoringWriter.decode(rows, envelopeAt: 1)
-            try insert(eventIDs: events.map(\.eventID), contentHex: ParallelMap.map(events, EventDigest.contentHex), db)
+            try insert(eventIDs: events.map(\.eventID), contentHex: ParallelMap.map(events) { EventDigest.contentHex(of: $0) }, db)
             filled += events.count
         }
     }

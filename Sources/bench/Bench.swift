@@ -146,49 +146,24 @@ extension Bench {
             let recorded = try BenchStudy.recorded(events: events)
             let owner = try PostgresConnection(url: databaseURL)
             try Migrator.migrate(owner, logger: benchLogger)
-            var text: [UInt8] = []
-            text.reserveCapacity(recorded.count * 900)
+            var rows = PostgresCopyText(reservingCapacity: recorded.count * 900)
             var link = AuditChain.genesis
-            func field(_ value: String?) {
-                guard let value else { text += Array("\\N".utf8); return }
-                for byte in value.utf8 {
-                    switch byte {
-                    case UInt8(ascii: "\\"): text += [92, 92]
-                    case UInt8(ascii: "\t"): text += [92, UInt8(ascii: "t")]
-                    case UInt8(ascii: "\n"): text += [92, UInt8(ascii: "n")]
-                    case UInt8(ascii: "\r"): text += [92, UInt8(ascii: "r")]
-                    default: text.append(byte)
-                    }
-                }
-            }
             for (offset, event) in recorded.enumerated() {
                 let envelope = event.canonicalBytes
                 link = AuditChain.link(previous: link, envelope: envelope)
-                let columns: [String?] = [
-                    event.eventID, "bench", "0", String(offset), event.type.rawValue, String(event.schemaVersion), event.studyID,
-                    event.siteID, event.participantID, event.occurredAt.rfc3339, event.recordedAt.rfc3339, event.recordedBy,
-                    CanonicalJSON.string(event.data), String(decoding: envelope, as: UTF8.self), String(offset + 1),
-                    "\\x" + AuditChain.hex(link),
-                ]
-                for (i, c) in columns.enumerated() {
-                    if i > 0 { text.append(UInt8(ascii: "\t")) }
-                    field(c)
-                }
-                text.append(UInt8(ascii: "\n"))
+                let leading = ArchiveRows.leadingColumns(of: event, canonicalData: CanonicalJSON.encode(event.data),
+                                                         envelope: envelope, topic: "bench", partition: 0, offset: Int64(offset))
+                ArchiveRows.appendRow(leading, chainSeq: Int64(offset + 1), chainHash: link, to: &rows)
             }
             let start = ContinuousClock.now
-            let copied = try owner.copyIn(unsafeSQL: """
-                COPY audit.events (event_id, kafka_topic, kafka_partition, kafka_offset, type, schema_version, study_id, site_id,
-                    participant_id, occurred_at, recorded_at, recorded_by, data, envelope, chain_seq, chain_hash) FROM STDIN
-                """, data: text)
+            let copied = try ArchiveRows.copy(rows, owner)
             let elapsed = seconds(since: start)
             try owner.query("UPDATE audit.chain_head SET chain_seq = \(Int64(recorded.count)), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
             // Untimed: the content digests the projector writes beside each event, so the archive is one it could
             // have left (without them the first projector to start fills them in, and the amendment measured that).
-            let digests = recorded.map { "\($0.eventID)\t\\\\x\(EventDigest.contentHex(of: $0))\n" }.joined()
-            try owner.copyIn(unsafeSQL: "COPY audit.event_digests (event_id, content_sha256) FROM STDIN", data: Array(digests.utf8))
+            try EventDigests.insert(eventIDs: recorded.map(\.eventID), contentHex: recorded.map { EventDigest.contentHex(of: $0) }, owner)
             report(["events": .number(Double(copied)), "seconds": .number(elapsed), "events_per_s": .number(Double(copied) / elapsed),
-                    "megabytes": .number(Double(text.count) / 1_048_576)])
+                    "megabytes": .number(Double(rows.bytes.count) / 1_048_576)])
         }
     }
 

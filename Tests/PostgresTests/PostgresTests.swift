@@ -18,6 +18,27 @@ struct PostgresTests {
         #expect(try rows.decode(String?.self) == values)
     }
 
+    @Test func copyTextRoundTripsEscapesNullsAndBytea() throws {
+        let db = try PostgresConnection(url: try TestStack.freshDatabase())
+        try db.query("CREATE TABLE t (i int, a text, b text, c bytea)")
+        let values: [String?] = ["tab\there", "line\nbreak", "back\\slash \\N", "cr\rlf", nil, "", "\\x41", "ünï 🧪"]
+        var rows = PostgresCopyText()
+        for (i, value) in values.enumerated() {
+            var prefix = PostgresCopyText()
+            prefix.append(i)
+            prefix.append(value)
+            rows.append(columns: prefix)
+            rows.append(utf8: Array((value ?? "null").utf8))
+            rows.append(byteaHex: "00ff41")
+            rows.endRow()
+        }
+        #expect(try db.copyIn(unsafeSQL: "COPY t (i, a, b, c) FROM STDIN", data: rows.bytes) == values.count)
+        let back = try db.query("SELECT a, b, encode(c, 'hex') FROM t ORDER BY i").decode((String?, String, String).self)
+        #expect(back.map(\.0) == values)
+        #expect(back.map(\.1) == values.map { $0 ?? "null" })
+        #expect(back.allSatisfy { $0.2 == "00ff41" })
+    }
+
     @Test func errorsCarryTheSQLState() throws {
         let db = try PostgresConnection(url: try TestStack.databaseURL)
         #expect {

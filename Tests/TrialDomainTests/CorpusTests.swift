@@ -50,6 +50,23 @@ struct CorpusTests {
         }
     }
 
+    /// The content digest is written directly (its keys known and sorted) instead of from `contentJSON`: the two must
+    /// give the same bytes for every kind of event, with and without site and participant, and with escapes.
+    @Test func contentBytesWrittenDirectlyEqualTheCanonicalContent() throws {
+        let validator = EventValidator()
+        var checked = 0
+        for c in try Self.cases() where c.expectedPointer == nil {
+            var event = try validator.validateSubmission(c.event, recordedAt: Self.now, recordedBy: "corpus").get()
+            let expected = CanonicalJSON.encode(event.contentJSON)
+            #expect(event.contentCanonicalBytes() == expected, "\(c.id)")
+            #expect(event.contentCanonicalBytes(canonicalData: CanonicalJSON.encode(event.data)) == expected, "\(c.id)")
+            event.studyID = "study \"quoted\" \\ \u{01}"
+            #expect(event.contentCanonicalBytes() == CanonicalJSON.encode(event.contentJSON), "\(c.id), escaped")
+            checked += 1
+        }
+        #expect(checked > 50)
+    }
+
     /// Runs python3 with `arguments`; returns its standard output, failing the test on a non-zero exit.
     static func python(_ arguments: [String]) throws -> Data {
         let python = Process()

@@ -98,6 +98,32 @@ public struct RecordedEvent: Sendable, Hashable {
         return .object(fields)
     }
 
+    /// `CanonicalJSON.encode(contentJSON)`, written directly: its keys are known and sorted here, and `data`, already
+    /// encoded for the archive (`canonicalData`), is not encoded twice (this digest was 17 % of the projector's CPU).
+    public func contentCanonicalBytes(canonicalData: [UInt8]? = nil) -> [UInt8] {
+        let f = storage.fields
+        let data = canonicalData ?? CanonicalJSON.encode(f.data)
+        var out: [UInt8] = []
+        out.reserveCapacity(data.count + 200)
+        // Sorted: data, occurred_at, participant_id, schema_version, site_id, study_id, type.
+        func member(_ key: StaticString, _ write: (inout [UInt8]) -> Void) {
+            out.append(out.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+            out.append(contentsOf: "\":".utf8)
+            write(&out)
+        }
+        member("data") { $0 += data }
+        member("occurred_at") { CanonicalJSON.writeString(f.occurredAt.rfc3339, into: &$0) }
+        if let participantID = f.participantID { member("participant_id") { CanonicalJSON.writeString(participantID, into: &$0) } }
+        member("schema_version") { $0 += CanonicalJSON.formatNumber(Double(f.schemaVersion)).utf8 }
+        if let siteID = f.siteID { member("site_id") { CanonicalJSON.writeString(siteID, into: &$0) } }
+        member("study_id") { CanonicalJSON.writeString(f.studyID, into: &$0) }
+        member("type") { CanonicalJSON.writeString(f.type.rawValue, into: &$0) }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
     /// The Kafka key: the participant, else the site, else the study. One participant's events share a partition.
     public var partitionKey: String { storage.fields.participantID ?? storage.fields.siteID ?? storage.fields.studyID }
 

@@ -36,12 +36,36 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let (daysSinceEpoch, microsOfDay) = microsecondsSinceEpoch.quotientAndRemainderFloored(dividingBy: 86_400_000_000)
         let (y, m, d) = Self.civil(fromDays: daysSinceEpoch)
         let seconds = microsOfDay / 1_000_000
-        let minutes = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2))"
-        return switch precision {
-        case .minute: minutes + "Z"
-        case .second: minutes + ":\(pad(seconds % 60, 2))Z"
-        case .microsecond: minutes + ":\(pad(seconds % 60, 2)).\(pad(microsOfDay % 1_000_000, 6))Z"
+        // Written into one buffer: formatting every timestamp of every row by interpolation was 5 % of the projector.
+        var out: [UInt8] = []
+        out.reserveCapacity(27)
+        func digits(_ value: Int64, _ width: Int, then separator: Character) {
+            let text = String(value).utf8
+            if text.count < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - text.count)) }
+            out.append(contentsOf: text)
+            out.append(UInt8(ascii: separator.unicodeScalars.first!))
         }
+        func twoDigits(_ value: Int64, then separator: UInt8) {
+            out.append(UInt8(ascii: "0") + UInt8(value / 10))
+            out.append(UInt8(ascii: "0") + UInt8(value % 10))
+            out.append(separator)
+        }
+        digits(y, 4, then: "-")
+        twoDigits(m, then: UInt8(ascii: "-"))
+        twoDigits(d, then: UInt8(ascii: "T"))
+        twoDigits(seconds / 3600, then: UInt8(ascii: ":"))
+        switch precision {
+        case .minute:
+            twoDigits(seconds / 60 % 60, then: UInt8(ascii: "Z"))
+        case .second:
+            twoDigits(seconds / 60 % 60, then: UInt8(ascii: ":"))
+            twoDigits(seconds % 60, then: UInt8(ascii: "Z"))
+        case .microsecond:
+            twoDigits(seconds / 60 % 60, then: UInt8(ascii: ":"))
+            twoDigits(seconds % 60, then: UInt8(ascii: "."))
+            digits(microsOfDay % 1_000_000, 6, then: "Z")
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public var description: String { rfc3339 }
@@ -149,11 +173,6 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let m = mp < 10 ? mp + 3 : mp - 9
         return (m <= 2 ? yoe + era * 400 + 1 : yoe + era * 400, m, d)
     }
-}
-
-private func pad(_ value: Int64, _ width: Int) -> String {
-    let s = String(value)
-    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
 }
 
 extension Int64 {
