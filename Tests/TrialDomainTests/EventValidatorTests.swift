@@ -144,3 +144,29 @@ struct AuthorizationTests {
         #expect(Authorization.check(Principal(subject: "a", site: nil, role: .investigator), mayRecord: event) != nil)
     }
 }
+
+@Suite("Identifier formats")
+struct IdentifierFormatTests {
+    @Test(arguments: [("S01-0007", "S01"), ("S01-0007", nil), ("AB12-x9Z", "AB12"), ("S01-1234567890123456", "S01")] as [(String, String?)])
+    func acceptsSiteDashNumber(participant: String, site: String?) {
+        #expect(Identifiers.participantProblem(participant, siteID: site) == nil)
+    }
+
+    @Test(arguments: ["S01", "-0007", "S01-", "S01-00-7", "s01-0007", "S01-ü1", "S01-12345678901234567", "S 1-0007", ""])
+    func refusesWhatIsNotSiteDashNumber(participant: String) {
+        #expect(Identifiers.participantProblem(participant, siteID: nil)?.contains("is not of the form") == true)
+    }
+
+    @Test func refusesAPrefixOfAnotherSite() {
+        #expect(Identifiers.participantProblem("S02-0001", siteID: "S01") == "prefix 'S02' does not match site_id 'S01'")
+    }
+
+    @Test func uuidsAreLowercasedOnlyWhenNeeded() {
+        let lower = "0f8fad5b-d9cb-469f-a165-70867728950e"
+        #expect(Identifiers.normalisedUUID(lower) == lower)
+        #expect(Identifiers.normalisedUUID(lower.uppercased()) == lower)
+        #expect(Identifiers.normalisedUUID(lower + "0") == nil)
+        #expect(Identifiers.normalisedUUID(String(lower.dropLast())) == nil)
+        #expect(Identifiers.normalisedUUID(String(lower.map { $0 == "-" ? "x" : $0 })) == nil)
+    }
+}

@@ -5,16 +5,19 @@ public enum Identifiers {
         // Byte checks: this runs for every event ingested and every event the projector reads.
         var lowered = [UInt8]()
         lowered.reserveCapacity(36)
+        var hasUpperCase = false
         for (i, byte) in text.utf8.enumerated() {
             guard i < 36 else { return nil }
             switch (i, byte) {
             case (8, _), (13, _), (18, _), (23, _): guard byte == UInt8(ascii: "-") else { return nil }
             case (_, UInt8(ascii: "0")...UInt8(ascii: "9")), (_, UInt8(ascii: "a")...UInt8(ascii: "f")): break
-            case (_, UInt8(ascii: "A")...UInt8(ascii: "F")): lowered.append(byte + 32); continue
+            case (_, UInt8(ascii: "A")...UInt8(ascii: "F")): lowered.append(byte + 32); hasUpperCase = true; continue
             default: return nil
             }
             lowered.append(byte)
         }
+        // Already lowercase (every stored event): the same string, no copy.
+        if lowered.count == 36, !hasUpperCase { return text }
         return lowered.count == 36 ? String(decoding: lowered, as: UTF8.self) : nil
     }
 
@@ -32,13 +35,17 @@ public enum Identifiers {
 
     /// Why `participantID` is not `<site>-<1 to 16 letters or digits>`, or nil when it is.
     public static func participantProblem(_ participantID: String, siteID: String?) -> String? {
-        let parts = participantID.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, parts[1].count <= 16,
-              parts[0].unicodeScalars.allSatisfy(isSiteCharacter),
-              parts[1].unicodeScalars.allSatisfy(isASCIIAlphanumeric)
-        else { return "'\(participantID.prefix(40))' is not of the form <site>-<number>, e.g. S01-0007" }
-        if let siteID, parts[0] != siteID {
-            return "prefix '\(parts[0])' does not match site_id '\(siteID)'"
+        // One pass over the bytes, no split: this runs for every event ingested and every event the projector reads.
+        var malformed: String { "'\(participantID.prefix(40))' is not of the form <site>-<number>, e.g. S01-0007" }
+        guard let dash = participantID.utf8.firstIndex(of: UInt8(ascii: "-")) else { return malformed }
+        let prefix = participantID[..<dash]
+        let number = participantID[participantID.utf8.index(after: dash)...]
+        guard !prefix.isEmpty, !number.isEmpty, number.utf8.count <= 16,
+              prefix.unicodeScalars.allSatisfy(isSiteCharacter),
+              number.unicodeScalars.allSatisfy(isASCIIAlphanumeric)
+        else { return malformed }
+        if let siteID, prefix != siteID {
+            return "prefix '\(prefix)' does not match site_id '\(siteID)'"
         }
         return nil
     }

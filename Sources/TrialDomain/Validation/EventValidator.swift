@@ -26,10 +26,11 @@ public struct EventValidator: Sendable {
     /// whose `sub` fails this before anything is validated, so no accepted event can carry one.
     public static func recordedByProblem(_ subject: String) -> String? {
         if subject.isEmpty { return "must not be empty" }
-        if subject.unicodeScalars.count > maxRecordedByLength {
+        // No more scalars than UTF-8 bytes, and control characters are single bytes: byte checks suffice mostly.
+        if subject.utf8.count > maxRecordedByLength, subject.unicodeScalars.count > maxRecordedByLength {
             return "is \(subject.unicodeScalars.count) characters long; at most \(maxRecordedByLength) can be recorded"
         }
-        if subject.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "must not contain control characters" }
+        if subject.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "must not contain control characters" }
         return nil
     }
 

@@ -4,7 +4,9 @@ public struct ObjectReader {
     public private(set) var issues: [ValidationIssue] = []
     let object: [String: JSONValue]
     let pointer: String
-    private var known: Set<String> = []
+    /// Fields asked for. An array: objects have a few dozen fields at most, and comparing short strings is cheaper
+    /// than hashing them (decoding stored events is most of the projector's work).
+    private var known: [String] = []
 
     /// Returns nil (and records an issue) when `value` is not an object.
     public static func make(_ value: JSONValue, pointer: String, issues: inout [ValidationIssue]) -> ObjectReader? {
@@ -33,7 +35,7 @@ public struct ObjectReader {
     /// The raw value of a field; records "is required" when absent and `required`. `null` is never accepted:
     /// an optional field is omitted, not nulled, so every stored event has one spelling.
     public mutating func value(_ key: String, required: Bool = true) -> JSONValue? {
-        known.insert(key)
+        known.append(key)
         guard let value = object[key] else {
             if required { report(key, "is required") }
             return nil
@@ -46,7 +48,7 @@ public struct ObjectReader {
     }
 
     /// Marks a field as accepted without reading it (e.g. read elsewhere).
-    public mutating func allow(_ key: String) { known.insert(key) }
+    public mutating func allow(_ key: String) { known.append(key) }
 
     public mutating func string(_ key: String, required: Bool = true, maxLength: Int = 200,
                                 allowed: ((Unicode.Scalar) -> Bool)? = nil, hint: String? = nil) -> String? {
@@ -59,7 +61,8 @@ public struct ObjectReader {
             report(key, "must not be empty")
             return nil
         }
-        if s.unicodeScalars.count > maxLength {
+        // No more scalars than UTF-8 bytes: most strings are short enough without counting.
+        if s.utf8.count > maxLength, s.unicodeScalars.count > maxLength {
             report(key, "must be at most \(maxLength) characters")
             return nil
         }
@@ -67,7 +70,8 @@ public struct ObjectReader {
             report(key, hint ?? "contains characters that are not allowed")
             return nil
         }
-        if allowed == nil, s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+        // Control characters are single UTF-8 bytes, and no byte of a longer sequence is below 0x80.
+        if allowed == nil, s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
             report(key, "must not contain control characters")
             return nil
         }
@@ -241,6 +245,7 @@ public struct ObjectReader {
 
     /// Records an issue for every field that no reader asked for: unknown fields are rejected, not ignored.
     public mutating func rejectUnknownFields() {
+        guard object.keys.contains(where: { !known.contains($0) }) else { return }
         for key in object.keys.sorted() where !known.contains(key) {
             report(key, "is not a known field")
         }
