@@ -13,6 +13,11 @@ public enum EventDigest {
         Array(SHA256.hash(data: event.contentCanonicalBytes(canonicalData: canonicalData)))
     }
 
+    /// The digest as lowercase hex, of content already in canonical form (`RecordedEvent.canonicalEnvelopeAndContent`).
+    public static func contentHex(ofCanonicalContent bytes: [UInt8]) -> String {
+        AuditChain.hex(Array(SHA256.hash(data: bytes)))
+    }
+
     /// The digest as lowercase hex (PostgreSQL's `encode(content_sha256, 'hex')`).
     public static func contentHex(of event: RecordedEvent, canonicalData: [UInt8]? = nil) -> String {
         AuditChain.hex(content(of: event, canonicalData: canonicalData))

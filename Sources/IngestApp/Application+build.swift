@@ -57,8 +57,7 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
         await respond(logger) {
             let (principal, body) = try await service.read(request, maxBytes: configuration.maxBodyBytes)
             let events = try service.admit([(body, prefix: "")], by: principal)
-            try await service.refuseReusedEventIDs(events, prefixes: [""])
-            let accepted = try await service.append(events, requestID: RequestIdentity.current)
+            let accepted = try await service.record(events, prefixes: [""], requestID: RequestIdentity.current)
             return jsonResponse(.accepted, accepted[0].json)
         }
     }
@@ -73,8 +72,7 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
             }
             let prefixes = items.indices.map { "/\($0)" }
             let events = try service.admit(zip(items, prefixes).map { ($0, prefix: $1) }, by: principal)
-            try await service.refuseReusedEventIDs(events, prefixes: prefixes)
-            let accepted = try await service.append(events, requestID: RequestIdentity.current)
+            let accepted = try await service.record(events, prefixes: prefixes, requestID: RequestIdentity.current)
             return jsonResponse(.accepted, ["accepted": .number(Double(accepted.count)), "events": .array(accepted.map(\.json))])
         }
     }

@@ -104,11 +104,22 @@ public struct IngestService: Sendable {
         return events
     }
 
+    /// The stored envelope (the record's value) and the content that `EventDigest` hashes, of one event.
+    typealias CanonicalForms = (envelope: [UInt8], content: [UInt8])
+
+    /// Refuses reused event_ids (409), then appends the events and waits for Kafka's acknowledgements.
+    func record(_ events: [RecordedEvent], prefixes: [String], requestID: String?) async throws(Problem) -> [Acceptance] {
+        // Each event's data encoded once for both forms: this was a fifth of ingest's CPU per batch.
+        let forms = events.map { $0.canonicalEnvelopeAndContent() }
+        try await refuseReusedEventIDs(events, forms: forms, prefixes: prefixes)
+        return try await append(events, forms: forms, requestID: requestID)
+    }
+
     /// Refuses (409) events whose event_id is already recorded with other content: in the archive (when
     /// `INGEST_DATABASE_URL` is set and PostgreSQL answers in time; one query per request) or earlier in the same
     /// request. The same content again is a retry and passes. Content is what `EventDigest` hashes.
-    func refuseReusedEventIDs(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {
-        let digests = events.map { EventDigest.contentHex(of: $0) }
+    func refuseReusedEventIDs(_ events: [RecordedEvent], forms: [CanonicalForms], prefixes: [String]) async throws(Problem) {
+        let digests = forms.map { EventDigest.contentHex(ofCanonicalContent: $0.content) }
         var conflicts: [ValidationIssue] = []
         var firstInRequest: [String: String] = [:]
         for (index, event) in events.enumerated() {
@@ -139,14 +150,14 @@ public struct IngestService: Sendable {
 
     /// Appends the events to the log and waits for every acknowledgement. `requestID` goes into each record's
     /// `request-id` header.
-    func append(_ events: [RecordedEvent], requestID: String? = nil) async throws(Problem) -> [Acceptance] {
+    func append(_ events: [RecordedEvent], forms: [CanonicalForms], requestID: String? = nil) async throws(Problem) -> [Acceptance] {
         if let fatal = producer.fatalError {
             throw Problem(status: .serviceUnavailable, type: "/problems/unavailable", title: "Unavailable",
                           detail: "the event log client failed and cannot deliver events (\(fatal)); nothing was recorded. "
                               + "Send the same request to another ingest instance, or once this one has been restarted")
         }
-        let records = events.map { event in
-            KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: event.canonicalBytes,
+        let records = zip(events, forms).map { event, form in
+            KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: form.envelope,
                                 headers: [("type", Array(event.type.rawValue.utf8)),
                                           ("schema_version", Array(String(event.schemaVersion).utf8)),
                                           ("event_id", Array(event.eventID.utf8))]

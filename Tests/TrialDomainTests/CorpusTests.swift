@@ -50,9 +50,10 @@ struct CorpusTests {
         }
     }
 
-    /// The content digest is written directly (its keys known and sorted) instead of from `contentJSON`: the two must
-    /// give the same bytes for every kind of event, with and without site and participant, and with escapes.
-    @Test func contentBytesWrittenDirectlyEqualTheCanonicalContent() throws {
+    /// The envelope and the digested content are written directly (keys known and sorted) instead of from `json` and
+    /// `contentJSON`: both ways give the same bytes for every kind of event, with and without site and participant,
+    /// and with escapes.
+    @Test func envelopeAndContentWrittenDirectlyEqualTheirCanonicalJSON() throws {
         let validator = EventValidator()
         var checked = 0
         for c in try Self.cases() where c.expectedPointer == nil {
@@ -60,8 +61,12 @@ struct CorpusTests {
             let expected = CanonicalJSON.encode(event.contentJSON)
             #expect(event.contentCanonicalBytes() == expected, "\(c.id)")
             #expect(event.contentCanonicalBytes(canonicalData: CanonicalJSON.encode(event.data)) == expected, "\(c.id)")
+            #expect(event.canonicalBytes == CanonicalJSON.encode(event.json), "\(c.id)")
+            #expect(event.canonicalEnvelopeAndContent() == (CanonicalJSON.encode(event.json), expected), "\(c.id)")
             event.studyID = "study \"quoted\" \\ \u{01}"
+            event.recordedBy = "tab\tand\u{7f}"
             #expect(event.contentCanonicalBytes() == CanonicalJSON.encode(event.contentJSON), "\(c.id), escaped")
+            #expect(event.canonicalBytes == CanonicalJSON.encode(event.json), "\(c.id), escaped")
             checked += 1
         }
         #expect(checked > 50)

@@ -101,11 +101,20 @@ public struct RecordedEvent: Sendable, Hashable {
     /// `CanonicalJSON.encode(contentJSON)`, written directly: its keys are known and sorted here, and `data`, already
     /// encoded for the archive (`canonicalData`), is not encoded twice (this digest was 17 % of the projector's CPU).
     public func contentCanonicalBytes(canonicalData: [UInt8]? = nil) -> [UInt8] {
+        canonicalObject(data: canonicalData ?? CanonicalJSON.encode(storage.fields.data), envelope: false)
+    }
+
+    /// `canonicalBytes` and `contentCanonicalBytes` with `data` encoded once (ingest needs both for every event).
+    public func canonicalEnvelopeAndContent() -> (envelope: [UInt8], content: [UInt8]) {
+        let data = CanonicalJSON.encode(storage.fields.data)
+        return (canonicalObject(data: data, envelope: true), canonicalObject(data: data, envelope: false))
+    }
+
+    /// The canonical JSON of `json` (`envelope`) or of `contentJSON`, written member by member in key order.
+    private func canonicalObject(data: [UInt8], envelope: Bool) -> [UInt8] {
         let f = storage.fields
-        let data = canonicalData ?? CanonicalJSON.encode(f.data)
         var out: [UInt8] = []
-        out.reserveCapacity(data.count + 200)
-        // Sorted: data, occurred_at, participant_id, schema_version, site_id, study_id, type.
+        out.reserveCapacity(data.count + 300)
         func member(_ key: StaticString, _ write: (inout [UInt8]) -> Void) {
             out.append(out.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
             out.append(UInt8(ascii: "\""))
@@ -113,13 +122,20 @@ public struct RecordedEvent: Sendable, Hashable {
             out.append(contentsOf: "\":".utf8)
             write(&out)
         }
+        func member(_ key: StaticString, string: String) { member(key) { CanonicalJSON.writeString(string, into: &$0) } }
+        // Keys in canonical (sorted) order; the envelope keeps occurred_at as written, the content has the instant.
         member("data") { $0 += data }
-        member("occurred_at") { CanonicalJSON.writeString(f.occurredAt.rfc3339, into: &$0) }
-        if let participantID = f.participantID { member("participant_id") { CanonicalJSON.writeString(participantID, into: &$0) } }
+        if envelope { member("event_id", string: f.eventID) }
+        member("occurred_at", string: envelope ? f.occurredAtText : f.occurredAt.rfc3339)
+        if let participantID = f.participantID { member("participant_id", string: participantID) }
+        if envelope {
+            member("recorded_at", string: f.recordedAt.rfc3339)
+            member("recorded_by", string: f.recordedBy)
+        }
         member("schema_version") { $0 += CanonicalJSON.formatNumber(Double(f.schemaVersion)).utf8 }
-        if let siteID = f.siteID { member("site_id") { CanonicalJSON.writeString(siteID, into: &$0) } }
-        member("study_id") { CanonicalJSON.writeString(f.studyID, into: &$0) }
-        member("type") { CanonicalJSON.writeString(f.type.rawValue, into: &$0) }
+        if let siteID = f.siteID { member("site_id", string: siteID) }
+        member("study_id", string: f.studyID)
+        member("type", string: f.type.rawValue)
         out.append(UInt8(ascii: "}"))
         return out
     }
@@ -128,5 +144,5 @@ public struct RecordedEvent: Sendable, Hashable {
     public var partitionKey: String { storage.fields.participantID ?? storage.fields.siteID ?? storage.fields.studyID }
 
     /// The Kafka record value and archive bytes: canonical JSON of `json`.
-    public var canonicalBytes: [UInt8] { CanonicalJSON.encode(json) }
+    public var canonicalBytes: [UInt8] { canonicalObject(data: CanonicalJSON.encode(storage.fields.data), envelope: true) }
 }
