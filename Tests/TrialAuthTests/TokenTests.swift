@@ -112,6 +112,23 @@ struct TokenTests {
         #expect(try await authority.verify(notYet, now: now.addingTimeInterval(601)).get().subject == "a")
     }
 
+    /// A verified token is remembered (no second signature check), but never past its time, and only as the exact
+    /// text verified: another signature on the same claims is checked, and refused.
+    @Test func aRememberedTokenStillExpiresAndAnotherSignatureIsStillChecked() async throws {
+        let authority = try await TokenAuthority(secret: Self.secret)
+        let now = Date()
+        let token = try await authority.mint(subject: "a", site: "S01", role: .siteStaff, lifetime: 600, notBefore: now)
+        #expect(try await authority.verify(token, now: now).get().subject == "a")
+        #expect(try await authority.verify(token, now: now.addingTimeInterval(30)).get().subject == "a")
+        #expect(refusal(await authority.verify(token, now: now.addingTimeInterval(700))) == "the token has expired; request a new one")
+        let parts = token.split(separator: ".")
+        let otherSignature = parts[2].first == "A" ? "B" + parts[2].dropFirst() : "A" + parts[2].dropFirst()
+        let forged = "\(parts[0]).\(parts[1]).\(otherSignature)"
+        #expect(refusal(await authority.verify(forged, now: now))?.hasPrefix("the token's signature or claims are not valid") == true)
+        let otherKey = try await TokenAuthority(secret: String(repeating: "t", count: 40))
+        #expect(refusal(await otherKey.verify(token, now: now)) != nil, "remembered per authority, never across keys")
+    }
+
     @Test func issuerAndAudienceAreCheckedWhenConfigured() async throws {
         let expected = TokenSettings(hmacSecret: Self.secret, issuer: "https://idp.example", audience: "trial-ingest")
         let authority = try await TokenAuthority(settings: expected)
