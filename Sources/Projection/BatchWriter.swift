@@ -213,15 +213,24 @@ public struct BatchWriter: Sendable {
             SELECT event_id::text FROM audit.events WHERE event_id = ANY(\(array: candidates.map { $0.1.event.eventID })::uuid[])
             """).decode(String.self))
         let fresh = candidates.filter { !archivedBefore.contains($0.1.event.eventID) }
-        var rows = PostgresCopyText(reservingCapacity: fresh.reduce(0) { $0 + $1.1.archiveColumns.bytes.count + 90 })
+        var chained: [(record: KafkaRecord, form: ArchiveForm, chainSeq: Int64, chainHash: [UInt8])] = []
+        chained.reserveCapacity(fresh.count)
         for (record, form) in fresh {
             seq += 1
             link = AuditChain.link(previous: link, envelope: record.value)
-            ArchiveRows.appendRow(form.archiveColumns, chainSeq: seq, chainHash: link, to: &rows)
+            chained.append((record, form, seq, link))
         }
         let events = fresh.map(\.1.event)
         if !fresh.isEmpty {
-            try ArchiveRows.copy(rows, db)
+            if fresh.count >= ArchiveRows.copyFrom {
+                var rows = PostgresCopyText(reservingCapacity: fresh.reduce(0) { $0 + $1.1.archiveColumns.bytes.count + 90 })
+                for row in chained {
+                    ArchiveRows.appendRow(row.form.archiveColumns, chainSeq: row.chainSeq, chainHash: row.chainHash, to: &rows)
+                }
+                try ArchiveRows.copy(rows, db)
+            } else {
+                try ArchiveRows.insert(chained, topic: topic, db)
+            }
             try db.enqueue("UPDATE audit.chain_head SET chain_seq = \(seq), chain_hash = decode(\(AuditChain.hex(link)), 'hex')")
             // Same transaction: ingest never sees an archived event without its digest.
             try EventDigests.insert(eventIDs: events.map(\.eventID), contentHex: fresh.map(\.1.contentHex), db)
@@ -278,14 +287,16 @@ public struct BatchWriter: Sendable {
 /// An event in the form the archive stores it, computed before the batch's transaction (pure work, in parallel).
 struct ArchiveForm: Sendable {
     let event: RecordedEvent
+    /// `data` as canonical JSON (the archive's `data` column).
+    let canonicalData: [UInt8]
     /// `EventDigest.contentHex` (`audit.event_digests`).
     let contentHex: String
-    /// Its `audit.events` row up to `chain_seq` (see `ArchiveRows`).
+    /// Its `audit.events` row up to `chain_seq`, for COPY (see `ArchiveRows`).
     let archiveColumns: PostgresCopyText
 
     init(_ event: RecordedEvent, record: KafkaRecord, topic: String) {
         self.event = event
-        let canonicalData = CanonicalJSON.encode(event.data)
+        canonicalData = CanonicalJSON.encode(event.data)
         contentHex = EventDigest.contentHex(of: event, canonicalData: canonicalData)
         archiveColumns = ArchiveRows.leadingColumns(of: event, canonicalData: canonicalData, envelope: record.value,
                                                     topic: topic, partition: record.partition, offset: record.offset)

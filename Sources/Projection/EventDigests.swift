@@ -8,9 +8,17 @@ public enum EventDigests {
     /// Events per statement when filling digests the archive lacks: bounds the envelopes held in memory at once.
     static let chunk = 5_000
 
-    /// Stores each event's content digest (`EventDigest.contentHex`), given by event_id: COPY, as for the archive rows.
+    /// Stores each event's content digest (`EventDigest.contentHex`), given by event_id: by COPY or in the pipeline,
+    /// as the archive rows they go with (see `ArchiveRows`).
     public static func insert(eventIDs: [String], contentHex: [String], _ db: PostgresConnection) throws {
         guard !eventIDs.isEmpty else { return }
+        guard eventIDs.count >= ArchiveRows.copyFrom else {
+            try db.enqueue("""
+                INSERT INTO audit.event_digests (event_id, content_sha256)
+                SELECT e, decode(d, 'hex') FROM unnest(\(array: eventIDs)::uuid[], \(array: contentHex)::text[]) AS x(e, d)
+                """)
+            return
+        }
         var rows = PostgresCopyText(reservingCapacity: eventIDs.count * 110)
         for (eventID, hex) in zip(eventIDs, contentHex) {
             rows.append(eventID)
