@@ -122,10 +122,8 @@ public enum DrugLossNotification {
     /// written in: Saturdays and Sundays are skipped; public holidays are not known to the system (a site must count
     /// them itself, the deadline shown may be a day late around one). Nil when the text is not an RFC 3339 date-time.
     public static func deadline(discoveredAt text: String) -> Timestamp? {
-        guard text.count >= 20, Timestamp(rfc3339: text) != nil, Timestamp(date: String(text.prefix(10))) != nil else { return nil }
+        guard Timestamp(rfc3339: text) != nil, let day = dueDay(discoveredAt: text) else { return nil }
         let zone = text.hasSuffix("Z") || text.hasSuffix("z") ? "Z" : String(text.suffix(6))
-        var day = String(text.prefix(10))
-        repeat { day = Timestamp.date(day, adding: 1) } while isWeekend(day)
         return Timestamp(rfc3339: Timestamp.date(day, adding: 1) + "T00:00:00" + zone)
     }
 
