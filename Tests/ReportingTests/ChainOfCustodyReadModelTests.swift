@@ -60,11 +60,19 @@ struct ChainOfCustodyReadModelTests {
         changes.add(.eventVoided, day: 8, ["voided_event_id": .string(dispensing), "voided_type": "drug.dispensed", "reason": "wrong participant"])
         try TestStack.apply(changes.events, to: db, from: Int64(events.count + 1))
         #expect(try Self.signals(db).map { $0[0] }.filter { $0?.hasPrefix("undispensed_lot_used") == true }.count == 2)
+        // A correction elsewhere in the participant's record refolds them whole; their lots' custody signals stay.
+        let custody = try Self.signals(db)
+        var refold = ParticipantStory(counter: 250)
+        let enrolment = try #require(events.first { $0.type == .participantEnrolled })
+        refold.add(.eventCorrected, day: 8, ["corrected_event_id": .string(enrolment.eventID), "corrected_type": "participant.enrolled",
+                                            "reason": "consent time from the source", "data": enrolment.data])
+        try TestStack.apply(refold.events, to: db, from: Int64(events.count + 2))
+        #expect(try Self.signals(db) == custody)
         var expiry = ParticipantStory(counter: 300)
         expiry.add(.eventCorrected, day: 8, ["corrected_event_id": .string(received), "corrected_type": "drug.received", "reason": "label misread",
                                             "data": ["lot": "L1", "substance": "lsd", "quantity": 1000, "unit": "ug", "supplier": "P",
                                                      "expires_on": "2027-01-10"]], siteLevel: true)
-        try TestStack.apply(expiry.events, to: db, from: Int64(events.count + 2))
+        try TestStack.apply(expiry.events, to: db, from: Int64(events.count + 3))
         #expect(try Self.signals(db).contains { $0[0] == "expired_lot_used:\(lateDose)" } == false)
     }
 
