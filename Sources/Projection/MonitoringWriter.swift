@@ -201,8 +201,9 @@ enum MonitoringWriter {
         let protocols = try refreshProtocols(db)
         try refoldAll(try chunks(nil, db), protocols: protocols, rowsDeleted: true, notify: false, db)
         let sites = try allSites(db)
-        _ = try refreshSites(sites, db)
-        try refreshAccountability(AccountabilityChanges(), sites: sites, db)
+        // A rebuild opens nothing new (the tables were emptied): nothing is announced.
+        _ = try refreshSites(sites, notify: false, db)
+        try refreshAccountability(AccountabilityChanges(), sites: sites, notify: false, db)
         try refreshReusedEventIDSignals(nil, db)
     }
 
@@ -533,29 +534,42 @@ enum MonitoringWriter {
     /// (an amendment can open thousands at once). Every signal that just opened, of any severity, is also tallied.
     private static func announceCriticalSignals(openBefore: [String: Set<String>], after: [String: [SignalRow]],
                                                 _ db: PostgresConnection) throws {
-        var payloads: [String] = []
+        var opened: [SignalRow] = []
         for (participant, signals) in after.sorted(by: { $0.key < $1.key }) {
             let wasOpen = openBefore[participant] ?? []
             for signal in signals where signal.status == .open && !wasOpen.contains(signal.signalID) {
                 openedSignals?.add(rule: signal.rule.rawValue, severity: signal.severity.rawValue)
-                guard signal.severity == .critical else { continue }
-                payloads.append(CanonicalJSON.string([
-                    "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
-                    "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),
-                    "details": .string(String(signal.details.prefix(500))),
-                ]))
+                opened.append(signal)
             }
+        }
+        try notifyCritical(opened, db)
+    }
+
+    /// NOTIFY critical_signals of each critical signal among `opened` (one statement); the others are not announced.
+    private static func notifyCritical(_ opened: [SignalRow], _ db: PostgresConnection) throws {
+        let payloads = opened.filter { $0.severity == .critical }.map { signal in
+            CanonicalJSON.string([
+                "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
+                "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),
+                "details": .string(String(signal.details.prefix(500))),
+            ])
         }
         if !payloads.isEmpty {
             try db.enqueue("SELECT count(pg_notify('critical_signals', p)) FROM unnest(\(array: payloads)::text[]) AS p")
         }
     }
 
+    /// Of `signals` (site or custody signals, judged outside the participants' folds), those open now that were not open
+    /// among `openBefore`, announced to watchers like a participant's (not tallied: see `projector_signals_opened_total`).
+    private static func announceOpened(_ signals: [SignalRow], openBefore: Set<String>, _ db: PostgresConnection) throws {
+        try notifyCritical(signals.filter { $0.status == .open && !openBefore.contains($0.signalID) }, db)
+    }
+
     // MARK: Sites
 
     /// Rewrites the sites' own rows; returns what that did to drug accountability: every lot of theirs is summed again
     /// (their movements may have changed, and an acknowledgement changes a lot's signal).
-    static func refreshSites(_ sites: [String], _ db: PostgresConnection) throws -> AccountabilityChanges {
+    static func refreshSites(_ sites: [String], notify: Bool = true, _ db: PostgresConnection) throws -> AccountabilityChanges {
         let events = try decode(try db.query("""
             SELECT envelope FROM audit.events WHERE site_id = ANY(\(array: sites)::text[]) AND participant_id IS NULL
             """))
@@ -570,11 +584,13 @@ enum MonitoringWriter {
         try db.enqueue("DELETE FROM monitoring.deviations WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
         try db.enqueue("DELETE FROM monitoring.site_acknowledgements WHERE site_id = ANY(\(array: sites)::text[])")
         try db.enqueue("DELETE FROM monitoring.corrections WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
-        try db.enqueue("""
+        // What was open before, so a drug_loss that opens now is announced (and one rewritten as it was is not).
+        let lossesOpenBefore = Set(try db.query("""
             DELETE FROM monitoring.safety_signals
             WHERE participant_id IS NULL AND rule IN (\(SafetyRule.invalidCorrection.rawValue), \(SafetyRule.drugLoss.rawValue))
               AND site_id = ANY(\(array: sites)::text[])
-            """)
+            RETURNING CASE WHEN status = 'open' THEN signal_id END
+            """).decode(String?.self).compactMap { $0 })
         // Counts are judged with their lot (`judgeCustody`), which every lot of these sites is, below.
         try accountability.resum(try db.query("""
             DELETE FROM unblinded.drug_counts WHERE site_id = ANY(\(array: sites)::text[]) RETURNING site_id, lot
@@ -600,6 +616,7 @@ enum MonitoringWriter {
         try ParticipantTables.insertDeviations(deviations, db)
         try ParticipantTables.insertCorrections(corrections, db)
         try ParticipantTables.insertSignals(signals, db)
+        if notify { try announceOpened(signals, openBefore: lossesOpenBefore, db) }
         if !acks.isEmpty {
             try db.enqueue("""
                 INSERT INTO monitoring.site_acknowledgements (site_id, signal_id, acknowledged_by, acknowledged_at)
@@ -615,7 +632,8 @@ enum MonitoringWriter {
     /// A lot that only gained rows (the common case) has them added to its row; one that lost a row (a correction, a
     /// participant folded again, a site's own events rewritten), or every lot of `sites` when given, is summed again from
     /// its rows.
-    static func refreshAccountability(_ changes: AccountabilityChanges, sites: [String]? = nil, _ db: PostgresConnection) throws {
+    static func refreshAccountability(_ changes: AccountabilityChanges, sites: [String]? = nil, notify: Bool = true,
+                                      _ db: PostgresConnection) throws {
         var lots: [LotKey: LotAccountability] = [:]
         let settled = changes.settled()
         var resum = settled.resum
@@ -691,14 +709,15 @@ enum MonitoringWriter {
         }
         let touched = added.union(resum).sorted()
         try writeAccountability(lots, touched: touched, db)
-        try judgeCustody(touched, db)
+        try judgeCustody(touched, notify: notify, db)
     }
 
     /// Judges the chain of custody of these lots again from their whole record (`LotCustody`): every dose of them, every
     /// movement and every count. Replaces exactly the signals these lots had (`unblinded.custody_signals` says which)
     /// and their counts' balances. A lot is touched whenever a row of it is added or removed, so this sees every change
     /// that can move its signals: a late dispensing, a voided one, a corrected expiry, a loss, a count.
-    static func judgeCustody(_ touched: [LotKey], _ db: PostgresConnection) throws {
+    /// `notify`: announce critical signals that were not open before (`expired_lot_used`).
+    static func judgeCustody(_ touched: [LotKey], notify: Bool = true, _ db: PostgresConnection) throws {
         guard !touched.isEmpty else { return }
         let lotSites = touched.map(\.site)
         let lotNames = touched.map(\.lot)
@@ -745,9 +764,12 @@ enum MonitoringWriter {
             let (signal, by, at) = try row.decode((String, String, Timestamp).self)
             acknowledgements[signal] = (by, at)
         }
-        try db.enqueue("""
-            DELETE FROM monitoring.safety_signals WHERE signal_id IN (SELECT signal_id FROM unblinded.custody_signals WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[])))
-            """)
+        let openBefore = Set(try db.query("""
+            DELETE FROM monitoring.safety_signals
+            WHERE signal_id IN (SELECT signal_id FROM unblinded.custody_signals
+                                WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[])))
+            RETURNING CASE WHEN status = 'open' THEN signal_id END
+            """).decode(String?.self).compactMap { $0 })
         try db.enqueue("DELETE FROM unblinded.custody_signals WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))")
         var signals: [SignalRow] = []
         var owners: [(signal: String, lot: LotKey)] = []
@@ -761,6 +783,7 @@ enum MonitoringWriter {
         }
         try ParticipantTables.insertCounts(judgedCounts, db)
         try ParticipantTables.insertSignals(signals, db)
+        if notify { try announceOpened(signals, openBefore: openBefore, db) }
         guard !owners.isEmpty else { return }
         try db.enqueue("""
             INSERT INTO unblinded.custody_signals (signal_id, site_id, lot)

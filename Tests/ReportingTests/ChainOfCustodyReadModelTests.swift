@@ -76,6 +76,28 @@ struct ChainOfCustodyReadModelTests {
         #expect(try Self.signals(db).contains { $0[0] == "expired_lot_used:\(lateDose)" } == false)
     }
 
+    /// `reporter watch` hears of the critical custody signals (a loss, an expired lot) once, when they open: not again
+    /// when their lot is judged again, nor on a rebuild.
+    @Test func criticalCustodySignalsAreNotifiedOnceWhenTheyOpen() throws {
+        let db = try TestStack.migratedDatabase()
+        let listener = try PostgresConnection(url: db.url)
+        try listener.query("LISTEN critical_signals")
+        let (events, _, lateDose, _, _, loss) = Self.story()
+        try TestStack.apply(events, to: db)
+        var announced: Set<String> = []
+        while let note = try listener.waitForNotification(timeoutSeconds: 2) {
+            announced.insert(try JSONParser().parse(note.payload)["signal_id"]?.stringValue ?? "")
+        }
+        #expect(announced == ["drug_loss:\(loss)", "expired_lot_used:\(lateDose)"])
+        var late = ParticipantStory(counter: 100)
+        late.add(.drugDispensed, day: -1, ["lot": "L1", "quantity": 17, "unit": "ug"])
+        late.add(.drugReturned, day: 9, ["lot": "L1", "quantity": 10, "unit": "ug"], siteLevel: true)
+        try TestStack.apply(late.events, to: db, from: Int64(events.count))
+        #expect(try listener.waitForNotification(timeoutSeconds: 1) == nil)
+        #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
+        #expect(try listener.waitForNotification(timeoutSeconds: 1) == nil)
+    }
+
     @Test func anyArrivalOrderGivesTheSameReadModels() async throws {
         var (events, _, _, _, _, _) = Self.story()
         var late = ParticipantStory(counter: 100)
