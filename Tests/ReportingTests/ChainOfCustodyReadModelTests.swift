@@ -127,6 +127,23 @@ struct ChainOfCustodyReadModelTests {
             == [["2", "1", "1"]])
     }
 
+    @Test func perParticipantReconciliationSumsEachThingOnce() throws {
+        let db = try TestStack.migratedDatabase()
+        var s = ParticipantStory.standard()
+        s.add(.drugDispensed, day: 0, ["lot": "L1", "quantity": 10, "unit": "ug"])
+        s.add(.drugDispensed, day: 3, ["lot": "L1", "quantity": 6, "unit": "ug"])
+        s.dose(day: 0, 8)
+        // A dose recorded in another unit than the lot's: counted, never summed with the others.
+        s.add(.doseAdministered, day: 3, ["substance": "psilocybin", "amount": 2, "unit": "mg", "route": "oral", "supervised": true,
+                                          "lot": "L1", "administered_by": "nurse"])
+        s.add(.drugReturned, day: 10, ["lot": "L1", "quantity": 2, "unit": "ug"])
+        try TestStack.apply(s.events, to: db)
+        #expect(try db.query("""
+            SELECT participant_id, lot, unit, dispensed::text, administered::text, returned::text, balance::text, doses, unit_mismatch_doses
+            FROM unblinded.participant_accountability
+            """).rows == [["S01-0001", "L1", "ug", "16", "8", "2", "6", "2", "1"]])
+    }
+
     @Test func monitorsSeeTheLossDeadlineAsOfNowButNoLot() throws {
         let db = try TestStack.migratedDatabase()
         try TestStack.apply(Self.story().events, to: db)

@@ -39,11 +39,12 @@ CREATE INDEX custody_signals_site_lot_idx ON unblinded.custody_signals (site_id,
 -- unit than the lot's is not summed here (unit_mismatch_doses counts it; accountability_discrepancy flags the lot).
 CREATE VIEW unblinded.participant_accountability AS
 WITH movements AS (
-    SELECT site_id, participant_id, lot, unit,
-           sum(quantity) FILTER (WHERE kind = 'dispensed') AS dispensed,
-           sum(quantity) FILTER (WHERE kind = 'returned') AS returned
+    -- One row per participant and lot (a lot in two units is an accountability_discrepancy already).
+    SELECT site_id, participant_id, lot, min(unit) AS unit,
+           coalesce(sum(quantity) FILTER (WHERE kind = 'dispensed'), 0) AS dispensed,
+           coalesce(sum(quantity) FILTER (WHERE kind = 'returned'), 0) AS returned
     FROM unblinded.drug_movements WHERE participant_id IS NOT NULL
-    GROUP BY site_id, participant_id, lot, unit
+    GROUP BY site_id, participant_id, lot
 ), doses AS (
     SELECT site_id, participant_id, lot, unit, sum(amount) AS administered, count(*) AS doses
     FROM unblinded.dose_products WHERE lot IS NOT NULL
@@ -52,18 +53,18 @@ WITH movements AS (
     SELECT site_id, participant_id, lot FROM movements UNION SELECT site_id, participant_id, lot FROM doses
 )
 SELECT k.site_id, k.participant_id, k.lot,
-       coalesce(min(m.unit), min(d.unit)) AS unit,
-       coalesce(sum(m.dispensed), 0) AS dispensed,
+       coalesce(m.unit, min(d.unit)) AS unit,
+       coalesce(m.dispensed, 0) AS dispensed,
        coalesce(sum(d.administered) FILTER (WHERE m.unit IS NULL OR d.unit = m.unit), 0) AS administered,
-       coalesce(sum(m.returned), 0) AS returned,
-       coalesce(sum(m.dispensed), 0) - coalesce(sum(d.administered) FILTER (WHERE m.unit IS NULL OR d.unit = m.unit), 0)
-           - coalesce(sum(m.returned), 0) AS balance,
+       coalesce(m.returned, 0) AS returned,
+       coalesce(m.dispensed, 0) - coalesce(sum(d.administered) FILTER (WHERE m.unit IS NULL OR d.unit = m.unit), 0)
+           - coalesce(m.returned, 0) AS balance,
        coalesce(sum(d.doses), 0) AS doses,
        coalesce(sum(d.doses) FILTER (WHERE m.unit IS NOT NULL AND d.unit <> m.unit), 0) AS unit_mismatch_doses
 FROM keys k
 LEFT JOIN movements m USING (site_id, participant_id, lot)
 LEFT JOIN doses d USING (site_id, participant_id, lot)
-GROUP BY k.site_id, k.participant_id, k.lot;
+GROUP BY k.site_id, k.participant_id, k.lot, m.unit, m.dispensed, m.returned;
 
 -- Per site: doses that name no lot (v1 allowed that) are unaccounted: no lot's balance can include them.
 CREATE VIEW unblinded.site_custody AS
