@@ -201,8 +201,9 @@ enum MonitoringWriter {
         let protocols = try refreshProtocols(db)
         try refoldAll(try chunks(nil, db), protocols: protocols, rowsDeleted: true, notify: false, db)
         let sites = try allSites(db)
-        _ = try refreshSites(sites, db)
-        try refreshAccountability(AccountabilityChanges(), sites: sites, db)
+        // A rebuild opens nothing new (the tables were emptied): nothing is announced.
+        _ = try refreshSites(sites, notify: false, db)
+        try refreshAccountability(AccountabilityChanges(), sites: sites, notify: false, db)
         try refreshReusedEventIDSignals(nil, db)
     }
 
@@ -473,10 +474,12 @@ enum MonitoringWriter {
                                       .allocations, .concomitantMedications, .expeditedReportClocks] {
             try db.enqueue(table.deleteRows(ofParticipants: ids))
         }
-        // event_id_reused signals come from audit.rejected, not from the fold: they stay.
+        // event_id_reused signals come from audit.rejected, and custody signals from their lot's record (`judgeCustody`),
+        // not from the fold: they stay.
+        let notFolded = [SafetyRule.eventIDReused, .expiredLotUsed, .undispensedLotUsed].map(\.rawValue)
         try db.enqueue("""
             DELETE FROM monitoring.safety_signals
-            WHERE participant_id = ANY(\(array: ids)::text[]) AND rule <> \(SafetyRule.eventIDReused.rawValue)
+            WHERE participant_id = ANY(\(array: ids)::text[]) AND rule <> ALL(\(array: notFolded)::text[])
             """)
         try accountability.removedDoses(try db.query("""
             DELETE FROM unblinded.dose_products WHERE participant_id = ANY(\(array: ids)::text[])
@@ -531,29 +534,42 @@ enum MonitoringWriter {
     /// (an amendment can open thousands at once). Every signal that just opened, of any severity, is also tallied.
     private static func announceCriticalSignals(openBefore: [String: Set<String>], after: [String: [SignalRow]],
                                                 _ db: PostgresConnection) throws {
-        var payloads: [String] = []
+        var opened: [SignalRow] = []
         for (participant, signals) in after.sorted(by: { $0.key < $1.key }) {
             let wasOpen = openBefore[participant] ?? []
             for signal in signals where signal.status == .open && !wasOpen.contains(signal.signalID) {
                 openedSignals?.add(rule: signal.rule.rawValue, severity: signal.severity.rawValue)
-                guard signal.severity == .critical else { continue }
-                payloads.append(CanonicalJSON.string([
-                    "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
-                    "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),
-                    "details": .string(String(signal.details.prefix(500))),
-                ]))
+                opened.append(signal)
             }
+        }
+        try notifyCritical(opened, db)
+    }
+
+    /// NOTIFY critical_signals of each critical signal among `opened` (one statement); the others are not announced.
+    private static func notifyCritical(_ opened: [SignalRow], _ db: PostgresConnection) throws {
+        let payloads = opened.filter { $0.severity == .critical }.map { signal in
+            CanonicalJSON.string([
+                "signal_id": .string(signal.signalID), "participant_id": .string(signal.participantID ?? ""),
+                "site_id": .string(signal.siteID ?? ""), "rule": .string(signal.rule.rawValue),
+                "details": .string(String(signal.details.prefix(500))),
+            ])
         }
         if !payloads.isEmpty {
             try db.enqueue("SELECT count(pg_notify('critical_signals', p)) FROM unnest(\(array: payloads)::text[]) AS p")
         }
     }
 
+    /// Of `signals` (site or custody signals, judged outside the participants' folds), those open now that were not open
+    /// among `openBefore`, announced to watchers like a participant's (not tallied: see `projector_signals_opened_total`).
+    private static func announceOpened(_ signals: [SignalRow], openBefore: Set<String>, _ db: PostgresConnection) throws {
+        try notifyCritical(signals.filter { $0.status == .open && !openBefore.contains($0.signalID) }, db)
+    }
+
     // MARK: Sites
 
     /// Rewrites the sites' own rows; returns what that did to drug accountability: every lot of theirs is summed again
     /// (their movements may have changed, and an acknowledgement changes a lot's signal).
-    static func refreshSites(_ sites: [String], _ db: PostgresConnection) throws -> AccountabilityChanges {
+    static func refreshSites(_ sites: [String], notify: Bool = true, _ db: PostgresConnection) throws -> AccountabilityChanges {
         let events = try decode(try db.query("""
             SELECT envelope FROM audit.events WHERE site_id = ANY(\(array: sites)::text[]) AND participant_id IS NULL
             """))
@@ -568,11 +584,19 @@ enum MonitoringWriter {
         try db.enqueue("DELETE FROM monitoring.deviations WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
         try db.enqueue("DELETE FROM monitoring.site_acknowledgements WHERE site_id = ANY(\(array: sites)::text[])")
         try db.enqueue("DELETE FROM monitoring.corrections WHERE participant_id IS NULL AND site_id = ANY(\(array: sites)::text[])")
-        try db.enqueue("""
+        // What was open before, so a drug_loss that opens now is announced (and one rewritten as it was is not).
+        let lossesOpenBefore = Set(try db.query("""
             DELETE FROM monitoring.safety_signals
-            WHERE participant_id IS NULL AND rule = \(SafetyRule.invalidCorrection.rawValue) AND site_id = ANY(\(array: sites)::text[])
-            """)
+            WHERE participant_id IS NULL AND rule IN (\(SafetyRule.invalidCorrection.rawValue), \(SafetyRule.drugLoss.rawValue))
+              AND site_id = ANY(\(array: sites)::text[])
+            RETURNING CASE WHEN status = 'open' THEN signal_id END
+            """).decode(String?.self).compactMap { $0 })
+        // Counts are judged with their lot (`judgeCustody`), which every lot of these sites is, below.
+        try accountability.resum(try db.query("""
+            DELETE FROM unblinded.drug_counts WHERE site_id = ANY(\(array: sites)::text[]) RETURNING site_id, lot
+            """))
         var movements: [DrugMovementRow] = []
+        var counts: [InventoryCountRow] = []
         var deviations: [DeviationRow] = []
         var corrections: [CorrectionRow] = []
         var signals: [SignalRow] = []
@@ -580,16 +604,19 @@ enum MonitoringWriter {
         for site in sites {
             let rows = SiteFold.rows(siteID: site, events: bySite[site] ?? [])
             movements += rows.movements
+            counts += rows.counts
             deviations += rows.deviations
             corrections += rows.corrections
             signals += rows.signals
             acks += rows.acknowledgements.sorted { $0.key < $1.key }.map { (site, $0.key, $0.value.by, $0.value.at) }
         }
         try ParticipantTables.insertMovements(movements, db)
-        accountability.resum.formUnion(movements.map { LotKey(site: $0.siteID, lot: $0.lot) })
+        try ParticipantTables.insertCounts(counts, db)
+        accountability.resum.formUnion(movements.map { LotKey(site: $0.siteID, lot: $0.lot) } + counts.map { LotKey(site: $0.siteID, lot: $0.lot) })
         try ParticipantTables.insertDeviations(deviations, db)
         try ParticipantTables.insertCorrections(corrections, db)
         try ParticipantTables.insertSignals(signals, db)
+        if notify { try announceOpened(signals, openBefore: lossesOpenBefore, db) }
         if !acks.isEmpty {
             try db.enqueue("""
                 INSERT INTO monitoring.site_acknowledgements (site_id, signal_id, acknowledged_by, acknowledged_at)
@@ -605,7 +632,8 @@ enum MonitoringWriter {
     /// A lot that only gained rows (the common case) has them added to its row; one that lost a row (a correction, a
     /// participant folded again, a site's own events rewritten), or every lot of `sites` when given, is summed again from
     /// its rows.
-    static func refreshAccountability(_ changes: AccountabilityChanges, sites: [String]? = nil, _ db: PostgresConnection) throws {
+    static func refreshAccountability(_ changes: AccountabilityChanges, sites: [String]? = nil, notify: Bool = true,
+                                      _ db: PostgresConnection) throws {
         var lots: [LotKey: LotAccountability] = [:]
         let settled = changes.settled()
         var resum = settled.resum
@@ -614,6 +642,7 @@ enum MonitoringWriter {
                 SELECT DISTINCT site_id, lot FROM unblinded.drug_movements WHERE site_id = ANY(\(array: sites)::text[])
                 UNION SELECT DISTINCT site_id, lot FROM unblinded.dose_products WHERE site_id = ANY(\(array: sites)::text[]) AND lot IS NOT NULL
                 UNION SELECT site_id, lot FROM unblinded.drug_accountability WHERE site_id = ANY(\(array: sites)::text[])
+                UNION SELECT site_id, lot FROM unblinded.drug_counts WHERE site_id = ANY(\(array: sites)::text[])
                 """) {
                 let (site, lot) = try row.decode((String, String).self)
                 resum.insert(LotKey(site: site, lot: lot))
@@ -626,13 +655,13 @@ enum MonitoringWriter {
             let keys = added.sorted()
             for row in try db.query("""
                 SELECT site_id, lot, received::text, dispensed::text, administered::text, returned_by_participants::text,
-                       returned_to_sponsor::text, destroyed::text, array_to_string(movement_units, ','), array_to_string(dose_units, ','),
+                       returned_to_sponsor::text, destroyed::text, lost::text, array_to_string(movement_units, ','), array_to_string(dose_units, ','),
                        last_movement_at, last_movement_event_id::text
                 FROM unblinded.drug_accountability
                 WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: keys.map(\.site))::text[], \(array: keys.map(\.lot))::text[]))
                 """) {
-                let (site, lot, received, dispensed, administered, byParticipants, toSponsor, destroyed, movementUnits, doseUnits, lastAt, lastID)
-                    = try row.decode((String, String, String, String, String, String, String, String, String, String, Timestamp?, String?).self)
+                let (site, lot, received, dispensed, administered, byParticipants, toSponsor, destroyed, lost, movementUnits, doseUnits, lastAt, lastID)
+                    = try row.decode((String, String, String, String, String, String, String, String, String, String, String, Timestamp?, String?).self)
                 func micro(_ text: String) throws -> Int64 {
                     guard let value = LotAccountability.micro(decimal: text) else { throw ProjectionError.accountability(site: site, lot: lot, value: text) }
                     return value
@@ -641,7 +670,7 @@ enum MonitoringWriter {
                     siteID: site, lot: lot, movementUnits: Set(movementUnits.split(separator: ",").map(String.init)),
                     doseUnits: Set(doseUnits.split(separator: ",").map(String.init)), received: try micro(received),
                     dispensed: try micro(dispensed), administered: try micro(administered), returnedByParticipants: try micro(byParticipants),
-                    returnedToSponsor: try micro(toSponsor), destroyed: try micro(destroyed),
+                    returnedToSponsor: try micro(toSponsor), destroyed: try micro(destroyed), lost: try micro(lost),
                     lastMovement: lastAt.flatMap { at in lastID.map { (at, $0) } })
             }
             for m in settled.movements where added.contains(LotKey(site: m.siteID, lot: m.lot)) {
@@ -678,7 +707,89 @@ enum MonitoringWriter {
             }
             for key in keys { lots[key] = summed[key] }  // a lot left with no rows goes
         }
-        try writeAccountability(lots, touched: added.union(resum).sorted(), db)
+        let touched = added.union(resum).sorted()
+        try writeAccountability(lots, touched: touched, db)
+        try judgeCustody(touched, notify: notify, db)
+    }
+
+    /// Judges the chain of custody of these lots again from their whole record (`LotCustody`): every dose of them, every
+    /// movement and every count. Replaces exactly the signals these lots had (`unblinded.custody_signals` says which)
+    /// and their counts' balances. A lot is touched whenever a row of it is added or removed, so this sees every change
+    /// that can move its signals: a late dispensing, a voided one, a corrected expiry, a loss, a count.
+    /// `notify`: announce critical signals that were not open before (`expired_lot_used`).
+    static func judgeCustody(_ touched: [LotKey], notify: Bool = true, _ db: PostgresConnection) throws {
+        guard !touched.isEmpty else { return }
+        let lotSites = touched.map(\.site)
+        let lotNames = touched.map(\.lot)
+        var movements: [LotKey: [DrugMovementRow]] = [:]
+        for row in try db.query("""
+            SELECT event_id::text, site_id, participant_id, lot, kind, quantity::float8, unit, occurred_at, expires_on::text
+            FROM unblinded.drug_movements WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))
+            """) {
+            let (eventID, site, participant, lot, kind, quantity, unit, at, expiresOn)
+                = try row.decode((String, String, String?, String, String, Double, String, Timestamp, String?).self)
+            guard let kind = MovementKind(rawValue: kind), let unit = DoseUnit(rawValue: unit) else {
+                throw ProjectionError.accountability(site: site, lot: lot, value: "\(kind) \(unit)")
+            }
+            movements[LotKey(site: site, lot: lot), default: []].append(DrugMovementRow(
+                eventID: eventID, siteID: site, participantID: participant, lot: lot, kind: kind,
+                quantity: Quantity(amount: quantity, unit: unit), occurredAt: at, expiresOn: expiresOn))
+        }
+        var doses: [LotKey: [LotCustody.Dose]] = [:]
+        for row in try db.query("""
+            SELECT event_id::text, site_id, participant_id, lot, administered_at, coalesce(administered_on, administered_at::date)::text
+            FROM unblinded.dose_products WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))
+            """) {
+            let (eventID, site, participant, lot, at, on) = try row.decode((String, String, String, String, Timestamp, String).self)
+            doses[LotKey(site: site, lot: lot), default: []].append(
+                LotCustody.Dose(eventID: eventID, participantID: participant, administeredAt: at, administeredOn: on))
+        }
+        var counts: [LotKey: [InventoryCountRow]] = [:]
+        for row in try db.query("""
+            DELETE FROM unblinded.drug_counts WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))
+            RETURNING event_id::text, site_id, lot, counted::float8, unit, counted_by, witnessed_by, counted_at
+            """) {
+            let (eventID, site, lot, counted, unit, by, witness, at)
+                = try row.decode((String, String, String, Double, String, String, String, Timestamp).self)
+            guard let unit = DoseUnit(rawValue: unit) else { throw ProjectionError.accountability(site: site, lot: lot, value: unit) }
+            counts[LotKey(site: site, lot: lot), default: []].append(InventoryCountRow(
+                eventID: eventID, siteID: site, lot: lot, counted: Quantity(amount: counted, unit: unit), countedBy: by,
+                witnessedBy: witness, countedAt: at))
+        }
+        var acknowledgements: [String: (by: String, at: Timestamp)] = [:]
+        for row in try db.query("""
+            SELECT signal_id, acknowledged_by, acknowledged_at FROM monitoring.site_acknowledgements
+            WHERE site_id = ANY(\(array: Array(Set(lotSites)))::text[])
+            """) {
+            let (signal, by, at) = try row.decode((String, String, Timestamp).self)
+            acknowledgements[signal] = (by, at)
+        }
+        let openBefore = Set(try db.query("""
+            DELETE FROM monitoring.safety_signals
+            WHERE signal_id IN (SELECT signal_id FROM unblinded.custody_signals
+                                WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[])))
+            RETURNING CASE WHEN status = 'open' THEN signal_id END
+            """).decode(String?.self).compactMap { $0 })
+        try db.enqueue("DELETE FROM unblinded.custody_signals WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))")
+        var signals: [SignalRow] = []
+        var owners: [(signal: String, lot: LotKey)] = []
+        var judgedCounts: [InventoryCountRow] = []
+        for key in touched {
+            let judgement = LotCustody.judge(siteID: key.site, lot: key.lot, movements: movements[key] ?? [], doses: doses[key] ?? [],
+                                             counts: counts[key] ?? [], acknowledgements: acknowledgements)
+            signals += judgement.signals
+            owners += judgement.signals.map { ($0.signalID, key) }
+            judgedCounts += judgement.counts
+        }
+        try ParticipantTables.insertCounts(judgedCounts, db)
+        try ParticipantTables.insertSignals(signals, db)
+        if notify { try announceOpened(signals, openBefore: openBefore, db) }
+        guard !owners.isEmpty else { return }
+        try db.enqueue("""
+            INSERT INTO unblinded.custody_signals (signal_id, site_id, lot)
+            SELECT * FROM unnest(\(array: owners.map(\.signal))::text[], \(array: owners.map(\.lot.site))::text[],
+                                 \(array: owners.map(\.lot.lot))::text[])
+            """)
     }
 
     private static func writeAccountability(_ lots: [LotKey: LotAccountability], touched: [LotKey], _ db: PostgresConnection) throws {
@@ -692,9 +803,9 @@ enum MonitoringWriter {
         guard !rows.isEmpty else { return }
         try db.enqueue("""
             INSERT INTO unblinded.drug_accountability (site_id, lot, unit, received, dispensed, administered, returned_by_participants,
-                returned_to_sponsor, destroyed, balance, discrepancy, discrepancy_reason, movement_units, dose_units,
+                returned_to_sponsor, destroyed, lost, balance, discrepancy, discrepancy_reason, movement_units, dose_units,
                 last_movement_at, last_movement_event_id)
-            SELECT s, l, u, r::numeric, d::numeric, a::numeric, rp::numeric, rs::numeric, x::numeric, b::numeric, dr IS NOT NULL, dr,
+            SELECT s, l, u, r::numeric, d::numeric, a::numeric, rp::numeric, rs::numeric, x::numeric, lo::numeric, b::numeric, dr IS NOT NULL, dr,
                    string_to_array(mu, ','), string_to_array(du, ','), la, le
             FROM unnest(\(array: rows.map(\.siteID))::text[], \(array: rows.map(\.lot))::text[], \(array: rows.map(\.unit))::text[],
                         \(array: rows.map { LotAccountability.decimal($0.received) })::text[],
@@ -703,11 +814,12 @@ enum MonitoringWriter {
                         \(array: rows.map { LotAccountability.decimal($0.returnedByParticipants) })::text[],
                         \(array: rows.map { LotAccountability.decimal($0.returnedToSponsor) })::text[],
                         \(array: rows.map { LotAccountability.decimal($0.destroyed) })::text[],
+                        \(array: rows.map { LotAccountability.decimal($0.lost) })::text[],
                         \(array: rows.map { LotAccountability.decimal($0.balance) })::text[], \(array: rows.map(\.discrepancy))::text[],
                         \(array: rows.map { $0.movementUnits.sorted().joined(separator: ",") })::text[],
                         \(array: rows.map { $0.doseUnits.sorted().joined(separator: ",") })::text[],
                         \(array: rows.map { $0.lastMovement?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.lastMovement?.eventID })::uuid[])
-                AS x(s, l, u, r, d, a, rp, rs, x, b, dr, mu, du, la, le)
+                AS x(s, l, u, r, d, a, rp, rs, x, lo, b, dr, mu, du, la, le)
             """)
         var acknowledgements: [String: (by: String, at: Timestamp)] = [:]
         for row in try db.query("""

@@ -27,11 +27,13 @@ enum ParticipantTables {
                     \(array: doses.map(\.2.recordedBy))::text[])
                 """)
             try db.enqueue("""
-                INSERT INTO unblinded.dose_products (event_id, participant_id, site_id, substance, amount, unit, route, lot, administered_at)
+                INSERT INTO unblinded.dose_products (event_id, participant_id, site_id, substance, amount, unit, route, lot, administered_at,
+                    administered_on)
                 SELECT * FROM unnest(\(array: doses.map(\.2.eventID))::uuid[], \(array: doses.map(\.0))::text[], \(array: doses.map(\.1))::text[],
                     \(array: doses.map(\.2.dose.substance.rawValue))::text[], \(array: doses.map { CanonicalJSON.formatNumber($0.2.dose.amount) })::numeric[],
                     \(array: doses.map(\.2.dose.unit.rawValue))::text[], \(array: doses.map(\.2.dose.route.rawValue))::text[],
-                    \(array: doses.map(\.2.dose.lot))::text[], \(array: doses.map(\.2.administeredAt.rfc3339))::timestamptz[])
+                    \(array: doses.map(\.2.dose.lot))::text[], \(array: doses.map(\.2.administeredAt.rfc3339))::timestamptz[],
+                    \(array: doses.map(\.2.administeredOn))::date[])
                 """)
         }
         let assessments = all.flatMap { id, rows in rows.assessments.map { (id, site(id, rows), $0) } }
@@ -160,11 +162,24 @@ enum ParticipantTables {
     static func insertMovements(_ m: [DrugMovementRow], _ db: PostgresConnection) throws {
         guard !m.isEmpty else { return }
         try db.enqueue("""
-            INSERT INTO unblinded.drug_movements (event_id, site_id, participant_id, lot, kind, quantity, unit, occurred_at)
+            INSERT INTO unblinded.drug_movements (event_id, site_id, participant_id, lot, kind, quantity, unit, occurred_at, expires_on)
             SELECT * FROM unnest(\(array: m.map(\.eventID))::uuid[], \(array: m.map(\.siteID))::text[], \(array: m.map(\.participantID))::text[],
                 \(array: m.map(\.lot))::text[], \(array: m.map(\.kind.rawValue))::text[],
                 \(array: m.map { CanonicalJSON.formatNumber($0.quantity.amount) })::numeric[], \(array: m.map(\.quantity.unit.rawValue))::text[],
-                \(array: m.map(\.occurredAt.rfc3339))::timestamptz[])
+                \(array: m.map(\.occurredAt.rfc3339))::timestamptz[], \(array: m.map(\.expiresOn))::date[])
+            """)
+    }
+
+    /// Physical counts (`drug.counted`), judged or not yet (see `LotCustody`).
+    static func insertCounts(_ c: [InventoryCountRow], _ db: PostgresConnection) throws {
+        guard !c.isEmpty else { return }
+        try db.enqueue("""
+            INSERT INTO unblinded.drug_counts (event_id, site_id, lot, counted, unit, counted_by, witnessed_by, counted_at, expected_balance,
+                discrepancy)
+            SELECT * FROM unnest(\(array: c.map(\.eventID))::uuid[], \(array: c.map(\.siteID))::text[], \(array: c.map(\.lot))::text[],
+                \(array: c.map { CanonicalJSON.formatNumber($0.counted.amount) })::numeric[], \(array: c.map(\.counted.unit.rawValue))::text[],
+                \(array: c.map(\.countedBy))::text[], \(array: c.map(\.witnessedBy))::text[], \(array: c.map(\.countedAt.rfc3339))::timestamptz[],
+                \(array: c.map { $0.expectedBalance.map(LotAccountability.decimal) })::numeric[], \(array: c.map(\.discrepancy))::text[])
             """)
     }
 

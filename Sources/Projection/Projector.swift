@@ -341,8 +341,9 @@ public enum Recompute {
             try db.transaction { db in
                 try Locks.chainHead(db)
                 let sites = try MonitoringWriter.allSites(db)
-                _ = try MonitoringWriter.refreshSites(sites, db)
-                try MonitoringWriter.refreshAccountability(.init(), sites: sites, db)
+                // Nothing a recompute finds is news to watchers (as for the participants above).
+                _ = try MonitoringWriter.refreshSites(sites, notify: false, db)
+                try MonitoringWriter.refreshAccountability(.init(), sites: sites, notify: false, db)
                 try MonitoringWriter.refreshReusedEventIDSignals(nil, db)
                 try markServed(requests, db)
             }

@@ -54,12 +54,16 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     static let doseProducts = Self("unblinded", "dose_products")
     static let drugMovements = Self("unblinded", "drug_movements")
     static let drugAccountability = Self("unblinded", "drug_accountability", key: "lot", type: "text")
+    /// Physical counts and the balance each was compared with (issue 14, chain of custody).
+    static let drugCounts = Self("unblinded", "drug_counts")
+    /// Which lot each custody signal was judged under (see `MonitoringWriter.judgeCustody`).
+    static let custodySignals = Self("unblinded", "custody_signals", key: "signal_id", type: "text")
 
     /// Every derived table, in the order they are checksummed.
     public static let all: [ReadModelTable] = [
         participants, doses, assessments, vitals, adverseEvents, deviations, corrections, safetySignals, siteActivity,
         siteAcknowledgements, protocolVersions, allocations, doseProducts, drugMovements, drugAccountability, concomitantMedications,
-        expeditedReportClocks,
+        expeditedReportClocks, drugCounts, custodySignals,
     ]
 
     /// The table a participant's rows of this kind live in.

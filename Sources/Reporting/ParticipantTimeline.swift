@@ -113,6 +113,18 @@ public struct ParticipantTimeline: Sendable, Equatable {
         if let row = lastDose.first, let last = try row.decode(String?.self) {
             header.append(("LAST DOSE GIVEN (unblinded)", last))
         }
+        // Per-participant reconciliation (issue 14), next to the per-lot accountability: dispensed − administered − returned.
+        var reconciliation = try db.query("""
+            SELECT 'lot ' || lot || ': dispensed ' || dispensed::text || ', administered ' || administered::text || ', returned '
+                   || returned::text || ', balance ' || balance::text || ' ' || unit
+                   || CASE WHEN unit_mismatch_doses > 0 THEN ' (' || unit_mismatch_doses || ' dose(s) in another unit, not summed)' ELSE '' END
+            FROM unblinded.participant_accountability WHERE participant_id = \(participantID) ORDER BY lot
+            """).decode(String.self)
+        let unaccounted = try db.query("""
+            SELECT count(*) FROM unblinded.dose_products WHERE participant_id = \(participantID) AND lot IS NULL
+            """).decodeFirst(Int.self)
+        if unaccounted > 0 { reconciliation.append("\(unaccounted) dose(s) without a lot: unaccounted") }
+        if !reconciliation.isEmpty { header.append(("ACCOUNTABILITY (unblinded)", reconciliation.joined(separator: "; "))) }
     }
 
     public var text: String {

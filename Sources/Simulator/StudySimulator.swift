@@ -79,10 +79,14 @@ private struct Builder {
     /// leaves every other draw (and so every other participant) as it was.
     var susarIDs = SeededGenerator(seed: 0x5A5A_2026_0014)
     var withdrawalPlaced = false
+    /// Ids of the closing inventory counts and the loss (issue 14, chain of custody): their own generator, for the same
+    /// reason; seeded from the study's seed so two seeds' studies never share an id.
+    var custodyIDs: SeededGenerator
 
     init(configuration: StudySimulator.Configuration) {
         self.configuration = configuration
         rng = SeededGenerator(seed: configuration.seed)
+        custodyIDs = SeededGenerator(seed: configuration.seed ^ 0xC0_57_0D_1E_2026_0014)
     }
 
     var start: Timestamp { configuration.start }
@@ -185,9 +189,26 @@ private struct Builder {
             dispensed += given
             lastDay = max(lastDay, end)
         }
-        // Unused stock goes back to the pharmacy: received = dispensed + returned.
+        // The closing inventory count, by the pharmacist with the investigator as witness. At the first site 20 ug went
+        // missing: the count finds it and the site reports the loss discovered then (a critical drug_loss signal with the
+        // DEA's one-business-day deadline); booked at its discovery, the loss makes the count agree with the balance.
+        let pharmacist = "pharmacist.\(site.lowercased())"
+        let countedAt = lastDay.adding(days: 1)
+        let lost = index == 0 ? 20.0 : 0
+        if lost > 0 {
+            add(.drugLost, role: .investigator, site: site, at: countedAt.adding(seconds: 3600), id: custodyIDs.uuid(), [
+                "lot": .string(StudySimulator.lot), "quantity": .number(lost), "unit": "ug", "kind": "loss",
+                "discovered_at": .string(countedAt.rfc3339),
+                "description": "Two 10 ug units missing from the locked cabinet at the closing count",
+            ])
+        }
+        add(.drugCounted, role: .investigator, site: site, at: countedAt, id: custodyIDs.uuid(), [
+            "lot": .string(StudySimulator.lot), "quantity": .number(receivedStock - dispensed - lost), "unit": "ug",
+            "counted_by": .string(pharmacist), "witnessed_by": .string("dr.\(site.lowercased())"),
+        ])
+        // Unused stock goes back to the pharmacy: received = dispensed + lost + returned.
         add(.drugReturned, role: .investigator, site: site, at: lastDay.adding(days: 2), [
-            "lot": .string(StudySimulator.lot), "quantity": .number(receivedStock - dispensed), "unit": "ug",
+            "lot": .string(StudySimulator.lot), "quantity": .number(receivedStock - dispensed - lost), "unit": "ug",
         ])
         add(.deviationReported, role: .investigator, site: site, at: start.adding(days: 20), [
             "category": "procedure", "severity": "minor", "description": "Freezer temperature log missing for one day",

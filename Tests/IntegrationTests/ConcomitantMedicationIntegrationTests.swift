@@ -58,6 +58,8 @@ struct ConcomitantMedicationIntegrationTests {
             let events: [JSONValue] = [
                 E2E.event("participant.enrolled", occurredAt: "2026-05-01T09:00:00Z",
                           data: ["consented_at": "2026-04-30T09:00:00Z", "protocol_version": "1.0"]),
+                // The doses' lot is dispensed to the participant (issue 14: else each dose is out of custody too).
+                E2E.event("drug.dispensed", occurredAt: "2026-05-01T10:00:00Z", data: ["lot": "L1", "quantity": 30, "unit": "ug"]),
                 ExampleCorpus.mergePatch(Self.dose("2026-05-02T09:00:00Z"), ["event_id": .string(firstDose)]),
                 Self.dose("2026-05-05T09:00:00Z"),
                 Self.medication(lithium, "lithium carbonate", atc: "N05AN01", startedOn: "2026-03-01", recorded: "2026-05-06T09:00:00Z"),

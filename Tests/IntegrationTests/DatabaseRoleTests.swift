@@ -187,6 +187,10 @@ struct DatabaseRoleTests {
         let unblinded = try await Self.reporter(["participant", participant, "--unblinded", "--reason", "SAE causality"],
                                                 environment: withUnblindedLogin)
         #expect(unblinded.exit == 0 && unblinded.output.contains("ARM (unblinded)"), "\(unblinded.output)")
+        // The per-participant reconciliation (issue 14) beside it: dispensed − administered − returned of each lot.
+        #expect(unblinded.output.contains("ACCOUNTABILITY (unblinded)") && unblinded.output.contains("lot LSD-2026-A: dispensed "),
+                "\(unblinded.output)")
+        #expect(!blinded.output.contains("ACCOUNTABILITY") && !blinded.output.contains("LSD-2026-A"))
 
         // Each unblinded read is recorded first, with the login and the server's time; the refused one read nothing.
         let asAuditor = ["AUDITOR_DATABASE_URL": TestStack.url(url, user: "trial_auditor")]

@@ -119,6 +119,10 @@ struct MonitoringTests {
         // Events dated long ago: the serious AE is past its deadline and the weekly PHQ-9 is overdue now.
         let events = Self.story { s in
             s.phq9(day: 0, items: [1, 1, 1, 1, 1, 1, 1, 1, 0])
+            // The dose is in custody: its lot received and dispensed to the participant (issue 14).
+            s.add(.drugReceived, day: -5, ["lot": "L1", "substance": "lsd", "quantity": 100, "unit": "ug", "supplier": "P",
+                                           "expires_on": "2028-01-01"])
+            s.add(.drugDispensed, day: 0, ["lot": "L1", "quantity": 8, "unit": "ug"])
             s.dose(day: 0.5, 8)
             s.add(.adverseEventReported, day: 1, ["term": "Syncope", "onset_at": "2026-01-06T08:00:00Z", "grade": 3, "serious": true,
                                                   "seriousness_criteria": ["hospitalisation"], "causality": "possible",

@@ -35,6 +35,16 @@ struct SimulatorTests {
         #expect(StudySimulator(configuration: other).submissions().map(\.json) != a)
     }
 
+    /// The simulated study as ingest would record it, and its protocol history (what the folds need).
+    func simulatedStudy() throws -> (events: [RecordedEvent], protocols: ProtocolHistory) {
+        let validator = EventValidator()
+        let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
+        let events = try StudySimulator(configuration: configuration).submissions().map {
+            try validator.validateSubmission($0.json, recordedAt: later, recordedBy: $0.sender).get()
+        }
+        return (events, ProtocolHistory(events: EffectiveHistory(events.filter { $0.siteID == nil }).entries.map(\.event)))
+    }
+
     @Test func dosesFollowTheTitrationProtocol() throws {
         let validator = EventValidator()
         let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
@@ -54,12 +64,7 @@ extension SimulatorTests {
     /// withheld for its washout); S01-0003's sertraline raised in week 7 is an antidepressant change and, under the
     /// amended protocol, a deviation; participants on a stable SSRI raise nothing.
     @Test func theMedicationCasesFire() throws {
-        let validator = EventValidator()
-        let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
-        let events = try StudySimulator(configuration: configuration).submissions().map {
-            try validator.validateSubmission($0.json, recordedAt: later, recordedBy: $0.sender).get()
-        }
-        let protocols = ProtocolHistory(events: EffectiveHistory(events.filter { $0.siteID == nil }).entries.map(\.event))
+        let (events, protocols) = try simulatedStudy()
         func rows(_ participant: String) -> ParticipantRows {
             ParticipantFold.rows(participantID: participant, events: events.filter { $0.participantID == participant }, protocols: protocols)
         }
@@ -76,6 +81,33 @@ extension SimulatorTests {
         for stable in ["S01-0001", "S02-0005"] {
             #expect(rows(stable).medications.map(\.name) == ["sertraline"])
             #expect(rows(stable).signals.filter { [.antidepressantChange, .contraindicatedMedication].contains($0.rule) }.isEmpty)
+        }
+    }
+}
+
+extension SimulatorTests {
+    /// Issue 14, chain of custody: every site counts its lot at the end, and every count agrees with the lot's balance;
+    /// at the first site 20 ug went missing and was reported as a loss (critical `drug_loss`, with its DEA deadline),
+    /// which the count agrees with once the loss is booked. Every dose was dispensed to its participant, none expired.
+    @Test func theInventoryCountsAgreeAndTheLossIsReported() throws {
+        let (events, protocols) = try simulatedStudy()
+        for site in ["S01", "S02", "S03"] {
+            let siteRows = SiteFold.rows(siteID: site, events: events.filter { $0.siteID == site && $0.participantID == nil })
+            var movements = siteRows.movements
+            var doses: [LotCustody.Dose] = []
+            for participant in Set(events.filter { $0.siteID == site }.compactMap(\.participantID)) {
+                let rows = ParticipantFold.rows(participantID: participant, events: events.filter { $0.participantID == participant },
+                                                protocols: protocols)
+                movements += rows.movements
+                doses += rows.doses.map { LotCustody.Dose(eventID: $0.eventID, participantID: participant, administeredAt: $0.administeredAt,
+                                                          administeredOn: $0.administeredOn) }
+            }
+            let lot = "LSD-2026-A"  // the study lot the simulator receives at every site
+            let judged = LotCustody.judge(siteID: site, lot: lot, movements: movements.filter { $0.lot == lot }, doses: doses, counts: siteRows.counts)
+            #expect(judged.counts.count == 1 && judged.counts.allSatisfy { $0.discrepancy == nil }, "\(site): \(judged.counts)")
+            #expect(judged.signals.isEmpty, "\(site): \(judged.signals.map(\.details))")
+            let losses = siteRows.signals.filter { $0.rule == .drugLoss }
+            #expect(losses.count == (site == "S01" ? 1 : 0) && losses.allSatisfy { $0.deadline != nil && $0.severity == .critical })
         }
     }
 }

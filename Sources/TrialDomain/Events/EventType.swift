@@ -17,6 +17,10 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     case doseMissed = "dose.missed"
     case drugReturned = "drug.returned"
     case drugDestroyed = "drug.destroyed"
+    /// A physical inventory count of a lot (issue 14): compared with the lot's computed balance as of the count.
+    case drugCounted = "drug.counted"
+    /// Theft or loss of product (issue 14): reduces the lot's balance and starts the DEA's one-business-day clock.
+    case drugLost = "drug.lost"
     // Observations
     case assessmentCompleted = "assessment.completed"
     case vitalsRecorded = "vitals.recorded"
@@ -63,7 +67,7 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     public var scope: EventScope {
         switch self {
         case .protocolDefined, .protocolAmended: EventScope(site: .forbidden, participant: .forbidden)
-        case .siteActivated, .drugReceived, .drugDestroyed: EventScope(site: .required, participant: .forbidden)
+        case .siteActivated, .drugReceived, .drugDestroyed, .drugCounted, .drugLost: EventScope(site: .required, participant: .forbidden)
         // A monitor acknowledges a participant's signal, or a site's (drug accountability).
         case .drugReturned, .deviationReported, .signalAcknowledged: EventScope(site: .required, participant: .optional)
         // A correction or void names the same site and participant as the event it changes (none for study events).

@@ -269,6 +269,30 @@ public struct DrugDestroyed: Sendable, Hashable {
     public var witnesses: [String]
 }
 
+/// `drug.counted`: a physical inventory count of a lot at its site; `occurred_at` is when it was counted. Two people:
+/// the one who counted and a witness (ingest refuses the same person twice).
+public struct DrugCounted: Sendable, Hashable {
+    public var lot: String
+    public var quantity: Quantity
+    public var countedBy: String
+    public var witnessedBy: String
+}
+
+public enum DrugLossKind: String, Sendable, Hashable, CaseIterable {
+    case theft, loss
+}
+
+/// `drug.lost`: theft or loss of product, reported to the DEA within one business day of discovery (21 CFR 1301.76(b)).
+public struct DrugLost: Sendable, Hashable {
+    public var lot: String
+    public var quantity: Quantity
+    public var kind: DrugLossKind
+    public var discoveredAt: Timestamp
+    /// `discovered_at` as the site wrote it: its calendar day and zone decide the business day the deadline falls on.
+    public var discoveredAtText: String
+    public var description: String
+}
+
 // MARK: Observations
 
 /// Item answers: scores, or for yes/no instruments 0 (no) and 1 (yes).
@@ -442,6 +466,8 @@ public indirect enum EventPayload: Sendable, Hashable {
     case doseMissed(DoseMissed)
     case drugReturned(DrugReturned)
     case drugDestroyed(DrugDestroyed)
+    case drugCounted(DrugCounted)
+    case drugLost(DrugLost)
     case assessmentCompleted(AssessmentCompleted)
     case vitalsRecorded(VitalsRecorded)
     case adverseEventReported(AdverseEventReported)

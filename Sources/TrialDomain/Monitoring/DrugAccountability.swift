@@ -15,6 +15,8 @@ public struct LotAccountability: Sendable, Equatable {
     public private(set) var returnedByParticipants: Int64 = 0
     public private(set) var returnedToSponsor: Int64 = 0
     public private(set) var destroyed: Int64 = 0
+    /// Stolen or lost (`drug.lost`).
+    public private(set) var lost: Int64 = 0
     /// The latest movement (by time, then event id): what a discrepancy signal points at.
     public private(set) var lastMovement: (at: Timestamp, eventID: String)?
 
@@ -25,7 +27,7 @@ public struct LotAccountability: Sendable, Equatable {
 
     /// A lot as the read model holds it (see `ParticipantTables`/`MonitoringWriter`), to add new rows to.
     public init(siteID: String, lot: String, movementUnits: Set<String>, doseUnits: Set<String>, received: Int64, dispensed: Int64,
-                administered: Int64, returnedByParticipants: Int64, returnedToSponsor: Int64, destroyed: Int64,
+                administered: Int64, returnedByParticipants: Int64, returnedToSponsor: Int64, destroyed: Int64, lost: Int64,
                 lastMovement: (at: Timestamp, eventID: String)?) {
         self.siteID = siteID
         self.lot = lot
@@ -37,6 +39,7 @@ public struct LotAccountability: Sendable, Equatable {
         self.returnedByParticipants = returnedByParticipants
         self.returnedToSponsor = returnedToSponsor
         self.destroyed = destroyed
+        self.lost = lost
         self.lastMovement = lastMovement
     }
 
@@ -44,7 +47,7 @@ public struct LotAccountability: Sendable, Equatable {
         a.siteID == b.siteID && a.lot == b.lot && a.movementUnits == b.movementUnits && a.doseUnits == b.doseUnits
             && a.received == b.received && a.dispensed == b.dispensed && a.administered == b.administered
             && a.returnedByParticipants == b.returnedByParticipants && a.returnedToSponsor == b.returnedToSponsor
-            && a.destroyed == b.destroyed && a.lastMovement?.at == b.lastMovement?.at && a.lastMovement?.eventID == b.lastMovement?.eventID
+            && a.destroyed == b.destroyed && a.lost == b.lost && a.lastMovement?.at == b.lastMovement?.at && a.lastMovement?.eventID == b.lastMovement?.eventID
     }
 
     public static func micro(_ amount: Double) -> Int64 { Int64((amount * 1_000_000).rounded()) }
@@ -86,6 +89,7 @@ public struct LotAccountability: Sendable, Equatable {
         case .returned where m.participantID != nil: returnedByParticipants += q
         case .returned: returnedToSponsor += q
         case .destroyed: destroyed += q
+        case .lost: lost += q
         }
         if lastMovement.map({ ($0.at, $0.eventID) < (m.occurredAt, m.eventID) }) ?? true { lastMovement = (m.occurredAt, m.eventID) }
     }
@@ -96,8 +100,9 @@ public struct LotAccountability: Sendable, Equatable {
         doseUnits.insert(unit.rawValue)
     }
 
-    /// What the site holds: received and returned by participants, less dispensed, destroyed and returned to the sponsor.
-    public var balance: Int64 { received + returnedByParticipants - dispensed - destroyed - returnedToSponsor }
+    /// What the site holds: received and returned by participants, less dispensed, destroyed, returned to the sponsor and
+    /// lost or stolen.
+    public var balance: Int64 { received + returnedByParticipants - dispensed - destroyed - returnedToSponsor - lost }
 
     /// The unit shown: the first in text order of every unit recorded for the lot.
     public var unit: String { movementUnits.union(doseUnits).min() ?? "" }
@@ -118,10 +123,12 @@ public struct LotAccountability: Sendable, Equatable {
     /// The `accountability_discrepancy` signal of a lot that does not reconcile (and has a movement to point at), with a
     /// site monitor's acknowledgement if there is one.
     public func signal(acknowledgement: (by: String, at: Timestamp)?) -> SignalRow? {
-        guard let reason = discrepancy, let last = lastMovement else { return nil }
+        guard discrepancy != nil, let last = lastMovement else { return nil }
         return SignalRow(signalID: "\(SafetyRule.accountabilityDiscrepancy.rawValue):\(siteID)/\(lot)", rule: .accountabilityDiscrepancy,
                          siteID: siteID, participantID: nil, triggerEventID: last.eventID, triggerOccurredAt: last.at,
-                         details: "lot \(lot): \(reason)", status: acknowledgement == nil ? .open : .acknowledged,
+                         // The lot and the reason (quantities, units) tell the arm: they are in unblinded.drug_accountability only.
+                         details: "a lot's stock does not reconcile at this site; the reason is in the unblinded accountability",
+                         status: acknowledgement == nil ? .open : .acknowledged,
                          acknowledgedBy: acknowledgement?.by, acknowledgedAt: acknowledgement?.at, deadline: nil, resolution: nil)
     }
 }

@@ -82,6 +82,8 @@ public struct DoseRow: Sendable, Equatable {
     public var eventID: String
     public var dose: DoseAdministered
     public var administeredAt: Timestamp
+    /// The site's calendar day of the dose (the date of its own `occurred_at`): what a lot's `expires_on` is compared with.
+    public var administeredOn: String
     public var recordedAt: Timestamp
     public var recordedBy: String
     public var protocolVersion: String?
@@ -155,7 +157,8 @@ public struct ConcomitantMedicationRow: Sendable, Equatable, Codable {
 }
 
 public enum MovementKind: String, Sendable {
-    case received, dispensed, returned, destroyed
+    /// `lost`: theft or loss (`drug.lost`), booked at its discovery.
+    case received, dispensed, returned, destroyed, lost
 }
 
 public struct DrugMovementRow: Sendable, Equatable {
@@ -166,6 +169,8 @@ public struct DrugMovementRow: Sendable, Equatable {
     public var kind: MovementKind
     public var quantity: Quantity
     public var occurredAt: Timestamp
+    /// A receipt's `expires_on` (YYYY-MM-DD): the last day the lot may be given.
+    public var expiresOn: String?
 
     /// The movement `event` records, at its site (and for its participant, if any).
     init(_ event: RecordedEvent, siteID: String, participantID: String?, lot: String, kind: MovementKind, quantity: Quantity) {
@@ -174,7 +179,8 @@ public struct DrugMovementRow: Sendable, Equatable {
     }
 
     public init(eventID: String, siteID: String, participantID: String?, lot: String, kind: MovementKind, quantity: Quantity,
-                occurredAt: Timestamp) {
+                occurredAt: Timestamp, expiresOn: String? = nil) {
+        self.expiresOn = expiresOn
         self.eventID = eventID
         self.siteID = siteID
         self.participantID = participantID
@@ -239,10 +245,20 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     /// while ingest could not check, or two were in flight at once) and sits unapplied in audit.rejected. Derived from
     /// audit.rejected by the projector (`MonitoringWriter.refreshReusedEventIDSignals`), not by the participant fold.
     case eventIDReused = "event_id_reused"
+    // Schedule I chain of custody (issue 14), computed per site and lot (`LotCustody`), never naming the lot.
+    /// A dose given from a lot after its `expires_on` (the site's calendar day).
+    case expiredLotUsed = "expired_lot_used"
+    /// A dose naming a lot never dispensed to its participant (at or before the dose).
+    case undispensedLotUsed = "undispensed_lot_used"
+    /// A physical count (`drug.counted`) that disagrees with the lot's computed balance as of the count.
+    case inventoryDiscrepancy = "inventory_discrepancy"
+    /// Theft or loss (`drug.lost`): the DEA must be told within one business day of discovery.
+    case drugLoss = "drug_loss"
 
     public var severity: Severity {
         switch self {
-        case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality, .contraindicatedMedication: .critical
+        case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality, .contraindicatedMedication, .expiredLotUsed,
+             .drugLoss: .critical
         case .doseBelowMin: .info
         default: .warning
         }

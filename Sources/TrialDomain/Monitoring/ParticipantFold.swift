@@ -10,7 +10,7 @@
 public enum ParticipantFold {
     /// The version of the fold's code. Bump it whenever a change makes the fold compute other rows or another state:
     /// saved states of an older version are never advanced, their participants are folded again from the archive.
-    public static let codeVersion = 6
+    public static let codeVersion = 7
 
     public static func rows(participantID: String, events: [RecordedEvent], protocols: ProtocolHistory) -> ParticipantRows {
         fold(participantID: participantID, events: events, protocols: protocols).rows
@@ -182,7 +182,8 @@ extension ParticipantFold {
             summary.add(e, protocols: protocols)
             switch e.payload {
             case .doseAdministered(let d):
-                rows.doses.append(DoseRow(eventID: e.eventID, dose: d, administeredAt: e.occurredAt, recordedAt: e.recordedAt,
+                rows.doses.append(DoseRow(eventID: e.eventID, dose: d, administeredAt: e.occurredAt,
+                                          administeredOn: String(e.occurredAtText.prefix(10)), recordedAt: e.recordedAt,
                                           recordedBy: e.recordedBy, protocolVersion: protocols.inForce(at: e.occurredAt)?.version,
                                           corrected: corrected))
             case .assessmentCompleted(let a):

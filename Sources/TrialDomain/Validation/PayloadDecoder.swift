@@ -25,6 +25,8 @@ enum PayloadDecoder {
         case .doseMissed: doseMissed(&r).map(EventPayload.doseMissed)
         case .drugReturned: drugReturned(&r).map(EventPayload.drugReturned)
         case .drugDestroyed: drugDestroyed(&r).map(EventPayload.drugDestroyed)
+        case .drugCounted: drugCounted(&r).map(EventPayload.drugCounted)
+        case .drugLost: drugLost(&r, c).map(EventPayload.drugLost)
         case .assessmentCompleted: assessment(&r, c).map(EventPayload.assessmentCompleted)
         case .vitalsRecorded: vitals(&r).map(EventPayload.vitalsRecorded)
         case .adverseEventReported: adverseEvent(&r, c).map(EventPayload.adverseEventReported)
@@ -240,9 +242,10 @@ enum PayloadDecoder {
         r.string("lot", required: required, maxLength: 64)
     }
 
-    static func quantity(_ r: inout ObjectReader, for substance: Substance? = nil) -> Quantity? {
+    /// `allowingZero`: a count may find nothing left; every other movement moves something.
+    static func quantity(_ r: inout ObjectReader, for substance: Substance? = nil, allowingZero: Bool = false) -> Quantity? {
         let unit = r.enumeration("unit", DoseUnit.self)
-        let amount = r.number("quantity", in: 0...1_000_000, exclusiveMinimum: true)
+        let amount = r.number("quantity", in: 0...1_000_000, exclusiveMinimum: !allowingZero)
         if let substance, let unit, !DoseUnit.allowed(for: substance).contains(unit) {
             r.report("unit", "\(substance.rawValue) is recorded in \(DoseUnit.allowed(for: substance).map(\.rawValue).joined(separator: " or ")), not \(unit.rawValue)")
             return nil
@@ -332,6 +335,32 @@ enum PayloadDecoder {
         }
         guard let lot, let quantity, let method, let witnesses else { return nil }
         return DrugDestroyed(lot: lot, quantity: quantity, method: method, witnesses: witnesses)
+    }
+
+    static func drugCounted(_ r: inout ObjectReader) -> DrugCounted? {
+        let lot = lot(&r)
+        let quantity = quantity(&r, allowingZero: true)
+        let countedBy = r.string("counted_by", maxLength: 128)
+        let witnessedBy = r.string("witnessed_by", maxLength: 128)
+        if let countedBy, countedBy == witnessedBy { r.report("witnessed_by", "must be someone other than counted_by") }  // Swift-only
+        guard let lot, let quantity, let countedBy, let witnessedBy, countedBy != witnessedBy else { return nil }
+        return DrugCounted(lot: lot, quantity: quantity, countedBy: countedBy, witnessedBy: witnessedBy)
+    }
+
+    static func drugLost(_ r: inout ObjectReader, _ c: Context) -> DrugLost? {
+        let lot = lot(&r)
+        let quantity = quantity(&r)
+        let kind = r.enumeration("kind", DrugLossKind.self)
+        let discoveredAt = r.timestamp("discovered_at")
+        let description = r.string("description", maxLength: 2_000)
+        if let discoveredAt, let occurred = c.occurredAt, discoveredAt > occurred {  // Swift-only
+            r.report("discovered_at", "must not be after occurred_at (a loss is reported once discovered)")
+            return nil
+        }
+        guard let lot, let quantity, let kind, let discoveredAt, let description,
+              case .string(let text)? = r.object["discovered_at"] else { return nil }
+        return DrugLost(lot: lot, quantity: quantity, kind: kind, discoveredAt: discoveredAt, discoveredAtText: text,
+                        description: description)
     }
 
     // MARK: Observations

@@ -1,0 +1,160 @@
+import Foundation
+import Postgres
+import Projection
+import ServiceRuntime
+import Simulator
+import Testing
+import TestSupport
+import TrialDomain
+
+/// Issue 14, chain of custody, in PostgreSQL: the custody signals follow the lot's record whatever order it arrives in,
+/// corrections and voids of a dispensing or a receipt are honoured, and the reconciliations are in `unblinded` only.
+@Suite("chain of custody read models", .serialized, .stack, .timeLimit(.minutes(4)))
+struct ChainOfCustodyReadModelTests {
+    static func signals(_ db: PostgresConnection) throws -> [[String?]] {
+        try db.query("""
+            SELECT signal_id, participant_id, status FROM monitoring.safety_signals
+            WHERE rule IN ('expired_lot_used', 'undispensed_lot_used', 'inventory_discrepancy', 'drug_loss') ORDER BY 1
+            """).rows
+    }
+
+    /// A lot received with an expiry, two doses from it (one after the expiry) before any dispensing was entered, a loss
+    /// and a count that agrees only once the late dispensing is in.
+    static func story() -> (events: [RecordedEvent], firstDose: String, lateDose: String, received: String, count: String, loss: String) {
+        var s = ParticipantStory.standard()
+        let received = s.add(.drugReceived, day: -5, ["lot": "L1", "substance": "lsd", "quantity": 1000, "unit": "ug", "supplier": "P",
+                                                      "expires_on": "2026-01-10"])
+        let firstDose = s.dose(day: 0, 8)
+        let lateDose = s.dose(day: 6, 9)  // 2026-01-11: the day after the expiry
+        let loss = s.add(.drugLost, day: 7, hour: 10, ["lot": "L1", "quantity": 20, "unit": "ug", "kind": "theft",
+                                                       "discovered_at": "2026-01-12T09:00:00Z", "description": "cabinet forced"])
+        // 1000 − 17 dispensed − 20 lost = 963 (the dispensing is entered later, below).
+        let count = s.add(.drugCounted, day: 7, hour: 11, ["lot": "L1", "quantity": 963, "unit": "ug", "counted_by": "pharmacist.s01",
+                                                          "witnessed_by": "dr.s01"])
+        return (s.events, firstDose, lateDose, received, count, loss)
+    }
+
+    @Test func aLateDispensingResolvesItsVoidRestoresAndAnExpiryCorrectionIsHonoured() throws {
+        let db = try TestStack.migratedDatabase()
+        let (events, firstDose, lateDose, received, count, loss) = Self.story()
+        try TestStack.apply(events, to: db)
+        #expect(try Self.signals(db) == [
+            ["drug_loss:\(loss)", nil, "open"], ["expired_lot_used:\(lateDose)", "S01-0001", "open"],
+            ["inventory_discrepancy:\(count)", nil, "open"],
+            ["undispensed_lot_used:\(firstDose)", "S01-0001", "open"], ["undispensed_lot_used:\(lateDose)", "S01-0001", "open"],
+        ])
+        #expect(try db.query("SELECT expected_balance::text, discrepancy FROM unblinded.drug_counts").rows
+            == [["980", "counted 963, computed balance 980"]])
+        #expect(try db.query("SELECT lost::text, balance::text FROM unblinded.drug_accountability WHERE lot = 'L1'").rows == [["20", "980"]])
+
+        // The dispensing, entered after the doses but dated before them, resolves both doses and the count.
+        var late = ParticipantStory(counter: 100)
+        let dispensing = late.add(.drugDispensed, day: -1, ["lot": "L1", "quantity": 17, "unit": "ug"])
+        try TestStack.apply(late.events, to: db, from: Int64(events.count))
+        #expect(try Self.signals(db) == [["drug_loss:\(loss)", nil, "open"], ["expired_lot_used:\(lateDose)", "S01-0001", "open"]])
+        #expect(try db.query("SELECT dispensed::text, administered::text, returned::text, balance::text, unit FROM unblinded.participant_accountability")
+            .rows == [["17", "17", "0", "0", "ug"]])
+
+        // Voiding the dispensing brings them back; correcting the receipt's expiry takes the expired signal away.
+        var changes = ParticipantStory(counter: 200)
+        changes.add(.eventVoided, day: 8, ["voided_event_id": .string(dispensing), "voided_type": "drug.dispensed", "reason": "wrong participant"])
+        try TestStack.apply(changes.events, to: db, from: Int64(events.count + 1))
+        #expect(try Self.signals(db).map { $0[0] }.filter { $0?.hasPrefix("undispensed_lot_used") == true }.count == 2)
+        // A correction elsewhere in the participant's record refolds them whole; their lots' custody signals stay.
+        let custody = try Self.signals(db)
+        var refold = ParticipantStory(counter: 250)
+        let enrolment = try #require(events.first { $0.type == .participantEnrolled })
+        refold.add(.eventCorrected, day: 8, ["corrected_event_id": .string(enrolment.eventID), "corrected_type": "participant.enrolled",
+                                            "reason": "consent time from the source", "data": enrolment.data])
+        try TestStack.apply(refold.events, to: db, from: Int64(events.count + 2))
+        #expect(try Self.signals(db) == custody)
+        var expiry = ParticipantStory(counter: 300)
+        expiry.add(.eventCorrected, day: 8, ["corrected_event_id": .string(received), "corrected_type": "drug.received", "reason": "label misread",
+                                            "data": ["lot": "L1", "substance": "lsd", "quantity": 1000, "unit": "ug", "supplier": "P",
+                                                     "expires_on": "2027-01-10"]], siteLevel: true)
+        try TestStack.apply(expiry.events, to: db, from: Int64(events.count + 3))
+        #expect(try Self.signals(db).contains { $0[0] == "expired_lot_used:\(lateDose)" } == false)
+    }
+
+    /// `reporter watch` hears of the critical custody signals (a loss, an expired lot) once, when they open: not again
+    /// when their lot is judged again, nor on a rebuild.
+    @Test func criticalCustodySignalsAreNotifiedOnceWhenTheyOpen() throws {
+        let db = try TestStack.migratedDatabase()
+        let listener = try PostgresConnection(url: db.url)
+        try listener.query("LISTEN critical_signals")
+        let (events, _, lateDose, _, _, loss) = Self.story()
+        try TestStack.apply(events, to: db)
+        var announced: Set<String> = []
+        while let note = try listener.waitForNotification(timeoutSeconds: 2) {
+            announced.insert(try JSONParser().parse(note.payload)["signal_id"]?.stringValue ?? "")
+        }
+        #expect(announced == ["drug_loss:\(loss)", "expired_lot_used:\(lateDose)"])
+        var late = ParticipantStory(counter: 100)
+        late.add(.drugDispensed, day: -1, ["lot": "L1", "quantity": 17, "unit": "ug"])
+        late.add(.drugReturned, day: 9, ["lot": "L1", "quantity": 10, "unit": "ug"], siteLevel: true)
+        try TestStack.apply(late.events, to: db, from: Int64(events.count))
+        #expect(try listener.waitForNotification(timeoutSeconds: 1) == nil)
+        #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
+        #expect(try listener.waitForNotification(timeoutSeconds: 1) == nil)
+    }
+
+    @Test func anyArrivalOrderGivesTheSameReadModels() async throws {
+        var (events, _, _, _, _, _) = Self.story()
+        var late = ParticipantStory(counter: 100)
+        late.add(.drugDispensed, day: -1, ["lot": "L1", "quantity": 10, "unit": "ug"])
+        events += late.events
+        let inOrder = try TestStack.migratedDatabase()
+        try TestStack.apply(events, to: inOrder)
+        let reference = try readModelSnapshot(inOrder.url)
+        // The dose after the expiry stays flagged; the late dispensing covers both doses (the lot was dispensed to them).
+        #expect(reference["monitoring.safety_signals"]?.filter { $0.contains("expired_lot_used") }.count == 1)
+        #expect(reference["monitoring.safety_signals"]?.contains { $0.contains("undispensed_lot_used") } == false)
+        for order in [events.reversed(), events.shuffled(), events.shuffled()] {
+            let db = try TestStack.migratedDatabase()
+            // One event per batch: every late entry is a batch of its own.
+            for (offset, event) in order.enumerated() { try TestStack.apply([event], to: db, from: Int64(offset)) }
+            #expect(try readModelSnapshot(db.url) == reference)
+        }
+    }
+
+    @Test func aV1DoseWithoutALotIsUnaccounted() throws {
+        let db = try TestStack.migratedDatabase()
+        var s = ParticipantStory.standard()
+        s.add(.doseAdministered, version: 1, day: 0, ["substance": "lsd", "amount": 8, "unit": "ug", "route": "oral", "supervised": true])
+        s.dose(day: 3, 8)
+        try TestStack.apply(s.events, to: db)
+        #expect(try db.query("SELECT doses, unaccounted_doses, participants_with_unaccounted_doses FROM unblinded.site_custody").rows
+            == [["2", "1", "1"]])
+    }
+
+    @Test func perParticipantReconciliationSumsEachThingOnce() throws {
+        let db = try TestStack.migratedDatabase()
+        var s = ParticipantStory.standard()
+        s.add(.drugDispensed, day: 0, ["lot": "L1", "quantity": 10, "unit": "ug"])
+        s.add(.drugDispensed, day: 3, ["lot": "L1", "quantity": 6, "unit": "ug"])
+        s.dose(day: 0, 8)
+        // A dose recorded in another unit than the lot's: counted, never summed with the others.
+        s.add(.doseAdministered, day: 3, ["substance": "psilocybin", "amount": 2, "unit": "mg", "route": "oral", "supervised": true,
+                                          "lot": "L1", "administered_by": "nurse"])
+        s.add(.drugReturned, day: 10, ["lot": "L1", "quantity": 2, "unit": "ug"])
+        try TestStack.apply(s.events, to: db)
+        #expect(try db.query("""
+            SELECT participant_id, lot, unit, dispensed::text, administered::text, returned::text, balance::text, doses, unit_mismatch_doses
+            FROM unblinded.participant_accountability
+            """).rows == [["S01-0001", "L1", "ug", "16", "8", "2", "6", "2", "1"]])
+    }
+
+    @Test func monitorsSeeTheLossDeadlineAsOfNowButNoLot() throws {
+        let db = try TestStack.migratedDatabase()
+        try TestStack.apply(Self.story().events, to: db)
+        let monitor = try PostgresConnection(url: TestStack.url(db.url, user: DatabaseRole.monitor.rawValue))
+        // Discovered Monday 2026-01-12: due by the end of Tuesday, long past now.
+        #expect(try monitor.query("SELECT notification_due, overdue, status FROM monitoring.drug_loss_notifications").rows
+            == [["2026-01-14 00:00:00+00", "t", "open"]])
+        for relation in ["unblinded.drug_counts", "unblinded.participant_accountability", "unblinded.site_custody", "unblinded.custody_signals"] {
+            #expect(throws: PostgresError.self) { try monitor.query(PostgresQuery(unsafeSQL: "SELECT 1 FROM \(relation)")) }
+        }
+        let details = try monitor.query("SELECT details FROM monitoring.safety_signals").decode(String.self).joined(separator: "\n")
+        for revealing in ["L1", " ug", "lsd", "963", "980"] { #expect(!details.contains(revealing), "a monitor can read '\(revealing)'") }
+    }
+}

@@ -1,0 +1,147 @@
+import Simulator
+import Testing
+@testable import TrialDomain
+
+/// Issue 14, Schedule I chain of custody per dose and per count: each rule fires on its trigger and not otherwise, the
+/// judgement does not depend on the order of the lot's rows, and no signal detail names the lot, product, amount or unit.
+@Suite("Chain of custody: expired and undispensed lots, inventory counts, losses")
+struct ChainOfCustodyTests {
+    static let day0 = Timestamp(rfc3339: "2026-01-05T09:00:00Z")!  // a Monday
+
+    static func movement(_ id: String, _ kind: MovementKind, _ amount: Double, day: Int, participant: String? = nil,
+                         unit: DoseUnit = .ug, expiresOn: String? = nil) -> DrugMovementRow {
+        DrugMovementRow(eventID: id, siteID: "S01", participantID: participant, lot: "LSD-SECRET-7", kind: kind,
+                        quantity: Quantity(amount: amount, unit: unit), occurredAt: day0.adding(days: day), expiresOn: expiresOn)
+    }
+
+    static func dose(_ id: String, day: Int, participant: String = "S01-0001", hour: Int64 = 0) -> LotCustody.Dose {
+        let at = day0.adding(days: day).adding(seconds: hour * 3600)
+        return LotCustody.Dose(eventID: id, participantID: participant, administeredAt: at, administeredOn: at.utcDate)
+    }
+
+    static func judge(_ movements: [DrugMovementRow], _ doses: [LotCustody.Dose], counts: [InventoryCountRow] = [])
+        -> LotCustody.Judgement {
+        LotCustody.judge(siteID: "S01", lot: "LSD-SECRET-7", movements: movements, doses: doses, counts: counts)
+    }
+
+    static let receipt = movement("r1", .received, 1000, day: -10, expiresOn: "2026-01-08")
+
+    @Test func aDoseFromALotDispensedToTheParticipantBeforehandIsInCustody() {
+        let judged = Self.judge([Self.receipt, Self.movement("d1", .dispensed, 10, day: 0, participant: "S01-0001")], [Self.dose("x1", day: 0, hour: 1)])
+        #expect(judged.signals.isEmpty)
+    }
+
+    @Test func undispensedLot() throws {
+        // Never dispensed; dispensed to someone else; dispensed only after the dose: each is a dose out of custody.
+        for movements in [[Self.receipt],
+                          [Self.receipt, Self.movement("d1", .dispensed, 10, day: 0, participant: "S01-0002")],
+                          [Self.receipt, Self.movement("d1", .dispensed, 10, day: 1, participant: "S01-0001")]] {
+            let judged = Self.judge(movements, [Self.dose("x1", day: 0, hour: 1)])
+            let signal = try #require(judged.signals.first)
+            #expect(judged.signals.count == 1 && signal.rule == .undispensedLotUsed && signal.signalID == "undispensed_lot_used:x1")
+            #expect(signal.participantID == "S01-0001" && signal.siteID == "S01" && signal.severity == .warning && signal.status == .open)
+        }
+    }
+
+    @Test func expiredLot() throws {
+        let dispensed = Self.movement("d1", .dispensed, 10, day: -1, participant: "S01-0001")
+        // The lot may be given through its expires_on day (2026-01-08, day 3), not after.
+        #expect(Self.judge([Self.receipt, dispensed], [Self.dose("x1", day: 3, hour: 14)]).signals.isEmpty)
+        let late = Self.judge([Self.receipt, dispensed], [Self.dose("x2", day: 4)])
+        let signal = try #require(late.signals.first)
+        #expect(late.signals.count == 1 && signal.rule == .expiredLotUsed && signal.severity == .critical)
+        #expect(signal.signalID == "expired_lot_used:x2" && signal.participantID == "S01-0001")
+        // The site's own calendar day counts: 23:30 at UTC-5 on the expiry day is the next day in UTC, and still fine.
+        let evening = LotCustody.Dose(eventID: "x3", participantID: "S01-0001", administeredAt: Timestamp(rfc3339: "2026-01-09T04:30:00Z")!,
+                                      administeredOn: "2026-01-08")
+        #expect(Self.judge([Self.receipt, dispensed], [evening]).signals.isEmpty)
+        // Without a receipt there is no expiry to judge against (the accountability discrepancy shows the missing receipt).
+        #expect(Self.judge([dispensed], [Self.dose("x4", day: 30)]).signals.isEmpty)
+    }
+
+    @Test func signalDetailsNeverNameTheLotProductAmountOrUnit() {
+        let counted = InventoryCountRow(eventID: "c1", siteID: "S01", lot: "LSD-SECRET-7", counted: Quantity(amount: 7, unit: .ug),
+                                        countedBy: "a", witnessedBy: "b", countedAt: Self.day0.adding(days: 20))
+        let judged = Self.judge([Self.receipt], [Self.dose("x1", day: 10)], counts: [counted])
+        #expect(Set(judged.signals.map(\.rule)) == [.expiredLotUsed, .undispensedLotUsed, .inventoryDiscrepancy])
+        for signal in judged.signals {
+            for secret in ["LSD", "SECRET", "lsd", " ug", "1000", " 7", "993"] { #expect(!signal.details.contains(secret), "\(signal.details)") }
+        }
+    }
+
+    @Test func theJudgementIsAFunctionOfTheSetOfRows() {
+        let movements = [Self.receipt, Self.movement("d1", .dispensed, 10, day: 0, participant: "S01-0001"),
+                         Self.movement("d2", .dispensed, 10, day: 5, participant: "S01-0002"), Self.movement("l1", .lost, 3, day: 6)]
+        let doses = [Self.dose("x1", day: 1), Self.dose("x2", day: 4, participant: "S01-0002"), Self.dose("x3", day: 6, participant: "S01-0002")]
+        let counts = [InventoryCountRow(eventID: "c1", siteID: "S01", lot: "LSD-SECRET-7", counted: Quantity(amount: 977, unit: .ug),
+                                        countedBy: "a", witnessedBy: "b", countedAt: Self.day0.adding(days: 7))]
+        let reference = Self.judge(movements, doses, counts: counts)
+        #expect(reference.signals.map(\.signalID) == ["expired_lot_used:x2", "expired_lot_used:x3", "undispensed_lot_used:x2"])
+        for _ in 0..<20 {
+            #expect(Self.judge(movements.shuffled(), doses.shuffled(), counts: counts) == reference)
+        }
+    }
+
+    @Test func inventoryCountAgainstTheBalanceAsOfTheCount() throws {
+        let movements = [Self.receipt, Self.movement("d1", .dispensed, 10, day: 0, participant: "S01-0001"),
+                         Self.movement("p1", .returned, 2, day: 1, participant: "S01-0001"),
+                         Self.movement("x1", .destroyed, 100, day: 2), Self.movement("s1", .returned, 50, day: 9)]
+        func count(_ amount: Double, unit: DoseUnit = .ug) -> InventoryCountRow {
+            InventoryCountRow(eventID: "c1", siteID: "S01", lot: "LSD-SECRET-7", counted: Quantity(amount: amount, unit: unit),
+                              countedBy: "pharmacist", witnessedBy: "dr", countedAt: Self.day0.adding(days: 3))
+        }
+        // 1000 − 10 + 2 − 100 = 892 as of day 3; the return to the sponsor on day 9 comes after the count.
+        let matching = Self.judge(movements, [], counts: [count(892)])
+        #expect(matching.signals.isEmpty && matching.counts.first?.expectedBalance == 892_000_000 && matching.counts.first?.discrepancy == nil)
+        let short = Self.judge(movements, [], counts: [count(880)])
+        let signal = try #require(short.signals.first)
+        #expect(signal.rule == .inventoryDiscrepancy && signal.signalID == "inventory_discrepancy:c1" && signal.participantID == nil)
+        #expect(short.counts.first?.discrepancy == "counted 880, computed balance 892")
+        // A loss discovered at or before the count explains the shortfall.
+        #expect(Self.judge(movements + [Self.movement("l1", .lost, 12, day: 3)], [], counts: [count(880)]).signals.isEmpty)
+        // A count in another unit than the lot's is a discrepancy, never compared as if it were the same unit.
+        #expect(Self.judge(movements, [], counts: [count(892, unit: .mg)]).counts.first?.discrepancy == "counted in mg, the lot recorded in ug")
+    }
+
+    @Test func aLossReducesTheLotsBalance() {
+        var lot = LotAccountability(siteID: "S01", lot: "L1")
+        lot.add(Self.movement("r1", .received, 100, day: 0))
+        lot.add(Self.movement("l1", .lost, 20, day: 1))
+        #expect(lot.balance == 80_000_000 && lot.lost == 20_000_000 && lot.discrepancy == nil)
+    }
+
+    @Test func deaNotificationDeadlineIsTheEndOfTheNextBusinessDay() {
+        // Wednesday → end of Thursday; Friday and Saturday and Sunday → end of Monday; in the zone the site wrote.
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-07T10:00:00+02:00") == Timestamp(rfc3339: "2026-01-09T00:00:00+02:00"))
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-09T16:00:00Z") == Timestamp(rfc3339: "2026-01-13T00:00:00Z"))
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-10T08:00:00Z") == Timestamp(rfc3339: "2026-01-13T00:00:00Z"))
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-11T08:00:00Z") == Timestamp(rfc3339: "2026-01-13T00:00:00Z"))
+        // Friday evening at UTC-5 is Saturday in UTC: the site's Friday counts, due by the end of its Monday.
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-09T23:30:00-05:00") == Timestamp(rfc3339: "2026-01-13T05:00:00Z"))
+        #expect(DrugLossNotification.dueDay(discoveredAt: "2026-01-09T23:30:00-05:00") == "2026-01-12")
+    }
+
+    @Test func siteFoldBooksLossesAndCountsAndRaisesTheCriticalLossSignal() throws {
+        var site = ParticipantStory()
+        let loss = site.add(.drugLost, day: 4, hour: 12, ["lot": "LSD-SECRET-7", "quantity": 20, "unit": "ug", "kind": "theft",
+                                                          "discovered_at": "2026-01-09T10:00:00+01:00", "description": "cabinet forced"])
+        let count = site.add(.drugCounted, day: 4, hour: 13, ["lot": "LSD-SECRET-7", "quantity": 880, "unit": "ug",
+                                                              "counted_by": "pharmacist.s01", "witnessed_by": "dr.s01"])
+        let rows = SiteFold.rows(siteID: "S01", events: site.events)
+        #expect(rows.movements.map(\.kind) == [.lost] && rows.movements.first?.occurredAt == Timestamp(rfc3339: "2026-01-09T10:00:00+01:00"))
+        #expect(rows.counts.map(\.eventID) == [count] && rows.counts.first?.countedBy == "pharmacist.s01")
+        let signal = try #require(rows.signals.first { $0.rule == .drugLoss })
+        #expect(signal.signalID == "drug_loss:\(loss)" && signal.severity == .critical && signal.status == .open && signal.participantID == nil)
+        #expect(signal.deadline == Timestamp(rfc3339: "2026-01-13T00:00:00+01:00"))  // Friday → the end of Monday
+        #expect(signal.details.contains("2026-01-12") && signal.details.contains("1301.76(b)") && signal.details.contains("holidays"))
+        #expect(!signal.details.contains("LSD") && !signal.details.contains(" ug") && !signal.details.contains(" 20 "))
+        // A site-scoped acknowledgement acknowledges it; a void of the report takes the loss and its signal away.
+        var acknowledged = site
+        acknowledged.add(.signalAcknowledged, day: 5, ["signal_id": .string(signal.signalID), "note": "DEA Form 106 sent"], siteLevel: true)
+        #expect(SiteFold.rows(siteID: "S01", events: acknowledged.events).signals.first { $0.rule == .drugLoss }?.status == .acknowledged)
+        var voided = site
+        voided.add(.eventVoided, day: 5, ["voided_event_id": .string(loss), "voided_type": "drug.lost", "reason": "entered twice"], siteLevel: true)
+        let afterVoid = SiteFold.rows(siteID: "S01", events: voided.events)
+        #expect(afterVoid.movements.isEmpty && !afterVoid.signals.contains { $0.rule == .drugLoss })
+    }
+}
