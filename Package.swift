@@ -164,7 +164,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ProjectionTests",
-                    dependencies: ["Projection", "Kafka", "Postgres", "ServiceRuntime", "Simulator", "TrialDomain", "TestSupport",
+                    dependencies: ["Projection", "AuditChain", "Kafka", "Postgres", "ServiceRuntime", "Simulator", "TrialDomain", "TestSupport",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "ReportingTests",

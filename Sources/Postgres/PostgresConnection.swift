@@ -131,11 +131,15 @@ public final class PostgresConnection {
         guard sent, PQputCopyEnd(connection, nil) == 1 else {
             throw PostgresError(kind: .connection, message: String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines(), sql: sql)
         }
+        // Every result is read before an error is thrown: a connection with one left unread is busy, and the
+        // transaction's ROLLBACK and any retry on it would fail as if the error were fatal.
         var copied = 0
+        var firstError: PostgresError?
         while let result = PQgetResult(connection) {
             defer { PQclear(result) }
-            copied += try rows(of: result, sql: sql).affected
+            do { copied += try rows(of: result, sql: sql).affected } catch { firstError = firstError ?? error }
         }
+        if let firstError { throw firstError }
         return copied
     }
 

@@ -81,8 +81,10 @@ public struct BatchWriter: Sendable {
     /// transaction so that the locks it takes are held for its writes only (and, for a backlog, while the batch
     /// before is applied: see `Projector`).
     public func decode(_ records: [KafkaRecord]) -> DecodedBatch {
-        DecodedBatch(records: records, forms: ParallelMap.map(records) { [decoder, topic] record in
-            decoder.decode(record.value).map { ArchiveForm($0, record: record, topic: topic) }
+        // A batch too small to be copied (see `ArchiveRows`) has no COPY text made.
+        let copyable = records.count >= ArchiveRows.copyFrom
+        return DecodedBatch(records: records, forms: ParallelMap.map(records) { [decoder, topic] record in
+            decoder.decode(record.value).map { ArchiveForm($0, record: record, topic: topic, copyable: copyable) }
         })
     }
 
@@ -223,9 +225,10 @@ public struct BatchWriter: Sendable {
         let events = fresh.map(\.1.event)
         if !fresh.isEmpty {
             if fresh.count >= ArchiveRows.copyFrom {
-                var rows = PostgresCopyText(reservingCapacity: fresh.reduce(0) { $0 + $1.1.archiveColumns.bytes.count + 90 })
+                var rows = PostgresCopyText(reservingCapacity: fresh.reduce(0) { $0 + $1.1.canonicalData.count + $1.0.value.count + 400 })
                 for row in chained {
-                    ArchiveRows.appendRow(row.form.archiveColumns, chainSeq: row.chainSeq, chainHash: row.chainHash, to: &rows)
+                    ArchiveRows.appendRow(row.form.archiveColumns ?? row.form.copyColumns(row.record, topic: topic),
+                                          chainSeq: row.chainSeq, chainHash: row.chainHash, to: &rows)
                 }
                 try ArchiveRows.copy(rows, db)
             } else {
@@ -291,15 +294,25 @@ struct ArchiveForm: Sendable {
     let canonicalData: [UInt8]
     /// `EventDigest.contentHex` (`audit.event_digests`).
     let contentHex: String
-    /// Its `audit.events` row up to `chain_seq`, for COPY (see `ArchiveRows`).
-    let archiveColumns: PostgresCopyText
+    /// Its `audit.events` row up to `chain_seq`, for COPY (see `ArchiveRows`); made beforehand only in a batch large
+    /// enough to be copied.
+    let archiveColumns: PostgresCopyText?
 
-    init(_ event: RecordedEvent, record: KafkaRecord, topic: String) {
+    init(_ event: RecordedEvent, record: KafkaRecord, topic: String, copyable: Bool) {
         self.event = event
         canonicalData = CanonicalJSON.encode(event.data)
         contentHex = EventDigest.contentHex(of: event, canonicalData: canonicalData)
-        archiveColumns = ArchiveRows.leadingColumns(of: event, canonicalData: canonicalData, envelope: record.value,
-                                                    topic: topic, partition: record.partition, offset: record.offset)
+        archiveColumns = copyable ? Self.copyColumns(event, canonicalData, record, topic: topic) : nil
+    }
+
+    func copyColumns(_ record: KafkaRecord, topic: String) -> PostgresCopyText {
+        Self.copyColumns(event, canonicalData, record, topic: topic)
+    }
+
+    private static func copyColumns(_ event: RecordedEvent, _ canonicalData: [UInt8], _ record: KafkaRecord,
+                                    topic: String) -> PostgresCopyText {
+        ArchiveRows.leadingColumns(of: event, canonicalData: canonicalData, envelope: record.value,
+                                   topic: topic, partition: record.partition, offset: record.offset)
     }
 }
 

@@ -77,7 +77,7 @@ public struct TokenAuthority: Sendable {
     private let keys: [TokenAlgorithm: JWTKeyCollection]
     private let canSign: Set<TokenAlgorithm>
     private let settings: TokenSettings
-    private let verified = VerifiedTokens()
+    let verified = VerifiedTokens()
 
     public init(settings: TokenSettings) async throws {
         var keys: [TokenAlgorithm: JWTKeyCollection] = [:]
@@ -234,16 +234,20 @@ public enum LogSafe {
 /// depend on the moment are checked at every use. Bounded: emptied when full.
 final class VerifiedTokens: Sendable {
     static let capacity = 4_096
-    private let claims = Mutex<[String: TrialClaims]>([:])
+    /// Keyed by the token's bytes: `String` equality is canonical equivalence (a KELVIN SIGN equals a K), and only the
+    /// exact text whose signature was checked may be found.
+    private let claims = Mutex<[[UInt8]: TrialClaims]>([:])
+
+    var count: Int { claims.withLock { $0.count } }
 
     func claims(of token: String) -> TrialClaims? {
-        claims.withLock { $0[token] }
+        claims.withLock { $0[Array(token.utf8)] }
     }
 
     func remember(_ token: String, _ verified: TrialClaims) {
         claims.withLock {
             if $0.count >= Self.capacity { $0.removeAll(keepingCapacity: true) }
-            $0[token] = verified
+            $0[Array(token.utf8)] = verified
         }
     }
 }

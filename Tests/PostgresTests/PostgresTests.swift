@@ -39,6 +39,34 @@ struct PostgresTests {
         #expect(back.allSatisfy { $0.2 == "00ff41" })
     }
 
+    /// A COPY refused inside a transaction (here a duplicate key) leaves the connection usable: the transaction rolls
+    /// back and the next one on the same connection (a retry) works.
+    @Test func aCopyRefusedInATransactionLeavesTheConnectionUsable() throws {
+        let db = try PostgresConnection(url: try TestStack.freshDatabase())
+        try db.query("CREATE TABLE t (i int PRIMARY KEY)")
+        func rows(_ values: [Int]) -> [UInt8] {
+            var text = PostgresCopyText()
+            for value in values {
+                text.append(value)
+                text.endRow()
+            }
+            return text.bytes
+        }
+        #expect {
+            try db.transaction { db in
+                try db.enqueue("INSERT INTO t VALUES (\(5))")
+                try db.copyIn(unsafeSQL: "COPY t (i) FROM STDIN", data: rows([1, 1]))
+            }
+        } throws: { error in
+            (error as? PostgresError)?.sqlState == "23505"
+        }
+        #expect(try db.query("SELECT count(*) FROM t").rows == [["0"]])
+        try db.transaction { db in
+            try db.copyIn(unsafeSQL: "COPY t (i) FROM STDIN", data: rows([1, 2]))
+        }
+        #expect(try db.query("SELECT count(*) FROM t").rows == [["2"]])
+    }
+
     @Test func errorsCarryTheSQLState() throws {
         let db = try PostgresConnection(url: try TestStack.databaseURL)
         #expect {

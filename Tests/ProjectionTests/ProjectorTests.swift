@@ -1,3 +1,4 @@
+import AuditChain
 import Foundation
 import Kafka
 import Postgres
@@ -26,8 +27,12 @@ struct ProjectorTests {
     /// A backlog's batch COPYs its archive rows, a small batch INSERTs them in the pipeline: the archive, the digests
     /// and the read models come out identical, and the archive verifies.
     @Test func copiedAndInsertedArchiveRowsAreIdentical() throws {
-        let events = try Self.simulatedEvents()
+        var events = try Self.simulatedEvents()
         try #require(events.count >= ArchiveRows.copyFrom)
+        // Text that COPY must escape (backslashes, in JSON escapes too) or could misread (\N, \.), and non-ASCII.
+        for i in stride(from: 0, to: events.count, by: 5) {
+            events[i].recordedBy = #"o'brien "\N" \. \\x41 ü 🧪 #"# + String(i)
+        }
         let records = events.enumerated().map { i, e in KafkaRecord(partition: 0, offset: Int64(i), key: nil, value: e.canonicalBytes) }
         var archives: [[[String?]]] = []
         var readModels: [[String: [String]]] = []
@@ -40,12 +45,19 @@ struct ProjectorTests {
                 SELECT e.event_id::text, kafka_topic, kafka_partition::text, kafka_offset::text, type, schema_version::text,
                        study_id, site_id, participant_id, occurred_at::text, recorded_at::text, recorded_by, data::text, envelope,
                        chain_seq::text, encode(chain_hash, 'hex'), encode(d.content_sha256, 'hex')
-                FROM audit.events e LEFT JOIN audit.event_digests d USING (event_id) ORDER BY chain_seq
+                FROM audit.events e LEFT JOIN audit.event_digests d USING (event_id) ORDER BY e.chain_seq
                 """).rows)
             #expect(try Rebuild.run(db, dryRun: true, logger: TestStack.logger).identical)
             readModels.append(try readModelSnapshot(db.url))
         }
         #expect(archives[0].count == records.count)
+        // The archived envelope is the record's bytes (what the hash chain covers), and the chain links them.
+        var link = AuditChain.genesis
+        for (row, record) in zip(archives[0], records) {
+            #expect(row[13] == String(decoding: record.value, as: UTF8.self))
+            link = AuditChain.link(previous: link, envelope: record.value)
+            #expect(row[15] == AuditChain.hex(link))
+        }
         #expect(archives[0].allSatisfy { $0.last! != nil }, "every event has its digest")
         #expect(archives[0] == archives[1])
         #expect(readModels[0] == readModels[1])

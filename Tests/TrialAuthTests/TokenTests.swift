@@ -1,7 +1,7 @@
 import Foundation
 import JWTKit
 import Testing
-import TrialAuth
+@testable import TrialAuth
 import TrialDomain
 
 @Suite("Bearer tokens")
@@ -127,6 +127,26 @@ struct TokenTests {
         #expect(refusal(await authority.verify(forged, now: now))?.hasPrefix("the token's signature or claims are not valid") == true)
         let otherKey = try await TokenAuthority(secret: String(repeating: "t", count: 40))
         #expect(refusal(await otherKey.verify(token, now: now)) != nil, "remembered per authority, never across keys")
+    }
+
+    /// Remembered by the exact bytes: a text that Swift's `String` equality takes for the same (a KELVIN SIGN for a K)
+    /// is not the token verified, and full verification refuses it. The memory stays bounded.
+    @Test func onlyTheExactTokenTextIsRemembered() async throws {
+        let authority = try await TokenAuthority(secret: Self.secret)
+        var withK: String?
+        for n in 0..<200 where withK == nil {
+            let token = try await authority.mint(subject: "subject-\(n)", site: "S01", role: .siteStaff)
+            if token.contains("K") { withK = token }
+        }
+        let token = try #require(withK)
+        #expect(try await authority.verify(token).get().subject.hasPrefix("subject-"))
+        let lookalike = token.replacingOccurrences(of: "K", with: "\u{212A}")
+        #expect(lookalike == token, "Swift's String equality takes them for the same")
+        #expect(refusal(await authority.verify(lookalike)) != nil)
+        for n in 0..<(VerifiedTokens.capacity + 10) {
+            _ = await authority.verify(try await authority.mint(subject: "many-\(n)", site: "S01", role: .siteStaff))
+        }
+        #expect(authority.verified.count <= VerifiedTokens.capacity)
     }
 
     @Test func issuerAndAudienceAreCheckedWhenConfigured() async throws {
