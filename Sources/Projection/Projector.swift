@@ -344,6 +344,7 @@ public enum Recompute {
                 _ = try MonitoringWriter.refreshSites(sites, db)
                 try MonitoringWriter.refreshAccountability(.init(), sites: sites, db)
                 try MonitoringWriter.refreshReusedEventIDSignals(nil, db)
+                try DataQueryWriter.refresh(nil, db)
                 try markServed(requests, db)
             }
         }
