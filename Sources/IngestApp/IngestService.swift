@@ -30,8 +30,11 @@ public struct IngestService: Sendable {
     let parser = JSONParser(maxDepth: 32)
     let clock: @Sendable () -> Timestamp
     let logger: Logger
-    /// Set with `INGEST_DATABASE_URL`: the archive's content digests, to refuse a reused event_id before producing.
-    let archivedDigests: ArchivedDigests?
+    /// Set with `INGEST_DATABASE_URL`: the archive as `trial_ingest` (content digests, to refuse a reused event_id
+    /// before producing; what a query step names, to refuse a step about another participant's event or query).
+    let archive: DatabaseLanes?
+    /// Set with `INGEST_DATABASE_URL`: the site read API's views, as `trial_site`.
+    let siteReadModels: DatabaseLanes?
     let deliveryTime = CoreMetrics.Timer(label: "ingest_kafka_delivery_seconds")
     let deliveryFailures = CoreMetrics.Counter(label: "ingest_kafka_delivery_failures_total")
     let acceptedEvents = CoreMetrics.Counter(label: "ingest_events_accepted_total")
@@ -44,7 +47,15 @@ public struct IngestService: Sendable {
         self.logger = logger
         self.clock = clock
         validator = EventValidator(clockSkewSeconds: Int64(configuration.clockSkewSeconds))
-        archivedDigests = configuration.databaseURL.map { ArchivedDigests(url: $0, logger: logger) }
+        archive = configuration.databaseURL.map {
+            DatabaseLanes(url: $0, role: .ingest, logger: logger, meanwhile: """
+                accepting events without checking for reused event_ids (the projector still parks conflicts in \
+                audit.rejected) or what query steps name (the projector shows refused steps in monitoring.query_steps)
+                """)
+        }
+        siteReadModels = configuration.databaseURL.map {
+            DatabaseLanes(url: $0, role: .site, logger: logger, meanwhile: "answering the site read API with 503")
+        }
     }
 
     public static let systemClock: @Sendable () -> Timestamp = {
@@ -119,7 +130,7 @@ public struct IngestService: Sendable {
             }
             firstInRequest[event.eventID] = firstInRequest[event.eventID] ?? digests[index]
         }
-        if conflicts.isEmpty, let archivedDigests, let archived = await archivedDigests.lookUp(Array(firstInRequest.keys)) {
+        if conflicts.isEmpty, let archive, let archived = await archive.digests(Array(firstInRequest.keys)) {
             for (index, event) in events.enumerated() {
                 if let stored = archived[event.eventID], stored != digests[index] {
                     conflicts.append(ValidationIssue(pointer: prefixes[index] + "/event_id", reason: Self.reusedReason(event.eventID)))
@@ -135,6 +146,55 @@ public struct IngestService: Sendable {
     static func reusedReason(_ eventID: String) -> String {
         "event_id \(eventID) was already recorded with different content; an accepted event never changes: "
             + "send event.corrected or event.voided naming it, or resend it unchanged"
+    }
+
+    /// Refuses (422) data query steps that name something that is not the participant's: a query raised about an event
+    /// that is not an archived event of the envelope's participant, a step naming a `query_id` that is no archived
+    /// `query.raised` of that participant, an answer naming a correction that is no correction or void of the queried
+    /// event. One answer whether the named event does not exist or belongs to another site, so nothing of another site
+    /// is revealed. Events earlier in the same request count as archived. Without `INGEST_DATABASE_URL`, or when
+    /// PostgreSQL does not answer in time, nothing is refused here: the projector shows such a step as refused.
+    /// Whether a step fits the query's state (closed, never answered, ...) is the projector's judgement alone.
+    func refuseForeignQueryReferences(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {
+        let steps = events.indices.filter { events[$0].type.isDataQueryStep }
+        guard !steps.isEmpty, let archive else { return }
+        var named: [(index: Int, field: String, id: String)] = []
+        for index in steps {
+            switch events[index].payload {
+            case .queryRaised(let r): named.append((index, "event_id", r.eventID))
+            case .queryAnswered(let a):
+                named.append((index, "query_id", a.queryID))
+                if let c = a.correctionEventID { named.append((index, "correction_event_id", c)) }
+            case .queryClosed(let c): named.append((index, "query_id", c.queryID))
+            case .queryReopened(let r): named.append((index, "query_id", r.queryID))
+            default: break
+            }
+        }
+        guard var known = await archive.references(Array(Set(named.map(\.id)))) else { return }
+        for e in events where known[e.eventID] == nil {
+            known[e.eventID] = DataQueries.Target(participantID: e.participantID, type: e.type, changedEventID: e.payload.changedEventID)
+        }
+        var issues: [ValidationIssue] = []
+        for (index, field, id) in named {
+            let event = events[index]
+            let participant = event.participantID ?? "-"
+            let target = known[id]
+            let reason: String? = switch field {
+            case "event_id" where target?.participantID != participant || target?.type.isDataQueryStep == true:
+                "\(id) is not a recorded event of participant \(participant); a query is raised about one of the participant's "
+                    + "events (if it was sent just now, retry once it is recorded)"
+            case "query_id" where target?.participantID != participant || target?.type != .queryRaised:
+                "\(id) is not a query raised about participant \(participant) (query_id is the event_id of its query.raised)"
+            case "correction_event_id" where target?.participantID != participant || !(target?.type.changesAnotherEvent ?? false):
+                "\(id) is not a correction or void recorded for participant \(participant)"
+            default: nil
+            }
+            if let reason { issues.append(ValidationIssue(pointer: prefixes[index] + "/data/" + field, reason: reason)) }
+        }
+        guard issues.isEmpty else {
+            logger.notice("request refused", metadata: ["status": "422", "reason": "\(issues[0].reason)"])
+            throw .invalid(issues)
+        }
     }
 
     /// Appends the events to the log and waits for every acknowledgement. `requestID` goes into each record's
