@@ -13,7 +13,7 @@ struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
-        subcommands: [Status.self, Signals.self, Safety.self, Participant.self, Watch.self, Audit.self],
+        subcommands: [Status.self, Signals.self, Safety.self, Queries.self, Participant.self, Watch.self, Audit.self],
         defaultSubcommand: Status.self)
 }
 
@@ -30,6 +30,7 @@ protocol Printable {
 extension StatusReport: Printable {}
 extension UnblindedAccessLog: Printable {}
 extension SignalsReport: Printable {}
+extension QueriesReport: Printable {}
 extension ExpeditedReportsReport: Printable {}
 extension ParticipantTimeline: Printable {}
 extension AuditTrail: Printable {}
@@ -92,6 +93,26 @@ struct Signals: ParsableCommand {
     func run() throws {
         let report = try SignalsReport.load(try connection.open(as: .monitor), site: site, includeAcknowledged: acknowledged)
         output(report, as: format)
+    }
+}
+
+struct Queries: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Data queries (issue 15): open first, oldest first, with status and age as of now.")
+
+    @OptionGroup var connection: Connection
+
+    @Option(help: "table or json.")
+    var format: OutputFormat = .table
+
+    @Option(help: "Only this site, e.g. S01.")
+    var site: String?
+
+    @Flag(help: "Only queries waiting for someone (open or answered).")
+    var open = false
+
+    func run() throws {
+        output(try QueriesReport.load(try connection.open(as: .monitor), site: site, openOnly: open), as: format)
     }
 }
 
