@@ -96,10 +96,8 @@ struct Signals: ParsableCommand {
     }
 }
 
-struct Queries: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Data queries (issue 15): open first, oldest first, with status and age as of now.")
-
+/// What a monitor's report of some sites takes: the connection, the output format and an optional site.
+struct MonitorReportOptions: ParsableArguments {
     @OptionGroup var connection: Connection
 
     @Option(help: "table or json.")
@@ -107,12 +105,19 @@ struct Queries: ParsableCommand {
 
     @Option(help: "Only this site, e.g. S01.")
     var site: String?
+}
+
+struct Queries: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Data queries (issue 15): open first, oldest first, with status and age as of now.")
+
+    @OptionGroup var options: MonitorReportOptions
 
     @Flag(help: "Only queries waiting for someone (open or answered).")
     var open = false
 
     func run() throws {
-        output(try QueriesReport.load(try connection.open(as: .monitor), site: site, openOnly: open), as: format)
+        output(try QueriesReport.load(try options.connection.open(as: .monitor), site: options.site, openOnly: open), as: options.format)
     }
 }
 

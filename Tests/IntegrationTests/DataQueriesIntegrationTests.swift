@@ -122,7 +122,7 @@ struct DataQueriesIntegrationTests {
 
             // reporter queries and reporter participant
             let report = try QueriesReport.load(db, site: "S01")
-            #expect(report.queries.map(\.status) == ["closed"] && report.text.contains("Source says 36.6"), "\(report.text)")
+            #expect(report.queries.map(\.facts.status) == [.closed] && report.text.contains("Source says 36.6"), "\(report.text)")
             #expect(try QueriesReport.load(db, openOnly: true).queries.isEmpty)
             let timeline = try ParticipantTimeline.load(db, participantID: "S01-0007")
             #expect(timeline.entries.filter { $0.kind.hasPrefix("query ") }.count == 7, "\(timeline.text)")

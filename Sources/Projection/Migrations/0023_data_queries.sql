@@ -6,7 +6,8 @@
 --   monitoring.query_steps   every query event, applied or refused (refusal says why: an answer to an unknown or closed
 --                            query, a close of a query never answered, ...), as monitoring.corrections shows changes
 --   monitoring.queries       the view monitors read: the facts plus their age as of now (never stored)
---   monitoring.sites         gains open_queries (open or answered) and their median age in days, as of now
+--   monitoring.sites         gains open_queries (open or answered) and their median age in days, as of now (the
+--                            former view, unchanged, is monitoring.site_counts)
 --   audit.event_references   what ingest may know of an archived event a query names: its participant, type and, for a
 --                            correction or void, the event it changes (never data)
 --   site_api.*, trial_site   what a site's coordinator reads through ingest: views of the blinded read models limited to
@@ -62,25 +63,15 @@ SELECT q.query_id, q.participant_id, q.site_id, q.event_id, q.event_type, q.poin
        CASE WHEN q.status = 'open' THEN round((extract(epoch FROM now() - q.opened_at) / 86400)::numeric, 1) END AS open_days
 FROM monitoring.data_queries q;
 
-CREATE OR REPLACE VIEW monitoring.sites AS
-SELECT s.site_id,
-       count(p.*) FILTER (WHERE p.status = 'screened')      AS screened,
-       count(p.*) FILTER (WHERE p.status = 'screen_failed') AS screen_failed,
-       count(p.*) FILTER (WHERE p.status = 'enrolled')      AS enrolled,
-       count(p.*) FILTER (WHERE p.status = 'withdrawn')     AS withdrawn,
-       count(p.*) FILTER (WHERE p.status = 'completed')     AS completed,
-       coalesce(sum(p.doses_administered), 0)               AS doses,
-       (SELECT count(*) FROM monitoring.adverse_events a WHERE a.site_id = s.site_id AND a.resolved_at IS NULL
-            AND a.outcome NOT IN ('recovered', 'recovered_with_sequelae', 'fatal')) AS open_adverse_events,
-       (SELECT count(*) FROM monitoring.safety_signals g WHERE g.site_id = s.site_id AND g.status = 'open') AS open_signals,
-       s.last_event_recorded_at,
-       (SELECT count(*) FROM monitoring.data_queries q WHERE q.site_id = s.site_id AND q.status IN ('open', 'answered'))
+-- The sites overview as it was, plus the queries waiting for someone (open or answered) and their median age as of now.
+ALTER VIEW monitoring.sites RENAME TO site_counts;
+CREATE VIEW monitoring.sites AS
+SELECT c.*,
+       (SELECT count(*) FROM monitoring.data_queries q WHERE q.site_id = c.site_id AND q.status IN ('open', 'answered'))
            AS open_queries,
        (SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM now() - q.raised_at)) / 86400)::numeric, 1)
-        FROM monitoring.data_queries q WHERE q.site_id = s.site_id AND q.status IN ('open', 'answered')) AS open_query_median_age_days
-FROM monitoring.site_activity s
-LEFT JOIN monitoring.participants p ON p.site_id = s.site_id
-GROUP BY s.site_id, s.last_event_recorded_at;
+        FROM monitoring.data_queries q WHERE q.site_id = c.site_id AND q.status IN ('open', 'answered')) AS open_query_median_age_days
+FROM monitoring.site_counts c;
 
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON monitoring.data_queries, monitoring.query_steps TO trial_projector;
 GRANT SELECT ON monitoring.data_queries, monitoring.query_steps, monitoring.queries, monitoring.sites TO trial_monitor, trial_auditor;

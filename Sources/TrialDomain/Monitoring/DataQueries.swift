@@ -55,6 +55,17 @@ public enum DataQueries {
         public var reopenings: Int
         public var reopenReason: String?
         public var refusal: String?
+
+        public init(queryID: String, siteID: String, participantID: String, eventID: String, eventType: String?, pointer: String,
+                    question: String, raisedBy: String, raisedAt: Timestamp, status: Status, openedAt: Timestamp, answer: String? = nil,
+                    answeredBy: String? = nil, answeredAt: Timestamp? = nil, correctionEventID: String? = nil, closedBy: String? = nil,
+                    closedAt: Timestamp? = nil, reopenings: Int, reopenReason: String? = nil, refusal: String?) {
+            (self.queryID, self.siteID, self.participantID, self.eventID, self.eventType) = (queryID, siteID, participantID, eventID, eventType)
+            (self.pointer, self.question, self.raisedBy, self.raisedAt, self.status) = (pointer, question, raisedBy, raisedAt, status)
+            (self.openedAt, self.answer, self.answeredBy, self.answeredAt) = (openedAt, answer, answeredBy, answeredAt)
+            (self.correctionEventID, self.closedBy, self.closedAt) = (correctionEventID, closedBy, closedAt)
+            (self.reopenings, self.reopenReason, self.refusal) = (reopenings, reopenReason, refusal)
+        }
     }
 
     /// One step of a query's life, applied or refused.
@@ -85,6 +96,15 @@ public enum DataQueries {
             var step = StepRow(eventID: e.eventID, queryID: queryID, siteID: e.siteID!, participantID: participant,
                                action: .raised, text: nil, correctionEventID: nil, recordedBy: e.recordedBy, recordedAt: e.recordedAt,
                                refusal: nil)
+            /// A later step: recorded, and applied to the query only when it fits (`refusal(of:)`, then `check`).
+            func follow(_ action: Action, _ text: String?, correction: String? = nil, check: (QueryRow) -> String? = { _ in nil },
+                        _ change: (inout QueryRow) -> Void) {
+                step.action = action
+                step.text = text
+                step.correctionEventID = correction
+                step.refusal = refusal(of: action, queries[queryID], participant) ?? check(queries[queryID]!)
+                if step.refusal == nil { change(&queries[queryID]!) }
+            }
             switch e.payload {
             case .queryRaised(let r):
                 step.text = r.question
@@ -100,45 +120,24 @@ public enum DataQueries {
                                             status: step.refusal == nil ? .open : .refused, openedAt: e.recordedAt,
                                             reopenings: 0, refusal: step.refusal)
             case .queryAnswered(let a):
-                step.action = .answered
-                step.text = a.text
-                step.correctionEventID = a.correctionEventID
-                step.refusal = refusal(of: .answered, queries[queryID], participant)
-                if step.refusal == nil, let correction = a.correctionEventID {
+                follow(.answered, a.text, correction: a.correctionEventID, check: { query in
+                    // The correction must change the queried event, and be the participant's.
+                    guard let correction = a.correctionEventID else { return nil }
                     let t = targets[correction]
-                    if t?.participantID != participant || !(t?.type.changesAnotherEvent ?? false)
-                        || t?.changedEventID != queries[queryID]?.eventID {
-                        step.refusal = "correction_event_id \(correction) is not a correction or void of the queried event "
-                            + "\(queries[queryID]!.eventID) of participant \(participant)"
-                    }
-                }
-                if step.refusal == nil {
-                    queries[queryID]!.status = .answered
-                    queries[queryID]!.answer = a.text
-                    queries[queryID]!.answeredBy = e.recordedBy
-                    queries[queryID]!.answeredAt = e.recordedAt
-                    queries[queryID]!.correctionEventID = a.correctionEventID
+                    guard t?.participantID != participant || !(t?.type.changesAnotherEvent ?? false) || t?.changedEventID != query.eventID
+                    else { return nil }
+                    return "correction_event_id \(correction) is not a correction or void of the queried event \(query.eventID) of participant \(participant)"
+                }) {
+                    $0.status = .answered
+                    ($0.answer, $0.answeredBy, $0.answeredAt, $0.correctionEventID) = (a.text, e.recordedBy, e.recordedAt, a.correctionEventID)
                 }
             case .queryClosed(let c):
-                step.action = .closed
-                step.text = c.note
-                step.refusal = refusal(of: .closed, queries[queryID], participant)
-                if step.refusal == nil {
-                    queries[queryID]!.status = .closed
-                    queries[queryID]!.closedBy = e.recordedBy
-                    queries[queryID]!.closedAt = e.recordedAt
-                }
+                follow(.closed, c.note) { ($0.status, $0.closedBy, $0.closedAt) = (.closed, e.recordedBy, e.recordedAt) }
             case .queryReopened(let r):
-                step.action = .reopened
-                step.text = r.reason
-                step.refusal = refusal(of: .reopened, queries[queryID], participant)
-                if step.refusal == nil {
-                    queries[queryID]!.status = .open
-                    queries[queryID]!.openedAt = e.recordedAt
-                    queries[queryID]!.closedBy = nil
-                    queries[queryID]!.closedAt = nil
-                    queries[queryID]!.reopenings += 1
-                    queries[queryID]!.reopenReason = r.reason
+                follow(.reopened, r.reason) {
+                    ($0.status, $0.openedAt, $0.closedBy, $0.closedAt) = (.open, e.recordedAt, nil, nil)
+                    $0.reopenings += 1
+                    $0.reopenReason = r.reason
                 }
             default:
                 continue
