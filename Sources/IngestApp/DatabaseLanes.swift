@@ -17,8 +17,8 @@ import TrialDomainPostgres
 public final class DatabaseLanes: Sendable {
     /// Connections to PostgreSQL at most.
     public static let lanes = 2
-    /// Statement timeout, and the longest a request waits for a lane before giving up.
-    public static let timeoutMilliseconds = 1_000
+    /// Statement timeout, and the longest a request waits for a lane before giving up, unless the caller says otherwise.
+    public static let defaultTimeoutMilliseconds = 1_000
     /// libpq's `connect_timeout` (whole seconds; 2 is its smallest useful value).
     public static let connectTimeoutSeconds = 2
     /// After a failure, a lane does not try to connect again for this long: an outage costs no request a timeout.
@@ -26,6 +26,7 @@ public final class DatabaseLanes: Sendable {
 
     private let url: String
     private let role: DatabaseRole
+    private let timeoutMilliseconds: Int
     /// What the outage warning says ingest does meanwhile.
     private let meanwhile: String
     private let logger: Logger
@@ -33,9 +34,13 @@ public final class DatabaseLanes: Sendable {
     private let nextLane = Atomic<Int>(0)
     private let inOutage = Atomic<Bool>(false)
 
-    public init(url: String, role: DatabaseRole, logger: Logger, meanwhile: String) {
+    /// - Parameter timeoutMilliseconds: Statement timeout and longest wait for a lane: short where the read is only a
+    ///   check ingest can do without, longer where it is the answer (the site read API).
+    public init(url: String, role: DatabaseRole, timeoutMilliseconds: Int = DatabaseLanes.defaultTimeoutMilliseconds, logger: Logger,
+                meanwhile: String) {
         self.url = Self.withConnectTimeout(url)
         self.role = role
+        self.timeoutMilliseconds = timeoutMilliseconds
         self.meanwhile = meanwhile
         self.logger = logger
         lanes = (0..<Self.lanes).map { Lane(label: "ingest.\(role.rawValue).\($0)") }
@@ -48,7 +53,7 @@ public final class DatabaseLanes: Sendable {
     /// Runs `work` on a lane's connection; a failure when PostgreSQL could not be asked in time.
     func read<T: Sendable>(_ work: @escaping @Sendable (PostgresConnection) throws -> T) async -> Result<T, LookupFailure> {
         let lane = lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count]
-        let deadline = DispatchTime.now() + .milliseconds(Self.timeoutMilliseconds)
+        let deadline = DispatchTime.now() + .milliseconds(timeoutMilliseconds)
         let result: Result<T, LookupFailure> = await withCheckedContinuation { done in
             lane.queue.async { done.resume(returning: self.read(work, on: lane, deadline: deadline)) }
         }
@@ -69,7 +74,7 @@ public final class DatabaseLanes: Sendable {
     /// Runs on the lane's queue only.
     private func read<T>(_ work: (PostgresConnection) throws -> T, on lane: Lane, deadline: DispatchTime) -> Result<T, LookupFailure> {
         guard DispatchTime.now() < deadline else {
-            return .failure(LookupFailure(reason: "waited more than \(Self.timeoutMilliseconds) ms for a connection"))
+            return .failure(LookupFailure(reason: "waited more than \(timeoutMilliseconds) ms for a connection"))
         }
         do {
             let db = try lane.connection ?? connect(lane)
@@ -86,7 +91,7 @@ public final class DatabaseLanes: Sendable {
             throw LookupFailure(reason: "pausing \(Self.pauseAfterFailureMilliseconds) ms after a failed attempt")
         }
         let db = try PostgresConnection(url: url, role: role.rawValue)
-        try db.query("SELECT set_config('statement_timeout', \(String(Self.timeoutMilliseconds)), false)")
+        try db.query("SELECT set_config('statement_timeout', \(String(timeoutMilliseconds)), false)")
         lane.connection = db
         return db
     }

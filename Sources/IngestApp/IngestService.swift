@@ -54,7 +54,8 @@ public struct IngestService: Sendable {
                 """)
         }
         siteReadModels = configuration.databaseURL.map {
-            DatabaseLanes(url: $0, role: .site, logger: logger, meanwhile: "answering the site read API with 503")
+            // 5 s: the answer itself (views computed as of now), not a check ingest could do without.
+            DatabaseLanes(url: $0, role: .site, timeoutMilliseconds: 5_000, logger: logger, meanwhile: "answering the site read API with 503")
         }
     }
 
@@ -152,7 +153,7 @@ public struct IngestService: Sendable {
     /// that is not an archived event of the envelope's participant, a step naming a `query_id` that is no archived
     /// `query.raised` of that participant, an answer naming a correction that is no correction or void of the queried
     /// event. One answer whether the named event does not exist or belongs to another site, so nothing of another site
-    /// is revealed. Events earlier in the same request count as archived. Without `INGEST_DATABASE_URL`, or when
+    /// is revealed. Events of the same request count as archived. Without `INGEST_DATABASE_URL`, or when
     /// PostgreSQL does not answer in time, nothing is refused here: the projector shows such a step as refused.
     /// Whether a step fits the query's state (closed, never answered, ...) is the projector's judgement alone.
     func refuseForeignQueryReferences(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {

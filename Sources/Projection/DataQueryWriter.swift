@@ -7,7 +7,10 @@ import TrialDomainPostgres
 /// arrives (the queried event or a correction may come after the query), their queries are derived again from the
 /// archive, so the rows never depend on arrival order.
 enum DataQueryWriter {
-    static let stepTypes = EventType.allCases.filter(\.isDataQueryStep).map(\.rawValue)
+    /// The query step types as SQL: `type IN ('query.raised', ...)`, the predicate of `audit.events_query_steps_idx`
+    /// (migration 0023), so PostgreSQL reads that small index instead of each participant's whole history. Names from
+    /// `EventType`, never input.
+    static let steps = "type IN (" + EventType.allCases.filter(\.isDataQueryStep).map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
 
     /// Rewrites the queries of `participants` (nil: of everyone) from the archive. A participant without query events
     /// has no rows and never had any (the archive only grows), so they cost one indexed look-up.
@@ -15,10 +18,12 @@ enum DataQueryWriter {
         let all = participants == nil
         let ids = participants ?? []
         if !all && ids.isEmpty { return }
-        let events = try MonitoringWriter.decode(try db.query("""
-            SELECT envelope FROM audit.events
-            WHERE type = ANY(\(array: stepTypes)::text[]) AND (\(all) OR participant_id = ANY(\(array: ids)::text[]))
-            """))
+        // Without `$1 OR ...`: a generic plan of that could not use the index.
+        let select = "SELECT envelope FROM audit.events WHERE \(steps)"
+        let array: PostgresQuery = "\(array: ids)"
+        let events = try MonitoringWriter.decode(try db.query(
+            all ? PostgresQuery(unsafeSQL: select)
+                : PostgresQuery(unsafeSQL: select + " AND participant_id = ANY(\(array.sql)::text[])", binds: array.binds)))
         guard !events.isEmpty || all else { return }
         var named: Set<String> = []
         for e in events {
@@ -30,8 +35,9 @@ enum DataQueryWriter {
         }
         let targets = try DataQueries.Target.load(named.sorted(), db)
         let touched = all ? [] : Array(Set(events.compactMap(\.participantID))).sorted()
-        try db.enqueue("DELETE FROM monitoring.data_queries WHERE \(all) OR participant_id = ANY(\(array: touched)::text[])")
-        try db.enqueue("DELETE FROM monitoring.query_steps WHERE \(all) OR participant_id = ANY(\(array: touched)::text[])")
+        for table in [ReadModelTable.dataQueries, .querySteps] {
+            try db.enqueue(all ? PostgresQuery(unsafeSQL: "DELETE FROM \(table)") : table.deleteRows(ofParticipants: touched))
+        }
         var queries: [DataQueries.QueryRow] = []
         var steps: [DataQueries.StepRow] = []
         for (_, history) in Dictionary(grouping: events, by: { $0.participantID ?? "" }) {

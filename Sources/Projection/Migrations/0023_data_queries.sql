@@ -39,6 +39,11 @@ CREATE TABLE monitoring.data_queries (
 CREATE INDEX data_queries_participant_idx ON monitoring.data_queries (participant_id);
 CREATE INDEX data_queries_site_idx ON monitoring.data_queries (site_id, status);
 
+-- Every batch looks up the query steps of the participants it touched: a small index of those events only, so the
+-- look-up costs one probe per participant however long their history (same list as DataQueryWriter.steps).
+CREATE INDEX events_query_steps_idx ON audit.events (participant_id)
+    WHERE type IN ('query.raised', 'query.answered', 'query.closed', 'query.reopened');
+
 CREATE TABLE monitoring.query_steps (
     event_id            uuid PRIMARY KEY,
     query_id            uuid NOT NULL,
