@@ -149,7 +149,7 @@ public struct IngestService: Sendable {
             + "send event.corrected or event.voided naming it, or resend it unchanged"
     }
 
-    /// Refuses (422) data query steps that name something that is not the participant's: a query raised about an event
+    /// Refuses (422, `/problems/unknown-reference`) data query steps that name something that is not the participant's: a query raised about an event
     /// that is not an archived event of the envelope's participant, a step naming a `query_id` that is no archived
     /// `query.raised` of that participant, an answer naming a correction that is no correction or void of the queried
     /// event. One answer whether the named event does not exist or belongs to another site, so nothing of another site
@@ -182,8 +182,7 @@ public struct IngestService: Sendable {
             let target = known[id]
             let reason: String? = switch field {
             case "event_id" where target?.participantID != participant || target?.type.isDataQueryStep == true:
-                "\(id) is not a recorded event of participant \(participant); a query is raised about one of the participant's "
-                    + "events (if it was sent just now, retry once it is recorded)"
+                "\(id) is not a recorded event of participant \(participant); a query is raised about one of the participant's events"
             case "query_id" where target?.participantID != participant || target?.type != .queryRaised:
                 "\(id) is not a query raised about participant \(participant) (query_id is the event_id of its query.raised)"
             case "correction_event_id" where target?.participantID != participant || !(target?.type.changesAnotherEvent ?? false):
@@ -194,7 +193,7 @@ public struct IngestService: Sendable {
         }
         guard issues.isEmpty else {
             logger.notice("request refused", metadata: ["status": "422", "reason": "\(issues[0].reason)"])
-            throw .invalid(issues)
+            throw .unknownReference(issues)
         }
     }
 

@@ -72,12 +72,12 @@ struct SimulatorCommand: AsyncParsableCommand {
         var run: [StudySimulator.Submission] = []
         for step in submissions.filter(isQueryStep) {
             if let last = run.last, last.sender != step.sender {
-                total += try await client.submit(run.map(\.json), token: try await token(for: last))
+                total += try await client.submit(run.map(\.json), token: try await token(for: last), awaitingReferences: true)
                 run = []
             }
             run.append(step)
         }
-        if let last = run.last { total += try await client.submit(run.map(\.json), token: try await token(for: last)) }
+        if let last = run.last { total += try await client.submit(run.map(\.json), token: try await token(for: last), awaitingReferences: true) }
         let seconds = Date().timeIntervalSince(started)
         print("simulator: \(total) events from \(sites) sites accepted by ingest in \(String(format: "%.2f", seconds)) s")
     }

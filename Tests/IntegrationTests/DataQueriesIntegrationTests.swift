@@ -76,6 +76,7 @@ struct DataQueriesIntegrationTests {
             let foreign = try await post(step("query.raised", ["event_id": .string(otherVitals), "pointer": "", "question": "?"]), monitor)
             #expect(foreign.status == .unprocessableContent && foreign.pointers == ["/data/event_id"], "\(foreign.body)")
             #expect(foreign.body.contains("is not a recorded event of participant S01-0007") && !foreign.body.contains("S02"), "\(foreign.body)")
+            #expect(foreign.json["type"]?.stringValue == "/problems/unknown-reference", "\(foreign.body)")
             // Bad input: a pointer that is not a JSON Pointer, named at its field.
             let badPointer = try await post(step("query.raised", ["event_id": .string(vitals), "pointer": "temperature", "question": "?"]), monitor)
             #expect(badPointer.status == .unprocessableContent && badPointer.pointers == ["/data/pointer"], "\(badPointer.body)")
