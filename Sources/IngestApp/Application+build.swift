@@ -33,7 +33,8 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
                                 logger: logger, clock: clock)
     let router = Router(context: BasicRequestContext.self)
     // First, so that answers of the other middleware (503 over the in-flight limit, 405) are counted and carry the id.
-    router.add(middleware: HTTPMetricsMiddleware(prefix: "ingest", routes: ["/v1/events", "/v1/events/batch", "/health", "/ready", "/metrics"]))
+    router.add(middleware: HTTPMetricsMiddleware(prefix: "ingest", routes: ["/v1/events", "/v1/events/batch", "/health", "/ready", "/metrics",
+                                                                        "/v1/participants/{participant_id}", "/v1/sites/{site_id}/queries"]))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: InFlightLimit(limit: configuration.maxInFlight))
     router.add(middleware: MethodCheck(allowed: ["/health": [.get], "/ready": [.get], "/metrics": [.get], "/v1/events": [.post],
