@@ -154,6 +154,26 @@ struct DataQueriesIntegrationTests {
             #expect(try await get("/v1/participants/S01-0007", monitor).status == .forbidden)
             let anonymous = try await get("/v1/participants/S01-0007", nil)
             #expect(anonymous.status == .unauthorized && anonymous.json["type"]?.stringValue == "/problems/unauthenticated")
+
+            // A second query stays open: the sites overview counts it, and its age is as of the reading (the same facts
+            // three days older read three days older; nothing about "now" is stored).
+            let second = id()
+            try await expectAccepted(step("query.raised", eventID: second, [
+                "event_id": .string(vitals), "pointer": "/time_point", "question": "Pre-dose or post-dose?"]), monitor)
+            try await projector.waitUntilCaughtUp()
+            try db.execute(unsafeSQL: """
+                UPDATE monitoring.data_queries SET raised_at = raised_at - interval '3 days', opened_at = opened_at - interval '3 days'
+                WHERE query_id = '\(second)'
+                """)
+            #expect(try db.query("SELECT open_queries, open_query_median_age_days >= 3 FROM monitoring.sites WHERE site_id = 'S01'").rows
+                    == [["1", "t"]])
+            #expect(try db.query("SELECT status, age_days >= 3, open_days >= 3 FROM monitoring.queries WHERE query_id = \(second)").rows
+                    == [["open", "t", "t"]])
+            #expect(try QueriesReport.load(db, site: "S01", openOnly: true).queries.map(\.facts.queryID) == [second])
+            let open = try await get("/v1/sites/S01/queries?status=open", dr1)
+            guard case .array(let openQueries)? = open.json["queries"] else { Issue.record("\(open.body)"); return }
+            guard case .number(let age)? = openQueries.first?["age_days"] else { Issue.record("no age: \(open.body)"); return }
+            #expect(openQueries.map { $0["query_id"]?.stringValue } == [second] && age >= 3)
         }
         try await projector.catchUpAndStop()
         #expect(projector.error == nil)
