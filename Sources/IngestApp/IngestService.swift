@@ -149,13 +149,14 @@ public struct IngestService: Sendable {
             + "send event.corrected or event.voided naming it, or resend it unchanged"
     }
 
-    /// Refuses (422, `/problems/unknown-reference`) data query steps that name something that is not the participant's: a query raised about an event
-    /// that is not an archived event of the envelope's participant, a step naming a `query_id` that is no archived
-    /// `query.raised` of that participant, an answer naming a correction that is no correction or void of the queried
-    /// event. One answer whether the named event does not exist or belongs to another site, so nothing of another site
-    /// is revealed. Events of the same request count as archived. Without `INGEST_DATABASE_URL`, or when
-    /// PostgreSQL does not answer in time, nothing is refused here: the projector shows such a step as refused.
-    /// Whether a step fits the query's state (closed, never answered, ...) is the projector's judgement alone.
+    /// Refuses (422, `/problems/unknown-reference`) data query steps that name something that is not the participant's:
+    /// a query raised about what is not an archived event of the envelope's participant, a step naming a `query_id` that
+    /// is no archived `query.raised` of that participant, an answer naming what is no correction or void of that
+    /// participant. One answer whether the named event does not exist or belongs to another site, so nothing of another
+    /// site is revealed. Events of the same request count as archived. Without `INGEST_DATABASE_URL`, or when PostgreSQL
+    /// does not answer in time, nothing is refused here: the projector shows such a step as refused. Whether a step fits
+    /// the query's state (closed, never answered, ...), and whether the correction changes the queried event, is the
+    /// projector's judgement alone.
     func refuseForeignQueryReferences(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {
         let steps = events.indices.filter { events[$0].type.isDataQueryStep }
         guard !steps.isEmpty, let archive else { return }

@@ -23,8 +23,7 @@ extension IngestService {
                 : "role '\(principal.role.rawValue)' does not read through ingest; monitors, sponsors and auditors read the monitoring database"
             logger.notice("request refused", metadata: ["status": "403", "subject": "\(LogSafe.text(principal.subject))",
                                                         "role": "\(principal.role.rawValue)", "reason": "\(reason)"])
-            throw Problem(status: .forbidden, type: "/problems/forbidden", title: "Not allowed",
-                          detail: "the authenticated person may not read this", issues: [ValidationIssue(pointer: "", reason: reason)])
+            throw Problem.forbiddenRead(ValidationIssue(pointer: "", reason: reason))
         }
         return site
     }
@@ -58,9 +57,7 @@ extension IngestService {
     /// The site's queries, oldest first, optionally only those of one status.
     func queries(ofSite requested: String, site: String, status: String?) async throws(Problem) -> JSONValue {
         guard requested == site else {
-            throw Problem(status: .forbidden, type: "/problems/forbidden", title: "Not allowed",
-                          detail: "the authenticated person may not read this",
-                          issues: [ValidationIssue(pointer: "/site_id", reason: "the token is for site \(site) and reads only that site")])
+            throw Problem.forbiddenRead(ValidationIssue(pointer: "/site_id", reason: "the token is for site \(site) and reads only that site"))
         }
         if let status, !Self.queryStatuses.contains(status) {
             throw Problem.invalidRequest([ValidationIssue(pointer: "/status",
@@ -95,6 +92,12 @@ extension IngestService {
 }
 
 extension Problem {
+    /// What the token may not read; the same problem type as a refused submission.
+    static func forbiddenRead(_ issue: ValidationIssue) -> Problem {
+        Problem(status: .forbidden, type: "/problems/forbidden", title: "Not allowed", detail: "the authenticated person may not read this",
+                issues: [issue])
+    }
+
     /// A request whose path or query parameters break a rule.
     static func invalidRequest(_ issues: [ValidationIssue]) -> Problem {
         Problem(status: .unprocessableContent, type: "/problems/invalid-request", title: "Invalid request",
