@@ -33,7 +33,7 @@ enum DataQueryWriter {
             default: break
             }
         }
-        let targets = try DataQueries.Target.load(named.sorted(), db)
+        let targets = try DataQueries.Target.load(named.sorted(), withData: true, db)
         let touched = all ? [] : Array(Set(events.compactMap(\.participantID))).sorted()
         for table in [ReadModelTable.dataQueries, .querySteps] {
             try db.enqueue(all ? PostgresQuery(unsafeSQL: "DELETE FROM \(table)") : table.deleteRows(ofParticipants: touched))

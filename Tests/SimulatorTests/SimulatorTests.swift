@@ -89,7 +89,8 @@ extension SimulatorTests {
             try validator.validateSubmission($0.json, recordedAt: later, recordedBy: $0.sender).get()
         }
         let targets = Dictionary(uniqueKeysWithValues: events.map {
-            ($0.eventID, DataQueries.Target(participantID: $0.participantID, type: $0.type, changedEventID: $0.payload.changedEventID))
+            ($0.eventID, DataQueries.Target(participantID: $0.participantID, type: $0.type, changedEventID: $0.payload.changedEventID,
+                                            data: $0.data))
         })
         var queries: [DataQueries.QueryRow] = []
         var steps: [DataQueries.StepRow] = []

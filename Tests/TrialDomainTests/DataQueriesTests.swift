@@ -38,7 +38,8 @@ struct DataQueriesTests {
 
     static func targets(_ events: [RecordedEvent]) -> [String: DataQueries.Target] {
         Dictionary(uniqueKeysWithValues: events.map {
-            ($0.eventID, DataQueries.Target(participantID: $0.participantID, type: $0.type, changedEventID: $0.payload.changedEventID))
+            ($0.eventID, DataQueries.Target(participantID: $0.participantID, type: $0.type, changedEventID: $0.payload.changedEventID,
+                                            data: $0.data))
         })
     }
 
@@ -91,5 +92,24 @@ struct DataQueriesTests {
         // The queried event archived later: the same log gives an open query once it is there.
         let before = DataQueries.rows(mine, targets: Self.targets(s.events.filter { $0.eventID != own }))
         #expect(before.queries.first { $0.queryID == query }?.status == .refused)
+    }
+
+    /// A query's pointer must name something in the queried event's data as recorded (the projector reads it; ingest
+    /// cannot): RFC 6901, `~1` for "/", `~0` for "~", array indexes without leading zeros.
+    @Test func aPointerMustNameSomethingInTheQueriedData() {
+        let data: JSONValue = ["items": [0, 1, 2], "a/b": ["~k": true], "total": 3]
+        #expect(JSONDiff.value(at: "", in: data) == data)
+        #expect(JSONDiff.value(at: "/items/2", in: data) == 2)
+        #expect(JSONDiff.value(at: "/a~1b/~0k", in: data) == true)
+        for nothing in ["/items/3", "/items/01", "/items/-", "/total/0", "/missing", "items"] {
+            #expect(JSONDiff.value(at: nothing, in: data) == nil, "\(nothing)")
+        }
+        var s = ParticipantStory()
+        let vitals = s.add(.vitalsRecorded, day: 1, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "pre_dose"])
+        let named = s.add(.queryRaised, day: 2, ["event_id": .string(vitals), "pointer": "/heart_rate_bpm", "question": "?"], recordedBy: "monitor")
+        let wrong = s.add(.queryRaised, day: 2, ["event_id": .string(vitals), "pointer": "/temperature_c", "question": "?"], recordedBy: "monitor")
+        let queries = DataQueries.rows(s.events, targets: Self.targets(s.events)).queries
+        #expect(queries.first { $0.queryID == named }?.status == .open)
+        #expect(queries.first { $0.queryID == wrong }?.refusal == "pointer /temperature_c names nothing in the data of event \(vitals) as recorded")
     }
 }

@@ -11,11 +11,15 @@ public enum DataQueries {
         public var type: EventType
         /// For a correction or void, the event it changes.
         public var changedEventID: String?
+        /// The event's `data` as recorded, where the reader may see it (the projector; never ingest): a query's pointer
+        /// must name something in it.
+        public var data: JSONValue?
 
-        public init(participantID: String?, type: EventType, changedEventID: String? = nil) {
+        public init(participantID: String?, type: EventType, changedEventID: String? = nil, data: JSONValue? = nil) {
             self.participantID = participantID
             self.type = type
             self.changedEventID = changedEventID
+            self.data = data
         }
     }
 
@@ -113,6 +117,8 @@ public enum DataQueries {
                     step.refusal = "event \(r.eventID) is not an event of participant \(participant)"
                 } else if target?.type.isDataQueryStep == true {
                     step.refusal = "a query is about recorded data, not about another query's step"
+                } else if let data = target?.data, JSONDiff.value(at: r.pointer, in: data) == nil {
+                    step.refusal = "pointer \(r.pointer) names nothing in the data of event \(r.eventID) as recorded"
                 }
                 queries[queryID] = QueryRow(queryID: queryID, siteID: e.siteID!, participantID: participant, eventID: r.eventID,
                                             eventType: target?.type.rawValue, pointer: r.pointer, question: r.question,
