@@ -56,7 +56,7 @@ let package = Package(
                 swiftSettings: strict),
         // ingest's HTTP application, built by the executable and by tests alike.
         .target(name: "IngestApp",
-                dependencies: ["TrialDomain", "TrialAuth", "Kafka", "Postgres", "AuditChain", "ServiceRuntime", "Telemetry",
+                dependencies: ["TrialDomain", "TrialDomainPostgres", "TrialAuth", "Kafka", "Postgres", "AuditChain", "ServiceRuntime", "Telemetry",
                                .product(name: "Metrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "Hummingbird", package: "hummingbird"),

@@ -33,11 +33,13 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
                                 logger: logger, clock: clock)
     let router = Router(context: BasicRequestContext.self)
     // First, so that answers of the other middleware (503 over the in-flight limit, 405) are counted and carry the id.
-    router.add(middleware: HTTPMetricsMiddleware(prefix: "ingest", routes: ["/v1/events", "/v1/events/batch", "/health", "/ready", "/metrics"]))
+    router.add(middleware: HTTPMetricsMiddleware(prefix: "ingest", routes: ["/v1/events", "/v1/events/batch", "/health", "/ready", "/metrics",
+                                                                        "/v1/participants/{participant_id}", "/v1/sites/{site_id}/queries"]))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: InFlightLimit(limit: configuration.maxInFlight))
     router.add(middleware: MethodCheck(allowed: ["/health": [.get], "/ready": [.get], "/metrics": [.get], "/v1/events": [.post],
-                                                 "/v1/events/batch": [.post]]))
+                                                 "/v1/events/batch": [.post]],
+                                       allowedUnder: ["/v1/participants/": [.get], "/v1/sites/": [.get]]))
     if let metricsRegistry { router.addMetricsRoute(metricsRegistry) }
 
     // A process whose producer failed fatally is alive but useless: both answers say so, so a load balancer
@@ -74,6 +76,20 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
             let events = try service.admit(zip(items, prefixes).map { ($0, prefix: $1) }, by: principal)
             let accepted = try await service.record(events, prefixes: prefixes, requestID: RequestIdentity.current)
             return jsonResponse(.accepted, ["accepted": .number(Double(accepted.count)), "events": .array(accepted.map(\.json))])
+        }
+    }
+    // The site read API (issue 15; SiteReadAPI.swift).
+    router.get("v1/participants/:participant_id") { request, context in
+        await respond(logger) {
+            let site = try await service.readingSite(request)
+            return jsonResponse(.ok, try await service.participant(context.parameters.get("participant_id") ?? "", site: site))
+        }
+    }
+    router.get("v1/sites/:site_id/queries") { request, context in
+        await respond(logger) {
+            let site = try await service.readingSite(request)
+            let status = request.uri.queryParameters["status"].map(String.init)
+            return jsonResponse(.ok, try await service.queries(ofSite: context.parameters.get("site_id") ?? "", site: site, status: status))
         }
     }
 
@@ -188,9 +204,12 @@ public enum RequestID {
 /// A known path asked with a method it does not serve gets 405 and `Allow` (RFC 9110), not 404.
 struct MethodCheck<Context: RequestContext>: RouterMiddleware {
     let allowed: [String: [HTTPRequest.Method]]
+    /// The same for every path under a prefix (paths with parameters, e.g. `/v1/participants/{participant_id}`).
+    var allowedUnder: [String: [HTTPRequest.Method]] = [:]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let methods = allowed[request.uri.path], !methods.contains(request.method) {
+        let path = request.uri.path
+        if let methods = allowed[path] ?? allowedUnder.first(where: { path.hasPrefix($0.key) })?.value, !methods.contains(request.method) {
             let names = methods.map(\.rawValue).joined(separator: ", ")
             return Problem(status: .methodNotAllowed, type: "/problems/method-not-allowed", title: "Method not allowed",
                            detail: "\(request.uri.path) answers \(names) only", headers: [.allow: names]).response

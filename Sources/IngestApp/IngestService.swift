@@ -30,8 +30,11 @@ public struct IngestService: Sendable {
     let parser = JSONParser(maxDepth: 32)
     let clock: @Sendable () -> Timestamp
     let logger: Logger
-    /// Set with `INGEST_DATABASE_URL`: the archive's content digests, to refuse a reused event_id before producing.
-    let archivedDigests: ArchivedDigests?
+    /// Set with `INGEST_DATABASE_URL`: the archive as `trial_ingest` (content digests, to refuse a reused event_id
+    /// before producing; what a query step names, to refuse a step about another participant's event or query).
+    let archive: DatabaseLanes?
+    /// Set with `INGEST_DATABASE_URL`: the site read API's views, as `trial_site`.
+    let siteReadModels: DatabaseLanes?
     let deliveryTime = CoreMetrics.Timer(label: "ingest_kafka_delivery_seconds")
     let deliveryFailures = CoreMetrics.Counter(label: "ingest_kafka_delivery_failures_total")
     let acceptedEvents = CoreMetrics.Counter(label: "ingest_events_accepted_total")
@@ -44,7 +47,16 @@ public struct IngestService: Sendable {
         self.logger = logger
         self.clock = clock
         validator = EventValidator(clockSkewSeconds: Int64(configuration.clockSkewSeconds))
-        archivedDigests = configuration.databaseURL.map { ArchivedDigests(url: $0, logger: logger) }
+        archive = configuration.databaseURL.map {
+            DatabaseLanes(url: $0, role: .ingest, logger: logger, meanwhile: """
+                accepting events without checking for reused event_ids (the projector still parks conflicts in \
+                audit.rejected) or what query steps name (the projector shows refused steps in monitoring.query_steps)
+                """)
+        }
+        siteReadModels = configuration.databaseURL.map {
+            // 5 s: the answer itself (views computed as of now), not a check ingest could do without.
+            DatabaseLanes(url: $0, role: .site, timeoutMilliseconds: 5_000, logger: logger, meanwhile: "answering the site read API with 503")
+        }
     }
 
     public static let systemClock: @Sendable () -> Timestamp = {
@@ -107,11 +119,13 @@ public struct IngestService: Sendable {
     /// The stored envelope (the record's value) and the content that `EventDigest` hashes, of one event.
     typealias CanonicalForms = (envelope: [UInt8], content: [UInt8])
 
-    /// Refuses reused event_ids (409), then appends the events and waits for Kafka's acknowledgements.
+    /// Refuses reused event_ids (409) and query steps naming what is not their participant's (422), then appends the
+    /// events and waits for Kafka's acknowledgements.
     func record(_ events: [RecordedEvent], prefixes: [String], requestID: String?) async throws(Problem) -> [Acceptance] {
         // Each event's data encoded once for both forms: this was a fifth of ingest's CPU per batch.
         let forms = events.map { $0.canonicalEnvelopeAndContent() }
         try await refuseReusedEventIDs(events, forms: forms, prefixes: prefixes)
+        try await refuseForeignQueryReferences(events, prefixes: prefixes)
         return try await append(events, forms: forms, requestID: requestID)
     }
 
@@ -130,7 +144,7 @@ public struct IngestService: Sendable {
             }
             firstInRequest[event.eventID] = firstInRequest[event.eventID] ?? digests[index]
         }
-        if conflicts.isEmpty, let archivedDigests, let archived = await archivedDigests.lookUp(Array(firstInRequest.keys)) {
+        if conflicts.isEmpty, let archive, let archived = await archive.digests(Array(firstInRequest.keys)) {
             for (index, event) in events.enumerated() {
                 if let stored = archived[event.eventID], stored != digests[index] {
                     conflicts.append(ValidationIssue(pointer: prefixes[index] + "/event_id", reason: Self.reusedReason(event.eventID)))
@@ -146,6 +160,55 @@ public struct IngestService: Sendable {
     static func reusedReason(_ eventID: String) -> String {
         "event_id \(eventID) was already recorded with different content; an accepted event never changes: "
             + "send event.corrected or event.voided naming it, or resend it unchanged"
+    }
+
+    /// Refuses (422, `/problems/unknown-reference`) data query steps that name something that is not the participant's:
+    /// a query raised about what is not an archived event of the envelope's participant, a step naming a `query_id` that
+    /// is no archived `query.raised` of that participant, an answer naming what is no correction or void of that
+    /// participant. One answer whether the named event does not exist or belongs to another site, so nothing of another
+    /// site is revealed. Events of the same request count as archived. Without `INGEST_DATABASE_URL`, or when PostgreSQL
+    /// does not answer in time, nothing is refused here: the projector shows such a step as refused. Whether a step fits
+    /// the query's state (closed, never answered, ...), and whether the correction changes the queried event, is the
+    /// projector's judgement alone.
+    func refuseForeignQueryReferences(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {
+        let steps = events.indices.filter { events[$0].type.isDataQueryStep }
+        guard !steps.isEmpty, let archive else { return }
+        var named: [(index: Int, field: String, id: String)] = []
+        for index in steps {
+            switch events[index].payload {
+            case .queryRaised(let r): named.append((index, "event_id", r.eventID))
+            case .queryAnswered(let a):
+                named.append((index, "query_id", a.queryID))
+                if let c = a.correctionEventID { named.append((index, "correction_event_id", c)) }
+            case .queryClosed(let c): named.append((index, "query_id", c.queryID))
+            case .queryReopened(let r): named.append((index, "query_id", r.queryID))
+            default: break
+            }
+        }
+        guard var known = await archive.references(Array(Set(named.map(\.id)))) else { return }
+        for e in events where known[e.eventID] == nil {
+            known[e.eventID] = DataQueries.Target(participantID: e.participantID, type: e.type, changedEventID: e.payload.changedEventID)
+        }
+        var issues: [ValidationIssue] = []
+        for (index, field, id) in named {
+            let event = events[index]
+            let participant = event.participantID ?? "-"
+            let target = known[id]
+            let reason: String? = switch field {
+            case "event_id" where target?.participantID != participant || target?.type.isDataQueryStep == true:
+                "\(id) is not a recorded event of participant \(participant); a query is raised about one of the participant's events"
+            case "query_id" where target?.participantID != participant || target?.type != .queryRaised:
+                "\(id) is not a query raised about participant \(participant) (query_id is the event_id of its query.raised)"
+            case "correction_event_id" where target?.participantID != participant || !(target?.type.changesAnotherEvent ?? false):
+                "\(id) is not a correction or void recorded for participant \(participant)"
+            default: nil
+            }
+            if let reason { issues.append(ValidationIssue(pointer: prefixes[index] + "/data/" + field, reason: reason)) }
+        }
+        guard issues.isEmpty else {
+            logger.notice("request refused", metadata: ["status": "422", "reason": "\(issues[0].reason)"])
+            throw .unknownReference(issues)
+        }
     }
 
     /// Appends the events to the log and waits for every acknowledgement. `requestID` goes into each record's

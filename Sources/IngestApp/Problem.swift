@@ -44,6 +44,15 @@ struct Problem: HTTPResponseError {
                 issues: issues)
     }
 
+    /// A data query step naming what is not a recorded event of its participant (or not yet: the archive follows the
+    /// log by the projector's lag, so a client that just sent it may resend).
+    static func unknownReference(_ issues: [ValidationIssue]) -> Problem {
+        Problem(status: .unprocessableContent, type: "/problems/unknown-reference", title: "Unknown reference",
+                detail: "\(issues.count) reference(s) name no recorded event of the participant; nothing was recorded. "
+                    + "If the event named was sent a moment ago, resend once it is recorded",
+                issues: issues)
+    }
+
     static func conflict(_ issues: [ValidationIssue]) -> Problem {
         Problem(status: .conflict, type: "/problems/event-id-conflict", title: "Event ID already used",
                 detail: "\(issues.count) event_id(s) already recorded with different content; nothing was recorded. "

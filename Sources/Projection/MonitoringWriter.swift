@@ -191,6 +191,8 @@ enum MonitoringWriter {
         }
         if !siteLevel.isEmpty { accountability.formUnion(try refreshSites(siteLevel, db)) }
         try refreshAccountability(accountability, db)
+        // Queries do not depend on the protocol: only the participants with new events.
+        try DataQueryWriter.refresh(pending.participants.sorted(), db)
     }
 
     /// Recomputes everything from the archive into read models the caller emptied (`projector rebuild`).
@@ -205,6 +207,7 @@ enum MonitoringWriter {
         _ = try refreshSites(sites, notify: false, db)
         try refreshAccountability(AccountabilityChanges(), sites: sites, notify: false, db)
         try refreshReusedEventIDSignals(nil, db)
+        try DataQueryWriter.refresh(nil, db)
     }
 
     /// Rewrites `monitoring.site_activity` from the archive.

@@ -345,6 +345,7 @@ public enum Recompute {
                 _ = try MonitoringWriter.refreshSites(sites, notify: false, db)
                 try MonitoringWriter.refreshAccountability(.init(), sites: sites, notify: false, db)
                 try MonitoringWriter.refreshReusedEventIDSignals(nil, db)
+                try DataQueryWriter.refresh(nil, db)
                 try markServed(requests, db)
             }
         }

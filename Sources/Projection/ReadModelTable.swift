@@ -49,6 +49,9 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     static let protocolVersions = Self("monitoring", "protocol_versions", key: "protocol_version", type: "text")
     /// The SUSAR clocks' facts (issue 14); `monitoring.expedited_reports` is the view of them as of now.
     static let expeditedReportClocks = Self("monitoring", "expedited_report_clocks", key: "report_id", type: "text")
+    /// Data queries (issue 15): facts per query and every step, from `DataQueryWriter`, not the participant fold.
+    static let dataQueries = Self("monitoring", "data_queries", key: "query_id")
+    static let querySteps = Self("monitoring", "query_steps")
     static let allocations = Self("unblinded", "allocations", key: "participant_id", type: "text")
     /// What was given with each dose (substance, amount, lot): the unblinded half of `doses`.
     static let doseProducts = Self("unblinded", "dose_products")
@@ -63,7 +66,7 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     public static let all: [ReadModelTable] = [
         participants, doses, assessments, vitals, adverseEvents, deviations, corrections, safetySignals, siteActivity,
         siteAcknowledgements, protocolVersions, allocations, doseProducts, drugMovements, drugAccountability, concomitantMedications,
-        expeditedReportClocks, drugCounts, custodySignals,
+        expeditedReportClocks, drugCounts, custodySignals, dataQueries, querySteps,
     ]
 
     /// The table a participant's rows of this kind live in.

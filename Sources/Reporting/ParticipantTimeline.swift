@@ -49,6 +49,11 @@ public struct ParticipantTimeline: Sendable, Equatable {
             FROM monitoring.concomitant_medications WHERE participant_id = \(participantID) AND status = 'current'
             """).decode(String.self)
         header.append(("current medications", current.first ?? "-"))
+        let queries = try db.query("""
+            SELECT count(*) FILTER (WHERE status = 'open'), count(*) FILTER (WHERE status = 'answered'), count(*) FILTER (WHERE status = 'closed')
+            FROM monitoring.data_queries WHERE participant_id = \(participantID)
+            """).decodeFirst((Int, Int, Int).self)
+        header.append(("data queries", "\(queries.0) open, \(queries.1) answered, \(queries.2) closed"))
         if let unblinded = s.15 { header.append(("UNBLINDED", unblinded.utc(.minute))) }
         let entries = try db.query(PostgresQuery(unsafeSQL: """
             SELECT at, kind, consented_at, text FROM (
@@ -85,6 +90,12 @@ public struct ParticipantTimeline: Sendable, Equatable {
                         || CASE WHEN refusal IS NOT NULL THEN ' (REFUSED: ' || refusal || ')' WHEN in_effect THEN '' ELSE ' (not in effect)' END
                         || ' — by ' || recorded_by, event_id::text
                     FROM monitoring.corrections WHERE participant_id = $1
+                UNION ALL SELECT s.recorded_at, 'query ' || s.action, NULL, coalesce(q.event_type || ' ' || q.event_id || q.pointer, 'unknown query ' || s.query_id) || ': '
+                        || coalesce(s.text, '') || coalesce(' (correction ' || s.correction_event_id || ')', '')
+                        || CASE WHEN s.refusal IS NOT NULL THEN ' (REFUSED: ' || s.refusal || ')' ELSE '' END
+                        || ' — by ' || s.recorded_by || CASE WHEN s.action = 'raised' THEN ' [now ' || coalesce(q.status, '?') || ']' ELSE '' END,
+                        s.event_id::text
+                    FROM monitoring.query_steps s LEFT JOIN monitoring.data_queries q ON q.query_id = s.query_id WHERE s.participant_id = $1
             ) t ORDER BY at, kind, id
             """, binds: [participantID])).decode((Timestamp, String, Timestamp?, String).self).map { at, kind, consentedAt, text in
             Entry(at: at.utc(.minute), kind: kind, text: consentedAt.map { "consent " + $0.utc(.minute) + text } ?? text)

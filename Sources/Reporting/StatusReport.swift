@@ -14,6 +14,9 @@ public struct StatusReport: Sendable, Equatable {
         public var openAdverseEvents: Int
         public var openSignals: Int
         public var lastEventAt: String
+        /// Data queries waiting for someone (open or answered), and their median age in days as of now.
+        public var openQueries: Int
+        public var openQueryMedianAgeDays: Double?
     }
 
     public struct Participant: Sendable, Equatable {
@@ -46,13 +49,13 @@ public struct StatusReport: Sendable, Equatable {
         }
         let sites = try db.query("""
             SELECT site_id, screen_failed, enrolled, withdrawn, completed, doses, open_adverse_events, open_signals,
-                   last_event_recorded_at
+                   last_event_recorded_at, open_queries, open_query_median_age_days::float8
             FROM monitoring.sites
             WHERE \(site)::text IS NULL OR site_id = \(site)
             ORDER BY site_id
-            """).decode((String, Int, Int, Int, Int, Int, Int, Int, Timestamp).self).map { r in
+            """).decode((String, Int, Int, Int, Int, Int, Int, Int, Timestamp, Int, Double?).self).map { r in
             Site(siteID: r.0, screenFailed: r.1, enrolled: r.2, withdrawn: r.3, completed: r.4, doses: r.5, openAdverseEvents: r.6,
-                 openSignals: r.7, lastEventAt: r.8.utc(.minute))
+                 openSignals: r.7, lastEventAt: r.8.utc(.minute), openQueries: r.9, openQueryMedianAgeDays: r.10)
         }
         return StatusReport(sites: sites, participants: participants)
     }
@@ -65,7 +68,8 @@ public struct StatusReport: Sendable, Equatable {
                 ["site_id": .string(s.siteID), "screen_failed": .number(Double(s.screenFailed)), "enrolled": .number(Double(s.enrolled)),
                  "withdrawn": .number(Double(s.withdrawn)), "completed": .number(Double(s.completed)), "doses": .number(Double(s.doses)),
                  "open_adverse_events": .number(Double(s.openAdverseEvents)), "open_signals": .number(Double(s.openSignals)),
-                 "last_event_recorded_at": .string(s.lastEventAt)]
+                 "last_event_recorded_at": .string(s.lastEventAt), "open_queries": .number(Double(s.openQueries)),
+                 "open_query_median_age_days": s.openQueryMedianAgeDays.map(JSONValue.number) ?? .null]
             }),
             "participants": .array(participants.map { p in
                 ["participant_id": .string(p.participantID), "site_id": .string(p.siteID), "status": .string(p.status),
@@ -79,9 +83,12 @@ public struct StatusReport: Sendable, Equatable {
     /// Plain-text tables for a terminal.
     public var text: String {
         var out = "SITES\n"
-        out += TextTable(header: ["site", "enrolled", "withdrawn", "completed", "screen failed", "doses", "open AEs", "open signals", "last event (UTC)"],
-                         rows: sites.map { [$0.siteID, String($0.enrolled), String($0.withdrawn), String($0.completed), String($0.screenFailed),
-                                            String($0.doses), String($0.openAdverseEvents), String($0.openSignals), $0.lastEventAt] }).render()
+        out += TextTable(header: ["site", "enrolled", "withdrawn", "completed", "screen failed", "doses", "open AEs", "open signals", "open queries (median age)", "last event (UTC)"],
+                         rows: sites.map { s in
+                             let queries = String(s.openQueries) + (s.openQueryMedianAgeDays.map { " (\($0) d)" } ?? "")
+                             return [s.siteID, String(s.enrolled), String(s.withdrawn), String(s.completed), String(s.screenFailed),
+                                     String(s.doses), String(s.openAdverseEvents), String(s.openSignals), queries, s.lastEventAt]
+                         }).render()
         out += "\nPARTICIPANTS\n"
         out += TextTable(header: ["participant", "site", "status", "enrolled (UTC)", "doses", "adherence", "last dose (UTC)", "PHQ-9 baseline", "PHQ-9 latest", "change", "open signals"],
                          rows: participants.map { p in

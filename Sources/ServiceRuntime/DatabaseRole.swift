@@ -11,6 +11,9 @@ public enum DatabaseRole: String, Sendable, CaseIterable {
     case unblinded = "trial_unblinded"
     /// Reads `audit.event_digests` only (event_id and content digest), so ingest can refuse a reused event_id.
     case ingest = "trial_ingest"
+    /// Reads the `site_api` views only, limited to the one site each transaction names: ingest's site read API
+    /// (migration 0023). Through `INGEST_DATABASE_URL`, whose login must also hold this role.
+    case site = "trial_site"
 
     /// `PROJECTOR_DATABASE_URL`, `MONITOR_DATABASE_URL`, `AUDITOR_DATABASE_URL`, `UNBLINDED_DATABASE_URL`: a login for
     /// this role; when unset, `DATABASE_URL`'s user (who must be a member of the role) is used. `INGEST_DATABASE_URL`
@@ -21,7 +24,7 @@ public enum DatabaseRole: String, Sendable, CaseIterable {
         case .monitor: "MONITOR_DATABASE_URL"
         case .auditor: "AUDITOR_DATABASE_URL"
         case .unblinded: "UNBLINDED_DATABASE_URL"
-        case .ingest: "INGEST_DATABASE_URL"
+        case .ingest, .site: "INGEST_DATABASE_URL"
         }
     }
 

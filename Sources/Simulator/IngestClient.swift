@@ -20,8 +20,10 @@ public struct IngestClient: Sendable {
         public var description: String { "ingest answered \(status): \(body)" }
     }
 
-    /// Posts `events` in batches with `token`. Resends a batch that got 503 (same event_ids, so at most once recorded).
-    public func submit(_ events: [JSONValue], token: String) async throws -> Int {
+    /// Posts `events` in batches with `token`. Resends a batch that got 503 (same event_ids, so at most once recorded);
+    /// with `awaitingReferences`, also one that named an event not archived yet (422 `/problems/unknown-reference`: the
+    /// archive follows the log by the projector's lag), for up to a minute.
+    public func submit(_ events: [JSONValue], token: String, awaitingReferences: Bool = false) async throws -> Int {
         var accepted = 0
         var start = 0
         while start < events.count {
@@ -32,8 +34,9 @@ public struct IngestClient: Sendable {
                 let (status, text) = try await post(path: "v1/events/batch", body: body, token: token)
                 if status == 202 { break }
                 attempt += 1
-                guard status == 503, attempt < 10 else { throw Failure(status: status, body: text) }
-                try await Task.sleep(for: .milliseconds(200 * attempt))
+                let notYetArchived = awaitingReferences && status == 422 && text.contains("/problems/unknown-reference")
+                guard (status == 503 && attempt < 10) || (notYetArchived && attempt < 120) else { throw Failure(status: status, body: text) }
+                try await Task.sleep(for: .milliseconds(notYetArchived ? 500 : 200 * attempt))
             }
             accepted += batch.count
             start += batchSize

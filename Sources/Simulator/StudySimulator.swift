@@ -82,6 +82,8 @@ private struct Builder {
     /// Ids of the closing inventory counts and the loss (issue 14, chain of custody): their own generator, for the same
     /// reason; seeded from the study's seed so two seeds' studies never share an id.
     var custodyIDs: SeededGenerator
+    /// Ids of the data queries' events (issue 15), from their own generator for the same reason.
+    var queryIDs = SeededGenerator(seed: 0x5A5A_2026_0015)
 
     init(configuration: StudySimulator.Configuration) {
         self.configuration = configuration
@@ -210,6 +212,7 @@ private struct Builder {
         add(.drugReturned, role: .investigator, site: site, at: lastDay.adding(days: 2), [
             "lot": .string(StudySimulator.lot), "quantity": .number(receivedStock - dispensed - lost), "unit": "ug",
         ])
+        dataQueries(site, index: index)
         add(.deviationReported, role: .investigator, site: site, at: start.adding(days: 20), [
             "category": "procedure", "severity": "minor", "description": "Freezer temperature log missing for one day",
         ])
@@ -405,6 +408,46 @@ private struct Builder {
         return ["systolic_mmhg": .number(Double(systolic)), "diastolic_mmhg": .number(Double(Int.random(in: 65...88, using: &rng))),
                 "heart_rate_bpm": .number(Double(Int.random(in: 58...96, using: &rng))),
                 "temperature_c": .number(Double(Int.random(in: 362...374, using: &rng)) / 10), "time_point": .string(point)]
+    }
+
+    /// Data queries (issue 15) about the site's first participant's first vital signs: the monitor asks, the site
+    /// answers, the monitor closes. At the first site the answer does not satisfy the monitor: the query is reopened and
+    /// answered again with a correction. At the last site a second query, about the first PHQ-9, stays open.
+    mutating func dataQueries(_ site: String, index: Int) {
+        let pid = "\(site)-0001"
+        func first(_ type: EventType) -> StudySimulator.Submission? {
+            submissions.first { $0.json["participant_id"]?.stringValue == pid && $0.json["type"]?.stringValue == type.rawValue }
+        }
+        guard let vitals = first(.vitalsRecorded), let vitalsID = vitals.json["event_id"]?.stringValue else { return }
+        let at = vitals.occurredAt.adding(days: 3)
+        let query = add(.queryRaised, role: .monitor, site: site, participant: pid, at: at, id: queryIDs.uuid(), [
+            "event_id": .string(vitalsID), "pointer": "/temperature_c", "question": "Source shows a different temperature; please check",
+        ])
+        add(.queryAnswered, role: .investigator, site: site, participant: pid, at: at.adding(days: 1), id: queryIDs.uuid(), [
+            "query_id": .string(query), "text": "Checked: as recorded",
+        ])
+        add(.queryClosed, role: .monitor, site: site, participant: pid, at: at.adding(days: 2), id: queryIDs.uuid(), ["query_id": .string(query)])
+        if index == 0, case .object(var corrected)? = vitals.json["data"] {
+            add(.queryReopened, role: .monitor, site: site, participant: pid, at: at.adding(days: 3), id: queryIDs.uuid(), [
+                "query_id": .string(query), "reason": "The source document says 36.6 °C",
+            ])
+            corrected["temperature_c"] = 36.6
+            let correction = add(.eventCorrected, role: .investigator, site: site, participant: pid, at: at.adding(days: 4), id: queryIDs.uuid(), [
+                "corrected_event_id": .string(vitalsID), "corrected_type": .string(EventType.vitalsRecorded.rawValue),
+                "reason": "Transcription error found by a data query", "data": .object(corrected),
+            ])
+            add(.queryAnswered, role: .investigator, site: site, participant: pid, at: at.adding(days: 4).adding(seconds: 60), id: queryIDs.uuid(), [
+                "query_id": .string(query), "text": "Transcription error; corrected to 36.6", "correction_event_id": .string(correction),
+            ])
+            add(.queryClosed, role: .monitor, site: site, participant: pid, at: at.adding(days: 5), id: queryIDs.uuid(), [
+                "query_id": .string(query), "note": "Correction verified against source",
+            ])
+        }
+        if index == configuration.sites - 1, let phq9 = first(.assessmentCompleted), let phq9ID = phq9.json["event_id"]?.stringValue {
+            add(.queryRaised, role: .monitor, site: site, participant: pid, at: phq9.occurredAt.adding(days: 3), id: queryIDs.uuid(), [
+                "event_id": .string(phq9ID), "pointer": "/items/8", "question": "Was item 9 followed up with a C-SSRS at this visit?",
+            ])
+        }
     }
 
     mutating func adverseEvent(_ site: String, _ pid: String, at: Timestamp) {

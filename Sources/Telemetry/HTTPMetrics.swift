@@ -6,7 +6,8 @@ import Metrics
 /// `<prefix>_request_duration_seconds{route}` and `<prefix>_requests_in_flight`. Add it first, so requests another
 /// middleware answers (a 503 for too many in flight, a 405) are counted too.
 ///
-/// `route` is the request's path when it is one of `routes`, else `other`: a client cannot grow the label set.
+/// `route` is the request's path when it is one of `routes` (a segment `{name}` of a route matches any one segment:
+/// `/v1/participants/{participant_id}`), else `other`: a client cannot grow the label set.
 public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let prefix: String
     let routes: Set<String>
@@ -23,7 +24,7 @@ public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let route = routes.contains(request.uri.path) ? request.uri.path : "other"
+        let route = Self.route(of: request.uri.path, among: routes)
         let started = ContinuousClock.now
         inFlight.increment()
         defer { inFlight.decrement() }
@@ -35,6 +36,18 @@ public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             record(route, status: (error as? any HTTPResponseError)?.status.code ?? 500, since: started)
             throw error
         }
+    }
+
+    /// The route label of `path`: itself when listed, else the listed template it fits, else `other`.
+    public static func route(of path: String, among routes: Set<String>) -> String {
+        if routes.contains(path) { return path }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return routes.first { route in
+            let pattern = route.split(separator: "/", omittingEmptySubsequences: false)
+            return pattern.count == segments.count && zip(pattern, segments).allSatisfy { p, s in
+                (p.hasPrefix("{") && p.hasSuffix("}") && !s.isEmpty) || p == s
+            }
+        } ?? "other"
     }
 
     private func record(_ route: String, status: Int, since started: ContinuousClock.Instant) {

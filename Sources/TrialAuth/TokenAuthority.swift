@@ -188,8 +188,9 @@ public struct TokenAuthority: Sendable {
         // Every event records the subject: a token whose subject cannot be stored is refused here, naming the claim,
         // instead of producing an event the projector could not read back.
         if let problem = EventValidator.recordedByProblem(claims.sub.value) { return "the token's subject (sub) \(problem)" }
-        if let sites = claims.sites, sites.count > 100 || sites.contains(where: { $0.isEmpty || $0.count > 16 }) {
-            return "the token's sites claim must list at most 100 site ids of 1 to 16 characters"
+        // An empty list would read as no assignment, which is study-wide: a monitor assigned to no site would see all.
+        if let sites = claims.sites, sites.isEmpty || sites.count > 100 || sites.contains(where: { $0.isEmpty || $0.count > 16 }) {
+            return "the token's sites claim must list 1 to 100 site ids of 1 to 16 characters (leave it out for study-wide)"
         }
         return nil
     }

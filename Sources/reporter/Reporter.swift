@@ -13,7 +13,7 @@ struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
-        subcommands: [Status.self, Signals.self, Safety.self, Participant.self, Watch.self, Audit.self],
+        subcommands: [Status.self, Signals.self, Safety.self, Queries.self, Participant.self, Watch.self, Audit.self],
         defaultSubcommand: Status.self)
 }
 
@@ -30,6 +30,7 @@ protocol Printable {
 extension StatusReport: Printable {}
 extension UnblindedAccessLog: Printable {}
 extension SignalsReport: Printable {}
+extension QueriesReport: Printable {}
 extension ExpeditedReportsReport: Printable {}
 extension ParticipantTimeline: Printable {}
 extension AuditTrail: Printable {}
@@ -92,6 +93,31 @@ struct Signals: ParsableCommand {
     func run() throws {
         let report = try SignalsReport.load(try connection.open(as: .monitor), site: site, includeAcknowledged: acknowledged)
         output(report, as: format)
+    }
+}
+
+/// What a monitor's report of some sites takes: the connection, the output format and an optional site.
+struct MonitorReportOptions: ParsableArguments {
+    @OptionGroup var connection: Connection
+
+    @Option(help: "table or json.")
+    var format: OutputFormat = .table
+
+    @Option(help: "Only this site, e.g. S01.")
+    var site: String?
+}
+
+struct Queries: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Data queries (issue 15): open first, oldest first, with status and age as of now.")
+
+    @OptionGroup var options: MonitorReportOptions
+
+    @Flag(help: "Only queries waiting for someone (open or answered).")
+    var open = false
+
+    func run() throws {
+        output(try QueriesReport.load(try options.connection.open(as: .monitor), site: options.site, openOnly: open), as: options.format)
     }
 }
 

@@ -52,15 +52,32 @@ struct SimulatorCommand: AsyncParsableCommand {
         let sponsorEvents = submissions.filter { $0.role == .sponsor }
         var total = try await client.submit(sponsorEvents.map(\.json),
                                             token: try await authority.mint(subject: "sponsor", site: nil, role: .sponsor))
-        let senders = Dictionary(grouping: submissions.filter { $0.role != .sponsor }, by: \.sender)
+        // A data query's steps are ordered by when the server records them (then by occurred_at): they go last, one
+        // sender's run after the other in the study's order, so the monitor's question is recorded before the answer.
+        func token(for submission: StudySimulator.Submission) async throws -> String {
+            try await authority.mint(subject: submission.sender, site: submission.role.isSiteBound ? submission.siteID : nil,
+                                     role: submission.role)
+        }
+        let isQueryStep = { (s: StudySimulator.Submission) in
+            s.json["type"]?.stringValue.flatMap(EventType.init(rawValue:))?.isDataQueryStep ?? false
+        }
+        let senders = Dictionary(grouping: submissions.filter { $0.role != .sponsor && !isQueryStep($0) }, by: \.sender)
         total += try await withThrowingTaskGroup(of: Int.self) { group in
-            for (sender, events) in senders.sorted(by: { $0.key < $1.key }) {
-                let first = events[0]
-                let token = try await authority.mint(subject: sender, site: first.role.isSiteBound ? first.siteID : nil, role: first.role)
+            for (_, events) in senders.sorted(by: { $0.key < $1.key }) {
+                let token = try await token(for: events[0])
                 group.addTask { try await client.submit(events.map(\.json), token: token) }
             }
             return try await group.reduce(0, +)
         }
+        var run: [StudySimulator.Submission] = []
+        for step in submissions.filter(isQueryStep) {
+            if let last = run.last, last.sender != step.sender {
+                total += try await client.submit(run.map(\.json), token: try await token(for: last), awaitingReferences: true)
+                run = []
+            }
+            run.append(step)
+        }
+        if let last = run.last { total += try await client.submit(run.map(\.json), token: try await token(for: last), awaitingReferences: true) }
         let seconds = Date().timeIntervalSince(started)
         print("simulator: \(total) events from \(sites) sites accepted by ingest in \(String(format: "%.2f", seconds)) s")
     }

@@ -106,17 +106,20 @@ struct DatabaseRoleTests {
         }
     }
 
-    /// Ingest's role sees one thing: each archived event's id and content digest. Not the events (health data and
-    /// arms), not the rejected records, not the read models; and it writes nothing.
-    @Test func theIngestRoleReadsOnlyEventDigests() throws {
+    /// Ingest's role sees two things: each archived event's id and content digest, and what a data query step may name
+    /// of it (participant, type, the event a correction or void changes: migration 0023). Not the events' data (health
+    /// data and arms), not the rejected records, not the read models; and it writes nothing.
+    @Test func theIngestRoleReadsOnlyEventDigestsAndReferences() throws {
         let url = try Self.populated()
         let ingest = try Self.login(url, as: .ingest)
         #expect(try Self.count(ingest, "audit.event_digests") == (try StudyFixtures.simulatedEvents().count))
         let columns = try ingest.query("""
             SELECT table_schema || '.' || table_name || '.' || column_name FROM information_schema.columns
-            WHERE table_schema IN ('audit', 'monitoring', 'projection', 'unblinded') ORDER BY ordinal_position
+            WHERE table_schema IN ('audit', 'monitoring', 'projection', 'unblinded', 'site_api') ORDER BY table_name, ordinal_position
             """)
-        #expect(columns.rows == [["audit.event_digests.event_id"], ["audit.event_digests.content_sha256"]])
+        #expect(columns.rows == [["audit.event_digests.event_id"], ["audit.event_digests.content_sha256"],
+                                 ["audit.event_references.event_id"], ["audit.event_references.participant_id"],
+                                 ["audit.event_references.type"], ["audit.event_references.changed_event_id"]])
         Self.expectRefused(ingest,
             "SELECT * FROM audit.events",
             "SELECT * FROM audit.rejected",

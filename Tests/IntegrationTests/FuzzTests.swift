@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Projection
 import Testing
 import TestSupport
 
@@ -12,7 +13,10 @@ struct FuzzTests {
     @Test func schemathesisFindsNoServerErrorAndNothingInvalidReachesTheLog() async throws {
         let env = ProcessInfo.processInfo.environment
         let seed = env["FUZZ_SEED"] ?? String(UInt32.random(in: 1...UInt32.max))
-        let ingest = try IngestProcess()
+        // A migrated database behind ingest's read API (and its archive checks), so the GET endpoints are fuzzed too.
+        let readDatabase = try TestStack.freshDatabase()
+        try Migrator.migrate(try PostgresConnection(url: readDatabase), logger: TestStack.logger)
+        let ingest = try IngestProcess(environment: ["INGEST_DATABASE_URL": readDatabase])
         try await ingest.waitUntilServing()
         let token = try await ingest.token(subject: "fuzzer", site: "S01", role: .investigator)
         let report = FileManager.default.temporaryDirectory.appendingPathComponent("schemathesis-\(seed).log")

@@ -132,7 +132,15 @@ struct OperationsTests {
         }
         #expect(try await Self.post(ingest, token: nil).status == 401)
         #expect(try await Self.http("GET", port: ingest.port, "/no/such/path").status == 404)
+        // The site read API's paths are counted under their templates (this ingest has no read database: 503).
+        let bearer = ["Authorization": "Bearer \(token)"]
+        #expect(try await Self.http("GET", port: ingest.port, "/v1/participants/S01-0007", headers: bearer).status == 503)
+        #expect(try await Self.http("GET", port: ingest.port, "/v1/sites/S01/queries", headers: bearer).status == 503)
         let (text, after) = try await Self.scrape(port: ingest.port)
+        for route in ["/v1/participants/{participant_id}", "/v1/sites/{site_id}/queries"] {
+            let key = "ingest_requests_total{route=\"\(route)\",status=\"503\"}"
+            #expect((after[key] ?? 0) - (before[key] ?? 0) == 1, "\(text)")
+        }
         #expect((after[accepted] ?? 0) - (before[accepted] ?? 0) == Double(sent), "\(text)")
         #expect((after[refused] ?? 0) - (before[refused] ?? 0) == 1, "\(text)")
         #expect((after[#"ingest_requests_total{route="other",status="404"}"#] ?? 0) >= 1, "\(text)")

@@ -83,6 +83,33 @@ extension SimulatorTests {
             #expect(rows(stable).signals.filter { [.antidepressantChange, .contraindicatedMedication].contains($0.rule) }.isEmpty)
         }
     }
+
+    /// Data queries (issue 15): each site's first participant's vital signs are queried, answered and closed; at the
+    /// first site reopened and answered again with the correction of the queried event; at the last site a second query
+    /// stays open; no step is refused (each fits the query's state, in the order the study sends them).
+    @Test func monitorsQuerySitesAnswerOneWithACorrectionAndOneStaysOpen() throws {
+        let validator = EventValidator()
+        let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
+        let events = try StudySimulator(configuration: configuration).submissions().map {
+            try validator.validateSubmission($0.json, recordedAt: later, recordedBy: $0.sender).get()
+        }
+        let targets = Dictionary(uniqueKeysWithValues: events.map {
+            ($0.eventID, DataQueries.Target(participantID: $0.participantID, type: $0.type, changedEventID: $0.payload.changedEventID,
+                                            data: $0.data))
+        })
+        var queries: [DataQueries.QueryRow] = []
+        var steps: [DataQueries.StepRow] = []
+        for (_, history) in Dictionary(grouping: events.filter { $0.participantID != nil }, by: { $0.participantID! }) {
+            let rows = DataQueries.rows(history, targets: targets)
+            queries += rows.queries
+            steps += rows.steps
+        }
+        #expect(steps.allSatisfy { $0.refusal == nil }, "\(steps.compactMap(\.refusal))")
+        #expect(queries.filter { $0.status == .closed }.map(\.siteID).sorted() == ["S01", "S02", "S03"])
+        #expect(queries.filter { $0.status == .open }.map(\.siteID) == ["S03"])
+        let reopened = queries.filter { $0.reopenings > 0 }
+        #expect(reopened.count == 1 && reopened.first?.siteID == "S01" && reopened.first?.correctionEventID != nil)
+    }
 }
 
 extension SimulatorTests {

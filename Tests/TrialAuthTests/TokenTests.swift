@@ -37,6 +37,18 @@ struct TokenTests {
         #expect(try await authority.verify(ok).get().subject == unicode)
     }
 
+    /// A monitor's `sites` claim limits them to those sites; an empty list would have read as no limit (study-wide),
+    /// so it is refused, naming the claim.
+    @Test func anEmptySitesClaimIsRefusedNotStudyWide() async throws {
+        let authority = try await TokenAuthority(secret: Self.secret)
+        let empty = try await authority.mint(subject: "monitor", site: nil, role: .monitor, sites: [])
+        #expect(refusal(await authority.verify(empty))?.contains("sites claim must list 1 to 100 site ids") == true)
+        let assigned = try await authority.mint(subject: "monitor", site: nil, role: .monitor, sites: ["S01", "S02"])
+        #expect(try await authority.verify(assigned).get().siteScope == ["S01", "S02"])
+        let studyWide = try await authority.mint(subject: "monitor", site: nil, role: .monitor)
+        #expect(try await authority.verify(studyWide).get().siteScope == nil)
+    }
+
     @Test func es256TokensVerifyWithThePublicKeyAlone() async throws {
         let key = ES256PrivateKey()
         let signer = try await TokenAuthority(settings: TokenSettings(es256PrivateKeyPEM: key.pemRepresentation))

@@ -11,7 +11,8 @@
 --   login            member of         used by (variable)
 --   trial_owner      (owns database)   `projector migrate` only (DATABASE_URL): a deployment credential, not a service's
 --   projector        trial_projector   `projector run`, `lag`, `rebuild` (PROJECTOR_DATABASE_URL)
---   ingest           trial_ingest      ingest's event_id conflict check (INGEST_DATABASE_URL)
+--   ingest           trial_ingest,     ingest's event_id and query reference checks, and the site read API
+--                    trial_site        (INGEST_DATABASE_URL)
 --   reporter_watch   trial_monitor     `reporter watch` (MONITOR_DATABASE_URL)
 --   audit_verify     trial_auditor     the scheduled `reporter audit verify` (AUDITOR_DATABASE_URL)
 --
@@ -37,7 +38,7 @@ SET log_statement = 'none';
 
 -- The group roles (the migrations create them too, when missing): created here so logins can join them first.
 SELECT format('CREATE ROLE %I NOLOGIN', name)
-FROM unnest(ARRAY['trial_projector', 'trial_monitor', 'trial_auditor', 'trial_unblinded', 'trial_ingest']) AS name
+FROM unnest(ARRAY['trial_projector', 'trial_monitor', 'trial_auditor', 'trial_unblinded', 'trial_ingest', 'trial_site']) AS name
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) \gexec
 
 SELECT format('CREATE ROLE %I LOGIN', name)
@@ -53,6 +54,8 @@ ALTER ROLE audit_verify   LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATIO
 
 GRANT trial_projector TO projector;
 GRANT trial_ingest TO ingest;
+-- ingest's site read API (issue 15) reads as trial_site through the same login.
+GRANT trial_site TO ingest;
 GRANT trial_monitor TO reporter_watch;
 GRANT trial_auditor TO audit_verify;
 
@@ -60,4 +63,4 @@ GRANT trial_auditor TO audit_verify;
 SELECT 'CREATE DATABASE trial OWNER trial_owner ENCODING ''UTF8'' TEMPLATE template0'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'trial') \gexec
 REVOKE ALL ON DATABASE trial FROM PUBLIC;
-GRANT CONNECT ON DATABASE trial TO trial_projector, trial_monitor, trial_auditor, trial_unblinded, trial_ingest;
+GRANT CONNECT ON DATABASE trial TO trial_projector, trial_monitor, trial_auditor, trial_unblinded, trial_ingest, trial_site;

@@ -37,6 +37,11 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     // Expedited (SUSAR) reporting: the sponsor's assessment of an adverse event and its reports to regulators
     case safetyAssessed = "safety.assessed"
     case regulatoryReportSubmitted = "regulatory_report.submitted"
+    // Data queries (issue 15): a monitor's question about a participant's recorded data, the site's answer, the close
+    case queryRaised = "query.raised"
+    case queryAnswered = "query.answered"
+    case queryClosed = "query.closed"
+    case queryReopened = "query.reopened"
     // Corrections
     case eventCorrected = "event.corrected"
     case eventVoided = "event.voided"
@@ -63,6 +68,12 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     /// A correction or void: authorized as the event it changes, not by its own type.
     public var changesAnotherEvent: Bool { self == .eventCorrected || self == .eventVoided }
 
+    /// A step of a data query's life. Never corrected or voided: a query's record is its steps, and a wrong step is
+    /// answered by the next one (a reopening, a new answer, a new query).
+    public var isDataQueryStep: Bool {
+        self == .queryRaised || self == .queryAnswered || self == .queryClosed || self == .queryReopened
+    }
+
     /// What the envelope identifies besides the study.
     public var scope: EventScope {
         switch self {
@@ -85,6 +96,9 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .participantRandomized, .unblindingPerformed: [.investigator]
         case .signalAcknowledged: [.monitor]
         case .safetyAssessed, .regulatoryReportSubmitted: [.sponsor]
+        // ICH E6(R3): the monitor (or sponsor) queries, the site answers (and corrects its own data), the monitor closes.
+        case .queryRaised: [.monitor, .sponsor]
+        case .queryClosed, .queryReopened: [.monitor]
         case .eventCorrected, .eventVoided: [.siteStaff, .investigator, .sponsor, .monitor]
         default: [.siteStaff, .investigator]
         }

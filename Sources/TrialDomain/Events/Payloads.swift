@@ -480,6 +480,10 @@ public indirect enum EventPayload: Sendable, Hashable {
     case medicationStopped(MedicationStopped)
     case safetyAssessed(SafetyAssessed)
     case regulatoryReportSubmitted(RegulatoryReportSubmitted)
+    case queryRaised(QueryRaised)
+    case queryAnswered(QueryAnswered)
+    case queryClosed(QueryClosed)
+    case queryReopened(QueryReopened)
     case eventCorrected(EventCorrected)
     case eventVoided(EventVoided)
 }

@@ -33,6 +33,45 @@ public enum JSONDiff {
         return changes
     }
 
+    /// What the JSON Pointer `pointer` (RFC 6901) names in `value`: `""` the value itself; nil when it names nothing.
+    public static func value(at pointer: String, in value: JSONValue) -> JSONValue? {
+        guard !pointer.isEmpty else { return value }
+        guard pointer.hasPrefix("/") else { return nil }
+        var current = value
+        for token in pointer.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            let key = unescape(token)
+            switch current {
+            case .object(let fields):
+                guard let next = fields[key] else { return nil }
+                current = next
+            case .array(let items):
+                // An index is digits without a leading zero (RFC 6901).
+                guard let index = Int(key), String(index) == key, items.indices.contains(index) else { return nil }
+                current = items[index]
+            default:
+                return nil
+            }
+        }
+        return current
+    }
+
+    /// A JSON Pointer token as the key it stands for: "~1" is "/", "~0" is "~" (in that order, RFC 6901).
+    static func unescape(_ token: Substring) -> String {
+        var key = ""
+        var tilde = false
+        for character in token {
+            if tilde {
+                key.append(character == "1" ? "/" : character == "0" ? "~" : character)
+                tilde = false
+            } else if character == "~" {
+                tilde = true
+            } else {
+                key.append(character)
+            }
+        }
+        return key
+    }
+
     /// `token` escaped for a JSON Pointer: "~" as "~0", "/" as "~1".
     public static func escape(_ token: String) -> String {
         var escaped = ""

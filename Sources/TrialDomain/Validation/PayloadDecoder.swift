@@ -39,6 +39,10 @@ enum PayloadDecoder {
         case .medicationStopped: medicationStopped(&r, c).map(EventPayload.medicationStopped)
         case .safetyAssessed: safetyAssessment(&r).map(EventPayload.safetyAssessed)
         case .regulatoryReportSubmitted: regulatoryReport(&r).map(EventPayload.regulatoryReportSubmitted)
+        case .queryRaised: queryRaised(&r).map(EventPayload.queryRaised)
+        case .queryAnswered: queryAnswered(&r).map(EventPayload.queryAnswered)
+        case .queryClosed: queryClosed(&r).map(EventPayload.queryClosed)
+        case .queryReopened: queryReopened(&r).map(EventPayload.queryReopened)
         case .eventCorrected: correction(&r, c).map(EventPayload.eventCorrected)
         case .eventVoided: void(&r, c).map(EventPayload.eventVoided)
         }
@@ -646,6 +650,10 @@ enum PayloadDecoder {
         }
         if type.changesAnotherEvent {
             r.report(key, refusal)
+            return nil
+        }
+        if type.isDataQueryStep {
+            r.report(key, "a data query's steps are not changed: answer or reopen the query, or raise a new one")
             return nil
         }
         return type

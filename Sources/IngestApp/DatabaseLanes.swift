@@ -1,0 +1,139 @@
+import Dispatch
+import Logging
+import Postgres
+import ServiceRuntime
+import Synchronization
+import TrialDomain
+import TrialDomainPostgres
+
+/// A few read-only connections to PostgreSQL as one role, for ingest: the archive's content digests and query
+/// references (as `trial_ingest`), and the site read API (as `trial_site`).
+///
+/// libpq blocks, so no call ever runs on Swift's cooperative pool: each read runs on one of a few serial dispatch
+/// queues ("lanes"), each owning at most one connection. Every read is bounded: a short connect timeout, a statement
+/// timeout, a limit on the time spent waiting for a lane, and a pause before reconnecting after a failure. When
+/// PostgreSQL cannot answer in time the answer is a failure the caller decides about (the digest check accepts as
+/// without it; the site API answers 503). A warning is logged once per outage, not once per request.
+public final class DatabaseLanes: Sendable {
+    /// Connections to PostgreSQL at most.
+    public static let lanes = 2
+    /// Statement timeout, and the longest a request waits for a lane before giving up, unless the caller says otherwise.
+    public static let defaultTimeoutMilliseconds = 1_000
+    /// libpq's `connect_timeout` (whole seconds; 2 is its smallest useful value).
+    public static let connectTimeoutSeconds = 2
+    /// After a failure, a lane does not try to connect again for this long: an outage costs no request a timeout.
+    public static let pauseAfterFailureMilliseconds = 1_000
+
+    private let url: String
+    private let role: DatabaseRole
+    private let timeoutMilliseconds: Int
+    /// What the outage warning says ingest does meanwhile.
+    private let meanwhile: String
+    private let logger: Logger
+    private let lanes: [Lane]
+    private let nextLane = Atomic<Int>(0)
+    private let inOutage = Atomic<Bool>(false)
+
+    /// - Parameter timeoutMilliseconds: Statement timeout and longest wait for a lane: short where the read is only a
+    ///   check ingest can do without, longer where it is the answer (the site read API).
+    public init(url: String, role: DatabaseRole, timeoutMilliseconds: Int = DatabaseLanes.defaultTimeoutMilliseconds, logger: Logger,
+                meanwhile: String) {
+        self.url = Self.withConnectTimeout(url)
+        self.role = role
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.meanwhile = meanwhile
+        self.logger = logger
+        lanes = (0..<Self.lanes).map { Lane(label: "ingest.\(role.rawValue).\($0)") }
+    }
+
+    struct LookupFailure: Error {
+        var reason: String
+    }
+
+    /// Runs `work` on a lane's connection; a failure when PostgreSQL could not be asked in time.
+    func read<T: Sendable>(_ work: @escaping @Sendable (PostgresConnection) throws -> T) async -> Result<T, LookupFailure> {
+        let lane = lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count]
+        let deadline = DispatchTime.now() + .milliseconds(timeoutMilliseconds)
+        let result: Result<T, LookupFailure> = await withCheckedContinuation { done in
+            lane.queue.async { done.resume(returning: self.read(work, on: lane, deadline: deadline)) }
+        }
+        switch result {
+        case .success:
+            if inOutage.exchange(false, ordering: .relaxed) {
+                logger.notice("PostgreSQL answers \(role.rawValue)'s reads again")
+            }
+        case .failure(let failure):
+            if !inOutage.exchange(true, ordering: .relaxed) {
+                logger.warning("cannot read PostgreSQL as \(role.rawValue); \(meanwhile) until it answers again",
+                               metadata: ["reason": "\(failure.reason)"])
+            }
+        }
+        return result
+    }
+
+    /// Runs on the lane's queue only.
+    private func read<T>(_ work: (PostgresConnection) throws -> T, on lane: Lane, deadline: DispatchTime) -> Result<T, LookupFailure> {
+        guard DispatchTime.now() < deadline else {
+            return .failure(LookupFailure(reason: "waited more than \(timeoutMilliseconds) ms for a connection"))
+        }
+        do {
+            let db = try lane.connection ?? connect(lane)
+            return .success(try work(db))
+        } catch {
+            lane.connection = nil
+            lane.retryAt = DispatchTime.now() + .milliseconds(Self.pauseAfterFailureMilliseconds)
+            return .failure(LookupFailure(reason: "\(error)"))
+        }
+    }
+
+    private func connect(_ lane: Lane) throws -> PostgresConnection {
+        guard DispatchTime.now() >= lane.retryAt else {
+            throw LookupFailure(reason: "pausing \(Self.pauseAfterFailureMilliseconds) ms after a failed attempt")
+        }
+        let db = try PostgresConnection(url: url, role: role.rawValue)
+        try db.query("SELECT set_config('statement_timeout', \(String(timeoutMilliseconds)), false)")
+        lane.connection = db
+        return db
+    }
+
+    /// Adds libpq's `connect_timeout` unless the URL sets one, so an unreachable host cannot hold a lane for minutes.
+    static func withConnectTimeout(_ url: String) -> String {
+        guard !url.contains("connect_timeout") else { return url }
+        let setting = "connect_timeout=\(connectTimeoutSeconds)"
+        if url.contains("://") { return url + (url.contains("?") ? "&" : "?") + setting }
+        return url + " " + setting
+    }
+
+    /// A serial queue and the connection only it touches.
+    private final class Lane: @unchecked Sendable {
+        let queue: DispatchQueue
+        var connection: PostgresConnection?
+        var retryAt = DispatchTime.now()
+
+        init(label: String) {
+            queue = DispatchQueue(label: label)
+        }
+    }
+}
+
+/// What ingest may read of the archive, as `trial_ingest`: content digests (to refuse a reused event_id with other
+/// content, 409) and what a data query's step names (`audit.event_references`: participant, type, changed event).
+extension DatabaseLanes {
+    /// Digest (lowercase hex) per archived event_id among `eventIDs` (lowercase UUIDs), or nil when PostgreSQL could
+    /// not be asked in time.
+    public func digests(_ eventIDs: [String]) async -> [String: String]? {
+        try? await read { db in
+            var digests: [String: String] = [:]
+            for (id, digest) in try db.query("""
+                SELECT event_id::text AS event_id, encode(content_sha256, 'hex') AS digest FROM audit.event_digests
+                WHERE event_id = ANY(\(array: eventIDs)::uuid[])
+                """).decode((String, String).self) { digests[id] = digest }
+            return digests
+        }.get()
+    }
+
+    /// What the archive holds under each of `eventIDs`, or nil when PostgreSQL could not be asked in time.
+    public func references(_ eventIDs: [String]) async -> [String: DataQueries.Target]? {
+        try? await read { db in try DataQueries.Target.load(eventIDs, db) }.get()
+    }
+}
