@@ -152,9 +152,14 @@ public enum SafetyRules {
             // A medication taken from, or stopped near, a day a dose was already judged changes that judgement (a day
             // either side: see `Medication.taken`), and so does a second stop (the later one counts).
             case .medicationStarted(let m): previousDoseAt.map { Timestamp.date(m.startedOn, adding: -1) > $0.utcDate } ?? true
+            // A stop also changes what a finding on an earlier dose says of the medication taken then ("stopped …,
+            // washout …", as a fold of the whole history reads it): once a dose was judged on or after its start.
             case .medicationStopped(let m):
                 medications[m.medicationID]?.stoppedOn == nil
                     && (previousDoseAt.map { Timestamp.date(m.stoppedOn, adding: 1) > $0.utcDate } ?? true)
+                    && !(previousDoseAt.map { dose in
+                        medications[m.medicationID]?.startedOn.map { Timestamp.date($0, adding: -1) <= dose.utcDate } ?? false
+                    } ?? false)
             default: true
             }
         }
