@@ -255,6 +255,16 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     /// Theft or loss (`drug.lost`): the DEA must be told within one business day of discovery.
     case drugLoss = "drug_loss"
 
+    /// Signals of a site's lot record (judged per site and lot, outside any participant's fold): acknowledged by a
+    /// `signal.acknowledged` naming the site only. One naming a participant would be applied to that participant's
+    /// signals, find none, and change nothing.
+    public var isAcknowledgedBySite: Bool {
+        switch self {
+        case .accountabilityDiscrepancy, .expiredLotUsed, .undispensedLotUsed, .inventoryDiscrepancy, .drugLoss: true
+        default: false
+        }
+    }
+
     public var severity: Severity {
         switch self {
         case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality, .contraindicatedMedication, .expiredLotUsed,

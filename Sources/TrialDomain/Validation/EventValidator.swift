@@ -147,6 +147,11 @@ public struct EventValidator: Sendable {
 
         if mode == .submission, let payload {
             Self.checkChangedEventScope(payload, siteID: siteID, participantID: participantID, &r)
+            if case .signalAcknowledged(let a) = payload, participantID != nil,
+               let rule = SafetyRule(rawValue: String(a.signalID.prefix { $0 != ":" })), rule.isAcknowledgedBySite {
+                r.report("participant_id", "\(rule.rawValue) signals belong to the site's lot record and are acknowledged by the site: "
+                    + "send signal.acknowledged without participant_id")
+            }
         }
 
         guard r.issues.isEmpty, scopeValid, let eventID, let type, let schemaVersion, let studyID,
