@@ -227,8 +227,9 @@ public struct BatchWriter: Sendable {
             if fresh.count >= ArchiveRows.copyFrom {
                 var rows = PostgresCopyText(reservingCapacity: fresh.reduce(0) { $0 + $1.1.canonicalData.count + $1.0.value.count + 400 })
                 for row in chained {
-                    ArchiveRows.appendRow(row.form.archiveColumns ?? row.form.copyColumns(row.record, topic: topic),
-                                          chainSeq: row.chainSeq, chainHash: row.chainHash, to: &rows)
+                    let columns = row.form.archiveColumns
+                        ?? ArchiveForm.copyColumns(row.form.event, row.form.canonicalData, row.record, topic: topic)
+                    ArchiveRows.appendRow(columns, chainSeq: row.chainSeq, chainHash: row.chainHash, to: &rows)
                 }
                 try ArchiveRows.copy(rows, db)
             } else {
@@ -305,12 +306,8 @@ struct ArchiveForm: Sendable {
         archiveColumns = copyable ? Self.copyColumns(event, canonicalData, record, topic: topic) : nil
     }
 
-    func copyColumns(_ record: KafkaRecord, topic: String) -> PostgresCopyText {
-        Self.copyColumns(event, canonicalData, record, topic: topic)
-    }
-
-    private static func copyColumns(_ event: RecordedEvent, _ canonicalData: [UInt8], _ record: KafkaRecord,
-                                    topic: String) -> PostgresCopyText {
+    static func copyColumns(_ event: RecordedEvent, _ canonicalData: [UInt8], _ record: KafkaRecord,
+                            topic: String) -> PostgresCopyText {
         ArchiveRows.leadingColumns(of: event, canonicalData: canonicalData, envelope: record.value,
                                    topic: topic, partition: record.partition, offset: record.offset)
     }
