@@ -6,6 +6,7 @@ import CoreMetrics
 import Metrics
 import TrialAuth
 import TrialDomain
+import TrialDomainPostgres
 
 /// Where an accepted event was durably stored.
 public struct Acceptance: Sendable {
@@ -46,7 +47,7 @@ public struct IngestService: Sendable {
         self.producer = producer
         self.logger = logger
         self.clock = clock
-        validator = EventValidator(clockSkewSeconds: Int64(configuration.clockSkewSeconds))
+        validator = EventValidator(clockSkewSeconds: Int64(configuration.clockSkewSeconds), knowsTimeZone: SiteTimeZone.isKnown)
         archive = configuration.databaseURL.map {
             DatabaseLanes(url: $0, role: .ingest, logger: logger, meanwhile: """
                 accepting events without checking for reused event_ids (the projector still parks conflicts in \

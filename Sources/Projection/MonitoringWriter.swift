@@ -604,8 +604,10 @@ enum MonitoringWriter {
         var corrections: [CorrectionRow] = []
         var signals: [SignalRow] = []
         var acks: [(site: String, signal: String, by: String, at: Timestamp)] = []
+        var profiles: [SiteProfileRow] = []
         for site in sites {
-            let rows = SiteFold.rows(siteID: site, events: bySite[site] ?? [])
+            let rows = SiteFold.rows(siteID: site, events: bySite[site] ?? [], timeZones: SiteTimeZone.named)
+            profiles += rows.profile.map { [$0] } ?? []
             movements += rows.movements
             counts += rows.counts
             deviations += rows.deviations
@@ -613,6 +615,7 @@ enum MonitoringWriter {
             signals += rows.signals
             acks += rows.acknowledgements.sorted { $0.key < $1.key }.map { (site, $0.key, $0.value.by, $0.value.at) }
         }
+        try writeProfiles(profiles, of: sites, db)
         try ParticipantTables.insertMovements(movements, db)
         try ParticipantTables.insertCounts(counts, db)
         accountability.resum.formUnion(movements.map { LotKey(site: $0.siteID, lot: $0.lot) } + counts.map { LotKey(site: $0.siteID, lot: $0.lot) })
@@ -659,12 +662,14 @@ enum MonitoringWriter {
             for row in try db.query("""
                 SELECT site_id, lot, received::text, dispensed::text, administered::text, returned_by_participants::text,
                        returned_to_sponsor::text, destroyed::text, lost::text, array_to_string(movement_units, ','), array_to_string(dose_units, ','),
-                       last_movement_at, last_movement_event_id::text
+                       first_movement_at, first_movement_event_id::text, last_movement_at, last_movement_event_id::text
                 FROM unblinded.drug_accountability
                 WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: keys.map(\.site))::text[], \(array: keys.map(\.lot))::text[]))
                 """) {
-                let (site, lot, received, dispensed, administered, byParticipants, toSponsor, destroyed, lost, movementUnits, doseUnits, lastAt, lastID)
-                    = try row.decode((String, String, String, String, String, String, String, String, String, String, String, Timestamp?, String?).self)
+                let (site, lot, received, dispensed, administered, byParticipants, toSponsor, destroyed, lost, movementUnits, doseUnits,
+                     firstAt, firstID, lastAt, lastID)
+                    = try row.decode((String, String, String, String, String, String, String, String, String, String, String,
+                                      Timestamp?, String?, Timestamp?, String?).self)
                 func micro(_ text: String) throws -> Int64 {
                     guard let value = LotAccountability.micro(decimal: text) else { throw ProjectionError.accountability(site: site, lot: lot, value: text) }
                     return value
@@ -674,6 +679,7 @@ enum MonitoringWriter {
                     doseUnits: Set(doseUnits.split(separator: ",").map(String.init)), received: try micro(received),
                     dispensed: try micro(dispensed), administered: try micro(administered), returnedByParticipants: try micro(byParticipants),
                     returnedToSponsor: try micro(toSponsor), destroyed: try micro(destroyed), lost: try micro(lost),
+                    firstMovement: firstAt.flatMap { at in firstID.map { (at, $0) } },
                     lastMovement: lastAt.flatMap { at in lastID.map { (at, $0) } })
             }
             for m in settled.movements where added.contains(LotKey(site: m.siteID, lot: m.lot)) {
@@ -740,7 +746,7 @@ enum MonitoringWriter {
         }
         var doses: [LotKey: [LotCustody.Dose]] = [:]
         for row in try db.query("""
-            SELECT event_id::text, site_id, participant_id, lot, administered_at, coalesce(administered_on, administered_at::date)::text
+            SELECT event_id::text, site_id, participant_id, lot, administered_at, coalesce(administered_on, (administered_at AT TIME ZONE 'UTC')::date)::text
             FROM unblinded.dose_products WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))
             """) {
             let (eventID, site, participant, lot, at, on) = try row.decode((String, String, String, String, Timestamp, String).self)
@@ -774,12 +780,13 @@ enum MonitoringWriter {
             RETURNING CASE WHEN status = 'open' THEN signal_id END
             """).decode(String?.self).compactMap { $0 })
         try db.enqueue("DELETE FROM unblinded.custody_signals WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))")
+        let zones = try siteTimeZones(Array(Set(lotSites)), db)
         var signals: [SignalRow] = []
         var owners: [(signal: String, lot: LotKey)] = []
         var judgedCounts: [InventoryCountRow] = []
         for key in touched {
             let judgement = LotCustody.judge(siteID: key.site, lot: key.lot, movements: movements[key] ?? [], doses: doses[key] ?? [],
-                                             counts: counts[key] ?? [], acknowledgements: acknowledgements)
+                                             counts: counts[key] ?? [], zone: zones[key.site], acknowledgements: acknowledgements)
             signals += judgement.signals
             owners += judgement.signals.map { ($0.signalID, key) }
             judgedCounts += judgement.counts
@@ -796,20 +803,23 @@ enum MonitoringWriter {
     }
 
     private static func writeAccountability(_ lots: [LotKey: LotAccountability], touched: [LotKey], _ db: PostgresConnection) throws {
+        // The lots' signals go with their rows: named after each lot's earliest movement as it was (it may be another now).
         try db.enqueue("""
-            DELETE FROM unblinded.drug_accountability
-            WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: touched.map(\.site))::text[], \(array: touched.map(\.lot))::text[]))
+            WITH gone AS (
+                DELETE FROM unblinded.drug_accountability
+                WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: touched.map(\.site))::text[], \(array: touched.map(\.lot))::text[]))
+                RETURNING first_movement_event_id)
+            DELETE FROM monitoring.safety_signals
+            WHERE signal_id IN (SELECT \(SignalRow.id(.accountabilityDiscrepancy, ""))::text || first_movement_event_id::text FROM gone)
             """)
-        let signalIDs = touched.map { "\(SafetyRule.accountabilityDiscrepancy.rawValue):\($0.site)/\($0.lot)" }
-        try db.enqueue("DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: signalIDs)::text[])")
         let rows = touched.compactMap { lots[$0] }
         guard !rows.isEmpty else { return }
         try db.enqueue("""
             INSERT INTO unblinded.drug_accountability (site_id, lot, unit, received, dispensed, administered, returned_by_participants,
                 returned_to_sponsor, destroyed, lost, balance, discrepancy, discrepancy_reason, movement_units, dose_units,
-                last_movement_at, last_movement_event_id)
+                first_movement_at, first_movement_event_id, last_movement_at, last_movement_event_id)
             SELECT s, l, u, r::numeric, d::numeric, a::numeric, rp::numeric, rs::numeric, x::numeric, lo::numeric, b::numeric, dr IS NOT NULL, dr,
-                   string_to_array(mu, ','), string_to_array(du, ','), la, le
+                   string_to_array(mu, ','), string_to_array(du, ','), fa, fe, la, le
             FROM unnest(\(array: rows.map(\.siteID))::text[], \(array: rows.map(\.lot))::text[], \(array: rows.map(\.unit))::text[],
                         \(array: rows.map { LotAccountability.decimal($0.received) })::text[],
                         \(array: rows.map { LotAccountability.decimal($0.dispensed) })::text[],
@@ -821,9 +831,11 @@ enum MonitoringWriter {
                         \(array: rows.map { LotAccountability.decimal($0.balance) })::text[], \(array: rows.map(\.discrepancy))::text[],
                         \(array: rows.map { $0.movementUnits.sorted().joined(separator: ",") })::text[],
                         \(array: rows.map { $0.doseUnits.sorted().joined(separator: ",") })::text[],
+                        \(array: rows.map { $0.firstMovement?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.firstMovement?.eventID })::uuid[],
                         \(array: rows.map { $0.lastMovement?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.lastMovement?.eventID })::uuid[])
-                AS x(s, l, u, r, d, a, rp, rs, x, lo, b, dr, mu, du, la, le)
+                AS x(s, l, u, r, d, a, rp, rs, x, lo, b, dr, mu, du, fa, fe, la, le)
             """)
+        let signalIDs = rows.compactMap(\.signalID) + rows.map(\.legacySignalID)
         var acknowledgements: [String: (by: String, at: Timestamp)] = [:]
         for row in try db.query("""
             SELECT signal_id, acknowledged_by, acknowledged_at FROM monitoring.site_acknowledgements WHERE signal_id = ANY(\(array: signalIDs)::text[])
@@ -832,8 +844,34 @@ enum MonitoringWriter {
             acknowledgements[signal] = (by, at)
         }
         try ParticipantTables.insertSignals(rows.compactMap { lot in
-            lot.signal(acknowledgement: acknowledgements["\(SafetyRule.accountabilityDiscrepancy.rawValue):\(lot.siteID)/\(lot.lot)"])
+            lot.signal(acknowledgement: lot.signalID.flatMap { acknowledgements[$0] } ?? acknowledgements[lot.legacySignalID])
         }, db)
+    }
+
+    /// What the sites' latest `site.activated` says; a site's time zone decides its calendar days (`judgeCustody`).
+    private static func writeProfiles(_ profiles: [SiteProfileRow], of sites: [String], _ db: PostgresConnection) throws {
+        try db.enqueue("DELETE FROM monitoring.site_profiles WHERE site_id = ANY(\(array: sites)::text[])")
+        guard !profiles.isEmpty else { return }
+        try db.enqueue("""
+            INSERT INTO monitoring.site_profiles (site_id, site_name, country, principal_investigator, protocol_version, time_zone,
+                                                  activated_event_id, activated_at)
+            SELECT * FROM unnest(\(array: profiles.map(\.siteID))::text[], \(array: profiles.map(\.siteName))::text[],
+                                 \(array: profiles.map(\.country))::text[], \(array: profiles.map(\.principalInvestigator))::text[],
+                                 \(array: profiles.map(\.protocolVersion))::text[], \(array: profiles.map(\.timeZone))::text[],
+                                 \(array: profiles.map(\.eventID))::uuid[], \(array: profiles.map(\.activatedAt.rfc3339))::timestamptz[])
+            """)
+    }
+
+    /// The time zones of these sites that have one the database knows (`monitoring.site_profiles`).
+    static func siteTimeZones(_ sites: [String], _ db: PostgresConnection) throws -> [String: SiteTimeZone] {
+        var zones: [String: SiteTimeZone] = [:]
+        for row in try db.query("""
+            SELECT site_id, time_zone FROM monitoring.site_profiles WHERE site_id = ANY(\(array: sites)::text[]) AND time_zone IS NOT NULL
+            """) {
+            let (site, name) = try row.decode((String, String).self)
+            zones[site] = SiteTimeZone.named(name)
+        }
+        return zones
     }
 
     /// Last event received per site: a maximum and a count, so arrival order cannot matter.

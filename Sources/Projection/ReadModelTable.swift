@@ -52,6 +52,8 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     /// Data queries (issue 15): facts per query and every step, from `DataQueryWriter`, not the participant fold.
     static let dataQueries = Self("monitoring", "data_queries", key: "query_id")
     static let querySteps = Self("monitoring", "query_steps")
+    /// What each site's latest `site.activated` says, its time zone included (migration 0024).
+    static let siteProfiles = Self("monitoring", "site_profiles", key: "site_id", type: "text")
     static let allocations = Self("unblinded", "allocations", key: "participant_id", type: "text")
     /// What was given with each dose (substance, amount, lot): the unblinded half of `doses`.
     static let doseProducts = Self("unblinded", "dose_products")
@@ -66,7 +68,7 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     public static let all: [ReadModelTable] = [
         participants, doses, assessments, vitals, adverseEvents, deviations, corrections, safetySignals, siteActivity,
         siteAcknowledgements, protocolVersions, allocations, doseProducts, drugMovements, drugAccountability, concomitantMedications,
-        expeditedReportClocks, drugCounts, custodySignals, dataQueries, querySteps,
+        expeditedReportClocks, drugCounts, custodySignals, dataQueries, querySteps, siteProfiles,
     ]
 
     /// The table a participant's rows of this kind live in.

@@ -157,10 +157,12 @@ private struct Builder {
     }
 
     mutating func site(_ site: String, index: Int) {
-        let countries = ["NZ", "AU", "NL", "DE", "GB", "CA"]
-        add(.siteActivated, role: .sponsor, site: site, at: start.adding(days: -14), [
-            "site_name": .string("Clinical Research Unit \(site)"), "country": .string(countries[index % countries.count]),
-            "principal_investigator": .string("Dr. PI \(site)"), "protocol_version": "1.0",
+        let countries = [("NZ", "Pacific/Auckland"), ("AU", "Australia/Sydney"), ("NL", "Europe/Amsterdam"), ("DE", "Europe/Berlin"),
+                         ("GB", "Europe/London"), ("CA", "America/Toronto")]
+        let (country, zone) = countries[index % countries.count]
+        add(.siteActivated, version: 2, role: .sponsor, site: site, at: start.adding(days: -14), [
+            "site_name": .string("Clinical Research Unit \(site)"), "country": .string(country),
+            "principal_investigator": .string("Dr. PI \(site)"), "protocol_version": "1.0", "time_zone": .string(zone),
         ])
         // At most about 25 ug a week is dispensed per participant; longer studies receive proportionally more.
         let receivedStock = Double(max(200, 25 * configuration.weeks)) * Double(configuration.participantsPerSite) + 500

@@ -157,4 +157,30 @@ struct ChainOfCustodyReadModelTests {
         let details = try monitor.query("SELECT details FROM monitoring.safety_signals").decode(String.self).joined(separator: "\n")
         for revealing in ["L1", " ug", "lsd", "963", "980"] { #expect(!details.contains(revealing), "a monitor can read '\(revealing)'") }
     }
+
+    /// Issue 14's review: the expiry is compared with the site's own calendar day of a dose (its `site.activated` v2 time
+    /// zone), not the day of the zone the dose was written in; an activation arriving after the doses judges them again.
+    @Test func expiryIsJudgedOnTheSitesDayInItsTimeZone() throws {
+        let db = try TestStack.migratedDatabase()
+        var s = ParticipantStory.standard()
+        s.add(.drugReceived, day: -5, ["lot": "L1", "substance": "lsd", "quantity": 100, "unit": "ug", "supplier": "P", "expires_on": "2026-01-08"])
+        s.add(.drugDispensed, day: -1, ["lot": "L1", "quantity": 20, "unit": "ug"])
+        func dose(hour: Double) -> String {
+            s.add(.doseAdministered, day: 4, hour: hour, ["substance": "lsd", "amount": 8, "unit": "ug", "route": "sublingual",
+                                                          "supervised": true, "lot": "L1", "administered_by": "nurse"])
+        }
+        // Written in UTC: 2026-01-09T03:00Z is 22:00 on the 8th in Toronto (the lot's last day); 06:00Z is the 9th there.
+        let evening = dose(hour: 3)
+        let night = dose(hour: 6)
+        try TestStack.apply(s.events, to: db)
+        let expired: PostgresQuery = "SELECT signal_id FROM monitoring.safety_signals WHERE rule = 'expired_lot_used' ORDER BY 1"
+        // No zone on record yet (no activation): the day as written, UTC, so both doses count as the 9th.
+        #expect(try db.query(expired).decode(String.self) == ["expired_lot_used:\(evening)", "expired_lot_used:\(night)"].sorted())
+        var activation = ParticipantStory(counter: 500)
+        activation.add(.siteActivated, day: -30, ["site_name": "Unit", "country": "CA", "principal_investigator": "Dr. A",
+                                                  "protocol_version": "1.0", "time_zone": "America/Toronto"])
+        try TestStack.apply(activation.events, to: db, from: Int64(s.events.count))
+        #expect(try db.query(expired).decode(String.self) == ["expired_lot_used:\(night)"])
+        #expect(try db.query("SELECT time_zone FROM monitoring.site_profiles WHERE site_id = 'S01'").decode(String.self) == ["America/Toronto"])
+    }
 }

@@ -40,10 +40,12 @@ struct MonitoringTests {
         let row = try db.query("SELECT balance::text, discrepancy, discrepancy_reason FROM unblinded.drug_accountability WHERE lot = 'L1'")
         #expect(row.rows == [["-20", "t", "balance is negative (-20 ug)"]])
         let signal = try db.query("SELECT signal_id, status, participant_id FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'")
-        #expect(signal.rows == [["accountability_discrepancy:S01/L1", "open", nil]])
-        // A monitor acknowledges the site signal.
+        // Named after the lot's first movement (its receipt), never the lot: monitors must not learn which lot it is.
+        let receipt = events.first { $0.type == .drugReceived }!.eventID
+        #expect(signal.rows == [["accountability_discrepancy:\(receipt)", "open", nil]])
+        // A monitor acknowledges the site signal by that name.
         var ack = ParticipantStory(counter: 200)
-        ack.add(.signalAcknowledged, day: 20, ["signal_id": "accountability_discrepancy:S01/L1", "note": "pharmacy recount"],
+        ack.add(.signalAcknowledged, day: 20, ["signal_id": .string("accountability_discrepancy:\(receipt)"), "note": "pharmacy recount"],
                 siteLevel: true, recordedBy: "monitor.mo")
         try TestStack.apply(ack.events, to: db, from: Int64(events.count + 1))
         #expect(try db.query("SELECT status, acknowledged_by FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'").rows

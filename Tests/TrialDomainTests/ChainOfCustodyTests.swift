@@ -111,14 +111,82 @@ struct ChainOfCustodyTests {
     }
 
     @Test func deaNotificationDeadlineIsTheEndOfTheNextBusinessDay() {
-        // Wednesday → end of Thursday; Friday and Saturday and Sunday → end of Monday; in the zone the site wrote.
-        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-07T10:00:00+02:00") == Timestamp(rfc3339: "2026-01-09T00:00:00+02:00"))
-        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-09T16:00:00Z") == Timestamp(rfc3339: "2026-01-13T00:00:00Z"))
-        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-10T08:00:00Z") == Timestamp(rfc3339: "2026-01-13T00:00:00Z"))
-        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-11T08:00:00Z") == Timestamp(rfc3339: "2026-01-13T00:00:00Z"))
+        // Wednesday → end of Thursday; Friday and Saturday and Sunday → end of Monday; in the zone the site wrote (a site
+        // whose activation names no time zone).
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-07T10:00:00+02:00", zone: nil) == Timestamp(rfc3339: "2026-01-09T00:00:00+02:00"))
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-09T16:00:00Z", zone: nil) == Timestamp(rfc3339: "2026-01-13T00:00:00Z"))
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-10T08:00:00Z", zone: nil) == Timestamp(rfc3339: "2026-01-13T00:00:00Z"))
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-11T08:00:00Z", zone: nil) == Timestamp(rfc3339: "2026-01-13T00:00:00Z"))
         // Friday evening at UTC-5 is Saturday in UTC: the site's Friday counts, due by the end of its Monday.
-        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-09T23:30:00-05:00") == Timestamp(rfc3339: "2026-01-13T05:00:00Z"))
-        #expect(DrugLossNotification.dueDay(discoveredAt: "2026-01-09T23:30:00-05:00") == "2026-01-12")
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-01-09T23:30:00-05:00", zone: nil) == Timestamp(rfc3339: "2026-01-13T05:00:00Z"))
+        #expect(DrugLossNotification.dueDay(discoveredAt: "2026-01-09T23:30:00-05:00", zone: nil) == "2026-01-12")
+    }
+
+    /// New York's rules of 2026 by hand: EST (UTC−5), EDT (UTC−4) from 2026-03-08T07:00Z to 2026-11-01T06:00Z.
+    static let newYork = SiteTimeZone(identifier: "America/New_York") { t in
+        t >= Timestamp(rfc3339: "2026-03-08T07:00:00Z")! && t < Timestamp(rfc3339: "2026-11-01T06:00:00Z")! ? -4 * 3600 : -5 * 3600
+    }
+
+    /// The review's finding: a site that writes its instants in UTC had its DEA deadline counted on UTC days. With the
+    /// site's time zone on record, its own calendar decides, whatever zone the instant was written in.
+    @Test func deaDeadlineCountsTheSitesOwnCalendarDay() {
+        // Wednesday 22:30 in New York, written in UTC (already Thursday there): due by the end of the site's Thursday.
+        let written = "2026-01-08T03:30:00Z"
+        #expect(DrugLossNotification.dueDay(discoveredAt: written, zone: Self.newYork) == "2026-01-08")
+        #expect(DrugLossNotification.deadline(discoveredAt: written, zone: Self.newYork) == Timestamp(rfc3339: "2026-01-09T05:00:00Z"))
+        // Without the site's zone the UTC day counts: a day later.
+        #expect(DrugLossNotification.deadline(discoveredAt: written, zone: nil) == Timestamp(rfc3339: "2026-01-10T00:00:00Z"))
+        // Friday in March: due Monday; daylight saving time began on the Sunday, so Tuesday begins at 04:00Z.
+        #expect(DrugLossNotification.deadline(discoveredAt: "2026-03-06T15:00:00Z", zone: Self.newYork)
+                == Timestamp(rfc3339: "2026-03-10T04:00:00Z"))
+    }
+
+    @Test func siteDaysBeginAtLocalMidnightOrAtTheChangeWhenMidnightIsSkipped() {
+        #expect(Self.newYork.startOfDay("2026-03-08") == Timestamp(rfc3339: "2026-03-08T05:00:00Z"))
+        #expect(Self.newYork.startOfDay("2026-03-09") == Timestamp(rfc3339: "2026-03-09T04:00:00Z"))
+        #expect(Self.newYork.day(of: Timestamp(rfc3339: "2026-11-01T03:59:59Z")!) == "2026-10-31")
+        // Clocks go from 00:00 (UTC−4) to 01:00 (UTC−3) at 04:00Z: the day begins then. Back at midnight: once, at 04:00Z.
+        let forward = SiteTimeZone(identifier: "Test/Forward") { $0 >= Timestamp(rfc3339: "2026-09-06T04:00:00Z")! ? -3 * 3600 : -4 * 3600 }
+        #expect(forward.startOfDay("2026-09-06") == Timestamp(rfc3339: "2026-09-06T04:00:00Z"))
+        #expect(forward.startOfDay("2026-09-05") == Timestamp(rfc3339: "2026-09-05T04:00:00Z"))
+        let back = SiteTimeZone(identifier: "Test/Back") { $0 >= Timestamp(rfc3339: "2026-04-05T03:00:00Z")! ? -4 * 3600 : -3 * 3600 }
+        #expect(back.startOfDay("2026-04-05") == Timestamp(rfc3339: "2026-04-05T04:00:00Z"))
+        #expect(SiteTimeZone.fixed("UTC", secondsEastOfUTC: 0).startOfDay("2026-02-30") == nil)
+    }
+
+    /// The expiry is compared with the site's calendar day of the dose, not the day of the zone it was written in.
+    @Test func expiryIsJudgedOnTheSitesCalendarDay() {
+        let movements = [Self.receipt, Self.movement("d1", .dispensed, 10, day: 0, participant: "S01-0001")]
+        // 2026-01-09T03:00Z is 22:00 on the 8th in New York, the lot's last day; 06:00Z is 01:00 on the 9th.
+        func dose(_ id: String, _ utc: String) -> LotCustody.Dose {
+            let at = Timestamp(rfc3339: utc)!
+            return LotCustody.Dose(eventID: id, participantID: "S01-0001", administeredAt: at, administeredOn: at.utcDate)
+        }
+        let evening = [dose("x1", "2026-01-09T03:00:00Z")]
+        #expect(LotCustody.judge(siteID: "S01", lot: "LSD-SECRET-7", movements: movements, doses: evening, counts: [], zone: Self.newYork)
+            .signals.isEmpty)
+        #expect(LotCustody.judge(siteID: "S01", lot: "LSD-SECRET-7", movements: movements, doses: evening, counts: [])
+            .signals.map(\.rule) == [.expiredLotUsed])
+        let night = [dose("x2", "2026-01-09T06:00:00Z")]
+        #expect(LotCustody.judge(siteID: "S01", lot: "LSD-SECRET-7", movements: movements, doses: night, counts: [], zone: Self.newYork)
+            .signals.map(\.rule) == [.expiredLotUsed])
+    }
+
+    /// A dose after the participant returned everything dispensed to them used a lot they no longer held.
+    @Test func aDoseAfterAFullReturnIsOutOfCustody() throws {
+        let dispensed = Self.movement("d1", .dispensed, 10, day: 0, participant: "S01-0001")
+        let dose = [Self.dose("x1", day: 2)]
+        let full = Self.judge([Self.receipt, dispensed, Self.movement("b1", .returned, 10, day: 1, participant: "S01-0001")], dose)
+        let signal = try #require(full.signals.first)
+        #expect(signal.rule == .undispensedLotUsed && signal.details.contains("returned in full"))
+        // Part returned, or returned only after the dose (or at its very instant): still in their hands.
+        #expect(Self.judge([Self.receipt, dispensed, Self.movement("b1", .returned, 4, day: 1, participant: "S01-0001")], dose).signals.isEmpty)
+        #expect(Self.judge([Self.receipt, dispensed, Self.movement("b1", .returned, 10, day: 2, participant: "S01-0001")], dose).signals.isEmpty)
+        #expect(Self.judge([Self.receipt, dispensed, Self.movement("b1", .returned, 10, day: 3, participant: "S01-0001")], dose).signals.isEmpty)
+        // Dispensed again after the full return: held again.
+        let again = Self.movement("d2", .dispensed, 10, day: 1, participant: "S01-0001")
+        #expect(Self.judge([Self.receipt, dispensed, Self.movement("b1", .returned, 10, day: 1, participant: "S01-0001"), again], dose)
+            .signals.isEmpty)
     }
 
     @Test func siteFoldBooksLossesAndCountsAndRaisesTheCriticalLossSignal() throws {
@@ -143,5 +211,28 @@ struct ChainOfCustodyTests {
         voided.add(.eventVoided, day: 5, ["voided_event_id": .string(loss), "voided_type": "drug.lost", "reason": "entered twice"], siteLevel: true)
         let afterVoid = SiteFold.rows(siteID: "S01", events: voided.events)
         #expect(afterVoid.movements.isEmpty && !afterVoid.signals.contains { $0.rule == .drugLoss })
+    }
+
+    /// `site.activated` v2 names the site's time zone: the site fold keeps it (`monitoring.site_profiles`) and counts the
+    /// DEA's business day in it; a later activation restates the site.
+    @Test func theSitesActivationGivesItsTimeZone() throws {
+        var site = ParticipantStory()
+        site.add(.siteActivated, day: -30, ["site_name": "Unit", "country": "US", "principal_investigator": "Dr. A",
+                                            "protocol_version": "1.0", "time_zone": "America/New_York"])
+        // Wednesday 22:30 in New York, written in UTC.
+        site.add(.drugLost, day: 3, hour: 4, ["lot": "LSD-SECRET-7", "quantity": 20, "unit": "ug", "kind": "loss",
+                                              "discovered_at": "2026-01-08T03:30:00Z", "description": "a vial dropped"])
+        let zones: (String) -> SiteTimeZone? = { $0 == "America/New_York" ? Self.newYork : nil }
+        let rows = SiteFold.rows(siteID: "S01", events: site.events, timeZones: zones)
+        #expect(rows.profile?.timeZone == "America/New_York" && rows.profile?.country == "US")
+        let signal = try #require(rows.signals.first { $0.rule == .drugLoss })
+        #expect(signal.deadline == Timestamp(rfc3339: "2026-01-09T05:00:00Z") && signal.details.contains("site time America/New_York"))
+        // Unknown to the resolver (or a v1 activation): the zone it was written in, and the details say so.
+        let unresolved = try #require(SiteFold.rows(siteID: "S01", events: site.events).signals.first { $0.rule == .drugLoss })
+        #expect(unresolved.deadline == Timestamp(rfc3339: "2026-01-10T00:00:00Z") && unresolved.details.contains("names no time zone"))
+        var moved = site
+        moved.add(.siteActivated, day: 1, ["site_name": "Unit", "country": "US", "principal_investigator": "Dr. B",
+                                           "protocol_version": "1.1", "time_zone": "America/Chicago"])
+        #expect(SiteFold.rows(siteID: "S01", events: moved.events).profile?.timeZone == "America/Chicago")
     }
 }

@@ -52,6 +52,7 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
         switch self {
         case .doseAdministered, .eventVoided, .assessmentCompleted, .protocolDefined, .protocolAmended: 1...2
         case .adverseEventReported, .adverseEventUpdated: 1...2  // v2: `expected` (issue 14, SUSAR)
+        case .siteActivated: 1...2  // v2: `time_zone`, the site's calendar
         default: 1...1
         }
     }

@@ -176,6 +176,9 @@ public struct SiteActivated: Sendable, Hashable {
     public var country: String
     public var principalInvestigator: String
     public var protocolVersion: String
+    /// The site's IANA time zone (v2; nil in v1 records, whose calendar days are those of the zone each instant was
+    /// written in).
+    public var timeZone: String?
 }
 
 // MARK: Participant lifecycle

@@ -11,7 +11,8 @@ public enum LotCustody {
         public var eventID: String
         public var participantID: String
         public var administeredAt: Timestamp
-        /// The site's calendar day of the dose.
+        /// The calendar day of the dose in the zone its `occurred_at` was written in: the site's day when the site has no
+        /// time zone on record (a v1 `site.activated`).
         public var administeredOn: String
 
         public init(eventID: String, participantID: String, administeredAt: Timestamp, administeredOn: String) {
@@ -29,9 +30,11 @@ public enum LotCustody {
         public var counts: [InventoryCountRow] = []
     }
 
-    /// `acknowledgements`: site-scoped `signal.acknowledged` of these signals (signal id → who, when).
+    /// `zone`: the site's time zone, whose calendar day of a dose is compared with the lot's expiry (without one, the
+    /// day the dose was written in). `acknowledgements`: site-scoped `signal.acknowledged` of these signals (signal id →
+    /// who, when).
     public static func judge(siteID: String, lot: String, movements: [DrugMovementRow], doses: [Dose], counts: [InventoryCountRow],
-                             acknowledgements: [String: (by: String, at: Timestamp)] = [:]) -> Judgement {
+                             zone: SiteTimeZone? = nil, acknowledgements: [String: (by: String, at: Timestamp)] = [:]) -> Judgement {
         var judgement = Judgement()
         func signal(_ rule: SafetyRule, trigger: String, at: Timestamp, participant: String?, _ details: String) {
             let id = SignalRow.id(rule, trigger)
@@ -42,19 +45,24 @@ public enum LotCustody {
         }
         // Two receipts of one lot stating different expiry dates: the earlier counts (a dose past it is worth a look).
         let expiresOn = movements.filter { $0.kind == .received }.compactMap(\.expiresOn).min()
-        var dispensedTo: [String: Timestamp] = [:]
-        for m in movements where m.kind == .dispensed {
-            guard let participant = m.participantID else { continue }
-            dispensedTo[participant] = min(dispensedTo[participant] ?? m.occurredAt, m.occurredAt)
-        }
+        // What each participant was dispensed of the lot and returned (in millionths, per unit), in time order.
+        let handed = Dictionary(grouping: movements.filter { $0.participantID != nil && ($0.kind == .dispensed || $0.kind == .returned) },
+                                by: { $0.participantID! })
         for dose in doses {
-            if let expiresOn, dose.administeredOn > expiresOn {
+            let day = zone.map { $0.day(of: dose.administeredAt) } ?? dose.administeredOn
+            if let expiresOn, day > expiresOn {
                 signal(.expiredLotUsed, trigger: dose.eventID, at: dose.administeredAt, participant: dose.participantID,
                        "a dose was given from a lot after its expiry date (the site's calendar day); quarantine the lot and assess the participant")
             }
-            if !(dispensedTo[dose.participantID].map { $0 <= dose.administeredAt } ?? false) {
+            switch possession(of: handed[dose.participantID] ?? [], at: dose.administeredAt) {
+            case .neverDispensed:
                 signal(.undispensedLotUsed, trigger: dose.eventID, at: dose.administeredAt, participant: dose.participantID,
                        "a dose used a lot never dispensed to this participant (no dispensing of it at or before the dose)")
+            case .allReturned:
+                signal(.undispensedLotUsed, trigger: dose.eventID, at: dose.administeredAt, participant: dose.participantID,
+                       "a dose used a lot this participant had returned in full before the dose (nothing of it was in their hands)")
+            case .held:
+                break
             }
         }
         for var count in counts {
@@ -84,6 +92,22 @@ public enum LotCustody {
         judgement.signals.sort { $0.signalID < $1.signalID }
         judgement.counts.sort { $0.eventID < $1.eventID }
         return judgement
+    }
+
+    enum Possession { case neverDispensed, allReturned, held }
+
+    /// Whether the participant held some of the lot at `instant`: dispensed at or before it, and not everything of it
+    /// returned before it (per unit: a return in another unit than the dispensing is not set against it).
+    static func possession(of handed: [DrugMovementRow], at instant: Timestamp) -> Possession {
+        var held: [DoseUnit: Int64] = [:]
+        var dispensed = false
+        for m in handed where m.kind == .dispensed ? m.occurredAt <= instant : m.occurredAt < instant {
+            let q = LotAccountability.micro(m.quantity.amount)
+            if m.kind == .dispensed { dispensed = true }
+            held[m.quantity.unit, default: 0] += m.kind == .dispensed ? q : -q
+        }
+        guard dispensed else { return .neverDispensed }
+        return held.values.contains { $0 > 0 } ? .held : .allReturned
     }
 }
 
@@ -116,21 +140,30 @@ public struct InventoryCountRow: Sendable, Equatable {
 }
 
 /// 21 CFR 1301.76(b): a registrant notifies the DEA of a theft or significant loss "in writing … within one business
-/// day of discovery". The deadline is a function of the event alone (storable); whether it has passed is for a view.
+/// day of discovery". The deadline is a function of the event and the site's time zone (storable); whether it has
+/// passed is for a view.
 public enum DrugLossNotification {
-    /// The end of the next business day after the site's calendar day of discovery, in the zone `discovered_at` was
-    /// written in: Saturdays and Sundays are skipped; public holidays are not known to the system (a site must count
-    /// them itself, the deadline shown may be a day late around one). Nil when the text is not an RFC 3339 date-time.
-    public static func deadline(discoveredAt text: String) -> Timestamp? {
-        guard Timestamp(rfc3339: text) != nil, let day = dueDay(discoveredAt: text) else { return nil }
-        let zone = text.hasSuffix("Z") || text.hasSuffix("z") ? "Z" : String(text.suffix(6))
-        return Timestamp(rfc3339: Timestamp.date(day, adding: 1) + "T00:00:00" + zone)
+    /// The end of the next business day after the site's calendar day of discovery: in the site's time zone, or without
+    /// one (a v1 `site.activated`) in the zone `discovered_at` was written in. Saturdays and Sundays are skipped; public
+    /// holidays are not known to the system (a site must count them itself, the deadline shown may be a day early around
+    /// one). Nil when the text is not an RFC 3339 date-time.
+    public static func deadline(discoveredAt text: String, zone: SiteTimeZone?) -> Timestamp? {
+        guard Timestamp(rfc3339: text) != nil, let day = dueDay(discoveredAt: text, zone: zone) else { return nil }
+        let dayAfter = Timestamp.date(day, adding: 1)
+        if let zone { return zone.startOfDay(dayAfter) }
+        let written = text.hasSuffix("Z") || text.hasSuffix("z") ? "Z" : String(text.suffix(6))
+        return Timestamp(rfc3339: dayAfter + "T00:00:00" + written)
     }
 
     /// The business day the notification is due (the site's calendar), for details a person reads.
-    public static func dueDay(discoveredAt text: String) -> String? {
-        guard text.count >= 10, Timestamp(date: String(text.prefix(10))) != nil else { return nil }
-        var day = String(text.prefix(10))
+    public static func dueDay(discoveredAt text: String, zone: SiteTimeZone?) -> String? {
+        var day: String
+        if let zone, let discovered = Timestamp(rfc3339: text) {
+            day = zone.day(of: discovered)
+        } else {
+            guard text.count >= 10, Timestamp(date: String(text.prefix(10))) != nil else { return nil }
+            day = String(text.prefix(10))
+        }
         repeat { day = Timestamp.date(day, adding: 1) } while isWeekend(day)
         return day
     }
@@ -143,15 +176,17 @@ public enum DrugLossNotification {
     }
 
     /// The critical `drug_loss` signal of a theft or loss, with a site monitor's acknowledgement if there is one.
-    public static func signal(eventID: String, siteID: String, loss: DrugLost, acknowledgement: (by: String, at: Timestamp)?) -> SignalRow {
-        let due = dueDay(discoveredAt: loss.discoveredAtText) ?? "?"
+    public static func signal(eventID: String, siteID: String, loss: DrugLost, zone: SiteTimeZone?,
+                              acknowledgement: (by: String, at: Timestamp)?) -> SignalRow {
+        let due = dueDay(discoveredAt: loss.discoveredAtText, zone: zone) ?? "?"
+        let calendar = zone.map { "site time \($0.identifier)" } ?? "in the zone of discovered_at: the site's activation names no time zone"
         let id = SignalRow.id(.drugLoss, eventID)
         return SignalRow(signalID: id, rule: .drugLoss, siteID: siteID, participantID: nil, triggerEventID: eventID,
                          triggerOccurredAt: loss.discoveredAt,
                          details: "\(loss.kind.rawValue) of study product discovered \(loss.discoveredAtText): notify the DEA in writing "
-                             + "(21 CFR 1301.76(b), DEA Form 106) by the end of \(due), the next business day (weekends skipped; "
+                             + "(21 CFR 1301.76(b), DEA Form 106) by the end of \(due) (\(calendar)), the next business day (weekends skipped; "
                              + "public holidays are not known to the system)",
                          status: acknowledgement == nil ? .open : .acknowledged, acknowledgedBy: acknowledgement?.by,
-                         acknowledgedAt: acknowledgement?.at, deadline: deadline(discoveredAt: loss.discoveredAtText), resolution: nil)
+                         acknowledgedAt: acknowledgement?.at, deadline: deadline(discoveredAt: loss.discoveredAtText, zone: zone), resolution: nil)
     }
 }

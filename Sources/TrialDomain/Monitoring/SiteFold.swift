@@ -12,14 +12,19 @@ public enum SiteFold {
         /// Corrections and voids of the site's own events, and a signal for each one refused.
         public var corrections: [CorrectionRow] = []
         public var signals: [SignalRow] = []
+        /// What the site's latest `site.activated` says (nil before one): its name, country, investigator, protocol
+        /// version and time zone.
+        public var profile: SiteProfileRow?
 
         public static func == (a: Rows, b: Rows) -> Bool {
-            a.movements == b.movements && a.counts == b.counts && a.deviations == b.deviations && a.corrections == b.corrections && a.signals == b.signals
+            a.profile == b.profile && a.movements == b.movements && a.counts == b.counts && a.deviations == b.deviations && a.corrections == b.corrections && a.signals == b.signals
                 && a.acknowledgements.mapValues { "\($0.by)@\($0.at)" } == b.acknowledgements.mapValues { "\($0.by)@\($0.at)" }
         }
     }
 
-    public static func rows(siteID: String, events: [RecordedEvent]) -> Rows {
+    /// `timeZones`: the rules of a zone name (`SiteTimeZone.named`); the site's calendar days are counted in its zone, or
+    /// without one (a v1 `site.activated`, or a name it cannot resolve) in the zone each instant was written in.
+    public static func rows(siteID: String, events: [RecordedEvent], timeZones: (String) -> SiteTimeZone? = { _ in nil }) -> Rows {
         var rows = Rows()
         let history = EffectiveHistory(events)
         var losses: [(eventID: String, loss: DrugLost)] = []
@@ -27,6 +32,11 @@ public enum SiteFold {
         for entry in history.entries {
             let e = entry.event
             switch e.payload {
+            case .siteActivated(let a):
+                // The latest activation holds (a re-activation after a protocol change restates the site).
+                if rows.profile.map({ ($0.activatedAt, $0.eventID) < (e.occurredAt, e.eventID) }) ?? true {
+                    rows.profile = SiteProfileRow(siteID: siteID, activation: a, eventID: e.eventID, activatedAt: e.occurredAt)
+                }
             case .drugReceived(let r):
                 rows.movements.append(DrugMovementRow(eventID: e.eventID, siteID: siteID, participantID: nil, lot: r.lot, kind: .received,
                                                       quantity: r.quantity, occurredAt: e.occurredAt, expiresOn: r.expiresOn))
@@ -51,8 +61,33 @@ public enum SiteFold {
                 break
             }
         }
-        rows.signals += losses.map { DrugLossNotification.signal(eventID: $0.eventID, siteID: siteID, loss: $0.loss,
+        let zone = rows.profile?.timeZone.flatMap(timeZones)
+        rows.signals += losses.map { DrugLossNotification.signal(eventID: $0.eventID, siteID: siteID, loss: $0.loss, zone: zone,
                                                                  acknowledgement: rows.acknowledgements[SignalRow.id(.drugLoss, $0.eventID)]) }
         return rows
+    }
+}
+
+/// A site as its latest `site.activated` describes it (`monitoring.site_profiles`).
+public struct SiteProfileRow: Sendable, Equatable {
+    public var siteID: String
+    public var siteName: String
+    public var country: String
+    public var principalInvestigator: String
+    public var protocolVersion: String
+    /// The IANA zone its calendar days are counted in; nil from a v1 activation.
+    public var timeZone: String?
+    public var eventID: String
+    public var activatedAt: Timestamp
+
+    public init(siteID: String, activation a: SiteActivated, eventID: String, activatedAt: Timestamp) {
+        self.siteID = siteID
+        siteName = a.siteName
+        country = a.country
+        principalInvestigator = a.principalInvestigator
+        protocolVersion = a.protocolVersion
+        timeZone = a.timeZone
+        self.eventID = eventID
+        self.activatedAt = activatedAt
     }
 }

@@ -13,13 +13,19 @@ public struct EventValidator: Sendable {
     /// Nothing in a study happens before this instant.
     public var earliestOccurrence: Timestamp
 
+    /// Whether the time zone database knows a zone name: a site's `time_zone` must be one. The pure domain cannot
+    /// know (ingest gives `SiteTimeZone.isKnown`); without it only the name's spelling is checked.
+    public var knowsTimeZone: (@Sendable (String) -> Bool)?
+
     /// The longest `recorded_by` (a token's `sub`) an event can store.
     public static let maxRecordedByLength = 200
 
     public init(clockSkewSeconds: Int64 = 300,
-                earliestOccurrence: Timestamp = Timestamp(rfc3339: "2000-01-01T00:00:00Z")!) {
+                earliestOccurrence: Timestamp = Timestamp(rfc3339: "2000-01-01T00:00:00Z")!,
+                knowsTimeZone: (@Sendable (String) -> Bool)? = nil) {
         self.clockSkewSeconds = clockSkewSeconds
         self.earliestOccurrence = earliestOccurrence
+        self.knowsTimeZone = knowsTimeZone
     }
 
     /// Why `subject` cannot be stored as an event's `recorded_by`, or nil when it can. Ingest refuses a token
@@ -138,7 +144,8 @@ public struct EventValidator: Sendable {
             var dataIssues: [ValidationIssue] = []
             if var dataReader = ObjectReader.make(data, pointer: "/data", issues: &dataIssues) {
                 payload = PayloadDecoder.decode(type, from: &dataReader,
-                                                .init(version: schemaVersion!, occurredAt: occurredAt, stored: mode == .stored))
+                                                .init(version: schemaVersion!, occurredAt: occurredAt, stored: mode == .stored,
+                                                      knowsTimeZone: mode == .submission ? knowsTimeZone : nil))
                 dataReader.rejectUnknownFields()
                 dataIssues += dataReader.issues
             }

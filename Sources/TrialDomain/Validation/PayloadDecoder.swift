@@ -7,13 +7,15 @@ enum PayloadDecoder {
         /// A record of the log being read back: only what the event carries is checked, never a policy that came
         /// later (e.g. `phq9_item9_min` above 1, refused in new submissions since issue 14, still read in old records).
         var stored = false
+        /// Whether the time zone database knows a zone name (submissions only: a stored record is read as it was).
+        var knowsTimeZone: (@Sendable (String) -> Bool)? = nil
     }
 
     static func decode(_ type: EventType, from r: inout ObjectReader, _ c: Context) -> EventPayload? {
         switch type {
         case .protocolDefined: protocolDefined(&r, c).map(EventPayload.protocolDefined)
         case .protocolAmended: protocolAmended(&r, c).map(EventPayload.protocolAmended)
-        case .siteActivated: siteActivated(&r).map(EventPayload.siteActivated)
+        case .siteActivated: siteActivated(&r, c).map(EventPayload.siteActivated)
         case .participantScreened: screened(&r).map(EventPayload.participantScreened)
         case .participantEnrolled: enrolled(&r, c).map(EventPayload.participantEnrolled)
         case .participantRandomized: randomized(&r).map(EventPayload.participantRandomized)
@@ -24,8 +26,8 @@ enum PayloadDecoder {
         case .doseAdministered: dose(&r, c).map(EventPayload.doseAdministered)
         case .doseMissed: doseMissed(&r).map(EventPayload.doseMissed)
         case .drugReturned: drugReturned(&r).map(EventPayload.drugReturned)
-        case .drugDestroyed: drugDestroyed(&r).map(EventPayload.drugDestroyed)
-        case .drugCounted: drugCounted(&r).map(EventPayload.drugCounted)
+        case .drugDestroyed: drugDestroyed(&r, c).map(EventPayload.drugDestroyed)
+        case .drugCounted: drugCounted(&r, c).map(EventPayload.drugCounted)
         case .drugLost: drugLost(&r, c).map(EventPayload.drugLost)
         case .assessmentCompleted: assessment(&r, c).map(EventPayload.assessmentCompleted)
         case .vitalsRecorded: vitals(&r).map(EventPayload.vitalsRecorded)
@@ -191,15 +193,35 @@ enum PayloadDecoder {
         return ProtocolAmended(protocolID: id, protocolVersion: version, effectiveFrom: effective, reason: reason, rules: rules)
     }
 
-    static func siteActivated(_ r: inout ObjectReader) -> SiteActivated? {
+    static func siteActivated(_ r: inout ObjectReader, _ c: Context) -> SiteActivated? {
         let name = r.string("site_name", maxLength: 200)
         let country = r.string("country", maxLength: 2, allowed: { ("A"..."Z").contains($0) },
                                hint: "must be an ISO 3166-1 alpha-2 code, e.g. NZ")
         if let country, country.count != 2 { r.report("country", "must be an ISO 3166-1 alpha-2 code, e.g. NZ") }
         let pi = r.string("principal_investigator", maxLength: 200)
         let version = r.string("protocol_version", maxLength: 32)
-        guard let name, let country, country.count == 2, let pi, let version else { return nil }
-        return SiteActivated(siteName: name, country: country, principalInvestigator: pi, protocolVersion: version)
+        // v2: the site's IANA time zone, which decides its calendar days (expiry of a lot, the DEA's business day).
+        var timeZone: String?
+        if c.version >= 2 {
+            timeZone = r.string("time_zone", maxLength: 64, allowed: { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "/_+-".unicodeScalars.contains($0) },
+                                hint: "must be an IANA time zone name, e.g. Europe/Berlin")
+            if let zone = timeZone, !isRegionSpelling(zone) {
+                r.report("time_zone", "'\(zone)' is not an IANA region name (Area/Location, e.g. Europe/Berlin) nor UTC")
+                timeZone = nil
+            } else if let zone = timeZone, let known = c.knowsTimeZone, !known(zone) {
+                r.report("time_zone", "'\(zone)' is not a region of the IANA time zone database (e.g. Europe/Berlin, America/New_York, or UTC); "
+                    + "abbreviations (EST, CET) and fixed offsets are not accepted")
+                timeZone = nil
+            }
+        }
+        guard let name, let country, country.count == 2, let pi, let version, c.version < 2 || timeZone != nil else { return nil }
+        return SiteActivated(siteName: name, country: country, principalInvestigator: pi, protocolVersion: version, timeZone: timeZone)
+    }
+
+    /// `UTC`, or `Area/Location[/…]` starting with a letter (the schema's pattern).
+    static func isRegionSpelling(_ zone: String) -> Bool {
+        let parts = zone.split(separator: "/", omittingEmptySubsequences: false)
+        return zone == "UTC" || (parts.count >= 2 && parts.allSatisfy { !$0.isEmpty } && zone.first!.isLetter)
     }
 
     // MARK: Participant lifecycle
@@ -294,9 +316,9 @@ enum PayloadDecoder {
             r.report("amount", "\(CanonicalJSON.formatNumber(a)) \(u.rawValue) of \(substance.rawValue) is not a plausible dose (at most \(CanonicalJSON.formatNumber(u.plausibleMaximum(of: substance))) \(u.rawValue)): check for a typing slip")
             amount = nil
         }
-        if let witness, witness == administeredBy { r.report("witness", "must be someone other than administered_by") }  // Swift-only
-        guard let substance, let unit, let amount, let route, let supervised, witness == nil || witness != administeredBy
-        else { return nil }
+        let selfWitnessed = witness.map { samePerson($0, administeredBy, c) } ?? false
+        if selfWitnessed { r.report("witness", "must be someone other than administered_by") }  // Swift-only
+        guard let substance, let unit, let amount, let route, let supervised, !selfWitnessed else { return nil }
         if c.version >= 2, lot == nil || administeredBy == nil { return nil }
         return DoseAdministered(substance: substance, amount: amount, unit: unit, route: route, supervised: supervised,
                                 lot: lot, administeredBy: administeredBy, witness: witness)
@@ -316,7 +338,7 @@ enum PayloadDecoder {
         return DrugReturned(lot: lot, quantity: quantity)
     }
 
-    static func drugDestroyed(_ r: inout ObjectReader) -> DrugDestroyed? {
+    static func drugDestroyed(_ r: inout ObjectReader, _ c: Context) -> DrugDestroyed? {
         let lot = lot(&r)
         let quantity = quantity(&r)
         let method = r.string("method", maxLength: 200)
@@ -331,7 +353,7 @@ enum PayloadDecoder {
                 r.report("witnesses", "must be names (strings of 1 to 128 characters, no control characters)")
             } else if names.count != 2 {
                 r.report("witnesses", "destruction needs exactly two witnesses, got \(names.count)")
-            } else if names[0] == names[1] {
+            } else if samePerson(names[0], names[1], c) {  // Swift-only when they differ in case or spacing
                 r.report("witnesses", "the two witnesses must be different people")
             } else {
                 witnesses = names
@@ -341,14 +363,26 @@ enum PayloadDecoder {
         return DrugDestroyed(lot: lot, quantity: quantity, method: method, witnesses: witnesses)
     }
 
-    static func drugCounted(_ r: inout ObjectReader) -> DrugCounted? {
+    static func drugCounted(_ r: inout ObjectReader, _ c: Context) -> DrugCounted? {
         let lot = lot(&r)
         let quantity = quantity(&r, allowingZero: true)
         let countedBy = r.string("counted_by", maxLength: 128)
         let witnessedBy = r.string("witnessed_by", maxLength: 128)
-        if let countedBy, countedBy == witnessedBy { r.report("witnessed_by", "must be someone other than counted_by") }  // Swift-only
-        guard let lot, let quantity, let countedBy, let witnessedBy, countedBy != witnessedBy else { return nil }
+        let selfWitnessed = countedBy.map { samePerson($0, witnessedBy, c) } ?? false
+        if selfWitnessed { r.report("witnessed_by", "must be someone other than counted_by") }  // Swift-only
+        guard let lot, let quantity, let countedBy, let witnessedBy, !selfWitnessed else { return nil }
         return DrugCounted(lot: lot, quantity: quantity, countedBy: countedBy, witnessedBy: witnessedBy)
+    }
+
+    /// Whether two names of people (a witness and the one witnessed) are one person: "Dr. Ngata" and "dr. ngata " are.
+    /// A stored record is read by the rule it was accepted under (the same text).
+    static func samePerson(_ a: String, _ b: String?, _ c: Context) -> Bool {
+        guard let b else { return false }
+        if c.stored { return a == b }
+        func normalised(_ name: String) -> String {
+            String(name.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " "))
+        }
+        return normalised(a) == normalised(b)
     }
 
     static func drugLost(_ r: inout ObjectReader, _ c: Context) -> DrugLost? {
@@ -617,7 +651,8 @@ enum PayloadDecoder {
         if let data, let type {
             var nested: [ValidationIssue] = []
             if var reader = ObjectReader.make(data, pointer: r.path("data"), issues: &nested) {
-                let current = Context(version: type.supportedSchemaVersions.upperBound, occurredAt: nil, stored: c.stored)
+                let current = Context(version: type.supportedSchemaVersions.upperBound, occurredAt: nil, stored: c.stored,
+                                      knowsTimeZone: c.knowsTimeZone)
                 replacement = decode(type, from: &reader, current)
                 reader.rejectUnknownFields()
                 nested += reader.issues

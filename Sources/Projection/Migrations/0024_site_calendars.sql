@@ -1,0 +1,26 @@
+-- Issue 14's review: a site's calendar days (a lot's expiry, the DEA's next business day) are counted in the site's own
+-- time zone, named by `site.activated` v2, not in whatever zone a sender wrote an instant in; and the
+-- accountability_discrepancy signal no longer names the lot (which tells the arm).
+
+-- What each site's latest site.activated says. Blinded: nothing here tells an arm.
+CREATE TABLE monitoring.site_profiles (
+    site_id                 text PRIMARY KEY,
+    site_name               text NOT NULL,
+    country                 text NOT NULL,
+    principal_investigator  text NOT NULL,
+    protocol_version        text NOT NULL,
+    -- IANA region name (e.g. Europe/Berlin); NULL from a v1 activation (days then follow each instant's written zone).
+    time_zone               text,
+    activated_event_id      uuid NOT NULL,
+    activated_at            timestamptz NOT NULL
+);
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON monitoring.site_profiles TO trial_projector;
+GRANT SELECT ON monitoring.site_profiles TO trial_monitor, trial_auditor;
+
+-- A lot's earliest movement names its discrepancy signal (`accountability_discrepancy:<event_id>`), instead of the lot.
+ALTER TABLE unblinded.drug_accountability
+    ADD COLUMN first_movement_at       timestamptz,
+    ADD COLUMN first_movement_event_id uuid;
+
+INSERT INTO projection.recompute_requests (reason)
+VALUES ('0024_site_calendars: site time zones, custody judged on site days, opaque accountability signal names');
