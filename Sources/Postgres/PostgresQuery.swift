@@ -54,6 +54,21 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql += "$\(binds.count)"
         }
 
+        /// Another query as part of this one (e.g. one `unnest(...)` several statements join), its parameters renumbered
+        /// after this one's. Its SQL must use `$` only for its own placeholders.
+        public mutating func appendInterpolation(fragment: PostgresQuery) {
+            let offset = binds.count
+            var text = Substring(fragment.sql)
+            while let dollar = text.firstIndex(of: "$") {
+                sql += text[..<dollar]
+                let digits = text[text.index(after: dollar)...].prefix { $0.isASCII && $0.isNumber }
+                if let n = Int(digits) { sql += "$\(n + offset)" } else { sql += "$" }
+                text = text[text.index(dollar, offsetBy: 1 + digits.count)...]
+            }
+            sql += text
+            binds += fragment.binds
+        }
+
         /// An identifier (schema or table name), quoted. Only for names the program chose, never input.
         public mutating func appendInterpolation(identifier: String) {
             sql += "\"" + identifier.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""

@@ -37,6 +37,12 @@ enum MonitoringWriter {
     }
 
     /// A lot at a site.
+    /// A site-scoped acknowledgement's key: a monitor acknowledges a site's signal at that site only.
+    struct SiteSignal: Hashable {
+        var site: String
+        var signal: String
+    }
+
     struct LotKey: Hashable, Comparable {
         var site: String
         var lot: String
@@ -49,7 +55,15 @@ enum MonitoringWriter {
     /// amendment does) has not changed; one that lost a row that did not come back is summed again from its rows.
     struct AccountabilityChanges {
         var movements: [DrugMovementRow] = []
-        var doses: [(lot: LotKey, eventID: String, amount: Double, unit: DoseUnit)] = []
+        /// A dose added to a lot (its product and amount are what the lot's sums need; its participant, what its custody does).
+        struct Dose {
+            var lot: LotKey
+            var eventID: String
+            var participantID: String
+            var amount: Double
+            var unit: DoseUnit
+        }
+        var doses: [Dose] = []
         /// Removed rows by lot, as `fingerprint`s.
         var removedRows: [LotKey: [String]] = [:]
         var resum: Set<LotKey> = []
@@ -99,8 +113,7 @@ enum MonitoringWriter {
         /// Settles removed rows against added ones. A lot that got every removed row back (a participant's rows rewritten
         /// whole) changes only by the rows that are new: those are returned for adding, the others are skipped. A lot that
         /// lost a row that did not come back is summed again from its rows (returned in `resum`).
-        func settled() -> (movements: [DrugMovementRow], doses: [(lot: LotKey, eventID: String, amount: Double, unit: DoseUnit)],
-                           resum: Set<LotKey>) {
+        func settled() -> (movements: [DrugMovementRow], doses: [Dose], resum: Set<LotKey>) {
             var added: [LotKey: [String: Int]] = [:]
             for m in movements { added[LotKey(site: m.siteID, lot: m.lot), default: [:]][Self.fingerprint(m), default: 0] += 1 }
             for d in doses { added[d.lot, default: [:]][Self.fingerprint(dose: d.eventID, d.amount, d.unit.rawValue), default: 0] += 1 }
@@ -524,7 +537,8 @@ enum MonitoringWriter {
             guard let site = sites[change.participantID] else { continue }
             for dose in change.upserts.doses {
                 if let lot = dose.dose.lot {
-                    accountability.doses.append((LotKey(site: site, lot: lot), dose.eventID, dose.dose.amount, dose.dose.unit))
+                    accountability.doses.append(.init(lot: LotKey(site: site, lot: lot), eventID: dose.eventID, participantID: change.participantID,
+                                                      amount: dose.dose.amount, unit: dose.dose.unit))
                 }
             }
         }
@@ -564,7 +578,7 @@ enum MonitoringWriter {
 
     /// Of `signals` (site or custody signals, judged outside the participants' folds), those open now that were not open
     /// among `openBefore`, announced to watchers like a participant's (not tallied: see `projector_signals_opened_total`).
-    private static func announceOpened(_ signals: [SignalRow], openBefore: Set<String>, _ db: PostgresConnection) throws {
+    static func announceOpened(_ signals: [SignalRow], openBefore: Set<String>, _ db: PostgresConnection) throws {
         try notifyCritical(signals.filter { $0.status == .open && !openBefore.contains($0.signalID) }, db)
     }
 
@@ -662,14 +676,14 @@ enum MonitoringWriter {
             for row in try db.query("""
                 SELECT site_id, lot, received::text, dispensed::text, administered::text, returned_by_participants::text,
                        returned_to_sponsor::text, destroyed::text, lost::text, array_to_string(movement_units, ','), array_to_string(dose_units, ','),
-                       first_movement_at, first_movement_event_id::text, last_movement_at, last_movement_event_id::text
+                       signal_anchor_at, signal_anchor_event_id::text, signal_anchor_site_level, last_movement_at, last_movement_event_id::text
                 FROM unblinded.drug_accountability
                 WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: keys.map(\.site))::text[], \(array: keys.map(\.lot))::text[]))
                 """) {
                 let (site, lot, received, dispensed, administered, byParticipants, toSponsor, destroyed, lost, movementUnits, doseUnits,
-                     firstAt, firstID, lastAt, lastID)
+                     anchorAt, anchorID, anchorSiteLevel, lastAt, lastID)
                     = try row.decode((String, String, String, String, String, String, String, String, String, String, String,
-                                      Timestamp?, String?, Timestamp?, String?).self)
+                                      Timestamp?, String?, Bool?, Timestamp?, String?).self)
                 func micro(_ text: String) throws -> Int64 {
                     guard let value = LotAccountability.micro(decimal: text) else { throw ProjectionError.accountability(site: site, lot: lot, value: text) }
                     return value
@@ -679,7 +693,7 @@ enum MonitoringWriter {
                     doseUnits: Set(doseUnits.split(separator: ",").map(String.init)), received: try micro(received),
                     dispensed: try micro(dispensed), administered: try micro(administered), returnedByParticipants: try micro(byParticipants),
                     returnedToSponsor: try micro(toSponsor), destroyed: try micro(destroyed), lost: try micro(lost),
-                    firstMovement: firstAt.flatMap { at in firstID.map { (at, $0) } },
+                    signalAnchor: anchorAt.flatMap { at in anchorID.map { LotAccountability.SignalAnchor(at: at, eventID: $0, siteLevel: anchorSiteLevel ?? false) } },
                     lastMovement: lastAt.flatMap { at in lastID.map { (at, $0) } })
             }
             for m in settled.movements where added.contains(LotKey(site: m.siteID, lot: m.lot)) {
@@ -718,108 +732,27 @@ enum MonitoringWriter {
         }
         let touched = added.union(resum).sorted()
         try writeAccountability(lots, touched: touched, db)
-        try judgeCustody(touched, notify: notify, db)
-    }
-
-    /// Judges the chain of custody of these lots again from their whole record (`LotCustody`): every dose of them, every
-    /// movement and every count. Replaces exactly the signals these lots had (`unblinded.custody_signals` says which)
-    /// and their counts' balances. A lot is touched whenever a row of it is added or removed, so this sees every change
-    /// that can move its signals: a late dispensing, a voided one, a corrected expiry, a loss, a count.
-    /// `notify`: announce critical signals that were not open before (`expired_lot_used`).
-    static func judgeCustody(_ touched: [LotKey], notify: Bool = true, _ db: PostgresConnection) throws {
-        guard !touched.isEmpty else { return }
-        let lotSites = touched.map(\.site)
-        let lotNames = touched.map(\.lot)
-        var movements: [LotKey: [DrugMovementRow]] = [:]
-        for row in try db.query("""
-            SELECT event_id::text, site_id, participant_id, lot, kind, quantity::float8, unit, occurred_at, expires_on::text
-            FROM unblinded.drug_movements WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))
-            """) {
-            let (eventID, site, participant, lot, kind, quantity, unit, at, expiresOn)
-                = try row.decode((String, String, String?, String, String, Double, String, Timestamp, String?).self)
-            guard let kind = MovementKind(rawValue: kind), let unit = DoseUnit(rawValue: unit) else {
-                throw ProjectionError.accountability(site: site, lot: lot, value: "\(kind) \(unit)")
-            }
-            movements[LotKey(site: site, lot: lot), default: []].append(DrugMovementRow(
-                eventID: eventID, siteID: site, participantID: participant, lot: lot, kind: kind,
-                quantity: Quantity(amount: quantity, unit: unit), occurredAt: at, expiresOn: expiresOn))
-        }
-        var doses: [LotKey: [LotCustody.Dose]] = [:]
-        for row in try db.query("""
-            SELECT event_id::text, site_id, participant_id, lot, administered_at, coalesce(administered_on, (administered_at AT TIME ZONE 'UTC')::date)::text
-            FROM unblinded.dose_products WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))
-            """) {
-            let (eventID, site, participant, lot, at, on) = try row.decode((String, String, String, String, Timestamp, String).self)
-            doses[LotKey(site: site, lot: lot), default: []].append(
-                LotCustody.Dose(eventID: eventID, participantID: participant, administeredAt: at, administeredOn: on))
-        }
-        var counts: [LotKey: [InventoryCountRow]] = [:]
-        for row in try db.query("""
-            DELETE FROM unblinded.drug_counts WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))
-            RETURNING event_id::text, site_id, lot, counted::float8, unit, counted_by, witnessed_by, counted_at
-            """) {
-            let (eventID, site, lot, counted, unit, by, witness, at)
-                = try row.decode((String, String, String, Double, String, String, String, Timestamp).self)
-            guard let unit = DoseUnit(rawValue: unit) else { throw ProjectionError.accountability(site: site, lot: lot, value: unit) }
-            counts[LotKey(site: site, lot: lot), default: []].append(InventoryCountRow(
-                eventID: eventID, siteID: site, lot: lot, counted: Quantity(amount: counted, unit: unit), countedBy: by,
-                witnessedBy: witness, countedAt: at))
-        }
-        var acknowledgements: [String: (by: String, at: Timestamp)] = [:]
-        for row in try db.query("""
-            SELECT signal_id, acknowledged_by, acknowledged_at FROM monitoring.site_acknowledgements
-            WHERE site_id = ANY(\(array: Array(Set(lotSites)))::text[])
-            """) {
-            let (signal, by, at) = try row.decode((String, String, Timestamp).self)
-            acknowledgements[signal] = (by, at)
-        }
-        let openBefore = Set(try db.query("""
-            DELETE FROM monitoring.safety_signals
-            WHERE signal_id IN (SELECT signal_id FROM unblinded.custody_signals
-                                WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[])))
-            RETURNING CASE WHEN status = 'open' THEN signal_id END
-            """).decode(String?.self).compactMap { $0 })
-        try db.enqueue("DELETE FROM unblinded.custody_signals WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: lotSites)::text[], \(array: lotNames)::text[]))")
-        let zones = try siteTimeZones(Array(Set(lotSites)), db)
-        var signals: [SignalRow] = []
-        var owners: [(signal: String, lot: LotKey)] = []
-        var judgedCounts: [InventoryCountRow] = []
-        for key in touched {
-            let judgement = LotCustody.judge(siteID: key.site, lot: key.lot, movements: movements[key] ?? [], doses: doses[key] ?? [],
-                                             counts: counts[key] ?? [], zone: zones[key.site], acknowledgements: acknowledgements)
-            signals += judgement.signals
-            owners += judgement.signals.map { ($0.signalID, key) }
-            judgedCounts += judgement.counts
-        }
-        try ParticipantTables.insertCounts(judgedCounts, db)
-        try ParticipantTables.insertSignals(signals, db)
-        if notify { try announceOpened(signals, openBefore: openBefore, db) }
-        guard !owners.isEmpty else { return }
-        try db.enqueue("""
-            INSERT INTO unblinded.custody_signals (signal_id, site_id, lot)
-            SELECT * FROM unnest(\(array: owners.map(\.signal))::text[], \(array: owners.map(\.lot.site))::text[],
-                                 \(array: owners.map(\.lot.lot))::text[])
-            """)
+        try judgeCustody(touched, scopes: custodyScopes(added: added, movements: settled.movements, doses: settled.doses), notify: notify, db)
     }
 
     private static func writeAccountability(_ lots: [LotKey: LotAccountability], touched: [LotKey], _ db: PostgresConnection) throws {
-        // The lots' signals go with their rows: named after each lot's earliest movement as it was (it may be another now).
+        // The lots' signals go with their rows: named after each lot's anchor as it was (it may be another now).
         try db.enqueue("""
             WITH gone AS (
                 DELETE FROM unblinded.drug_accountability
                 WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: touched.map(\.site))::text[], \(array: touched.map(\.lot))::text[]))
-                RETURNING first_movement_event_id)
+                RETURNING signal_anchor_event_id)
             DELETE FROM monitoring.safety_signals
-            WHERE signal_id IN (SELECT \(SignalRow.id(.accountabilityDiscrepancy, ""))::text || first_movement_event_id::text FROM gone)
+            WHERE signal_id IN (SELECT \(SignalRow.id(.accountabilityDiscrepancy, ""))::text || signal_anchor_event_id::text FROM gone)
             """)
         let rows = touched.compactMap { lots[$0] }
         guard !rows.isEmpty else { return }
         try db.enqueue("""
             INSERT INTO unblinded.drug_accountability (site_id, lot, unit, received, dispensed, administered, returned_by_participants,
                 returned_to_sponsor, destroyed, lost, balance, discrepancy, discrepancy_reason, movement_units, dose_units,
-                first_movement_at, first_movement_event_id, last_movement_at, last_movement_event_id)
+                signal_anchor_at, signal_anchor_event_id, signal_anchor_site_level, last_movement_at, last_movement_event_id)
             SELECT s, l, u, r::numeric, d::numeric, a::numeric, rp::numeric, rs::numeric, x::numeric, lo::numeric, b::numeric, dr IS NOT NULL, dr,
-                   string_to_array(mu, ','), string_to_array(du, ','), fa, fe, la, le
+                   string_to_array(mu, ','), string_to_array(du, ','), fa, fe, fs, la, le
             FROM unnest(\(array: rows.map(\.siteID))::text[], \(array: rows.map(\.lot))::text[], \(array: rows.map(\.unit))::text[],
                         \(array: rows.map { LotAccountability.decimal($0.received) })::text[],
                         \(array: rows.map { LotAccountability.decimal($0.dispensed) })::text[],
@@ -831,20 +764,24 @@ enum MonitoringWriter {
                         \(array: rows.map { LotAccountability.decimal($0.balance) })::text[], \(array: rows.map(\.discrepancy))::text[],
                         \(array: rows.map { $0.movementUnits.sorted().joined(separator: ",") })::text[],
                         \(array: rows.map { $0.doseUnits.sorted().joined(separator: ",") })::text[],
-                        \(array: rows.map { $0.firstMovement?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.firstMovement?.eventID })::uuid[],
+                        \(array: rows.map { $0.signalAnchor?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.signalAnchor?.eventID })::uuid[],
+                        \(array: rows.map { $0.signalAnchor?.siteLevel })::bool[],
                         \(array: rows.map { $0.lastMovement?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.lastMovement?.eventID })::uuid[])
-                AS x(s, l, u, r, d, a, rp, rs, x, lo, b, dr, mu, du, fa, fe, la, le)
+                AS x(s, l, u, r, d, a, rp, rs, x, lo, b, dr, mu, du, fa, fe, fs, la, le)
             """)
-        let signalIDs = rows.compactMap(\.signalID) + rows.map(\.legacySignalID)
-        var acknowledgements: [String: (by: String, at: Timestamp)] = [:]
+        // Only an acknowledgement scoped to the lot's own site counts.
+        let named = rows.filter { $0.signalID != nil }
+        var acknowledgements: [SiteSignal: (by: String, at: Timestamp)] = [:]
         for row in try db.query("""
-            SELECT signal_id, acknowledged_by, acknowledged_at FROM monitoring.site_acknowledgements WHERE signal_id = ANY(\(array: signalIDs)::text[])
+            SELECT a.site_id, a.signal_id, a.acknowledged_by, a.acknowledged_at FROM monitoring.site_acknowledgements a
+            JOIN unnest(\(array: named.map(\.siteID))::text[], \(array: named.map { $0.signalID! })::text[]) AS t(site_id, signal_id)
+              ON a.site_id = t.site_id AND a.signal_id = t.signal_id
             """) {
-            let (signal, by, at) = try row.decode((String, String, Timestamp).self)
-            acknowledgements[signal] = (by, at)
+            let (site, signal, by, at) = try row.decode((String, String, String, Timestamp).self)
+            acknowledgements[SiteSignal(site: site, signal: signal)] = (by, at)
         }
-        try ParticipantTables.insertSignals(rows.compactMap { lot in
-            lot.signal(acknowledgement: lot.signalID.flatMap { acknowledgements[$0] } ?? acknowledgements[lot.legacySignalID])
+        try ParticipantTables.insertSignals(named.compactMap { lot in
+            lot.signal(acknowledgement: acknowledgements[SiteSignal(site: lot.siteID, signal: lot.signalID!)])
         }, db)
     }
 

@@ -5,6 +5,7 @@ import Logging
 import Postgres
 import ServiceRuntime
 import TrialDomain
+import TrialDomainPostgres
 
 /// Consumes the log and applies it to PostgreSQL, one transaction per batch, resuming from the
 /// checkpoints in PostgreSQL on start and on every partition assignment.
@@ -106,7 +107,9 @@ public final class Projector: Sendable {
         defer { consumer.close() }
         health.set(.consuming)
         metrics.sessions.increment()
-        logger.info("projector consuming", metadata: ["topic": "\(topic)", "group": "\(configuration.groupID)"])
+        // Sites' calendar days follow this build's time zone rules: a rebuild after an upgrade applies newer ones.
+        logger.info("projector consuming", metadata: ["topic": "\(topic)", "group": "\(configuration.groupID)",
+                                                      "tzdata": "\(SiteTimeZone.databaseVersion)"])
         // While idle, PostgreSQL is asked now and then, so a lost connection ends the session (and readiness) even
         // when no batch comes; the lag gauges are refreshed as often.
         var lastLook = ContinuousClock.now

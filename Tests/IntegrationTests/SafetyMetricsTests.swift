@@ -33,9 +33,10 @@ struct SafetyMetricsTests {
 
     static var siteActivation: String {
         """
-        {"event_id":"\(UUID().uuidString.lowercased())","type":"site.activated","schema_version":1,"study_id":"MICRO-LSD-01",\
+        {"event_id":"\(UUID().uuidString.lowercased())","type":"site.activated","schema_version":2,"study_id":"MICRO-LSD-01",\
         "site_id":"S01","occurred_at":"\(rfc3339(secondsAgo: 86_400))",\
-        "data":{"site_name":"Auckland Clinical Research","country":"NZ","principal_investigator":"Dr. A. Ngata","protocol_version":"1.0"}}
+        "data":{"site_name":"Auckland Clinical Research","country":"NZ","principal_investigator":"Dr. A. Ngata","protocol_version":"1.0",\
+        "time_zone":"Pacific/Auckland"}}
         """
     }
 

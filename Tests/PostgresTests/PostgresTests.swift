@@ -11,6 +11,14 @@ struct PostgresTests {
         #expect(rows.rows == [[hostile, "43", "t", "t"]])
     }
 
+    /// A fragment shared by several statements keeps its own values: its placeholders follow the statement's.
+    @Test func aFragmentsParametersAreRenumberedAfterTheStatements() throws {
+        let db = try PostgresConnection(url: try TestStack.databaseURL)
+        let pairs: PostgresQuery = "unnest(\(array: ["a", "b"])::text[], \(array: [1, 2])::int[]) AS t(k, v)"
+        let rows = try db.query("SELECT \("$1 stays")::text, t.k, t.v + \(10)::int FROM \(fragment: pairs) WHERE t.v >= \(1)::int ORDER BY t.k")
+        #expect(rows.rows == [["$1 stays", "a", "11"], ["$1 stays", "b", "12"]])
+    }
+
     @Test func arraysRoundTripQuotesBackslashesAndNulls() throws {
         let db = try PostgresConnection(url: try TestStack.databaseURL)
         let values: [String?] = ["plain", "quo\"te", "back\\slash", "{brace,comma}", nil, "", "NULL", "ünï"]

@@ -101,7 +101,7 @@ struct ChainOfCustodyReadModelTests {
     @Test func anyArrivalOrderGivesTheSameReadModels() async throws {
         var (events, _, _, _, _, _) = Self.story()
         var late = ParticipantStory(counter: 100)
-        late.add(.drugDispensed, day: -1, ["lot": "L1", "quantity": 10, "unit": "ug"])
+        late.add(.drugDispensed, day: -1, ["lot": "L1", "quantity": 17, "unit": "ug"])  // both doses: 8 + 9
         events += late.events
         let inOrder = try TestStack.migratedDatabase()
         try TestStack.apply(events, to: inOrder)

@@ -50,6 +50,16 @@ struct MonitoringTests {
         try TestStack.apply(ack.events, to: db, from: Int64(events.count + 1))
         #expect(try db.query("SELECT status, acknowledged_by FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'").rows
                 == [["acknowledged", "monitor.mo"]])
+        // A receipt of the lot dated before the first one, entered now: the signal takes its name (the old row goes), and
+        // is open again under it.
+        var earlier = ParticipantStory(counter: 300)
+        let firstReceipt = earlier.add(.drugReceived, day: -9, ["lot": "L1", "substance": "lsd", "quantity": 1, "unit": "ug", "supplier": "P",
+                                                                "expires_on": "2028-01-01"])
+        try TestStack.apply(earlier.events, to: db, from: Int64(events.count + 2))
+        #expect(try db.query("""
+            SELECT signal_id, trigger_event_id::text, status FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy'
+            """).rows == [["accountability_discrepancy:\(firstReceipt)", firstReceipt, "open"]])
+        #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
     }
 
     /// WHO-5 (issue 19): the raw scores in monitoring.participants, the percentage in the participant report.

@@ -269,11 +269,22 @@ struct LotAccountabilityTests {
         mixed.add(doseOf: 0.001, unit: .mg)
         #expect(mixed.discrepancy == "doses recorded in mg, the lot in ug")
         let signal = try #require(lot.signal(acknowledgement: ("monitor.m", at.adding(days: 3))))
-        // Named after the lot's earliest movement, never the lot (which tells the arm); a later movement does not rename it.
-        #expect(signal.signalID == "accountability_discrepancy:e1" && signal.triggerEventID == "e3" && signal.status == .acknowledged)
-        #expect(!signal.signalID.contains("L1") && !signal.details.contains("L1"))
+        // Named after and pointing at the lot's earliest movement of the site's own (the receipt), never the lot (which
+        // tells the arm) nor a participant's movement (which would group participants by lot).
+        #expect(signal.signalID == "accountability_discrepancy:e1" && signal.triggerEventID == "e1" && signal.status == .acknowledged)
+        // A later movement, or an earlier one of a participant's, does not rename it; an earlier one of the site's does.
         lot.add(DrugMovementRow(eventID: "e0", siteID: "S01", participantID: nil, lot: "L1", kind: .received,
                                 quantity: Quantity(amount: 1, unit: .ug), occurredAt: at.adding(days: 5)))
+        lot.add(DrugMovementRow(eventID: "e6", siteID: "S01", participantID: "S01-0002", lot: "L1", kind: .dispensed,
+                                quantity: Quantity(amount: 1, unit: .ug), occurredAt: at.adding(days: -3)))
         #expect(lot.signal(acknowledgement: nil)?.signalID == "accountability_discrepancy:e1")
+        lot.add(DrugMovementRow(eventID: "e7", siteID: "S01", participantID: nil, lot: "L1", kind: .received,
+                                quantity: Quantity(amount: 1, unit: .ug), occurredAt: at.adding(days: -1)))
+        #expect(lot.signal(acknowledgement: nil)?.signalID == "accountability_discrepancy:e7")
+        // A lot with only participants' movements is named after the earliest of them.
+        var unreceived = LotAccountability(siteID: "S01", lot: "L3")
+        unreceived.add(DrugMovementRow(eventID: "e9", siteID: "S01", participantID: "S01-0001", lot: "L3", kind: .dispensed,
+                                       quantity: Quantity(amount: 1, unit: .ug), occurredAt: at))
+        #expect(unreceived.signal(acknowledgement: nil)?.signalID == "accountability_discrepancy:e9")
     }
 }

@@ -96,7 +96,7 @@ struct ChangeAuthorizationTests {
         func acknowledgement(_ site: String) -> JSONValue {
             ["event_id": "5f0c9c1e-2a6b-4d1e-8f00-000000000002", "type": "signal.acknowledged", "schema_version": 1,
              "study_id": "MICRO-LSD-01", "site_id": .string(site), "occurred_at": "2026-05-30T09:30:00Z",
-             "data": ["signal_id": .string("accountability_discrepancy:\(site)/L1"), "note": "seen"]]
+             "data": ["signal_id": "accountability_discrepancy:5f0c9c1e-2a6b-4d1e-8f00-0000000000aa", "note": "seen"]]
         }
         let assigned = Principal(subject: "mo", site: nil, role: .monitor, sites: ["S01", "S03"])
         #expect(Self.admit(acknowledgement("S01"), by: assigned) == nil)

@@ -17,10 +17,15 @@ CREATE TABLE monitoring.site_profiles (
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON monitoring.site_profiles TO trial_projector;
 GRANT SELECT ON monitoring.site_profiles TO trial_monitor, trial_auditor;
 
--- A lot's earliest movement names its discrepancy signal (`accountability_discrepancy:<event_id>`), instead of the lot.
+-- A lot's anchor movement (its earliest of the site's own, usually the receipt; else its earliest) names its
+-- discrepancy signal (`accountability_discrepancy:<event_id>`) instead of the lot. The signals named after lots go now:
+-- the recompute below gives them their new names (an acknowledgement of an old name does not carry over: it would let
+-- a monitor test a guessed lot against the signals).
 ALTER TABLE unblinded.drug_accountability
-    ADD COLUMN first_movement_at       timestamptz,
-    ADD COLUMN first_movement_event_id uuid;
+    ADD COLUMN signal_anchor_at         timestamptz,
+    ADD COLUMN signal_anchor_event_id   uuid,
+    ADD COLUMN signal_anchor_site_level boolean;
+DELETE FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy';
 
 INSERT INTO projection.recompute_requests (reason)
 VALUES ('0024_site_calendars: site time zones, custody judged on site days, opaque accountability signal names');

@@ -62,6 +62,8 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     public var submittableSchemaVersions: ClosedRange<Int> {
         switch self {
         case .eventVoided: 2...2
+        // v1 names no time zone: the site's calendar days would follow whatever zone each sender wrote.
+        case .siteActivated: 2...2
         default: supportedSchemaVersions
         }
     }

@@ -14,12 +14,15 @@ public enum LotCustody {
         /// The calendar day of the dose in the zone its `occurred_at` was written in: the site's day when the site has no
         /// time zone on record (a v1 `site.activated`).
         public var administeredOn: String
+        /// What was given, to set against what the participant held (nil: only whether they held any is judged).
+        public var quantity: Quantity?
 
-        public init(eventID: String, participantID: String, administeredAt: Timestamp, administeredOn: String) {
+        public init(eventID: String, participantID: String, administeredAt: Timestamp, administeredOn: String, quantity: Quantity? = nil) {
             self.eventID = eventID
             self.participantID = participantID
             self.administeredAt = administeredAt
             self.administeredOn = administeredOn
+            self.quantity = quantity
         }
     }
 
@@ -45,22 +48,26 @@ public enum LotCustody {
         }
         // Two receipts of one lot stating different expiry dates: the earlier counts (a dose past it is worth a look).
         let expiresOn = movements.filter { $0.kind == .received }.compactMap(\.expiresOn).min()
-        // What each participant was dispensed of the lot and returned (in millionths, per unit), in time order.
+        // What each participant was dispensed of the lot and returned, and the doses they took from it.
         let handed = Dictionary(grouping: movements.filter { $0.participantID != nil && ($0.kind == .dispensed || $0.kind == .returned) },
                                 by: { $0.participantID! })
+        let taken = Dictionary(grouping: doses, by: \.participantID)
         for dose in doses {
             let day = zone.map { $0.day(of: dose.administeredAt) } ?? dose.administeredOn
             if let expiresOn, day > expiresOn {
                 signal(.expiredLotUsed, trigger: dose.eventID, at: dose.administeredAt, participant: dose.participantID,
                        "a dose was given from a lot after its expiry date (the site's calendar day); quarantine the lot and assess the participant")
             }
-            switch possession(of: handed[dose.participantID] ?? [], at: dose.administeredAt) {
+            switch possession(of: handed[dose.participantID] ?? [], earlierDoses: taken[dose.participantID] ?? [], for: dose) {
             case .neverDispensed:
                 signal(.undispensedLotUsed, trigger: dose.eventID, at: dose.administeredAt, participant: dose.participantID,
                        "a dose used a lot never dispensed to this participant (no dispensing of it at or before the dose)")
             case .allReturned:
                 signal(.undispensedLotUsed, trigger: dose.eventID, at: dose.administeredAt, participant: dose.participantID,
                        "a dose used a lot this participant had returned in full before the dose (nothing of it was in their hands)")
+            case .exceeded:
+                signal(.undispensedLotUsed, trigger: dose.eventID, at: dose.administeredAt, participant: dose.participantID,
+                       "a dose was more than this participant held of the lot (dispensed to them, less returned and earlier doses)")
             case .held:
                 break
             }
@@ -94,20 +101,28 @@ public enum LotCustody {
         return judgement
     }
 
-    enum Possession { case neverDispensed, allReturned, held }
+    enum Possession { case neverDispensed, allReturned, exceeded, held }
 
-    /// Whether the participant held some of the lot at `instant`: dispensed at or before it, and not everything of it
-    /// returned before it (per unit: a return in another unit than the dispensing is not set against it).
-    static func possession(of handed: [DrugMovementRow], at instant: Timestamp) -> Possession {
+    /// What the participant held of the lot when `dose` was given: dispensed at or before it, less returned before it and
+    /// the doses they took before it (by time, then event id), per unit (amounts in another unit are not set against
+    /// each other: a dose in another unit than its dispensings is judged only by whether anything was held).
+    static func possession(of handed: [DrugMovementRow], earlierDoses: [Dose], for dose: Dose) -> Possession {
         var held: [DoseUnit: Int64] = [:]
         var dispensed = false
-        for m in handed where m.kind == .dispensed ? m.occurredAt <= instant : m.occurredAt < instant {
+        for m in handed where m.kind == .dispensed ? m.occurredAt <= dose.administeredAt : m.occurredAt < dose.administeredAt {
             let q = LotAccountability.micro(m.quantity.amount)
             if m.kind == .dispensed { dispensed = true }
             held[m.quantity.unit, default: 0] += m.kind == .dispensed ? q : -q
         }
         guard dispensed else { return .neverDispensed }
-        return held.values.contains { $0 > 0 } ? .held : .allReturned
+        guard held.values.contains(where: { $0 > 0 }) else { return .allReturned }
+        guard let q = dose.quantity, held[q.unit].map({ $0 > 0 }) == true else { return .held }
+        var inHand = held[q.unit]!
+        for earlier in earlierDoses where earlier.quantity?.unit == q.unit
+            && (earlier.administeredAt, earlier.eventID) < (dose.administeredAt, dose.eventID) {
+            inHand -= LotAccountability.micro(earlier.quantity!.amount)
+        }
+        return inHand >= LotAccountability.micro(q.amount) ? .held : .exceeded
     }
 }
 
@@ -176,10 +191,13 @@ public enum DrugLossNotification {
     }
 
     /// The critical `drug_loss` signal of a theft or loss, with a site monitor's acknowledgement if there is one.
-    public static func signal(eventID: String, siteID: String, loss: DrugLost, zone: SiteTimeZone?,
+    /// `unresolvedZone`: the site's time zone when the time zone database of this build does not know it.
+    public static func signal(eventID: String, siteID: String, loss: DrugLost, zone: SiteTimeZone?, unresolvedZone: String? = nil,
                               acknowledgement: (by: String, at: Timestamp)?) -> SignalRow {
         let due = dueDay(discoveredAt: loss.discoveredAtText, zone: zone) ?? "?"
-        let calendar = zone.map { "site time \($0.identifier)" } ?? "in the zone of discovered_at: the site's activation names no time zone"
+        let calendar = zone.map { "site time \($0.identifier)" }
+            ?? unresolvedZone.map { "in the zone of discovered_at: the site's time zone \($0) is not known to this build's time zone database" }
+            ?? "in the zone of discovered_at: the site's activation names no time zone"
         let id = SignalRow.id(.drugLoss, eventID)
         return SignalRow(signalID: id, rule: .drugLoss, siteID: siteID, participantID: nil, triggerEventID: eventID,
                          triggerOccurredAt: loss.discoveredAt,

@@ -17,11 +17,31 @@ public struct LotAccountability: Sendable, Equatable {
     public private(set) var destroyed: Int64 = 0
     /// Stolen or lost (`drug.lost`).
     public private(set) var lost: Int64 = 0
-    /// The latest movement (by time, then event id): what a discrepancy signal points at.
+    /// The latest movement (by time, then event id).
     public private(set) var lastMovement: (at: Timestamp, eventID: String)?
-    /// The earliest movement (by time, then event id), usually the lot's receipt: what a discrepancy signal is named
-    /// after, so its name stays as later movements come and never names the lot (which tells the arm).
-    public private(set) var firstMovement: (at: Timestamp, eventID: String)?
+    /// What a discrepancy signal is named after and points at: the lot's earliest movement of the site's own (by time,
+    /// then event id; usually its receipt), else its earliest movement of all. Neither the lot (which tells the arm) nor,
+    /// while the site recorded one of its own, a participant's movement: a monitor must not be able to group participants
+    /// by lot. It stays as later movements come.
+    public private(set) var signalAnchor: SignalAnchor?
+
+    public struct SignalAnchor: Sendable, Equatable {
+        public var at: Timestamp
+        public var eventID: String
+        /// A movement of the site's own (receipt, destruction, return to the sponsor, loss), not a participant's.
+        public var siteLevel: Bool
+
+        public init(at: Timestamp, eventID: String, siteLevel: Bool) {
+            self.at = at
+            self.eventID = eventID
+            self.siteLevel = siteLevel
+        }
+
+        /// Site-level movements first, then by time, then by event id.
+        func precedes(_ other: SignalAnchor) -> Bool {
+            (siteLevel ? 0 : 1, at, eventID) < (other.siteLevel ? 0 : 1, other.at, other.eventID)
+        }
+    }
 
     public init(siteID: String, lot: String) {
         self.siteID = siteID
@@ -31,7 +51,7 @@ public struct LotAccountability: Sendable, Equatable {
     /// A lot as the read model holds it (see `ParticipantTables`/`MonitoringWriter`), to add new rows to.
     public init(siteID: String, lot: String, movementUnits: Set<String>, doseUnits: Set<String>, received: Int64, dispensed: Int64,
                 administered: Int64, returnedByParticipants: Int64, returnedToSponsor: Int64, destroyed: Int64, lost: Int64,
-                firstMovement: (at: Timestamp, eventID: String)?, lastMovement: (at: Timestamp, eventID: String)?) {
+                signalAnchor: SignalAnchor?, lastMovement: (at: Timestamp, eventID: String)?) {
         self.siteID = siteID
         self.lot = lot
         self.movementUnits = movementUnits
@@ -43,7 +63,7 @@ public struct LotAccountability: Sendable, Equatable {
         self.returnedToSponsor = returnedToSponsor
         self.destroyed = destroyed
         self.lost = lost
-        self.firstMovement = firstMovement
+        self.signalAnchor = signalAnchor
         self.lastMovement = lastMovement
     }
 
@@ -52,7 +72,7 @@ public struct LotAccountability: Sendable, Equatable {
             && a.received == b.received && a.dispensed == b.dispensed && a.administered == b.administered
             && a.returnedByParticipants == b.returnedByParticipants && a.returnedToSponsor == b.returnedToSponsor
             && a.destroyed == b.destroyed && a.lost == b.lost && a.lastMovement?.at == b.lastMovement?.at && a.lastMovement?.eventID == b.lastMovement?.eventID
-            && a.firstMovement?.at == b.firstMovement?.at && a.firstMovement?.eventID == b.firstMovement?.eventID
+            && a.signalAnchor == b.signalAnchor
     }
 
     public static func micro(_ amount: Double) -> Int64 { Int64((amount * 1_000_000).rounded()) }
@@ -97,7 +117,8 @@ public struct LotAccountability: Sendable, Equatable {
         case .lost: lost += q
         }
         if lastMovement.map({ ($0.at, $0.eventID) < (m.occurredAt, m.eventID) }) ?? true { lastMovement = (m.occurredAt, m.eventID) }
-        if firstMovement.map({ (m.occurredAt, m.eventID) < ($0.at, $0.eventID) }) ?? true { firstMovement = (m.occurredAt, m.eventID) }
+        let anchor = SignalAnchor(at: m.occurredAt, eventID: m.eventID, siteLevel: m.participantID == nil)
+        if signalAnchor.map({ anchor.precedes($0) }) ?? true { signalAnchor = anchor }
     }
 
     /// A dose given from this lot.
@@ -126,21 +147,17 @@ public struct LotAccountability: Sendable, Equatable {
         return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
     }
 
-    /// The name of the lot's `accountability_discrepancy` signal: `accountability_discrepancy:<event_id of its earliest
-    /// movement>`, opaque to monitors (the lot, like its product, tells the arm). Should a movement earlier than every
-    /// other be entered later, the signal is renamed and must be acknowledged again. Nil for a lot without movements.
-    public var signalID: String? { firstMovement.map { SignalRow.id(.accountabilityDiscrepancy, $0.eventID) } }
+    /// The name of the lot's `accountability_discrepancy` signal: `accountability_discrepancy:<event_id of its anchor>`
+    /// (`signalAnchor`), opaque to monitors. Should a movement that comes before the anchor be entered later, the signal
+    /// is renamed and must be acknowledged again. Nil for a lot without movements.
+    public var signalID: String? { signalAnchor.map { SignalRow.id(.accountabilityDiscrepancy, $0.eventID) } }
 
-    /// How releases before migration 0024 named the signal (`accountability_discrepancy:<site>/<lot>`): acknowledgements
-    /// recorded under it still count, but it is never shown.
-    public var legacySignalID: String { "\(SafetyRule.accountabilityDiscrepancy.rawValue):\(siteID)/\(lot)" }
-
-    /// The `accountability_discrepancy` signal of a lot that does not reconcile (and has a movement to point at), with a
-    /// site monitor's acknowledgement if there is one.
+    /// The `accountability_discrepancy` signal of a lot that does not reconcile (and has a movement to name it after),
+    /// with a site monitor's acknowledgement if there is one.
     public func signal(acknowledgement: (by: String, at: Timestamp)?) -> SignalRow? {
-        guard discrepancy != nil, let last = lastMovement, let signalID else { return nil }
+        guard discrepancy != nil, let anchor = signalAnchor, let signalID else { return nil }
         return SignalRow(signalID: signalID, rule: .accountabilityDiscrepancy,
-                         siteID: siteID, participantID: nil, triggerEventID: last.eventID, triggerOccurredAt: last.at,
+                         siteID: siteID, participantID: nil, triggerEventID: anchor.eventID, triggerOccurredAt: anchor.at,
                          // The lot and the reason (quantities, units) tell the arm: they are in unblinded.drug_accountability only.
                          details: "a lot's stock does not reconcile at this site; the reason is in the unblinded accountability",
                          status: acknowledgement == nil ? .open : .acknowledged,

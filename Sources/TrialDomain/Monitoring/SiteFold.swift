@@ -61,8 +61,10 @@ public enum SiteFold {
                 break
             }
         }
-        let zone = rows.profile?.timeZone.flatMap(timeZones)
+        let zoneName = rows.profile?.timeZone
+        let zone = zoneName.flatMap(timeZones)
         rows.signals += losses.map { DrugLossNotification.signal(eventID: $0.eventID, siteID: siteID, loss: $0.loss, zone: zone,
+                                                                 unresolvedZone: zone == nil ? zoneName : nil,
                                                                  acknowledgement: rows.acknowledgements[SignalRow.id(.drugLoss, $0.eventID)]) }
         return rows
     }

@@ -1,7 +1,7 @@
 /// A site's time zone (an IANA name from its `site.activated`, e.g. `America/New_York`) and its rules: what decides the
 /// site's calendar day of an instant, whatever zone the sender wrote the instant in.
 ///
-/// The rules come from outside the domain (the time zone database, `TimeZoneDatabase` in ServiceRuntime) as a function
+/// The rules come from outside the domain (the time zone database: `SiteTimeZone.named` in TrialDomainPostgres) as a function
 /// from an instant to the zone's UTC offset then, so this stays pure and a test can give hand-made rules.
 public struct SiteTimeZone: Sendable, CustomStringConvertible {
     public let identifier: String

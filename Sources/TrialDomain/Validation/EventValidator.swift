@@ -154,10 +154,17 @@ public struct EventValidator: Sendable {
 
         if mode == .submission, let payload {
             Self.checkChangedEventScope(payload, siteID: siteID, participantID: participantID, &r)
-            if case .signalAcknowledged(let a) = payload, participantID != nil,
-               let rule = SafetyRule(rawValue: String(a.signalID.prefix { $0 != ":" })), rule.isAcknowledgedBySite {
-                r.report("participant_id", "\(rule.rawValue) signals belong to the site's lot record and are acknowledged by the site: "
-                    + "send signal.acknowledged without participant_id")
+            if case .signalAcknowledged(let a) = payload, let rule = SafetyRule(rawValue: String(a.signalID.prefix { $0 != ":" })) {
+                if participantID != nil, rule.isAcknowledgedBySite {
+                    r.report("participant_id", "\(rule.rawValue) signals belong to the site's lot record and are acknowledged by the site: "
+                        + "send signal.acknowledged without participant_id")
+                }
+                // A lot's signal is named after an event, never the lot: a name with a lot in it (the form before migration
+                // 0024) would let a monitor test a guessed lot against the signals.
+                if rule == .accountabilityDiscrepancy, Identifiers.normalisedUUID(String(a.signalID.dropFirst(rule.rawValue.count + 1))) == nil {
+                    r.absorb([ValidationIssue(pointer: "/data/signal_id", reason: "accountability_discrepancy signals are named "
+                        + "accountability_discrepancy:<event_id>, as monitoring.safety_signals shows them; a lot is never part of the name")])
+                }
             }
         }
 

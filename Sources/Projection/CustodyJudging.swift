@@ -1,0 +1,149 @@
+import Postgres
+import TrialDomain
+import TrialDomainPostgres
+
+extension MonitoringWriter {
+    /// How much of a lot's chain of custody a change can move (`LotCustody` judges it).
+    enum CustodyScope: Equatable {
+        /// Everything: a receipt (the expiry), a site's own movement, a count, a removed row, a full refresh.
+        case whole
+        /// Only these participants' doses (their dispensings, returns and doses are all a dose's judgement reads besides
+        /// the lot's receipts), and the counts when a movement was added (a count compares with the balance).
+        case participants(Set<String>, counts: Bool)
+
+        mutating func formUnion(_ other: CustodyScope) {
+            switch (self, other) {
+            case (.whole, _): break
+            case (_, .whole): self = .whole
+            case (.participants(let a, let countsA), .participants(let b, let countsB)): self = .participants(a.union(b), counts: countsA || countsB)
+            }
+        }
+
+        var everything: Bool { self == .whole }
+        var counts: Bool {
+            if case .participants(_, let counts) = self { return counts }
+            return true
+        }
+        var participants: Set<String> {
+            if case .participants(let ids, _) = self { return ids }
+            return []
+        }
+    }
+
+    /// What of each lot that only gained rows needs judging again: a new dose is judged alone against the lot's facts, so
+    /// a batch costs its own doses, not the lot's history (one lot serves a whole site for months).
+    static func custodyScopes(added: Set<LotKey>, movements: [DrugMovementRow], doses: [AccountabilityChanges.Dose]) -> [LotKey: CustodyScope] {
+        var scopes: [LotKey: CustodyScope] = [:]
+        for m in movements {
+            let key = LotKey(site: m.siteID, lot: m.lot)
+            guard added.contains(key) else { continue }
+            let scope: CustodyScope = m.kind == .received || m.participantID == nil ? .whole : .participants([m.participantID!], counts: true)
+            scopes[key, default: scope].formUnion(scope)
+        }
+        for d in doses where added.contains(d.lot) {
+            scopes[d.lot, default: .participants([d.participantID], counts: false)].formUnion(.participants([d.participantID], counts: false))
+        }
+        return scopes
+    }
+
+    /// Judges the chain of custody of these lots again (`LotCustody`), each as far as `scopes` says (a lot without one:
+    /// wholly, from every dose, movement and count of it). Replaces exactly the signals that judgement gives
+    /// (`unblinded.custody_signals` says which lot each was judged under) and the judged counts' balances. A lot is touched
+    /// whenever a row of it is added or removed, so this sees every change that can move its signals: a late dispensing, a
+    /// voided one, a corrected expiry, a loss, a count. `notify`: announce critical signals that were not open before.
+    static func judgeCustody(_ touched: [LotKey], scopes: [LotKey: CustodyScope] = [:], notify: Bool = true, _ db: PostgresConnection) throws {
+        guard !touched.isEmpty else { return }
+        let scope = touched.map { scopes[$0] ?? .whole }
+        // One row per lot: what of it to read and replace. Participants are one set for all lots of the batch: a dose of
+        // theirs judged again under a lot that did not need it is judged the same.
+        let lots: PostgresQuery = """
+            unnest(\(array: touched.map(\.site))::text[], \(array: touched.map(\.lot))::text[], \(array: scope.map(\.everything))::bool[],
+                   \(array: scope.map(\.counts))::bool[]) AS t(site_id, lot, everything, counts)
+            """
+        let participants = Array(scope.reduce(into: Set<String>()) { $0.formUnion($1.participants) }).sorted()
+        var movements: [LotKey: [DrugMovementRow]] = [:]
+        for row in try db.query("""
+            SELECT m.event_id::text, m.site_id, m.participant_id, m.lot, m.kind, m.quantity::float8, m.unit, m.occurred_at, m.expires_on::text
+            FROM unblinded.drug_movements m JOIN \(fragment: lots) ON m.site_id = t.site_id AND m.lot = t.lot
+            WHERE t.everything OR t.counts OR m.kind = 'received' OR m.participant_id = ANY(\(array: participants)::text[])
+            """) {
+            let (eventID, site, participant, lot, kind, quantity, unit, at, expiresOn)
+                = try row.decode((String, String, String?, String, String, Double, String, Timestamp, String?).self)
+            guard let kind = MovementKind(rawValue: kind), let unit = DoseUnit(rawValue: unit) else {
+                throw ProjectionError.accountability(site: site, lot: lot, value: "\(kind) \(unit)")
+            }
+            movements[LotKey(site: site, lot: lot), default: []].append(DrugMovementRow(
+                eventID: eventID, siteID: site, participantID: participant, lot: lot, kind: kind,
+                quantity: Quantity(amount: quantity, unit: unit), occurredAt: at, expiresOn: expiresOn))
+        }
+        var doses: [LotKey: [LotCustody.Dose]] = [:]
+        for row in try db.query("""
+            SELECT d.event_id::text, d.site_id, d.participant_id, d.lot, d.administered_at,
+                   coalesce(d.administered_on, (d.administered_at AT TIME ZONE 'UTC')::date)::text, d.amount::float8, d.unit
+            FROM unblinded.dose_products d JOIN \(fragment: lots) ON d.site_id = t.site_id AND d.lot = t.lot
+            WHERE t.everything OR d.participant_id = ANY(\(array: participants)::text[])
+            """) {
+            let (eventID, site, participant, lot, at, on, amount, unit)
+                = try row.decode((String, String, String, String, Timestamp, String, Double, String).self)
+            guard let unit = DoseUnit(rawValue: unit) else { throw ProjectionError.accountability(site: site, lot: lot, value: unit) }
+            doses[LotKey(site: site, lot: lot), default: []].append(LotCustody.Dose(
+                eventID: eventID, participantID: participant, administeredAt: at, administeredOn: on, quantity: Quantity(amount: amount, unit: unit)))
+        }
+        var counts: [LotKey: [InventoryCountRow]] = [:]
+        for row in try db.query("""
+            DELETE FROM unblinded.drug_counts c USING \(fragment: lots)
+            WHERE c.site_id = t.site_id AND c.lot = t.lot AND t.counts
+            RETURNING c.event_id::text, c.site_id, c.lot, c.counted::float8, c.unit, c.counted_by, c.witnessed_by, c.counted_at
+            """) {
+            let (eventID, site, lot, counted, unit, by, witness, at)
+                = try row.decode((String, String, String, Double, String, String, String, Timestamp).self)
+            guard let unit = DoseUnit(rawValue: unit) else { throw ProjectionError.accountability(site: site, lot: lot, value: unit) }
+            counts[LotKey(site: site, lot: lot), default: []].append(InventoryCountRow(
+                eventID: eventID, siteID: site, lot: lot, counted: Quantity(amount: counted, unit: unit), countedBy: by,
+                witnessedBy: witness, countedAt: at))
+        }
+        // A site's acknowledgements count for its own lots' signals only.
+        var acknowledgements: [String: [String: (by: String, at: Timestamp)]] = [:]
+        for row in try db.query("""
+            SELECT site_id, signal_id, acknowledged_by, acknowledged_at FROM monitoring.site_acknowledgements
+            WHERE site_id = ANY(\(array: Array(Set(touched.map(\.site))))::text[])
+            """) {
+            let (site, signal, by, at) = try row.decode((String, String, String, Timestamp).self)
+            acknowledgements[site, default: [:]][signal] = (by, at)
+        }
+        // The signals this judgement replaces: a dose's carry its participant, a count's none.
+        var openBefore: Set<String> = []
+        var replaced: [String] = []
+        for row in try db.query("""
+            DELETE FROM monitoring.safety_signals s USING unblinded.custody_signals c, \(fragment: lots)
+            WHERE s.signal_id = c.signal_id AND c.site_id = t.site_id AND c.lot = t.lot
+              AND (t.everything OR s.participant_id = ANY(\(array: participants)::text[]) OR (t.counts AND s.participant_id IS NULL))
+            RETURNING s.signal_id, s.status
+            """) {
+            let (signal, status) = try row.decode((String, String).self)
+            replaced.append(signal)
+            if status == SignalStatus.open.rawValue { openBefore.insert(signal) }
+        }
+        if !replaced.isEmpty { try db.enqueue("DELETE FROM unblinded.custody_signals WHERE signal_id = ANY(\(array: replaced)::text[])") }
+        let zones = try siteTimeZones(Array(Set(touched.map(\.site))), db)
+        var signals: [SignalRow] = []
+        var owners: [(signal: String, lot: LotKey)] = []
+        var judgedCounts: [InventoryCountRow] = []
+        for key in touched {
+            let judgement = LotCustody.judge(siteID: key.site, lot: key.lot, movements: movements[key] ?? [], doses: doses[key] ?? [],
+                                             counts: counts[key] ?? [], zone: zones[key.site], acknowledgements: acknowledgements[key.site] ?? [:])
+            signals += judgement.signals
+            owners += judgement.signals.map { ($0.signalID, key) }
+            judgedCounts += judgement.counts
+        }
+        try ParticipantTables.insertCounts(judgedCounts, db)
+        try ParticipantTables.insertSignals(signals, db)
+        if notify { try announceOpened(signals, openBefore: openBefore, db) }
+        guard !owners.isEmpty else { return }
+        try db.enqueue("""
+            INSERT INTO unblinded.custody_signals (signal_id, site_id, lot)
+            SELECT * FROM unnest(\(array: owners.map(\.signal))::text[], \(array: owners.map(\.lot.site))::text[],
+                                 \(array: owners.map(\.lot.lot))::text[])
+            """)
+    }
+}
