@@ -50,7 +50,8 @@ extension MonitoringWriter {
     /// wholly, from every dose, movement and count of it). Replaces exactly the signals that judgement gives
     /// (`unblinded.custody_signals` says which lot each was judged under) and the judged counts' balances. A lot is touched
     /// whenever a row of it is added or removed, so this sees every change that can move its signals: a late dispensing, a
-    /// voided one, a corrected expiry, a loss, a count. `notify`: announce critical signals that were not open before.
+    /// voided one, a corrected expiry, a loss, a count (a row removed and given back unchanged, as when a participant is
+    /// folded again, changes nothing and touches nothing). `notify`: announce critical signals that were not open before.
     static func judgeCustody(_ touched: [LotKey], scopes: [LotKey: CustodyScope] = [:], notify: Bool = true, _ db: PostgresConnection) throws {
         guard !touched.isEmpty else { return }
         let scope = touched.map { scopes[$0] ?? .whole }

@@ -1,3 +1,4 @@
+import AuditChain
 import Postgres
 import TrialDomain
 import TrialDomainPostgres
@@ -668,7 +669,7 @@ enum MonitoringWriter {
                 resum.insert(LotKey(site: site, lot: lot))
             }
         }
-        let added = Set(settled.movements.map { LotKey(site: $0.siteID, lot: $0.lot) } + settled.doses.map(\.lot)).subtracting(resum)
+        var added = Set(settled.movements.map { LotKey(site: $0.siteID, lot: $0.lot) } + settled.doses.map(\.lot)).subtracting(resum)
         guard !added.isEmpty || !resum.isEmpty else { return }
         for lot in added { lots[lot] = LotAccountability(siteID: lot.site, lot: lot.lot) }
         if !added.isEmpty {
@@ -684,6 +685,13 @@ enum MonitoringWriter {
                      anchorAt, anchorID, anchorSiteLevel, lastAt, lastID)
                     = try row.decode((String, String, String, String, String, String, String, String, String, String, String,
                                       Timestamp?, String?, Bool?, Timestamp?, String?).self)
+                // A row written before migration 0024 has movements but no anchor: summed again until the recompute has
+                // run, or a new movement would anchor it (perhaps a participant's).
+                if lastAt != nil, anchorAt == nil {
+                    added.remove(LotKey(site: site, lot: lot))
+                    resum.insert(LotKey(site: site, lot: lot))
+                    continue
+                }
                 func micro(_ text: String) throws -> Int64 {
                     guard let value = LotAccountability.micro(decimal: text) else { throw ProjectionError.accountability(site: site, lot: lot, value: text) }
                     return value
@@ -741,18 +749,18 @@ enum MonitoringWriter {
             WITH gone AS (
                 DELETE FROM unblinded.drug_accountability
                 WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: touched.map(\.site))::text[], \(array: touched.map(\.lot))::text[]))
-                RETURNING signal_anchor_event_id)
-            DELETE FROM monitoring.safety_signals
-            WHERE signal_id IN (SELECT \(SignalRow.id(.accountabilityDiscrepancy, ""))::text || signal_anchor_event_id::text FROM gone)
+                RETURNING discrepancy_signal_id)
+            DELETE FROM monitoring.safety_signals WHERE signal_id IN (SELECT discrepancy_signal_id FROM gone)
             """)
         let rows = touched.compactMap { lots[$0] }
         guard !rows.isEmpty else { return }
+        let names = rows.map { $0.signalName(opaqueName: opaqueLotSignalName)?.id }
         try db.enqueue("""
             INSERT INTO unblinded.drug_accountability (site_id, lot, unit, received, dispensed, administered, returned_by_participants,
                 returned_to_sponsor, destroyed, lost, balance, discrepancy, discrepancy_reason, movement_units, dose_units,
-                signal_anchor_at, signal_anchor_event_id, signal_anchor_site_level, last_movement_at, last_movement_event_id)
+                signal_anchor_at, signal_anchor_event_id, signal_anchor_site_level, discrepancy_signal_id, last_movement_at, last_movement_event_id)
             SELECT s, l, u, r::numeric, d::numeric, a::numeric, rp::numeric, rs::numeric, x::numeric, lo::numeric, b::numeric, dr IS NOT NULL, dr,
-                   string_to_array(mu, ','), string_to_array(du, ','), fa, fe, fs, la, le
+                   string_to_array(mu, ','), string_to_array(du, ','), fa, fe, fs, sn, la, le
             FROM unnest(\(array: rows.map(\.siteID))::text[], \(array: rows.map(\.lot))::text[], \(array: rows.map(\.unit))::text[],
                         \(array: rows.map { LotAccountability.decimal($0.received) })::text[],
                         \(array: rows.map { LotAccountability.decimal($0.dispensed) })::text[],
@@ -765,24 +773,33 @@ enum MonitoringWriter {
                         \(array: rows.map { $0.movementUnits.sorted().joined(separator: ",") })::text[],
                         \(array: rows.map { $0.doseUnits.sorted().joined(separator: ",") })::text[],
                         \(array: rows.map { $0.signalAnchor?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.signalAnchor?.eventID })::uuid[],
-                        \(array: rows.map { $0.signalAnchor?.siteLevel })::bool[],
+                        \(array: rows.map { $0.signalAnchor?.siteLevel })::bool[], \(array: names)::text[],
                         \(array: rows.map { $0.lastMovement?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.lastMovement?.eventID })::uuid[])
-                AS x(s, l, u, r, d, a, rp, rs, x, lo, b, dr, mu, du, fa, fe, fs, la, le)
+                AS x(s, l, u, r, d, a, rp, rs, x, lo, b, dr, mu, du, fa, fe, fs, sn, la, le)
             """)
         // Only an acknowledgement scoped to the lot's own site counts.
-        let named = rows.filter { $0.signalID != nil }
+        let named = zip(rows, names).compactMap { lot, name in name.map { (lot: lot, id: $0) } }
         var acknowledgements: [SiteSignal: (by: String, at: Timestamp)] = [:]
         for row in try db.query("""
             SELECT a.site_id, a.signal_id, a.acknowledged_by, a.acknowledged_at FROM monitoring.site_acknowledgements a
-            JOIN unnest(\(array: named.map(\.siteID))::text[], \(array: named.map { $0.signalID! })::text[]) AS t(site_id, signal_id)
+            JOIN unnest(\(array: named.map(\.lot.siteID))::text[], \(array: named.map(\.id))::text[]) AS t(site_id, signal_id)
               ON a.site_id = t.site_id AND a.signal_id = t.signal_id
             """) {
             let (site, signal, by, at) = try row.decode((String, String, String, Timestamp).self)
             acknowledgements[SiteSignal(site: site, signal: signal)] = (by, at)
         }
-        try ParticipantTables.insertSignals(named.compactMap { lot in
-            lot.signal(acknowledgement: acknowledgements[SiteSignal(site: lot.siteID, signal: lot.signalID!)])
+        try ParticipantTables.insertSignals(named.compactMap { lot, id in
+            lot.signal(acknowledgement: acknowledgements[SiteSignal(site: lot.siteID, signal: id)], opaqueName: opaqueLotSignalName)
         }, db)
+    }
+
+    /// The name of a lot's discrepancy signal when only participants' movements could anchor it: a UUID of the SHA-256
+    /// of site, lot and anchor, so the name neither shows the movement (which would tie a participant to the lot) nor
+    /// the lot, and is the same on every replay.
+    static func opaqueLotSignalName(site: String, lot: String, anchor: LotAccountability.SignalAnchor) -> String {
+        let hex = Array(EventDigest.contentHex(ofCanonicalContent: Array("accountability_discrepancy\u{0}\(site)\u{0}\(lot)\u{0}\(anchor.eventID)".utf8)))
+        func part(_ range: Range<Int>) -> String { String(hex[range]) }
+        return [part(0..<8), part(8..<12), part(12..<16), part(16..<20), part(20..<32)].joined(separator: "-")
     }
 
     /// What the sites' latest `site.activated` says; a site's time zone decides its calendar days (`judgeCustody`).

@@ -183,4 +183,51 @@ struct ChainOfCustodyReadModelTests {
         #expect(try db.query(expired).decode(String.self) == ["expired_lot_used:\(night)"])
         #expect(try db.query("SELECT time_zone FROM monitoring.site_profiles WHERE site_id = 'S01'").decode(String.self) == ["America/Toronto"])
     }
+
+    /// A batch judges only the participants it brings (`CustodyScope`): another participant's signals on the same lot,
+    /// open or acknowledged, stay as they were, and the tables equal a rebuild and any arrival order. A lot dispensed
+    /// without any receipt is named by a digest, never by the participant's dispensing.
+    @Test func aBatchJudgesItsOwnParticipantsAndLeavesTheOthersAsTheyWere() async throws {
+        var s = ParticipantStory.standard()
+        s.add(.participantEnrolled, day: 0, hour: 8, ["consented_at": "2026-01-03T10:00:00Z", "protocol_version": "1.0"], participant: "S01-0002")
+        let receipt = s.add(.drugReceived, day: -5, ["lot": "L1", "substance": "lsd", "quantity": 100, "unit": "ug", "supplier": "P",
+                                                     "expires_on": "2028-01-01"])
+        s.add(.drugDispensed, day: -1, ["lot": "L1", "quantity": 8, "unit": "ug"])
+        func dose(_ participant: String, day: Double, lot: String = "L1") -> String {
+            s.add(.doseAdministered, day: day, ["substance": "lsd", "amount": 8, "unit": "ug", "route": "sublingual", "supervised": true,
+                                                "lot": .string(lot), "administered_by": "nurse"], participant: participant)
+        }
+        dose("S01-0001", day: 0)
+        let q1 = dose("S01-0002", day: 0)  // never dispensed to S01-0002
+        let q2 = dose("S01-0002", day: 3)
+        s.add(.signalAcknowledged, day: 4, ["signal_id": .string("undispensed_lot_used:\(q1)"), "note": "kit checked"], siteLevel: true,
+              recordedBy: "monitor.mo")
+        // A second lot only ever dispensed (its receipt was never entered): more given out than came in.
+        s.add(.drugDispensed, day: 5, ["lot": "L2", "quantity": 8, "unit": "ug"], participant: "S01-0002")
+        let db = try TestStack.migratedDatabase()
+        try TestStack.apply(s.events, to: db)
+        let before = try Self.signals(db)
+        #expect(before == [["undispensed_lot_used:\(q1)", "S01-0002", "acknowledged"], ["undispensed_lot_used:\(q2)", "S01-0002", "open"]])
+        // The next batch: S01-0001's second dose, more than was dispensed to them.
+        var next = ParticipantStory(counter: 100)
+        let p2 = next.add(.doseAdministered, day: 3, ["substance": "lsd", "amount": 8, "unit": "ug", "route": "sublingual", "supervised": true,
+                                                      "lot": "L1", "administered_by": "nurse"])
+        try TestStack.apply(next.events, to: db, from: Int64(s.events.count))
+        #expect(try Self.signals(db) == (before + [["undispensed_lot_used:\(p2)", "S01-0001", "open"]]).sorted { ($0[0] ?? "") < ($1[0] ?? "") })
+        #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
+        let reference = try readModelSnapshot(db.url)
+        for order in [(s.events + next.events).reversed(), (s.events + next.events).shuffled()] {
+            let shuffled = try TestStack.migratedDatabase()
+            for (offset, event) in order.enumerated() { try TestStack.apply([event], to: shuffled, from: Int64(offset)) }
+            #expect(try readModelSnapshot(shuffled.url) == reference)
+        }
+        // L2's discrepancy signal names neither the dispensing nor its time (L1's, more given than dispensed, its receipt).
+        let dispensing = try #require(s.events.last).eventID
+        let l2 = try db.query("""
+            SELECT signal_id, trigger_event_id, to_char(trigger_occurred_at AT TIME ZONE 'UTC', 'HH24:MI:SS')
+            FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy' AND trigger_event_id <> \(receipt)
+            """).rows
+        #expect(l2.count == 1 && !(l2.first?.contains { $0?.contains(dispensing) == true } ?? true))
+        #expect(l2.first?[2] == "00:00:00", "\(l2)")
+    }
 }

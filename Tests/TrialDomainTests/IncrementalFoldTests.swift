@@ -253,7 +253,9 @@ struct LotAccountabilityTests {
         lot.add(DrugMovementRow(eventID: "e2", siteID: "S01", participantID: "S01-0001", lot: "L1", kind: .dispensed,
                                 quantity: Quantity(amount: 10, unit: .ug), occurredAt: at.adding(days: 1)))
         #expect(lot.discrepancy == nil && lot.balance == 90_000_000)
-        #expect(lot.signal(acknowledgement: nil) == nil)
+        // A stand-in for the adapter's digest: it sees the site, the lot and the anchor.
+        let opaque: (String, String, LotAccountability.SignalAnchor) -> String = { site, lot, anchor in "digest(\(site),\(lot),\(anchor.eventID))" }
+        #expect(lot.signal(acknowledgement: nil, opaqueName: opaque) == nil)
         lot.add(doseOf: 12, unit: .ug)
         lot.add(DrugMovementRow(eventID: "e3", siteID: "S01", participantID: nil, lot: "L1", kind: .destroyed,
                                 quantity: Quantity(amount: 0.5, unit: .mg), occurredAt: at.adding(days: 2)))
@@ -268,7 +270,7 @@ struct LotAccountabilityTests {
         #expect(mixed.discrepancy == nil)
         mixed.add(doseOf: 0.001, unit: .mg)
         #expect(mixed.discrepancy == "doses recorded in mg, the lot in ug")
-        let signal = try #require(lot.signal(acknowledgement: ("monitor.m", at.adding(days: 3))))
+        let signal = try #require(lot.signal(acknowledgement: ("monitor.m", at.adding(days: 3)), opaqueName: opaque))
         // Named after and pointing at the lot's earliest movement of the site's own (the receipt), never the lot (which
         // tells the arm) nor a participant's movement (which would group participants by lot).
         #expect(signal.signalID == "accountability_discrepancy:e1" && signal.triggerEventID == "e1" && signal.status == .acknowledged)
@@ -277,14 +279,19 @@ struct LotAccountabilityTests {
                                 quantity: Quantity(amount: 1, unit: .ug), occurredAt: at.adding(days: 5)))
         lot.add(DrugMovementRow(eventID: "e6", siteID: "S01", participantID: "S01-0002", lot: "L1", kind: .dispensed,
                                 quantity: Quantity(amount: 1, unit: .ug), occurredAt: at.adding(days: -3)))
-        #expect(lot.signal(acknowledgement: nil)?.signalID == "accountability_discrepancy:e1")
+        #expect(lot.signal(acknowledgement: nil, opaqueName: opaque)?.signalID == "accountability_discrepancy:e1")
         lot.add(DrugMovementRow(eventID: "e7", siteID: "S01", participantID: nil, lot: "L1", kind: .received,
                                 quantity: Quantity(amount: 1, unit: .ug), occurredAt: at.adding(days: -1)))
-        #expect(lot.signal(acknowledgement: nil)?.signalID == "accountability_discrepancy:e7")
-        // A lot with only participants' movements is named after the earliest of them.
+        #expect(lot.signal(acknowledgement: nil, opaqueName: opaque)?.signalID == "accountability_discrepancy:e7")
+        // A lot with only participants' movements: the earliest of them anchors it but never shows, neither as the name
+        // nor as the trigger (which is dated its UTC day, not its time).
         var unreceived = LotAccountability(siteID: "S01", lot: "L3")
         unreceived.add(DrugMovementRow(eventID: "e9", siteID: "S01", participantID: "S01-0001", lot: "L3", kind: .dispensed,
                                        quantity: Quantity(amount: 1, unit: .ug), occurredAt: at))
-        #expect(unreceived.signal(acknowledgement: nil)?.signalID == "accountability_discrepancy:e9")
+        unreceived.add(DrugMovementRow(eventID: "e10", siteID: "S01", participantID: "S01-0002", lot: "L3", kind: .dispensed,
+                                       quantity: Quantity(amount: 1, unit: .ug), occurredAt: at.adding(seconds: 3600)))
+        let hidden = try #require(unreceived.signal(acknowledgement: nil, opaqueName: opaque))
+        #expect(hidden.signalID == "accountability_discrepancy:digest(S01,L3,e9)" && hidden.triggerEventID == "digest(S01,L3,e9)")
+        #expect(hidden.triggerOccurredAt == Timestamp(rfc3339: "2026-01-05T00:00:00Z"))
     }
 }

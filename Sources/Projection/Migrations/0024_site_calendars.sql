@@ -18,13 +18,15 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON monitoring.site_profiles TO tr
 GRANT SELECT ON monitoring.site_profiles TO trial_monitor, trial_auditor;
 
 -- A lot's anchor movement (its earliest of the site's own, usually the receipt; else its earliest) names its
--- discrepancy signal (`accountability_discrepancy:<event_id>`) instead of the lot. The signals named after lots go now:
--- the recompute below gives them their new names (an acknowledgement of an old name does not carry over: it would let
--- a monitor test a guessed lot against the signals).
+-- discrepancy signal instead of the lot: `accountability_discrepancy:<event_id>` of a site movement, or a digest when
+-- only participants' movements could (`discrepancy_signal_id` keeps the name, so the row's signal goes with it). The
+-- signals named after lots go now: the recompute below gives them their new names (an acknowledgement of an old name
+-- does not carry over: it would let a monitor test a guessed lot against the signals).
 ALTER TABLE unblinded.drug_accountability
     ADD COLUMN signal_anchor_at         timestamptz,
     ADD COLUMN signal_anchor_event_id   uuid,
-    ADD COLUMN signal_anchor_site_level boolean;
+    ADD COLUMN signal_anchor_site_level boolean,
+    ADD COLUMN discrepancy_signal_id    text;
 DELETE FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy';
 
 INSERT INTO projection.recompute_requests (reason)

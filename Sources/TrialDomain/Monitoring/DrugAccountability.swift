@@ -147,17 +147,29 @@ public struct LotAccountability: Sendable, Equatable {
         return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
     }
 
-    /// The name of the lot's `accountability_discrepancy` signal: `accountability_discrepancy:<event_id of its anchor>`
-    /// (`signalAnchor`), opaque to monitors. Should a movement that comes before the anchor be entered later, the signal
-    /// is renamed and must be acknowledged again. Nil for a lot without movements.
-    public var signalID: String? { signalAnchor.map { SignalRow.id(.accountabilityDiscrepancy, $0.eventID) } }
+    /// The name and trigger of the lot's `accountability_discrepancy` signal (nil for a lot without movements). A
+    /// movement of the site's own anchors it: `accountability_discrepancy:<its event_id>`, and it is the trigger. A
+    /// participant's movement must not show (it would tie the participant to the lot): `opaqueName` names the signal
+    /// instead (the adapter digests site, lot and anchor into a UUID), which also stands as its trigger, dated the anchor's
+    /// UTC day. Should a movement that comes before the anchor be entered later, the signal is renamed and must be
+    /// acknowledged again.
+    public func signalName(opaqueName: (_ site: String, _ lot: String, SignalAnchor) -> String)
+        -> (id: String, triggerID: String, triggerAt: Timestamp)?
+    {
+        guard let anchor = signalAnchor else { return nil }
+        if anchor.siteLevel { return (SignalRow.id(.accountabilityDiscrepancy, anchor.eventID), anchor.eventID, anchor.at) }
+        let opaque = opaqueName(siteID, lot, anchor)
+        return (SignalRow.id(.accountabilityDiscrepancy, opaque), opaque, Timestamp(date: anchor.at.utcDate) ?? anchor.at)
+    }
 
     /// The `accountability_discrepancy` signal of a lot that does not reconcile (and has a movement to name it after),
     /// with a site monitor's acknowledgement if there is one.
-    public func signal(acknowledgement: (by: String, at: Timestamp)?) -> SignalRow? {
-        guard discrepancy != nil, let anchor = signalAnchor, let signalID else { return nil }
-        return SignalRow(signalID: signalID, rule: .accountabilityDiscrepancy,
-                         siteID: siteID, participantID: nil, triggerEventID: anchor.eventID, triggerOccurredAt: anchor.at,
+    public func signal(acknowledgement: (by: String, at: Timestamp)?, opaqueName: (_ site: String, _ lot: String, SignalAnchor) -> String)
+        -> SignalRow?
+    {
+        guard discrepancy != nil, let name = signalName(opaqueName: opaqueName) else { return nil }
+        return SignalRow(signalID: name.id, rule: .accountabilityDiscrepancy,
+                         siteID: siteID, participantID: nil, triggerEventID: name.triggerID, triggerOccurredAt: name.triggerAt,
                          // The lot and the reason (quantities, units) tell the arm: they are in unblinded.drug_accountability only.
                          details: "a lot's stock does not reconcile at this site; the reason is in the unblinded accountability",
                          status: acknowledgement == nil ? .open : .acknowledged,

@@ -265,6 +265,16 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// Whether `signalID` names a lot's `accountability_discrepancy` by anything but a lower-case UUID (as
+    /// `accountability_discrepancy:<site>/<lot>` did before migration 0024): such a name is refused by ingest and not
+    /// kept from old records, since it would let a monitor test a guessed lot against the signals.
+    public static func namesALot(_ signalID: String) -> Bool {
+        let prefix = accountabilityDiscrepancy.rawValue + ":"
+        guard signalID.hasPrefix(prefix) else { return false }
+        let name = String(signalID.dropFirst(prefix.count))
+        return Identifiers.normalisedUUID(name) != name
+    }
+
     public var severity: Severity {
         switch self {
         case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality, .contraindicatedMedication, .expiredLotUsed,

@@ -56,6 +56,9 @@ public enum SiteFold {
                 rows.deviations.append(DeviationRow(eventID: e.eventID, siteID: siteID, participantID: nil, deviation: d,
                                                     occurredAt: e.occurredAt, recordedBy: e.recordedBy))
             case .signalAcknowledged(let a):
+                // An acknowledgement of a lot's signal by its lot-naming name (before migration 0024) names the lot, which
+                // tells the arm: monitors read these rows, so it is not kept (it acknowledges nothing now either).
+                guard !SafetyRule.namesALot(a.signalID) else { break }
                 if rows.acknowledgements[a.signalID] == nil { rows.acknowledgements[a.signalID] = (e.recordedBy, e.recordedAt) }
             default:
                 break

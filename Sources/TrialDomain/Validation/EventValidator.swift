@@ -161,7 +161,7 @@ public struct EventValidator: Sendable {
                 }
                 // A lot's signal is named after an event, never the lot: a name with a lot in it (the form before migration
                 // 0024) would let a monitor test a guessed lot against the signals.
-                if rule == .accountabilityDiscrepancy, Identifiers.normalisedUUID(String(a.signalID.dropFirst(rule.rawValue.count + 1))) == nil {
+                if SafetyRule.namesALot(a.signalID) {
                     r.absorb([ValidationIssue(pointer: "/data/signal_id", reason: "accountability_discrepancy signals are named "
                         + "accountability_discrepancy:<event_id>, as monitoring.safety_signals shows them; a lot is never part of the name")])
                 }
