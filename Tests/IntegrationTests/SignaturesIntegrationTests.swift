@@ -139,8 +139,10 @@ struct SignaturesIntegrationTests {
             #expect(wrongHash.status == .unprocessableContent && wrongHash.pointers == ["/data/events/0/sha256"], "\(wrongHash.body)")
             let wrongLink = try await post(Self.signature("S01-0007", name: "Dr. Ana Ruiz", casebook: (Int(seq), hashes[late]!)), dr1)
             #expect(wrongLink.status == .unprocessableContent && wrongLink.pointers == ["/data/casebook/chain_hash"], "\(wrongLink.body)")
-            let signatureOfSignature = try await post(E2E.event("event.voided", participant: "S01-0007", data: [
-                "voided_event_id": .string(late), "voided_type": "signature.applied", "reason": "wrong"]), dr1)
+            var voidOfSignature = E2E.event("event.voided", participant: "S01-0007", data: [
+                "voided_event_id": .string(late), "voided_type": "signature.applied", "reason": "wrong"]).objectValue!
+            voidOfSignature["schema_version"] = 2
+            let signatureOfSignature = try await post(.object(voidOfSignature), dr1)
             #expect(signatureOfSignature.status == .unprocessableContent && signatureOfSignature.pointers == ["/data/voided_type"],
                     "\(signatureOfSignature.body)")
 
