@@ -7,6 +7,7 @@ import Postgres
 import Projection
 import Reporting
 import ServiceRuntime
+import Simulator
 import Testing
 import TestSupport
 import TrialAuth
@@ -200,6 +201,49 @@ struct SignaturesIntegrationTests {
         }
         try await projector.catchUpAndStop()
         #expect(projector.error == nil)
+    }
+
+    /// The simulator's casebook sign-off through the ingest executable: a small simulated study is sent as the
+    /// simulator command sends it, then each participant's investigator reads the casebook head through the site read
+    /// API once everything is archived and signs it; every signature stands and names the investigator.
+    @Test func theSimulatorSignsOffEveryCasebookThroughTheSiteReadAPI() async throws {
+        let databaseURL = try TestStack.freshDatabase()
+        let ingest = try IngestProcess(environment: ["INGEST_DATABASE_URL": databaseURL, "KAFKA_BOOTSTRAP_SERVERS": try TestStack.bootstrapServers])
+        let projector = BackgroundProjector(TestStack.projectorConfiguration(databaseURL: databaseURL, bootstrap: try TestStack.bootstrapServers,
+                                                                             topic: ingest.topic))
+        try await ingest.waitUntilServing()
+        let authority = try await TokenAuthority(secret: ingest.secret)
+        var configuration = StudySimulator.Configuration(start: IngestService.systemClock().adding(days: -30))
+        configuration.sites = 1
+        configuration.participantsPerSite = 2
+        configuration.weeks = 2
+        let submissions = StudySimulator(configuration: configuration).submissions()
+        let client = IngestClient(baseURL: ingest.url)
+        func token(_ s: StudySimulator.Submission) async throws -> String {
+            try await authority.mint(subject: s.sender, site: s.role.isSiteBound ? s.siteID : nil, role: s.role)
+        }
+        let isQueryStep = { (s: StudySimulator.Submission) in s.json["type"]?.stringValue.flatMap(EventType.init(rawValue:))?.isDataQueryStep ?? false }
+        let first = submissions.filter { $0.role == .sponsor }
+        _ = try await client.submit(first.map(\.json), token: try await token(first[0]))
+        for (_, events) in Dictionary(grouping: submissions.filter { $0.role != .sponsor && !isQueryStep($0) }, by: \.sender) {
+            _ = try await client.submit(events.map(\.json), token: try await token(events[0]))
+        }
+        for step in submissions.filter(isQueryStep) {
+            _ = try await client.submit([step.json], token: try await token(step), awaitingReferences: true)
+        }
+        let signOff = CasebookSignOff(client: client, authority: authority, studyID: configuration.studyID,
+                                      signedAt: IngestService.systemClock(), seed: configuration.seed)
+        let participants = Set(submissions.compactMap { $0.json["participant_id"]?.stringValue })
+        #expect(participants.count >= 2)
+        #expect(try await signOff.sign(submissions) == .signed(participants.count))
+        try await projector.catchUpAndStop()
+        #expect(projector.error == nil)
+        #expect(try await ingest.stop() == 0)
+        let db = try PostgresConnection(url: databaseURL)
+        let rows = try db.query("""
+            SELECT participant_id, printed_name, signed_by, meaning, signs, status FROM monitoring.signatures ORDER BY participant_id
+            """).rows
+        #expect(rows == participants.sorted().map { [$0, "Dr. PI S01", "investigator.s01", "approval", "casebook", "valid"] }, "\(rows)")
     }
 
     /// Without a database, ingest cannot check a signed hash: the signature is recorded, `monitoring.signatures` shows it
