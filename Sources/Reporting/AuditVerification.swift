@@ -141,7 +141,7 @@ public struct AuditVerification: Sendable {
         var mismatches: [String] = []
         for s in signatures {
             guard case .signatureApplied(let sig) = s.payload else { continue }
-            let what = "signature \(s.eventID) by \(sig.printedName) (\(s.recordedBy)), \(s.recordedAt.utc(.second)) UTC, \(sig.meaning.rawValue)"
+            let what = "signature \(s.eventID) by \(sig.printedName) (\(s.recordedBy)), \(SignaturesReport.Signature.utc(s.recordedAt)), \(sig.meaning.rawValue)"
             switch sig.signed {
             case .events(let events):
                 for item in events {

@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 import TrialDomain
 import TrialDomainPostgres
@@ -26,7 +27,12 @@ public struct SignaturesReport: Sendable, Equatable {
         public var changedEventID: String?
 
         /// The manifestation shown with every signed record: "Dr. Ana Ruiz (inv-s01), 2026-11-29 06:30:12 UTC, approval".
-        public var manifestation: String { "\(printedName) (\(signedBy)), \(signedAt.utc(.second)) UTC, \(meaning)" }
+        public var manifestation: String { "\(printedName) (\(signedBy)), \(Self.utc(signedAt)), \(meaning)" }
+
+        /// "2026-11-29 06:30:12 UTC": date and time to the second, saying the zone in words.
+        static func utc(_ t: Timestamp) -> String {
+            String(t.utc(.second).replacingOccurrences(of: "T", with: " ").dropLast()) + " UTC"
+        }
 
         /// What the signature covers, in words.
         public var coverage: String {
@@ -38,7 +44,7 @@ public struct SignaturesReport: Sendable, Equatable {
         public var standing: String {
             guard status == "invalidated", let by = invalidatedBy else { return status }
             return "INVALIDATED: event \(changedEventID?.prefix(8) ?? "?") \(invalidatingChange ?? "changed") by \(by)"
-                + (invalidatedAt.map { " at \($0.utc(.second)) UTC" } ?? "")
+                + (invalidatedAt.map { " at \(Self.utc($0))" } ?? "")
         }
     }
 
@@ -91,7 +97,7 @@ public struct SignaturesReport: Sendable, Equatable {
     public var text: String {
         TextTable(header: ["signed (UTC)", "printed name", "signer", "meaning", "participant / site", "signs", "status"],
                   rows: signatures.map { s in
-                      [s.signedAt.utc(.second), s.printedName, s.signedBy, s.meaning, s.participantID ?? s.siteID, s.coverage, s.standing]
+                      [Signature.utc(s.signedAt), s.printedName, s.signedBy, s.meaning, s.participantID ?? s.siteID, s.coverage, s.standing]
                   }).render()
     }
 }
