@@ -23,3 +23,12 @@ public enum EventDigest {
         AuditChain.hex(content(of: event, canonicalData: canonicalData))
     }
 }
+
+/// The digest a signature binds an event by (issue 15, 21 CFR 11.70): SHA-256 of the event's envelope exactly as the
+/// archive stores it (`audit.events.envelope`, the canonical JSON record value), as lowercase hex. PostgreSQL computes
+/// the same as `encode(sha256(convert_to(envelope, 'UTF8')), 'hex')` (`audit.signable_events`).
+public enum EnvelopeDigest {
+    public static func hex(_ envelope: some Sequence<UInt8>) -> String {
+        AuditChain.hex(Array(SHA256.hash(data: Array(envelope))))
+    }
+}

@@ -137,3 +137,41 @@ extension DatabaseLanes {
         try? await read { db in try DataQueries.Target.load(eventIDs, db) }.get()
     }
 }
+
+/// What a signature names, as the archive holds it (`audit.signable_events`, migration 0025): whose event it is and the
+/// SHA-256 of its stored envelope; for a chain point, its link.
+public struct SignableEvent: Sendable, Hashable {
+    public var participantID: String?
+    public var siteID: String?
+    public var envelopeSHA256: String
+}
+
+extension DatabaseLanes {
+    /// The archived events among `eventIDs` with their envelopes' SHA-256, or nil when PostgreSQL could not be asked in time.
+    public func signables(_ eventIDs: [String]) async -> [String: SignableEvent]? {
+        try? await read { db in
+            var found: [String: SignableEvent] = [:]
+            for (id, participant, site, hash) in try db.query("""
+                SELECT event_id::text, participant_id, site_id, envelope_sha256 FROM audit.signable_events
+                WHERE event_id = ANY(\(array: eventIDs)::uuid[])
+                """).decode((String, String?, String?, String).self) {
+                found[id] = SignableEvent(participantID: participant, siteID: site, envelopeSHA256: hash)
+            }
+            return found
+        }.get()
+    }
+
+    /// The chain's link (hex) at `chainSeq` and whether `participantID` has an event at or before it; nil link when the
+    /// chain has no such point. Nil when PostgreSQL could not be asked in time.
+    public func casebookPoint(_ participantID: String, chainSeq: Int) async -> (link: String?, hasEvents: Bool)? {
+        try? await read { db in
+            let link = try db.query("""
+                SELECT chain_hash FROM audit.signable_events WHERE chain_seq = \(Int64(chainSeq))
+                """).decode(String.self).first
+            let has = try db.query("""
+                SELECT EXISTS (SELECT 1 FROM audit.signable_events WHERE participant_id = \(participantID) AND chain_seq <= \(Int64(chainSeq)))
+                """).decodeFirst(Bool.self)
+            return (link, has)
+        }.get()
+    }
+}

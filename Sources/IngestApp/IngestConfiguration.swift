@@ -37,6 +37,9 @@ public struct IngestConfiguration: Sendable {
     /// ingest refuses (409) an event_id the archive already holds with other content; when unset, or when PostgreSQL
     /// does not answer in time, it accepts as before and the projector parks the conflict in `audit.rejected`.
     public var databaseURL: String?
+    /// `INGEST_SIGNATURE_MAX_AUTH_AGE_SECONDS`: how long ago the token's `auth_time` may be for a `signature.applied`
+    /// (21 CFR 11.200: signing needs a fresh authentication); default 5 minutes.
+    public var signatureMaxAuthAgeSeconds = 300
     /// `LOG_LEVEL`.
     public var logLevel = LogLevelSetting.info
     /// `LOG_FORMAT`: `text` or `json` (one object per line).
@@ -76,6 +79,8 @@ public struct IngestConfiguration: Sendable {
         c.requestTimeoutSeconds = try env.integer("INGEST_REQUEST_TIMEOUT_SECONDS", default: c.requestTimeoutSeconds, in: 1...3_600)
         c.clockSkewSeconds = try env.integer("INGEST_CLOCK_SKEW_SECONDS", default: c.clockSkewSeconds, in: 0...86_400)
         c.databaseURL = try env.optionalString(DatabaseRole.ingest.urlVariable)
+        c.signatureMaxAuthAgeSeconds = try env.integer("INGEST_SIGNATURE_MAX_AUTH_AGE_SECONDS", default: c.signatureMaxAuthAgeSeconds,
+                                                       in: 10...86_400)
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
         c.logFormat = try env.choice("LOG_FORMAT", default: c.logFormat)
         return c

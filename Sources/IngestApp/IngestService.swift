@@ -14,10 +14,12 @@ public struct Acceptance: Sendable {
     public var recordedAt: Timestamp
     public var partition: Int32
     public var offset: Int64
+    /// SHA-256 (hex) of the envelope as stored: what a `signature.applied` names the event by.
+    public var envelopeSHA256: String
 
     var json: JSONValue {
         ["event_id": .string(eventID), "recorded_at": .string(recordedAt.rfc3339),
-         "partition": .number(Double(partition)), "offset": .number(Double(offset))]
+         "partition": .number(Double(partition)), "offset": .number(Double(offset)), "envelope_sha256": .string(envelopeSHA256)]
     }
 }
 
@@ -114,7 +116,43 @@ public struct IngestService: Sendable {
             ])
             throw .forbidden(forbidden)
         }
+        try refuseUnattestedSignatures(events, prefixes: items.map(\.prefix), by: principal, at: recordedAt)
         return events
+    }
+
+    /// A signature needs the signer's printed name and a fresh authentication (21 CFR 11.50, 11.200): the token's `name`
+    /// claim (401 without it) equal to the signature's `printed_name` (422), and an `auth_time` claim at most
+    /// `INGEST_SIGNATURE_MAX_AUTH_AGE_SECONDS` old (401 naming the claim otherwise: authenticate again, then sign).
+    func refuseUnattestedSignatures(_ events: [RecordedEvent], prefixes: [String], by principal: Principal,
+                                    at now: Timestamp) throws(Problem) {
+        let signatures = events.indices.filter { events[$0].type == .signatureApplied }
+        guard !signatures.isEmpty else { return }
+        let maxAge = Int64(configuration.signatureMaxAuthAgeSeconds)
+        let refusal: String? =
+            if principal.name?.isEmpty ?? true {
+                "the token has no 'name' claim: a signature shows the signer's printed name (21 CFR 11.50); request a token with it"
+            } else if let authTime = principal.authTime {
+                if now.microsecondsSinceEpoch / 1_000_000 - authTime > maxAge {
+                    "the token's 'auth_time' claim is more than \(maxAge) seconds old: signing needs a fresh authentication "
+                        + "(21 CFR 11.200); sign in again with your credentials and sign with the new token"
+                } else if authTime - now.microsecondsSinceEpoch / 1_000_000 > 60 {
+                    "the token's 'auth_time' claim is in the future"
+                } else { nil }
+            } else {
+                "the token has no 'auth_time' claim: signing needs a fresh authentication (21 CFR 11.200); request a token that carries it"
+            }
+        if let refusal {
+            logger.notice("request refused", metadata: ["status": "401", "subject": "\(LogSafe.text(principal.subject))", "reason": "\(refusal)"])
+            throw .unauthenticated(refusal)
+        }
+        var issues: [ValidationIssue] = []
+        for index in signatures {
+            if case .signatureApplied(let s) = events[index].payload, s.printedName != principal.name {
+                issues.append(ValidationIssue(pointer: prefixes[index] + "/data/printed_name",
+                                              reason: "must be the signer's name as their token states it ('name' claim)"))
+            }
+        }
+        guard issues.isEmpty else { throw .invalid(issues) }
     }
 
     /// The stored envelope (the record's value) and the content that `EventDigest` hashes, of one event.
@@ -127,6 +165,7 @@ public struct IngestService: Sendable {
         let forms = events.map { $0.canonicalEnvelopeAndContent() }
         try await refuseReusedEventIDs(events, forms: forms, prefixes: prefixes)
         try await refuseForeignQueryReferences(events, prefixes: prefixes)
+        try await refuseUnboundSignatures(events, forms: forms, prefixes: prefixes)
         return try await append(events, forms: forms, requestID: requestID)
     }
 
@@ -212,6 +251,63 @@ public struct IngestService: Sendable {
         }
     }
 
+    /// Refuses (422, `/problems/unknown-reference`) a signature whose records are not what the archive holds: a signed
+    /// event that is no archived event of the signature's participant (of its site, without a participant; events of the
+    /// same request count), a `sha256` that is not its stored envelope's, a casebook point the chain does not have, whose
+    /// link differs, or before the participant's first event. One answer whether an event does not exist or is another
+    /// site's. Without `INGEST_DATABASE_URL`, or when PostgreSQL does not answer in time, nothing is refused here:
+    /// `monitoring.signatures` shows such a signature as unverified or mismatched, and `reporter audit verify` fails.
+    func refuseUnboundSignatures(_ events: [RecordedEvent], forms: [CanonicalForms], prefixes: [String]) async throws(Problem) {
+        let signatures = events.indices.filter { events[$0].type == .signatureApplied }
+        guard !signatures.isEmpty, let archive else { return }
+        var issues: [ValidationIssue] = []
+        let named = signatures.flatMap { index -> [String] in
+            if case .signatureApplied(let s) = events[index].payload { return s.signedEventIDs }
+            return []
+        }
+        var known: [String: SignableEvent] = [:]
+        if !named.isEmpty {
+            guard let found = await archive.signables(Array(Set(named))) else { return }
+            known = found
+        }
+        for (event, form) in zip(events, forms) where known[event.eventID] == nil {
+            known[event.eventID] = SignableEvent(participantID: event.participantID, siteID: event.siteID,
+                                                 envelopeSHA256: EnvelopeDigest.hex(form.envelope))
+        }
+        for index in signatures {
+            guard case .signatureApplied(let s) = events[index].payload else { continue }
+            let event = events[index]
+            let whose = event.participantID.map { "participant \($0)" } ?? "site \(event.siteID ?? "-") (without a participant)"
+            switch s.signed {
+            case .events(let signed):
+                for (n, item) in signed.enumerated() {
+                    let target = known[item.eventID]
+                    if target == nil || target?.participantID != event.participantID || target?.siteID != event.siteID {
+                        issues.append(ValidationIssue(pointer: prefixes[index] + "/data/events/\(n)/event_id",
+                                                      reason: "\(item.eventID) is not a recorded event of \(whose)"))
+                    } else if target?.envelopeSHA256 != item.envelopeSHA256 {
+                        issues.append(ValidationIssue(pointer: prefixes[index] + "/data/events/\(n)/sha256",
+                                                      reason: "is not the SHA-256 of event \(item.eventID) as recorded; sign the record the archive holds"))
+                    }
+                }
+            case .casebook(let book):
+                guard let participant = event.participantID else { continue }
+                guard let point = await archive.casebookPoint(participant, chainSeq: book.chainSeq) else { return }
+                if point.link == nil || !point.hasEvents {
+                    issues.append(ValidationIssue(pointer: prefixes[index] + "/data/casebook/chain_seq",
+                                                  reason: "the archive has no event of participant \(participant) at or before chain_seq \(book.chainSeq)"))
+                } else if point.link != book.chainHash {
+                    issues.append(ValidationIssue(pointer: prefixes[index] + "/data/casebook/chain_hash",
+                                                  reason: "is not the archive's chain hash at chain_seq \(book.chainSeq)"))
+                }
+            }
+        }
+        guard issues.isEmpty else {
+            logger.notice("request refused", metadata: ["status": "422", "reason": "\(issues[0].reason)"])
+            throw .unknownReference(issues)
+        }
+    }
+
     /// Appends the events to the log and waits for every acknowledgement. `requestID` goes into each record's
     /// `request-id` header.
     func append(_ events: [RecordedEvent], forms: [CanonicalForms], requestID: String? = nil) async throws(Problem) -> [Acceptance] {
@@ -232,11 +328,12 @@ public struct IngestService: Sendable {
         deliveryTime.record(duration: ContinuousClock.now - started)
         var accepted: [Acceptance] = []
         var failures: [String] = []
-        for (event, result) in zip(events, results) {
+        for ((event, form), result) in zip(zip(events, forms), results) {
             switch result {
             case .success(let delivery):
                 accepted.append(Acceptance(eventID: event.eventID, recordedAt: event.recordedAt,
-                                           partition: delivery.partition, offset: delivery.offset))
+                                           partition: delivery.partition, offset: delivery.offset,
+                                           envelopeSHA256: EnvelopeDigest.hex(form.envelope)))
             case .failure(let error):
                 failures.append("\(event.eventID): \(error)")
             }

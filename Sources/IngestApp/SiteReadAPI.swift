@@ -29,7 +29,7 @@ extension IngestService {
     }
 
     /// The participant as the system holds them, and what is due: summary, overdue visits, dose adherence, open
-    /// signals and queries.
+    /// signals and queries; the casebook's head (the chain point an investigator signs off) and its signatures.
     func participant(_ id: String, site: String) async throws(Problem) -> JSONValue {
         if let problem = Identifiers.participantProblem(id, siteID: nil) {
             throw Problem.invalidRequest([ValidationIssue(pointer: "/participant_id", reason: problem)])
@@ -44,7 +44,10 @@ extension IngestService {
                     'open_signals', (SELECT coalesce(json_agg(g ORDER BY g.trigger_occurred_at, g.signal_id), '[]')
                                      FROM site_api.open_signals g WHERE g.participant_id = \(id)),
                     'queries', (SELECT coalesce(json_agg(q ORDER BY q.raised_at, q.query_id), '[]')
-                                FROM site_api.queries q WHERE q.participant_id = \(id)))::text
+                                FROM site_api.queries q WHERE q.participant_id = \(id)),
+                    'casebook', (SELECT row_to_json(c) FROM site_api.casebooks c WHERE c.participant_id = \(id)),
+                    'signatures', (SELECT coalesce(json_agg(s ORDER BY s.signed_at, s.signature_id), '[]')
+                                   FROM site_api.signatures s WHERE s.participant_id = \(id)))::text
                 """).decodeFirst(String.self)
         }
         guard case .object(let fields) = answer, let summary = fields["participant"], summary != .null else {

@@ -26,8 +26,12 @@ public struct AuditVerification: Sendable {
     public var anchorsChecked = 0
     /// Where the chain disagrees with an anchor published outside the database, newest anchor first.
     public var anchorMismatches: [String] = []
+    /// Electronic signatures checked (issue 15): each signed event's envelope hashed again, each casebook's chain point.
+    public var signaturesChecked = 0
+    /// Signatures whose signed hashes are not what the archive holds (21 CFR 11.70: not bound to the records).
+    public var signatureMismatches: [String] = []
 
-    public var intact: Bool { breaks.isEmpty && headMismatch == nil && anchorMismatches.isEmpty }
+    public var intact: Bool { breaks.isEmpty && headMismatch == nil && anchorMismatches.isEmpty && signatureMismatches.isEmpty }
 
     /// `anchors`: the validly signed anchors of this archive's log, from the anchor topic. Each must name a link the
     /// archive still has, with the same hash; the newest is what a rewound chain cannot hide from.
@@ -41,6 +45,7 @@ public struct AuditVerification: Sendable {
         var expectedSeq: Int64 = 1
         var previous = AuditChain.genesis
         var lastSeq: Int64 = 0
+        var signatures: [RecordedEvent] = []
         while true {
             let rows = try db.query("""
                 SELECT chain_seq, event_id::text, kafka_partition, kafka_offset, type, site_id, participant_id, recorded_by,
@@ -67,6 +72,7 @@ public struct AuditVerification: Sendable {
                 }
                 if case .success(let event) = decoder.decode(envelope) {
                     result.countsByType[event.type.rawValue, default: 0] += 1
+                    if event.type == .signatureApplied { signatures.append(event) }
                     let data = try? parser.parse(dataText)
                     let columnsMatch = event.eventID == eventID && event.type.rawValue == type && event.siteID == siteID
                         && event.studyID == studyID && event.schemaVersion == schemaVersion
@@ -92,6 +98,8 @@ public struct AuditVerification: Sendable {
         } else {
             result.headMismatch = "audit.chain_head has no row: the end of the chain cannot be checked; someone with the owner's rights deleted it"
         }
+        result.signaturesChecked = signatures.count
+        result.signatureMismatches = try verifySignatures(signatures, db)
         for anchor in anchors.sorted(by: { ($0.chainSeq, $0.anchoredAt) > ($1.chainSeq, $1.anchoredAt) }) {
             let cited = "the anchor published at \(anchor.anchoredAt) (chain_seq \(anchor.chainSeq), chain_hash \(anchor.chainHash))"
             if anchor.chainSeq > lastSeq {
@@ -107,10 +115,61 @@ public struct AuditVerification: Sendable {
         return result
     }
 
+    /// Recomputes what each signature signed: the SHA-256 of every signed event's envelope as archived (here, not by
+    /// PostgreSQL), that it is the signature's participant's (its site's, without one), and each casebook's chain link.
+    static func verifySignatures(_ signatures: [RecordedEvent], _ db: PostgresConnection) throws -> [String] {
+        guard !signatures.isEmpty else { return [] }
+        var ids: [String] = []
+        var seqs: [Int64] = []
+        for s in signatures {
+            guard case .signatureApplied(let sig) = s.payload else { continue }
+            switch sig.signed {
+            case .events(let events): ids += events.map(\.eventID)
+            case .casebook(let book): seqs.append(Int64(book.chainSeq))
+            }
+        }
+        var envelopes: [String: (participant: String?, site: String?, sha256: String)] = [:]
+        for (id, participant, site, envelope) in try db.query("""
+            SELECT event_id::text, participant_id, site_id, envelope FROM audit.events WHERE event_id = ANY(\(array: ids)::uuid[])
+            """).decode((String, String?, String?, String).self) {
+            envelopes[id] = (participant, site, EnvelopeDigest.hex(Array(envelope.utf8)))
+        }
+        var links: [Int64: String] = [:]
+        for (seq, link) in try db.query("""
+            SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.events WHERE chain_seq = ANY(\(array: seqs)::bigint[])
+            """).decode((Int64, String).self) { links[seq] = link }
+        var mismatches: [String] = []
+        for s in signatures {
+            guard case .signatureApplied(let sig) = s.payload else { continue }
+            let what = "signature \(s.eventID) by \(sig.printedName) (\(s.recordedBy)), \(SignaturesReport.Signature.utc(s.recordedAt)), \(sig.meaning.rawValue)"
+            switch sig.signed {
+            case .events(let events):
+                for item in events {
+                    guard let archived = envelopes[item.eventID], archived.participant == s.participantID, archived.site == s.siteID else {
+                        mismatches.append("\(what): signed event \(item.eventID) is not an archived event of \(s.participantID ?? s.siteID ?? "-")")
+                        continue
+                    }
+                    if archived.sha256 != item.envelopeSHA256 {
+                        mismatches.append("\(what): event \(item.eventID) hashes to \(archived.sha256), the signature names \(item.envelopeSHA256)")
+                    }
+                }
+            case .casebook(let book):
+                if let link = links[Int64(book.chainSeq)] {
+                    if link != book.chainHash {
+                        mismatches.append("\(what): chain_seq \(book.chainSeq) has link \(link), the casebook signature names \(book.chainHash)")
+                    }
+                } else {
+                    mismatches.append("\(what): the archive has no chain_seq \(book.chainSeq)")
+                }
+            }
+        }
+        return mismatches
+    }
+
     public var text: String {
         var out = "archive: \(events) events in the hash chain\n"
         out += TextTable(header: ["type", "events"], rows: countsByType.sorted { $0.key < $1.key }.map { [$0.key, String($0.value)] }).render()
-        if intact {
+        if breaks.isEmpty && headMismatch == nil && anchorMismatches.isEmpty {
             out += "chain intact: every link recomputes, every row matches its envelope\n"
         } else {
             if let first = breaks.first { out += "CHAIN BROKEN: \(breaks.count) problem(s); first at \(first)\n" }
@@ -120,6 +179,12 @@ public struct AuditVerification: Sendable {
             }
         }
         if anchorsChecked > 0 { out += "anchors: \(anchorsChecked) validly signed anchor(s) compared with the chain\n" }
+        if signaturesChecked > 0 {
+            out += signatureMismatches.isEmpty
+                ? "signatures: \(signaturesChecked) electronic signature(s), every signed hash recomputes\n"
+                : "SIGNATURES BROKEN: \(signatureMismatches.count) signed hash(es) differ from the archive\n"
+                    + signatureMismatches.map { "  \($0)\n" }.joined()
+        }
         return out
     }
 }
@@ -137,6 +202,8 @@ public struct AuditTrail: Sendable {
         /// For a correction: what it changed in its target's data, as the record stood when it was recorded (empty
         /// when it was refused, or changes nothing because a correction that happened later still wins).
         public var changes: [JSONDiff.Change] = []
+        /// A signature's manifestation and standing, or for a signed event the signatures over it (empty when none).
+        public var signature = ""
     }
 
     public var participantID: String
@@ -160,6 +227,16 @@ public struct AuditTrail: Sendable {
         var entries = try rows.decode((Int64, Timestamp, Timestamp, String, String, String, String?).self).map { r in
             Entry(chainSeq: r.0, recordedAt: r.1.utc(.second), occurredAt: r.2.utc(.second), recordedBy: r.3, type: r.4, eventID: r.5,
                   note: r.6.map { $0.isEmpty ? "" : ($0.hasPrefix("corrects") || $0.hasPrefix("voids") ? $0 : "later: " + $0) } ?? "")
+        }
+        // 21 CFR 11.50(b): every signed record shows its signatures' manifestation, and each signature says what it is.
+        let signatures = try SignaturesReport.load(db, participant: participantID)
+        let byID = Dictionary(uniqueKeysWithValues: signatures.signatures.map { ($0.signatureID, $0) })
+        for index in entries.indices {
+            if let s = byID[entries[index].eventID] {
+                entries[index].signature = "\(s.manifestation); signs \(s.coverage) [\(s.standing)]"
+            } else if let signed = signatures.signedEvents[entries[index].eventID] {
+                entries[index].signature = signed.map { "signed: \($0.manifestation) [\($0.standing)]" }.joined(separator: "; ")
+            }
         }
         guard entries.contains(where: { $0.type == EventType.eventCorrected.rawValue }) else {
             return AuditTrail(participantID: participantID, entries: entries)
@@ -205,9 +282,10 @@ public struct AuditTrail: Sendable {
 
     public var text: String {
         "AUDIT TRAIL \(participantID) (in the order the system learned it)\n"
-            + TextTable(header: ["recorded (UTC)", "occurred (UTC)", "recorded by", "type", "event", "corrections", "changed (old → new)"],
+            + TextTable(header: ["recorded (UTC)", "occurred (UTC)", "recorded by", "type", "event", "corrections", "changed (old → new)",
+                                 "signatures"],
                         rows: entries.map { [$0.recordedAt, $0.occurredAt, $0.recordedBy, $0.type, $0.eventID, $0.note,
-                                             $0.changes.map(\.text).joined(separator: "; ")] }).render()
+                                             $0.changes.map(\.text).joined(separator: "; "), $0.signature] }).render()
     }
 
     public var json: JSONValue {
@@ -215,6 +293,7 @@ public struct AuditTrail: Sendable {
             var entry: [String: JSONValue] = [
                 "chain_seq": .number(Double(e.chainSeq)), "recorded_at": .string(e.recordedAt), "occurred_at": .string(e.occurredAt),
                 "recorded_by": .string(e.recordedBy), "type": .string(e.type), "event_id": .string(e.eventID), "corrections": .string(e.note),
+                "signatures": .string(e.signature),
             ]
             if e.type == EventType.eventCorrected.rawValue {
                 entry["changes"] = .array(e.changes.map { c in

@@ -55,8 +55,13 @@ public struct ParticipantTimeline: Sendable, Equatable {
             """).decodeFirst((Int, Int, Int).self)
         header.append(("data queries", "\(queries.0) open, \(queries.1) answered, \(queries.2) closed"))
         if let unblinded = s.15 { header.append(("UNBLINDED", unblinded.utc(.minute))) }
-        let entries = try db.query(PostgresQuery(unsafeSQL: """
-            SELECT at, kind, consented_at, text FROM (
+        let signatures = try SignaturesReport.load(db, participant: participantID)
+        if !signatures.signatures.isEmpty {
+            let counts = Dictionary(grouping: signatures.signatures, by: \.status).map { "\($0.value.count) \($0.key)" }.sorted()
+            header.append(("signatures", counts.joined(separator: ", ")))
+        }
+        var entries = try db.query(PostgresQuery(unsafeSQL: """
+            SELECT at, kind, consented_at, text, id FROM (
                 SELECT screened_at AS at, 'screened' AS kind, NULL::timestamptz AS consented_at, '' AS text, '' AS id
                     FROM monitoring.participants WHERE participant_id = $1 AND screened_at IS NOT NULL
                 UNION ALL SELECT enrolled_at, 'enrolled', consented_at, ', protocol ' || coalesce(protocol_version, '-'), ''
@@ -97,9 +102,15 @@ public struct ParticipantTimeline: Sendable, Equatable {
                         s.event_id::text
                     FROM monitoring.query_steps s LEFT JOIN monitoring.data_queries q ON q.query_id = s.query_id WHERE s.participant_id = $1
             ) t ORDER BY at, kind, id
-            """, binds: [participantID])).decode((Timestamp, String, Timestamp?, String).self).map { at, kind, consentedAt, text in
-            Entry(at: at.utc(.minute), kind: kind, text: consentedAt.map { "consent " + $0.utc(.minute) + text } ?? text)
+            """, binds: [participantID])).decode((Timestamp, String, Timestamp?, String, String).self).map { at, kind, consentedAt, text, id in
+            // 21 CFR 11.50(b): a signed record is shown with the manifestation of each signature over it.
+            let signed = signatures.signedEvents[id].map { $0.map { "; SIGNED: \($0.manifestation) [\($0.standing)]" }.joined() } ?? ""
+            return Entry(at: at.utc(.minute), kind: kind, text: (consentedAt.map { "consent " + $0.utc(.minute) + text } ?? text) + signed)
         }
+        entries += signatures.signatures.map { s in
+            Entry(at: s.signedAt.utc(.minute), kind: "signature (\(s.meaning))", text: "\(s.manifestation); signs \(s.coverage) [\(s.standing)]")
+        }
+        entries = entries.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
         return ParticipantTimeline(participantID: participantID, header: header, entries: entries)
     }
 

@@ -44,6 +44,15 @@ public struct IngestClient: Sendable {
         return accepted
     }
 
+    /// One GET (the site read API); returns the status and body text.
+    public func get(path: String, token: String?) async throws -> (Int, String) {
+        var request = URLRequest(url: baseURL.appendingPathComponent(path))
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        request.timeoutInterval = 60
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
     /// One POST; returns the status and body text.
     public func post(path: String, body: [UInt8], token: String?, contentType: String = "application/json") async throws -> (Int, String) {
         var request = URLRequest(url: baseURL.appendingPathComponent(path))

@@ -17,6 +17,11 @@ public struct TrialClaims: JWTPayload, Equatable {
     public var iat: IssuedAtClaim?
     public var iss: IssuerClaim?
     public var aud: AudienceClaim?
+    /// The person's printed name (OpenID Connect `name`): the name a signature shows (21 CFR 11.50).
+    public var name: String?
+    /// When the person last authenticated with their credentials (OpenID Connect `auth_time`, seconds since the epoch):
+    /// signing needs a recent one (21 CFR 11.200).
+    public var auth_time: Double?
 
     /// jwt-kit calls this after the signature check; `TokenAuthority.verify` checks the claims itself, with the
     /// configured issuer, audience and clock skew, so each refusal can say which check failed.
@@ -120,8 +125,10 @@ public struct TokenAuthority: Sendable {
 
     /// A token for `subject` with `role` at `site`, valid for `lifetime` seconds from `notBefore` (default now),
     /// carrying the configured issuer and audience.
+    /// `name` and `authTime` become the `name` and `auth_time` claims a signature needs.
     public func mint(subject: String, site: String?, role: Role, sites: [String]? = nil, lifetime: TimeInterval = 8 * 3600,
-                     algorithm: TokenAlgorithm? = nil, notBefore: Date? = nil) async throws -> String {
+                     algorithm: TokenAlgorithm? = nil, notBefore: Date? = nil, name: String? = nil,
+                     authTime: Date? = nil) async throws -> String {
         guard let algorithm = algorithm ?? TokenAlgorithm.allCases.first(where: canSign.contains), canSign.contains(algorithm),
               let collection = keys[algorithm]
         else { throw AuthenticationFailure("no signing key for \(algorithm?.rawValue ?? "any algorithm") is configured") }
@@ -130,7 +137,8 @@ public struct TokenAuthority: Sendable {
                                  exp: ExpirationClaim(value: start.addingTimeInterval(lifetime)),
                                  nbf: notBefore.map { NotBeforeClaim(value: $0) }, iat: IssuedAtClaim(value: Date()),
                                  iss: settings.issuer.map { IssuerClaim(value: $0) },
-                                 aud: settings.audience.map { AudienceClaim(value: [$0]) })
+                                 aud: settings.audience.map { AudienceClaim(value: [$0]) }, name: name,
+                                 auth_time: authTime.map { $0.timeIntervalSince1970.rounded(.down) })
         return try await collection.sign(claims)
     }
 
@@ -153,7 +161,8 @@ public struct TokenAuthority: Sendable {
                 "the token's role '\(LogSafe.text(claims.role, maxLength: 40))' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))",
                 claims: claims))
         }
-        return .success(Principal(subject: claims.sub.value, site: claims.site, role: role, sites: claims.sites ?? []))
+        return .success(Principal(subject: claims.sub.value, site: claims.site, role: role, sites: claims.sites ?? [],
+                                  name: claims.name, authTime: claims.auth_time.map { Int64($0.rounded(.down)) }))
     }
 
     /// The token's claims once its header names an accepted algorithm and its signature is good.

@@ -60,6 +60,12 @@ struct Token: AsyncParsableCommand {
     @Option(help: "HS256 or ES256.")
     var algorithm: String = "HS256"
 
+    @Option(help: "The person's printed name (the 'name' claim a signature needs).")
+    var name: String?
+
+    @Flag(help: "Add 'auth_time' = now: the fresh authentication a signature needs (valid for INGEST_SIGNATURE_MAX_AUTH_AGE_SECONDS).")
+    var authenticatedNow = false
+
     func run() async throws {
         guard let parsedRole = Role(rawValue: role) else {
             throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -82,6 +88,7 @@ struct Token: AsyncParsableCommand {
             settings.es256PrivateKeyPEM = key
         }
         let authority = try await TokenAuthority(settings: settings)
-        print(try await authority.mint(subject: sub, site: site, role: parsedRole, lifetime: hours * 3600, algorithm: parsedAlgorithm))
+        print(try await authority.mint(subject: sub, site: site, role: parsedRole, lifetime: hours * 3600, algorithm: parsedAlgorithm,
+                                       name: name, authTime: authenticatedNow ? Date() : nil))
     }
 }

@@ -13,7 +13,7 @@ struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
-        subcommands: [Status.self, Signals.self, Safety.self, Queries.self, Participant.self, Watch.self, Audit.self],
+        subcommands: [Status.self, Signals.self, Safety.self, Queries.self, Signatures.self, Participant.self, Watch.self, Audit.self],
         defaultSubcommand: Status.self)
 }
 
@@ -31,6 +31,7 @@ extension StatusReport: Printable {}
 extension UnblindedAccessLog: Printable {}
 extension SignalsReport: Printable {}
 extension QueriesReport: Printable {}
+extension SignaturesReport: Printable {}
 extension ExpeditedReportsReport: Printable {}
 extension ParticipantTimeline: Printable {}
 extension AuditTrail: Printable {}
@@ -118,6 +119,21 @@ struct Queries: ParsableCommand {
 
     func run() throws {
         output(try QueriesReport.load(try options.connection.open(as: .monitor), site: options.site, openOnly: open), as: options.format)
+    }
+}
+
+struct Signatures: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Electronic signatures (issue 15): printed name, time (UTC), meaning, what each signs, and whether it still stands.")
+
+    @OptionGroup var options: MonitorReportOptions
+
+    @Option(help: "Only this participant's signatures, e.g. S01-0007.")
+    var participant: String?
+
+    func run() throws {
+        output(try SignaturesReport.load(try options.connection.open(as: .monitor), site: options.site, participant: participant),
+               as: options.format)
     }
 }
 

@@ -78,6 +78,12 @@ struct SimulatorCommand: AsyncParsableCommand {
             run.append(step)
         }
         if let last = run.last { total += try await client.submit(run.map(\.json), token: try await token(for: last), awaitingReferences: true) }
+        // Last, the investigator signs off each participant's casebook once it is archived (through the site read API).
+        let signOff = CasebookSignOff(client: client, authority: authority, studyID: configuration.studyID, signedAt: midnight, seed: seed)
+        switch try await signOff.sign(submissions) {
+        case .signed(let n): total += n
+        case .noReadAPI: print("simulator: casebooks not signed: ingest has no read database (set INGEST_DATABASE_URL)")
+        }
         let seconds = Date().timeIntervalSince(started)
         print("simulator: \(total) events from \(sites) sites accepted by ingest in \(String(format: "%.2f", seconds)) s")
     }

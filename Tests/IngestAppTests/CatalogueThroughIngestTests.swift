@@ -22,7 +22,10 @@ struct CatalogueThroughIngestTests {
         let changed = (event["data"]?["corrected_type"] ?? event["data"]?["voided_type"])?.stringValue.flatMap(EventType.init(rawValue:))
         let roles = (changed ?? type)?.submitters ?? [.investigator]
         let role: Role = site != nil && roles.contains(.investigator) ? .investigator : roles.contains(.sponsor) ? .sponsor : .monitor
-        return try await authority.mint(subject: "\(role.rawValue).tester", site: role.isSiteBound ? site : nil, role: role)
+        // A signature needs the signer's printed name and a fresh authentication in the token.
+        let name = type == .signatureApplied ? event["data"]?["printed_name"]?.stringValue : nil
+        return try await authority.mint(subject: "\(role.rawValue).tester", site: role.isSiteBound ? site : nil, role: role,
+                                        name: name, authTime: name == nil ? nil : Date())
     }
 
     @Test func everyTypeIsAcceptedArchivedAndEveryInvalidOneNamesItsField() async throws {

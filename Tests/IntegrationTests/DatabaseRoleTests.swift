@@ -106,9 +106,10 @@ struct DatabaseRoleTests {
         }
     }
 
-    /// Ingest's role sees two things: each archived event's id and content digest, and what a data query step may name
-    /// of it (participant, type, the event a correction or void changes: migration 0023). Not the events' data (health
-    /// data and arms), not the rejected records, not the read models; and it writes nothing.
+    /// Ingest's role sees three things: each archived event's id and content digest, what a data query step may name
+    /// of it (participant, type, the event a correction or void changes: migration 0023), and what a signature may name
+    /// (participant, site, type, chain point and link, the SHA-256 of the envelope: migration 0025). Not the events' data
+    /// (health data and arms), not the rejected records, not the read models; and it writes nothing.
     @Test func theIngestRoleReadsOnlyEventDigestsAndReferences() throws {
         let url = try Self.populated()
         let ingest = try Self.login(url, as: .ingest)
@@ -119,7 +120,11 @@ struct DatabaseRoleTests {
             """)
         #expect(columns.rows == [["audit.event_digests.event_id"], ["audit.event_digests.content_sha256"],
                                  ["audit.event_references.event_id"], ["audit.event_references.participant_id"],
-                                 ["audit.event_references.type"], ["audit.event_references.changed_event_id"]])
+                                 ["audit.event_references.type"], ["audit.event_references.changed_event_id"],
+                                 ["audit.signable_events.event_id"], ["audit.signable_events.participant_id"],
+                                 ["audit.signable_events.site_id"], ["audit.signable_events.type"], ["audit.signable_events.chain_seq"],
+                                 ["audit.signable_events.chain_hash"], ["audit.signable_events.envelope_sha256"]])
+        #expect(try Self.count(ingest, "audit.signable_events") == (try StudyFixtures.simulatedEvents().count))
         Self.expectRefused(ingest,
             "SELECT * FROM audit.events",
             "SELECT * FROM audit.rejected",

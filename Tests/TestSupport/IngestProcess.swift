@@ -16,7 +16,7 @@ public final class IngestProcess: Sendable {
     static let binary = TestEnvironment.executable("ingest")
     public let port: Int
     public let topic: String
-    let secret = String(repeating: "f", count: 40)
+    public let secret = String(repeating: "f", count: 40)
     private let process: Process
 
     public var url: URL { URL(string: "http://127.0.0.1:\(port)")! }

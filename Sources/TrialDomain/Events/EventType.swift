@@ -42,6 +42,8 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     case queryAnswered = "query.answered"
     case queryClosed = "query.closed"
     case queryReopened = "query.reopened"
+    // Electronic signatures (issue 15, 21 CFR Part 11): a signer's printed name and meaning over events or a casebook
+    case signatureApplied = "signature.applied"
     // Corrections
     case eventCorrected = "event.corrected"
     case eventVoided = "event.voided"
@@ -84,6 +86,8 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .siteActivated, .drugReceived, .drugDestroyed, .drugCounted, .drugLost: EventScope(site: .required, participant: .forbidden)
         // A monitor acknowledges a participant's signal, or a site's (drug accountability).
         case .drugReturned, .deviationReported, .signalAcknowledged: EventScope(site: .required, participant: .optional)
+        // A participant's records, or a site's (the witnesses of a destruction sign a drug.destroyed).
+        case .signatureApplied: EventScope(site: .required, participant: .optional)
         // A correction or void names the same site and participant as the event it changes (none for study events).
         case .eventCorrected, .eventVoided: EventScope(site: .optional, participant: .optional)
         default: EventScope(site: .required, participant: .required)
@@ -102,6 +106,9 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
         // ICH E6(R3): the monitor (or sponsor) queries, the site answers (and corrects its own data), the monitor closes.
         case .queryRaised: [.monitor, .sponsor]
         case .queryClosed, .queryReopened: [.monitor]
+        // Whoever records or reviews a site's records signs them: site roles their own site's (a casebook only the
+        // investigator, `Authorization`), monitors and sponsors those of their sites. An auditor signs nothing.
+        case .signatureApplied: [.siteStaff, .investigator, .monitor, .sponsor]
         case .eventCorrected, .eventVoided: [.siteStaff, .investigator, .sponsor, .monitor]
         default: [.siteStaff, .investigator]
         }
@@ -136,9 +143,15 @@ public struct Principal: Sendable, Hashable {
     /// The sites this person works for (`site` and the token's `sites` claim); nil when study-wide. A monitor
     /// assigned to some sites acknowledges only their signals.
     public var siteScope: Set<String>?
+    /// The token's `name` claim: the printed name a signature carries (nil when the token has none).
+    public var name: String?
+    /// The token's `auth_time` claim (seconds since the epoch): when the person last gave their credentials.
+    public var authTime: Int64?
 
-    public init(subject: String, site: String?, role: Role, sites: [String] = []) {
+    public init(subject: String, site: String?, role: Role, sites: [String] = [], name: String? = nil, authTime: Int64? = nil) {
         self.subject = subject
+        self.name = name
+        self.authTime = authTime
         self.site = site
         self.role = role
         // A site role works for its one site, whatever else its token lists.

@@ -487,6 +487,7 @@ public indirect enum EventPayload: Sendable, Hashable {
     case queryAnswered(QueryAnswered)
     case queryClosed(QueryClosed)
     case queryReopened(QueryReopened)
+    case signatureApplied(SignatureApplied)
     case eventCorrected(EventCorrected)
     case eventVoided(EventVoided)
 }

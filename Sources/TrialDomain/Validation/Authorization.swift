@@ -11,6 +11,13 @@ public struct AuthorizationFailure: Error, Sendable, Equatable, CustomStringConv
 public enum Authorization {
     public static func check(_ principal: Principal, mayRecord event: RecordedEvent) -> AuthorizationFailure? {
         if let refusal = checkRole(principal, event) { return refusal }
+        if case .signatureApplied(let s) = event.payload, case .casebook = s.signed {
+            // ICH E6(R3) 2.12: the investigator signs off the participant's case report form, no one else.
+            if principal.role != .investigator {
+                return AuthorizationFailure(pointer: "/data/casebook",
+                                            reason: "only the site's investigator signs off a participant's casebook; role '\(principal.role.rawValue)' may sign events")
+            }
+        }
         if principal.role.isSiteBound, principal.site == nil {
             return AuthorizationFailure(pointer: "/site_id", reason: "the token names no site; site roles need a token for their site")
         }

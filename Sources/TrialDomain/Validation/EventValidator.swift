@@ -154,6 +154,9 @@ public struct EventValidator: Sendable {
 
         if mode == .submission, let payload {
             Self.checkChangedEventScope(payload, siteID: siteID, participantID: participantID, &r)
+            if case .signatureApplied(let sig) = payload, case .casebook = sig.signed, participantID == nil {
+                r.report("participant_id", "is required for a casebook signature: a casebook is one participant's")  // Swift-only
+            }
             if case .signalAcknowledged(let a) = payload, let rule = SafetyRule(rawValue: String(a.signalID.prefix { $0 != ":" })) {
                 if participantID != nil, rule.isAcknowledgedBySite {
                     r.report("participant_id", "\(rule.rawValue) signals belong to the site's lot record and are acknowledged by the site: "

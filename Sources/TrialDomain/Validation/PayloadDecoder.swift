@@ -45,6 +45,7 @@ enum PayloadDecoder {
         case .queryAnswered: queryAnswered(&r).map(EventPayload.queryAnswered)
         case .queryClosed: queryClosed(&r).map(EventPayload.queryClosed)
         case .queryReopened: queryReopened(&r).map(EventPayload.queryReopened)
+        case .signatureApplied: signature(&r).map(EventPayload.signatureApplied)
         case .eventCorrected: correction(&r, c).map(EventPayload.eventCorrected)
         case .eventVoided: void(&r, c).map(EventPayload.eventVoided)
         }
@@ -689,6 +690,11 @@ enum PayloadDecoder {
         }
         if type.isDataQueryStep {
             r.report(key, "a data query's steps are not changed: answer or reopen the query, or raise a new one")
+            return nil
+        }
+        if type == .signatureApplied {
+            // 21 CFR 11.70: a signature cannot be removed or moved; it stops holding when what it signed changes.
+            r.report(key, "a signature is never changed: it shows as invalidated when a record it signed is corrected or voided; sign again")
             return nil
         }
         return type

@@ -1,0 +1,70 @@
+import Foundation
+import TrialAuth
+import TrialDomain
+
+/// The investigator's sign-off of each participant's casebook (issue 15, 21 CFR Part 11): once everything of the
+/// participant is archived, the site's investigator reads the casebook's head (chain point and link) through the site
+/// read API and signs it with meaning `approval`, with a token that carries their printed name and a fresh `auth_time`.
+public struct CasebookSignOff: Sendable {
+    public var client: IngestClient
+    public var authority: TokenAuthority
+    public var studyID: String
+    /// When the sign-offs are dated (a fixed instant, so a second run resends identical events).
+    public var signedAt: Timestamp
+    public var seed: UInt64
+
+    public init(client: IngestClient, authority: TokenAuthority, studyID: String, signedAt: Timestamp, seed: UInt64) {
+        self.client = client
+        self.authority = authority
+        self.studyID = studyID
+        self.signedAt = signedAt
+        self.seed = seed
+    }
+
+    /// The investigator's printed name at `site` (as in the simulated `site.activated`).
+    public static func investigatorName(_ site: String) -> String { "Dr. PI \(site)" }
+
+    public enum Outcome: Sendable, Equatable {
+        case signed(Int)
+        /// ingest has no read database (503 from the site read API): nothing is signed.
+        case noReadAPI
+    }
+
+    /// Signs the casebook of every participant of `submissions` once the site read API shows all their events archived
+    /// (waiting up to `patience` seconds per participant for the projector).
+    public func sign(_ submissions: [StudySimulator.Submission], patience: Double = 120) async throws -> Outcome {
+        var expected: [String: Int] = [:]
+        for s in submissions { if let p = s.json["participant_id"]?.stringValue { expected[p, default: 0] += 1 } }
+        var generator = SeededGenerator(seed: seed ^ 0x5167_0FF0)
+        var signed = 0
+        for participant in expected.keys.sorted() {
+            let eventID = generator.uuid()
+            guard let site = Identifiers.site(ofParticipant: participant) else { continue }
+            let token = try await authority.mint(subject: "investigator.\(site.lowercased())", site: site, role: .investigator,
+                                                 name: Self.investigatorName(site), authTime: Date())
+            let deadline = Date().addingTimeInterval(patience)
+            var head: (seq: Double, hash: String)?
+            while head == nil {
+                let (status, body) = try await client.get(path: "v1/participants/\(participant)", token: token)
+                if status == 503 { return .noReadAPI }
+                let json = (try? JSONParser().parse(Array(body.utf8))) ?? .null
+                if status == 200, case .number(let seq)? = json["casebook"]?["chain_seq"], case .number(let events)? = json["casebook"]?["events"],
+                   let hash = json["casebook"]?["chain_hash"]?.stringValue, Int(events) >= expected[participant]! {
+                    head = (seq, hash)
+                } else if Date() > deadline {
+                    throw IngestClient.Failure(status: status, body: "the casebook of \(participant) was not archived in time: \(body)")
+                } else {
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            let event: JSONValue = [
+                "event_id": .string(eventID), "type": "signature.applied", "schema_version": 1, "study_id": .string(studyID),
+                "site_id": .string(site), "participant_id": .string(participant), "occurred_at": .string(signedAt.rfc3339),
+                "data": ["printed_name": .string(Self.investigatorName(site)), "meaning": "approval",
+                         "casebook": ["chain_seq": .number(head!.seq), "chain_hash": .string(head!.hash)]],
+            ]
+            signed += try await client.submit([event], token: token)
+        }
+        return .signed(signed)
+    }
+}

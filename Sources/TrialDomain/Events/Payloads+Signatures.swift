@@ -1,0 +1,52 @@
+/// Electronic signatures (issue 15; 21 CFR 11.50, 11.70, 11.100, 11.200). A signature is an event of its own: who signed
+/// is its `recorded_by`, when is its `recorded_at` (the server's clock, UTC), and its data says as what (the meaning),
+/// under which printed name, and exactly which records: each signed event's stored envelope by its SHA-256, or a
+/// participant's whole casebook as of a point of the archive's hash chain. A signature is never corrected or voided;
+/// it stops holding (11.70) when a record it covers is corrected or voided later, which the read models show.
+
+/// What a signature says the signer meant (11.50(a)(3)).
+public enum SignatureMeaning: String, Sendable, Hashable, CaseIterable, Codable {
+    case authorship, review, approval, responsibility, witness
+}
+
+/// One signed event: its `event_id` and the SHA-256 (lower-case hex) of its envelope as the archive stores it
+/// (`audit.events.envelope`, the canonical JSON record value).
+public struct SignedEvent: Sendable, Hashable {
+    public var eventID: String
+    public var envelopeSHA256: String
+
+    public init(eventID: String, envelopeSHA256: String) {
+        self.eventID = eventID
+        self.envelopeSHA256 = envelopeSHA256
+    }
+}
+
+/// A participant's whole casebook as of a point of the archive's hash chain: every event of theirs with `chain_seq` at
+/// most `chainSeq`, bound by the chain's link at that point.
+public struct SignedCasebook: Sendable, Hashable {
+    public var chainSeq: Int
+    public var chainHash: String
+
+    public init(chainSeq: Int, chainHash: String) {
+        self.chainSeq = chainSeq
+        self.chainHash = chainHash
+    }
+}
+
+/// `signature.applied`: the signer's printed name (the token's `name` claim), the meaning, and what is signed.
+public struct SignatureApplied: Sendable, Hashable {
+    public enum Signed: Sendable, Hashable {
+        case events([SignedEvent])
+        case casebook(SignedCasebook)
+    }
+
+    public var printedName: String
+    public var meaning: SignatureMeaning
+    public var signed: Signed
+
+    /// The signed events' ids (none for a casebook).
+    public var signedEventIDs: [String] {
+        if case .events(let events) = signed { return events.map(\.eventID) }
+        return []
+    }
+}

@@ -1,0 +1,80 @@
+import Testing
+import TrialDomain
+
+/// `signature.applied` in the pure core (issue 15): what it reads, who may sign what, and that it is never changed.
+@Suite("Electronic signatures")
+struct SignatureTests {
+    static let hash = String(repeating: "ab", count: 32)
+
+    static func signature(participant: String? = "S01-0007", site: String = "S01", _ data: JSONValue) -> JSONValue {
+        var event: [String: JSONValue] = [
+            "event_id": "3c2b1a09-8f7e-4d6c-9b5a-1e2f3a4b5c60", "type": "signature.applied", "schema_version": 1,
+            "study_id": "MICRO-LSD-01", "site_id": .string(site), "occurred_at": "2026-05-30T09:30:00Z", "data": data,
+        ]
+        if let participant { event["participant_id"] = .string(participant) }
+        return .object(event)
+    }
+
+    static let casebook: JSONValue = ["printed_name": "Dr. Ana Ruiz", "meaning": "approval",
+                                      "casebook": ["chain_seq": 12, "chain_hash": .string(hash)]]
+    static let events: JSONValue = ["printed_name": "Dr. Ana Ruiz", "meaning": "witness",
+                                    "events": [["event_id": "0b5b1a8e-6c1f-4a4e-9a55-3f1f7c2b9d10", "sha256": .string(hash)]]]
+
+    func record(_ json: JSONValue) throws -> RecordedEvent {
+        try EventValidator().validateSubmission(json, recordedAt: Fixtures.now, recordedBy: "dr.s01").get()
+    }
+
+    func pointers(_ json: JSONValue) -> [String] {
+        switch EventValidator().validateSubmission(json, recordedAt: Fixtures.now, recordedBy: "dr.s01") {
+        case .success: []
+        case .failure(let f): f.issues.map(\.pointer)
+        }
+    }
+
+    @Test func aSignatureNamesItsMeaningAndEitherEventsByHashOrACasebookByChainPoint() throws {
+        let book = try record(Self.signature(Self.casebook))
+        guard case .signatureApplied(let s) = book.payload else { Issue.record("\(book.payload)"); return }
+        #expect(s.printedName == "Dr. Ana Ruiz" && s.meaning == .approval && s.signed == .casebook(SignedCasebook(chainSeq: 12, chainHash: Self.hash)))
+        let listed = try record(Self.signature(participant: nil, Self.events))
+        guard case .signatureApplied(let l) = listed.payload else { Issue.record("\(listed.payload)"); return }
+        #expect(l.signedEventIDs == ["0b5b1a8e-6c1f-4a4e-9a55-3f1f7c2b9d10"] && l.meaning == .witness)
+        // A casebook is a participant's; a list of events may be a site's records.
+        #expect(pointers(Self.signature(participant: nil, Self.casebook)) == ["/participant_id"])
+        #expect(pointers(Self.signature(["printed_name": "X", "meaning": "approval"])) == ["/data/events"])
+        #expect(pointers(Self.signature(["printed_name": "X", "meaning": "approval", "casebook": ["chain_seq": 1, "chain_hash": "AB"]]))
+                == ["/data/casebook/chain_hash"])
+    }
+
+    @Test func onlyTheInvestigatorSignsOffACasebookAndOnlyWithinTheirScope() throws {
+        let book = try record(Self.signature(Self.casebook))
+        let listed = try record(Self.signature(Self.events))
+        let investigator = Principal(subject: "dr.s01", site: "S01", role: .investigator)
+        let staff = Principal(subject: "coord.s01", site: "S01", role: .siteStaff)
+        let otherSite = Principal(subject: "dr.s02", site: "S02", role: .investigator)
+        let monitor = Principal(subject: "mon", site: nil, role: .monitor, sites: ["S02"])
+        let auditor = Principal(subject: "aud", site: nil, role: .auditor)
+        #expect(Authorization.check(investigator, mayRecord: book) == nil)
+        #expect(Authorization.check(staff, mayRecord: book)?.pointer == "/data/casebook")
+        #expect(Authorization.check(staff, mayRecord: listed) == nil)
+        #expect(Authorization.check(otherSite, mayRecord: listed)?.pointer == "/site_id")
+        #expect(Authorization.check(monitor, mayRecord: listed)?.pointer == "/site_id")
+        #expect(Authorization.check(Principal(subject: "mon", site: nil, role: .monitor, sites: ["S01"]), mayRecord: listed) == nil)
+        #expect(Authorization.check(auditor, mayRecord: listed)?.pointer == "/type")
+    }
+
+    @Test func aSignatureIsNeverCorrectedOrVoided() {
+        for (type, key) in [("event.corrected", "corrected_type"), ("event.voided", "voided_type")] {
+            var data: [String: JSONValue] = ["reason": "wrong", key: "signature.applied"]
+            if type == "event.corrected" {
+                data["corrected_event_id"] = "3c2b1a09-8f7e-4d6c-9b5a-1e2f3a4b5c60"
+                data["data"] = Self.casebook
+            } else {
+                data["voided_event_id"] = "3c2b1a09-8f7e-4d6c-9b5a-1e2f3a4b5c60"
+            }
+            let json: JSONValue = ["event_id": "3c2b1a09-8f7e-4d6c-9b5a-1e2f3a4b5c61", "type": .string(type),
+                                   "schema_version": .number(type == "event.voided" ? 2 : 1), "study_id": "MICRO-LSD-01",
+                                   "site_id": "S01", "participant_id": "S01-0007", "occurred_at": "2026-05-30T09:30:00Z", "data": .object(data)]
+            #expect(pointers(json).contains("/data/\(key)"), "\(type)")
+        }
+    }
+}
