@@ -15,7 +15,7 @@ public enum SASTransport {
         var out: [UInt8] = []
         out += record("HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!000000000000000000000000000000  ")
         out += record(field("SAS", 8) + field("SAS", 8) + field("SASLIB", 8) + field("9.4", 8) + field("Swift", 8) + blanks(24) + stamp)
-        out += record(stamp)
+        out += record(stamp + blanks(64))
         for dataset in datasets {
             out += member(dataset, stamp: stamp)
         }

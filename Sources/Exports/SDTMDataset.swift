@@ -3,7 +3,7 @@
 /// this, so the three outputs describe exactly the same data.
 public struct SDTMDataset: Sendable, Equatable {
     /// A cell: text (SAS character) or a number (SAS numeric); nil is missing (blank text, `.` number).
-    public enum Value: Sendable, Equatable {
+    public enum Value: Sendable, Hashable {
         case text(String?)
         case number(Double?)
     }

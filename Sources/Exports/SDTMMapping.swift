@@ -280,7 +280,7 @@ public enum SDTMMapping {
                 rows.append((v.participantID, [.text(v.eventID), .text(code), .text(name), .text(text), .text(unit), .text(text),
                                                .number(value), .text(unit), .text(baseline[v.participantID] == v.eventID ? "Y" : nil),
                                                .text(dtc(v.measuredAt)), .number(study.day(v.participantID, v.measuredAt)),
-                                               .text(v.timePoint.replacingOccurrences(of: "_", with: " ").uppercased())]))
+                                               .text(v.timePoint.underscoresAsSpaces.uppercased())]))
             }
         }
         return SDTMDataset(name: "VS", label: "Vital Signs", sdtmClass: "FINDINGS",
@@ -357,7 +357,7 @@ public enum SDTMMapping {
             ("DVSTDY", "Study Day of Start of Deviation", .number, .perm, nil),
         ]
         let rows = s.deviations.map { d -> (String, [SDTMDataset.Value]) in
-            (d.participantID, [.text(d.eventID), .text(d.description), .text(d.category.replacingOccurrences(of: "_", with: " ").uppercased()),
+            (d.participantID, [.text(d.eventID), .text(d.description), .text(d.category.underscoresAsSpaces.uppercased()),
                                .text(d.severity.uppercased()), .text(dtc(d.occurredAt)), .number(study.day(d.participantID, d.occurredAt))])
         }
         return SDTMDataset(name: "DV", label: "Protocol Deviations", sdtmClass: "EVENTS", structure: "One record per protocol deviation",
@@ -455,4 +455,9 @@ public enum SDTMMapping {
                            structure: "One record per IDVAR, IDVARVAL, and QNAM value per subject",
                            keys: ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"], columns: columns, rows: rows)
     }
+}
+
+extension String {
+    /// `pre_dose` → `pre dose`: an event's enumeration value as a CDISC-style term (upper-cased by the caller).
+    var underscoresAsSpaces: String { String(map { $0 == "_" ? " " : $0 }) }
 }

@@ -1,4 +1,4 @@
-import Exports
+@testable import Exports
 import Testing
 import TrialDomain
 
@@ -93,8 +93,10 @@ struct SDTMMappingTests {
         let flags = qs.column("QSBLFL")
         let ids = qs.column("QSSPID")
         // a1 (the day before the first dose) is the PHQ-9 baseline, not a0 (earlier) nor a2 (after dosing began).
-        let flagged = Set(zip(ids, flags).filter { $0.1 == .text("Y") }.map(\.0))
-        #expect(flagged == [.text("a1"), .text("c1")])
+        let pairs: [(SDTMDataset.Value, SDTMDataset.Value)] = Array(zip(ids, flags))
+        let flagged: Set<SDTMDataset.Value> = Set(pairs.filter { $0.1 == .text("Y") }.map(\.0))
+        let expected: Set<SDTMDataset.Value> = [.text("a1"), .text("c1")]
+        #expect(flagged == expected)
         #expect(codes.filter { $0 == .text("PHQ9TOT") }.count == 3)
         #expect(qs.column("QSSEQ") == (1...qs.rows.count).map { .number(Double($0)) })
     }

@@ -3,7 +3,8 @@
     check_exports.py xpt DIR        read every DIR/*.xpt with pyreadstat; print {dataset: {columns, labels, rows}} as JSON
     check_exports.py odm FILE       validate FILE against the ODM 1.3.2 XSD bundled in odmlib (lxml, offline)
     check_exports.py define FILE    validate FILE against the Define-XML 2.1 XSD bundled in odmlib (lxml, offline)
-    check_exports.py json DIR       check every DIR/*.json against Dataset-JSON 1.1's structure (see check_dataset_json)
+    check_exports.py json DIR SCHEMA  validate every DIR/*.json against Dataset-JSON 1.1's JSON schema (SCHEMA, as the
+                                      CDISC CORE engine ships it) and check what the schema cannot (check_dataset_json)
 
 Each validation prints "valid", or the validator's errors and exits 1.
 """
@@ -60,10 +61,15 @@ def validate(xml_file, xsd):
     return 1
 
 
-def check_dataset_json(directory):
-    """Dataset-JSON 1.1's JSON schema is not in any package this project installs, so its structure is checked here:
-    the required top-level members and their types, the columns' members and data types, rows of the columns' length
-    whose values fit their column's type, and records equal to the number of rows."""
+def check_dataset_json(directory, schema_file):
+    """Each document against Dataset-JSON 1.1's JSON schema (jsonschema), then what a schema cannot say: the required
+    members and their types, rows of the columns' length whose values fit their column's type, and records equal to
+    the number of rows."""
+    import jsonschema
+
+    with open(schema_file, encoding="utf-8") as f:
+        schema = json.load(f)
+    validator = jsonschema.validators.validator_for(schema)(schema)
     required = {
         "datasetJSONCreationDateTime": str, "datasetJSONVersion": str, "itemGroupOID": str, "records": int,
         "name": str, "label": str, "columns": list, "rows": list,
@@ -75,6 +81,8 @@ def check_dataset_json(directory):
             continue
         with open(os.path.join(directory, name), encoding="utf-8") as f:
             doc = json.load(f)
+        for error in validator.iter_errors(doc):
+            problems.append(f"{name}: schema: {error.message} at {list(error.absolute_path)}")
         for key, kind in required.items():
             if not isinstance(doc.get(key), kind):
                 problems.append(f"{name}: {key} missing or not {kind.__name__}")
@@ -121,6 +129,6 @@ if __name__ == "__main__":
     elif mode == "define":
         sys.exit(validate(target, schema_path("define", "2.1", "define2-1-0.xsd")))
     elif mode == "json":
-        sys.exit(check_dataset_json(target))
+        sys.exit(check_dataset_json(target, sys.argv[3]))
     else:
         sys.exit(f"unknown mode {mode}")
