@@ -124,6 +124,18 @@ struct SDTMMappingTests {
         #expect(supp.column("QVAL") == [.text("Y")])
     }
 
+    @Test func namesAndLabelsFitXPORTVersion5() {
+        // XPORT v5 would cut a longer name or label silently: every one the mapping writes must fit.
+        for d in SDTMMapping.datasets(Self.source(unblinded: true)) {
+            #expect(d.name.count <= 8 && d.label.count <= 40, "\(d.name)")
+            for v in d.variables {
+                #expect(v.name.count <= 8, "\(d.name).\(v.name)")
+                #expect(v.label.utf8.count <= 40, "\(d.name).\(v.name) label \(v.label.utf8.count) bytes")
+            }
+            for test in d.terms("QSTEST") + d.terms("TSPARM") + d.terms("QLABEL") { #expect(test.utf8.count <= 40, "\(test)") }
+        }
+    }
+
     @Test func usubjidIsStudyAndParticipant() {
         #expect(Self.dataset("DM", Self.source()).column("USUBJID") == [.text("MD-1-S01-0001"), .text("MD-1-S01-0002")])
     }
