@@ -65,6 +65,9 @@ let package = Package(
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
+        // Issue 17: CDISC exports (SDTM as SAS XPORT v5 and Dataset-JSON 1.1, define.xml 2.1, ODM 1.3.2 with audit
+        // records): pure writers over the read models and the archive.
+        .target(name: "Exports", dependencies: ["Postgres", "TrialDomain", "TrialDomainPostgres"], swiftSettings: strict),
         // Read-side queries for monitors and auditors.
         .target(name: "Reporting",
                 dependencies: ["Postgres", "TrialDomain", "TrialDomainPostgres", "AuditChain", "Anchoring", "ServiceRuntime",
@@ -112,7 +115,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "reporter",
-                          dependencies: ["Reporting", "Postgres", "TrialDomain", "ServiceRuntime", "Projection", "Anchoring", "Kafka", "Telemetry",
+                          dependencies: ["Reporting", "Exports", "Postgres", "TrialDomain", "ServiceRuntime", "Projection", "Anchoring", "Kafka", "Telemetry",
                                          .product(name: "Logging", package: "swift-log"),
                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -169,6 +172,10 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "ReportingTests",
                     dependencies: ["Reporting", "Projection", "Postgres", "ServiceRuntime", "Simulator", "TrialDomain", "TestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "ExportsTests",
+                    dependencies: ["Exports", "Projection", "Postgres", "ServiceRuntime", "Simulator", "TrialDomain", "TrialDomainPostgres",
+                                   "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "AnchoringTests",
                     dependencies: ["Anchoring", "AuditChain", "Kafka", "Postgres", "Projection", "Reporting", "ServiceRuntime", "Simulator",

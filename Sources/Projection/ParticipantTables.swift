@@ -126,7 +126,7 @@ enum ParticipantTables {
                 adherence_pct, last_dose_at,
                 baseline_phq9, latest_phq9, change_phq9, baseline_madrs, latest_madrs, change_madrs,
                 baseline_gad7, latest_gad7, change_gad7, baseline_qids_sr16, latest_qids_sr16, change_qids_sr16,
-                response, remission, unblinded_at, open_signals, baseline_who5, latest_who5, change_who5, first_dose_at)
+                response, remission, unblinded_at, open_signals, baseline_who5, latest_who5, change_who5, first_dose_at, age, sex)
             SELECT * FROM unnest(\(array: s.map(\.participantID))::text[], \(array: s.map(\.siteID))::text[],
                 \(array: s.map(\.studyID))::text[], \(array: s.map(\.status.rawValue))::text[], \(array: s.map(\.protocolVersion))::text[],
                 \(array: s.map { $0.screenedAt?.rfc3339 })::timestamptz[], \(array: s.map { $0.consentedAt?.rfc3339 })::timestamptz[],
@@ -143,7 +143,8 @@ enum ParticipantTables {
                 \(array: s.map(\.response))::boolean[], \(array: s.map(\.remission))::boolean[],
                 \(array: s.map { $0.unblindedAt?.rfc3339 })::timestamptz[], \(array: s.map(\.openSignals))::integer[],
                 \(array: score(.who5, \.baseline))::integer[], \(array: score(.who5, \.latest))::integer[],
-                \(array: score(.who5, \.change))::integer[], \(array: s.map { $0.firstDoseAt?.rfc3339 })::timestamptz[])
+                \(array: score(.who5, \.change))::integer[], \(array: s.map { $0.firstDoseAt?.rfc3339 })::timestamptz[],
+                \(array: s.map(\.age))::integer[], \(array: s.map(\.sex))::text[])
             """)
     }
 

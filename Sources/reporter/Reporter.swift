@@ -13,7 +13,7 @@ struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
-        subcommands: [Status.self, Signals.self, Safety.self, Queries.self, Signatures.self, Participant.self, Watch.self, Audit.self],
+        subcommands: [Status.self, Signals.self, Safety.self, Queries.self, Signatures.self, Participant.self, Watch.self, Audit.self, Export.self],
         defaultSubcommand: Status.self)
 }
 

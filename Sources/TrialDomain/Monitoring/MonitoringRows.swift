@@ -57,6 +57,9 @@ public struct ParticipantSummary: Sendable, Equatable, Codable {
     /// The protocol version in force at the participant's latest event.
     public var protocolVersion: String?
     public var screenedAt: Timestamp?
+    /// Age in years and sex at the latest screening (migration 0027, for the SDTM DM domain).
+    public var age: Int?
+    public var sex: String?
     public var consentedAt: Timestamp?
     public var enrolledAt: Timestamp?
     public var withdrawnAt: Timestamp?

@@ -10,7 +10,7 @@
 public enum ParticipantFold {
     /// The version of the fold's code. Bump it whenever a change makes the fold compute other rows or another state:
     /// saved states of an older version are never advanced, their participants are folded again from the archive.
-    public static let codeVersion = 8
+    public static let codeVersion = 9
 
     public static func rows(participantID: String, events: [RecordedEvent], protocols: ProtocolHistory) -> ParticipantRows {
         fold(participantID: participantID, events: events, protocols: protocols).rows
@@ -264,6 +264,9 @@ extension ParticipantFold {
         var screenFailed = false
         var studyID = ""
         var screenedAt: Timestamp?
+        /// Age and sex as the latest screening recorded them (SDTM DM).
+        var age: Int?
+        var sex: String?
         var enrolledAt: Timestamp?
         var consentedAt: Timestamp?
         var enrolmentVersion: String?
@@ -297,6 +300,8 @@ extension ParticipantFold {
                 known = true
                 screenedAt = screenedAt ?? e.occurredAt
                 screenFailed = p.outcome == .screenFailed
+                age = p.age
+                sex = p.sex.rawValue
             case .participantEnrolled(let p):
                 known = true
                 if enrolledAt == nil {
@@ -336,6 +341,8 @@ extension ParticipantFold {
             var s = ParticipantSummary(participantID: participantID, siteID: siteID, studyID: studyID, status: .screened,
                                        dosesAdministered: dosesAdministered, dosesMissed: dosesMissed, scores: [:], openSignals: openSignals)
             s.screenedAt = screenedAt
+            s.age = age
+            s.sex = sex
             s.enrolledAt = enrolledAt
             s.consentedAt = consentedAt
             s.withdrawnAt = withdrawnAt
