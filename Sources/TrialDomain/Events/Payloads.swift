@@ -484,6 +484,10 @@ public indirect enum EventPayload: Sendable, Hashable {
     case queryAnswered(QueryAnswered)
     case queryClosed(QueryClosed)
     case queryReopened(QueryReopened)
+    case randomizationScheduleLoaded(RandomizationScheduleLoaded)
+    case randomizationRequested(RandomizationRequested)
+    case unblindingRequested(UnblindingRequested)
+    case blindingAssessed(BlindingAssessed)
     case eventCorrected(EventCorrected)
     case eventVoided(EventVoided)
 }

@@ -43,6 +43,10 @@ enum PayloadDecoder {
         case .queryAnswered: queryAnswered(&r).map(EventPayload.queryAnswered)
         case .queryClosed: queryClosed(&r).map(EventPayload.queryClosed)
         case .queryReopened: queryReopened(&r).map(EventPayload.queryReopened)
+        case .randomizationScheduleLoaded: scheduleLoaded(&r).map(EventPayload.randomizationScheduleLoaded)
+        case .participantRandomizationRequested: randomizationRequested(&r).map(EventPayload.randomizationRequested)
+        case .unblindingRequested: unblindingRequested(&r).map(EventPayload.unblindingRequested)
+        case .blindingAssessed: blindingAssessed(&r).map(EventPayload.blindingAssessed)
         case .eventCorrected: correction(&r, c).map(EventPayload.eventCorrected)
         case .eventVoided: void(&r, c).map(EventPayload.eventVoided)
         }
@@ -654,6 +658,11 @@ enum PayloadDecoder {
         }
         if type.isDataQueryStep {
             r.report(key, "a data query's steps are not changed: answer or reopen the query, or raise a new one")
+            return nil
+        }
+        if type.isRandomizationRecord {
+            r.report(key, "randomization records are not changed: a kit once assigned or an arm once revealed stays so; "
+                         + "a new schedule adds kits, and a wrong request is followed by a deviation.reported")
             return nil
         }
         return type
