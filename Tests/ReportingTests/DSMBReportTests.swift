@@ -38,7 +38,8 @@ struct DSMBReportTests {
             DSMBReport.Guess(participantID: "S01-9", assessor: "participant", guess: "active", control: nil, assessedAt: t0),  // arm unknown
         ]
         let scores = [(arm: "microdose", instrument: "phq9", week: 0, total: 20), (arm: "microdose", instrument: "phq9", week: 0, total: 18),
-                      (arm: "microdose", instrument: "phq9", week: 4, total: 15), (arm: "placebo", instrument: "phq9", week: 0, total: 16)]
+                      (arm: "microdose", instrument: "phq9", week: 4, total: 15), (arm: "placebo", instrument: "phq9", week: 0, total: 16),
+                      (arm: "microdose", instrument: "madrs", week: 0, total: 30), (arm: "microdose", instrument: "madrs", week: 4, total: 10)]
         return DSMBReport.summarize(participants: participants, adverseEvents: aes, exposure: exposure, guesses: guesses, scores: scores)
     }
 

@@ -97,9 +97,9 @@ struct RandomizationTests {
 
     @Test func aSitesOwnAllocationCountsBeforeTheScheduleAndIsFlaggedAfterIt() {
         var s = ParticipantStory()
-        let before = Timestamp(rfc3339: "2026-01-01T00:00:00Z")!
-        let loaded = Timestamp(rfc3339: "2026-01-02T00:00:00Z")!
-        let after = Timestamp(rfc3339: "2026-01-03T00:00:00Z")!
+        let before = Timestamp(rfc3339: "2026-02-01T00:00:00Z")!
+        let loaded = Timestamp(rfc3339: "2026-02-02T00:00:00Z")!
+        let after = Timestamp(rfc3339: "2026-02-03T00:00:00Z")!
         s.add(.participantRandomized, day: 0, ["kit_number": "OLD-1", "arm": "ARM-ACTIVE-LSD"], participant: "S01-0001", recordedAt: before)
         s.add(.randomizationScheduleLoaded, day: 1, ["schedule_id": "S", "arms": .array(Self.arms.map(JSONValue.string)), "control_arm": .string(Self.arms[1]),
                                                      "strata": [["factors": ["severity": "moderate"],
@@ -130,7 +130,7 @@ struct RandomizationTests {
     /// any way. Any such interleaving gives the same kits.
     @Test func otherEventsInterleavingAnyWayChangeNoKit() {
         var s = ParticipantStory()
-        let before = Timestamp(rfc3339: "2026-01-01T00:00:00Z")!
+        let before = Timestamp(rfc3339: "2026-02-01T00:00:00Z")!
         s.add(.participantRandomized, day: 0, ["kit_number": "OLD", "arm": "ARM-ACTIVE-LSD"], participant: "S01-0009", recordedAt: before)
         Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2", "K-3"]), ("severe", ["K-4"])])
         for (i, severity) in ["moderate", "severe", "moderate", "severe", "moderate", "moderate"].enumerated() {
