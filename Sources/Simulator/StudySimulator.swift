@@ -184,7 +184,7 @@ private struct Builder {
                 }
                 siteBlocks.append(["kits": .array(kits)])
             }
-            strata.append(["factors": ["site": .string(StudySimulator.siteID(site))], "blocks": .array(siteBlocks)])
+            strata.append(["factors": [["factor": "site", "value": .string(StudySimulator.siteID(site))]], "blocks": .array(siteBlocks)])
         }
         add(.randomizationScheduleLoaded, role: .unblindedStatistician, site: nil, at: start.adding(days: -20), id: randomizationRNG.uuid(), [
             "schedule_id": .string("\(configuration.studyID)-SCHEDULE-1"), "arms": ["microdose", "placebo"], "control_arm": "placebo",
@@ -304,7 +304,7 @@ private struct Builder {
         // The system randomizes (issue 16): the site asks, and learns the kit only. The draw that picked the arm when
         // sites randomized stays, so every later draw (and so every participant's course) is as it was.
         add(.participantRandomizationRequested, role: .investigator, site: site, participant: pid, at: visit(0, 10), [
-            "stratum": ["site": .string(site)],
+            "stratum": [["factor": "site", "value": .string(site)]],
         ])
         _ = chance(0.5)
         // Baseline scores on enrolment day, in the MDD entry range, then a noisy trajectory.

@@ -38,8 +38,8 @@ struct BlindingIntegrationTests {
             "event_id": .string(UUID().uuidString), "type": "randomization.schedule_loaded", "schema_version": 1, "study_id": "MICRO-LSD-01",
             "occurred_at": .string(IngestService.systemClock().adding(days: -20).rfc3339),
             "data": ["schedule_id": "SCHED-1", "arms": .array(arms.map(JSONValue.string)), "control_arm": .string(arms[1]),
-                     "strata": [["factors": ["site": "S01"], "blocks": [block([("K-101", 1), ("K-102", 0)])]],
-                                ["factors": ["site": "S02"], "blocks": [block([("K-201", 0)])]]]],
+                     "strata": [["factors": [["factor": "site", "value": "S01"]], "blocks": [block([("K-101", 1), ("K-102", 0)])]],
+                                ["factors": [["factor": "site", "value": "S02"]], "blocks": [block([("K-201", 0)])]]]],
         ]
     }
 
@@ -88,7 +88,7 @@ struct BlindingIntegrationTests {
             }
             // Before any schedule: a request names what the archive does not hold (422, unknown reference); a site's own
             // allocation still passes (the path of old logs).
-            let early = try await post(event("participant.randomization_requested", "S01-0001", daysAgo: 11, ["stratum": ["site": "S01"]]), dr1)
+            let early = try await post(event("participant.randomization_requested", "S01-0001", daysAgo: 11, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
             #expect(early.status == .unprocessableContent && early.pointers == ["/study_id"], "\(early.body)")
             #expect(early.json["type"]?.stringValue == "/problems/unknown-reference")
 
@@ -104,14 +104,14 @@ struct BlindingIntegrationTests {
             #expect(own.body.contains("participant.randomization_requested"), "\(own.body)")
 
             // Requests: S01 gets K-101 then K-102; S02 K-201; S01's third finds its stratum exhausted.
-            try await expectAccepted(event("participant.randomization_requested", "S01-0001", daysAgo: 10, ["stratum": ["site": "S01"]]), nurse1)
+            try await expectAccepted(event("participant.randomization_requested", "S01-0001", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), nurse1)
             try await projector.waitUntilCaughtUp()
-            try await expectAccepted(event("participant.randomization_requested", "S01-0002", daysAgo: 10, ["stratum": ["site": "S01"]]), dr1)
-            try await expectAccepted(event("participant.randomization_requested", "S02-0001", daysAgo: 10, ["stratum": ["site": "S02"]]), dr2)
+            try await expectAccepted(event("participant.randomization_requested", "S01-0002", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
+            try await expectAccepted(event("participant.randomization_requested", "S02-0001", daysAgo: 10, ["stratum": [["factor": "site", "value": "S02"]]]), dr2)
             try await projector.waitUntilCaughtUp()
-            try await expectAccepted(event("participant.randomization_requested", "S01-0003", daysAgo: 10, ["stratum": ["site": "S01"]]), dr1)
+            try await expectAccepted(event("participant.randomization_requested", "S01-0003", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
             // A second request for a randomized participant changes nothing.
-            try await expectAccepted(event("participant.randomization_requested", "S01-0001", daysAgo: 9, ["stratum": ["site": "S01"]]), dr1)
+            try await expectAccepted(event("participant.randomization_requested", "S01-0001", daysAgo: 9, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
             try await projector.waitUntilCaughtUp()
 
             let db = try PostgresConnection(url: h.databaseURL)

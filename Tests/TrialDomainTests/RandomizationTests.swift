@@ -12,7 +12,7 @@ struct RandomizationTests {
 
     static func schedule(_ s: inout ParticipantStory, day: Double, id: String = "SCHED-1", strata: [(String, [String])]) {
         let loaded: [JSONValue] = strata.map { severity, kits in
-            ["factors": ["severity": .string(severity)],
+            ["factors": [["factor": "severity", "value": .string(severity)]],
              "blocks": [["kits": .array(kits.enumerated().map { i, kit in
                  ["kit_number": .string(kit), "arm": .string(arms[i % 2])]
              })]]]
@@ -23,7 +23,7 @@ struct RandomizationTests {
 
     @discardableResult
     static func request(_ s: inout ParticipantStory, _ participant: String, _ severity: String, day: Double) -> String {
-        s.add(.participantRandomizationRequested, day: day, ["stratum": ["severity": .string(severity)]], participant: participant)
+        s.add(.participantRandomizationRequested, day: day, ["stratum": [["factor": "severity", "value": .string(severity)]]], participant: participant)
     }
 
     static func expectBlind(_ outcome: Randomization.Outcome) {
@@ -102,12 +102,12 @@ struct RandomizationTests {
         let after = Timestamp(rfc3339: "2026-02-03T00:00:00Z")!
         s.add(.participantRandomized, day: 0, ["kit_number": "OLD-1", "arm": "ARM-ACTIVE-LSD"], participant: "S01-0001", recordedAt: before)
         s.add(.randomizationScheduleLoaded, day: 1, ["schedule_id": "S", "arms": .array(Self.arms.map(JSONValue.string)), "control_arm": .string(Self.arms[1]),
-                                                     "strata": [["factors": ["severity": "moderate"],
+                                                     "strata": [["factors": [["factor": "severity", "value": "moderate"]],
                                                                  "blocks": [["kits": [["kit_number": "K-1", "arm": "ARM-ACTIVE-LSD"]]]]]]],
               recordedBy: "statistician", recordedAt: loaded)
         let late = s.add(.participantRandomized, day: 2, ["kit_number": "OLD-2", "arm": "ARM-ACTIVE-LSD"], participant: "S01-0002",
                          recordedAt: after)
-        s.add(.participantRandomizationRequested, day: 3, ["stratum": ["severity": "moderate"]], participant: "S01-0001", recordedAt: after)
+        s.add(.participantRandomizationRequested, day: 3, ["stratum": [["factor": "severity", "value": "moderate"]]], participant: "S01-0001", recordedAt: after)
         let outcome = Randomization.assign(s.events)
         #expect(outcome.requests.first?.refusal?.contains("already randomized by the site") == true)
         #expect(outcome.signals.map(\.signalID) == ["randomization_outside_system:\(late)"])

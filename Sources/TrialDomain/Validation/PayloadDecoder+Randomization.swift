@@ -79,35 +79,29 @@ extension PayloadDecoder {
         return BlindingAssessed(assessor: assessor, guess: guess, certainty: certainty)
     }
 
-    /// An object of 1 to 8 factors: names of 1-32 of `a-z 0-9 _` starting with a letter, values strings of 1-64
-    /// characters without control characters.
+    /// An array of 1 to 8 factors, each `{"factor": name, "value": value}`: names of 1-32 of `a-z 0-9 _` starting with a
+    /// letter, each named once (Swift-only), values of 1-64 characters without control characters. An array of closed
+    /// objects rather than an open map: every field the system accepts is one it knows.
     static func factors(_ r: inout ObjectReader, _ key: String) -> StratumFactors? {
-        guard let value = r.value(key) else { return nil }
-        guard case .object(let fields) = value else {
-            r.report(key, "expected an object of stratification factors, got \(value.typeName)")
-            return nil
+        let entries = r.objects(key, minCount: 1, maxCount: 8) { f -> (String, String)? in
+            let name = f.string("factor", maxLength: 32, allowed: factorNameCharacters,
+                                hint: "must be 1-32 of a-z 0-9 _ starting with a letter")
+            if let name, let first = name.unicodeScalars.first, !("a"..."z").contains(first) {
+                f.report("factor", "must be 1-32 of a-z 0-9 _ starting with a letter")
+            }
+            let value = f.string("value", maxLength: 64)
+            guard let name, let value, f.issues.isEmpty else { return nil }
+            return (name, value)
         }
-        guard (1...8).contains(fields.count) else {
-            r.report(key, "must name 1 to 8 stratification factors, got \(fields.count)")
-            return nil
-        }
+        guard let entries else { return nil }
         var factors: [String: String] = [:]
-        var failed = false
-        for (name, v) in fields.sorted(by: { $0.key < $1.key }) {
-            guard !name.isEmpty, name.unicodeScalars.count <= 32, name.unicodeScalars.allSatisfy(factorNameCharacters),
-                  let first = name.unicodeScalars.first, ("a"..."z").contains(first) else {
-                r.report(key, "factor names must be 1-32 of a-z 0-9 _ starting with a letter")
-                failed = true
-                continue
+        for (i, (name, value)) in entries.enumerated() {
+            if factors[name] != nil {
+                r.report(key, "factor '\(name)' is named twice (entry \(i))")  // Swift-only
+                return nil
             }
-            guard case .string(let text) = v, !text.isEmpty, text.unicodeScalars.count <= 64,
-                  !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-                r.report(key, "factor '\(name)' must be a string of 1-64 characters without control characters")
-                failed = true
-                continue
-            }
-            factors[name] = text
+            factors[name] = value
         }
-        return failed ? nil : StratumFactors(factors)
+        return StratumFactors(factors)
     }
 }
