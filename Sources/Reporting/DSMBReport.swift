@@ -351,23 +351,28 @@ public struct DSMBReport: Sendable, Equatable {
     func trajectorySVG(_ instrument: String, title: String) -> String {
         let points = trajectories.filter { $0.instrument == instrument }
         guard !points.isEmpty else { return "<p>No \(Self.escape(title)) scores after the first dose.</p>" }
-        let (w, h, pad) = (560.0, 260.0, 40.0)
+        let (w, h, pad, legend) = (680.0, 260.0, 40.0, 130.0)
         let maxWeek = Double(max(1, points.map(\.week).max()!))
         let maxScore = max(1, points.map(\.mean).max()!) * 1.1
-        func x(_ week: Int) -> Double { pad + Double(week) / maxWeek * (w - 2 * pad) }
+        func x(_ week: Int) -> Double { pad + Double(week) / maxWeek * (w - 2 * pad - legend) }
         func y(_ v: Double) -> Double { h - pad - v / maxScore * (h - 2 * pad) }
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" class=\"trajectory\" data-instrument=\"\(instrument)\" "
             + "width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\"><title>\(Self.escape(title)) by arm</title>"
-        svg += "<line x1=\"\(pad)\" y1=\"\(h - pad)\" x2=\"\(w - pad)\" y2=\"\(h - pad)\" stroke=\"#333\"/>"
+        svg += "<line x1=\"\(pad)\" y1=\"\(h - pad)\" x2=\"\(w - pad - legend)\" y2=\"\(h - pad)\" stroke=\"#333\"/>"
+        // Axis labels: 0 and the top of the scale, week 0 and the last week.
+        svg += "<text x=\"\(pad - 4)\" y=\"\(h - pad)\" text-anchor=\"end\" font-size=\"11\">0</text>"
+        svg += "<text x=\"\(pad - 4)\" y=\"\(pad + 4)\" text-anchor=\"end\" font-size=\"11\">\(Self.number(maxScore, 0))</text>"
+        svg += "<text x=\"\(pad)\" y=\"\(h - pad + 14)\" text-anchor=\"middle\" font-size=\"11\">0</text>"
+        svg += "<text x=\"\(x(Int(maxWeek)))\" y=\"\(h - pad + 14)\" text-anchor=\"middle\" font-size=\"11\">\(Int(maxWeek))</text>"
         svg += "<line x1=\"\(pad)\" y1=\"\(pad)\" x2=\"\(pad)\" y2=\"\(h - pad)\" stroke=\"#333\"/>"
-        svg += "<text x=\"\(w / 2)\" y=\"\(h - 8)\" text-anchor=\"middle\" font-size=\"12\">weeks since first dose</text>"
+        svg += "<text x=\"\((w - legend) / 2)\" y=\"\(h - 8)\" text-anchor=\"middle\" font-size=\"12\">weeks since first dose</text>"
         for (i, arm) in arms.enumerated() {
             let line = points.filter { $0.arm == arm.arm }.sorted { $0.week < $1.week }
             guard !line.isEmpty else { continue }
             let color = Self.palette[i % Self.palette.count]
             svg += "<polyline class=\"arm-line\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\""
                 + line.map { "\(Self.number(x($0.week))),\(Self.number(y($0.mean)))" }.joined(separator: " ") + "\"/>"
-            svg += "<text x=\"\(w - pad + 4)\" y=\"\(pad + 14 * Double(i))\" font-size=\"12\" fill=\"\(color)\">\(Self.escape(arm.arm))</text>"
+            svg += "<text x=\"\(w - legend)\" y=\"\(pad + 14 * Double(i))\" font-size=\"12\" fill=\"\(color)\">\(Self.escape(arm.arm))</text>"
         }
         return svg + "</svg>"
     }
@@ -417,7 +422,8 @@ public struct DSMBReport: Sendable, Equatable {
         page += "</tbody></table>"
         page += "<p>Bang: −1 opposite guessing, 0 random guessing, 1 no blinding (per arm). James: 0 complete unblinding, "
             + "0.5 random guessing, 1 complete blinding.</p>"
-        page += "<h2>Trajectories by arm</h2>" + trajectorySVG("phq9", title: "PHQ-9 mean total") + trajectorySVG("madrs", title: "MADRS mean total")
+        page += "<h2>Trajectories by arm</h2><h3>PHQ-9 mean total</h3>" + trajectorySVG("phq9", title: "PHQ-9 mean total")
+            + "<h3>MADRS mean total</h3>" + trajectorySVG("madrs", title: "MADRS mean total")
         page += "<h2>Adverse event incidence</h2>" + incidenceSVG()
         return page + "</body></html>\n"
     }
