@@ -34,7 +34,8 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
     let router = Router(context: BasicRequestContext.self)
     // First, so that answers of the other middleware (503 over the in-flight limit, 405) are counted and carry the id.
     router.add(middleware: HTTPMetricsMiddleware(prefix: "ingest", routes: ["/v1/events", "/v1/events/batch", "/health", "/ready", "/metrics",
-                                                                        "/v1/participants/{participant_id}", "/v1/sites/{site_id}/queries"]))
+                                                                        "/v1/participants/{participant_id}", "/v1/sites/{site_id}/queries",
+                                                                        "/v1/participants/{participant_id}/unblinding"]))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: InFlightLimit(limit: configuration.maxInFlight))
     router.add(middleware: MethodCheck(allowed: ["/health": [.get], "/ready": [.get], "/metrics": [.get], "/v1/events": [.post],
@@ -83,6 +84,11 @@ public func buildIngestApplication(configuration: IngestConfiguration, producer:
         await respond(logger) {
             let site = try await service.readingSite(request)
             return jsonResponse(.ok, try await service.participant(context.parameters.get("participant_id") ?? "", site: site))
+        }
+    }
+    router.get("v1/participants/:participant_id/unblinding") { request, context in
+        await respond(logger) {
+            jsonResponse(.ok, try await service.emergencyUnblinding(request, participant: context.parameters.get("participant_id") ?? ""))
         }
     }
     router.get("v1/sites/:site_id/queries") { request, context in

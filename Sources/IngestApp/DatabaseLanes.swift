@@ -132,6 +132,18 @@ extension DatabaseLanes {
         }.get()
     }
 
+    /// When each of `studyIDs` that has a randomization schedule loaded its first (`audit.randomization_schedules`,
+    /// migration 0026), or nil when PostgreSQL could not be asked in time.
+    public func randomizationSchedules(_ studyIDs: [String]) async -> [String: Timestamp]? {
+        try? await read { db in
+            var loaded: [String: Timestamp] = [:]
+            for (study, at) in try db.query("""
+                SELECT study_id, loaded_at FROM audit.randomization_schedules WHERE study_id = ANY(\(array: studyIDs)::text[])
+                """).decode((String, Timestamp).self) { loaded[study] = at }
+            return loaded
+        }.get()
+    }
+
     /// What the archive holds under each of `eventIDs`, or nil when PostgreSQL could not be asked in time.
     public func references(_ eventIDs: [String]) async -> [String: DataQueries.Target]? {
         try? await read { db in try DataQueries.Target.load(eventIDs, db) }.get()

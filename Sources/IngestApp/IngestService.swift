@@ -166,6 +166,7 @@ public struct IngestService: Sendable {
         try await refuseReusedEventIDs(events, forms: forms, prefixes: prefixes)
         try await refuseForeignQueryReferences(events, prefixes: prefixes)
         try await refuseUnboundSignatures(events, forms: forms, prefixes: prefixes)
+        try await refuseRandomizationOutsideSchedule(events, prefixes: prefixes)
         return try await append(events, forms: forms, requestID: requestID)
     }
 
@@ -305,6 +306,45 @@ public struct IngestService: Sendable {
         guard issues.isEmpty else {
             logger.notice("request refused", metadata: ["status": "422", "reason": "\(issues[0].reason)"])
             throw .unknownReference(issues)
+        }
+    }
+
+    /// Refuses (422) a site's `participant.randomized` for a study whose randomization schedule is loaded (the system
+    /// assigns kits there, and a site must never hold an arm), and a `participant.randomization_requested` for a study
+    /// with none (there is no kit to give: `/problems/unknown-reference`, as for anything not yet archived). Reads `audit.randomization_schedules` as `trial_ingest` (which studies have a
+    /// schedule, never its content); a schedule in the same request counts. Without `INGEST_DATABASE_URL`, or when
+    /// PostgreSQL does not answer in time, nothing is refused here: the projector then refuses the request (no kit,
+    /// `monitoring.randomizations.refusal`) or flags the site's allocation (`randomization_outside_system`, not used).
+    func refuseRandomizationOutsideSchedule(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {
+        let judged = events.indices.filter {
+            events[$0].type == .participantRandomized || events[$0].type == .participantRandomizationRequested
+        }
+        guard !judged.isEmpty, let archive else { return }
+        guard var loaded = await archive.randomizationSchedules(Array(Set(judged.map { events[$0].studyID })).sorted()) else { return }
+        for e in events where e.type == .randomizationScheduleLoaded { loaded[e.studyID] = loaded[e.studyID] ?? e.recordedAt }
+        var issues: [ValidationIssue] = []
+        var unscheduled: [ValidationIssue] = []
+        for index in judged {
+            let event = events[index]
+            if event.type == .participantRandomized, let since = loaded[event.studyID] {
+                issues.append(ValidationIssue(pointer: prefixes[index] + "/type", reason: """
+                    study \(event.studyID) randomizes through the system since \(since.rfc3339): send                     participant.randomization_requested with the participant's stratum; the site is given a kit, never an arm
+                    """))
+            } else if event.type == .participantRandomizationRequested, loaded[event.studyID] == nil {
+                unscheduled.append(ValidationIssue(pointer: prefixes[index] + "/study_id", reason: """
+                    no randomization schedule is loaded for study \(event.studyID): the unblinded statistician loads one                     (randomization.schedule_loaded) before sites ask for kits; one loaded a moment ago is recorded \
+                    within the projector's lag: resend then
+                    """))
+            }
+        }
+        guard issues.isEmpty else {
+            logger.notice("request refused", metadata: ["status": "422", "reason": "\(issues[0].reason)"])
+            throw .invalid(issues)
+        }
+        // The request names what the archive does not hold (yet), like a query step naming an event not yet recorded.
+        guard unscheduled.isEmpty else {
+            logger.notice("request refused", metadata: ["status": "422", "reason": "\(unscheduled[0].reason)"])
+            throw .unknownReference(unscheduled)
         }
     }
 

@@ -47,7 +47,9 @@ extension IngestService {
                                 FROM site_api.queries q WHERE q.participant_id = \(id)),
                     'casebook', (SELECT row_to_json(c) FROM site_api.casebooks c WHERE c.participant_id = \(id)),
                     'signatures', (SELECT coalesce(json_agg(s ORDER BY s.signed_at, s.signature_id), '[]')
-                                   FROM site_api.signatures s WHERE s.participant_id = \(id)))::text
+                                   FROM site_api.signatures s WHERE s.participant_id = \(id)),
+                    'randomizations', (SELECT coalesce(json_agg(r ORDER BY r.requested_at, r.request_event_id), '[]')
+                                       FROM site_api.randomizations r WHERE r.participant_id = \(id)))::text
                 """).decodeFirst(String.self)
         }
         guard case .object(let fields) = answer, let summary = fields["participant"], summary != .null else {
@@ -72,6 +74,47 @@ extension IngestService {
                     (SELECT coalesce(json_agg(q ORDER BY q.raised_at, q.query_id), '[]') FROM site_api.queries q
                      WHERE \(status)::text IS NULL OR q.status = \(status)::text))::text
                 """).decodeFirst(String.self)
+        }
+    }
+
+    /// Emergency unblinding (issue 16): the arm of one participant, for the investigator who recorded an
+    /// `unblinding.requested` for them, at their own site. Each read is first recorded in `audit.unblinded_access`
+    /// (who: the token's subject; the command names ingest's login and the request), in the transaction that reads the
+    /// arm (`site_api.emergency_unblinding`, migration 0026): no record, no arm. 404 when the participant is not the
+    /// site's or was never randomized; 403 for anyone but an investigator, and for an investigator without their own
+    /// request for this participant (the request is theirs to make first).
+    func emergencyUnblinding(_ request: Request, participant id: String) async throws(Problem) -> JSONValue {
+        let principal = try await authenticate(request.headers[.authorization])
+        guard principal.role == .investigator, let site = principal.site else {
+            let reason = "only the site's investigator reads an arm, after recording unblinding.requested for the participant"
+            logger.notice("request refused", metadata: ["status": "403", "subject": "\(LogSafe.text(principal.subject))",
+                                                        "role": "\(principal.role.rawValue)", "reason": "\(reason)"])
+            throw Problem.forbiddenRead(ValidationIssue(pointer: "", reason: reason))
+        }
+        _ = try await participant(id, site: site)  // 404 / 422 exactly as the participant read
+        guard let siteReadModels else { throw Problem.unavailable("this ingest has no read database (INGEST_DATABASE_URL)", retryAfterSeconds: 1) }
+        let subject = principal.subject
+        let result = await siteReadModels.read { db in
+            try db.transaction { db in
+                try db.query("SELECT set_config('trial.site', \(site), true)")
+                return try db.query("""
+                    SELECT json_build_object('participant_id', u.participant_id, 'kit_number', u.kit_number, 'arm', u.arm,
+                                             'unblinding_requested_at', u.requested_at, 'request_event_id', u.request_event_id)::text
+                    FROM site_api.emergency_unblinding(\(id), \(subject)) u
+                    """).decode(String.self).first
+            }
+        }
+        switch result {
+        case .success(let text?):
+            logger.notice("arm read through emergency unblinding", metadata: ["subject": "\(LogSafe.text(subject))", "participant": "\(id)"])
+            return try parse(Array(text.utf8))
+        case .success(nil):
+            throw Problem.forbiddenRead(ValidationIssue(pointer: "/participant_id", reason: """
+                no unblinding.requested of yours is recorded for this participant, or the participant has no kit yet: record \
+                the request (with its reason) first, and ask again once it is recorded
+                """))
+        case .failure:
+            throw Problem.unavailable("the read models cannot be read right now; retry shortly", retryAfterSeconds: 1)
         }
     }
 

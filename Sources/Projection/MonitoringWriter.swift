@@ -21,19 +21,24 @@ enum MonitoringWriter {
         var sites: Set<String> = []
         /// A study-wide event (a protocol or its correction): every participant is recomputed.
         var protocols = false
+        /// A randomization record (issue 16): the randomization read models are recomputed (`RandomizationWriter`).
+        var randomization = false
 
         init(after events: [RecordedEvent]) {
             participants = Set(events.compactMap(\.participantID))
             sites = Set(events.filter { $0.participantID == nil }.compactMap(\.siteID))
-            protocols = events.contains { $0.siteID == nil }
+            // A randomization schedule is study-wide but no protocol: it changes no participant's fold.
+            protocols = events.contains { $0.siteID == nil && $0.type != .randomizationScheduleLoaded }
+            randomization = RandomizationWriter.concerns(events)
         }
 
-        var isEmpty: Bool { participants.isEmpty && sites.isEmpty && !protocols }
+        var isEmpty: Bool { participants.isEmpty && sites.isEmpty && !protocols && !randomization }
 
         mutating func formUnion(_ other: Pending) {
             participants.formUnion(other.participants)
             sites.formUnion(other.sites)
             protocols = protocols || other.protocols
+            randomization = randomization || other.randomization
         }
     }
 
@@ -164,7 +169,8 @@ enum MonitoringWriter {
         let pending = Pending(after: events)
         guard !pending.isEmpty else { return }
         let kinds = pending.participants.map { _ in "participant" } + pending.sites.map { _ in "site" } + (pending.protocols ? ["protocols"] : [])
-        let keys = Array(pending.participants) + Array(pending.sites) + (pending.protocols ? [""] : [])
+            + (pending.randomization ? ["randomization"] : [])
+        let keys = Array(pending.participants) + Array(pending.sites) + (pending.protocols ? [""] : []) + (pending.randomization ? [""] : [])
         try db.enqueue("""
             INSERT INTO projection.pending_refresh (kind, key)
             SELECT * FROM unnest(\(array: kinds)::text[], \(array: keys)::text[]) ON CONFLICT DO NOTHING
@@ -183,6 +189,7 @@ enum MonitoringWriter {
             switch try row.decode(String.self, at: 0) {
             case "participant": pending.participants.insert(try row.decode(String.self, at: 1))
             case "site": pending.sites.insert(try row.decode(String.self, at: 1))
+            case "randomization": pending.randomization = true
             default: pending.protocols = true
             }
         }
@@ -207,6 +214,8 @@ enum MonitoringWriter {
         try refreshAccountability(accountability, db)
         // Queries do not depend on the protocol: only the participants with new events.
         try DataQueryWriter.refresh(pending.participants.sorted(), db)
+        // After the participants' refresh, which leaves the randomization signals alone (see `deleteRows`).
+        if pending.randomization { try RandomizationWriter.refresh(db) }
     }
 
     /// Recomputes everything from the archive into read models the caller emptied (`projector rebuild`).
@@ -222,6 +231,7 @@ enum MonitoringWriter {
         try refreshAccountability(AccountabilityChanges(), sites: sites, notify: false, db)
         try refreshReusedEventIDSignals(nil, db)
         try DataQueryWriter.refresh(nil, db)
+        try RandomizationWriter.refresh(notify: false, db)
     }
 
     /// Rewrites `monitoring.site_activity` from the archive.
@@ -309,7 +319,7 @@ enum MonitoringWriter {
 
     /// Study-wide events (protocols and their corrections), corrections applied.
     static func loadStudyEvents(_ db: PostgresConnection) throws -> [RecordedEvent] {
-        let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL"))
+        let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL AND type <> 'randomization.schedule_loaded'"))
         return EffectiveHistory(events).entries.map(\.event)
     }
 
@@ -320,7 +330,7 @@ enum MonitoringWriter {
     /// Rewrites `monitoring.protocol_versions` from the archive, with the changes of study events (and signals
     /// for those refused), and returns the protocol history it shows.
     static func refreshProtocols(_ db: PostgresConnection) throws -> ProtocolHistory {
-        let recorded = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL"))
+        let recorded = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL AND type <> 'randomization.schedule_loaded'"))
         let history = EffectiveHistory(recorded)
         let events = history.entries.map(\.event)
         let changes = history.changes(of: recorded, siteID: nil, participantID: nil)
@@ -493,7 +503,8 @@ enum MonitoringWriter {
         }
         // event_id_reused signals come from audit.rejected, and custody signals from their lot's record (`judgeCustody`),
         // not from the fold: they stay.
-        let notFolded = [SafetyRule.eventIDReused, .expiredLotUsed, .undispensedLotUsed].map(\.rawValue)
+        // Nor do the randomization signals (`RandomizationWriter`).
+        let notFolded = ([SafetyRule.eventIDReused, .expiredLotUsed, .undispensedLotUsed] + RandomizationWriter.rules).map(\.rawValue)
         try db.enqueue("""
             DELETE FROM monitoring.safety_signals
             WHERE participant_id = ANY(\(array: ids)::text[]) AND rule <> ALL(\(array: notFolded)::text[])

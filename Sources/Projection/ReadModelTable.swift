@@ -64,11 +64,19 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     /// Which lot each custody signal was judged under (see `MonitoringWriter.judgeCustody`).
     static let custodySignals = Self("unblinded", "custody_signals", key: "signal_id", type: "text")
 
+    /// System-owned randomization (issue 16), from `RandomizationWriter`, not the participant fold.
+    static let randomizationKits = Self("unblinded", "randomization_kits", key: "kit_number", type: "text")
+    static let randomizationSchedules = Self("monitoring", "randomization_schedules")
+    static let randomizations = Self("monitoring", "randomizations")
+    static let unblindings = Self("monitoring", "unblindings")
+    static let blindingAssessments = Self("monitoring", "blinding_assessments")
+
     /// Every derived table, in the order they are checksummed.
     public static let all: [ReadModelTable] = [
         participants, doses, assessments, vitals, adverseEvents, deviations, corrections, safetySignals, siteActivity,
         siteAcknowledgements, protocolVersions, allocations, doseProducts, drugMovements, drugAccountability, concomitantMedications,
-        expeditedReportClocks, drugCounts, custodySignals, dataQueries, querySteps, siteProfiles,
+        expeditedReportClocks, drugCounts, custodySignals, dataQueries, querySteps, siteProfiles, randomizationKits, randomizationSchedules,
+        randomizations, unblindings, blindingAssessments,
     ]
 
     /// The table a participant's rows of this kind live in.

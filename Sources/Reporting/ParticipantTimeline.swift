@@ -54,6 +54,14 @@ public struct ParticipantTimeline: Sendable, Equatable {
             FROM monitoring.data_queries WHERE participant_id = \(participantID)
             """).decodeFirst((Int, Int, Int).self)
         header.append(("data queries", "\(queries.0) open, \(queries.1) answered, \(queries.2) closed"))
+        // System-owned randomization (issue 16): the kit the system assigned, or why the latest request got none; never an arm.
+        let randomization = try db.query("""
+            SELECT kit_number, refusal, requested_at FROM monitoring.randomizations WHERE participant_id = \(participantID)
+            ORDER BY kit_number IS NULL, requested_at DESC, event_id LIMIT 1
+            """).decode((String?, String?, Timestamp).self).first
+        if let (kit, refusal, at) = randomization {
+            header.append(("kit", kit.map { "\($0) (assigned \(at.utc(.minute)))" } ?? "none: \(refusal ?? "-") (\(at.utc(.minute)))"))
+        }
         if let unblinded = s.15 { header.append(("UNBLINDED", unblinded.utc(.minute))) }
         let signatures = try SignaturesReport.load(db, participant: participantID)
         if !signatures.signatures.isEmpty {
@@ -120,7 +128,8 @@ public struct ParticipantTimeline: Sendable, Equatable {
     public mutating func revealAllocation(_ db: PostgresConnection, reason: String? = nil) throws {
         try UnblindedAccessLog.record(db, participantID: participantID, command: "reporter participant --unblinded", reason: reason)
         let rows = try db.query("""
-            SELECT arm, kit_number, randomized_at FROM unblinded.allocations WHERE participant_id = \(participantID)
+            SELECT arm, kit_number, randomized_at FROM unblinded.participant_arms WHERE participant_id = \(participantID)
+            ORDER BY source LIMIT 1
             """)
         if let row = rows.first {
             let (arm, kit, randomized) = try row.decode((String, String, Timestamp).self)

@@ -37,6 +37,7 @@ public struct StudySimulator: Sendable {
             switch role {
             case .sponsor: "sponsor"
             case .monitor: "monitor"
+            case .unblindedStatistician: "statistician"
             default: "investigator.\(siteID?.lowercased() ?? "")"
             }
         }
@@ -61,6 +62,7 @@ public struct StudySimulator: Sendable {
         for site in 0..<configuration.sites {
             b.site(Self.siteID(site), index: site)
         }
+        b.assessBlinding()
         var onTime = b.submissions.filter { !b.late.contains($0.json["event_id"]!.stringValue!) }
         let late = b.submissions.filter { b.late.contains($0.json["event_id"]!.stringValue!) }
         onTime.sort { ($0.occurredAt, $0.siteID ?? "") < ($1.occurredAt, $1.siteID ?? "") }
@@ -84,11 +86,16 @@ private struct Builder {
     var custodyIDs: SeededGenerator
     /// Ids of the data queries' events (issue 15), from their own generator for the same reason.
     var queryIDs = SeededGenerator(seed: 0x5A5A_2026_0015)
+    /// The randomization schedule's ids and permutations (issue 16), from their own generator for the same reason.
+    var randomizationRNG: SeededGenerator
+    /// The schedule's arms per site stratum, in the order the kits are handed out.
+    var scheduledArms: [String: [String]] = [:]
 
     init(configuration: StudySimulator.Configuration) {
         self.configuration = configuration
         rng = SeededGenerator(seed: configuration.seed)
         custodyIDs = SeededGenerator(seed: configuration.seed ^ 0xC0_57_0D_1E_2026_0014)
+        randomizationRNG = SeededGenerator(seed: configuration.seed ^ 0x5A5A_2026_0016)
     }
 
     var start: Timestamp { configuration.start }
@@ -154,6 +161,68 @@ private struct Builder {
         amended["effective_from"] = .string(start.adding(days: 35).rfc3339)
         amended["reason"] = "Data safety monitoring board review: maximum dose lowered to 14 ug"
         add(.protocolAmended, version: 2, role: .sponsor, site: nil, at: start.adding(days: 30), .object(amended))
+        loadRandomizationSchedule()
+    }
+
+    /// The unblinded statistician's sealed schedule (issue 16): one stratum per site, permuted blocks of four (two
+    /// microdose, two placebo kits in a random order), enough for every participant of the site and one spare block.
+    /// Kit numbers say nothing of the arm: they count up across the study.
+    mutating func loadRandomizationSchedule() {
+        var next = 1001
+        var strata: [JSONValue] = []
+        let blocks = (configuration.participantsPerSite + 3) / 4 + 1
+        for site in 0..<configuration.sites {
+            var siteBlocks: [JSONValue] = []
+            for _ in 0..<blocks {
+                var arms = ["microdose", "microdose", "placebo", "placebo"]
+                arms.shuffle(using: &randomizationRNG)
+                scheduledArms[StudySimulator.siteID(site), default: []] += arms
+                var kits: [JSONValue] = []
+                for arm in arms {
+                    kits.append(["kit_number": .string("K-\(next)"), "arm": .string(arm)])
+                    next += 1
+                }
+                siteBlocks.append(["kits": .array(kits)])
+            }
+            strata.append(["factors": [["factor": "site", "value": .string(StudySimulator.siteID(site))]], "blocks": .array(siteBlocks)])
+        }
+        add(.randomizationScheduleLoaded, role: .unblindedStatistician, site: nil, at: start.adding(days: -20), id: randomizationRNG.uuid(), [
+            "schedule_id": .string("\(configuration.studyID)-SCHEDULE-1"), "arms": ["microdose", "placebo"], "control_arm": "placebo",
+            "strata": .array(strata),
+        ])
+    }
+
+    /// Blinding assessments at weeks 4 and 8 (issue 16): the participant and the rater guess the arm. The arm is the one
+    /// the system will assign: each site's requests, in the order they are sent, take its stratum's kits in schedule
+    /// order. Psychedelic microdoses are often noticed, so guesses lean towards the truth in the active arm (the blind
+    /// the indices measure). Drawn from the randomization generator: every other draw stays as it was.
+    mutating func assessBlinding() {
+        let requests = submissions.filter { $0.json["type"]?.stringValue == EventType.participantRandomizationRequested.rawValue }
+            .sorted { ($0.occurredAt, $0.siteID ?? "") < ($1.occurredAt, $1.siteID ?? "") }
+        var next: [String: Int] = [:]
+        let withdrawn = Dictionary(submissions.filter { $0.json["type"]?.stringValue == EventType.participantWithdrawn.rawValue }
+            .map { ($0.json["participant_id"]!.stringValue!, $0.occurredAt) }, uniquingKeysWith: min)
+        for request in requests {
+            guard let site = request.siteID, let pid = request.json["participant_id"]?.stringValue else { continue }
+            let index = next[site, default: 0]
+            next[site] = index + 1
+            guard let arms = scheduledArms[site], index < arms.count else { continue }
+            let active = arms[index] != "placebo"
+            for week in [4, 8] where week <= configuration.weeks {
+                // Week 4 after the visit's doses; week 8 just before the completion visit.
+                let at = request.occurredAt.adding(days: week * 7).adding(seconds: week == 4 ? 80 * 60 : -40 * 60)
+                if let end = withdrawn[pid], end <= at { continue }
+                for (assessor, noticed) in [("participant", 0.55), ("rater", 0.35)] {
+                    let draw = Double.random(in: 0..<1, using: &randomizationRNG)
+                    let guess: String = if draw < (active ? noticed : 0.25) { "active" }
+                        else if draw < (active ? noticed + 0.15 : 0.65) { "placebo" }
+                        else { "dont_know" }
+                    var data: [String: JSONValue] = ["assessor": .string(assessor), "guess": .string(guess)]
+                    if guess != "dont_know" { data["certainty"] = .number(Double(Int.random(in: 1...5, using: &randomizationRNG))) }
+                    add(.blindingAssessed, role: .investigator, site: site, participant: pid, at: at, id: randomizationRNG.uuid(), .object(data))
+                }
+            }
+        }
     }
 
     mutating func site(_ site: String, index: Int) {
@@ -234,9 +303,12 @@ private struct Builder {
         add(.participantEnrolled, role: .investigator, site: site, participant: pid, at: enrolledAt, [
             "consented_at": .string(enrolledAt.adding(days: -Int.random(in: 1...3, using: &rng)).rfc3339), "protocol_version": "1.0",
         ])
-        add(.participantRandomized, role: .investigator, site: site, participant: pid, at: visit(0, 10), [
-            "kit_number": .string("K-\(pid)"), "arm": chance(0.5) ? "microdose" : "placebo",
+        // The system randomizes (issue 16): the site asks, and learns the kit only. The draw that picked the arm when
+        // sites randomized stays, so every later draw (and so every participant's course) is as it was.
+        add(.participantRandomizationRequested, role: .investigator, site: site, participant: pid, at: visit(0, 10), [
+            "stratum": [["factor": "site", "value": .string(site)]],
         ])
+        _ = chance(0.5)
         // Baseline scores on enrolment day, in the MDD entry range, then a noisy trajectory.
         let baseline = Int.random(in: 12...22, using: &rng)
         let weeklyChange = Double.random(in: -1.6...0.3, using: &rng)
@@ -471,8 +543,9 @@ private struct Builder {
             add(.regulatoryReportSubmitted, role: .sponsor, site: site, participant: pid, at: at.adding(days: 5), id: susarIDs.uuid(), [
                 "adverse_event_id": .string(ae), "report": "initial", "recipient": "FDA", "reference": "IND-SIM-SUSAR-001",
             ])
-            add(.unblindingPerformed, role: .investigator, site: site, participant: pid, at: at.adding(days: 1).adding(seconds: 1800), [
-                "reason": "Hospitalisation for a panic attack: the treating physician needs the allocation", "emergency": true,
+            // Through the system (issue 16): the investigator then reads the arm at GET /v1/participants/{id}/unblinding.
+            add(.unblindingRequested, role: .investigator, site: site, participant: pid, at: at.adding(days: 1).adding(seconds: 1800), [
+                "reason": "Hospitalisation for a panic attack: the treating physician needs the allocation",
             ])
             add(.adverseEventUpdated, role: .investigator, site: site, participant: pid, at: at.adding(days: 4), [
                 "adverse_event_id": .string(ae), "outcome": "recovered", "resolved_at": .string(at.adding(days: 3).rfc3339),

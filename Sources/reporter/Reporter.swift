@@ -13,7 +13,8 @@ struct Reporter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
-        subcommands: [Status.self, Signals.self, Safety.self, Queries.self, Signatures.self, Participant.self, Watch.self, Audit.self, Export.self],
+        subcommands: [Status.self, Signals.self, Safety.self, Queries.self, Signatures.self, Randomization.self, DSMB.self, Participant.self,
+                      Watch.self, Audit.self, Export.self],
         defaultSubcommand: Status.self)
 }
 
@@ -32,6 +33,7 @@ extension UnblindedAccessLog: Printable {}
 extension SignalsReport: Printable {}
 extension QueriesReport: Printable {}
 extension SignaturesReport: Printable {}
+extension RandomizationReport: Printable {}
 extension ExpeditedReportsReport: Printable {}
 extension ParticipantTimeline: Printable {}
 extension AuditTrail: Printable {}
@@ -137,6 +139,17 @@ struct Signatures: ParsableCommand {
     }
 }
 
+struct Randomization: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "System-owned randomization (issue 16): schedules (counts), each participant's kit or why none, unblindings; never an arm.")
+
+    @OptionGroup var options: MonitorReportOptions
+
+    func run() throws {
+        output(try RandomizationReport.load(try options.connection.open(as: .monitor), site: options.site), as: options.format)
+    }
+}
+
 struct Safety: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Expedited (SUSAR) reports to regulators: overdue first, with day 0, due date and days left as of now (issue 14).")
@@ -164,6 +177,43 @@ struct Safety: ParsableCommand {
             try report.revealArms(try connection.open(as: .unblinded), reason: reason)
         }
         output(report, as: format)
+    }
+}
+
+enum DSMBFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, html, csv, json
+}
+
+struct DSMB: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dsmb",
+        abstract: "The DSMB's unblinded report per arm (issue 16): enrolment, exposure, adverse events, PHQ-9/MADRS change, response and remission, withdrawals, blinding indices.")
+
+    @OptionGroup var connection: Connection
+
+    @Flag(help: "Required: the report is per arm. Needs the trial_unblinded role; the read is recorded in the access log auditors read.")
+    var unblinded = false
+
+    @Option(help: "table, html (self-contained, inline SVG plots), csv or json.")
+    var format: DSMBFormat = .table
+
+    @Option(help: "Why (recorded with the access).")
+    var reason: String?
+
+    func validate() throws {
+        guard unblinded else {
+            throw ValidationError("the DSMB report is per arm and breaks the blind: say so with --unblinded (needs the trial_unblinded role)")
+        }
+    }
+
+    func run() throws {
+        let report = try DSMBReport.load(try connection.open(as: .unblinded), reason: reason)
+        switch format {
+        case .table: print(report.text, terminator: "")
+        case .html: print(report.html, terminator: "")
+        case .csv: print(report.csv, terminator: "")
+        case .json: print(CanonicalJSON.string(report.json))
+        }
     }
 }
 

@@ -14,14 +14,16 @@ import TrialDomain
 struct CatalogueThroughIngestTests {
     static let corpus = TestEnvironment.corpus
 
-    /// A token for someone allowed to submit `event`: its site's investigator, else the sponsor, else a monitor.
+    /// A token for someone allowed to submit `event`: its site's investigator, else the sponsor, else the unblinded
+    /// statistician (a randomization schedule), else a monitor.
     static func token(for event: JSONValue, _ authority: TokenAuthority) async throws -> String {
         let type = event["type"]?.stringValue.flatMap(EventType.init(rawValue:))
         let site = event["site_id"]?.stringValue
         // A correction or void is sent by someone who may submit the event it changes.
         let changed = (event["data"]?["corrected_type"] ?? event["data"]?["voided_type"])?.stringValue.flatMap(EventType.init(rawValue:))
         let roles = (changed ?? type)?.submitters ?? [.investigator]
-        let role: Role = site != nil && roles.contains(.investigator) ? .investigator : roles.contains(.sponsor) ? .sponsor : .monitor
+        let role: Role = site != nil && roles.contains(.investigator) ? .investigator : roles.contains(.sponsor) ? .sponsor
+            : roles.contains(.unblindedStatistician) ? .unblindedStatistician : .monitor
         // A signature needs the signer's printed name and a fresh authentication in the token.
         let name = type == .signatureApplied ? event["data"]?["printed_name"]?.stringValue : nil
         return try await authority.mint(subject: "\(role.rawValue).tester", site: role.isSiteBound ? site : nil, role: role,
@@ -61,7 +63,7 @@ struct CatalogueThroughIngestTests {
         #expect(Set(expected.keys) == Set(EventType.allCases.map(\.rawValue)))
         // Who recorded each event comes from the token, never from the body.
         let recorders = try db.query("SELECT DISTINCT recorded_by FROM audit.events ORDER BY 1").decode(String.self)
-        #expect(recorders == ["investigator.tester", "monitor.tester", "sponsor.tester"])
+        #expect(recorders == ["investigator.tester", "monitor.tester", "sponsor.tester", "unblinded_statistician.tester"])
     }
 
     /// Issue 14's review: a site's calendar days are its own. `site.activated` v2 names the site's IANA time zone, which

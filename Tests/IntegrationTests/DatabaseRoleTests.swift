@@ -77,7 +77,9 @@ struct DatabaseRoleTests {
     @Test func theUnblindedRoleReadsAllocationsOnly() throws {
         let url = try Self.populated()
         let unblinded = try Self.login(url, as: .unblinded)
-        #expect(try Self.count(unblinded, "unblinded.allocations") > 0)
+        // The simulated study randomizes through the system (issue 16): every arm comes from the schedule's kits.
+        #expect(try Self.count(unblinded, "unblinded.participant_arms") > 0)
+        #expect(try Self.count(unblinded, "unblinded.randomization_kits") > 0)
         Self.expectRefused(unblinded,
             "SELECT * FROM monitoring.participants",
             "SELECT * FROM audit.events",
@@ -121,6 +123,8 @@ struct DatabaseRoleTests {
         #expect(columns.rows == [["audit.event_digests.event_id"], ["audit.event_digests.content_sha256"],
                                  ["audit.event_references.event_id"], ["audit.event_references.participant_id"],
                                  ["audit.event_references.type"], ["audit.event_references.changed_event_id"],
+                                 // Which studies randomize through the system, and since when (issue 16): never the schedule.
+                                 ["audit.randomization_schedules.study_id"], ["audit.randomization_schedules.loaded_at"],
                                  ["audit.signable_events.event_id"], ["audit.signable_events.participant_id"],
                                  ["audit.signable_events.site_id"], ["audit.signable_events.type"], ["audit.signable_events.chain_seq"],
                                  ["audit.signable_events.chain_hash"], ["audit.signable_events.envelope_sha256"]])
@@ -178,7 +182,7 @@ struct DatabaseRoleTests {
     @Test func reporterUsesTheLeastPrivilegedRoleAndUnblindsOnlyOnRequest() async throws {
         let url = try Self.populated()
         let participant = try PostgresConnection(url: url).query(
-            "SELECT participant_id FROM unblinded.allocations ORDER BY participant_id LIMIT 1").decodeFirst(String.self)
+            "SELECT participant_id FROM unblinded.participant_arms ORDER BY participant_id LIMIT 1").decodeFirst(String.self)
         let asMonitor = ["MONITOR_DATABASE_URL": TestStack.url(url, user: "trial_monitor"), "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"]
         let status = try await Self.reporter(["status"], environment: asMonitor)
         #expect(status.exit == 0 && status.output.contains(participant), "\(status.output)")
@@ -226,7 +230,26 @@ struct DatabaseRoleTests {
         #expect(verify.exit == 0, "\(verify.output)")
         let auditorAsMonitor = try await Self.reporter(["audit", "verify", "--no-anchors", "--skip-log-check"], environment: ["AUDITOR_DATABASE_URL": TestStack.url(url, user: "trial_monitor")])
         #expect(auditorAsMonitor.exit != 0 && auditorAsMonitor.output.contains("trial_auditor"), "\(auditorAsMonitor.output)")
+
+        // Issue 16: monitors read the kits and never an arm; the DSMB report needs --unblinded and the unblinded login.
+        let kits = try await Self.reporter(["randomization", "--format", "json"], environment: asMonitor)
+        #expect(kits.exit == 0 && kits.output.contains("\"kit_number\":\"K-") && !kits.output.contains("microdose"), "\(kits.output)")
+        let unasked = try await Self.reporter(["dsmb"], environment: withUnblindedLogin)
+        #expect(unasked.exit != 0 && unasked.output.contains("--unblinded"), "\(unasked.output)")
+        let dsmbAsMonitor = try await Self.reporter(["dsmb", "--unblinded"], environment: monitorEverywhere)
+        #expect(dsmbAsMonitor.exit != 0 && dsmbAsMonitor.output.contains("trial_unblinded"), "\(dsmbAsMonitor.output)")
+        let dsmb = try await Self.reporter(["dsmb", "--unblinded", "--format", "json", "--reason", "interim review"], environment: withUnblindedLogin)
+        #expect(dsmb.exit == 0, "\(dsmb.output)")
+        let board = try JSONParser().parse(dsmb.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(board["arms"]?.arrayValue?.compactMap { $0["arm"]?.stringValue } == ["microdose", "placebo"], "\(dsmb.output)")
+        #expect(board["arms"]?.arrayValue?.map { $0["enrolled"]?.numberValue ?? 0 }.reduce(0, +) == Double(try Self.count(Self.owner(url), "unblinded.participant_arms")))
+        #expect(board["blinding"]?.arrayValue?.map { $0["assessor"]?.stringValue } == ["participant", "rater"], "\(dsmb.output)")
+        #expect(try PostgresConnection(url: url).query("""
+            SELECT accessed_by, command, reason FROM audit.unblinded_access WHERE participant_id = '*'
+            """).rows == [["trial_unblinded", "reporter dsmb --unblinded", "interim review"]])
     }
+
+    static func owner(_ url: String) throws -> PostgresConnection { try PostgresConnection(url: url) }
 
     static func reporter(_ arguments: [String], environment: [String: String]) async throws -> (exit: Int32, output: String) {
         try await TestStack.run("reporter", arguments, environment: environment)

@@ -127,7 +127,14 @@ struct ProjectorTests {
         let events = try Self.simulatedEvents()
         let chronological = events.sorted { ($0.occurredAt, $0.eventID) < ($1.occurredAt, $1.eventID) }
         var rng = SeededGenerator(seed: 99)
-        let shuffled = events.shuffled(using: &rng)
+        // Any order, except within the study's randomization partition: schedules and requests are keyed by the study, so
+        // Kafka delivers them in the order they were appended, and that order decides the kits (issue 16, `Randomization`).
+        // Their places in the shuffled log are kept; they fill them in their own order.
+        var shuffled = events.shuffled(using: &rng)
+        let isRandomizationRecord = { (e: RecordedEvent) in e.type == .randomizationScheduleLoaded || e.type == .participantRandomizationRequested }
+        let places = shuffled.indices.filter { isRandomizationRecord(shuffled[$0]) }
+        for (place, event) in zip(places, events.filter(isRandomizationRecord)) { shuffled[place] = event }
+        #expect(places.count > 8, "the simulated study randomizes through the system")
         let reference = try readModelSnapshot(try await TestStack.project(chronological))
         #expect(reference["monitoring.participants"]?.count == 12, "8 participants and 4 screening failures")
         #expect(reference["monitoring.doses"]?.isEmpty == false)

@@ -23,11 +23,15 @@ struct SimulatorTests {
             types.insert(event.type)
         }
         #expect(ids.count == submissions.count, "event ids must be unique")
+        // The system randomizes (issue 16): a site's own allocation (participant.randomized) is refused once a schedule is
+        // loaded, and the blind is broken through the system (unblinding.requested), never at the site: old logs only.
+        let oldLogsOnly: Set<EventType> = [.participantRandomized, .unblindingPerformed]
+        #expect(types.isDisjoint(with: oldLogsOnly), "sent by sites before issue 16 only: \(types.intersection(oldLogsOnly))")
         // Signatures name records by the hashes the server gives them, so the simulator command signs at send time
         // (`CasebookSignOff`, tested through ingest in SignaturesIntegrationTests), not in the pure study.
         let signedAtSendTime: Set<EventType> = [.signatureApplied]
-        #expect(types == Set(EventType.allCases).subtracting(signedAtSendTime),
-                "missing: \(Set(EventType.allCases).subtracting(signedAtSendTime).subtracting(types))")
+        let expected = Set(EventType.allCases).subtracting(oldLogsOnly).subtracting(signedAtSendTime)
+        #expect(types == expected, "missing: \(expected.subtracting(types))")
     }
 
     @Test func sameSeedSameStudy() {
@@ -140,5 +144,39 @@ extension SimulatorTests {
             let losses = siteRows.signals.filter { $0.rule == .drugLoss }
             #expect(losses.count == (site == "S01" ? 1 : 0) && losses.allSatisfy { $0.deadline != nil && $0.severity == .critical })
         }
+    }
+
+    /// Issue 16: the statistician loads the schedule, every site asks for its participants' kits, and each gets one (the
+    /// strata hold enough); participants and raters assess the blind at weeks 4 and 8 unless withdrawn; no site-role
+    /// submission carries an arm.
+    @Test func theSystemRandomizesEveryParticipantAndTheBlindIsAssessed() throws {
+        let submissions = StudySimulator(configuration: configuration).submissions()
+        let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
+        let events = try submissions.map { try EventValidator().validateSubmission($0.json, recordedAt: later, recordedBy: $0.sender).get() }
+        let outcome = Randomization.assign(events)
+        let enrolled = Set(events.filter { $0.type == .participantEnrolled }.compactMap(\.participantID))
+        #expect(outcome.requests.count == enrolled.count && outcome.requests.allSatisfy { $0.kitNumber != nil })
+        #expect(Set(outcome.requests.map(\.participantID)) == enrolled && outcome.signals.isEmpty)
+        #expect(outcome.schedules.count == 1 && outcome.kits.count >= enrolled.count)
+        // Permuted blocks of four: every complete block holds two kits of each arm.
+        for (_, kits) in Dictionary(grouping: outcome.kits, by: \.stratum) {
+            for block in stride(from: 0, to: kits.count - kits.count % 4, by: 4) {
+                #expect(kits[block..<block + 4].filter(\.control).count == 2)
+            }
+        }
+        let withdrawn = Set(events.filter { $0.type == .participantWithdrawn }.compactMap(\.participantID))
+        let assessed = Dictionary(grouping: events.filter { $0.type == .blindingAssessed }, by: { $0.participantID! })
+        for participant in enrolled.subtracting(withdrawn) {
+            #expect(assessed[participant]?.count == 4, "\(participant): weeks 4 and 8, participant and rater")
+        }
+        // Only the statistician's submission names an arm; no site-role submission carries one.
+        let arms = ["microdose", "placebo"]
+        for submission in submissions where submission.role.isSiteBound {
+            let type = submission.json["type"]?.stringValue
+            guard type != EventType.blindingAssessed.rawValue else { continue }  // a guess ("placebo") is no arm
+            let text = CanonicalJSON.string(submission.json)
+            #expect(arms.allSatisfy { !text.contains("\"\($0)\"") }, "\(type ?? "?") carries an arm")
+        }
+        #expect(submissions.filter { $0.role == .unblindedStatistician }.count == 1)
     }
 }

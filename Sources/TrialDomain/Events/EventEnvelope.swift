@@ -141,7 +141,12 @@ public struct RecordedEvent: Sendable, Hashable {
     }
 
     /// The Kafka key: the participant, else the site, else the study. One participant's events share a partition.
-    public var partitionKey: String { storage.fields.participantID ?? storage.fields.siteID ?? storage.fields.studyID }
+    /// A randomization request is keyed by its study, like the study's schedules: every schedule and request of a study
+    /// is on one partition, in one order that every replay of the log sees (the kit a request gets depends on it).
+    public var partitionKey: String {
+        if storage.fields.type == .participantRandomizationRequested { return storage.fields.studyID }
+        return storage.fields.participantID ?? storage.fields.siteID ?? storage.fields.studyID
+    }
 
     /// The Kafka record value and archive bytes: canonical JSON of `json`.
     public var canonicalBytes: [UInt8] { canonicalObject(data: CanonicalJSON.encode(storage.fields.data), envelope: true) }

@@ -44,6 +44,12 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     case queryReopened = "query.reopened"
     // Electronic signatures (issue 15, 21 CFR Part 11): a signer's printed name and meaning over events or a casebook
     case signatureApplied = "signature.applied"
+    // System-owned randomization and the blind (issue 16)
+    case randomizationScheduleLoaded = "randomization.schedule_loaded"
+    case participantRandomizationRequested = "participant.randomization_requested"
+    case unblindingRequested = "unblinding.requested"
+    /// Who guessed which arm (participant, rater, investigator): the blinding indices' raw data.
+    case blindingAssessed = "blinding.assessed"
     // Corrections
     case eventCorrected = "event.corrected"
     case eventVoided = "event.voided"
@@ -79,10 +85,16 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
         self == .queryRaised || self == .queryAnswered || self == .queryClosed || self == .queryReopened
     }
 
+    /// A record of system-owned randomization: the schedule, a request, an emergency unblinding. Never corrected or
+    /// voided (a kit once assigned, or an arm once revealed, cannot be taken back).
+    public var isRandomizationRecord: Bool {
+        self == .randomizationScheduleLoaded || self == .participantRandomizationRequested || self == .unblindingRequested
+    }
+
     /// What the envelope identifies besides the study.
     public var scope: EventScope {
         switch self {
-        case .protocolDefined, .protocolAmended: EventScope(site: .forbidden, participant: .forbidden)
+        case .protocolDefined, .protocolAmended, .randomizationScheduleLoaded: EventScope(site: .forbidden, participant: .forbidden)
         case .siteActivated, .drugReceived, .drugDestroyed, .drugCounted, .drugLost: EventScope(site: .required, participant: .forbidden)
         // A monitor acknowledges a participant's signal, or a site's (drug accountability).
         case .drugReturned, .deviationReported, .signalAcknowledged: EventScope(site: .required, participant: .optional)
@@ -100,7 +112,8 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     public var submitters: Set<Role> {
         switch self {
         case .protocolDefined, .protocolAmended, .siteActivated: [.sponsor]
-        case .participantRandomized, .unblindingPerformed: [.investigator]
+        case .participantRandomized, .unblindingPerformed, .unblindingRequested: [.investigator]
+        case .randomizationScheduleLoaded: [.unblindedStatistician]
         case .signalAcknowledged: [.monitor]
         case .safetyAssessed, .regulatoryReportSubmitted: [.sponsor]
         // ICH E6(R3): the monitor (or sponsor) queries, the site answers (and corrects its own data), the monitor closes.
@@ -129,6 +142,8 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
     case monitor
     case sponsor
     case auditor
+    /// Loads the sealed randomization schedule (issue 16); works study-wide and reads allocations, never site data.
+    case unblindedStatistician = "unblinded_statistician"
 
     /// Roles that work for one site and must carry a `site` claim.
     public var isSiteBound: Bool { self == .siteStaff || self == .investigator }

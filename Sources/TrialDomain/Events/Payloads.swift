@@ -488,6 +488,10 @@ public indirect enum EventPayload: Sendable, Hashable {
     case queryClosed(QueryClosed)
     case queryReopened(QueryReopened)
     case signatureApplied(SignatureApplied)
+    case randomizationScheduleLoaded(RandomizationScheduleLoaded)
+    case randomizationRequested(RandomizationRequested)
+    case unblindingRequested(UnblindingRequested)
+    case blindingAssessed(BlindingAssessed)
     case eventCorrected(EventCorrected)
     case eventVoided(EventVoided)
 }

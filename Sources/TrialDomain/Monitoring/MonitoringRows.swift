@@ -257,6 +257,16 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     case inventoryDiscrepancy = "inventory_discrepancy"
     /// Theft or loss (`drug.lost`): the DEA must be told within one business day of discovery.
     case drugLoss = "drug_loss"
+    // System-owned randomization (issue 16), judged over the study's schedules and requests (`Randomization`), not by
+    // the participant fold. Details name the stratum and the kit count, never an arm.
+    /// A randomization request found no unused kit in its stratum: the participant cannot be randomized until the
+    /// unblinded statistician loads more kits for the stratum and the site asks again.
+    case stratumExhausted = "stratum_exhausted"
+    /// A randomization request the system could not serve otherwise: no stratum of the schedule has its factors.
+    case randomizationRefused = "randomization_refused"
+    /// A site's `participant.randomized` recorded after the study's randomization schedule was loaded (it passed
+    /// ingest while ingest could not check): its kit and arm are not used.
+    case randomizationOutsideSystem = "randomization_outside_system"
 
     /// Signals of a site's lot record (judged per site and lot, outside any participant's fold): acknowledged by a
     /// `signal.acknowledged` naming the site only. One naming a participant would be applied to that participant's
@@ -281,7 +291,7 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     public var severity: Severity {
         switch self {
         case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality, .contraindicatedMedication, .expiredLotUsed,
-             .drugLoss: .critical
+             .drugLoss, .stratumExhausted: .critical
         case .doseBelowMin: .info
         default: .warning
         }

@@ -322,7 +322,7 @@ extension ParticipantFold {
                 dosesAdministered += 1
                 firstDoseAt = firstDoseAt ?? e.occurredAt
                 lastDoseAt = e.occurredAt
-            case .unblindingPerformed:
+            case .unblindingPerformed, .unblindingRequested:
                 unblindedAt = unblindedAt ?? e.occurredAt
             case .assessmentCompleted(let a):
                 if let first = firstDoseAt, e.occurredAt > first { scores[a.instrument, default: Score()].assessedAfterFirstDose = true }

@@ -46,6 +46,10 @@ enum PayloadDecoder {
         case .queryClosed: queryClosed(&r).map(EventPayload.queryClosed)
         case .queryReopened: queryReopened(&r).map(EventPayload.queryReopened)
         case .signatureApplied: signature(&r).map(EventPayload.signatureApplied)
+        case .randomizationScheduleLoaded: scheduleLoaded(&r).map(EventPayload.randomizationScheduleLoaded)
+        case .participantRandomizationRequested: randomizationRequested(&r).map(EventPayload.randomizationRequested)
+        case .unblindingRequested: unblindingRequested(&r).map(EventPayload.unblindingRequested)
+        case .blindingAssessed: blindingAssessed(&r).map(EventPayload.blindingAssessed)
         case .eventCorrected: correction(&r, c).map(EventPayload.eventCorrected)
         case .eventVoided: void(&r, c).map(EventPayload.eventVoided)
         }
@@ -695,6 +699,11 @@ enum PayloadDecoder {
         if type == .signatureApplied {
             // 21 CFR 11.70: a signature cannot be removed or moved; it stops holding when what it signed changes.
             r.report(key, "a signature is never changed: it shows as invalidated when a record it signed is corrected or voided; sign again")
+            return nil
+        }
+        if type.isRandomizationRecord {
+            r.report(key, "randomization records are not changed: a kit once assigned or an arm once revealed stays so; "
+                         + "a new schedule adds kits, and a wrong request is followed by a deviation.reported")
             return nil
         }
         return type

@@ -1,0 +1,194 @@
+/// System-owned randomization (issue 16): which kit each randomization request gets, as a pure function of the log.
+///
+/// **Order.** Kits are handed out in the order the requests stand in the log: a stratum's next unused kit goes to the
+/// next request naming the stratum. Ingest keys every `randomization.schedule_loaded` and every
+/// `participant.randomization_requested` of a study by the study id (`RecordedEvent.partitionKey`), so they all stand
+/// on one Kafka partition, in one order that every consumer and every replay of the log sees; the archive keeps that
+/// order in `chain_seq` (a partition's records are archived in offset order), and a rebuild reads it from there. No
+/// clock decides (neither the site's `occurred_at` nor the server's `recorded_at`): two sites asking in the same
+/// millisecond get kits in the order the broker appended their requests, and a kit once shown to a site never moves to
+/// another participant, because a new request can only come after every request already archived.
+///
+/// What a different arrival order would mean: a log whose randomization records were reordered (re-partitioned by
+/// another key, or merged from two topics) would be a different allocation history, and replaying it would hand kits to
+/// other participants than the sites were told. That is why the order is pinned to one partition and to the archive's
+/// hash chain: `reporter audit verify` detects a reordered archive, and a rebuild from the archive reproduces every
+/// assignment exactly (property-tested: any interleaving of the other partitions gives the same kits).
+///
+/// Site-submitted `participant.randomized` (the path before issue 16) is judged by the server's clock, which is part of
+/// the record: one recorded before the study's first schedule is a valid allocation of an old log (the participant is
+/// randomized, and a later request for them is refused); one recorded after it raises
+/// `randomization_outside_system` and is not used.
+public enum Randomization {
+    /// A kit of a loaded schedule (`unblinded.randomization_kits`): holds the arm.
+    public struct KitRow: Sendable, Equatable {
+        public var studyID: String
+        public var stratum: String
+        /// 1-based position within the stratum: the order kits are handed out.
+        public var position: Int
+        /// 1-based block within the schedule event's stratum.
+        public var block: Int
+        public var kitNumber: String
+        public var arm: String
+        /// Whether `arm` is the schedule's control (placebo) arm.
+        public var control: Bool
+        public var scheduleEventID: String
+        public var scheduleID: String
+        public var assignedTo: String?
+        public var assignedBy: String?
+    }
+
+    /// A randomization request and its answer (`monitoring.randomizations`): the kit, never the arm.
+    public struct RequestRow: Sendable, Equatable {
+        public var eventID: String
+        public var studyID: String
+        public var siteID: String
+        public var participantID: String
+        public var stratum: String
+        public var requestedBy: String
+        public var requestedAt: Timestamp
+        public var kitNumber: String?
+        public var refusal: String?
+    }
+
+    /// A schedule load (`monitoring.randomization_schedules`): counts only, never an arm.
+    public struct ScheduleRow: Sendable, Equatable {
+        public var eventID: String
+        public var studyID: String
+        public var scheduleID: String
+        public var loadedBy: String
+        public var loadedAt: Timestamp
+        public var strata: Int
+        public var kits: Int
+        /// Kits whose number an earlier schedule of the study already loaded: not loaded again.
+        public var kitsIgnored: Int
+    }
+
+    public struct Outcome: Sendable, Equatable {
+        public var kits: [KitRow] = []
+        public var requests: [RequestRow] = []
+        public var schedules: [ScheduleRow] = []
+        public var signals: [SignalRow] = []
+    }
+
+    /// A monitor's acknowledgement of one of these signals.
+    public struct Acknowledgement: Sendable, Equatable {
+        public var by: String
+        public var at: Timestamp
+        public init(by: String, at: Timestamp) {
+            self.by = by
+            self.at = at
+        }
+    }
+
+    /// The rows of every study in `events`: its schedules and requests **in log order** (archive `chain_seq`), and its
+    /// site-submitted `participant.randomized` records in any order. Other events are ignored.
+    public static func assign(_ events: [RecordedEvent], acknowledgements: [String: Acknowledgement] = [:]) -> Outcome {
+        var out = Outcome()
+        // The first schedule of each study, in log order: site allocations recorded before it are valid.
+        var firstSchedule: [String: Timestamp] = [:]
+        for e in events where e.type == .randomizationScheduleLoaded && firstSchedule[e.studyID] == nil {
+            firstSchedule[e.studyID] = e.recordedAt
+        }
+        var randomizedBySite: Set<String> = []
+        for e in events.sorted(by: { $0.eventID < $1.eventID }) {
+            guard case .participantRandomized = e.payload, let participant = e.participantID, let site = e.siteID else { continue }
+            if let first = firstSchedule[e.studyID], e.recordedAt >= first {
+                out.signals.append(signal(.randomizationOutsideSystem, e, site: site, participant: participant,
+                                          "participant.randomized recorded after the study's randomization schedule was loaded "
+                                              + "(\(first.utc(.minute))): its kit and arm are not used; the system assigns kits "
+                                              + "(participant.randomization_requested)", acknowledgements))
+            } else {
+                randomizedBySite.insert(participant)
+            }
+        }
+
+        struct Stratum {
+            var kits: [Int] = []  // indexes into out.kits
+            var next = 0
+        }
+        var strata: [String: [String: Stratum]] = [:]  // study -> stratum key -> kits
+        var loadedKits: [String: Set<String>] = [:]  // study -> kit numbers
+        var kitOf: [String: String] = [:]  // "study|participant" -> kit number
+        var exhaustedSignals: [String: [Int]] = [:]  // "study|participant" -> indexes into out.signals
+        for e in events {
+            switch e.payload {
+            case .randomizationScheduleLoaded(let s):
+                var row = ScheduleRow(eventID: e.eventID, studyID: e.studyID, scheduleID: s.scheduleID, loadedBy: e.recordedBy,
+                                      loadedAt: e.recordedAt, strata: s.strata.count, kits: 0, kitsIgnored: 0)
+                for stratum in s.strata {
+                    let key = stratum.factors.key
+                    var state = strata[e.studyID, default: [:]][key] ?? Stratum()
+                    for (b, block) in stratum.blocks.enumerated() {
+                        for kit in block {
+                            guard loadedKits[e.studyID, default: []].insert(kit.kitNumber).inserted else {
+                                row.kitsIgnored += 1
+                                continue
+                            }
+                            row.kits += 1
+                            state.kits.append(out.kits.count)
+                            out.kits.append(KitRow(studyID: e.studyID, stratum: key, position: state.kits.count, block: b + 1,
+                                                   kitNumber: kit.kitNumber, arm: kit.arm, control: kit.arm == s.controlArm,
+                                                   scheduleEventID: e.eventID,
+                                                   scheduleID: s.scheduleID))
+                        }
+                    }
+                    strata[e.studyID, default: [:]][key] = state
+                }
+                out.schedules.append(row)
+            case .randomizationRequested(let r):
+                guard let participant = e.participantID, let site = e.siteID else { continue }
+                let who = e.studyID + "|" + participant
+                var row = RequestRow(eventID: e.eventID, studyID: e.studyID, siteID: site, participantID: participant,
+                                     stratum: r.stratum.key, requestedBy: e.recordedBy, requestedAt: e.recordedAt)
+                if let kit = kitOf[who] {
+                    row.refusal = "already randomized (kit \(kit)): a participant gets exactly one kit"
+                } else if randomizedBySite.contains(participant) {
+                    row.refusal = "already randomized by the site (participant.randomized, before the schedule was loaded)"
+                } else if strata[e.studyID] == nil {
+                    row.refusal = "no randomization schedule is loaded for study \(e.studyID)"
+                } else if var state = strata[e.studyID]?[r.stratum.key] {
+                    if state.next < state.kits.count {
+                        let index = state.kits[state.next]
+                        state.next += 1
+                        strata[e.studyID]![r.stratum.key] = state
+                        out.kits[index].assignedTo = participant
+                        out.kits[index].assignedBy = e.eventID
+                        row.kitNumber = out.kits[index].kitNumber
+                        kitOf[who] = row.kitNumber
+                        for i in exhaustedSignals[who] ?? [] where out.signals[i].status != .resolved {
+                            out.signals[i].status = .resolved
+                            out.signals[i].resolution = "randomized by a later request (kit \(row.kitNumber!))"
+                        }
+                    } else {
+                        row.refusal = "no unused kit is left in stratum \(r.stratum.key) (\(state.kits.count) loaded, all assigned)"
+                        exhaustedSignals[who, default: []].append(out.signals.count)
+                        out.signals.append(signal(.stratumExhausted, e, site: site, participant: participant,
+                                                  "stratum \(r.stratum.key) has no unused kit (\(state.kits.count) loaded, all "
+                                                      + "assigned): participant not randomized; the unblinded statistician must load "
+                                                      + "more kits for the stratum, then the site asks again", acknowledgements))
+                    }
+                } else {
+                    row.refusal = "the randomization schedule has no stratum \(r.stratum.key)"
+                    out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
+                                              "randomization request names stratum \(r.stratum.key), which no loaded schedule has: "
+                                                  + "participant not randomized", acknowledgements))
+                }
+                out.requests.append(row)
+            default:
+                break
+            }
+        }
+        out.signals.sort { $0.signalID < $1.signalID }
+        return out
+    }
+
+    private static func signal(_ rule: SafetyRule, _ e: RecordedEvent, site: String, participant: String, _ details: String,
+                               _ acknowledgements: [String: Acknowledgement]) -> SignalRow {
+        let id = SignalRow.id(rule, e.eventID)
+        let ack = acknowledgements[id]
+        return SignalRow(signalID: id, rule: rule, siteID: site, participantID: participant, triggerEventID: e.eventID,
+                         triggerOccurredAt: e.occurredAt, details: details, status: ack == nil ? .open : .acknowledged,
+                         acknowledgedBy: ack?.by, acknowledgedAt: ack?.at, deadline: nil, resolution: nil)
+    }
+}

@@ -1,0 +1,174 @@
+import Simulator
+import Testing
+import TrialDomain
+
+/// System-owned randomization (issue 16): kits handed out in log order per stratum, one per participant, never reused;
+/// an exhausted stratum raises a critical signal that names no arm; the result depends on the order of the study's
+/// randomization records only, never on how other events interleave with them.
+@Suite("Randomization")
+struct RandomizationTests {
+    /// Arm names no detail, refusal or request row may ever contain.
+    static let arms = ["ARM-ACTIVE-LSD", "ARM-CAFFEINE-PLACEBO"]
+
+    static func schedule(_ s: inout ParticipantStory, day: Double, id: String = "SCHED-1", strata: [(String, [String])]) {
+        let loaded: [JSONValue] = strata.map { severity, kits in
+            ["factors": [["factor": "severity", "value": .string(severity)]],
+             "blocks": [["kits": .array(kits.enumerated().map { i, kit in
+                 ["kit_number": .string(kit), "arm": .string(arms[i % 2])]
+             })]]]
+        }
+        s.add(.randomizationScheduleLoaded, day: day, ["schedule_id": .string(id), "arms": .array(arms.map(JSONValue.string)),
+                                                       "control_arm": .string(arms[1]), "strata": .array(loaded)], recordedBy: "statistician")
+    }
+
+    @discardableResult
+    static func request(_ s: inout ParticipantStory, _ participant: String, _ severity: String, day: Double) -> String {
+        s.add(.participantRandomizationRequested, day: day, ["stratum": [["factor": "severity", "value": .string(severity)]]], participant: participant)
+    }
+
+    static func expectBlind(_ outcome: Randomization.Outcome) {
+        let texts = outcome.requests.flatMap { [$0.refusal ?? "", $0.kitNumber ?? "", $0.stratum] } + outcome.signals.map(\.details)
+        for text in texts {
+            for arm in arms { #expect(!text.contains(arm), "an arm in '\(text)'") }
+        }
+    }
+
+    @Test func kitsGoInLogOrderOnePerParticipantNeverReused() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2", "K-3"]), ("severe", ["K-4", "K-5"])])
+        Self.request(&s, "S01-0003", "moderate", day: 2)  // earlier in the log, later by the clock: log order decides
+        Self.request(&s, "S01-0001", "moderate", day: 1)
+        Self.request(&s, "S01-0002", "severe", day: 1)
+        let again = Self.request(&s, "S01-0001", "moderate", day: 3)
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.map(\.kitNumber) == ["K-1", "K-2", "K-4", nil])
+        #expect(outcome.requests.last?.eventID == again)
+        #expect(outcome.requests.last?.refusal?.contains("already randomized (kit K-2)") == true)
+        let assigned = outcome.kits.filter { $0.assignedTo != nil }
+        #expect(Set(assigned.map(\.kitNumber)).count == assigned.count)
+        #expect(Dictionary(grouping: assigned, by: { $0.assignedTo! }).values.allSatisfy { $0.count == 1 })
+        #expect(outcome.kits.first { $0.kitNumber == "K-1" }?.assignedTo == "S01-0003")
+        #expect(outcome.schedules.map(\.kits) == [5] && outcome.signals.isEmpty)
+        Self.expectBlind(outcome)
+    }
+
+    @Test func anExhaustedStratumRaisesACriticalSignalUntilMoreKitsComeAndTheSiteAsksAgain() throws {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1"]), ("severe", ["K-2"])])
+        Self.request(&s, "S01-0001", "moderate", day: 1)
+        let refused = Self.request(&s, "S01-0002", "moderate", day: 2)
+        var outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.map(\.kitNumber) == ["K-1", nil])
+        let signal = try #require(outcome.signals.first)
+        #expect(outcome.signals.count == 1 && signal.rule == .stratumExhausted && signal.severity == .critical && signal.status == .open)
+        #expect(signal.signalID == "stratum_exhausted:\(refused)" && signal.participantID == "S01-0002")
+        #expect(signal.details.contains("severity=moderate") && signal.details.contains("1 loaded"))
+        Self.expectBlind(outcome)
+
+        // Replenished (a second schedule adds a block; a kit number loaded before is ignored), and asked again.
+        Self.schedule(&s, day: 3, id: "SCHED-2", strata: [("moderate", ["K-1", "K-9"])])
+        Self.request(&s, "S01-0002", "moderate", day: 4)
+        outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.map(\.kitNumber) == ["K-1", nil, "K-9"])
+        #expect(outcome.schedules.map(\.kitsIgnored) == [0, 1])
+        #expect(outcome.signals.first?.status == .resolved && outcome.signals.first?.resolution?.contains("K-9") == true)
+        Self.expectBlind(outcome)
+    }
+
+    @Test func aStratumWithKitsLeftRaisesNothing() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2"])])
+        Self.request(&s, "S01-0001", "moderate", day: 1)
+        Self.request(&s, "S01-0002", "moderate", day: 2)
+        #expect(Randomization.assign(s.events).signals.isEmpty)
+    }
+
+    @Test func unknownStrataAndRequestsBeforeAnyScheduleGetNoKit() {
+        var s = ParticipantStory()
+        Self.request(&s, "S01-0001", "moderate", day: 0)  // no schedule yet: refused (ingest refuses it too), no signal
+        Self.schedule(&s, day: 1, strata: [("moderate", ["K-1"])])
+        let unknown = Self.request(&s, "S01-0002", "mild", day: 2)
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.map(\.kitNumber) == [nil, nil])
+        #expect(outcome.requests[0].refusal?.contains("no randomization schedule is loaded") == true)
+        #expect(outcome.signals.map(\.signalID) == ["randomization_refused:\(unknown)"])
+        #expect(outcome.signals.first?.severity == .warning)
+    }
+
+    @Test func aSitesOwnAllocationCountsBeforeTheScheduleAndIsFlaggedAfterIt() {
+        var s = ParticipantStory()
+        let before = Timestamp(rfc3339: "2026-02-01T00:00:00Z")!
+        let loaded = Timestamp(rfc3339: "2026-02-02T00:00:00Z")!
+        let after = Timestamp(rfc3339: "2026-02-03T00:00:00Z")!
+        s.add(.participantRandomized, day: 0, ["kit_number": "OLD-1", "arm": "ARM-ACTIVE-LSD"], participant: "S01-0001", recordedAt: before)
+        s.add(.randomizationScheduleLoaded, day: 1, ["schedule_id": "S", "arms": .array(Self.arms.map(JSONValue.string)), "control_arm": .string(Self.arms[1]),
+                                                     "strata": [["factors": [["factor": "severity", "value": "moderate"]],
+                                                                 "blocks": [["kits": [["kit_number": "K-1", "arm": "ARM-ACTIVE-LSD"]]]]]]],
+              recordedBy: "statistician", recordedAt: loaded)
+        let late = s.add(.participantRandomized, day: 2, ["kit_number": "OLD-2", "arm": "ARM-ACTIVE-LSD"], participant: "S01-0002",
+                         recordedAt: after)
+        s.add(.participantRandomizationRequested, day: 3, ["stratum": [["factor": "severity", "value": "moderate"]]], participant: "S01-0001", recordedAt: after)
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.first?.refusal?.contains("already randomized by the site") == true)
+        #expect(outcome.signals.map(\.signalID) == ["randomization_outside_system:\(late)"])
+        // The kit stays for a participant the system randomizes.
+        #expect(outcome.kits.first?.assignedTo == nil)
+        Self.expectBlind(outcome)
+    }
+
+    @Test func anAcknowledgedSignalShowsWhoAcknowledgedIt() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1"])])
+        let unknown = Self.request(&s, "S01-0001", "mild", day: 1)
+        let at = Timestamp(rfc3339: "2026-02-01T00:00:00Z")!
+        let outcome = Randomization.assign(s.events, acknowledgements: ["randomization_refused:\(unknown)": .init(by: "monitor.a", at: at)])
+        #expect(outcome.signals.first?.status == .acknowledged && outcome.signals.first?.acknowledgedBy == "monitor.a")
+    }
+
+    /// Kafka keeps the order within a partition only. The study's schedules and requests share one partition (keyed by
+    /// the study); every other event (other participants' doses, a site's own allocations) may interleave with them in
+    /// any way. Any such interleaving gives the same kits.
+    @Test func otherEventsInterleavingAnyWayChangeNoKit() {
+        var s = ParticipantStory()
+        let before = Timestamp(rfc3339: "2026-02-01T00:00:00Z")!
+        s.add(.participantRandomized, day: 0, ["kit_number": "OLD", "arm": "ARM-ACTIVE-LSD"], participant: "S01-0009", recordedAt: before)
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2", "K-3"]), ("severe", ["K-4"])])
+        for (i, severity) in ["moderate", "severe", "moderate", "severe", "moderate", "moderate"].enumerated() {
+            Self.request(&s, "S01-000\(i + 1)", severity, day: Double(i))
+            s.add(.vitalsRecorded, day: Double(i), ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "pre_dose"],
+                  participant: "S01-000\(i + 1)")
+        }
+        s.add(.participantRandomized, day: 9, ["kit_number": "LATE", "arm": "ARM-ACTIVE-LSD"], participant: "S01-0008")
+        let expected = Randomization.assign(s.events)
+        #expect(expected.requests.compactMap(\.kitNumber) == ["K-1", "K-4", "K-2", "K-3"])
+        #expect(expected.signals.map(\.rule).sorted { $0.rawValue < $1.rawValue } == [.randomizationOutsideSystem, .stratumExhausted, .stratumExhausted])
+        let ordered = s.events.filter { $0.type == .randomizationScheduleLoaded || $0.type == .participantRandomizationRequested }
+        let others = s.events.filter { $0.type != .randomizationScheduleLoaded && $0.type != .participantRandomizationRequested }
+        var rng = SeededGenerator(seed: 16)
+        for _ in 0..<200 {
+            // A random merge of the two sequences, the others shuffled among themselves.
+            var rest = others.shuffled(using: &rng)
+            var queue = ordered[...]
+            var merged: [RecordedEvent] = []
+            while !queue.isEmpty || !rest.isEmpty {
+                if !queue.isEmpty && (rest.isEmpty || Bool.random(using: &rng)) {
+                    merged.append(queue.removeFirst())
+                } else {
+                    merged.append(rest.removeLast())
+                }
+            }
+            #expect(Randomization.assign(merged) == expected)
+        }
+    }
+
+    /// What the ordering is pinned to: the partition key. Requests and schedules of one study share it; a
+    /// participant's other events keep the participant's key.
+    @Test func requestsAndSchedulesAreKeyedByTheStudy() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1"])])
+        Self.request(&s, "S01-0001", "moderate", day: 1)
+        s.add(.vitalsRecorded, day: 1, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "pre_dose"],
+              participant: "S01-0001")
+        #expect(s.events.map(\.partitionKey) == ["STUDY", "STUDY", "S01-0001"])
+    }
+}
