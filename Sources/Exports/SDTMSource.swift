@@ -68,7 +68,7 @@ public struct SDTMSource: Sendable, Equatable {
         public var occurredAt: Timestamp
     }
 
-    /// The arm of a randomized participant (`unblinded.allocations`).
+    /// The arm of a randomized participant (`unblinded.participant_arms`: the system's kit, or a site's allocation of old logs).
     public struct Allocation: Sendable, Equatable {
         public var arm, kitNumber: String
         public var randomizedAt: Timestamp
@@ -161,7 +161,7 @@ public struct SDTMSource: Sendable, Equatable {
             products[r.0] = DoseProduct(substance: r.1, amount: r.2, unit: r.3, route: r.4, lot: r.5)
         }
         var allocations: [String: Allocation] = [:]
-        for row in try db.query("SELECT participant_id, arm, kit_number, randomized_at FROM unblinded.allocations") {
+        for row in try db.query("SELECT participant_id, arm, kit_number, randomized_at FROM unblinded.participant_arms") {
             let r = try row.decode((String, String, String, Timestamp).self)
             allocations[r.0] = Allocation(arm: r.1, kitNumber: r.2, randomizedAt: r.3)
         }

@@ -47,45 +47,7 @@ struct SimulatorCommand: AsyncParsableCommand {
         let submissions = simulator.submissions()
         let client = IngestClient(baseURL: baseURL, batchSize: batchSize)
         let started = Date()
-        // The sponsor's study set-up goes first; then each site (and the monitor) sends its own events
-        // with its own token, concurrently with the others.
-        let sponsorEvents = submissions.filter { $0.role == .sponsor }
-        var total = try await client.submit(sponsorEvents.map(\.json),
-                                            token: try await authority.mint(subject: "sponsor", site: nil, role: .sponsor))
-        // The unblinded statistician's randomization schedule (issue 16), before any site asks for a kit.
-        let statisticianEvents = submissions.filter { $0.role == .unblindedStatistician }
-        if !statisticianEvents.isEmpty {
-            total += try await client.submit(statisticianEvents.map(\.json),
-                                             token: try await authority.mint(subject: "statistician", site: nil, role: .unblindedStatistician))
-        }
-        // A data query's steps are ordered by when the server records them (then by occurred_at): they go last, one
-        // sender's run after the other in the study's order, so the monitor's question is recorded before the answer.
-        func token(for submission: StudySimulator.Submission) async throws -> String {
-            try await authority.mint(subject: submission.sender, site: submission.role.isSiteBound ? submission.siteID : nil,
-                                     role: submission.role)
-        }
-        let isQueryStep = { (s: StudySimulator.Submission) in
-            s.json["type"]?.stringValue.flatMap(EventType.init(rawValue:))?.isDataQueryStep ?? false
-        }
-        let senders = Dictionary(grouping: submissions.filter { $0.role != .sponsor && $0.role != .unblindedStatistician && !isQueryStep($0) },
-                                 by: \.sender)
-        total += try await withThrowingTaskGroup(of: Int.self) { group in
-            for (_, events) in senders.sorted(by: { $0.key < $1.key }) {
-                let token = try await token(for: events[0])
-                // A randomization request is refused until the schedule is archived (the projector's lag): resent.
-                group.addTask { try await client.submit(events.map(\.json), token: token, awaitingReferences: true) }
-            }
-            return try await group.reduce(0, +)
-        }
-        var run: [StudySimulator.Submission] = []
-        for step in submissions.filter(isQueryStep) {
-            if let last = run.last, last.sender != step.sender {
-                total += try await client.submit(run.map(\.json), token: try await token(for: last), awaitingReferences: true)
-                run = []
-            }
-            run.append(step)
-        }
-        if let last = run.last { total += try await client.submit(run.map(\.json), token: try await token(for: last), awaitingReferences: true) }
+        var total = try await StudySimulator.send(submissions, through: client, authority: authority)
         // Last, the investigator signs off each participant's casebook once it is archived (through the site read API).
         let signOff = CasebookSignOff(client: client, authority: authority, studyID: configuration.studyID, signedAt: midnight, seed: seed)
         switch try await signOff.sign(submissions) {

@@ -122,7 +122,7 @@ struct ExportsIntegrationTests {
         }
         try Self.checkConformance(data)
         // No arm, product or allocation anywhere in the blinded files.
-        let arms = try db.query("SELECT DISTINCT arm FROM unblinded.allocations").decode(String.self)
+        let arms = try db.query("SELECT DISTINCT arm FROM unblinded.participant_arms").decode(String.self)
         #expect(!arms.isEmpty)
         for (name, dataset) in data {
             for row in dataset.rows {
@@ -210,7 +210,7 @@ struct ExportsIntegrationTests {
             """).decode(Double.self)
         #expect(Self.values(data["EX"], "EXDOSE") == amounts.map { .number($0) })
         #expect(!Self.values(data["EX"], "EXTRT").contains(.string("MASKED")))
-        let arms = Set(try db.query("SELECT arm FROM unblinded.allocations").decode(String.self).map { JSONValue.string($0) })
+        let arms = Set(try db.query("SELECT arm FROM unblinded.participant_arms").decode(String.self).map { JSONValue.string($0) })
         #expect(Set(Self.values(data["DM"], "ARM")).isSuperset(of: arms))
         let recorded = try db.query("""
             SELECT count(*) FROM audit.unblinded_access WHERE command = 'reporter export sdtm --unblinded' AND reason = 'final analysis'
@@ -240,7 +240,7 @@ struct ExportsIntegrationTests {
             #expect(text.contains("UserOID=\"USR.\(who)\""))
         }
         #expect(text.contains("TransactionType=\"Update\""))
-        let arms = try db.query("SELECT DISTINCT arm FROM unblinded.allocations").decode(String.self)
+        let arms = try db.query("SELECT DISTINCT arm FROM unblinded.participant_arms").decode(String.self)
         for arm in arms {
             let line = text.split(separator: "\n").first { $0.contains("\"\(arm)\"") || $0.contains(">\(arm)<") }
             #expect(line == nil, "the ODM export names an arm: \(line ?? "")")

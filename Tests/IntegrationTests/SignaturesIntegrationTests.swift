@@ -219,18 +219,7 @@ struct SignaturesIntegrationTests {
         configuration.weeks = 2
         let submissions = StudySimulator(configuration: configuration).submissions()
         let client = IngestClient(baseURL: ingest.url)
-        func token(_ s: StudySimulator.Submission) async throws -> String {
-            try await authority.mint(subject: s.sender, site: s.role.isSiteBound ? s.siteID : nil, role: s.role)
-        }
-        let isQueryStep = { (s: StudySimulator.Submission) in s.json["type"]?.stringValue.flatMap(EventType.init(rawValue:))?.isDataQueryStep ?? false }
-        let first = submissions.filter { $0.role == .sponsor }
-        _ = try await client.submit(first.map(\.json), token: try await token(first[0]))
-        for (_, events) in Dictionary(grouping: submissions.filter { $0.role != .sponsor && !isQueryStep($0) }, by: \.sender) {
-            _ = try await client.submit(events.map(\.json), token: try await token(events[0]))
-        }
-        for step in submissions.filter(isQueryStep) {
-            _ = try await client.submit([step.json], token: try await token(step), awaitingReferences: true)
-        }
+        _ = try await StudySimulator.send(submissions, through: client, authority: authority)
         let signOff = CasebookSignOff(client: client, authority: authority, studyID: configuration.studyID,
                                       signedAt: IngestService.systemClock(), seed: configuration.seed)
         let participants = Set(submissions.compactMap { $0.json["participant_id"]?.stringValue })
