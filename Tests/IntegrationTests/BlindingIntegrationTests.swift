@@ -20,15 +20,7 @@ struct BlindingIntegrationTests {
     /// Arm names no blinded answer may contain.
     static let arms = ["LSD-ACTIVE-10UG", "CAFFEINE-ACTIVE-PLACEBO"]
 
-    struct Answer {
-        var status: HTTPResponse.Status
-        var body: String
-        var json: JSONValue { (try? JSONParser().parse(Array(body.utf8))) ?? .null }
-        var pointers: [String] {
-            guard case .array(let errors)? = json["errors"] else { return [] }
-            return errors.compactMap { $0["pointer"]?.stringValue }
-        }
-    }
+    typealias Answer = IngestAnswer
 
     static func schedule() -> JSONValue {
         func block(_ kits: [(String, Int)]) -> JSONValue {
@@ -67,19 +59,11 @@ struct BlindingIntegrationTests {
             E2E.event(type, participant: participant, occurredAt: now.adding(days: -daysAgo).rfc3339, data: data)
         }
         try await h.app { $0.databaseURL = h.databaseURL }.test(.live) { client in
-            func post(_ json: JSONValue, _ token: String) async throws -> Answer {
-                let r = try await client.execute(uri: "/v1/events", method: .post, headers: E2E.headers(token), body: E2E.body(json))
-                return Answer(status: r.status, body: String(buffer: r.body))
-            }
-            func get(_ uri: String, _ token: String?) async throws -> Answer {
-                var headers = E2E.headers(token)
-                headers[.contentType] = nil
-                let r = try await client.execute(uri: uri, method: .get, headers: headers)
-                return Answer(status: r.status, body: String(buffer: r.body))
-            }
+            let live = LiveIngest(client)
+            func post(_ json: JSONValue, _ token: String) async throws -> Answer { try await live.post(json, token) }
+            func get(_ uri: String, _ token: String?) async throws -> Answer { try await live.get(uri, token) }
             func expectAccepted(_ json: JSONValue, _ token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-                let a = try await post(json, token)
-                #expect(a.status == .accepted, "\(a.body)", sourceLocation: sourceLocation)
+                try await live.expectAccepted(json, token, sourceLocation: sourceLocation)
             }
             try await expectAccepted(SafetyRulesIntegrationTests.protocolEvent(), sponsor)
             for (participant, token) in [("S01-0001", dr1), ("S01-0002", dr1), ("S01-0003", dr1), ("S02-0001", dr2)] {

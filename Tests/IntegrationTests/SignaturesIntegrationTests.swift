@@ -19,16 +19,7 @@ import TrialDomain
 struct SignaturesIntegrationTests {
     typealias E2E = IngestHarness
 
-    struct Answer {
-        var status: HTTPResponse.Status
-        var body: String
-        var json: JSONValue { (try? JSONParser().parse(Array(body.utf8))) ?? .null }
-        var pointers: [String] {
-            guard case .array(let errors)? = json["errors"] else { return [] }
-            return errors.compactMap { $0["pointer"]?.stringValue }
-        }
-        var hash: String { json["envelope_sha256"]?.stringValue ?? "" }
-    }
+    typealias Answer = IngestAnswer
 
     static func id() -> String { UUID().uuidString.lowercased() }
 
@@ -75,10 +66,8 @@ struct SignaturesIntegrationTests {
         let (early, late, other, destroyed) = (Self.id(), Self.id(), Self.id(), Self.id())
         let occurred = IngestService.systemClock().adding(days: -1).rfc3339
         try await h.app { $0.databaseURL = h.databaseURL }.test(.live) { client in
-            func post(_ json: JSONValue, _ token: String) async throws -> Answer {
-                let r = try await client.execute(uri: "/v1/events", method: .post, headers: E2E.headers(token), body: E2E.body(json))
-                return Answer(status: r.status, body: String(buffer: r.body))
-            }
+            let live = LiveIngest(client)
+            func post(_ json: JSONValue, _ token: String) async throws -> Answer { try await live.post(json, token) }
             func accepted(_ json: JSONValue, _ token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Answer {
                 let a = try await post(json, token)
                 #expect(a.status == .accepted, "\(a.body)", sourceLocation: sourceLocation)
