@@ -45,18 +45,8 @@ struct ExportsIntegrationTests {
 
     /// Runs `Tests/ExportsTests/check_exports.py` with the venv's python3; returns its exit status and output.
     static func check(_ mode: String, _ path: String, _ extra: [String] = []) throws -> (status: Int32, output: String) {
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", TestEnvironment.root.appendingPathComponent("Tests/ExportsTests/check_exports.py").path, mode, path] + extra
-        let output = Pipe()
-        let errors = Pipe()
-        python.standardOutput = output
-        python.standardError = errors
-        try python.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        python.waitUntilExit()
-        return (python.terminationStatus, String(decoding: data, as: UTF8.self) + errorText)
+        let run = try Python.run([TestEnvironment.root.appendingPathComponent("Tests/ExportsTests/check_exports.py").path, mode, path] + extra)
+        return (run.status, String(decoding: run.output, as: UTF8.self) + run.errors)
     }
 
     /// The XPORT files of `dir` as pyreadstat reads them: dataset → column name → values.

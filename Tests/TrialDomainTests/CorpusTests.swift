@@ -74,19 +74,9 @@ struct CorpusTests {
 
     /// Runs python3 with `arguments`; returns its standard output, failing the test on a non-zero exit.
     static func python(_ arguments: [String]) throws -> Data {
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3"] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        python.standardOutput = output
-        python.standardError = errors
-        try python.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        python.waitUntilExit()
-        try #require(python.terminationStatus == 0, "python3 failed (./scripts/test installs jsonschema): \(errorText)")
-        return data
+        let run = try Python.run(arguments)
+        try #require(run.status == 0, "python3 failed (./scripts/test installs jsonschema): \(run.errors)")
+        return run.output
     }
 
     @Test func openAPIDocumentIsValidAndUsesTheSchemas() throws {

@@ -1,0 +1,30 @@
+import Foundation
+
+/// python3 as the suite finds it first on PATH (`./scripts/test` puts the project virtualenv there, with the independent
+/// validators: jsonschema, pyreadstat, lxml, odmlib, playwright).
+public enum Python {
+    /// Runs python3 with `arguments` to its end: its exit status, standard output and standard error.
+    public static func run(_ arguments: [String]) throws -> (status: Int32, output: Data, errors: String) {
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3"] + arguments
+        let output = Pipe()
+        let errors = Pipe()
+        python.standardOutput = output
+        python.standardError = errors
+        try python.run()
+        // Standard error is read meanwhile, so a chatty script cannot fill its pipe and stall before its output ends.
+        let errorText = ErrorText()
+        let reading = DispatchGroup()
+        DispatchQueue.global().async(group: reading) { errorText.data = errors.fileHandleForReading.readDataToEndOfFile() }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        reading.wait()
+        python.waitUntilExit()
+        return (python.terminationStatus, data, String(decoding: errorText.data, as: UTF8.self))
+    }
+}
+
+/// Standard error as read on another thread; read back only after that thread is done (`DispatchGroup.wait`).
+private final class ErrorText: @unchecked Sendable {
+    var data = Data()
+}
