@@ -101,18 +101,9 @@ struct DSMBBrowserTests {
         let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
         let browser = try #require(chromium, "no chromium: ./scripts/test installs Debian's chromium package")
         let script = TestEnvironment.root.appendingPathComponent("Tests/ReportingTests/Browser/check_dsmb_html.py")
-        let venvPython = TestEnvironment.root.appendingPathComponent(".stack/venv/bin/python3").path
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: venvPython) ? venvPython : "/usr/bin/python3")
-        python.arguments = [script.path, page.path, browser]
-        let output = Pipe(), errors = Pipe()
-        python.standardOutput = output
-        python.standardError = errors
-        try python.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        python.waitUntilExit()
-        try #require(python.terminationStatus == 0, "the browser check failed (./scripts/test installs playwright): \(errorText)")
+        let run = try Python.run([script.path, page.path, browser])
+        try #require(run.status == 0, "the browser check failed (./scripts/test installs playwright): \(run.errors)")
+        let data = run.output
         let seen = try JSONParser().parse(Array(data))
         #expect(seen["title"]?.stringValue == "DSMB report (unblinded)")
         #expect(seen["attempted"] == .array([]) && seen["errors"] == .array([]), "\(seen)")

@@ -1,13 +1,19 @@
 import Foundation
 
-/// python3 as the suite finds it first on PATH (`./scripts/test` puts the project virtualenv there, with the independent
-/// validators: jsonschema, pyreadstat, lxml, odmlib, playwright).
+/// The project virtualenv's python3 (`.stack/venv`, which `./scripts/test` fills with the independent validators:
+/// jsonschema, pyreadstat, lxml, odmlib, playwright), else python3 on PATH.
 public enum Python {
     /// Runs python3 with `arguments` to its end: its exit status, standard output and standard error.
     public static func run(_ arguments: [String]) throws -> (status: Int32, output: Data, errors: String) {
         let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3"] + arguments
+        let venv = TestEnvironment.root.appendingPathComponent(".stack/venv/bin/python3").path
+        if FileManager.default.isExecutableFile(atPath: venv) {
+            python.executableURL = URL(fileURLWithPath: venv)
+            python.arguments = arguments
+        } else {
+            python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            python.arguments = ["python3"] + arguments
+        }
         let output = Pipe()
         let errors = Pipe()
         python.standardOutput = output
