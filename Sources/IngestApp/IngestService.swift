@@ -129,7 +129,7 @@ public struct IngestService: Sendable {
         guard !signatures.isEmpty else { return }
         let maxAge = Int64(configuration.signatureMaxAuthAgeSeconds)
         let refusal: String? =
-            if principal.name?.isEmpty ?? true {
+            if principal.name?.allSatisfy(\.isWhitespace) ?? true {
                 "the token has no 'name' claim: a signature shows the signer's printed name (21 CFR 11.50); request a token with it"
             } else if let authTime = principal.authTime {
                 if now.microsecondsSinceEpoch / 1_000_000 - authTime > maxAge {
@@ -293,7 +293,8 @@ public struct IngestService: Sendable {
                 }
             case .casebook(let book):
                 guard let participant = event.participantID else { continue }
-                guard let point = await archive.casebookPoint(participant, chainSeq: book.chainSeq) else { return }
+                // PostgreSQL did not answer in time: this one goes unchecked (shown unverified), the others' problems stand.
+                guard let point = await archive.casebookPoint(participant, chainSeq: book.chainSeq) else { continue }
                 if point.link == nil || !point.hasEvents {
                     issues.append(ValidationIssue(pointer: prefixes[index] + "/data/casebook/chain_seq",
                                                   reason: "the archive has no event of participant \(participant) at or before chain_seq \(book.chainSeq)"))
@@ -328,11 +329,13 @@ public struct IngestService: Sendable {
             let event = events[index]
             if event.type == .participantRandomized, let since = loaded[event.studyID] {
                 issues.append(ValidationIssue(pointer: prefixes[index] + "/type", reason: """
-                    study \(event.studyID) randomizes through the system since \(since.rfc3339): send                     participant.randomization_requested with the participant's stratum; the site is given a kit, never an arm
+                    study \(event.studyID) randomizes through the system since \(since.rfc3339): send \
+                    participant.randomization_requested with the participant's stratum; the site is given a kit, never an arm
                     """))
             } else if event.type == .participantRandomizationRequested, loaded[event.studyID] == nil {
                 unscheduled.append(ValidationIssue(pointer: prefixes[index] + "/study_id", reason: """
-                    no randomization schedule is loaded for study \(event.studyID): the unblinded statistician loads one                     (randomization.schedule_loaded) before sites ask for kits; one loaded a moment ago is recorded \
+                    no randomization schedule is loaded for study \(event.studyID): the unblinded statistician loads one \
+                    (randomization.schedule_loaded) before sites ask for kits; one loaded a moment ago is recorded \
                     within the projector's lag: resend then
                     """))
             }

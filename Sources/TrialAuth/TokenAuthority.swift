@@ -162,7 +162,9 @@ public struct TokenAuthority: Sendable {
                 claims: claims))
         }
         return .success(Principal(subject: claims.sub.value, site: claims.site, role: role, sites: claims.sites ?? [],
-                                  name: claims.name, authTime: claims.auth_time.map { Int64($0.rounded(.down)) }))
+                                  name: claims.name,
+                                  // An instant no clock gives (negative, or past the year 5000) is no authentication time.
+                                  authTime: claims.auth_time.flatMap { $0 >= 0 && $0 < 1e11 ? Int64($0.rounded(.down)) : nil }))
     }
 
     /// The token's claims once its header names an accepted algorithm and its signature is good.

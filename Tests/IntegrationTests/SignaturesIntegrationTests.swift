@@ -160,9 +160,9 @@ struct SignaturesIntegrationTests {
 
             // 11.70: a correction of `late` recorded after its signatures invalidates them, and the casebook signed before it.
             let lateCorrection = Self.id()
-            _ = try await accepted(E2E.event("event.corrected", participant: "S01-0007", eventID: lateCorrection, occurredAt: occurred, data: [
+            let lateCorrectionHash = try await accepted(E2E.event("event.corrected", participant: "S01-0007", eventID: lateCorrection, occurredAt: occurred, data: [
                 "corrected_event_id": .string(late), "corrected_type": "vitals.recorded", "reason": "Wrong time point",
-                "data": Self.vitals(37.2)]), dr1)
+                "data": Self.vitals(37.2)]), dr1).hash
             try await projector.waitUntilCaughtUp()
             #expect(try db.query("""
                 SELECT signature_id::text, status, invalidated_by::text, invalidating_change, changed_event_id::text FROM monitoring.signatures
@@ -187,6 +187,21 @@ struct SignaturesIntegrationTests {
             let verification = try AuditVerification.run(db)
             #expect(verification.intact && verification.signaturesChecked == 6 && verification.signatureMismatches.isEmpty,
                     "\(verification.text)")
+
+            // The current record of a corrected event is its correction: a signature over the correction stands until a
+            // later correction of the same record, which invalidates it (a correction is never corrected itself).
+            let correctionSig = Self.id()
+            _ = try await accepted(Self.signature("S01-0007", meaning: "review", name: "Dr. Ana Ruiz",
+                                                  events: [(lateCorrection, lateCorrectionHash)], eventID: correctionSig), dr1)
+            try await projector.waitUntilCaughtUp()
+            let signedCorrection: PostgresQuery = "SELECT status, invalidated_by::text FROM monitoring.signatures WHERE signature_id = \(correctionSig)::uuid"
+            #expect(try db.query(signedCorrection).rows == [["valid", nil]])
+            let secondCorrection = Self.id()
+            _ = try await accepted(E2E.event("event.corrected", participant: "S01-0007", eventID: secondCorrection, occurredAt: occurred, data: [
+                "corrected_event_id": .string(late), "corrected_type": "vitals.recorded", "reason": "Thermometer recalibrated",
+                "data": Self.vitals(37.4)]), dr1)
+            try await projector.waitUntilCaughtUp()
+            #expect(try db.query(signedCorrection).rows == [["invalidated", secondCorrection]])
         }
         try await projector.catchUpAndStop()
         #expect(projector.error == nil)

@@ -37,6 +37,20 @@ struct TokenTests {
         #expect(try await authority.verify(ok).get().subject == unicode)
     }
 
+    /// An `auth_time` no clock gives (found by review: one past Int64's range trapped the process) is no authentication
+    /// time: ingest then refuses to take a signature with it, naming the claim.
+    @Test func anAuthTimeOutOfAnyClocksRangeIsNoAuthTime() async throws {
+        let authority = try await TokenAuthority(secret: Self.secret)
+        for seconds in [1e30, -1e19, -1] {
+            let token = try await authority.mint(subject: "dr", site: "S01", role: .investigator, name: "Dr. A",
+                                                 authTime: Date(timeIntervalSince1970: seconds))
+            #expect(try await authority.verify(token).get().authTime == nil, "\(seconds)")
+        }
+        let now = try await authority.mint(subject: "dr", site: "S01", role: .investigator, name: "Dr. A",
+                                           authTime: Date(timeIntervalSince1970: 1_780_000_000.5))
+        #expect(try await authority.verify(now).get().authTime == 1_780_000_000)
+    }
+
     /// A monitor's `sites` claim limits them to those sites; an empty list would have read as no limit (study-wide),
     /// so it is refused, naming the claim.
     @Test func anEmptySitesClaimIsRefusedNotStudyWide() async throws {

@@ -41,9 +41,14 @@ SELECT s.event_id AS signature_id, s.participant_id, s.site_id, (i.ord - 1)::int
 FROM audit.events s
 CROSS JOIN LATERAL jsonb_array_elements(s.data -> 'events') WITH ORDINALITY AS i(item, ord)
 LEFT JOIN audit.events t ON t.event_id = (i.item ->> 'event_id')::uuid
+-- A signed correction holds the current values of the record it corrects until a later change of that record (a
+-- correction is never itself corrected: the next one names the original): archived after it, that change invalidates it.
 LEFT JOIN LATERAL (
     SELECT x.event_id, x.kind, x.recorded_by, x.recorded_at, x.reason FROM monitoring.corrections x
-    WHERE x.target_event_id = t.event_id AND x.refusal IS NULL
+    WHERE x.refusal IS NULL
+      AND (x.target_event_id = t.event_id
+           OR (t.type = 'event.corrected' AND x.target_event_id = (t.data ->> 'corrected_event_id')::uuid AND x.event_id <> t.event_id
+               AND (SELECT xe.chain_seq FROM audit.events xe WHERE xe.event_id = x.event_id) > t.chain_seq))
     ORDER BY x.recorded_at, x.event_id LIMIT 1) c ON true
 WHERE s.type = 'signature.applied';
 
