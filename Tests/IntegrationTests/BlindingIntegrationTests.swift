@@ -60,42 +60,37 @@ struct BlindingIntegrationTests {
         }
         try await h.app { $0.databaseURL = h.databaseURL }.test(.live) { client in
             let live = LiveIngest(client)
-            func post(_ json: JSONValue, _ token: String) async throws -> Answer { try await live.post(json, token) }
-            func get(_ uri: String, _ token: String?) async throws -> Answer { try await live.get(uri, token) }
-            func expectAccepted(_ json: JSONValue, _ token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-                try await live.expectAccepted(json, token, sourceLocation: sourceLocation)
-            }
-            try await expectAccepted(SafetyRulesIntegrationTests.protocolEvent(), sponsor)
+            try await live.expectAccepted(SafetyRulesIntegrationTests.protocolEvent(), sponsor)
             for (participant, token) in [("S01-0001", dr1), ("S01-0002", dr1), ("S01-0003", dr1), ("S02-0001", dr2)] {
-                try await expectAccepted(event("participant.enrolled", participant, daysAgo: 12,
+                try await live.expectAccepted(event("participant.enrolled", participant, daysAgo: 12,
                                                ["consented_at": .string(now.adding(days: -13).rfc3339), "protocol_version": "1.0"]), token)
             }
             // Before any schedule: a request names what the archive does not hold (422, unknown reference); a site's own
             // allocation still passes (the path of old logs).
-            let early = try await post(event("participant.randomization_requested", "S01-0001", daysAgo: 11, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
+            let early = try await live.post(event("participant.randomization_requested", "S01-0001", daysAgo: 11, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
             #expect(early.status == .unprocessableContent && early.pointers == ["/study_id"], "\(early.body)")
             #expect(early.json["type"]?.stringValue == "/problems/unknown-reference")
 
             // Only the unblinded statistician loads a schedule.
-            #expect(try await post(Self.schedule(), sponsor).status == .forbidden)
-            #expect(try await post(Self.schedule(), dr1).status == .forbidden)
-            try await expectAccepted(Self.schedule(), statistician)
+            #expect(try await live.post(Self.schedule(), sponsor).status == .forbidden)
+            #expect(try await live.post(Self.schedule(), dr1).status == .forbidden)
+            try await live.expectAccepted(Self.schedule(), statistician)
             try await projector.waitUntilCaughtUp()
 
             // Now a site's own allocation is refused, with what to do instead.
-            let own = try await post(event("participant.randomized", "S01-0003", daysAgo: 10, ["kit_number": "K-9", "arm": "x"]), dr1)
+            let own = try await live.post(event("participant.randomized", "S01-0003", daysAgo: 10, ["kit_number": "K-9", "arm": "x"]), dr1)
             #expect(own.status == .unprocessableContent && own.pointers == ["/type"], "\(own.body)")
             #expect(own.body.contains("participant.randomization_requested"), "\(own.body)")
 
             // Requests: S01 gets K-101 then K-102; S02 K-201; S01's third finds its stratum exhausted.
-            try await expectAccepted(event("participant.randomization_requested", "S01-0001", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), nurse1)
+            try await live.expectAccepted(event("participant.randomization_requested", "S01-0001", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), nurse1)
             try await projector.waitUntilCaughtUp()
-            try await expectAccepted(event("participant.randomization_requested", "S01-0002", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
-            try await expectAccepted(event("participant.randomization_requested", "S02-0001", daysAgo: 10, ["stratum": [["factor": "site", "value": "S02"]]]), dr2)
+            try await live.expectAccepted(event("participant.randomization_requested", "S01-0002", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
+            try await live.expectAccepted(event("participant.randomization_requested", "S02-0001", daysAgo: 10, ["stratum": [["factor": "site", "value": "S02"]]]), dr2)
             try await projector.waitUntilCaughtUp()
-            try await expectAccepted(event("participant.randomization_requested", "S01-0003", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
+            try await live.expectAccepted(event("participant.randomization_requested", "S01-0003", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
             // A second request for a randomized participant changes nothing.
-            try await expectAccepted(event("participant.randomization_requested", "S01-0001", daysAgo: 9, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
+            try await live.expectAccepted(event("participant.randomization_requested", "S01-0001", daysAgo: 9, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
             try await projector.waitUntilCaughtUp()
 
             let db = try PostgresConnection(url: h.databaseURL)
@@ -109,13 +104,13 @@ struct BlindingIntegrationTests {
             #expect(exhausted.allSatisfy { d in Self.arms.allSatisfy { !d.contains($0) } } && exhausted.first?.contains("site=S01") == true)
 
             // The site reads its kit (never the arm) through the site read API; another site's participant is a 404.
-            let read = try await get("/v1/participants/S01-0001", nurse1)
+            let read = try await live.get("/v1/participants/S01-0001", nurse1)
             #expect(read.status == .ok, "\(read.body)")
             let kits = read.json["randomizations"]?.arrayValue?.compactMap { $0["kit_number"]?.stringValue }
             #expect(kits == ["K-101"], "\(read.body)")
             for text in Self.strings(read.json) { #expect(Self.arms.allSatisfy { !text.contains($0) }, "an arm in the site's answer: \(text)") }
             #expect(!read.body.contains("\"arm\""))
-            #expect(try await get("/v1/participants/S01-0001", dr2).status == .notFound)
+            #expect(try await live.get("/v1/participants/S01-0001", dr2).status == .notFound)
 
             // Monitors see kits, never arms: not in any table or view they may read.
             let monitorDB = try PostgresConnection(url: h.databaseURL, role: DatabaseRole.monitor.rawValue)
@@ -131,17 +126,17 @@ struct BlindingIntegrationTests {
             DatabaseRoleTests.expectRefused(siteDB, "SELECT arm FROM unblinded.randomization_kits", "SELECT * FROM monitoring.randomizations")
 
             // Emergency unblinding: without a request of their own, the investigator reads nothing (403), site staff never.
-            let unasked = try await get("/v1/participants/S01-0001/unblinding", dr1)
+            let unasked = try await live.get("/v1/participants/S01-0001/unblinding", dr1)
             #expect(unasked.status == .forbidden && unasked.pointers == ["/participant_id"], "\(unasked.body)")
-            #expect(try await get("/v1/participants/S01-0001/unblinding", nurse1).status == .forbidden)
-            try await expectAccepted(event("unblinding.requested", "S01-0001", daysAgo: 1,
+            #expect(try await live.get("/v1/participants/S01-0001/unblinding", nurse1).status == .forbidden)
+            try await live.expectAccepted(event("unblinding.requested", "S01-0001", daysAgo: 1,
                                            ["reason": "Serotonin syndrome suspected: the emergency physician needs the allocation"]), dr1)
             try await projector.waitUntilCaughtUp()
             // Another investigator of the same site did not ask: refused; another site's investigator: 404.
             let colleague = try await h.token(site: "S01", subject: "dr2.s01")
-            #expect(try await get("/v1/participants/S01-0001/unblinding", colleague).status == .forbidden)
-            #expect(try await get("/v1/participants/S01-0001/unblinding", dr2).status == .notFound)
-            let revealed = try await get("/v1/participants/S01-0001/unblinding", dr1)
+            #expect(try await live.get("/v1/participants/S01-0001/unblinding", colleague).status == .forbidden)
+            #expect(try await live.get("/v1/participants/S01-0001/unblinding", dr2).status == .notFound)
+            let revealed = try await live.get("/v1/participants/S01-0001/unblinding", dr1)
             #expect(revealed.status == .ok, "\(revealed.body)")
             #expect(revealed.json["arm"]?.stringValue == Self.arms[1] && revealed.json["kit_number"]?.stringValue == "K-101", "\(revealed.body)")
             // The read was recorded first: who (the investigator), for whom, why; monitors see that it happened, not what.
