@@ -83,6 +83,26 @@ struct RandomizationTests {
         #expect(Randomization.assign(s.events).signals.isEmpty)
     }
 
+    /// Found by review: a site could name another site's stratum and draw, use up or skip that site's kits. Ingest refuses
+    /// it (422 at /data/stratum, the corpus); a record that reached the log anyway gets no kit and a warning.
+    @Test func aRequestInAnotherSitesStratumGetsNoKit() throws {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 1, strata: [("moderate", ["K-1", "K-2"])])
+        let json: JSONValue = ["event_id": "00000000-0000-4000-8000-0000000009a1", "type": "participant.randomization_requested",
+                               "schema_version": 1, "study_id": "STUDY", "site_id": "S01", "participant_id": "S01-0001",
+                               "occurred_at": "2026-01-08T09:00:00Z", "recorded_at": "2027-01-01T00:00:00Z", "recorded_by": "dr.s01",
+                               "data": ["stratum": [["factor": "site", "value": "S02"], ["factor": "severity", "value": "moderate"]]]]
+        #expect(throws: (any Error).self) { try EventValidator().validateSubmission(json, recordedAt: Timestamp(rfc3339: "2027-01-01T00:00:00Z")!,
+                                                                                    recordedBy: "dr.s01").get() }
+        s.events.append(try EventValidator().decodeStored(json).get())
+        let own = Self.request(&s, "S01-0002", "moderate", day: 2)
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.map(\.kitNumber) == [nil, "K-1"])
+        #expect(outcome.requests[0].refusal?.contains("site factor names S02") == true)
+        #expect(outcome.signals.map(\.signalID) == ["randomization_refused:00000000-0000-4000-8000-0000000009a1"])
+        _ = own
+    }
+
     @Test func unknownStrataAndRequestsBeforeAnyScheduleGetNoKit() {
         var s = ParticipantStory()
         Self.request(&s, "S01-0001", "moderate", day: 0)  // no schedule yet: refused (ingest refuses it too), no signal

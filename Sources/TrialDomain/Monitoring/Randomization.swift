@@ -145,6 +145,12 @@ public enum Randomization {
                     row.refusal = "already randomized (kit \(kit)): a participant gets exactly one kit"
                 } else if randomizedBySite.contains(participant) {
                     row.refusal = "already randomized by the site (participant.randomized, before the schedule was loaded)"
+                } else if let named = r.stratum.factors["site"], named != site {
+                    // A site draws only its own stratum's kits: another's would use them up, or skip a kit it predicted.
+                    row.refusal = "the stratum's site factor names \(named), not the requesting site \(site)"
+                    out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
+                                              "randomization request names another site's stratum: participant not randomized",
+                                              acknowledgements))
                 } else if strata[e.studyID] == nil {
                     row.refusal = "no randomization schedule is loaded for study \(e.studyID)"
                 } else if var state = strata[e.studyID]?[r.stratum.key] {

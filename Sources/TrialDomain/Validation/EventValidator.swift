@@ -154,6 +154,10 @@ public struct EventValidator: Sendable {
 
         if mode == .submission, let payload {
             Self.checkChangedEventScope(payload, siteID: siteID, participantID: participantID, &r)
+            if case .randomizationRequested(let request) = payload, let named = request.stratum.factors["site"], let siteID, named != siteID {
+                r.absorb([ValidationIssue(pointer: "/data/stratum", reason: "the site factor names \(named): a site randomizes its own "
+                    + "participants only, in its own stratum (site \(siteID))")])  // Swift-only
+            }
             if case .signatureApplied(let sig) = payload, case .casebook = sig.signed, participantID == nil {
                 r.report("participant_id", "is required for a casebook signature: a casebook is one participant's")  // Swift-only
             }
