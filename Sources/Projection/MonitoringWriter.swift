@@ -688,17 +688,17 @@ enum MonitoringWriter {
             for row in try db.query("""
                 SELECT site_id, lot, received::text, dispensed::text, administered::text, returned_by_participants::text,
                        returned_to_sponsor::text, destroyed::text, lost::text, array_to_string(movement_units, ','), array_to_string(dose_units, ','),
-                       signal_anchor_at, signal_anchor_event_id::text, signal_anchor_site_level, last_movement_at, last_movement_event_id::text
+                       signal_anchor_at, signal_anchor_event_id::text, signal_anchor_site_level
                 FROM unblinded.drug_accountability
                 WHERE (site_id, lot) IN (SELECT * FROM unnest(\(array: keys.map(\.site))::text[], \(array: keys.map(\.lot))::text[]))
                 """) {
                 let (site, lot, received, dispensed, administered, byParticipants, toSponsor, destroyed, lost, movementUnits, doseUnits,
-                     anchorAt, anchorID, anchorSiteLevel, lastAt, lastID)
+                     anchorAt, anchorID, anchorSiteLevel)
                     = try row.decode((String, String, String, String, String, String, String, String, String, String, String,
-                                      Timestamp?, String?, Bool?, Timestamp?, String?).self)
+                                      Timestamp?, String?, Bool?).self)
                 // A row written before migration 0024 has movements but no anchor: summed again until the recompute has
                 // run, or a new movement would anchor it (perhaps a participant's).
-                if lastAt != nil, anchorAt == nil {
+                if !movementUnits.isEmpty, anchorAt == nil {
                     added.remove(LotKey(site: site, lot: lot))
                     resum.insert(LotKey(site: site, lot: lot))
                     continue
@@ -712,8 +712,7 @@ enum MonitoringWriter {
                     doseUnits: Set(doseUnits.split(separator: ",").map(String.init)), received: try micro(received),
                     dispensed: try micro(dispensed), administered: try micro(administered), returnedByParticipants: try micro(byParticipants),
                     returnedToSponsor: try micro(toSponsor), destroyed: try micro(destroyed), lost: try micro(lost),
-                    signalAnchor: anchorAt.flatMap { at in anchorID.map { LotAccountability.SignalAnchor(at: at, eventID: $0, siteLevel: anchorSiteLevel ?? false) } },
-                    lastMovement: lastAt.flatMap { at in lastID.map { (at, $0) } })
+                    signalAnchor: anchorAt.flatMap { at in anchorID.map { LotAccountability.SignalAnchor(at: at, eventID: $0, siteLevel: anchorSiteLevel ?? false) } })
             }
             for m in settled.movements where added.contains(LotKey(site: m.siteID, lot: m.lot)) {
                 lots[LotKey(site: m.siteID, lot: m.lot)]?.add(m)
@@ -769,9 +768,9 @@ enum MonitoringWriter {
         try db.enqueue("""
             INSERT INTO unblinded.drug_accountability (site_id, lot, unit, received, dispensed, administered, returned_by_participants,
                 returned_to_sponsor, destroyed, lost, balance, discrepancy, discrepancy_reason, movement_units, dose_units,
-                signal_anchor_at, signal_anchor_event_id, signal_anchor_site_level, discrepancy_signal_id, last_movement_at, last_movement_event_id)
+                signal_anchor_at, signal_anchor_event_id, signal_anchor_site_level, discrepancy_signal_id)
             SELECT s, l, u, r::numeric, d::numeric, a::numeric, rp::numeric, rs::numeric, x::numeric, lo::numeric, b::numeric, dr IS NOT NULL, dr,
-                   string_to_array(mu, ','), string_to_array(du, ','), fa, fe, fs, sn, la, le
+                   string_to_array(mu, ','), string_to_array(du, ','), fa, fe, fs, sn
             FROM unnest(\(array: rows.map(\.siteID))::text[], \(array: rows.map(\.lot))::text[], \(array: rows.map(\.unit))::text[],
                         \(array: rows.map { LotAccountability.decimal($0.received) })::text[],
                         \(array: rows.map { LotAccountability.decimal($0.dispensed) })::text[],
@@ -784,9 +783,8 @@ enum MonitoringWriter {
                         \(array: rows.map { $0.movementUnits.sorted().joined(separator: ",") })::text[],
                         \(array: rows.map { $0.doseUnits.sorted().joined(separator: ",") })::text[],
                         \(array: rows.map { $0.signalAnchor?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.signalAnchor?.eventID })::uuid[],
-                        \(array: rows.map { $0.signalAnchor?.siteLevel })::bool[], \(array: names)::text[],
-                        \(array: rows.map { $0.lastMovement?.at.rfc3339 })::timestamptz[], \(array: rows.map { $0.lastMovement?.eventID })::uuid[])
-                AS x(s, l, u, r, d, a, rp, rs, x, lo, b, dr, mu, du, fa, fe, fs, sn, la, le)
+                        \(array: rows.map { $0.signalAnchor?.siteLevel })::bool[], \(array: names)::text[])
+                AS x(s, l, u, r, d, a, rp, rs, x, lo, b, dr, mu, du, fa, fe, fs, sn)
             """)
         // Only an acknowledgement scoped to the lot's own site counts.
         let named = zip(rows, names).compactMap { lot, name in name.map { (lot: lot, id: $0) } }

@@ -26,7 +26,10 @@ ALTER TABLE unblinded.drug_accountability
     ADD COLUMN signal_anchor_at         timestamptz,
     ADD COLUMN signal_anchor_event_id   uuid,
     ADD COLUMN signal_anchor_site_level boolean,
-    ADD COLUMN discrepancy_signal_id    text;
+    ADD COLUMN discrepancy_signal_id    text,
+    -- The latest movement was what the signal pointed at (0012); the anchor is now, so it goes.
+    DROP COLUMN last_movement_at,
+    DROP COLUMN last_movement_event_id;
 DELETE FROM monitoring.safety_signals WHERE rule = 'accountability_discrepancy';
 
 INSERT INTO projection.recompute_requests (reason)

@@ -17,8 +17,6 @@ public struct LotAccountability: Sendable, Equatable {
     public private(set) var destroyed: Int64 = 0
     /// Stolen or lost (`drug.lost`).
     public private(set) var lost: Int64 = 0
-    /// The latest movement (by time, then event id).
-    public private(set) var lastMovement: (at: Timestamp, eventID: String)?
     /// What a discrepancy signal is named after and points at: the lot's earliest movement of the site's own (by time,
     /// then event id; usually its receipt), else its earliest movement of all. Neither the lot (which tells the arm) nor,
     /// while the site recorded one of its own, a participant's movement: a monitor must not be able to group participants
@@ -51,7 +49,7 @@ public struct LotAccountability: Sendable, Equatable {
     /// A lot as the read model holds it (see `ParticipantTables`/`MonitoringWriter`), to add new rows to.
     public init(siteID: String, lot: String, movementUnits: Set<String>, doseUnits: Set<String>, received: Int64, dispensed: Int64,
                 administered: Int64, returnedByParticipants: Int64, returnedToSponsor: Int64, destroyed: Int64, lost: Int64,
-                signalAnchor: SignalAnchor?, lastMovement: (at: Timestamp, eventID: String)?) {
+                signalAnchor: SignalAnchor?) {
         self.siteID = siteID
         self.lot = lot
         self.movementUnits = movementUnits
@@ -64,14 +62,13 @@ public struct LotAccountability: Sendable, Equatable {
         self.destroyed = destroyed
         self.lost = lost
         self.signalAnchor = signalAnchor
-        self.lastMovement = lastMovement
     }
 
     public static func == (a: LotAccountability, b: LotAccountability) -> Bool {
         a.siteID == b.siteID && a.lot == b.lot && a.movementUnits == b.movementUnits && a.doseUnits == b.doseUnits
             && a.received == b.received && a.dispensed == b.dispensed && a.administered == b.administered
             && a.returnedByParticipants == b.returnedByParticipants && a.returnedToSponsor == b.returnedToSponsor
-            && a.destroyed == b.destroyed && a.lost == b.lost && a.lastMovement?.at == b.lastMovement?.at && a.lastMovement?.eventID == b.lastMovement?.eventID
+            && a.destroyed == b.destroyed && a.lost == b.lost
             && a.signalAnchor == b.signalAnchor
     }
 
@@ -116,7 +113,6 @@ public struct LotAccountability: Sendable, Equatable {
         case .destroyed: destroyed += q
         case .lost: lost += q
         }
-        if lastMovement.map({ ($0.at, $0.eventID) < (m.occurredAt, m.eventID) }) ?? true { lastMovement = (m.occurredAt, m.eventID) }
         let anchor = SignalAnchor(at: m.occurredAt, eventID: m.eventID, siteLevel: m.participantID == nil)
         if signalAnchor.map({ anchor.precedes($0) }) ?? true { signalAnchor = anchor }
     }
