@@ -66,17 +66,32 @@ public final class KafkaConsumer {
     }
 
     /// Waits up to `timeoutMs` for the first record, then takes what is already fetched, up to `maxRecords`.
+    /// With a `gather` window, records still arriving are gathered for up to that long after the first one, as long as
+    /// none of the gaps between them exceeds `gather.gapMs`: a steady stream makes fewer, larger batches (each costs
+    /// its reader a fixed price), a lone record waits one gap at most.
     /// Records of partitions revoked during the call are dropped (their new owner reads them again).
     /// Throws when an offset is out of range (never skips) or when assignment failed.
-    public func poll(maxRecords: Int, timeoutMs: Int32) throws(KafkaError) -> [KafkaRecord] {
+    public func poll(maxRecords: Int, timeoutMs: Int32, gather: GatherWindow = .none) throws(KafkaError) -> [KafkaRecord] {
         let ctx = context.takeUnretainedValue()
         var records: [KafkaRecord] = []
         var wait = timeoutMs
+        var gatherUntil: ContinuousClock.Instant?
         let generation = ctx.generation
         while records.count < maxRecords {
             guard let message = rd_kafka_consumer_poll(handle, wait) else { break }
             defer { rd_kafka_message_destroy(message) }
             wait = 0
+            if gather.windowMs > 0 {
+                let now = ContinuousClock.now
+                let until = gatherUntil ?? now + .milliseconds(gather.windowMs)
+                gatherUntil = until
+                let left = until - now
+                if left > .zero {
+                    let (seconds, attoseconds) = left.components
+                    let leftMs = Int32(clamping: seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+                    wait = min(max(leftMs, 1), gather.gapMs)
+                }
+            }
             let m = message.pointee
             if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 if m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m.err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE {
@@ -200,4 +215,20 @@ private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err
         ctx.assigned = []
         ctx.logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())"])
     }
+}
+
+/// How long `KafkaConsumer.poll` keeps gathering records after the first one (see there).
+public struct GatherWindow: Sendable, Equatable {
+    /// At most this long after the first record.
+    public var windowMs: Int32
+    /// Stop as soon as no record came for this long.
+    public var gapMs: Int32
+
+    public init(windowMs: Int32, gapMs: Int32) {
+        self.windowMs = max(0, windowMs)
+        self.gapMs = max(1, min(gapMs, max(1, windowMs)))
+    }
+
+    /// Take what is already fetched, never wait after the first record.
+    public static let none = GatherWindow(windowMs: 0, gapMs: 1)
 }

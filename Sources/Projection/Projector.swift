@@ -123,7 +123,8 @@ public final class Projector: Sendable {
                 batch = decoding.batch()
                 ahead = nil
             } else {
-                let records = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: Int32(configuration.pollTimeoutMs))
+                let records = try consumer.poll(maxRecords: configuration.batchSize, timeoutMs: Int32(configuration.pollTimeoutMs),
+                                                gather: configuration.gather)
                 batch = writer.decode(records)
             }
             let records = batch.records

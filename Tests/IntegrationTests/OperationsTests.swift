@@ -378,6 +378,56 @@ struct OperationsTests {
         #expect(lagAfterAll[partition] == 0, "\(lagAfterAll)")
     }
 
+    /// The projector's gathering window: records arriving shortly after a batch's first one join that batch, so a steady
+    /// stream makes fewer transactions; without a window a poll takes only what was already fetched.
+    @Test func aGatheringPollTakesRecordsArrivingWithinTheWindow() async throws {
+        let topic = TestStack.uniqueTopic()
+        let bootstrap = try TestStack.bootstrapServers
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
+                                         logger: TestStack.logger)
+        defer { producer.shutdown() }
+        @Sendable func send(_ value: String) async throws {
+            for delivery in await producer.send([KafkaOutgoingRecord(key: Array("one-key".utf8), value: Array(value.utf8))]) {
+                _ = try delivery.get()
+            }
+        }
+        try await send("warm-up")
+        // librdkafka blocks (joining the group, polling): on a thread of its own; the records of each measured poll are
+        // sent meanwhile from a task, `b` 400 ms after `a`.
+        let (warmed, gathered, ungathered, rest) = try await onDedicatedThread(name: "gather-test") { _ in
+            let consumer = try KafkaConsumer(
+                configuration: KafkaConsumerConfiguration(bootstrapServers: bootstrap, topic: topic, groupID: "gather-" + UUID().uuidString),
+                rebalance: RebalanceHandler(assigned: { ids in Dictionary(uniqueKeysWithValues: ids.map { ($0, Int64(0)) }) }),
+                logger: TestStack.logger)
+            defer { consumer.close() }
+            func values(_ records: [KafkaRecord]) -> [String] { records.map { String(decoding: $0.value, as: UTF8.self) } }
+            // Joined and fetching before the measured polls start.
+            var warmed: [KafkaRecord] = []
+            let deadline = Date().addingTimeInterval(30)
+            while warmed.isEmpty, Date() < deadline { warmed = try consumer.poll(maxRecords: 10, timeoutMs: 100) }
+            func pollWhileSending(_ a: String, _ b: String, gather: GatherWindow) throws -> [String] {
+                let sent = DispatchSemaphore(value: 0)
+                Task {
+                    try? await send(a)
+                    try? await Task.sleep(for: .milliseconds(400))
+                    try? await send(b)
+                    sent.signal()
+                }
+                let taken = try consumer.poll(maxRecords: 10, timeoutMs: 10_000, gather: gather)
+                sent.wait()
+                return values(taken)
+            }
+            let gathered = try pollWhileSending("a", "b", gather: GatherWindow(windowMs: 5_000, gapMs: 2_500))
+            let ungathered = try pollWhileSending("c", "d", gather: .none)
+            return (values(warmed), gathered, ungathered, values(try consumer.poll(maxRecords: 10, timeoutMs: 5_000)))
+        }
+        #expect(warmed == ["warm-up"])
+        #expect(gathered == ["a", "b"], "records arriving within the gap join the batch")
+        // No window: the poll ends with what it had when the first record came; the next one takes the rest.
+        #expect(ungathered == ["c"])
+        #expect(rest == ["d"])
+    }
+
     // MARK: configuration
 
     @Test func adminPortAndLogFormatAreTypedSettings() throws {
@@ -387,5 +437,9 @@ struct OperationsTests {
         #expect(on.adminPort == 9464 && on.logFormat == .json)
         #expect(throws: EnvironmentReader.Failure.self) { try ProjectorConfiguration.fromEnvironment(["PROJECTOR_ADMIN_PORT": "0"]) }
         #expect(throws: EnvironmentReader.Failure.self) { try ProjectorConfiguration.fromEnvironment(["LOG_FORMAT": "yaml"]) }
+        #expect(off.gather == GatherWindow(windowMs: 15, gapMs: 4))
+        let noGathering = try ProjectorConfiguration.fromEnvironment(["PROJECTOR_GATHER_MS": "0"])
+        #expect(noGathering.gather.windowMs == 0)
+        #expect(throws: EnvironmentReader.Failure.self) { try ProjectorConfiguration.fromEnvironment(["PROJECTOR_GATHER_GAP_MS": "0"]) }
     }
 }
