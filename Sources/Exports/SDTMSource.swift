@@ -20,7 +20,7 @@ public struct SDTMSource: Sendable, Equatable {
         public var supervised: Bool
     }
 
-    /// What an unblinded dose was (`unblinded.dose_products`).
+    /// What an unblinded dose was (`unblinded.dose_exposure`: a blinded dose's kit contents resolved).
     public struct DoseProduct: Sendable, Equatable {
         public var substance: String
         public var amount: Double
@@ -156,7 +156,10 @@ public struct SDTMSource: Sendable, Equatable {
     /// returns. Nothing else of the export changes.
     public mutating func addUnblinded(_ db: PostgresConnection) throws {
         var products: [String: DoseProduct] = [:]
-        for row in try db.query("SELECT event_id::text, substance, amount::float8, unit, route, lot FROM unblinded.dose_products") {
+        // A blinded dose's content is its kit's arm's content of its label (migration 0029); one not resolved stays MASKED.
+        for row in try db.query("""
+            SELECT event_id::text, substance, amount::float8, unit, route, lot FROM unblinded.dose_exposure WHERE content_resolved
+            """) {
             let r = try row.decode((String, String, Double, String, String, String?).self)
             products[r.0] = DoseProduct(substance: r.1, amount: r.2, unit: r.3, route: r.4, lot: r.5)
         }

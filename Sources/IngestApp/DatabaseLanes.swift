@@ -144,6 +144,37 @@ extension DatabaseLanes {
         }.get()
     }
 
+    /// The design digest of each of `studyIDs` that has a schedule (`audit.randomization_designs`, migration 0029), or
+    /// nil when PostgreSQL could not be asked in time.
+    public func randomizationDesigns(_ studyIDs: [String]) async -> [String: String]? {
+        await pairs("SELECT study_id, design_sha256 FROM audit.randomization_designs WHERE study_id = ANY(\(array: studyIDs)::text[])")
+    }
+
+    /// The status (`monitoring.participants.status`) of each of `participantIDs` the read models know
+    /// (`audit.participant_statuses`, migration 0029), or nil when PostgreSQL could not be asked in time.
+    public func participantStatuses(_ participantIDs: [String]) async -> [String: String]? {
+        await pairs("""
+            SELECT participant_id, status FROM audit.participant_statuses WHERE participant_id = ANY(\(array: Array(Set(participantIDs)))::text[])
+            """)
+    }
+
+    /// The kit assigned to each of `participantIDs` (keyed `study|participant`; `audit.assigned_kits`, migration 0029),
+    /// or nil when PostgreSQL could not be asked in time.
+    public func assignedKits(_ participantIDs: [String]) async -> [String: String]? {
+        await pairs("""
+            SELECT study_id || '|' || participant_id, kit_number FROM audit.assigned_kits
+            WHERE participant_id = ANY(\(array: Array(Set(participantIDs)))::text[])
+            """)
+    }
+
+    /// The rows of a two-column query as a dictionary (first column to second), or nil when PostgreSQL could not be asked
+    /// in time.
+    private func pairs(_ query: PostgresQuery) async -> [String: String]? {
+        try? await read { db in
+            Dictionary(try db.query(query).decode((String, String).self), uniquingKeysWith: { first, _ in first })
+        }.get()
+    }
+
     /// What the archive holds under each of `eventIDs`, or nil when PostgreSQL could not be asked in time.
     public func references(_ eventIDs: [String]) async -> [String: DataQueries.Target]? {
         try? await read { db in try DataQueries.Target.load(eventIDs, db) }.get()

@@ -316,10 +316,24 @@ public struct IngestService: Sendable {
     /// schedule, never its content); a schedule in the same request counts. Without `INGEST_DATABASE_URL`, or when
     /// PostgreSQL does not answer in time, nothing is refused here: the projector then refuses the request (no kit,
     /// `monitoring.randomizations.refusal`) or flags the site's allocation (`randomization_outside_system`, not used).
+    ///
+    /// Doses (issue 16, blinded dosing): once the study's schedule is loaded, a dose (or a dose's correction) naming its
+    /// substance and amount is refused at `/data/substance` (the site records the kit and its blinded label, v3), and a
+    /// blinded dose must name the participant's assigned kit (`audit.assigned_kits`): another kit is refused at
+    /// `/data/kit_number`, none assigned yet is `/problems/unknown-reference` (resend once the request is recorded),
+    /// unless the same request asks for the participant's randomization (then `monitoring.dose_kit_mismatches` judges).
     func refuseRandomizationOutsideSchedule(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {
+        let doses = events.indices.compactMap { i -> (Int, DoseAdministered, String)? in
+            switch events[i].payload {
+            case .doseAdministered(let d): (i, d, "/data")
+            case .eventCorrected(let c): if case .doseAdministered(let d) = c.replacement { (i, d, "/data/data") } else { nil }
+            default: nil
+            }
+        }
+        let schedules = events.indices.filter { events[$0].type == .randomizationScheduleLoaded }
         let judged = events.indices.filter {
             events[$0].type == .participantRandomized || events[$0].type == .participantRandomizationRequested
-        }
+        } + doses.map(\.0) + schedules
         guard !judged.isEmpty, let archive else { return }
         guard var loaded = await archive.randomizationSchedules(Array(Set(judged.map { events[$0].studyID })).sorted()) else { return }
         for e in events where e.type == .randomizationScheduleLoaded { loaded[e.studyID] = loaded[e.studyID] ?? e.recordedAt }
@@ -340,6 +354,75 @@ public struct IngestService: Sendable {
                     """))
             }
         }
+        // A later schedule only appends kits: the same arms and control arm as the study's first (compared by digest).
+        if !schedules.isEmpty {
+            guard var designs = await archive.randomizationDesigns(Array(Set(schedules.map { events[$0].studyID })).sorted()) else { return }
+            for index in schedules {
+                guard case .randomizationScheduleLoaded(let schedule) = events[index].payload else { continue }
+                let design = Self.designDigest(schedule)
+                if let first = designs[events[index].studyID], first != design {
+                    issues.append(ValidationIssue(pointer: prefixes[index] + "/data/arms", reason: """
+                        the arms or the control arm differ from study \(events[index].studyID)'s first randomization schedule: a \
+                        later schedule only appends kits to the same arms and control arm
+                        """))
+                }
+                designs[events[index].studyID] = designs[events[index].studyID] ?? design
+            }
+        }
+        let requested = Set(events.filter { $0.type == .participantRandomizationRequested }.compactMap(\.participantID))
+        // Only an enrolled participant whose participation has not ended is randomized (an enrolment in the same request
+        // counts; one not archived yet is an unknown reference: resend).
+        let enrolledHere = Set(events.filter { $0.type == .participantEnrolled }.compactMap(\.participantID))
+        let asking = events.indices.filter { events[$0].type == .participantRandomizationRequested }
+            .filter { events[$0].participantID.map { !enrolledHere.contains($0) } ?? false }
+        if !asking.isEmpty {
+            guard let statuses = await archive.participantStatuses(asking.compactMap { events[$0].participantID }) else { return }
+            for index in asking {
+                let participant = events[index].participantID!
+                switch statuses[participant] {
+                case "enrolled"?: continue
+                case let ended? where ended == "withdrawn" || ended == "completed":
+                    issues.append(ValidationIssue(pointer: prefixes[index] + "/participant_id", reason: """
+                        participant \(participant) is \(ended): a participant is randomized only while enrolled
+                        """))
+                default:
+                    unscheduled.append(ValidationIssue(pointer: prefixes[index] + "/participant_id", reason: """
+                        participant \(participant) is not enrolled: record participant.enrolled first; one recorded a moment \
+                        ago is archived within the projector's lag: resend then
+                        """))
+                }
+            }
+        }
+        let blinded = doses.filter { events[$0.0].participantID.map { !requested.contains($0) } ?? false && $0.1.kitNumber != nil }
+        var kits: [String: String] = [:]
+        if !blinded.isEmpty {
+            guard let assigned = await archive.assignedKits(blinded.compactMap { events[$0.0].participantID }) else { return }
+            kits = assigned
+        }
+        for (index, dose, data) in doses {
+            let event = events[index]
+            if dose.substance != nil, let since = loaded[event.studyID] {
+                issues.append(ValidationIssue(pointer: prefixes[index] + data + "/substance", reason: """
+                    study \(event.studyID) doses blinded since its randomization schedule was loaded (\(since.rfc3339)): \
+                    record the kit and its blinded label (dose.administered schema_version 3: kit_number, blinded_label), \
+                    never the substance or amount
+                    """))
+            } else if let kit = dose.kitNumber, let participant = event.participantID, !requested.contains(participant) {
+                if let assigned = kits[event.studyID + "|" + participant] {
+                    if assigned != kit {
+                        issues.append(ValidationIssue(pointer: prefixes[index] + data + "/kit_number", reason: """
+                            kit \(kit) is not participant \(participant)'s kit: give the dose from the kit the system assigned
+                            """))
+                    }
+                } else {
+                    unscheduled.append(ValidationIssue(pointer: prefixes[index] + data + "/kit_number", reason: """
+                        participant \(participant) has no kit assigned: a blinded dose comes from the kit the system assigned \
+                        (participant.randomization_requested); one asked for a moment ago is recorded within the projector's \
+                        lag: resend then
+                        """))
+                }
+            }
+        }
         guard issues.isEmpty else {
             logger.notice("request refused", metadata: ["status": "422", "reason": "\(issues[0].reason)"])
             throw .invalid(issues)
@@ -349,6 +432,12 @@ public struct IngestService: Sendable {
             logger.notice("request refused", metadata: ["status": "422", "reason": "\(unscheduled[0].reason)"])
             throw .unknownReference(unscheduled)
         }
+    }
+
+    /// The digest `audit.randomization_designs` (migration 0029) keeps of a study's first schedule: SHA-256 of the arms
+    /// sorted, one a line, a blank line, then the control arm.
+    static func designDigest(_ schedule: RandomizationScheduleLoaded) -> String {
+        EnvelopeDigest.hex(Array((schedule.arms.sorted().joined(separator: "\n") + "\n\n" + schedule.controlArm).utf8))
     }
 
     /// Appends the events to the log and waits for every acknowledgement. `requestID` goes into each record's

@@ -79,8 +79,9 @@ extension IngestService {
 
     /// Emergency unblinding (issue 16): the arm of one participant, for the investigator who recorded an
     /// `unblinding.requested` for them, at their own site. Each read is first recorded in `audit.unblinded_access`
-    /// (who: the token's subject; the command names ingest's login and the request), in the transaction that reads the
-    /// arm (`site_api.emergency_unblinding`, migration 0026): no record, no arm. 404 when the participant is not the
+    /// (who: the token's subject; the command names ingest's login and the request) and committed, then the arm is read
+    /// against that record (`site_api.record_emergency_unblinding`, `site_api.emergency_unblinding`, migration 0029):
+    /// no committed record, no arm. 404 when the participant is not the
     /// site's or was never randomized; 403 for anyone but an investigator, and for an investigator without their own
     /// request for this participant (the request is theirs to make first).
     func emergencyUnblinding(_ request: Request, participant id: String) async throws(Problem) -> JSONValue {
@@ -94,13 +95,20 @@ extension IngestService {
         _ = try await participant(id, site: site)  // 404 / 422 exactly as the participant read
         guard let siteReadModels else { throw Problem.unavailable("this ingest has no read database (INGEST_DATABASE_URL)", retryAfterSeconds: 1) }
         let subject = principal.subject
-        let result = await siteReadModels.read { db in
-            try db.transaction { db in
+        // Two transactions: the access record commits first, on its own; the arm is read only against a committed one
+        // (migration 0029), so no rollback can leave a read without its record.
+        let result = await siteReadModels.read { db -> String? in
+            let access = try db.transaction { db in
+                try db.query("SELECT set_config('trial.site', \(site), true)")
+                return try db.query("SELECT site_api.record_emergency_unblinding(\(id), \(subject))").decodeFirst(Int64?.self)
+            }
+            guard let access else { return nil }
+            return try db.transaction { db in
                 try db.query("SELECT set_config('trial.site', \(site), true)")
                 return try db.query("""
                     SELECT json_build_object('participant_id', u.participant_id, 'kit_number', u.kit_number, 'arm', u.arm,
                                              'unblinding_requested_at', u.requested_at, 'request_event_id', u.request_event_id)::text
-                    FROM site_api.emergency_unblinding(\(id), \(subject)) u
+                    FROM site_api.emergency_unblinding(\(id), \(subject), \(access)) u
                     """).decode(String.self).first
             }
         }

@@ -103,8 +103,9 @@ enum MonitoringWriter {
         /// Rows of `DELETE FROM unblinded.dose_products ... RETURNING event_id::text, site_id, lot, amount::float8, unit`.
         mutating func removedDoses(_ rows: PostgresRows) throws {
             for row in rows {
-                let (eventID, site, lot, amount, unit) = try row.decode((String, String, String?, Double, String).self)
-                if let lot { removedRows[LotKey(site: site, lot: lot), default: []].append(Self.fingerprint(dose: eventID, amount, unit)) }
+                // A blinded (v3) dose names no lot (nor amount): no lot's sum holds it.
+                let (eventID, site, lot, amount, unit) = try row.decode((String, String, String?, Double?, String?).self)
+                if let lot, let amount, let unit { removedRows[LotKey(site: site, lot: lot), default: []].append(Self.fingerprint(dose: eventID, amount, unit)) }
             }
         }
 
@@ -548,9 +549,10 @@ enum MonitoringWriter {
             accountability.movements += change.upserts.movements
             guard let site = sites[change.participantID] else { continue }
             for dose in change.upserts.doses {
-                if let lot = dose.dose.lot {
+                // A blinded (v3) dose names no lot (nor amount): the kit is its unit of custody.
+                if let lot = dose.dose.lot, let amount = dose.dose.amount, let unit = dose.dose.unit {
                     accountability.doses.append(.init(lot: LotKey(site: site, lot: lot), eventID: dose.eventID, participantID: change.participantID,
-                                                      amount: dose.dose.amount, unit: dose.dose.unit))
+                                                      amount: amount, unit: unit))
                 }
             }
         }

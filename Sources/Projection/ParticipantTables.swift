@@ -18,22 +18,25 @@ enum ParticipantTables {
             // What monitors see of a dose, and (apart, in the unblinded schema) what was given.
             try db.enqueue("""
                 INSERT INTO monitoring.doses (event_id, participant_id, site_id, supervised, administered_by, witness,
-                    administered_at, protocol_version, corrected, recorded_at, recorded_by)
+                    administered_at, protocol_version, corrected, recorded_at, recorded_by, kit_number, blinded_label)
                 SELECT * FROM unnest(\(array: doses.map(\.2.eventID))::uuid[], \(array: doses.map(\.0))::text[], \(array: doses.map(\.1))::text[],
                     \(array: doses.map(\.2.dose.supervised))::boolean[],
                     \(array: doses.map(\.2.dose.administeredBy))::text[], \(array: doses.map(\.2.dose.witness))::text[],
                     \(array: doses.map(\.2.administeredAt.rfc3339))::timestamptz[], \(array: doses.map(\.2.protocolVersion))::text[],
                     \(array: doses.map(\.2.corrected))::boolean[], \(array: doses.map(\.2.recordedAt.rfc3339))::timestamptz[],
-                    \(array: doses.map(\.2.recordedBy))::text[])
+                    \(array: doses.map(\.2.recordedBy))::text[], \(array: doses.map(\.2.dose.kitNumber))::text[],
+                    \(array: doses.map(\.2.dose.blindedLabel))::text[])
                 """)
             try db.enqueue("""
                 INSERT INTO unblinded.dose_products (event_id, participant_id, site_id, substance, amount, unit, route, lot, administered_at,
-                    administered_on)
+                    administered_on, kit_number, blinded_label)
                 SELECT * FROM unnest(\(array: doses.map(\.2.eventID))::uuid[], \(array: doses.map(\.0))::text[], \(array: doses.map(\.1))::text[],
-                    \(array: doses.map(\.2.dose.substance.rawValue))::text[], \(array: doses.map { CanonicalJSON.formatNumber($0.2.dose.amount) })::numeric[],
-                    \(array: doses.map(\.2.dose.unit.rawValue))::text[], \(array: doses.map(\.2.dose.route.rawValue))::text[],
+                    \(array: doses.map(\.2.dose.substance?.rawValue))::text[],
+                    \(array: doses.map { $0.2.dose.amount.map(CanonicalJSON.formatNumber) })::numeric[],
+                    \(array: doses.map(\.2.dose.unit?.rawValue))::text[], \(array: doses.map(\.2.dose.route.rawValue))::text[],
                     \(array: doses.map(\.2.dose.lot))::text[], \(array: doses.map(\.2.administeredAt.rfc3339))::timestamptz[],
-                    \(array: doses.map(\.2.administeredOn))::date[])
+                    \(array: doses.map(\.2.administeredOn))::date[], \(array: doses.map(\.2.dose.kitNumber))::text[],
+                    \(array: doses.map(\.2.dose.blindedLabel))::text[])
                 """)
         }
         let assessments = all.flatMap { id, rows in rows.assessments.map { (id, site(id, rows), $0) } }

@@ -43,12 +43,17 @@ enum RandomizationWriter {
                                      .unblindingPerformed, .unblindingRequested]
     static let predicate = "type IN (" + types.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
     static let rules: [SafetyRule] = [.stratumExhausted, .randomizationRefused, .randomizationOutsideSystem]
+    /// What decides whether a participant may be randomized (enrolled, not withdrawn or completed): read with the records
+    /// (`audit.events_participation_idx`, migration 0029).
+    static let participation: [EventType] = [.participantEnrolled, .participantWithdrawn, .participantCompleted]
+    static let participationPredicate = "type IN (" + participation.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
 
     /// Whether `events` oblige a recompute: a randomization record, a blinding assessment or a change of one, or an
     /// acknowledgement of a randomization signal.
     static func concerns(_ events: [RecordedEvent]) -> Bool {
         events.contains { e in
-            if types.contains(e.type) || e.type == .blindingAssessed || e.payload.changedEventType == .blindingAssessed { return true }
+            if types.contains(e.type) || participation.contains(e.type) || e.type == .blindingAssessed
+                || e.payload.changedEventType == .blindingAssessed { return true }
             guard case .signalAcknowledged(let a) = e.payload else { return false }
             return rules.contains { a.signalID.hasPrefix($0.rawValue + ":") }
         }
@@ -58,7 +63,7 @@ enum RandomizationWriter {
     /// open before (a rebuild announces nothing).
     static func refresh(notify: Bool = true, _ db: PostgresConnection) throws {
         let events = try MonitoringWriter.decode(try db.query(PostgresQuery(unsafeSQL: """
-            SELECT envelope FROM audit.events WHERE \(predicate) ORDER BY chain_seq
+            SELECT envelope FROM audit.events WHERE \(predicate) OR \(participationPredicate) ORDER BY chain_seq
             """)))
         let signalIDs = rules.map { "\($0.rawValue):%" }
         var acknowledgements: [String: Randomization.Acknowledgement] = [:]
@@ -76,7 +81,7 @@ enum RandomizationWriter {
             SELECT signal_id FROM monitoring.safety_signals WHERE rule = ANY(\(array: rules.map(\.rawValue))::text[]) AND status = 'open'
             """).decode(String.self))
 
-        for table: ReadModelTable in [.randomizationKits, .randomizationSchedules, .randomizations, .unblindings] {
+        for table: ReadModelTable in [.randomizationKits, .blindedContents, .randomizationSchedules, .randomizations, .unblindings] {
             try db.enqueue(PostgresQuery(unsafeSQL: "DELETE FROM \(table)"))
         }
         try db.enqueue("DELETE FROM monitoring.safety_signals WHERE rule = ANY(\(array: rules.map(\.rawValue))::text[])")
@@ -92,15 +97,25 @@ enum RandomizationWriter {
                     \(array: k.map(\.assignedTo))::text[], \(array: k.map(\.assignedBy))::uuid[])
                 """)
         }
+        let c = outcome.contents
+        if !c.isEmpty {
+            try db.enqueue("""
+                INSERT INTO unblinded.blinded_contents (study_id, arm, blinded_label, substance, amount, unit, schedule_event_id)
+                SELECT * FROM unnest(\(array: c.map(\.studyID))::text[], \(array: c.map(\.arm))::text[],
+                    \(array: c.map(\.blindedLabel))::text[], \(array: c.map(\.substance.rawValue))::text[],
+                    \(array: c.map { CanonicalJSON.formatNumber($0.quantity.amount) })::numeric[],
+                    \(array: c.map(\.quantity.unit.rawValue))::text[], \(array: c.map(\.scheduleEventID))::uuid[])
+                """)
+        }
         let s = outcome.schedules
         if !s.isEmpty {
             try db.enqueue("""
                 INSERT INTO monitoring.randomization_schedules (event_id, study_id, schedule_id, loaded_by, loaded_at, strata, kits,
-                    kits_ignored)
+                    kits_ignored, refusal)
                 SELECT * FROM unnest(\(array: s.map(\.eventID))::uuid[], \(array: s.map(\.studyID))::text[],
                     \(array: s.map(\.scheduleID))::text[], \(array: s.map(\.loadedBy))::text[],
                     \(array: s.map(\.loadedAt.rfc3339))::timestamptz[], \(array: s.map(\.strata))::integer[],
-                    \(array: s.map(\.kits))::integer[], \(array: s.map(\.kitsIgnored))::integer[])
+                    \(array: s.map(\.kits))::integer[], \(array: s.map(\.kitsIgnored))::integer[], \(array: s.map(\.refusal))::text[])
                 """)
         }
         let r = outcome.requests

@@ -57,6 +57,8 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
     static let allocations = Self("unblinded", "allocations", key: "participant_id", type: "text")
     /// What was given with each dose (substance, amount, lot): the unblinded half of `doses`.
     static let doseProducts = Self("unblinded", "dose_products")
+    /// What each blinded label holds per arm (issue 16, blinded dosing), from `RandomizationWriter`.
+    static let blindedContents = Self("unblinded", "blinded_contents", key: "blinded_label", type: "text")
     static let drugMovements = Self("unblinded", "drug_movements")
     static let drugAccountability = Self("unblinded", "drug_accountability", key: "lot", type: "text")
     /// Physical counts and the balance each was compared with (issue 14, chain of custody).
@@ -76,7 +78,7 @@ public struct ReadModelTable: Sendable, Hashable, CustomStringConvertible {
         participants, doses, assessments, vitals, adverseEvents, deviations, corrections, safetySignals, siteActivity,
         siteAcknowledgements, protocolVersions, allocations, doseProducts, drugMovements, drugAccountability, concomitantMedications,
         expeditedReportClocks, drugCounts, custodySignals, dataQueries, querySteps, siteProfiles, randomizationKits, randomizationSchedules,
-        randomizations, unblindings, blindingAssessments,
+        randomizations, unblindings, blindingAssessments, blindedContents,
     ]
 
     /// The table a participant's rows of this kind live in.

@@ -48,11 +48,13 @@ public struct DSMBReport: Sendable, Equatable {
         }
     }
 
-    /// A guess beside the arm: the latest of each participant and assessor type counts.
+    /// A guess beside the arm: the latest of each participant, assessor type and time point counts. `week`: the
+    /// assessment's time point (whole weeks since the participant's first dose, rounded; nil: none known).
     public struct Guess: Sendable, Equatable {
-        public var participantID: String, assessor: String, guess: String, control: Bool?, assessedAt: Timestamp
-        public init(participantID: String, assessor: String, guess: String, control: Bool?, assessedAt: Timestamp) {
-            (self.participantID, self.assessor, self.guess, self.control, self.assessedAt) = (participantID, assessor, guess, control, assessedAt)
+        public var participantID: String, assessor: String, guess: String, control: Bool?, assessedAt: Timestamp, week: Int?
+        public init(participantID: String, assessor: String, guess: String, control: Bool?, assessedAt: Timestamp, week: Int? = nil) {
+            (self.participantID, self.assessor, self.guess, self.control, self.assessedAt, self.week)
+                = (participantID, assessor, guess, control, assessedAt, week)
         }
     }
 
@@ -105,9 +107,13 @@ public struct DSMBReport: Sendable, Equatable {
         }
     }
 
-    /// The indices of one assessor type over both arms.
+    /// The indices of one assessor type at one time point over both arms.
     public struct Blinding: Sendable, Equatable {
         public var assessor: String
+        /// The time point (weeks since the first dose); nil when the guesses named none.
+        public var week: Int?
+        /// The assessor and time point, as the renderings name the row.
+        public var label: String { assessor + (week.map { ", week \($0)" } ?? "") }
         public var table: BlindingIndex.Table
         public var bangActive: BlindingIndex.Estimate?
         public var bangPlacebo: BlindingIndex.Estimate?
@@ -116,7 +122,7 @@ public struct DSMBReport: Sendable, Equatable {
 
     public var arms: [Arm]
     public var blinding: [Blinding]
-    /// Mean total by arm, instrument and week since the first dose: the trajectories.
+    /// Mean total by arm, instrument and week since the first dose (week 0: the baseline): the trajectories.
     public var trajectories: [Trajectory]
 
     public struct Trajectory: Sendable, Equatable {
@@ -152,19 +158,23 @@ public struct DSMBReport: Sendable, Equatable {
                 responders: ps.filter { $0.response == true }.count, remitters: ps.filter { $0.remission == true }.count,
                 evaluable: ps.filter { $0.response != nil }.count))
         }
-        // The latest guess of each participant per assessor type; participants whose arm's control status is unknown
-        // (a site allocation of an old log without a schedule) cannot be placed in the table.
+        // Per assessor type and time point (week 4 and week 8 guesses are not mixed), the latest guess of each
+        // participant; participants whose arm's control status is unknown (a site allocation of an old log without a
+        // schedule) cannot be placed in the table.
         var latest: [String: Guess] = [:]
         for g in guesses where g.control != nil {
-            let key = g.assessor + "|" + g.participantID
+            let key = g.assessor + "|" + (g.week.map(String.init) ?? "") + "|" + g.participantID
             if let seen = latest[key], seen.assessedAt >= g.assessedAt { continue }
             latest[key] = g
         }
         var blinding: [Blinding] = []
-        for assessor in Set(latest.values.map(\.assessor)).sorted() {
+        struct Point: Hashable { var assessor: String, week: Int? }
+        let points = Set(latest.values.map { Point(assessor: $0.assessor, week: $0.week) })
+            .sorted { ($0.assessor, $0.week ?? -1) < ($1.assessor, $1.week ?? -1) }
+        for point in points {
             var t = BlindingIndex.Table(active: .init(guessedActive: 0, guessedPlacebo: 0, dontKnow: 0),
                                         placebo: .init(guessedActive: 0, guessedPlacebo: 0, dontKnow: 0))
-            for g in latest.values where g.assessor == assessor {
+            for g in latest.values where g.assessor == point.assessor && g.week == point.week {
                 func add(_ c: inout BlindingIndex.Counts) {
                     switch g.guess {
                     case "active": c.guessedActive += 1
@@ -174,7 +184,7 @@ public struct DSMBReport: Sendable, Equatable {
                 }
                 if g.control == true { add(&t.placebo) } else { add(&t.active) }
             }
-            blinding.append(Blinding(assessor: assessor, table: t, bangActive: BlindingIndex.bangActive(t),
+            blinding.append(Blinding(assessor: point.assessor, week: point.week, table: t, bangActive: BlindingIndex.bangActive(t),
                                      bangPlacebo: BlindingIndex.bangPlacebo(t), james: BlindingIndex.james(t)))
         }
         var trajectories: [Trajectory] = []
@@ -202,13 +212,18 @@ public struct DSMBReport: Sendable, Equatable {
             .decode((String, String, String, Int, Bool, Bool).self).map {
                 AdverseEvent(arm: $0.0, participantID: $0.1, term: $0.2, grade: $0.3, serious: $0.4, expedited: $0.5)
             }
-        let exposure = try db.query("SELECT arm, participant_id, substance, unit, doses, amount FROM unblinded.dsmb_exposure")
+        // A blinded dose whose kit content is not resolved (migration 0029) has no substance: it is no exposure to sum.
+        let exposure = try db.query("""
+            SELECT arm, participant_id, substance, unit, doses, amount FROM unblinded.dsmb_exposure WHERE substance IS NOT NULL
+            """)
             .decode((String, String, String, String, Int, Double).self).map {
                 Exposure(arm: $0.0, participantID: $0.1, substance: $0.2, unit: $0.3, doses: $0.4, amount: $0.5)
             }
-        let guesses = try db.query("SELECT participant_id, assessor, guess, control, assessed_at FROM unblinded.blinding_guesses")
-            .decode((String, String, String, Bool?, Timestamp).self).map {
-                Guess(participantID: $0.0, assessor: $0.1, guess: $0.2, control: $0.3, assessedAt: $0.4)
+        // A guess made once the participant's arm was revealed (emergency unblinding) measures nothing: left out.
+        let guesses = try db.query("""
+            SELECT participant_id, assessor, guess, control, assessed_at, week FROM unblinded.blinding_guesses WHERE NOT after_unblinding
+            """).decode((String, String, String, Bool?, Timestamp, Int?).self).map {
+                Guess(participantID: $0.0, assessor: $0.1, guess: $0.2, control: $0.3, assessedAt: $0.4, week: $0.5)
             }
         let scores = try db.query("SELECT arm, instrument, week, total FROM unblinded.dsmb_scores WHERE week >= 0")
             .decode((String, String, Int, Int).self).map { (arm: $0.0, instrument: $0.1, week: $0.2, total: $0.3) }
@@ -293,7 +308,7 @@ public struct DSMBReport: Sendable, Equatable {
                  "evaluable": .number(Double(a.evaluable))]
             }),
             "blinding": .array(blinding.map { b in
-                ["assessor": .string(b.assessor),
+                ["assessor": .string(b.assessor), "week": b.week.map { .number(Double($0)) } ?? .null,
                  "table": ["active": ["guessed_active": .number(Double(b.table.active.guessedActive)),
                                       "guessed_placebo": .number(Double(b.table.active.guessedPlacebo)),
                                       "dont_know": .number(Double(b.table.active.dontKnow))],
@@ -315,9 +330,9 @@ public struct DSMBReport: Sendable, Equatable {
         var out = line(["measure"] + arms.map(\.arm))
         for (measure, values) in measures { out += line([measure] + values) }
         for b in blinding {
-            out += line(["blinding (\(b.assessor)): Bang's index, active arm"] + [Self.estimate(b.bangActive)])
-            out += line(["blinding (\(b.assessor)): Bang's index, placebo arm"] + [Self.estimate(b.bangPlacebo)])
-            out += line(["blinding (\(b.assessor)): James's index, overall"] + [Self.estimate(b.james)])
+            out += line(["blinding (\(b.label)): Bang's index, active arm"] + [Self.estimate(b.bangActive)])
+            out += line(["blinding (\(b.label)): Bang's index, placebo arm"] + [Self.estimate(b.bangPlacebo)])
+            out += line(["blinding (\(b.label)): James's index, overall"] + [Self.estimate(b.james)])
         }
         return out
     }
@@ -325,9 +340,9 @@ public struct DSMBReport: Sendable, Equatable {
     public var text: String {
         var out = "DSMB REPORT (UNBLINDED: per arm)\n"
         out += TextTable(header: ["measure"] + arms.map(\.arm), rows: measures.map { [$0.0] + $0.1 }).render()
-        out += "\nBLINDING INDICES (latest guess of each participant per assessor)\n"
+        out += "\nBLINDING INDICES (latest guess of each participant per assessor and time point, none after an unblinding)\n"
         out += TextTable(header: ["assessor", "Bang, active arm", "Bang, placebo arm", "James, overall"], rows: blinding.map {
-            [$0.assessor, Self.estimate($0.bangActive), Self.estimate($0.bangPlacebo), Self.estimate($0.james)]
+            [$0.label, Self.estimate($0.bangActive), Self.estimate($0.bangPlacebo), Self.estimate($0.james)]
         }).render()
         return out
     }
@@ -365,7 +380,7 @@ public struct DSMBReport: Sendable, Equatable {
         svg += "<text x=\"\(pad)\" y=\"\(h - pad + 14)\" text-anchor=\"middle\" font-size=\"11\">0</text>"
         svg += "<text x=\"\(x(Int(maxWeek)))\" y=\"\(h - pad + 14)\" text-anchor=\"middle\" font-size=\"11\">\(Int(maxWeek))</text>"
         svg += "<line x1=\"\(pad)\" y1=\"\(pad)\" x2=\"\(pad)\" y2=\"\(h - pad)\" stroke=\"#333\"/>"
-        svg += "<text x=\"\((w - legend) / 2)\" y=\"\(h - 8)\" text-anchor=\"middle\" font-size=\"12\">weeks since first dose</text>"
+        svg += "<text x=\"\((w - legend) / 2)\" y=\"\(h - 8)\" text-anchor=\"middle\" font-size=\"12\">weeks since first dose (0: baseline)</text>"
         for (i, arm) in arms.enumerated() {
             let line = points.filter { $0.arm == arm.arm }.sorted { $0.week < $1.week }
             guard !line.isEmpty else { continue }
@@ -416,7 +431,7 @@ public struct DSMBReport: Sendable, Equatable {
         page += "</tbody></table><h2>Blinding indices</h2><table id=\"blinding\"><thead><tr><th>assessor</th>"
             + "<th>Bang, active arm</th><th>Bang, placebo arm</th><th>James, overall</th></tr></thead><tbody>"
         for b in blinding {
-            page += "<tr><td>\(Self.escape(b.assessor))</td><td>\(Self.estimate(b.bangActive))</td>"
+            page += "<tr><td>\(Self.escape(b.label))</td><td>\(Self.estimate(b.bangActive))</td>"
                 + "<td>\(Self.estimate(b.bangPlacebo))</td><td>\(Self.estimate(b.james))</td></tr>"
         }
         page += "</tbody></table>"

@@ -138,8 +138,9 @@ public struct ParticipantTimeline: Sendable, Equatable {
             header.append(("ARM (unblinded)", "not randomized"))
         }
         let lastDose = try db.query("""
-            SELECT amount::text || ' ' || unit || ' ' || substance || ', ' || route || coalesce(', lot ' || lot, '')
-            FROM unblinded.dose_products WHERE participant_id = \(participantID) ORDER BY administered_at DESC, event_id DESC LIMIT 1
+            SELECT coalesce(amount::text || ' ' || unit || ' ' || substance, 'content not resolved')
+                   || coalesce(' (kit ' || kit_number || ', ' || blinded_label || ')', '') || ', ' || route || coalesce(', lot ' || lot, '')
+            FROM unblinded.dose_exposure WHERE participant_id = \(participantID) ORDER BY administered_at DESC, event_id DESC LIMIT 1
             """)
         if let row = lastDose.first, let last = try row.decode(String?.self) {
             header.append(("LAST DOSE GIVEN (unblinded)", last))
@@ -152,7 +153,7 @@ public struct ParticipantTimeline: Sendable, Equatable {
             FROM unblinded.participant_accountability WHERE participant_id = \(participantID) ORDER BY lot
             """).decode(String.self)
         let unaccounted = try db.query("""
-            SELECT count(*) FROM unblinded.dose_products WHERE participant_id = \(participantID) AND lot IS NULL
+            SELECT count(*) FROM unblinded.dose_products WHERE participant_id = \(participantID) AND lot IS NULL AND kit_number IS NULL
             """).decodeFirst(Int.self)
         if unaccounted > 0 { reconciliation.append("\(unaccounted) dose(s) without a lot: unaccounted") }
         if !reconciliation.isEmpty { header.append(("ACCOUNTABILITY (unblinded)", reconciliation.joined(separator: "; "))) }

@@ -32,8 +32,10 @@ public struct ParticipantStory: Sendable {
         let id = "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - String(counter).count) + String(counter)
         let at = Timestamp(rfc3339: "2026-01-05T00:00:00Z")!.adding(seconds: Int64((day * 24 + hour) * 3600))
         // An adverse event report that does not say `expected` is written as version 1 (expectedness unknown, as before
-        // issue 14); every other event at the latest version ingest accepts, unless `version` says otherwise.
-        let latest = type == .adverseEventReported && data["expected"] == nil ? 1 : type.submittableSchemaVersions.upperBound
+        // issue 14), an open dose (naming its substance) as version 2 (v3 is blinded); every other event at the latest
+        // version ingest accepts, unless `version` says otherwise.
+        let latest = type == .adverseEventReported && data["expected"] == nil ? 1
+            : type == .doseAdministered && data["substance"] != nil ? 2 : type.submittableSchemaVersions.upperBound
         var json: [String: JSONValue] = ["event_id": .string(id), "type": .string(type.rawValue),
                                          "schema_version": .number(Double(version ?? latest)),
                                          "study_id": "STUDY", "occurred_at": .string(at.rfc3339), "data": data]

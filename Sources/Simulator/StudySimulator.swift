@@ -19,6 +19,9 @@ public struct StudySimulator: Sendable {
         public var seed: UInt64 = 42
         /// Share of doses a site enters late, after later events (exercises out-of-order arrival).
         public var lateEntryRate = 0.03
+        /// Every kit of the schedule holds the other arm (microdose and placebo swapped) while everything the sites,
+        /// monitors and sponsor record stays the same: the blind's test pair (the same study, the allocation permuted).
+        public var armsPermuted = false
 
         public init(start: Timestamp) {
             self.start = start
@@ -63,6 +66,7 @@ public struct StudySimulator: Sendable {
             b.site(Self.siteID(site), index: site)
         }
         b.assessBlinding()
+        b.dispenseAssignedKits()
         var onTime = b.submissions.filter { !b.late.contains($0.json["event_id"]!.stringValue!) }
         let late = b.submissions.filter { b.late.contains($0.json["event_id"]!.stringValue!) }
         onTime.sort { ($0.occurredAt, $0.siteID ?? "") < ($1.occurredAt, $1.siteID ?? "") }
@@ -88,8 +92,8 @@ private struct Builder {
     var queryIDs = SeededGenerator(seed: 0x5A5A_2026_0015)
     /// The randomization schedule's ids and permutations (issue 16), from their own generator for the same reason.
     var randomizationRNG: SeededGenerator
-    /// The schedule's arms per site stratum, in the order the kits are handed out.
-    var scheduledArms: [String: [String]] = [:]
+    /// The schedule's kits and their arms per site stratum, in the order the kits are handed out.
+    var scheduledKits: [String: [(kit: String, arm: String)]] = [:]
 
     init(configuration: StudySimulator.Configuration) {
         self.configuration = configuration
@@ -176,10 +180,11 @@ private struct Builder {
             for _ in 0..<blocks {
                 var arms = ["microdose", "microdose", "placebo", "placebo"]
                 arms.shuffle(using: &randomizationRNG)
-                scheduledArms[StudySimulator.siteID(site), default: []] += arms
                 var kits: [JSONValue] = []
                 for arm in arms {
-                    kits.append(["kit_number": .string("K-\(next)"), "arm": .string(arm)])
+                    scheduledKits[StudySimulator.siteID(site), default: []].append(("K-\(next)", arm))
+                    let held = configuration.armsPermuted ? (arm == "placebo" ? "microdose" : "placebo") : arm
+                    kits.append(["kit_number": .string("K-\(next)"), "arm": .string(held)])
                     next += 1
                 }
                 siteBlocks.append(["kits": .array(kits)])
@@ -188,8 +193,58 @@ private struct Builder {
         }
         add(.randomizationScheduleLoaded, role: .unblindedStatistician, site: nil, at: start.adding(days: -20), id: randomizationRNG.uuid(), [
             "schedule_id": .string("\(configuration.studyID)-SCHEDULE-1"), "arms": ["microdose", "placebo"], "control_arm": "placebo",
-            "strata": .array(strata),
+            "strata": .array(strata), "contents": .array(Self.blindedContents),
         ])
+    }
+
+    /// The titration levels the sites dose by (blinded dosing, issue 16): level N holds N ug of LSD in the microdose arm
+    /// and 10 x N mg of caffeine in the placebo arm (an active placebo: felt, so the blind is not broken by its absence).
+    static let levels = 5...14
+    static func blindedLabel(_ level: Int) -> String { "study drug, level \(level)" }
+    static let blindedContents: [JSONValue] = levels.flatMap { level -> [JSONValue] in [
+        ["arm": "microdose", "blinded_label": .string(blindedLabel(level)), "substance": "lsd", "amount": .number(Double(level)), "unit": "ug"],
+        ["arm": "placebo", "blinded_label": .string(blindedLabel(level)), "substance": "caffeine", "amount": .number(Double(10 * level)),
+         "unit": "mg"],
+    ] }
+
+    /// Each randomized participant's kit and arm, as the system assigns them: each site's requests, in the order they are
+    /// sent, take its stratum's kits in schedule order.
+    func assignedKits() -> [(request: StudySimulator.Submission, kit: String, arm: String)] {
+        let requests = submissions.filter { $0.json["type"]?.stringValue == EventType.participantRandomizationRequested.rawValue }
+            .sorted { ($0.occurredAt, $0.siteID ?? "") < ($1.occurredAt, $1.siteID ?? "") }
+        var next: [String: Int] = [:]
+        var out: [(request: StudySimulator.Submission, kit: String, arm: String)] = []
+        for request in requests {
+            guard let site = request.siteID else { continue }
+            let index = next[site, default: 0]
+            next[site] = index + 1
+            guard let kits = scheduledKits[site], index < kits.count else { continue }
+            out.append((request, kits[index].kit, kits[index].arm))
+        }
+        return out
+    }
+
+    /// Puts each participant's assigned kit into their dispensings and blinded doses (and the doses' corrections):
+    /// written before the order of the requests, and so the kits, was known.
+    mutating func dispenseAssignedKits() {
+        let kits = Dictionary(assignedKits().compactMap { a in a.request.json["participant_id"]?.stringValue.map { ($0, a.kit) } },
+                              uniquingKeysWith: { a, _ in a })
+        for i in submissions.indices {
+            guard let pid = submissions[i].json["participant_id"]?.stringValue, let kit = kits[pid],
+                  case .object(var json) = submissions[i].json, case .object(var data)? = json["data"] else { continue }
+            let type = json["type"]?.stringValue.flatMap(EventType.init(rawValue:))
+            if type == .doseAdministered || type == .drugDispensed {
+                data["kit_number"] = .string(kit)
+            } else if type == .eventCorrected, data["corrected_type"]?.stringValue == EventType.doseAdministered.rawValue,
+                      case .object(var replacement)? = data["data"] {
+                replacement["kit_number"] = .string(kit)
+                data["data"] = .object(replacement)
+            } else {
+                continue
+            }
+            json["data"] = .object(data)
+            submissions[i].json = .object(json)
+        }
     }
 
     /// Blinding assessments at weeks 4 and 8 (issue 16): the participant and the rater guess the arm. The arm is the one
@@ -197,17 +252,11 @@ private struct Builder {
     /// order. Psychedelic microdoses are often noticed, so guesses lean towards the truth in the active arm (the blind
     /// the indices measure). Drawn from the randomization generator: every other draw stays as it was.
     mutating func assessBlinding() {
-        let requests = submissions.filter { $0.json["type"]?.stringValue == EventType.participantRandomizationRequested.rawValue }
-            .sorted { ($0.occurredAt, $0.siteID ?? "") < ($1.occurredAt, $1.siteID ?? "") }
-        var next: [String: Int] = [:]
         let withdrawn = Dictionary(submissions.filter { $0.json["type"]?.stringValue == EventType.participantWithdrawn.rawValue }
             .map { ($0.json["participant_id"]!.stringValue!, $0.occurredAt) }, uniquingKeysWith: min)
-        for request in requests {
+        for (request, _, arm) in assignedKits() {
             guard let site = request.siteID, let pid = request.json["participant_id"]?.stringValue else { continue }
-            let index = next[site, default: 0]
-            next[site] = index + 1
-            guard let arms = scheduledArms[site], index < arms.count else { continue }
-            let active = arms[index] != "placebo"
+            let active = arm != "placebo"
             for week in [4, 8] where week <= configuration.weeks {
                 // Week 4 after the visit's doses; week 8 just before the completion visit.
                 let at = request.occurredAt.adding(days: week * 7).adding(seconds: week == 4 ? 80 * 60 : -40 * 60)
@@ -380,10 +429,12 @@ private struct Builder {
                     "lot": .string(StudySimulator.lot), "quantity": .number(level), "unit": "ug", "kit_number": .string("K-\(pid)"),
                 ])
                 dispensed += level
-                let dose = add(.doseAdministered, version: 2, role: .investigator, site: site, participant: pid, at: at, [
-                    "substance": "lsd", "amount": .number(level), "unit": "ug", "route": "sublingual", "supervised": true,
-                    "lot": .string(StudySimulator.lot), "administered_by": .string(nurse), "witness": .string(investigator),
-                ])
+                // Blinded (issue 16): the kit (filled in by `dispenseAssignedKits`) and its level; what it holds is the schedule's.
+                let blindedDose: JSONValue = [
+                    "kit_number": .string("K-\(pid)"), "blinded_label": .string(Self.blindedLabel(Int(level))), "route": "sublingual",
+                    "supervised": true, "administered_by": .string(nurse), "witness": .string(investigator),
+                ]
+                let dose = add(.doseAdministered, version: 3, role: .investigator, site: site, participant: pid, at: at, blindedDose)
                 if chance(configuration.lateEntryRate) { late.insert(dose) }
                 if day == 0 {
                     let vitalsID = add(.vitalsRecorded, role: .investigator, site: site, participant: pid, at: at.adding(seconds: 7200), vitals("post_dose"))
@@ -399,9 +450,7 @@ private struct Builder {
                     // A transcription error found at source-data verification, corrected a few days later.
                     add(.eventCorrected, role: .investigator, site: site, participant: pid, at: at.adding(days: 3), [
                         "corrected_event_id": .string(dose), "corrected_type": "dose.administered",
-                        "reason": "Source document shows a different lot entry; re-entered from the source",
-                        "data": ["substance": "lsd", "amount": .number(level), "unit": "ug", "route": "sublingual", "supervised": true,
-                                 "lot": .string(StudySimulator.lot), "administered_by": .string(nurse), "witness": .string(investigator)],
+                        "reason": "Source document shows a different kit entry; re-entered from the source", "data": blindedDose,
                     ])
                 }
                 if chance(0.04) { adverseEvent(site, pid, at: at) }

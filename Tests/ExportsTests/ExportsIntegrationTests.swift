@@ -195,7 +195,7 @@ struct ExportsIntegrationTests {
         let data = try Self.readBack(dir)
         #expect(data.keys.contains("DA"))
         let amounts = try db.query("""
-            SELECT p.amount::float8 FROM monitoring.doses d JOIN unblinded.dose_products p USING (event_id)
+            SELECT p.amount::float8 FROM monitoring.doses d JOIN unblinded.dose_exposure p USING (event_id)
             ORDER BY d.participant_id, d.administered_at, d.event_id
             """).decode(Double.self)
         #expect(Self.values(data["EX"], "EXDOSE") == amounts.map { .number($0) })

@@ -31,8 +31,23 @@ struct BlindingIntegrationTests {
             "occurred_at": .string(IngestService.systemClock().adding(days: -20).rfc3339),
             "data": ["schedule_id": "SCHED-1", "arms": .array(arms.map(JSONValue.string)), "control_arm": .string(arms[1]),
                      "strata": [["factors": [["factor": "site", "value": "S01"]], "blocks": [block([("K-101", 1), ("K-102", 0)])]],
-                                ["factors": [["factor": "site", "value": "S02"]], "blocks": [block([("K-201", 0)])]]]],
+                                ["factors": [["factor": "site", "value": "S02"]], "blocks": [block([("K-201", 0)])]]],
+                     "contents": [["arm": .string(arms[0]), "blinded_label": "study drug, level 2", "substance": "lsd", "amount": 10, "unit": "ug"],
+                                  ["arm": .string(arms[1]), "blinded_label": "study drug, level 2", "substance": "caffeine", "amount": 50,
+                                   "unit": "mg"]]],
         ]
+    }
+
+    /// `event` at schema version `v`.
+    static func version(_ v: Int, _ event: JSONValue) -> JSONValue {
+        guard case .object(var o) = event else { return event }
+        o["schema_version"] = .number(Double(v))
+        return .object(o)
+    }
+
+    /// A blinded dose (v3) of `kit` at level 2.
+    static func blindedDose(_ kit: String) -> JSONValue {
+        ["kit_number": .string(kit), "blinded_label": "study drug, level 2", "route": "oral", "supervised": true, "administered_by": "nurse.s01"]
     }
 
     /// Every string anywhere in `json`.
@@ -65,6 +80,7 @@ struct BlindingIntegrationTests {
                 try await live.expectAccepted(event("participant.enrolled", participant, daysAgo: 12,
                                                ["consented_at": .string(now.adding(days: -13).rfc3339), "protocol_version": "1.0"]), token)
             }
+            try await projector.waitUntilCaughtUp()
             // Before any schedule: a request names what the archive does not hold (422, unknown reference); a site's own
             // allocation still passes (the path of old logs).
             let early = try await live.post(event("participant.randomization_requested", "S01-0001", daysAgo: 11, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
@@ -76,6 +92,15 @@ struct BlindingIntegrationTests {
             #expect(try await live.post(Self.schedule(), dr1).status == .forbidden)
             try await live.expectAccepted(Self.schedule(), statistician)
             try await projector.waitUntilCaughtUp()
+
+            // A second schedule must keep the first one's arms and control arm: another control arm is refused.
+            if case .object(var second) = Self.schedule(), case .object(var data)? = second["data"] {
+                data["control_arm"] = .string(Self.arms[0])
+                data["schedule_id"] = "SCHED-2"
+                second["data"] = .object(data)
+                let contradicting = try await live.post(.object(second), statistician)
+                #expect(contradicting.status == .unprocessableContent && contradicting.pointers == ["/data/arms"], "\(contradicting.body)")
+            }
 
             // Now a site's own allocation is refused, with what to do instead.
             let own = try await live.post(event("participant.randomized", "S01-0003", daysAgo: 10, ["kit_number": "K-9", "arm": "x"]), dr1)
@@ -89,6 +114,19 @@ struct BlindingIntegrationTests {
             try await live.expectAccepted(event("participant.randomization_requested", "S02-0001", daysAgo: 10, ["stratum": [["factor": "site", "value": "S02"]]]), dr2)
             try await projector.waitUntilCaughtUp()
             try await live.expectAccepted(event("participant.randomization_requested", "S01-0003", daysAgo: 10, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
+            // Review finding: a participant not enrolled, or no longer participating, could be randomized (and use up a
+            // kit). Ingest refuses: not enrolled (yet) is an unknown reference, withdrawn a 422.
+            let stranger = try await live.post(event("participant.randomization_requested", "S02-0009", daysAgo: 10, ["stratum": [["factor": "site", "value": "S02"]]]), dr2)
+            #expect(stranger.status == .unprocessableContent && stranger.pointers == ["/participant_id"], "\(stranger.body)")
+            #expect(stranger.json["type"]?.stringValue == "/problems/unknown-reference")
+            try await live.expectAccepted(event("participant.enrolled", "S02-0002", daysAgo: 12,
+                                                ["consented_at": .string(now.adding(days: -13).rfc3339), "protocol_version": "1.0"]), dr2)
+            try await live.expectAccepted(event("participant.withdrawn", "S02-0002", daysAgo: 11,
+                                                ["reason": "withdrew_consent", "initiated_by": "participant"]), dr2)
+            try await projector.waitUntilCaughtUp()
+            let withdrawn = try await live.post(event("participant.randomization_requested", "S02-0002", daysAgo: 10, ["stratum": [["factor": "site", "value": "S02"]]]), dr2)
+            #expect(withdrawn.status == .unprocessableContent && withdrawn.pointers == ["/participant_id"] && withdrawn.body.contains("withdrawn"),
+                    "\(withdrawn.body)")
             // A second request for a randomized participant changes nothing.
             try await live.expectAccepted(event("participant.randomization_requested", "S01-0001", daysAgo: 9, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
             try await projector.waitUntilCaughtUp()
@@ -97,6 +135,27 @@ struct BlindingIntegrationTests {
             #expect(try db.query("""
                 SELECT participant_id, kit_number FROM monitoring.randomizations WHERE kit_number IS NOT NULL ORDER BY participant_id
                 """).rows == [["S01-0001", "K-101"], ["S01-0002", "K-102"], ["S02-0001", "K-201"]])
+
+            // Blinded dosing: with the schedule loaded, a dose naming its substance is refused (and so is its correction's),
+            // a blinded dose from another participant's kit too; from the assigned kit it is recorded by kit and label.
+            let open = try await live.post(Self.version(2, event("dose.administered", "S01-0001", daysAgo: 8, [
+                "substance": "caffeine", "amount": 50, "unit": "mg", "route": "oral", "supervised": true, "lot": "CAF-1", "administered_by": "nurse.s01",
+            ])), dr1)
+            #expect(open.status == .unprocessableContent && open.pointers == ["/data/substance"], "\(open.body)")
+            #expect(open.body.contains("schema_version 3"), "\(open.body)")
+            let wrongKit = try await live.post(Self.version(3, event("dose.administered", "S01-0001", daysAgo: 8, Self.blindedDose("K-102"))), dr1)
+            #expect(wrongKit.status == .unprocessableContent && wrongKit.pointers == ["/data/kit_number"], "\(wrongKit.body)")
+            for (participant, kit) in [("S01-0001", "K-101"), ("S01-0002", "K-102")] {
+                try await live.expectAccepted(Self.version(3, event("dose.administered", participant, daysAgo: 8, Self.blindedDose(kit))), dr1)
+            }
+            try await projector.waitUntilCaughtUp()
+            #expect(try db.query("SELECT participant_id, kit_number, blinded_label FROM monitoring.doses ORDER BY 1").rows
+                    == [["S01-0001", "K-101", "study drug, level 2"], ["S01-0002", "K-102", "study drug, level 2"]])
+            // What each dose really was, for unblinded readers only: the placebo kit held caffeine, the active one LSD.
+            let unblindedReader = try PostgresConnection(url: h.databaseURL, role: DatabaseRole.unblinded.rawValue)
+            #expect(try unblindedReader.query("""
+                SELECT participant_id, substance, amount::text, unit FROM unblinded.dose_exposure WHERE content_resolved ORDER BY 1
+                """).rows == [["S01-0001", "caffeine", "50", "mg"], ["S01-0002", "lsd", "10", "ug"]])
             #expect(try db.query("""
                 SELECT participant_id, rule, severity, status FROM monitoring.safety_signals WHERE rule = 'stratum_exhausted'
                 """).rows == [["S01-0003", "stratum_exhausted", "critical", "open"]])
@@ -142,6 +201,36 @@ struct BlindingIntegrationTests {
             // The read was recorded first: who (the investigator), for whom, why; monitors see that it happened, not what.
             let access = try db.query("SELECT accessed_by, participant_id, reason FROM audit.unblinded_access").rows
             #expect(access == [["dr.s01", "S01-0001", "Serotonin syndrome suspected: the emergency physician needs the allocation"]])
+            // Review finding: a guess made after the participant's emergency unblinding counted in the indices. Now it is
+            // marked and the DSMB report leaves it out.
+            for (daysAgo, guess) in [(2, "placebo"), (0, "active")] {
+                try await live.expectAccepted(event("blinding.assessed", "S01-0001", daysAgo: daysAgo,
+                                                    ["assessor": "participant", "guess": .string(guess), "certainty": 3]), dr1)
+            }
+            try await projector.waitUntilCaughtUp()
+            let unblindedDB = try PostgresConnection(url: h.databaseURL, role: DatabaseRole.unblinded.rawValue)
+            #expect(try unblindedDB.query("""
+                SELECT guess, after_unblinding, week FROM unblinded.blinding_guesses WHERE participant_id = 'S01-0001' ORDER BY assessed_at
+                """).rows == [["placebo", "f", "1"], ["active", "t", "1"]])
+            let board = try DSMBReport.load(unblindedDB, reason: "test")
+            #expect(board.blinding.map { [$0.label, "\($0.table.placebo.guessedPlacebo)", "\($0.table.placebo.guessedActive)"] }
+                    == [["participant, week 1", "1", "0"]], "\(board.text)")
+
+            // Review finding: the record was written in the caller's transaction, so BEGIN; read; ROLLBACK showed the arm
+            // and left no record. Now a record written in the reading transaction itself opens nothing, and the one-step
+            // function is gone.
+            let records = "SELECT count(*) FROM audit.unblinded_access"
+            let recorded = try db.query(PostgresQuery(unsafeSQL: records)).decodeFirst(Int64.self)
+            try siteDB.execute(unsafeSQL: "BEGIN")
+            try siteDB.query("SELECT set_config('trial.site', 'S01', true)")
+            let sameTransaction = try siteDB.query("SELECT site_api.record_emergency_unblinding('S01-0001', 'dr.s01')").decodeFirst(Int64?.self)
+            #expect(sameTransaction != nil)
+            #expect(try siteDB.query("SELECT arm FROM site_api.emergency_unblinding('S01-0001', 'dr.s01', \(sameTransaction ?? 0))").isEmpty)
+            try siteDB.execute(unsafeSQL: "ROLLBACK")
+            #expect(try db.query(PostgresQuery(unsafeSQL: records)).decodeFirst(Int64.self) == recorded)
+            #expect(throws: (any Error).self) { try siteDB.execute(unsafeSQL: "SELECT * FROM site_api.emergency_unblinding('S01-0001', 'dr.s01')") }
+            DatabaseRoleTests.expectRefused(siteDB, "SELECT * FROM site_api.unblinding_target('S01-0001', 'dr.s01')")
+
             let seen = try RandomizationReport.load(monitorDB)
             #expect(seen.unblindings.map(\.participantID) == ["S01-0001"] && seen.unblindings.first?.armReads == 1)
             #expect(Self.arms.allSatisfy { !seen.text.contains($0) })

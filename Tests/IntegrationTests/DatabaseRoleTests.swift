@@ -120,10 +120,16 @@ struct DatabaseRoleTests {
             SELECT table_schema || '.' || table_name || '.' || column_name FROM information_schema.columns
             WHERE table_schema IN ('audit', 'monitoring', 'projection', 'unblinded', 'site_api') ORDER BY table_name, ordinal_position
             """)
-        #expect(columns.rows == [["audit.event_digests.event_id"], ["audit.event_digests.content_sha256"],
+        #expect(columns.rows == [// Each randomized participant's kit (issue 16, blinded dosing: a dose must come from it; migration 0029).
+                                 ["audit.assigned_kits.study_id"], ["audit.assigned_kits.participant_id"], ["audit.assigned_kits.kit_number"],
+                                 ["audit.event_digests.event_id"], ["audit.event_digests.content_sha256"],
                                  ["audit.event_references.event_id"], ["audit.event_references.participant_id"],
                                  ["audit.event_references.type"], ["audit.event_references.changed_event_id"],
                                  // Which studies randomize through the system, and since when (issue 16): never the schedule.
+                                 // Each participant's status (only the enrolled are randomized) and a digest of each study's
+                                 // randomization design (a later schedule keeps it): never an arm (migration 0029).
+                                 ["audit.participant_statuses.participant_id"], ["audit.participant_statuses.status"],
+                                 ["audit.randomization_designs.study_id"], ["audit.randomization_designs.design_sha256"],
                                  ["audit.randomization_schedules.study_id"], ["audit.randomization_schedules.loaded_at"],
                                  ["audit.signable_events.event_id"], ["audit.signable_events.participant_id"],
                                  ["audit.signable_events.site_id"], ["audit.signable_events.type"], ["audit.signable_events.chain_seq"],
@@ -243,7 +249,10 @@ struct DatabaseRoleTests {
         let board = try JSONParser().parse(dsmb.output.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(board["arms"]?.arrayValue?.compactMap { $0["arm"]?.stringValue } == ["microdose", "placebo"], "\(dsmb.output)")
         #expect(board["arms"]?.arrayValue?.map { $0["enrolled"]?.numberValue ?? 0 }.reduce(0, +) == Double(try Self.count(Self.owner(url), "unblinded.participant_arms")))
-        #expect(board["blinding"]?.arrayValue?.map { $0["assessor"]?.stringValue } == ["participant", "rater"], "\(dsmb.output)")
+        // Per assessor and time point (issue 16 review: week 4 and week 8 guesses are not mixed).
+        let points = board["blinding"]?.arrayValue?.map { "\($0["assessor"]?.stringValue ?? "?") \($0["week"]?.numberValue.map { Int($0) } ?? -1)" }
+        #expect(Set(points ?? []).count == points?.count && Set((points ?? []).map { $0.split(separator: " ")[0] }) == ["participant", "rater"]
+                && points?.allSatisfy { !$0.hasSuffix(" -1") } == true, "\(dsmb.output)")
         #expect(try PostgresConnection(url: url).query("""
             SELECT accessed_by, command, reason FROM audit.unblinded_access WHERE participant_id = '*'
             """).rows == [["trial_unblinded", "reporter dsmb --unblinded", "interim review"]])

@@ -148,7 +148,7 @@ struct ProjectorTests {
         retry.recordedAt = retry.recordedAt.adding(seconds: 30)  // the site resent it later
         let doseIndex = try #require(events.firstIndex { $0.type == .doseAdministered })
         var conflicting = events[doseIndex]
-        conflicting.data = Fixture.changedAmount(conflicting.data)
+        conflicting.data = Fixture.changedDose(conflicting.data)
         let url = try await TestStack.project(events + [retry, conflicting, events[7]])
         let db = try PostgresConnection(url: url)
         #expect(try db.query("SELECT count(*) FROM audit.events").rows == [["20"]])
@@ -240,9 +240,10 @@ struct ProjectorTests {
 }
 
 enum Fixture {
-    static func changedAmount(_ data: JSONValue) -> JSONValue {
+    /// A blinded dose's data with another level (what a resend with other content would carry).
+    static func changedDose(_ data: JSONValue) -> JSONValue {
         guard case .object(var o) = data else { return data }
-        o["amount"] = 14
+        o["blinded_label"] = "study drug, level 14"
         return .object(o)
     }
 }

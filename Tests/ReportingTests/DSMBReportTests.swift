@@ -59,6 +59,23 @@ struct DSMBReportTests {
         #expect(active.participantsWithAE == 1 && placebo.serious == 1 && placebo.expedited == 1 && active.serious == 0)
     }
 
+    /// Review finding: week-4 and week-8 guesses were mixed into one table. Per time point, each has its own table.
+    @Test func blindingIndicesPerTimePoint() throws {
+        let t0 = Timestamp(rfc3339: "2026-02-01T10:00:00Z")!
+        let guesses = [
+            DSMBReport.Guess(participantID: "S01-1", assessor: "participant", guess: "placebo", control: false, assessedAt: t0, week: 4),
+            DSMBReport.Guess(participantID: "S01-1", assessor: "participant", guess: "active", control: false, assessedAt: t0.adding(days: 28), week: 8),
+            DSMBReport.Guess(participantID: "S01-3", assessor: "participant", guess: "placebo", control: true, assessedAt: t0, week: 4),
+        ]
+        let r = DSMBReport.summarize(participants: [], adverseEvents: [], exposure: [], guesses: guesses, scores: [])
+        #expect(r.blinding.map(\.label) == ["participant, week 4", "participant, week 8"])
+        #expect(r.blinding[0].table == BlindingIndex.Table(active: .init(guessedActive: 0, guessedPlacebo: 1, dontKnow: 0),
+                                                           placebo: .init(guessedActive: 0, guessedPlacebo: 1, dontKnow: 0)))
+        #expect(r.blinding[1].table == BlindingIndex.Table(active: .init(guessedActive: 1, guessedPlacebo: 0, dontKnow: 0),
+                                                           placebo: .init(guessedActive: 0, guessedPlacebo: 0, dontKnow: 0)))
+        #expect(r.json["blinding"]?.arrayValue?.map { $0["week"]?.numberValue } == [4, 8])
+    }
+
     /// Latest guesses: active arm 1 active, 1 don't know; placebo arm 1 placebo (S01-9, whose arm's control status is
     /// unknown, is left out). Bang active (1 − 0) / 2 = 0.5, placebo (1 − 0) / 1 = 1; James as `BlindingIndex` gives it.
     @Test func blindingIndicesFromTheLatestGuesses() throws {

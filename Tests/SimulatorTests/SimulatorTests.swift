@@ -56,13 +56,16 @@ struct SimulatorTests {
     @Test func dosesFollowTheTitrationProtocol() throws {
         let validator = EventValidator()
         let later = Timestamp(rfc3339: "2026-06-01T00:00:00Z")!
-        let doses = try StudySimulator(configuration: configuration).submissions().compactMap { s -> Double? in
+        // Blinded (issue 16): the level is the label's; no dose names a substance or amount.
+        let doses = try StudySimulator(configuration: configuration).submissions().compactMap { s -> DoseAdministered? in
             guard case .doseAdministered(let d) = try validator.validateSubmission(s.json, recordedAt: later, recordedBy: "x").get().payload
             else { return nil }
-            return d.amount
+            return d
         }
-        #expect(doses.allSatisfy { (5...14).contains($0) })
-        #expect(doses.contains(8) && doses.contains(14))
+        let levels = doses.compactMap { $0.blindedLabel.flatMap { Int($0.split(separator: " ").last ?? "") } }
+        #expect(!doses.isEmpty && levels.count == doses.count && doses.allSatisfy { $0.substance == nil && $0.amount == nil })
+        #expect(levels.allSatisfy { (5...14).contains($0) })
+        #expect(levels.contains(8) && levels.contains(14))
     }
 }
 

@@ -37,7 +37,7 @@ struct EventValidatorTests {
     @Test(arguments: [
         (["event_id"], "not-a-uuid", "/event_id", "is not a UUID"),
         (["type"], "dose.taken", "/type", "unknown event type"),
-        (["schema_version"], 3, "/schema_version", "not accepted"),
+        (["schema_version"], 4, "/schema_version", "not accepted"),
         (["schema_version"], 1.5, "/schema_version", "whole number"),
         (["study_id"], "study one", "/study_id", "may contain only"),
         (["site_id"], "s01", "/site_id", "upper-case"),

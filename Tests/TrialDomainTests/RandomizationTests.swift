@@ -21,9 +21,18 @@ struct RandomizationTests {
                                                        "control_arm": .string(arms[1]), "strata": .array(loaded)], recordedBy: "statistician")
     }
 
+    /// A randomization request, the participant enrolled first (on day −1) unless they are already.
     @discardableResult
     static func request(_ s: inout ParticipantStory, _ participant: String, _ severity: String, day: Double) -> String {
-        s.add(.participantRandomizationRequested, day: day, ["stratum": [["factor": "severity", "value": .string(severity)]]], participant: participant)
+        if !s.events.contains(where: { $0.type == .participantEnrolled && $0.participantID == participant }) {
+            enrol(&s, participant)
+        }
+        return s.add(.participantRandomizationRequested, day: day, ["stratum": [["factor": "severity", "value": .string(severity)]]],
+                     participant: participant)
+    }
+
+    static func enrol(_ s: inout ParticipantStory, _ participant: String, day: Double = -1) {
+        s.add(.participantEnrolled, day: day, ["consented_at": "2026-01-03T10:00:00Z", "protocol_version": "1.0"], participant: participant)
     }
 
     static func expectBlind(_ outcome: Randomization.Outcome) {
@@ -181,6 +190,71 @@ struct RandomizationTests {
         }
     }
 
+    /// Review finding: a second schedule was accepted unchecked. One with other arms or another control arm is ignored
+    /// whole (no kit of it is used, its contents neither) with a `randomization_refused` warning naming no arm; one with
+    /// the same design appends its kits.
+    @Test func aLaterScheduleContradictingTheFirstIsIgnoredWithAWarning() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1"])])
+        s.add(.randomizationScheduleLoaded, day: 1, ["schedule_id": "SCHED-2", "arms": .array(Self.arms.map(JSONValue.string)),
+                                                     "control_arm": .string(Self.arms[0]),
+                                                     "strata": [["factors": [["factor": "severity", "value": "moderate"]],
+                                                                 "blocks": [["kits": [["kit_number": "K-2", "arm": .string(Self.arms[0])]]]]]]],
+              recordedBy: "statistician")
+        Self.schedule(&s, day: 2, id: "SCHED-3", strata: [("moderate", ["K-3"])])
+        Self.request(&s, "S01-0001", "moderate", day: 3)
+        Self.request(&s, "S01-0002", "moderate", day: 3)
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.map(\.kitNumber) == ["K-1", "K-3"])
+        #expect(outcome.schedules.map(\.kits) == [1, 0, 1])
+        #expect(outcome.schedules[1].refusal?.contains("control arm differs") == true && outcome.schedules[2].refusal == nil)
+        #expect(outcome.signals.map(\.rule) == [.randomizationRefused] && outcome.signals.first?.participantID == nil)
+        #expect(!outcome.kits.contains { $0.kitNumber == "K-2" })
+        Self.expectBlind(outcome)
+        for text in outcome.signals.map(\.details) + outcome.schedules.compactMap(\.refusal) {
+            for arm in Self.arms { #expect(!text.contains(arm)) }
+        }
+    }
+
+    /// Blinded dosing: the schedule's contents say what each label holds per arm; the first schedule stating an arm and
+    /// label decides.
+    @Test func theScheduleStatesWhatEachBlindedLabelHoldsPerArm() {
+        var s = ParticipantStory()
+        s.add(.randomizationScheduleLoaded, day: 0, ["schedule_id": "SCHED-1", "arms": .array(Self.arms.map(JSONValue.string)),
+                                                     "control_arm": .string(Self.arms[1]),
+                                                     "strata": [["factors": [["factor": "severity", "value": "moderate"]],
+                                                                 "blocks": [["kits": [["kit_number": "K-1", "arm": .string(Self.arms[0])]]]]]],
+                                                     "contents": [["arm": .string(Self.arms[0]), "blinded_label": "level 2", "substance": "lsd",
+                                                                   "amount": 10, "unit": "ug"],
+                                                                  ["arm": .string(Self.arms[1]), "blinded_label": "level 2", "substance": "caffeine",
+                                                                   "amount": 50, "unit": "mg"]]],
+              recordedBy: "statistician")
+        let contents = Randomization.assign(s.events).contents
+        #expect(contents.map { [$0.arm, $0.blindedLabel, $0.substance.rawValue, "\($0.quantity.amount) \($0.quantity.unit.rawValue)"] }
+                == [[Self.arms[0], "level 2", "lsd", "10.0 ug"], [Self.arms[1], "level 2", "caffeine", "50.0 mg"]])
+    }
+
+    /// Review finding: a participant never enrolled, or withdrawn or completed before the request, got a kit. Now the
+    /// request is refused (no kit, a `randomization_refused` warning) and the kit goes to the next participant.
+    @Test func onlyAnEnrolledParticipantStillInTheStudyIsRandomized() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2"])])
+        let stranger = s.add(.participantRandomizationRequested, day: 1, ["stratum": [["factor": "severity", "value": "moderate"]]],
+                             participant: "S01-0009")
+        Self.enrol(&s, "S01-0002")
+        s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002")
+        let withdrawn = s.add(.participantRandomizationRequested, day: 1, ["stratum": [["factor": "severity", "value": "moderate"]]],
+                              participant: "S01-0002")
+        Self.request(&s, "S01-0003", "moderate", day: 2)
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.map(\.kitNumber) == [nil, nil, "K-1"])
+        #expect(outcome.requests[0].refusal?.contains("not enrolled") == true && outcome.requests[1].refusal?.contains("ended") == true)
+        #expect(outcome.signals.map(\.triggerEventID).sorted() == [stranger, withdrawn].sorted())
+        #expect(outcome.signals.allSatisfy { $0.rule == .randomizationRefused })
+        #expect(outcome.kits.filter { $0.assignedTo != nil }.map(\.kitNumber) == ["K-1"])
+        Self.expectBlind(outcome)
+    }
+
     /// What the ordering is pinned to: the partition key. Requests and schedules of one study share it; a
     /// participant's other events keep the participant's key.
     @Test func requestsAndSchedulesAreKeyedByTheStudy() {
@@ -189,6 +263,6 @@ struct RandomizationTests {
         Self.request(&s, "S01-0001", "moderate", day: 1)
         s.add(.vitalsRecorded, day: 1, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "pre_dose"],
               participant: "S01-0001")
-        #expect(s.events.map(\.partitionKey) == ["STUDY", "STUDY", "S01-0001"])
+        #expect(s.events.map(\.partitionKey) == ["STUDY", "S01-0001", "STUDY", "S01-0001"])  // the enrolment keeps the participant's
     }
 }

@@ -58,7 +58,8 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     /// current payload.
     public var supportedSchemaVersions: ClosedRange<Int> {
         switch self {
-        case .doseAdministered, .eventVoided, .assessmentCompleted, .protocolDefined, .protocolAmended: 1...2
+        case .doseAdministered: 1...3  // v3: blinded (kit and label; issue 16)
+        case .eventVoided, .assessmentCompleted, .protocolDefined, .protocolAmended: 1...2
         case .adverseEventReported, .adverseEventUpdated: 1...2  // v2: `expected` (issue 14, SUSAR)
         case .siteActivated: 1...2  // v2: `time_zone`, the site's calendar
         default: 1...1

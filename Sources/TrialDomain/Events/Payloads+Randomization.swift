@@ -36,6 +36,17 @@ public struct RandomizationScheduleLoaded: Sendable, Hashable {
     /// The placebo (control) arm, one of `arms`: a blinding guess of "placebo" is right for it, "active" for the others.
     public var controlArm: String
     public var strata: [ScheduledStratum]
+    /// What each blinded label holds in each arm (blinded dosing): e.g. microdose "study drug, level 2" = 10 ug LSD,
+    /// placebo "study drug, level 2" = 50 mg caffeine. Empty when the schedule states none (doses then stay unresolved).
+    public var contents: [BlindedContent] = []
+}
+
+/// One arm's content of one blinded label: the real substance and amount a blinded (v3) dose of that label gives.
+public struct BlindedContent: Sendable, Hashable {
+    public var arm: String
+    public var blindedLabel: String
+    public var substance: Substance
+    public var quantity: Quantity
 }
 
 /// `participant.randomization_requested` (site roles): asks the system to randomize the participant in the stratum of

@@ -238,11 +238,17 @@ public struct DrugDispensed: Sendable, Hashable {
     public var kitNumber: String?
 }
 
-/// `dose.administered`; v1 had no `witness` and made `lot` optional. v1 upcasts with both absent.
+/// `dose.administered`; v1 had no `witness` and made `lot` optional. v1 upcasts with both absent. v3 (issue 16, blinded
+/// dosing) names the kit and the protocol's blinded label instead of the substance, amount, unit and lot: what the kit
+/// holds is stated by the randomization schedule per arm and resolved in the `unblinded` schema only.
 public struct DoseAdministered: Sendable, Hashable {
-    public var substance: Substance
-    public var amount: Double
-    public var unit: DoseUnit
+    /// Nil for a blinded (v3) dose; set for v1 and v2.
+    public var substance: Substance?
+    public var amount: Double?
+    public var unit: DoseUnit?
+    /// A blinded (v3) dose: the participant's kit and the label printed on it (e.g. "study drug, level 2").
+    public var kitNumber: String?
+    public var blindedLabel: String?
     public var route: Route
     public var supervised: Bool
     public var lot: String?

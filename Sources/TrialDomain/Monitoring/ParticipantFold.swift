@@ -10,7 +10,7 @@
 public enum ParticipantFold {
     /// The version of the fold's code. Bump it whenever a change makes the fold compute other rows or another state:
     /// saved states of an older version are never advanced, their participants are folded again from the archive.
-    public static let codeVersion = 9
+    public static let codeVersion = 10
 
     public static func rows(participantID: String, events: [RecordedEvent], protocols: ProtocolHistory) -> ParticipantRows {
         fold(participantID: participantID, events: events, protocols: protocols).rows

@@ -62,10 +62,24 @@ public enum Randomization {
         public var kits: Int
         /// Kits whose number an earlier schedule of the study already loaded: not loaded again.
         public var kitsIgnored: Int
+        /// Why the whole schedule was ignored: it contradicts the study's first schedule (other arms or control arm).
+        public var refusal: String? = nil
+    }
+
+    /// What a blinded label holds in an arm (`unblinded.blinded_contents`), from the study's schedules: the first
+    /// schedule stating an arm and label decides (a later one cannot change what kits already given held).
+    public struct ContentRow: Sendable, Equatable {
+        public var studyID: String
+        public var arm: String
+        public var blindedLabel: String
+        public var substance: Substance
+        public var quantity: Quantity
+        public var scheduleEventID: String
     }
 
     public struct Outcome: Sendable, Equatable {
         public var kits: [KitRow] = []
+        public var contents: [ContentRow] = []
         public var requests: [RequestRow] = []
         public var schedules: [ScheduleRow] = []
         public var signals: [SignalRow] = []
@@ -103,6 +117,20 @@ public enum Randomization {
             }
         }
 
+        // Who may be randomized: an enrolled participant whose participation has not ended, by the clinical times of the
+        // participant's enrolment, withdrawal and completion (a set, whatever order they were archived in; ingest refuses a
+        // request before the enrolment is archived, so a kit once given does not move).
+        var enrolledAt: [String: Timestamp] = [:], endedAt: [String: Timestamp] = [:]
+        for e in events {
+            guard let participant = e.participantID else { continue }
+            let who = e.studyID + "|" + participant
+            switch e.type {
+            case .participantEnrolled: enrolledAt[who] = min(enrolledAt[who] ?? e.occurredAt, e.occurredAt)
+            case .participantWithdrawn, .participantCompleted: endedAt[who] = min(endedAt[who] ?? e.occurredAt, e.occurredAt)
+            default: break
+            }
+        }
+
         struct Stratum {
             var kits: [Int] = []  // indexes into out.kits
             var next = 0
@@ -111,11 +139,23 @@ public enum Randomization {
         var loadedKits: [String: Set<String>] = [:]  // study -> kit numbers
         var kitOf: [String: String] = [:]  // "study|participant" -> kit number
         var exhaustedSignals: [String: [Int]] = [:]  // "study|participant" -> indexes into out.signals
+        var designs: [String: Design] = [:]  // study -> its first schedule's arms and control
         for e in events {
             switch e.payload {
             case .randomizationScheduleLoaded(let s):
                 var row = ScheduleRow(eventID: e.eventID, studyID: e.studyID, scheduleID: s.scheduleID, loadedBy: e.recordedBy,
                                       loadedAt: e.recordedAt, strata: s.strata.count, kits: 0, kitsIgnored: 0)
+                // A later schedule only appends kits to the first one's design: other arms or another control arm would
+                // make the blinding indices and every kit's meaning ambiguous, so it is ignored whole.
+                let design = Design(s)
+                if let first = designs[e.studyID], first != design {
+                    row.refusal = design.contradiction(of: first)
+                    out.signals.append(signal(.randomizationRefused, e, site: nil, participant: nil,
+                                              "randomization schedule \(s.scheduleID) ignored: \(row.refusal!)", acknowledgements))
+                    out.schedules.append(row)
+                    continue
+                }
+                designs[e.studyID] = designs[e.studyID] ?? design
                 for stratum in s.strata {
                     let key = stratum.factors.key
                     var state = strata[e.studyID, default: [:]][key] ?? Stratum()
@@ -135,6 +175,12 @@ public enum Randomization {
                     }
                     strata[e.studyID, default: [:]][key] = state
                 }
+                for c in s.contents where !out.contents.contains(where: {
+                    $0.studyID == e.studyID && $0.arm == c.arm && $0.blindedLabel == c.blindedLabel
+                }) {
+                    out.contents.append(ContentRow(studyID: e.studyID, arm: c.arm, blindedLabel: c.blindedLabel, substance: c.substance,
+                                                   quantity: c.quantity, scheduleEventID: e.eventID))
+                }
                 out.schedules.append(row)
             case .randomizationRequested(let r):
                 guard let participant = e.participantID, let site = e.siteID else { continue }
@@ -151,6 +197,13 @@ public enum Randomization {
                     out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
                                               "randomization request names another site's stratum: participant not randomized",
                                               acknowledgements))
+                } else if enrolledAt[who].map({ $0 > e.occurredAt }) ?? true || endedAt[who].map({ $0 <= e.occurredAt }) ?? false {
+                    row.refusal = endedAt[who].map { $0 <= e.occurredAt } ?? false
+                        ? "the participant's participation ended (withdrawn or completed) before the request"
+                        : "the participant is not enrolled (participant.enrolled) as of the request"
+                    out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
+                                              "randomization request for a participant who is not enrolled or no longer participates: "
+                                                  + "participant not randomized", acknowledgements))
                 } else if strata[e.studyID] == nil {
                     row.refusal = "no randomization schedule is loaded for study \(e.studyID)"
                 } else if var state = strata[e.studyID]?[r.stratum.key] {
@@ -189,7 +242,24 @@ public enum Randomization {
         return out
     }
 
-    private static func signal(_ rule: SafetyRule, _ e: RecordedEvent, site: String, participant: String, _ details: String,
+    /// What every schedule of a study must agree on: its arms (as a set) and its control arm.
+    public struct Design: Sendable, Equatable {
+        public var arms: Set<String>
+        public var controlArm: String
+
+        public init(_ schedule: RandomizationScheduleLoaded) {
+            arms = Set(schedule.arms)
+            controlArm = schedule.controlArm
+        }
+
+        /// Why `self` contradicts `first`, naming no arm (the text reaches monitors and sites).
+        public func contradiction(of first: Design) -> String {
+            arms != first.arms ? "its arms differ from the study's first schedule (a later schedule only appends kits)"
+                : "its control arm differs from the study's first schedule (a later schedule only appends kits)"
+        }
+    }
+
+    private static func signal(_ rule: SafetyRule, _ e: RecordedEvent, site: String?, participant: String?, _ details: String,
                                _ acknowledgements: [String: Acknowledgement]) -> SignalRow {
         let id = SignalRow.id(rule, e.eventID)
         let ack = acknowledgements[id]

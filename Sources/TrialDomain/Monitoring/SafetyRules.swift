@@ -327,15 +327,17 @@ public enum SafetyRules {
                 let windowStart = e.occurredAt.adding(days: -7)
                 recentDoses.removeAll { $0 <= windowStart }
                 if let rules = version?.rules {
-                    if let rule = rules.substances.first(where: { $0.substance == d.substance }), rule.units.contains(d.unit) {
-                        if d.amount > rule.maxDose {
+                    // A blinded (v3) dose carries no product or amount: what its kit held is judged nowhere a monitor reads.
+                    if let substance = d.substance, let unit = d.unit, let amount = d.amount,
+                       let rule = rules.substances.first(where: { $0.substance == substance }), rule.units.contains(unit) {
+                        if amount > rule.maxDose {
                             fire(.doseAboveMax, "dose above the \(label) maximum for the product given\(unblindedAmounts)")
-                        } else if d.amount < rule.minDose {
+                        } else if amount < rule.minDose {
                             fire(.doseBelowMin, "dose below the \(label) minimum for the product given\(unblindedAmounts)")
                         }
                         // Only increases are limited: reducing a dose that is not tolerated is always allowed.
-                        if let previous = previousDose[d.substance], previous.unit == d.unit,
-                           d.amount - previous.amount > rule.maxTitrationStep + 1e-9 {
+                        if let previous = previousDose[substance], previous.unit == unit,
+                           amount - previous.amount > rule.maxTitrationStep + 1e-9 {
                             fire(.titrationStepExceeded, "dose raised by more than the \(label) titration step for the product given\(unblindedAmounts)")
                         }
                     }
@@ -363,7 +365,9 @@ public enum SafetyRules {
                     fire(.serotonergicCombination, "study dose given while taking \(serotonergic.joined(separator: ", ")): serotonin syndrome risk (\(label))")
                 }
                 firstDoseAt = firstDoseAt ?? e.occurredAt
-                previousDose[d.substance] = Quantity(amount: d.amount, unit: d.unit)
+                if let substance = d.substance, let unit = d.unit, let amount = d.amount {
+                    previousDose[substance] = Quantity(amount: amount, unit: unit)
+                }
                 previousDoseAt = e.occurredAt
                 recentDoses.append(e.occurredAt)
 

@@ -174,9 +174,9 @@ public struct ObjectReader {
     }
 
     /// An array of objects, each read by `body`; nil if the array or any element is invalid.
-    public mutating func objects<T>(_ key: String, minCount: Int = 1, maxCount: Int = 100,
+    public mutating func objects<T>(_ key: String, required: Bool = true, minCount: Int = 1, maxCount: Int = 100,
                                     _ body: (inout ObjectReader) -> T?) -> [T]? {
-        guard let items = array(key) else { return nil }
+        guard let items = array(key, required: required) else { return nil }
         guard (minCount...maxCount).contains(items.count) else {
             report(key, "must hold \(minCount) to \(maxCount) entries, got \(items.count)")
             return nil

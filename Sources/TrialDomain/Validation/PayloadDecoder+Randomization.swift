@@ -56,8 +56,42 @@ extension PayloadDecoder {
             guard let factors, let blocks else { return nil }
             return ScheduledStratum(factors: factors, blocks: blocks)
         }
+        let contents = blindedContents(&r, arms: armNames)
         guard let scheduleID, let strata, let control, arms != nil, r.issues.isEmpty else { return nil }
-        return RandomizationScheduleLoaded(scheduleID: scheduleID, arms: armNames, controlArm: control, strata: strata)
+        return RandomizationScheduleLoaded(scheduleID: scheduleID, arms: armNames, controlArm: control, strata: strata,
+                                           contents: contents ?? [])
+    }
+
+    /// The optional `contents`: per arm and blinded label, the substance, amount and unit (1-200 entries). Swift-only:
+    /// each arm and label once, and every label stated for every arm, so a blinded dose resolves whatever the kit holds.
+    static func blindedContents(_ r: inout ObjectReader, arms: [String]) -> [BlindedContent]? {
+        let known = Set(arms)
+        let contents = r.objects("contents", required: false, minCount: 1, maxCount: 200) { c -> BlindedContent? in
+            let arm = c.string("arm", maxLength: 64)
+            if let arm, !known.isEmpty, !known.contains(arm) { c.report("arm", "must be one of the schedule's arms") }  // Swift-only
+            let label = c.string("blinded_label", maxLength: 64)
+            let substance = c.enumeration("substance", Substance.self)
+            let unit = c.enumeration("unit", DoseUnit.self)
+            let amount = c.number("amount", in: 0...(unit?.plausibleMaximum ?? 200), exclusiveMinimum: true)
+            if let substance, let unit, !DoseUnit.allowed(for: substance).contains(unit) {
+                c.report("unit", "\(substance.rawValue) is recorded in \(DoseUnit.allowed(for: substance).map(\.rawValue).joined(separator: " or ")), not \(unit.rawValue)")
+            }
+            guard let arm, let label, let substance, let unit, let amount, c.issues.isEmpty else { return nil }
+            return BlindedContent(arm: arm, blindedLabel: label, substance: substance, quantity: Quantity(amount: amount, unit: unit))
+        }
+        guard let contents else { return nil }
+        var seen = Set<String>()
+        for content in contents where !seen.insert(content.arm + "\u{0}" + content.blindedLabel).inserted {
+            r.report("contents", "arm \(content.arm) states label '\(content.blindedLabel)' twice")
+        }
+        let labels = Set(contents.map(\.blindedLabel))
+        for arm in arms {
+            let stated = Set(contents.filter { $0.arm == arm }.map(\.blindedLabel))
+            if let missing = labels.subtracting(stated).sorted().first {
+                r.report("contents", "arm \(arm) does not state label '\(missing)': every label needs a content in every arm")
+            }
+        }
+        return contents
     }
 
     static func randomizationRequested(_ r: inout ObjectReader) -> RandomizationRequested? {

@@ -304,6 +304,7 @@ enum PayloadDecoder {
     }
 
     static func dose(_ r: inout ObjectReader, _ c: Context) -> DoseAdministered? {
+        if c.version >= 3 { return blindedDose(&r, c) }
         let substance = r.enumeration("substance", Substance.self)
         let unit = r.enumeration("unit", DoseUnit.self)
         var amount = r.number("amount", in: 0...(unit?.plausibleMaximum ?? 200), exclusiveMinimum: true)
@@ -325,8 +326,25 @@ enum PayloadDecoder {
         if selfWitnessed { r.report("witness", "must be someone other than administered_by") }  // Swift-only
         guard let substance, let unit, let amount, let route, let supervised, !selfWitnessed else { return nil }
         if c.version >= 2, lot == nil || administeredBy == nil { return nil }
-        return DoseAdministered(substance: substance, amount: amount, unit: unit, route: route, supervised: supervised,
+        return DoseAdministered(substance: substance, amount: amount, unit: unit, kitNumber: nil, blindedLabel: nil, route: route,
+                                supervised: supervised,
                                 lot: lot, administeredBy: administeredBy, witness: witness)
+    }
+
+    /// v3, blinded dosing (issue 16): the kit and its blinded label; the substance and amount are the schedule's
+    /// (`contents`), never the site's. `substance`, `amount`, `unit` and `lot` are unknown fields here (422).
+    static func blindedDose(_ r: inout ObjectReader, _ c: Context) -> DoseAdministered? {
+        let kit = r.string("kit_number", maxLength: 32, allowed: kitCharacters, hint: kitHint)
+        let label = r.string("blinded_label", maxLength: 64)
+        let route = r.enumeration("route", Route.self)
+        let supervised = r.bool("supervised")
+        let administeredBy = r.string("administered_by", maxLength: 128)
+        let witness = r.string("witness", required: false, maxLength: 128)
+        let selfWitnessed = witness.map { samePerson($0, administeredBy, c) } ?? false
+        if selfWitnessed { r.report("witness", "must be someone other than administered_by") }  // Swift-only
+        guard let kit, let label, let route, let supervised, let administeredBy, !selfWitnessed else { return nil }
+        return DoseAdministered(substance: nil, amount: nil, unit: nil, kitNumber: kit, blindedLabel: label, route: route,
+                                supervised: supervised, lot: nil, administeredBy: administeredBy, witness: witness)
     }
 
     static func doseMissed(_ r: inout ObjectReader) -> DoseMissed? {
@@ -656,7 +674,7 @@ enum PayloadDecoder {
         if let data, let type {
             var nested: [ValidationIssue] = []
             if var reader = ObjectReader.make(data, pointer: r.path("data"), issues: &nested) {
-                let current = Context(version: type.supportedSchemaVersions.upperBound, occurredAt: nil, stored: c.stored,
+                let current = Context(version: correctionVersion(type, data), occurredAt: nil, stored: c.stored,
                                       knowsTimeZone: c.knowsTimeZone)
                 replacement = decode(type, from: &reader, current)
                 reader.rejectUnknownFields()
@@ -666,6 +684,13 @@ enum PayloadDecoder {
         }
         guard let id, let reason, let type, let data, let replacement else { return nil }
         return EventCorrected(correctedEventID: id, correctedType: type, reason: reason, data: data, replacement: replacement)
+    }
+
+    /// The version a correction's `data` is read at: the type's current one, except that a dose is blinded (v3) when
+    /// the replacement names a kit and open (v2) otherwise, so a study dosing openly can still correct its doses.
+    static func correctionVersion(_ type: EventType, _ data: JSONValue) -> Int {
+        if type == .doseAdministered, data["kit_number"] == nil, data["blinded_label"] == nil { return 2 }
+        return type.supportedSchemaVersions.upperBound
     }
 
     /// Version 2 names the voided event's type, so ingest can authorize the void as that event.
