@@ -21,6 +21,10 @@ public struct SignalsReport: Sendable, Equatable {
 
     public var signals: [Signal]
 
+    public init(signals: [Signal]) {
+        self.signals = signals
+    }
+
     /// Open signals (and acknowledged ones too with `includeAcknowledged`), critical first, oldest first.
     public static func load(_ db: PostgresConnection, site: String? = nil, includeAcknowledged: Bool = false) throws -> SignalsReport {
         let rows = try db.query("""
@@ -56,7 +60,8 @@ public struct SignalsReport: Sendable, Equatable {
                   }).render()
     }
 
-    static func age(_ hours: Double) -> String {
+    /// An age for people: hours under two days, else whole days.
+    public static func age(_ hours: Double) -> String {
         hours >= 48 ? "\(Int(hours / 24)) d" : "\(hours) h"
     }
 }
