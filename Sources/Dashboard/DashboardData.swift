@@ -71,7 +71,7 @@ enum DashboardData {
     /// above the lowest) and MADRS's remission line.
     static let plotted: [(instrument: Instrument, name: String, thresholds: [(Int, String)])] = [
         (.phq9, "PHQ-9", [(5, "mild 5"), (10, "moderate 10"), (15, "mod. severe 15"), (20, "severe 20")]),
-        (.madrs, "MADRS", [(7, "mild 7"), (11, "remission ≤ 10"), (20, "moderate 20"), (35, "severe 35")]),
+        (.madrs, "MADRS", [(7, "mild 7"), (10, "remission ≤ 10"), (20, "moderate 20"), (35, "severe 35")]),
         (.gad7, "GAD-7", [(5, "mild 5"), (10, "moderate 10"), (15, "severe 15")]),
         (.qidsSR16, "QIDS-SR16", [(6, "mild 6"), (11, "moderate 11"), (16, "severe 16"), (21, "very severe 21")]),
     ]

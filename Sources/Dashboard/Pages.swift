@@ -120,10 +120,10 @@ enum Pages {
         body += "<h2>Enrolment over time</h2>" + enrolmentPlot(enrolments, target: target, now: now)
         body += "<h2>By site</h2>" + table(
             id: "enrolment-by-site", caption: "Participants by status, per site",
-            header: ["site", "enrolled", "completed", "withdrawn", "screen failed", "first enrolment", "latest enrolment"],
+            header: ["site", "enrolled (ever)", "on study", "completed", "withdrawn", "screen failed", "first enrolment", "latest enrolment"],
             rows: status.sites.map { s in
                 let times = enrolments.filter { $0.site == s.siteID }.map(\.at)
-                return [.link(s.siteID, href: "/sites#site-\(s.siteID)"), .number(s.enrolled), .number(s.completed), .number(s.withdrawn),
+                return [.link(s.siteID, href: "/sites#site-\(s.siteID)"), .number(times.count), .number(s.enrolled), .number(s.completed), .number(s.withdrawn),
                         .number(s.screenFailed), .text(times.first?.utc(.minute) ?? "-"), .text(times.last?.utc(.minute) ?? "-")]
             })
         return layout(title: "Study overview", viewer: viewer, body: body)
@@ -163,7 +163,7 @@ enum Pages {
             + "dose, assessment or vital sign happened to when it was recorded.</p>"
         body += table(
             id: "sites", caption: "Sites",
-            header: ["site", "screen failed", "enrolled", "withdrawn", "completed", "open AEs", "open signals", "overdue assessments",
+            header: ["site", "screen failed", "on study", "withdrawn", "completed", "open AEs", "open signals", "overdue assessments",
                      "open queries", "last event (UTC)", "data-entry lag"],
             rows: status.sites.map { s in
                 let w = workload[s.siteID] ?? DashboardData.SiteWorkload()
@@ -225,7 +225,7 @@ enum Pages {
         svg.attributes = "data-instrument=\"\(e(t.instrument.rawValue))\""
         svg.xEndLabels = (date(first), date(last))
         svg.height = 220
-        svg.rules = (t.baseline.map { [SVGLinePlot.Rule(y: Double($0), label: "baseline \($0)", cssClass: "baseline", dashed: false)] } ?? [])
+        svg.rules = (t.baseline.map { [SVGLinePlot.Rule(y: Double($0), label: "baseline \($0)", cssClass: "baseline", dashed: false, labelAtStart: true)] } ?? [])
             + plot.thresholds.map { SVGLinePlot.Rule(y: Double($0.0), label: $0.1, cssClass: "threshold") }
         return "<figure>" + svg.svg + "</figure>"
     }

@@ -1,20 +1,8 @@
-/// Text made safe for HTML and SVG, element content and quoted attributes alike (`&`, `<`, `>`, `"`, `'`).
+import TrialDomain
+
+/// Text for HTML and SVG: escaping (`MarkupText`, shared with the exports' XML) and numbers.
 public enum HTMLText {
-    public static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    public static func escape(_ s: String) -> String { MarkupText.escape(s) }
 
     /// `v` rounded to `digits` decimals, without a trailing `.0` (this module does without Foundation's formatters).
     public static func number(_ v: Double, _ digits: Int = 2) -> String {
@@ -55,9 +43,11 @@ public struct SVGLinePlot: Sendable {
         public var label: String
         public var cssClass: String
         public var dashed: Bool
+        /// Labelled at the left end, above the line (a baseline), so it does not collide with the cut-offs' labels.
+        public var labelAtStart: Bool
 
-        public init(y: Double, label: String, cssClass: String, dashed: Bool = true) {
-            (self.y, self.label, self.cssClass, self.dashed) = (y, label, cssClass, dashed)
+        public init(y: Double, label: String, cssClass: String, dashed: Bool = true, labelAtStart: Bool = false) {
+            (self.y, self.label, self.cssClass, self.dashed, self.labelAtStart) = (y, label, cssClass, dashed, labelAtStart)
         }
     }
 
@@ -112,7 +102,8 @@ public struct SVGLinePlot: Sendable {
         for rule in rules where yRange.contains(rule.y) {
             svg += "<line class=\"\(e(rule.cssClass))\" x1=\"\(pad)\" y1=\"\(n(y(rule.y)))\" x2=\"\(w - pad - legend)\" y2=\"\(n(y(rule.y)))\" "
                 + "stroke=\"#555\" stroke-width=\"1\"\(rule.dashed ? " stroke-dasharray=\"4 3\"" : "")/>"
-            svg += "<text x=\"\(w - pad - legend + 4)\" y=\"\(n(y(rule.y) + 4))\" font-size=\"11\">\(e(rule.label))</text>"
+            svg += rule.labelAtStart ? "<text x=\"\(pad + 4)\" y=\"\(n(y(rule.y) - 4))\" font-size=\"11\">\(e(rule.label))</text>"
+                : "<text x=\"\(w - pad - legend + 4)\" y=\"\(n(y(rule.y) + 4))\" font-size=\"11\">\(e(rule.label))</text>"
         }
         for (i, s) in series.enumerated() where !s.points.isEmpty {
             let color = Self.palette[i % Self.palette.count]
