@@ -38,8 +38,10 @@ public func buildDashboardApplication(configuration: DashboardConfiguration, log
     router.get("login") { request, _ in
         dashboard.html(.ok, Pages.login(reason: nil, next: Dashboard.safeNext(request.uri.queryParameters["next"].map(String.init))))
     }
-    router.post("login") { request, _ in await dashboard.login(request) }
-    router.post("logout") { _, _ in dashboard.logout() }
+    router.post("login") { request, _ in
+        Dashboard.isCrossSite(request) ? dashboard.crossSiteRefusal() : await dashboard.login(request)
+    }
+    router.post("logout") { request, _ in Dashboard.isCrossSite(request) ? dashboard.crossSiteRefusal() : dashboard.logout() }
     router.get("/") { request, _ in
         await dashboard.page(request) { viewer, db, now in
             let enrolments = try DashboardData.enrolments(db, scope: viewer.scope)
@@ -101,6 +103,7 @@ struct Dashboard: Sendable {
 
     static let cookieName = "reporter_token"
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
     /// The roles that read the dashboard; site roles read through ingest, the unblinded statistician reads allocations.
     static let roles: Set<Role> = [.monitor, .sponsor, .auditor]
 
@@ -207,6 +210,16 @@ struct Dashboard: Sendable {
                                       sameSite: .strict))
             return response
         }
+    }
+
+    /// A form posted from another site (the browser says so in `Sec-Fetch-Site`): refused, so no other site can log a
+    /// browser in under someone else's token, or out.
+    static func isCrossSite(_ request: Request) -> Bool {
+        request.headers[secFetchSite].map { $0 == "cross-site" || $0 == "same-site" } ?? false
+    }
+
+    func crossSiteRefusal() -> Response {
+        html(.forbidden, Pages.refusal(title: "Not allowed", detail: "A login or logout must be sent from this dashboard's own pages.", viewer: nil))
     }
 
     func logout() -> Response {

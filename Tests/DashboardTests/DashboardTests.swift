@@ -1,5 +1,6 @@
 import Dashboard
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Postgres
@@ -99,6 +100,11 @@ struct DashboardTests {
                 for token in [monitor, sponsor, try await h.token(site: nil, role: .auditor, subject: "auditor")] {
                     #expect(try await get("/", token).0 == .ok)
                 }
+                // A login form posted from another site is refused (it would log the browser in as someone else).
+                let crossSite = try await client.execute(uri: "/login", method: .post,
+                                                         headers: [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("Sec-Fetch-Site")!: "cross-site"],
+                                                         body: ByteBuffer(string: "token=\(monitor)"))
+                #expect(crossSite.status == .forbidden && crossSite.headers[.setCookie] == nil)
                 // The data's own markup is shown as text, never run.
                 let (status, participant) = try await get("/participants/S01-0001", monitor)
                 #expect(status == .ok && participant.contains("Headache &lt;script&gt;") && !participant.contains(Self.xss))
