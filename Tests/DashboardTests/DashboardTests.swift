@@ -122,11 +122,8 @@ struct DashboardTests {
                     "investigator": .string(drS01), "critical": critical,
                 ]
                 let script = TestEnvironment.root.appendingPathComponent("Tests/DashboardTests/Browser/check_dashboard.py")
-                // On a thread of its own: the browser talks to this very process, whose handlers need the cooperative pool.
-                let arguments = [script.path, CanonicalJSON.string(input)]
-                let run = try await withCheckedThrowingContinuation { done in
-                    Thread.detachNewThread { done.resume(with: Result { try Python.run(arguments) }) }
-                }
+                // Off the cooperative pool: the browser talks to this very process, whose handlers need it.
+                let run = try await Python.runOffPool([script.path, CanonicalJSON.string(input)])
                 try #require(run.status == 0, "the browser check failed (./scripts/test installs playwright): \(run.errors)")
                 let seen = try JSONParser(maxDepth: 64).parse(Array(run.output))
                 #expect(seen["first"]?["status"]?.numberValue == 401 && seen["first"]?["form"]?.numberValue == 1, "\(seen["first"] ?? .null)")
