@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Postgres
 import Reporting
+import ServiceLifecycle
 import ServiceRuntime
 import TrialAuth
 import TrialDomain
@@ -270,7 +271,8 @@ struct Dashboard: Sendable {
                         body: ResponseBody { writer in
                             defer { feed.cancel(id) }
                             try await writer.write(ByteBuffer(string: "retry: 2000\nevent: ready\ndata: {}\n\n"))
-                            for await tick in ticks {
+                            // Ended by the graceful shutdown (SIGTERM): the server waits for every response to end.
+                            for await tick in ticks.cancelOnGracefulShutdown() {
                                 guard case .success(let principal) = await authority.verify(token), Self.roles.contains(principal.role) else { break }
                                 guard let signal = tick else {
                                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))

@@ -34,6 +34,11 @@ public final class SignalFeed: Sendable {
         subscribers.withLock { $0.removeValue(forKey: id) }?.finish()
     }
 
+    /// Ends every open stream: nothing more will be published.
+    fileprivate func finishAll() {
+        for subscriber in subscribers.withLock({ all in defer { all.removeAll() }; return Array(all.values) }) { subscriber.finish() }
+    }
+
     /// The watch as a service that outlives a database outage: it LISTENs again (after a pause) whenever its
     /// connection fails, until the graceful shutdown.
     func watch(connect: @escaping @Sendable () throws -> PostgresConnection, logger: Logger) -> some Service {
@@ -50,6 +55,10 @@ private struct FeedWatch: Service {
 
     func run() async throws {
         let feed = feed, logger = logger
+        defer {
+            feed.setListening(false)
+            feed.finishAll()
+        }
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let watch = CriticalSignalWatch(connect: connect, count: nil, idleTimeout: nil) { event in
                 switch event {
