@@ -238,9 +238,12 @@ struct Dashboard: Sendable {
         return next
     }
 
-    /// `GET /signals/stream`: server-sent events. `ready` once subscribed, then `critical` with each new critical signal
-    /// of the viewer's sites (read from the table, never from the notification), and a comment every 15 s. The token is
-    /// checked again before each event: an expired one ends the stream.
+    /// `GET /signals/stream`: server-sent events. Each connection first catches up: every open critical signal of
+    /// the viewer's sites, from the table (the page drops those it shows), so nothing opened while the browser was
+    /// disconnected or LISTEN was down is lost; then `ready`, then `critical` with each new one (read from the table,
+    /// never from the notification), each with `id:` its signal id, and a comment every 15 s. While LISTEN is not in
+    /// place it sends `waiting` and ends (the browser connects again in 2 s). The token is checked again before each
+    /// event: an expired one ends the stream. The graceful shutdown ends every stream.
     func stream(_ request: Request) async -> Response {
         let token: String
         let scope: SiteScope
@@ -248,9 +251,16 @@ struct Dashboard: Sendable {
         case .failure(let refusal): return refused(refusal, path: "/signals")
         case .success(let (v, t)): (token, scope) = (t, v.scope)
         }
-        let (id, signals) = feed.subscribe()
-        let authority = authority, feed = feed
-        let ticks = AsyncStream<AnnouncedSignal?> { continuation in
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
+        guard feed.isListening else {
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "retry: 2000\nevent: waiting\ndata: {}\n\n")))
+        }
+        guard let (id, signals) = feed.subscribe() else {
+            return Response(status: .serviceUnavailable, headers: [.retryAfter: "10", .contentType: "text/plain; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: "Too many live signal pages are open; reload in a while.\n")))
+        }
+        let authority = authority, feed = feed, database = database
+        let ticks = AsyncStream<AnnouncedSignal?>(bufferingPolicy: .bufferingNewest(64)) { continuation in
             let task = Task {
                 for await signal in signals { continuation.yield(signal) }
                 continuation.finish()
@@ -267,27 +277,40 @@ struct Dashboard: Sendable {
                 feed.cancel(id)
             }
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
-                        body: ResponseBody { writer in
-                            defer { feed.cancel(id) }
-                            try await writer.write(ByteBuffer(string: "retry: 2000\nevent: ready\ndata: {}\n\n"))
-                            // Ended by the graceful shutdown (SIGTERM): the server waits for every response to end.
-                            for await tick in ticks.cancelOnGracefulShutdown() {
-                                guard case .success(let principal) = await authority.verify(token), Self.roles.contains(principal.role) else { break }
-                                guard let signal = tick else {
-                                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                                    continue
-                                }
-                                guard scope.allows(signal.siteID) else { continue }
-                                let json: JSONValue = [
-                                    "signal_id": .string(signal.signalID), "rule": .string(signal.rule), "site_id": .string(signal.siteID),
-                                    "participant_id": signal.participantID.map(JSONValue.string) ?? .null, "details": .string(signal.details),
-                                    "announced_at": .string(clock().utc(.minute)),
-                                ]
-                                try await writer.write(ByteBuffer(string: "event: critical\ndata: \(CanonicalJSON.string(json))\n\n"))
-                            }
-                            try await writer.finish(nil)
-                        })
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { feed.cancel(id) }
+            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            // Read after subscribing: a signal opened meanwhile comes twice at worst, never not at all.
+            guard case .success(let missed) = await database.read({ db in try AnnouncedSignal.open(db, sites: scope) }) else {
+                try await writer.write(ByteBuffer(string: "event: waiting\ndata: {}\n\n"))
+                return try await writer.finish(nil)
+            }
+            for signal in missed { try await writer.write(ByteBuffer(string: Self.event(signal))) }
+            try await writer.write(ByteBuffer(string: "event: ready\ndata: {}\n\n"))
+            // Ended by the graceful shutdown (SIGTERM): the server waits for every response to end.
+            for await tick in ticks.cancelOnGracefulShutdown() {
+                guard case .success(let principal) = await authority.verify(token), Self.roles.contains(principal.role) else { break }
+                guard let signal = tick else {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    continue
+                }
+                guard scope.allows(signal.siteID) else { continue }
+                try await writer.write(ByteBuffer(string: Self.event(signal)))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// One `critical` event: the signal as the table holds it, with its trigger time and deadline (the page counts
+    /// down to it).
+    static func event(_ signal: AnnouncedSignal) -> String {
+        let json: JSONValue = [
+            "signal_id": .string(signal.signalID), "rule": .string(signal.rule), "site_id": .string(signal.siteID),
+            "participant_id": signal.participantID.map(JSONValue.string) ?? .null, "details": .string(signal.details),
+            "occurred_at": .string(signal.occurredAt.utc(.minute)), "deadline": signal.deadline.map { .string($0.utc(.minute)) } ?? .null,
+        ]
+        // A signal id is the projector's (rule and event id): one line, no newline to break the event.
+        return "id: \(signal.signalID.filter { $0 != "\n" && $0 != "\r" })\nevent: critical\ndata: \(CanonicalJSON.string(json))\n\n"
     }
 
     func html(_ status: HTTPResponse.Status, _ page: String) -> Response {

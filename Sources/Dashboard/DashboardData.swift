@@ -128,23 +128,24 @@ enum DashboardData {
         var occurredAt: Timestamp
         var status: String
         var details: String
-        /// Hours to the deadline as of now (negative: past), for a signal with one (a drug loss's DEA notification).
-        var hoursLeft: Double?
+        /// Whole hours to an open drug loss's DEA notification as of now (negative: past), and whether it is overdue:
+        /// `monitoring.drug_loss_notifications`' judgement. nil for any other signal, and once the loss is closed.
+        var notification: (hoursLeft: Int, overdue: Bool)?
     }
 
     static func custodySignals(_ db: PostgresConnection, scope: SiteScope) throws -> [CustodySignal] {
         let sites = scope.bindText
         let rules = custodyRules.map(\.rawValue).joined(separator: "\u{1F}")
         return try db.query("""
-            SELECT signal_id, site_id, rule, severity, participant_id, trigger_occurred_at, status, details,
-                   round((extract(epoch FROM deadline - now()) / 3600)::numeric, 1)::float8
-            FROM monitoring.safety_signals
-            WHERE rule = ANY(string_to_array(\(rules), chr(31))) AND site_id IS NOT NULL
-              AND (\(sites)::text IS NULL OR site_id = ANY(string_to_array(\(sites), chr(31))))
-            ORDER BY site_id, status = 'open' DESC, trigger_occurred_at, signal_id
-            """).decode((String, String, String, String, String?, Timestamp, String, String, Double?).self).map {
-            CustodySignal(signalID: $0.0, site: $0.1, rule: $0.2, severity: $0.3, participant: $0.4, occurredAt: $0.5, status: $0.6,
-                          details: $0.7, hoursLeft: $0.8)
+            SELECT s.signal_id, s.site_id, s.rule, s.severity, s.participant_id, s.trigger_occurred_at, s.status, s.details,
+                   CASE WHEN n.status = 'open' THEN n.hours_left END, CASE WHEN n.status = 'open' THEN n.overdue END
+            FROM monitoring.safety_signals s LEFT JOIN monitoring.drug_loss_notifications n USING (signal_id)
+            WHERE s.rule = ANY(string_to_array(\(rules), chr(31))) AND s.site_id IS NOT NULL
+              AND (\(sites)::text IS NULL OR s.site_id = ANY(string_to_array(\(sites), chr(31))))
+            ORDER BY s.site_id, s.status = 'open' DESC, s.trigger_occurred_at, s.signal_id
+            """).decode((String, String, String, String, String?, Timestamp, String, String, Int?, Bool?).self).map { r in
+            CustodySignal(signalID: r.0, site: r.1, rule: r.2, severity: r.3, participant: r.4, occurredAt: r.5, status: r.6,
+                          details: r.7, notification: r.8.flatMap { hours in r.9.map { (hours, $0) } })
         }
     }
 }

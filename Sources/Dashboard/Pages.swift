@@ -33,7 +33,8 @@ enum Pages {
         tr.live{background:#fff3c4}.login textarea{width:100%;max-width:40em;font-family:monospace}
         @media (max-width:40em){main{padding:.5em}th,td{padding:.2em .3em;font-size:.9em}header .who{margin-left:0}}
         @media print{header nav,header form,.skip,.no-print{display:none}body{font-size:10pt}main{max-width:none}
-        a{color:inherit;text-decoration:none}tr,figure{page-break-inside:avoid}th{background:#eee}}
+        a{color:inherit;text-decoration:none}tr,figure{page-break-inside:avoid}th{background:#eee}
+        .table-wrap{overflow:visible}table{width:100%;min-width:0;font-size:8pt}td,th{overflow-wrap:anywhere}}
         """
 
     static func layout(title: String, viewer: Viewer?, body: String, script: (nonce: String, source: String)? = nil) -> String {
@@ -56,9 +57,11 @@ enum Pages {
         return page + "</body></html>\n"
     }
 
-    static func table(id: String, caption: String, header: [String], rows: [[Cell]], rowAttributes: [String]? = nil) -> String {
-        var html = "<div class=\"table-wrap\"><table id=\"\(id)\"><caption class=\"note\">\(e(caption))</caption><thead><tr>"
-            + header.map { "<th scope=\"col\">\(e($0))</th>" }.joined() + "</tr></thead><tbody>"
+    /// - Parameter live: rows are added while the page is open: announced to screen readers.
+    static func table(id: String, caption: String, header: [String], rows: [[Cell]], rowAttributes: [String]? = nil, live: Bool = false) -> String {
+        var html = "<div class=\"table-wrap\"><table id=\"\(e(id))\"><caption class=\"note\">\(e(caption))</caption><thead><tr>"
+            + header.map { "<th scope=\"col\">\(e($0))</th>" }.joined() + "</tr></thead><tbody"
+            + (live ? " aria-live=\"polite\" aria-relevant=\"additions\"" : "") + ">"
         for (i, row) in rows.enumerated() {
             html += "<tr\(rowAttributes.map { " " + $0[i] } ?? "")>" + row.map(\.html).joined() + "</tr>"
         }
@@ -252,8 +255,9 @@ enum Pages {
     }
 
     static func signals(viewer: Viewer, report: SignalsReport, now: Timestamp, nonce: String) -> String {
-        var body = "<p class=\"note\">Open signals, critical first, oldest first; ages and deadlines as of \(e(now.utc(.minute))). "
-            + "New critical signals appear here as the projector opens them (<span id=\"live-state\" role=\"status\">connecting…</span>).</p>"
+        var body = "<p class=\"note\">Open signals, critical first, oldest first; ages and deadlines as of \(e(now.utc(.minute))), "
+            + "counted on by this page each minute. New critical signals appear here as the projector opens them, among the "
+            + "critical ones by when they occurred (<span id=\"live-state\" role=\"status\">connecting…</span>).</p>"
         body += table(id: "signals", caption: "Open safety signals",
                       header: ["severity", "rule", "participant", "site", "occurred (UTC)", "age", "deadline", "details"],
                       rows: report.signals.map { s in
@@ -265,25 +269,42 @@ enum Pages {
                           return [.text(s.severity.uppercased(), cls: s.severity), .text(s.rule),
                                   s.participantID.map { .link($0, href: participantHref($0)) } ?? .text(s.siteID == nil ? "(study)" : "(site)"),
                                   .text(s.siteID ?? "-"), .text(s.occurredAt), .text(SignalsReport.age(s.ageHours)), deadline, .text(s.details)]
-                      }, rowAttributes: report.signals.map { "data-signal-id=\"\(e($0.signalID))\"" })
+                      }, rowAttributes: report.signals.map {
+                          "data-signal-id=\"\(e($0.signalID))\" data-occurred=\"\(e($0.occurredAt))\"" + ($0.deadline.map { " data-deadline=\"\(e($0))\"" } ?? "")
+                      }, live: true)
         return layout(title: "Safety signals", viewer: viewer, body: body, script: (nonce, liveScript))
     }
 
-    /// Adds each critical signal the stream sends at the top of the table (text only: nothing is parsed as HTML).
+    /// Adds each critical signal the stream sends among the critical rows, oldest first (text only: nothing is parsed
+    /// as HTML), and counts every row's age and deadline on each minute (as `SignalsReport` words them).
     static let liveScript = """
         (function(){var state=document.getElementById('live-state');var body=document.querySelector('#signals tbody');
+        function hours(t){return (Date.now()-Date.parse(t))/3600000;}
+        function age(h){return h>=48?Math.floor(h/24)+' d':(Math.round(h*10)/10).toFixed(1)+' h';}
+        function tick(tr){var o=tr.getAttribute('data-occurred'),d=tr.getAttribute('data-deadline');if(!o)return;
+        tr.cells[5].textContent=age(hours(o));if(!d)return;var left=-hours(d);
+        tr.cells[6].textContent=d+(left<0?': PAST by '+(-left).toFixed(1)+' h':': '+left.toFixed(1)+' h left');
+        tr.cells[6].className=left<0?'past':'';}
+        setInterval(function(){body.querySelectorAll('tr[data-occurred]').forEach(tick);},60000);
         var source=new EventSource('/signals/stream');
         source.addEventListener('ready',function(){state.textContent='live';document.body.setAttribute('data-live','open');});
-        source.onerror=function(){state.textContent='reconnecting…';document.body.setAttribute('data-live','closed');};
+        source.addEventListener('waiting',function(){state.textContent='not live: the database is not answering; trying again…';
+        document.body.setAttribute('data-live','closed');});
+        source.onerror=function(){var stopped=source.readyState===2;
+        state.textContent=stopped?'not live: reload the page (log in again if asked)':'reconnecting…';
+        document.body.setAttribute('data-live','closed');};
         source.addEventListener('critical',function(m){var s=JSON.parse(m.data);
         if(body.querySelector('tr[data-signal-id="'+CSS.escape(s.signal_id)+'"]'))return;
         var none=body.querySelector('td[colspan]');if(none)none.parentNode.remove();
         var tr=document.createElement('tr');tr.className='live';tr.setAttribute('data-signal-id',s.signal_id);
+        tr.setAttribute('data-occurred',s.occurred_at);if(s.deadline)tr.setAttribute('data-deadline',s.deadline);
         function cell(t,c){var td=document.createElement('td');td.textContent=t;if(c)td.className=c;tr.appendChild(td);return td;}
         cell('CRITICAL','critical');cell(s.rule);var p=cell('');
         if(s.participant_id){var a=document.createElement('a');a.href='/participants/'+encodeURIComponent(s.participant_id);
         a.textContent=s.participant_id;p.appendChild(a);}else{p.textContent='(site)';}
-        cell(s.site_id);cell(s.announced_at);cell('new');cell('-');cell(s.details);body.insertBefore(tr,body.firstChild);});})();
+        cell(s.site_id);cell(s.occurred_at);cell('');cell('-');cell(s.details);tick(tr);
+        var next=Array.prototype.find.call(body.rows,function(r){return r.cells[0].className!=='critical'||
+        (r.getAttribute('data-occurred')||'')>s.occurred_at;});body.insertBefore(tr,next||null);});})();
         """
 
     static func accountability(viewer: Viewer, signals: [DashboardData.CustodySignal], sites: [String]) -> String {
@@ -291,7 +312,7 @@ enum Pages {
             <p class="note">Accountability per site and lot as monitors may see it. Which lot a dose or a participant used, and a lot's
             quantities and balances, tell the arm: they are kept for unblinded roles only. Each lot the projector judges is named here by
             its anchor (the signal id of its <code>accountability_discrepancy</code>: its earliest movement, never the lot), so problems of
-            one lot stay together. Deadlines (a loss's DEA notification) are as of now.</p>
+            one lot stay together. Deadlines (an open loss's DEA notification) are as of now; a closed loss has none.</p>
             """
         body += table(id: "custody-summary", caption: "Custody signals per site",
                       header: ["site", "lots with a discrepancy", "open", "acknowledged", "expired lot used", "undispensed lot used",
@@ -310,7 +331,7 @@ enum Pages {
                 header: ["lot (anchor) / signal", "rule", "severity", "participant", "occurred", "status", "deadline", "details"],
                 rows: own.map { s in
                     [.text(s.signalID), .text(s.rule), .text(s.severity, cls: s.severity), .text(s.participant ?? "-"), .text(s.occurredAt.utc(.minute)),
-                     .text(s.status), s.hoursLeft.map { $0 < 0 ? .text("PAST by \(HTMLText.number(-$0, 1)) h", cls: "past") : .text("\(HTMLText.number($0, 1)) h left") }
+                     .text(s.status), s.notification.map { $0.overdue ? .text("PAST by \(max(-$0.hoursLeft, 1)) h", cls: "past") : .text("\($0.hoursLeft) h left") }
                         ?? .text("-"), .text(s.details)]
                 })
         }

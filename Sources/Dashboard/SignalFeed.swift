@@ -14,19 +14,28 @@ public final class SignalFeed: Sendable {
 
     public init() {}
 
-    /// Whether LISTEN is in place (signals opened from now on are streamed).
+    /// Whether LISTEN is in place (signals opened from now on are published).
     public var isListening: Bool { listeningFlag.load(ordering: .relaxed) }
 
     func publish(_ signal: AnnouncedSignal) {
         for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber.yield(signal) }
     }
 
-    /// A stream of every signal published from now on, until `cancel` is called with its id.
-    func subscribe() -> (id: Int, signals: AsyncStream<AnnouncedSignal>) {
+    /// The most event streams open at once: each holds a connection and a task.
+    static let maximumSubscribers = 200
+
+    /// A stream of every signal published from now on, until `cancel` is called with its id, or LISTEN stops (the
+    /// stream ends: its reader connects again and catches up from the table); nil when `maximumSubscribers` are open.
+    func subscribe() -> (id: Int, signals: AsyncStream<AnnouncedSignal>)? {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         // A slow reader keeps the newest few; a critical signal is also on the page at its next load.
         let (stream, continuation) = AsyncStream<AnnouncedSignal>.makeStream(bufferingPolicy: .bufferingNewest(64))
-        subscribers.withLock { $0[id] = continuation }
+        let added = subscribers.withLock { all in
+            guard all.count < Self.maximumSubscribers else { return false }
+            all[id] = continuation
+            return true
+        }
+        guard added else { return nil }
         return (id, stream)
     }
 
@@ -71,6 +80,9 @@ private struct FeedWatch: Service {
                 try await watch.run()
             } catch {
                 feed.setListening(false)
+                // What opens until LISTEN is back is announced to no one: the streams end, and their readers, connecting
+                // again, catch up from the table once it is.
+                feed.finishAll()
                 logger.warning("cannot LISTEN critical_signals; trying again in 2 s", metadata: ["reason": "\(error)"])
                 try? await Task.sleep(for: .seconds(2))
             }

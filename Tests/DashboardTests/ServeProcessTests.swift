@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Simulator
 import Testing
 import TestSupport
 import TrialAuth
@@ -40,23 +41,74 @@ struct ServeProcessTests {
         throw CancellationError()
     }
 
+    /// Opens `GET /signals/stream` with `token` and reads until `until` arrives (or 20 s pass).
+    static func openStream(port: Int, token: String, until: String = "event: ready") async throws -> (RawConnection, String) {
+        let stream = try RawConnection(port: port)
+        stream.send("GET /signals/stream HTTP/1.1\r\nHost: reporter\r\nAuthorization: Bearer \(token)\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n")
+        var received = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !received.contains(until), Date() < deadline, case .data(let more) = await stream.read(within: 5) { received += more }
+        return (stream, received)
+    }
+
+    /// What the server sends until it closes the connection (at most 20 s of it; asked to close after the response).
+    static func rest(of stream: RawConnection) async -> (String, closed: Bool) {
+        var received = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            switch await stream.read(within: 5) {
+            case .data(let more): received += more
+            case .closedByServer: return (received, true)
+            case .nothingWithin: return (received, false)
+            }
+        }
+        return (received, false)
+    }
+
+    /// No critical signal is lost from a live page: each connection starts with the open critical signals of the
+    /// viewer's sites (from the table, with `id:`, trigger time and deadline) before `ready`, so one opened while the
+    /// browser was away or LISTEN was down is sent on the next connection; and when LISTEN fails the streams end (their
+    /// browsers connect again). Before, a stream sent only what was announced after it opened, with its announcement
+    /// time, and went on "live" over a dead LISTEN.
+    @Test func eachConnectionCatchesUpAndALostListenEndsTheStreams() async throws {
+        let db = try TestStack.migratedDatabase()
+        var story = ParticipantStory.standard()
+        story.dose(day: -4, 8)  // before consent: critical
+        try TestStack.apply(story.events, to: db)
+        let (signalID, occurred) = try db.query("""
+            SELECT signal_id, trigger_occurred_at FROM monitoring.safety_signals WHERE severity = 'critical' AND status = 'open' AND site_id = 'S01'
+            """).decode((String, Timestamp).self).first ?? ("none", Timestamp(microsecondsSinceEpoch: 0))
+        try #require(signalID != "none", "the story opens a critical signal at S01")
+        let (process, port) = try await Self.serve(db)
+        defer { kill(process.processIdentifier, SIGKILL) }
+        let authority = try await TokenAuthority(secret: Self.secret)
+        let (stream, opened) = try await Self.openStream(port: port, token: try await authority.mint(subject: "monitor", site: nil, role: .monitor))
+        let event = opened.range(of: "id: \(signalID)\nevent: critical\ndata: ")
+        let ready = opened.range(of: "event: ready")
+        #expect(event != nil && ready != nil && event!.lowerBound < ready!.lowerBound, "\(opened)")
+        #expect(opened.contains("\"occurred_at\":\"\(occurred.utc(.minute))\""), "the trigger's time, not the announcement's: \(opened)")
+        let scoped = try await authority.mint(subject: "monitor.s02", site: nil, role: .monitor, sites: ["S02"])
+        let (other, otherOpened) = try await Self.openStream(port: port, token: scoped)
+        #expect(otherOpened.contains("event: ready") && !otherOpened.contains(signalID), "\(otherOpened)")
+        // LISTEN's connection dies: every stream ends.
+        try db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'")
+        for s in [stream, other] {
+            let (_, closed) = await Self.rest(of: s)
+            #expect(closed, "the stream ends when LISTEN is lost")
+        }
+    }
+
     /// SIGTERM with a signals page open (its event stream never ends by itself): the stream is ended and the process
     /// exits 0 at once. Before, the server's graceful shutdown waited for the stream, which sent keep-alives forever.
     @Test func stopsOnSIGTERMWithAnOpenSignalStream() async throws {
         let db = try TestStack.migratedDatabase()
         let (process, port) = try await Self.serve(db)
         let token = try await TokenAuthority(secret: Self.secret).mint(subject: "monitor", site: nil, role: .monitor)
-        let stream = try RawConnection(port: port)
-        stream.send("GET /signals/stream HTTP/1.1\r\nHost: reporter\r\nAuthorization: Bearer \(token)\r\nAccept: text/event-stream\r\n\r\n")
-        var opened = ""
-        let deadline = Date().addingTimeInterval(20)
-        while !opened.contains("event: ready"), Date() < deadline, case .data(let more) = await stream.read(within: 5) { opened += more }
+        let (stream, opened) = try await Self.openStream(port: port, token: token)
         try #require(opened.contains("event: ready"), "\(opened)")
         let (status, seconds) = try await signalAndWait(process)
         #expect(status == 0)
         #expect(seconds < 10, "stopped \(seconds) s after SIGTERM")
-        var end = await stream.read(within: 5)
-        while case .data = end { end = await stream.read(within: 5) }  // the chunked body's end, then the close
-        #expect(end == .closedByServer)
+        #expect(await Self.rest(of: stream).closed)
     }
 }
