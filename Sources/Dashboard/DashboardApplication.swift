@@ -15,8 +15,9 @@ import TrialDomain
 /// auditors, read as `trial_monitor` only (no arm, ever), each viewer limited to their token's sites.
 ///
 /// Authentication is ingest's: the same tokens, verified by the same `TokenAuthority` with the same settings. A token
-/// comes as `Authorization: Bearer …`, or from the cookie the login form sets (`POST /login`: HttpOnly,
-/// SameSite=Strict, Secure when configured), since a browser cannot send a header when it follows a link.
+/// comes as `Authorization: Bearer …`; a browser, which cannot send a header when it follows a link, posts it once to
+/// `POST /login` and gets a session cookie of the dashboard's own (`Sessions`: HttpOnly, SameSite=Strict, Secure unless
+/// on loopback), never the token.
 ///
 /// Routes: `GET /` (study overview), `/sites`, `/participants/{participant_id}`, `/signals`, `/signals/stream`
 /// (server-sent events: each new critical signal in the viewer's scope), `/accountability`, `/login` (GET the form,
@@ -29,8 +30,9 @@ public func buildDashboardApplication(configuration: DashboardConfiguration, log
     let database = DatabaseLanes(url: configuration.databaseURL, role: .monitor, timeoutMilliseconds: 10_000, logger: logger,
                                  meanwhile: "the dashboard answers 503")
     let feed = SignalFeed()
-    let dashboard = Dashboard(configuration: configuration, authority: authority, database: database, feed: feed, logger: logger,
-                              clock: clock)
+    let sessions = try await Sessions(key: configuration.sessionKey, ingestSecret: configuration.tokens.hmacSecret)
+    let dashboard = Dashboard(configuration: configuration, authority: authority, sessions: sessions, database: database, feed: feed,
+                              logger: logger, clock: clock)
     let router = Router(context: BasicRequestContext.self)
     router.get("health") { _, _ in
         Response(status: feed.isListening ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
@@ -42,7 +44,7 @@ public func buildDashboardApplication(configuration: DashboardConfiguration, log
     router.post("login") { request, _ in
         Dashboard.isCrossSite(request) ? dashboard.crossSiteRefusal() : await dashboard.login(request)
     }
-    router.post("logout") { request, _ in Dashboard.isCrossSite(request) ? dashboard.crossSiteRefusal() : dashboard.logout() }
+    router.post("logout") { request, _ in Dashboard.isCrossSite(request) ? dashboard.crossSiteRefusal() : await dashboard.logout(request) }
     router.get("/") { request, _ in
         await dashboard.page(request) { viewer, db, now in
             let enrolments = try DashboardData.enrolments(db, scope: viewer.scope)
@@ -97,12 +99,13 @@ public func buildDashboardApplication(configuration: DashboardConfiguration, log
 struct Dashboard: Sendable {
     let configuration: DashboardConfiguration
     let authority: TokenAuthority
+    let sessions: Sessions
     let database: DatabaseLanes
     let feed: SignalFeed
     let logger: Logger
     let clock: @Sendable () -> Timestamp
 
-    static let cookieName = "reporter_token"
+    static let cookieName = "reporter_session"
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
     static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
     /// The roles that read the dashboard; site roles read through ingest, the unblinded statistician reads allocations.
@@ -119,21 +122,39 @@ struct Dashboard: Sendable {
         case forbidden(Pages.Viewer, String)
     }
 
-    /// The viewer behind the request's bearer token or login cookie, or why there is none.
-    func viewer(_ request: Request) async -> Result<(Pages.Viewer, token: String), Refusal> {
-        let header = request.headers[.authorization]
-        return await viewer(token: header.map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : "" } ?? request.cookies[Self.cookieName]?.value)
+    /// What a request authenticates with: ingest's bearer token, or the dashboard's session cookie.
+    enum Credential: Sendable {
+        case bearer(String)
+        case session(String)
     }
 
-    func viewer(token: String?) async -> Result<(Pages.Viewer, token: String), Refusal> {
-        guard let token, !token.isEmpty else { return .failure(.unauthenticated("Log in with your bearer token.")) }
-        switch await authority.verify(token) {
-        case .failure(let failure):
-            logger.notice("request refused", metadata: [
-                "status": "401", "subject": "\(LogSafe.text(failure.subject ?? "-"))", "reason": "\(LogSafe.text(failure.reason, maxLength: 300))",
-            ])
-            return .failure(.unauthenticated(failure.reason))
-        case .success(let principal):
+    /// The request's credential: `Authorization: Bearer …`, else the session cookie (also beside another kind of
+    /// `Authorization` header, which a proxy may add).
+    static func credential(_ request: Request) -> Credential? {
+        if let header = request.headers[.authorization], header.hasPrefix("Bearer ") { return .bearer(String(header.dropFirst(7))) }
+        return request.cookies[cookieName].map { .session($0.value) }
+    }
+
+    /// The viewer behind the request's credential, or why there is none.
+    func viewer(_ request: Request) async -> Result<(Pages.Viewer, Credential), Refusal> {
+        guard let credential = Self.credential(request) else { return .failure(.unauthenticated("Log in with your bearer token.")) }
+        return await viewer(credential).map { ($0.0, credential) }
+    }
+
+    func viewer(_ credential: Credential) async -> Result<(Pages.Viewer, Principal), Refusal> {
+        let verified: Result<Principal, Refusal>
+        switch credential {
+        case .bearer(let token) where token.isEmpty: return .failure(.unauthenticated("Log in with your bearer token."))
+        case .bearer(let token):
+            verified = await authority.verify(token).mapError { failure in
+                logger.notice("request refused", metadata: [
+                    "status": "401", "subject": "\(LogSafe.text(failure.subject ?? "-"))", "reason": "\(LogSafe.text(failure.reason, maxLength: 300))",
+                ])
+                return .unauthenticated(failure.reason)
+            }
+        case .session(let session): verified = await sessions.principal(of: session).mapError { .unauthenticated($0.reason) }
+        }
+        return verified.flatMap { principal in
             let viewer = Pages.Viewer(subject: principal.subject, role: principal.role, scope: principal.siteScope)
             guard Self.roles.contains(principal.role) else {
                 let reason = "role '\(principal.role.rawValue)' does not read the monitors' dashboard (monitor, sponsor and auditor do)"
@@ -141,7 +162,7 @@ struct Dashboard: Sendable {
                                                             "role": "\(principal.role.rawValue)", "reason": "\(reason)"])
                 return .failure(.forbidden(viewer, reason))
             }
-            return .success((viewer, token))
+            return .success((viewer, principal))
         }
     }
 
@@ -191,7 +212,8 @@ struct Dashboard: Sendable {
         }
     }
 
-    /// `POST /login` with a form's `token` (and `next`): verifies it as any request's and keeps it in the cookie.
+    /// `POST /login` with a form's `token` (and `next`): verifies it as any request's and starts a session for its
+    /// claims (the cookie holds the session, never the token).
     func login(_ request: Request) async -> Response {
         struct Form: Decodable {
             var token: String
@@ -202,13 +224,17 @@ struct Dashboard: Sendable {
             return html(.badRequest, Pages.login(reason: "Paste your token into the form.", next: "/"))
         }
         let token = form.token.trimmingCharacters(in: .whitespacesAndNewlines)
-        switch await viewer(token: token) {
+        switch await viewer(.bearer(token)) {
         case .failure(let refusal): return refused(refusal, path: Self.safeNext(form.next))
-        case .success:
+        case .success(let (viewer, principal)):
+            guard let expiry = await authority.expiry(of: token),
+                  let (session, lifetime) = try? await sessions.start(principal, expiry: expiry), lifetime > 0
+            else { return refused(.unauthenticated("The token expires now; request a new one."), path: Self.safeNext(form.next)) }
+            logger.info("logged in", metadata: ["subject": "\(LogSafe.text(viewer.subject))", "role": "\(viewer.role.rawValue)"])
             var response = Response(status: .seeOther, headers: [.location: Self.safeNext(form.next)])
-            // Valid: a verified JWS is base64url and dots only, all cookie-safe.
-            response.setCookie(Cookie(name: Self.cookieName, value: token, path: "/", secure: configuration.secureCookie, httpOnly: true,
-                                      sameSite: .strict))
+            // A JWS is base64url and dots only, all cookie-safe.
+            response.setCookie(Cookie(name: Self.cookieName, value: session, maxAge: Int(lifetime), path: "/", secure: configuration.secureCookie,
+                                      httpOnly: true, sameSite: .strict))
             return response
         }
     }
@@ -223,8 +249,11 @@ struct Dashboard: Sendable {
         html(.forbidden, Pages.refusal(title: "Not allowed", detail: "A login or logout must be sent from this dashboard's own pages.", viewer: nil))
     }
 
-    func logout() -> Response {
-        var response = Response(status: .seeOther, headers: [.location: "/login"])
+    /// Ends the session here and in the browser; says what it cannot end.
+    func logout(_ request: Request) async -> Response {
+        if let session = request.cookies[Self.cookieName]?.value { await sessions.end(session) }
+        var response = html(.ok, Pages.login(reason: "Logged out of this dashboard. The bearer token you logged in with stays valid until "
+                                                 + "it expires: discard it if anyone else may have seen it.", next: "/"))
         response.setCookie(Cookie(name: Self.cookieName, value: "", maxAge: 0, path: "/", secure: configuration.secureCookie,
                                   httpOnly: true, sameSite: .strict))
         return response
@@ -242,14 +271,14 @@ struct Dashboard: Sendable {
     /// the viewer's sites, from the table (the page drops those it shows), so nothing opened while the browser was
     /// disconnected or LISTEN was down is lost; then `ready`, then `critical` with each new one (read from the table,
     /// never from the notification), each with `id:` its signal id, and a comment every 15 s. While LISTEN is not in
-    /// place it sends `waiting` and ends (the browser connects again in 2 s). The token is checked again before each
-    /// event: an expired one ends the stream. The graceful shutdown ends every stream.
+    /// place it sends `waiting` and ends (the browser connects again in 2 s). The credential is checked again before
+    /// each event: an expired one, or a session logged out, ends the stream. The graceful shutdown ends every stream.
     func stream(_ request: Request) async -> Response {
-        let token: String
+        let credential: Credential
         let scope: SiteScope
         switch await viewer(request) {
         case .failure(let refusal): return refused(refusal, path: "/signals")
-        case .success(let (v, t)): (token, scope) = (t, v.scope)
+        case .success(let (v, c)): (credential, scope) = (c, v.scope)
         }
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
         guard feed.isListening else {
@@ -259,7 +288,7 @@ struct Dashboard: Sendable {
             return Response(status: .serviceUnavailable, headers: [.retryAfter: "10", .contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: "Too many live signal pages are open; reload in a while.\n")))
         }
-        let authority = authority, feed = feed, database = database
+        let dashboard = self, feed = feed, database = database
         let ticks = AsyncStream<AnnouncedSignal?>(bufferingPolicy: .bufferingNewest(64)) { continuation in
             let task = Task {
                 for await signal in signals { continuation.yield(signal) }
@@ -289,7 +318,7 @@ struct Dashboard: Sendable {
             try await writer.write(ByteBuffer(string: "event: ready\ndata: {}\n\n"))
             // Ended by the graceful shutdown (SIGTERM): the server waits for every response to end.
             for await tick in ticks.cancelOnGracefulShutdown() {
-                guard case .success(let principal) = await authority.verify(token), Self.roles.contains(principal.role) else { break }
+                guard case .success = await dashboard.viewer(credential) else { break }
                 guard let signal = tick else {
                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                     continue

@@ -13,9 +13,12 @@ public struct DashboardConfiguration: Sendable {
     public var databaseURL: String
     /// `REPORTER_ENROLMENT_TARGET`: the study's planned enrolment, drawn on the overview (unset: no target line).
     public var enrolmentTarget: Int?
-    /// `REPORTER_SERVE_SECURE_COOKIE`: mark the login cookie `Secure` (set it when browsers reach the dashboard over
-    /// TLS, e.g. behind a reverse proxy; a `Secure` cookie is never sent over plain HTTP).
+    /// `REPORTER_SERVE_SECURE_COOKIE`: mark the session cookie `Secure` (a `Secure` cookie is never sent over plain
+    /// HTTP). Default: on, unless the dashboard listens on loopback only (a browser on the same machine, plain HTTP).
     public var secureCookie = false
+    /// `REPORTER_SESSION_KEY` (or `_FILE`): the key that signs the dashboard's session cookies, at least 32 bytes and
+    /// not ingest's; unset: a random key per process (a restart logs everyone out).
+    public var sessionKey: String?
 
     public init(tokens: TokenSettings, databaseURL: String) {
         self.tokens = tokens
@@ -30,7 +33,9 @@ public struct DashboardConfiguration: Sendable {
         c.host = try env.string("REPORTER_SERVE_HOST", default: c.host)
         c.port = try env.integer("REPORTER_SERVE_PORT", default: c.port, in: 0...65_535)
         c.enrolmentTarget = try env.optionalInteger("REPORTER_ENROLMENT_TARGET", in: 1...1_000_000)
-        c.secureCookie = try env.choice("REPORTER_SERVE_SECURE_COOKIE", default: CookieSecurity.off) == .on
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(c.host)
+        c.secureCookie = try env.choice("REPORTER_SERVE_SECURE_COOKIE", default: loopback ? CookieSecurity.off : .on) == .on
+        c.sessionKey = try env.secret("REPORTER_SESSION_KEY")
         return c
     }
 }

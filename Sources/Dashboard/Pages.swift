@@ -103,8 +103,9 @@ enum Pages {
     static func login(reason: String?, next: String) -> String {
         layout(title: "Log in", viewer: nil, body: """
             <div class="login">\(reason.map { "<p role=\"alert\" class=\"critical\">\(e($0))</p>" } ?? "")
-            <p>Monitors, sponsors and auditors: paste the bearer token you use with ingest. It is kept in a cookie only this
-            site can read (HttpOnly, SameSite=Strict) until you log out or close the browser.</p>
+            <p>Monitors, sponsors and auditors: paste the bearer token you use with ingest. It is checked and not kept: this
+            dashboard gives your browser a session of its own (a cookie only this site can read, HttpOnly, SameSite=Strict)
+            that ends when you log out, or when the token expires (8 h at most).</p>
             <form method="post" action="/login"><input type="hidden" name="next" value="\(e(next))">
             <p><label for="token">Bearer token</label><br><textarea id="token" name="token" rows="5" required autocomplete="off"></textarea></p>
             <p><button type="submit">Log in</button></p></form></div>

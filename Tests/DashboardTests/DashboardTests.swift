@@ -72,8 +72,8 @@ struct DashboardTests {
             try await live.expectAccepted(protocolRules, sponsor)
             for event in [enrol("S01-0001"), phq9("S01-0001", -28, 18), phq9("S01-0001", -14, 12), phq9("S01-0001", -1, 7),
                           IngestHarness.event("adverse_event.reported", participant: "S01-0001", occurredAt: at(-10), data: [
-                              "term": .string("Headache \(Self.xss)"), "onset_at": .string(at(-11)), "grade": 1, "serious": false,
-                              "seriousness_criteria": [], "causality": "possible", "action_taken": "none", "outcome": "recovering"])] {
+                              "term": .string("Headache \(Self.xss)"), "onset_at": .string(at(-11)), "grade": 3, "serious": false,
+                              "seriousness_criteria": [], "causality": "possible", "action_taken": "none", "outcome": "recovering"])] {  // grade 3: an open signal at S01
                 try await live.expectAccepted(event, drS01)
             }
             for event in [enrol("S02-0001"), cssrsHighRisk("S02-0001", -2)] { try await live.expectAccepted(event, drS02) }
@@ -111,8 +111,46 @@ struct DashboardTests {
                 // A monitor of S02 only: S01's participant does not exist for them, nor do its signals.
                 #expect(try await get("/participants/S01-0001", scoped).0 == .notFound)
                 #expect(try await get("/participants/S02-0001", scoped).0 == .ok)
+                // Absent only means something where S01 has an open signal to show (the study-wide monitor sees it).
+                let (_, allSignals) = try await get("/signals", monitor)
+                try #require(allSignals.contains(">S01-0001</a>"), "S01 has an open signal: \(allSignals)")
                 let (_, scopedSignals) = try await get("/signals", scoped)
                 #expect(scopedSignals.contains("S02-0001") && !scopedSignals.contains("S01-0001"))
+                // Every page keeps to the scope: S01 is on the study-wide monitor's pages, on none of the S02 monitor's.
+                for path in ["/", "/sites", "/accountability"] {
+                    let (everything, mine) = (try await get(path, monitor).1, try await get(path, scoped).1)
+                    #expect(everything.contains("S01") && !mine.contains("S01"), "\(path): \(mine)")
+                }
+
+                // The login form's session: the dashboard's own, never the bearer token, with the cookie's flags.
+                func login(_ token: String, next: String) async throws -> (HTTPResponse.Status, location: String?, cookie: String?) {
+                    let r = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                     body: ByteBuffer(string: "token=\(token)&next=\(next.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"))
+                    return (r.status, r.headers[.location], r.headers[.setCookie])
+                }
+                let (loggedIn, location, setCookie) = try await login(monitor, next: "/sites")
+                let cookie = try #require(setCookie, "a session cookie")
+                #expect(loggedIn == .seeOther && location == "/sites")
+                #expect(cookie.hasPrefix("reporter_session=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict")
+                    && cookie.contains("Path=/") && cookie.contains("Max-Age=") && !cookie.contains("Secure"), "loopback: not Secure: \(cookie)")
+                let session = String(cookie.dropFirst("reporter_session=".count).prefix { $0 != ";" })
+                #expect(session != monitor && !cookie.contains(monitor), "the bearer token never reaches the cookie")
+                if case .success = await h.authority.verify(session) { Issue.record("the session must not pass as an ingest token") }
+                func withSession(_ path: String, authorization: String? = nil) async throws -> HTTPResponse.Status {
+                    var headers: HTTPFields = [.cookie: "reporter_session=\(session)"]
+                    if let authorization { headers[.authorization] = authorization }
+                    return try await client.execute(uri: path, method: .get, headers: headers).status
+                }
+                #expect(try await withSession("/sites") == .ok)
+                #expect(try await withSession("/sites", authorization: "Basic cHJveHk6cHJveHk=") == .ok, "another kind of header: the cookie")
+                for next in ["//evil.example/x", "https://evil.example/", "/\\evil.example"] {
+                    #expect(try await login(monitor, next: next).location == "/", "\(next)")
+                }
+                // Logging out ends the session here too: the old cookie no longer reads anything.
+                let out = try await client.execute(uri: "/logout", method: .post, headers: [.cookie: "reporter_session=\(session)"])
+                #expect(out.status == .ok && out.headers[.setCookie]?.contains("Max-Age=0") == true)
+                #expect(String(buffer: out.body).contains("stays valid until it expires"))
+                #expect(try await withSession("/sites") == .unauthorized)
                 #expect(try await get("/participants/%3Cscript%3E", monitor).0 == .notFound)
 
                 let critical = cssrsHighRisk("S01-0001", 0)
