@@ -182,6 +182,10 @@ struct DashboardTests {
                 #expect(seen["posted"]?.numberValue == 202)
                 #expect(seen["live_row"]?.stringValue?.contains("S01-0001") == true && seen["marker"]?.stringValue == "not reloaded", "\(seen)")
                 #expect(seen["live_row"]?.stringValue?.contains("C-SSRS screen: high risk") == true, "\(seen)")
+                let liveCells = seen["live_cells"]
+                #expect(liveCells?["occurred"]?.stringValue == critical["occurred_at"]?.stringValue.map { String($0.prefix(16)) + "Z" }
+                            && liveCells?["shown"] == liveCells?["occurred"], "the trigger's time: \(liveCells ?? .null)")
+                #expect(liveCells?["age"]?.stringValue?.hasSuffix(" h") == true, "a counted age: \(liveCells ?? .null)")
                 #expect(seen["scoped_live"]?.numberValue == 0, "a monitor of S02 sees no S01 signal on the stream")
                 #expect(seen["attempted"] == .array([]) && seen["errors"] == .array([]), "\(seen)")
             }

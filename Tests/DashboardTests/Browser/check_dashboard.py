@@ -79,9 +79,13 @@ with sync_playwright() as p:
     posted = urllib.request.urlopen(request).status
     started = time.time()
     live_row = None
+    live_cells = None
     try:
         page.wait_for_selector("#signals tbody tr.live", timeout=45000)
         live_row = page.inner_text("#signals tbody tr.live")
+        # The trigger's time and a counted age, not the announcement's "new".
+        live_cells = page.evaluate("""(() => {var r = document.querySelector('#signals tbody tr.live');
+            return {occurred: r.getAttribute('data-occurred'), shown: r.cells[4].textContent, age: r.cells[5].textContent};})()""")
     except Exception as e:  # noqa: BLE001 - reported in the output, the test fails on it
         errors.append("no live row: " + str(e))
     seconds = round(time.time() - started, 1)
@@ -92,5 +96,5 @@ with sync_playwright() as p:
     browser.close()
 
 print(json.dumps({"first": first, "pages": pages, "scoped_first": scoped_first, "scoped_participant": scoped_participant,
-                  "posted": posted, "live_row": live_row, "seconds": seconds, "marker": marker, "scoped_live": scoped_live,
+                  "posted": posted, "live_row": live_row, "live_cells": live_cells, "seconds": seconds, "marker": marker, "scoped_live": scoped_live,
                   "attempted": attempted, "errors": errors}))
