@@ -1,28 +1,12 @@
+import TrialDomain
+
 /// XML text with escaping, indentation and nothing else: enough for the documents the exports write, and
 /// deterministic (attributes in the order given).
 struct XMLText {
     private(set) var text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     private var depth = 0
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "\n": out += "&#10;"
-            case "\r": out += "&#13;"
-            case "\t": out += "&#9;"
-            default:
-                // XML 1.0 forbids other control characters; they cannot occur in validated events, but never write one.
-                if c.value < 0x20 { out += "?" } else { out.unicodeScalars.append(c) }
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { MarkupText.escape(s) }
 
     private func attributes(_ a: [(String, String?)]) -> String {
         a.compactMap { name, value in value.map { " \(name)=\"\(Self.escape($0))\"" } }.joined()

@@ -46,12 +46,12 @@ public final class DatabaseLanes: Sendable {
         lanes = (0..<Self.lanes).map { Lane(label: "ingest.\(role.rawValue).\($0)") }
     }
 
-    struct LookupFailure: Error {
-        var reason: String
+    public struct LookupFailure: Error {
+        public var reason: String
     }
 
     /// Runs `work` on a lane's connection; a failure when PostgreSQL could not be asked in time.
-    func read<T: Sendable>(_ work: @escaping @Sendable (PostgresConnection) throws -> T) async -> Result<T, LookupFailure> {
+    public func read<T: Sendable>(_ work: @escaping @Sendable (PostgresConnection) throws -> T) async -> Result<T, LookupFailure> {
         let lane = lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count]
         let deadline = DispatchTime.now() + .milliseconds(timeoutMilliseconds)
         let result: Result<T, LookupFailure> = await withCheckedContinuation { done in

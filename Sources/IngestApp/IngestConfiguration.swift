@@ -55,16 +55,7 @@ public struct IngestConfiguration: Sendable {
 
     public static func fromEnvironment(_ environment: [String: String]) throws -> IngestConfiguration {
         let env = EnvironmentReader(environment)
-        let tokens = TokenSettings(hmacSecret: try env.secret("INGEST_JWT_SECRET"),
-                                   es256PublicKeyPEM: try env.secret("INGEST_JWT_ES256_PUBLIC_KEY"),
-                                   issuer: try env.optionalString("INGEST_JWT_ISSUER"),
-                                   audience: try env.optionalString("INGEST_JWT_AUDIENCE"))
-        guard tokens.hmacSecret != nil || tokens.es256PublicKeyPEM != nil else {
-            throw EnvironmentReader.Failure(
-                variable: "INGEST_JWT_SECRET", reason: "is not set, nor INGEST_JWT_ES256_PUBLIC_KEY: set a random secret of at least "
-                    + "32 bytes (the dev stack writes one to .stack/env) or an ES256 public key (PEM), directly or via *_FILE")
-        }
-        var c = IngestConfiguration(tokens: tokens)
+        var c = IngestConfiguration(tokens: try tokenSettings(env))
         c.host = try env.string("INGEST_HOST", default: c.host)
         c.port = try env.integer("INGEST_PORT", default: c.port, in: 0...65_535)
         c.bootstrapServers = try env.string("KAFKA_BOOTSTRAP_SERVERS", default: c.bootstrapServers)
@@ -84,6 +75,21 @@ public struct IngestConfiguration: Sendable {
         c.logLevel = try env.choice("LOG_LEVEL", default: c.logLevel)
         c.logFormat = try env.choice("LOG_FORMAT", default: c.logFormat)
         return c
+    }
+
+    /// The bearer-token keys and expectations (`INGEST_JWT_*`): one configuration for every service that verifies the
+    /// study's tokens (ingest, `reporter serve`).
+    public static func tokenSettings(_ env: EnvironmentReader) throws -> TokenSettings {
+        let tokens = TokenSettings(hmacSecret: try env.secret("INGEST_JWT_SECRET"),
+                                   es256PublicKeyPEM: try env.secret("INGEST_JWT_ES256_PUBLIC_KEY"),
+                                   issuer: try env.optionalString("INGEST_JWT_ISSUER"),
+                                   audience: try env.optionalString("INGEST_JWT_AUDIENCE"))
+        guard tokens.hmacSecret != nil || tokens.es256PublicKeyPEM != nil else {
+            throw EnvironmentReader.Failure(
+                variable: "INGEST_JWT_SECRET", reason: "is not set, nor INGEST_JWT_ES256_PUBLIC_KEY: set a random secret of at least "
+                    + "32 bytes (the dev stack writes one to .stack/env) or an ES256 public key (PEM), directly or via *_FILE")
+        }
+        return tokens
     }
 
     public var producerConfiguration: KafkaProducerConfiguration {

@@ -232,14 +232,7 @@ public struct DSMBReport: Sendable, Equatable {
 
     // MARK: Rendering
 
-    static func number(_ v: Double, _ digits: Int = 2) -> String {
-        var scale = 1.0
-        for _ in 0..<digits { scale *= 10 }
-        let r = (v * scale).rounded() / scale
-        var text = String(r)
-        if text.hasSuffix(".0") { text.removeLast(2) }
-        return text
-    }
+    static func number(_ v: Double, _ digits: Int = 2) -> String { HTMLText.number(v, digits) }
 
     static func change(_ c: Change?) -> String {
         guard let c else { return "-" }
@@ -356,40 +349,27 @@ public struct DSMBReport: Sendable, Equatable {
         return out
     }
 
-    static func escape(_ s: String) -> String {
-        replacing(s, ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;"])
-    }
+    static func escape(_ s: String) -> String { HTMLText.escape(s) }
 
-    static let palette = ["#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50", "#16a085", "#7f8c8d"]
+    static let palette = SVGLinePlot.palette
 
     /// Mean totals by week since the first dose, one line per arm, as inline SVG.
     func trajectorySVG(_ instrument: String, title: String) -> String {
         let points = trajectories.filter { $0.instrument == instrument }
         guard !points.isEmpty else { return "<p>No \(Self.escape(title)) scores after the first dose.</p>" }
-        let (w, h, pad, legend) = (680.0, 260.0, 40.0, 130.0)
         let maxWeek = Double(max(1, points.map(\.week).max()!))
         let maxScore = max(1, points.map(\.mean).max()!) * 1.1
-        func x(_ week: Int) -> Double { pad + Double(week) / maxWeek * (w - 2 * pad - legend) }
-        func y(_ v: Double) -> Double { h - pad - v / maxScore * (h - 2 * pad) }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" class=\"trajectory\" data-instrument=\"\(instrument)\" "
-            + "width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\"><title>\(Self.escape(title)) by arm</title>"
-        svg += "<line x1=\"\(pad)\" y1=\"\(h - pad)\" x2=\"\(w - pad - legend)\" y2=\"\(h - pad)\" stroke=\"#333\"/>"
-        // Axis labels: 0 and the top of the scale, week 0 and the last week.
-        svg += "<text x=\"\(pad - 4)\" y=\"\(h - pad)\" text-anchor=\"end\" font-size=\"11\">0</text>"
-        svg += "<text x=\"\(pad - 4)\" y=\"\(pad + 4)\" text-anchor=\"end\" font-size=\"11\">\(Self.number(maxScore, 0))</text>"
-        svg += "<text x=\"\(pad)\" y=\"\(h - pad + 14)\" text-anchor=\"middle\" font-size=\"11\">0</text>"
-        svg += "<text x=\"\(x(Int(maxWeek)))\" y=\"\(h - pad + 14)\" text-anchor=\"middle\" font-size=\"11\">\(Int(maxWeek))</text>"
-        svg += "<line x1=\"\(pad)\" y1=\"\(pad)\" x2=\"\(pad)\" y2=\"\(h - pad)\" stroke=\"#333\"/>"
-        svg += "<text x=\"\((w - legend) / 2)\" y=\"\(h - 8)\" text-anchor=\"middle\" font-size=\"12\">weeks since first dose (0: baseline)</text>"
-        for (i, arm) in arms.enumerated() {
-            let line = points.filter { $0.arm == arm.arm }.sorted { $0.week < $1.week }
-            guard !line.isEmpty else { continue }
-            let color = Self.palette[i % Self.palette.count]
-            svg += "<polyline class=\"arm-line\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\""
-                + line.map { "\(Self.number(x($0.week))),\(Self.number(y($0.mean)))" }.joined(separator: " ") + "\"/>"
-            svg += "<text x=\"\(w - legend)\" y=\"\(pad + 14 * Double(i))\" font-size=\"12\" fill=\"\(color)\">\(Self.escape(arm.arm))</text>"
+        let lines = arms.map { arm in
+            SVGLinePlot.Series(name: arm.arm, points: points.filter { $0.arm == arm.arm }.sorted { $0.week < $1.week }
+                .map { (x: Double($0.week), y: $0.mean) }, cssClass: "arm-line")
         }
-        return svg + "</svg>"
+        var plot = SVGLinePlot(cssClass: "trajectory", title: "\(title) by arm",
+                               description: lines.filter { !$0.points.isEmpty }.map { line in
+                                   "\(line.name): " + line.points.map { "week \(Int($0.x)) \(Self.number($0.y, 1))" }.joined(separator: ", ")
+                               }.joined(separator: "; "),
+                               xLabel: "weeks since first dose (0: baseline)", xRange: 0...maxWeek, yRange: 0...maxScore, series: lines)
+        plot.attributes = "data-instrument=\"\(Self.escape(instrument))\""
+        return plot.svg
     }
 
     /// Share of participants with any adverse event, per arm, as inline SVG bars.

@@ -21,6 +21,10 @@ public struct SignalsReport: Sendable, Equatable {
 
     public var signals: [Signal]
 
+    public init(signals: [Signal]) {
+        self.signals = signals
+    }
+
     /// Open signals (and acknowledged ones too with `includeAcknowledged`), critical first, oldest first.
     public static func load(_ db: PostgresConnection, site: String? = nil, includeAcknowledged: Bool = false) throws -> SignalsReport {
         let rows = try db.query("""
@@ -56,7 +60,8 @@ public struct SignalsReport: Sendable, Equatable {
                   }).render()
     }
 
-    static func age(_ hours: Double) -> String {
+    /// An age for people: hours under two days, else whole days.
+    public static func age(_ hours: Double) -> String {
         hours >= 48 ? "\(Int(hours / 24)) d" : "\(hours) h"
     }
 }
@@ -71,20 +76,40 @@ public struct AnnouncedSignal: Sendable, Equatable {
     public var siteID: String
     public var participantID: String?
     public var details: String
+    /// When what triggered it happened (not when it was announced: a projector catching up announces old signals).
+    public var occurredAt: Timestamp
+    /// Its deadline (an SAE's 24 h report, a loss's notification), nil when it has none.
+    public var deadline: Timestamp?
 
-    /// The critical signal a notification names, or nil when the payload names none that exists (a forgery, or garbage).
+    static let columns: PostgresQuery = "signal_id, rule, site_id, participant_id, details, trigger_occurred_at, deadline"
+    typealias Row = (String, String, String?, String?, String, Timestamp, Timestamp?)
+
+    /// A signal about the study's own events has no site: not one that is announced.
+    static func announced(_ r: Row) -> AnnouncedSignal? {
+        r.2.map { AnnouncedSignal(signalID: r.0, rule: r.1, siteID: $0, participantID: r.3, details: r.4, occurredAt: r.5, deadline: r.6) }
+    }
+
+    /// The open critical signal a notification names, or nil when the payload names none (a forgery, garbage, or a
+    /// signal already closed).
     public static func lookUp(notification payload: String, _ db: PostgresConnection) throws -> AnnouncedSignal? {
         guard payload.utf8.count <= 8_000, let json = try? JSONParser(maxDepth: 4).parse(payload),
               let signalID = json["signal_id"]?.stringValue, signalID.utf8.count <= 200
         else { return nil }
-        let rows = try db.query("""
-            SELECT signal_id, rule, site_id, participant_id, details FROM monitoring.safety_signals
-            WHERE signal_id = \(signalID) AND severity = 'critical'
-            """)
-        guard let row = rows.first else { return nil }
-        // A signal about the study's own events has no site: not one that is announced.
-        let (id, rule, site, participant, details) = try row.decode((String, String, String?, String?, String).self)
-        guard let site else { return nil }
-        return AnnouncedSignal(signalID: id, rule: rule, siteID: site, participantID: participant, details: details)
+        return try db.query("""
+            SELECT \(fragment: columns) FROM monitoring.safety_signals
+            WHERE signal_id = \(signalID) AND severity = 'critical' AND status = 'open'
+            """).decode(Row.self).first.flatMap(announced)
+    }
+
+    /// The open critical signals of `sites` (nil: every site), oldest first, at most `limit`: what a watcher that may
+    /// have missed announcements (it was disconnected, or LISTEN was down) catches up with.
+    public static func open(_ db: PostgresConnection, sites: Set<String>?, limit: Int = 500) throws -> [AnnouncedSignal] {
+        let scope = sites.map { $0.sorted().joined(separator: "\u{1F}") }
+        return try db.query("""
+            SELECT \(fragment: columns) FROM monitoring.safety_signals
+            WHERE severity = 'critical' AND status = 'open'
+              AND (\(scope)::text IS NULL OR site_id = ANY(string_to_array(\(scope), chr(31))))
+            ORDER BY trigger_occurred_at, signal_id LIMIT \(limit)
+            """).decode(Row.self).compactMap(announced)
     }
 }

@@ -35,6 +35,11 @@ public struct StatusReport: Sendable, Equatable {
     public var sites: [Site]
     public var participants: [Participant]
 
+    public init(sites: [Site], participants: [Participant]) {
+        self.sites = sites
+        self.participants = participants
+    }
+
     /// Reads the report from the `monitoring` schema (times in UTC).
     public static func load(_ db: PostgresConnection, site: String? = nil) throws -> StatusReport {
         let participants = try db.query("""

@@ -167,6 +167,13 @@ public struct TokenAuthority: Sendable {
                                   authTime: claims.auth_time.flatMap { $0 >= 0 && $0 < 1e11 ? Int64($0.rounded(.down)) : nil }))
     }
 
+    /// When a token whose signature is good expires (its `exp`); nil for one whose signature is not.
+    public func expiry(of token: String) async -> Date? {
+        if let known = verified.claims(of: token) { return known.exp.value }
+        guard case .success(let claims) = await verifySignature(token) else { return nil }
+        return claims.exp.value
+    }
+
     /// The token's claims once its header names an accepted algorithm and its signature is good.
     private func verifySignature(_ token: String) async -> Result<TrialClaims, AuthenticationFailure> {
         guard let alg = Self.headerAlgorithm(token) else {

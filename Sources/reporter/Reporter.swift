@@ -14,7 +14,7 @@ struct Reporter: AsyncParsableCommand {
         commandName: "reporter",
         abstract: "Answers monitors and auditors from the PostgreSQL read models.",
         subcommands: [Status.self, Signals.self, Safety.self, Queries.self, Signatures.self, Randomization.self, DSMB.self, Participant.self,
-                      Watch.self, Audit.self, Export.self],
+                      Watch.self, Serve.self, Audit.self, Export.self],
         defaultSubcommand: Status.self)
 }
 

@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import ServiceRuntime
 
-// `reporter watch` runs until SIGTERM or SIGINT: held from the first instruction so its service group takes them (see
+// `reporter watch` and `reporter serve` run until SIGTERM or SIGINT: held from the first instruction so its service group takes them (see
 // StopSignals); the one-shot subcommands stay interruptible the default way.
-if CommandLine.arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) == "watch" {
+if ["watch", "serve"].contains(CommandLine.arguments.dropFirst().first(where: { !$0.hasPrefix("-") })) {
     StopSignals.hold()
 }
 // Logs go to standard error (standard output is the report), at LOG_LEVEL, as text or JSON lines (LOG_FORMAT).

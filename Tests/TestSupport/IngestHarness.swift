@@ -10,7 +10,7 @@ import TrialDomain
 /// ingest's HTTP application in-process (Hummingbird's test client), producing to a topic of its own on the stack's
 /// broker (or another), with a fresh database for a projector to fill.
 public struct IngestHarness: Sendable {
-    static let secret = String(repeating: "k", count: 40)
+    public static let secret = String(repeating: "k", count: 40)
 
     public var topic: String
     public var databaseURL: String

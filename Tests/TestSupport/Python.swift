@@ -30,6 +30,16 @@ public enum Python {
     }
 }
 
+extension Python {
+    /// `run` on a thread of its own, for async tests: a browser or validator that takes seconds under load must not hold
+    /// one of Swift's few cooperative threads (in-process servers of other tests answer on them).
+    public static func runOffPool(_ arguments: [String]) async throws -> (status: Int32, output: Data, errors: String) {
+        try await withCheckedThrowingContinuation { done in
+            Thread.detachNewThread { done.resume(with: Result { try run(arguments) }) }
+        }
+    }
+}
+
 /// Standard error as read on another thread; read back only after that thread is done (`DispatchGroup.wait`).
 private final class ErrorText: @unchecked Sendable {
     var data = Data()
