@@ -116,28 +116,46 @@ public struct AuditVerification: Sendable {
     }
 
     /// Recomputes what each signature signed: the SHA-256 of every signed event's envelope as archived (here, not by
-    /// PostgreSQL), that it is the signature's participant's (its site's, without one), and each casebook's chain link.
+    /// PostgreSQL), that it is the signature's participant's (its site's, without one), and each casebook's digest over
+    /// the participant's events in log order (`CasebookDigest`; a sign-off from before it, its chain link). A signed
+    /// allocation record is not compared (the signature is refused, and nothing says whether its hash matched).
     static func verifySignatures(_ signatures: [RecordedEvent], _ db: PostgresConnection) throws -> [String] {
         guard !signatures.isEmpty else { return [] }
         var ids: [String] = []
         var seqs: [Int64] = []
+        var casebookParticipants: Set<String> = []
         for s in signatures {
             guard case .signatureApplied(let sig) = s.payload else { continue }
             switch sig.signed {
             case .events(let events): ids += events.map(\.eventID)
-            case .casebook(let book): seqs.append(Int64(book.chainSeq))
+            case .casebook(let book):
+                if book.isDigestBound, let participant = s.participantID { casebookParticipants.insert(participant) }
+                else if let seq = book.chainSeq { seqs.append(Int64(seq)) }
             }
         }
-        var envelopes: [String: (participant: String?, site: String?, sha256: String)] = [:]
-        for (id, participant, site, envelope) in try db.query("""
-            SELECT event_id::text, participant_id, site_id, envelope FROM audit.events WHERE event_id = ANY(\(array: ids)::uuid[])
-            """).decode((String, String?, String?, String).self) {
-            envelopes[id] = (participant, site, EnvelopeDigest.hex(Array(envelope.utf8)))
+        var envelopes: [String: (participant: String?, site: String?, sha256: String, allocation: Bool)] = [:]
+        for (id, participant, site, type, changedType, envelope) in try db.query("""
+            SELECT event_id::text, participant_id, site_id, type,
+                   CASE type WHEN 'event.corrected' THEN data ->> 'corrected_type' WHEN 'event.voided' THEN data ->> 'voided_type' END,
+                   envelope
+            FROM audit.events WHERE event_id = ANY(\(array: ids)::uuid[])
+            """).decode((String, String?, String?, String, String?, String).self) {
+            let allocation = [type, changedType].contains { $0.flatMap(EventType.init(rawValue:))?.holdsAllocation ?? false }
+            envelopes[id] = (participant, site, EnvelopeDigest.hex(Array(envelope.utf8)), allocation)
         }
         var links: [Int64: String] = [:]
         for (seq, link) in try db.query("""
             SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.events WHERE chain_seq = ANY(\(array: seqs)::bigint[])
             """).decode((Int64, String).self) { links[seq] = link }
+        // Each casebook participant's events in log order, with their envelopes' digests computed here.
+        var casebooks: [String: [(eventID: String, sha256: String)]] = [:]
+        for (participant, id, envelope) in try db.query("""
+            SELECT participant_id, event_id::text, envelope FROM audit.events
+            WHERE participant_id = ANY(\(array: casebookParticipants.sorted())::text[]) AND type <> 'signature.applied'
+            ORDER BY participant_id, kafka_partition, kafka_offset
+            """).decode((String, String, String).self) {
+            casebooks[participant, default: []].append((id, EnvelopeDigest.hex(Array(envelope.utf8))))
+        }
         var mismatches: [String] = []
         for s in signatures {
             guard case .signatureApplied(let sig) = s.payload else { continue }
@@ -149,17 +167,27 @@ public struct AuditVerification: Sendable {
                         mismatches.append("\(what): signed event \(item.eventID) is not an archived event of \(s.participantID ?? s.siteID ?? "-")")
                         continue
                     }
-                    if archived.sha256 != item.envelopeSHA256 {
+                    if !archived.allocation, archived.sha256 != item.envelopeSHA256 {
                         mismatches.append("\(what): event \(item.eventID) hashes to \(archived.sha256), the signature names \(item.envelopeSHA256)")
                     }
                 }
             case .casebook(let book):
-                if let link = links[Int64(book.chainSeq)] {
+                if let last = book.lastEventID, let signed = book.eventsSHA256 {
+                    let events = casebooks[s.participantID ?? ""] ?? []
+                    guard let end = events.firstIndex(where: { $0.eventID == last }) else {
+                        mismatches.append("\(what): the casebook's last event \(last) is not an archived event of \(s.participantID ?? "-")")
+                        continue
+                    }
+                    let digest = CasebookDigest.hex(envelopeDigests: events[...end].map { $0.sha256 })
+                    if digest != signed {
+                        mismatches.append("\(what): the casebook through \(last) (\(end + 1) events) digests to \(digest), the signature names \(signed)")
+                    }
+                } else if let seq = book.chainSeq, let link = links[Int64(seq)] {
                     if link != book.chainHash {
-                        mismatches.append("\(what): chain_seq \(book.chainSeq) has link \(link), the casebook signature names \(book.chainHash)")
+                        mismatches.append("\(what): chain_seq \(seq) has link \(link), the casebook signature names \(book.chainHash ?? "-")")
                     }
                 } else {
-                    mismatches.append("\(what): the archive has no chain_seq \(book.chainSeq)")
+                    mismatches.append("\(what): the archive has no chain_seq \(book.chainSeq.map(String.init) ?? "-")")
                 }
             }
         }

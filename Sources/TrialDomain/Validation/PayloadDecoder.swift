@@ -45,7 +45,7 @@ enum PayloadDecoder {
         case .queryAnswered: queryAnswered(&r).map(EventPayload.queryAnswered)
         case .queryClosed: queryClosed(&r).map(EventPayload.queryClosed)
         case .queryReopened: queryReopened(&r).map(EventPayload.queryReopened)
-        case .signatureApplied: signature(&r).map(EventPayload.signatureApplied)
+        case .signatureApplied: signature(&r, c).map(EventPayload.signatureApplied)
         case .randomizationScheduleLoaded: scheduleLoaded(&r).map(EventPayload.randomizationScheduleLoaded)
         case .participantRandomizationRequested: randomizationRequested(&r).map(EventPayload.randomizationRequested)
         case .unblindingRequested: unblindingRequested(&r).map(EventPayload.unblindingRequested)

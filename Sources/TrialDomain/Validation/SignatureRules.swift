@@ -1,0 +1,66 @@
+/// What a signature may sign and mean (issue 15), beyond who may submit one (`Authorization`). Ingest applies these to
+/// a submission (422 naming the field); the read models apply the same rules to what the log already holds
+/// (`monitoring.signatures` status `refused`, migration 0028), so a signature that slipped past ingest never stands.
+public enum SignatureRules {
+    /// What ingest or the archive knows of one signed event.
+    public struct Target: Sendable, Hashable {
+        public var type: EventType
+        /// For a correction or void, the type of the event it changes.
+        public var changedType: EventType?
+        public var recordedBy: String
+
+        public init(type: EventType, changedType: EventType?, recordedBy: String) {
+            self.type = type
+            self.changedType = changedType
+            self.recordedBy = recordedBy
+        }
+
+        /// The record holds or reveals a treatment allocation (itself, or as a correction or void of such a record).
+        public var holdsAllocation: Bool { type.holdsAllocation || (changedType?.holdsAllocation ?? false) }
+        /// The record is an adverse event's (itself, or a correction of one): what a causality signature covers.
+        var isAdverseEventRecord: Bool { [type, changedType].contains { $0 == .adverseEventReported || $0 == .adverseEventUpdated } }
+    }
+
+    /// Why signing `target` is refused whatever its hash, or nil. A signature's validity must not tell a blinded signer
+    /// whether a guessed SHA-256 of an allocation record was right, so such a record is never signed (no signer role sees
+    /// arms) and its hash is never compared.
+    public static func allocationRefusal(_ target: Target) -> String? {
+        guard target.holdsAllocation else { return nil }
+        return "\(target.type.rawValue) records hold or reveal a treatment allocation and are never signed "
+            + "(a signature's validity would tell whether a guessed hash, and so the arm, was right)"
+    }
+
+    /// Why `signature` by `signer` (acting as `role`) may not mean what it says over `target` (its `index` in the list),
+    /// as (field under `/data`, reason), or nil. DOMAIN: the two witnesses of a destruction (DEA Form 41); the
+    /// investigator answers for an adverse event's causality (ICH E6(R3)).
+    public static func meaningRefusal(_ signature: SignatureApplied, signer: String, role: Role,
+                                      target: Target, index: Int) -> (field: String, reason: String)? {
+        switch signature.meaning {
+        case .witness where target.type != .drugDestroyed:
+            return ("events/\(index)/event_id", "a witness signs a drug destruction (drug.destroyed) only, not \(target.type.rawValue)")
+        case .witness where target.recordedBy == signer:
+            return ("meaning", "the person who recorded the destruction cannot witness it; two other people witness it")
+        case .responsibility where target.isAdverseEventRecord && role != .investigator:
+            return ("meaning", "only the investigator signs responsibility for an adverse event's causality; "
+                        + "role '\(role.rawValue)' may sign it as review")
+        default: return nil
+        }
+    }
+
+    /// The meanings a casebook sign-off may have: the investigator approves it, or takes responsibility for it.
+    public static let casebookMeanings: Set<SignatureMeaning> = [.approval, .responsibility]
+
+    /// Why a casebook sign-off with `meaning` is refused, or nil.
+    public static func casebookMeaningRefusal(_ meaning: SignatureMeaning) -> String? {
+        casebookMeanings.contains(meaning) ? nil
+            : "a casebook sign-off means approval or responsibility (the investigator's), not \(meaning.rawValue)"
+    }
+}
+
+extension EventType {
+    /// Records whose data holds or reveals a participant's arm (the allocation, the sealed schedule, an unblinding).
+    public var holdsAllocation: Bool {
+        self == .participantRandomized || self == .randomizationScheduleLoaded || self == .unblindingPerformed
+            || self == .unblindingRequested
+    }
+}
