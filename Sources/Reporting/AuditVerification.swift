@@ -118,7 +118,8 @@ public struct AuditVerification: Sendable {
     /// Recomputes what each signature signed: the SHA-256 of every signed event's envelope as archived (here, not by
     /// PostgreSQL), that it is the signature's participant's (its site's, without one), and each casebook's digest over
     /// the participant's events in log order (`CasebookDigest`; a sign-off from before it, its chain link). A signed
-    /// allocation record is not compared (the signature is refused, and nothing says whether its hash matched).
+    /// record its signer may not sign (`SignatureRules.allocationRefusal`) is not compared: the signature is refused, and
+    /// nothing says whether its hash matched.
     static func verifySignatures(_ signatures: [RecordedEvent], _ db: PostgresConnection) throws -> [String] {
         guard !signatures.isEmpty else { return [] }
         var ids: [String] = []
@@ -133,15 +134,17 @@ public struct AuditVerification: Sendable {
                 else if let seq = book.chainSeq { seqs.append(Int64(seq)) }
             }
         }
-        var envelopes: [String: (participant: String?, site: String?, sha256: String, allocation: Bool)] = [:]
-        for (id, participant, site, type, changedType, envelope) in try db.query("""
+        var envelopes: [String: (participant: String?, site: String?, sha256: String, target: SignatureRules.Target?)] = [:]
+        for (id, participant, site, type, changedType, recorder, envelope) in try db.query("""
             SELECT event_id::text, participant_id, site_id, type,
                    CASE type WHEN 'event.corrected' THEN data ->> 'corrected_type' WHEN 'event.voided' THEN data ->> 'voided_type' END,
-                   envelope
+                   recorded_by, envelope
             FROM audit.events WHERE event_id = ANY(\(array: ids)::uuid[])
-            """).decode((String, String?, String?, String, String?, String).self) {
-            let allocation = [type, changedType].contains { $0.flatMap(EventType.init(rawValue:))?.holdsAllocation ?? false }
-            envelopes[id] = (participant, site, EnvelopeDigest.hex(Array(envelope.utf8)), allocation)
+            """).decode((String, String?, String?, String, String?, String, String).self) {
+            let target = EventType(rawValue: type).map {
+                SignatureRules.Target(type: $0, changedType: changedType.flatMap(EventType.init(rawValue:)), recordedBy: recorder)
+            }
+            envelopes[id] = (participant, site, EnvelopeDigest.hex(Array(envelope.utf8)), target)
         }
         var links: [Int64: String] = [:]
         for (seq, link) in try db.query("""
@@ -167,7 +170,11 @@ public struct AuditVerification: Sendable {
                         mismatches.append("\(what): signed event \(item.eventID) is not an archived event of \(s.participantID ?? s.siteID ?? "-")")
                         continue
                     }
-                    if !archived.allocation, archived.sha256 != item.envelopeSHA256 {
+                    // A signature from before migration 0028 names no role: only the allocation rule applies to it.
+                    let refused = archived.target.map { target in
+                        s.authentication.map { SignatureRules.allocationRefusal(target, role: $0.role) != nil } ?? target.holdsAllocation
+                    } ?? false
+                    if !refused, archived.sha256 != item.envelopeSHA256 {
                         mismatches.append("\(what): event \(item.eventID) hashes to \(archived.sha256), the signature names \(item.envelopeSHA256)")
                     }
                 }

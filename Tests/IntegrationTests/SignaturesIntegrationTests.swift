@@ -169,7 +169,15 @@ struct SignaturesIntegrationTests {
                     oracleAnswers.append("\(a.json["errors"] ?? .null)")
                 }
             }
-            #expect(oracleAnswers[0] == oracleAnswers[1] && oracleAnswers[2] == oracleAnswers[3], "\(oracleAnswers)")
+            // Nor for a monitor over a record of the product (the arm where the placebo is active), which the site may sign.
+            for guess in [hashes[destroyed]!, String(hashes[destroyed]!.reversed())] {
+                let a = try await post(Self.signature(nil, meaning: "review", name: "Mo Nitor", events: [(destroyed, guess)]), monitor)
+                #expect(a.status == .unprocessableContent && a.pointers == ["/data/events/0/event_id"] && a.body.contains("the product"),
+                        "\(a.body)")
+                oracleAnswers.append("\(a.json["errors"] ?? .null)")
+            }
+            #expect(oracleAnswers[0] == oracleAnswers[1] && oracleAnswers[2] == oracleAnswers[3] && oracleAnswers[4] == oracleAnswers[5],
+                    "\(oracleAnswers)")
             // What authenticated the signer is the server's to record, never the request's.
             var claimed = Self.signature("S01-0007", meaning: "review", name: "Dr. Ana Ruiz", events: [(late, hashes[late]!)]).objectValue!
             claimed["authentication"] = ["auth_time": "2026-01-01T00:00:00Z", "role": "investigator"]

@@ -98,9 +98,12 @@ struct SignatureTests {
         for type in EventType.allCases {
             let target = SignatureRules.Target(type: type, changedType: nil, recordedBy: "x")
             let arm = [.participantRandomized, .randomizationScheduleLoaded, .unblindingPerformed, .unblindingRequested].contains(type)
-            #expect((SignatureRules.allocationRefusal(target) != nil) == arm, "\(type)")
+            #expect((SignatureRules.allocationRefusal(target, role: .investigator) != nil) == arm, "\(type)")
+            #expect((SignatureRules.allocationRefusal(target, role: .monitor) != nil) == (arm || type.holdsProduct), "\(type)")
         }
-        #expect(SignatureRules.allocationRefusal(.init(type: .eventCorrected, changedType: .participantRandomized, recordedBy: "x")) != nil)
+        #expect(SignatureRules.allocationRefusal(.init(type: .eventCorrected, changedType: .participantRandomized, recordedBy: "x"),
+                                                 role: .investigator) != nil)
+        #expect(SignatureRules.allocationRefusal(.init(type: .eventVoided, changedType: .doseAdministered, recordedBy: "x"), role: .sponsor) != nil)
     }
 
     @Test func onlyTheInvestigatorSignsOffACasebookAndOnlyWithinTheirScope() throws {

@@ -8,11 +8,13 @@
 --                                  `CasebookDigest`). All of a participant's events share a partition, so the order and
 --                                  the digest are the same on every rebuild, restore or replay; a casebook sign-off is
 --                                  bound by it instead of the archive's chain point, which a re-projection may move
---   audit.holds_allocation(t, c)   whether a record of type t (a correction or void of type c) holds or reveals an arm:
---                                  never signed, and its hash never compared (a blinded signer would learn from a
---                                  signature's validity whether a guessed hash, so the arm, was right)
+--   audit.blinded_refusal(t, c, r) why a record of type t (a correction or void of type c) may not be signed by role r,
+--                                  whatever its hash (`SignatureRules.allocationRefusal`): one that holds or reveals an
+--                                  arm by nobody, one that holds the product by no role but the site's; its hash is never
+--                                  compared (a blinded signer would learn from a signature's validity whether a guessed
+--                                  hash, so the arm, was right)
 --   audit.witness_signatures       who witnessed which destruction (what ingest checks a second witness against)
---   monitoring.signed_records      status `refused` for an allocation record (its hash never compared), and the stored
+--   monitoring.signed_records      status `refused` for a record its signer may not sign (its hash never compared), and the stored
 --                                  digests compared (0025's view, renamed signed_record_changes, still finds the change
 --                                  that invalidated each signed event; no role reads it directly any more)
 --   monitoring.signatures          gains status `refused` with `refusal` (the rules ingest applies, applied to the log),
@@ -34,10 +36,16 @@ AS $$ SELECT sha256(convert_to(value, 'UTF8')) $$;
 ALTER TABLE audit.events ADD COLUMN envelope_sha256 bytea GENERATED ALWAYS AS (audit.sha256_of_text(envelope)) STORED;
 CREATE INDEX events_casebook_idx ON audit.events (participant_id, kafka_partition, kafka_offset);
 
-CREATE FUNCTION audit.holds_allocation(type text, changed_type text) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT coalesce(type, '') IN ('participant.randomized', 'randomization.schedule_loaded', 'unblinding.performed', 'unblinding.requested')
-          OR coalesce(changed_type, '') IN ('participant.randomized', 'randomization.schedule_loaded', 'unblinding.performed',
-                                            'unblinding.requested') $$;
+CREATE FUNCTION audit.blinded_refusal(type text, changed_type text, role text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT CASE
+    WHEN type IN ('participant.randomized', 'randomization.schedule_loaded', 'unblinding.performed', 'unblinding.requested')
+      OR changed_type IN ('participant.randomized', 'randomization.schedule_loaded', 'unblinding.performed', 'unblinding.requested')
+        THEN type || ' records hold or reveal a treatment allocation and are never signed'
+    WHEN role NOT IN ('site_staff', 'investigator')
+     AND (type IN ('dose.administered', 'drug.received', 'drug.dispensed', 'drug.returned', 'drug.destroyed', 'drug.counted', 'drug.lost')
+          OR changed_type IN ('dose.administered', 'drug.received', 'drug.dispensed', 'drug.returned', 'drug.destroyed', 'drug.counted',
+                              'drug.lost'))
+        THEN type || ' records hold the product, which role ' || role || ' may not read, and are signed by the site only' END $$;
 
 CREATE FUNCTION audit.casebook_digest(participant text, last_event uuid) RETURNS TABLE (events bigint, sha256 text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, audit
@@ -80,7 +88,7 @@ SELECT c.signature_id, c.participant_id, c.site_id, c.position, c.event_id, c.ev
        CASE WHEN t.event_id IS NULL OR t.participant_id IS DISTINCT FROM c.participant_id OR t.site_id IS DISTINCT FROM c.site_id
                 THEN 'pending'
             -- Before any hash is compared: whether an allocation record's hash matched is never shown.
-            WHEN audit.holds_allocation(t.type, t.changed_type) THEN 'refused'
+            WHEN audit.blinded_refusal(t.type, t.changed_type, s.envelope::jsonb #>> '{authentication,role}') IS NOT NULL THEN 'refused'
             WHEN t.envelope_sha256 <> s.data -> 'events' -> c.position ->> 'sha256' THEN 'broken'
             WHEN c.changed_by_event_id IS NOT NULL THEN 'invalidated'
             ELSE 'valid' END AS status,
@@ -143,10 +151,10 @@ LEFT JOIN LATERAL (
 -- the envelope's `authentication.role`: an older signature without it is not judged by role.
 LEFT JOIN LATERAL (
     SELECT coalesce(
-        (SELECT t.type || ' records hold or reveal a treatment allocation and are never signed'
-         FROM jsonb_array_elements(sig.data -> 'events') AS i(item)
+        (SELECT audit.blinded_refusal(t.type, t.changed_type, sig.auth ->> 'role')
+         FROM jsonb_array_elements(sig.data -> 'events') WITH ORDINALITY AS i(item, ord)
          JOIN audit.signable_events t ON t.event_id = (i.item ->> 'event_id')::uuid
-         WHERE audit.holds_allocation(t.type, t.changed_type) LIMIT 1),
+         WHERE audit.blinded_refusal(t.type, t.changed_type, sig.auth ->> 'role') IS NOT NULL ORDER BY i.ord LIMIT 1),
         CASE WHEN sig.is_casebook AND sig.data ->> 'meaning' NOT IN ('approval', 'responsibility')
                  THEN 'a casebook sign-off means approval or responsibility, not ' || (sig.data ->> 'meaning')
              WHEN sig.is_casebook AND sig.auth ->> 'role' <> 'investigator'

@@ -17,17 +17,26 @@ public enum SignatureRules {
 
         /// The record holds or reveals a treatment allocation (itself, or as a correction or void of such a record).
         public var holdsAllocation: Bool { type.holdsAllocation || (changedType?.holdsAllocation ?? false) }
+        /// The record holds the product given or stocked (itself, or as a correction or void of such a record).
+        public var holdsProduct: Bool { type.holdsProduct || (changedType?.holdsProduct ?? false) }
         /// The record is an adverse event's (itself, or a correction of one): what a causality signature covers.
         var isAdverseEventRecord: Bool { [type, changedType].contains { $0 == .adverseEventReported || $0 == .adverseEventUpdated } }
     }
 
-    /// Why signing `target` is refused whatever its hash, or nil. A signature's validity must not tell a blinded signer
-    /// whether a guessed SHA-256 of an allocation record was right, so such a record is never signed (no signer role sees
-    /// arms) and its hash is never compared.
-    public static func allocationRefusal(_ target: Target) -> String? {
-        guard target.holdsAllocation else { return nil }
-        return "\(target.type.rawValue) records hold or reveal a treatment allocation and are never signed "
-            + "(a signature's validity would tell whether a guessed hash, and so the arm, was right)"
+    /// Why signing `target` as `role` is refused whatever its hash, or nil. A signature's validity must not tell a blinded
+    /// signer whether a guessed SHA-256 of a record they may not read was right: an allocation record is never signed (no
+    /// signer role sees arms), a record of the product (the arm, where the placebo is active) only by the site that
+    /// recorded it; and such a hash is never compared.
+    public static func allocationRefusal(_ target: Target, role: Role) -> String? {
+        if target.holdsAllocation {
+            return "\(target.type.rawValue) records hold or reveal a treatment allocation and are never signed "
+                + "(a signature's validity would tell whether a guessed hash, and so the arm, was right)"
+        }
+        if target.holdsProduct, !role.isSiteBound {
+            return "\(target.type.rawValue) records hold the product, which role '\(role.rawValue)' may not read, and are signed "
+                + "by the site only (a signature's validity would tell whether a guessed hash, and so the product, was right)"
+        }
+        return nil
     }
 
     /// Why `signature` by `signer` (acting as `role`) may not mean what it says over `target` (its `index` in the list),
@@ -62,5 +71,10 @@ extension EventType {
     public var holdsAllocation: Bool {
         self == .participantRandomized || self == .randomizationScheduleLoaded || self == .unblindingPerformed
             || self == .unblindingRequested
+    }
+
+    /// Records whose data holds the product (substance, amount, lot): read by site roles only (README, Blinding).
+    public var holdsProduct: Bool {
+        [.doseAdministered, .drugReceived, .drugDispensed, .drugReturned, .drugDestroyed, .drugCounted, .drugLost].contains(self)
     }
 }
