@@ -30,6 +30,9 @@ public struct AuditVerification: Sendable {
     public var signaturesChecked = 0
     /// Signatures whose signed hashes are not what the archive holds (21 CFR 11.70: not bound to the records).
     public var signatureMismatches: [String] = []
+    /// Casebook sign-offs from before migration 0028 whose chain point has another link: the chain was re-projected
+    /// (rebuild, restore), so the older binding cannot be checked; not a failure (the envelopes are checked by the chain).
+    public var signaturesUnverifiable: [String] = []
 
     public var intact: Bool { breaks.isEmpty && headMismatch == nil && anchorMismatches.isEmpty && signatureMismatches.isEmpty }
 
@@ -99,7 +102,7 @@ public struct AuditVerification: Sendable {
             result.headMismatch = "audit.chain_head has no row: the end of the chain cannot be checked; someone with the owner's rights deleted it"
         }
         result.signaturesChecked = signatures.count
-        result.signatureMismatches = try verifySignatures(signatures, db)
+        (result.signatureMismatches, result.signaturesUnverifiable) = try verifySignatures(signatures, db)
         for anchor in anchors.sorted(by: { ($0.chainSeq, $0.anchoredAt) > ($1.chainSeq, $1.anchoredAt) }) {
             let cited = "the anchor published at \(anchor.anchoredAt) (chain_seq \(anchor.chainSeq), chain_hash \(anchor.chainHash))"
             if anchor.chainSeq > lastSeq {
@@ -120,8 +123,9 @@ public struct AuditVerification: Sendable {
     /// the participant's events in log order (`CasebookDigest`; a sign-off from before it, its chain link). A signed
     /// record its signer may not sign (`SignatureRules.allocationRefusal`) is not compared: the signature is refused, and
     /// nothing says whether its hash matched.
-    static func verifySignatures(_ signatures: [RecordedEvent], _ db: PostgresConnection) throws -> [String] {
-        guard !signatures.isEmpty else { return [] }
+    static func verifySignatures(_ signatures: [RecordedEvent], _ db: PostgresConnection) throws
+        -> (mismatches: [String], unverifiable: [String]) {
+        guard !signatures.isEmpty else { return ([], []) }
         var ids: [String] = []
         var seqs: [Int64] = []
         var casebookParticipants: Set<String> = []
@@ -150,16 +154,17 @@ public struct AuditVerification: Sendable {
         for (seq, link) in try db.query("""
             SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.events WHERE chain_seq = ANY(\(array: seqs)::bigint[])
             """).decode((Int64, String).self) { links[seq] = link }
-        // Each casebook participant's events in log order, with their envelopes' digests computed here.
-        var casebooks: [String: [(eventID: String, sha256: String)]] = [:]
-        for (participant, id, envelope) in try db.query("""
-            SELECT participant_id, event_id::text, envelope FROM audit.events
-            WHERE participant_id = ANY(\(array: casebookParticipants.sorted())::text[]) AND type <> 'signature.applied'
-            ORDER BY participant_id, kafka_partition, kafka_offset
-            """).decode((String, String, String).self) {
-            casebooks[participant, default: []].append((id, EnvelopeDigest.hex(Array(envelope.utf8))))
+        // Each casebook participant's events by partition in offset order, with their envelopes' digests computed here.
+        var casebooks: [String: [(eventID: String, partition: String, sha256: String)]] = [:]
+        for (participant, id, type, topic, partition, envelope) in try db.query("""
+            SELECT participant_id, event_id::text, type, kafka_topic, kafka_partition::text, envelope FROM audit.events
+            WHERE participant_id = ANY(\(array: casebookParticipants.sorted())::text[])
+            ORDER BY participant_id, kafka_topic, kafka_partition, kafka_offset
+            """).decode((String, String, String, String, String, String).self) where EventType(rawValue: type)?.inCasebook ?? true {
+            casebooks[participant, default: []].append((id, "\(topic)/\(partition)", EnvelopeDigest.hex(Array(envelope.utf8))))
         }
         var mismatches: [String] = []
+        var unverifiable: [String] = []
         for s in signatures {
             guard case .signatureApplied(let sig) = s.payload else { continue }
             let what = "signature \(s.eventID) by \(sig.printedName) (\(s.recordedBy)), \(SignaturesReport.Signature.utc(s.recordedAt)), \(sig.meaning.rawValue)"
@@ -185,20 +190,21 @@ public struct AuditVerification: Sendable {
                         mismatches.append("\(what): the casebook's last event \(last) is not an archived event of \(s.participantID ?? "-")")
                         continue
                     }
-                    let digest = CasebookDigest.hex(envelopeDigests: events[...end].map { $0.sha256 })
+                    let partition = events[end].partition
+                    let digest = CasebookDigest.hex(envelopeDigests: events[...end].filter { $0.partition == partition }.map { $0.sha256 })
                     if digest != signed {
-                        mismatches.append("\(what): the casebook through \(last) (\(end + 1) events) digests to \(digest), the signature names \(signed)")
+                        mismatches.append("\(what): the casebook through \(last) digests to \(digest), the signature names \(signed)")
                     }
                 } else if let seq = book.chainSeq, let link = links[Int64(seq)] {
                     if link != book.chainHash {
-                        mismatches.append("\(what): chain_seq \(seq) has link \(link), the casebook signature names \(book.chainHash ?? "-")")
+                        unverifiable.append("\(what): chain_seq \(seq) has link \(link), the casebook signature names \(book.chainHash ?? "-")")
                     }
                 } else {
                     mismatches.append("\(what): the archive has no chain_seq \(book.chainSeq.map(String.init) ?? "-")")
                 }
             }
         }
-        return mismatches
+        return (mismatches, unverifiable)
     }
 
     public var text: String {
@@ -219,6 +225,10 @@ public struct AuditVerification: Sendable {
                 ? "signatures: \(signaturesChecked) electronic signature(s), every signed hash recomputes\n"
                 : "SIGNATURES BROKEN: \(signatureMismatches.count) signed hash(es) differ from the archive\n"
                     + signatureMismatches.map { "  \($0)\n" }.joined()
+            if !signaturesUnverifiable.isEmpty {
+                out += "signatures unverifiable (chain re-projected): \(signaturesUnverifiable.count) casebook sign-off(s) from before "
+                    + "migration 0028 name a chain point that now has another link\n" + signaturesUnverifiable.map { "  \($0)\n" }.joined()
+            }
         }
         return out
     }

@@ -34,7 +34,12 @@ public struct CasebookSignOff: Sendable {
     /// (waiting up to `patience` seconds per participant for the projector).
     public func sign(_ submissions: [StudySimulator.Submission], patience: Double = 120) async throws -> Outcome {
         var expected: [String: Int] = [:]
-        for s in submissions { if let p = s.json["participant_id"]?.stringValue { expected[p, default: 0] += 1 } }
+        // A casebook holds the participant's own events, not their randomization request (keyed by the study).
+        for s in submissions {
+            if let p = s.json["participant_id"]?.stringValue, s.json["type"]?.stringValue.flatMap(EventType.init(rawValue:))?.inCasebook ?? true {
+                expected[p, default: 0] += 1
+            }
+        }
         var generator = SeededGenerator(seed: seed ^ 0x5167_0FF0)
         var signed = 0
         for participant in expected.keys.sorted() {

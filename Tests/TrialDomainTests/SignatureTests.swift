@@ -60,6 +60,22 @@ struct SignatureTests {
         #expect(pointers(Self.signature(.object(reviewed))) == ["/data/meaning"])
     }
 
+    /// Review finding High 1: a sign-off recorded with the digest alone (chain_seq and chain_hash are optional at ingest)
+    /// must read back from the log, or the projector halts on it; the stored form needs one complete binding.
+    @Test func aDigestOnlyCasebookSignOffReadsBackFromTheLog() throws {
+        var book = Self.casebook.objectValue!
+        book["casebook"] = ["last_event_id": .string(Self.lastEvent), "events_sha256": .string(Self.hash)]
+        let event = try record(Self.signature(.object(book)))
+        let back = try EventValidator().decodeStored(try JSONParser().parse(event.canonicalBytes)).get()
+        #expect(back == event)
+        var half = event
+        half.data = ["printed_name": "Dr. Ana Ruiz", "meaning": "approval", "casebook": ["last_event_id": .string(Self.lastEvent)]]
+        guard case .failure(let f) = EventValidator().decodeStored(try JSONParser().parse(half.canonicalBytes)) else {
+            Issue.record("a casebook with neither complete binding was read"); return
+        }
+        #expect(f.issues.map(\.pointer) == ["/data/casebook/events_sha256"])
+    }
+
     static let storedOlderSignOff = """
         {"data":{"casebook":{"chain_hash":"\(hash)","chain_seq":12},"meaning":"approval","printed_name":"Dr. Ana Ruiz"},\
         "event_id":"3c2b1a09-8f7e-4d6c-9b5a-1e2f3a4b5c60","occurred_at":"2026-05-30T09:30:00Z","participant_id":"S01-0007",\

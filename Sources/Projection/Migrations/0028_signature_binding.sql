@@ -3,11 +3,14 @@
 --   audit.events.envelope_sha256   the SHA-256 of each archived envelope, computed once when it is archived (a generated
 --                                  column), so reads no longer hash every signed envelope again; `reporter audit verify`
 --                                  still recomputes them itself
+--   audit.in_casebook(t)           whether a participant's event of type t is in their casebook: keyed by the participant
 --   audit.casebook_digest(p, e)    a participant's casebook up to and including their event e: how many events, and the
---                                  SHA-256 over their envelope digests in the participant's log order (see
---                                  `CasebookDigest`). All of a participant's events share a partition, so the order and
---                                  the digest are the same on every rebuild, restore or replay; a casebook sign-off is
---                                  bound by it instead of the archive's chain point, which a re-projection may move
+--                                  SHA-256 over their envelope digests (see `CasebookDigest`) in offset order of e's
+--                                  partition, the one all events keyed by the participant share; no other partition's
+--                                  offsets are compared, so the digest is the same on every rebuild, restore or replay
+--                                  (any partition count, topic or interleaving); a casebook sign-off is bound by it
+--                                  instead of the archive's chain point, which a re-projection may move (a sign-off with
+--                                  the chain point alone, from before 0028, is `unverifiable` once its point moved)
 --   audit.blinded_refusal(t, c, r) why a record of type t (a correction or void of type c) may not be signed by role r,
 --                                  whatever its hash (`SignatureRules.allocationRefusal`): one that holds or reveals an
 --                                  arm by nobody, one that holds the product by no role but the site's; its hash is never
@@ -47,16 +50,20 @@ AS $$ SELECT CASE
                               'drug.lost'))
         THEN type || ' records hold the product, which role ' || role || ' may not read, and are signed by the site only' END $$;
 
+-- Whether a participant's event of this type is in their casebook: the events keyed by the participant (their one
+-- partition, in its order: `EventType.inCasebook`); not signatures, nor randomization requests (keyed by the study).
+CREATE FUNCTION audit.in_casebook(type text) RETURNS boolean LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT type NOT IN ('signature.applied', 'participant.randomization_requested') $$;
+
 CREATE FUNCTION audit.casebook_digest(participant text, last_event uuid) RETURNS TABLE (events bigint, sha256 text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, audit
 AS $$
     SELECT count(e.event_id),
-           encode(sha256(convert_to(string_agg(encode(e.envelope_sha256, 'hex') || E'\n', '' ORDER BY e.kafka_partition, e.kafka_offset),
-                                    'UTF8')), 'hex')
+           encode(sha256(convert_to(string_agg(encode(e.envelope_sha256, 'hex') || E'\n', '' ORDER BY e.kafka_offset), 'UTF8')), 'hex')
     FROM audit.events l
-    JOIN audit.events e ON e.participant_id = l.participant_id AND e.type <> 'signature.applied'
-                       AND (e.kafka_partition, e.kafka_offset) <= (l.kafka_partition, l.kafka_offset)
-    WHERE l.event_id = last_event AND l.participant_id = participant AND l.type <> 'signature.applied'
+    JOIN audit.events e ON e.participant_id = l.participant_id AND audit.in_casebook(e.type)
+                       AND e.kafka_topic = l.kafka_topic AND e.kafka_partition = l.kafka_partition AND e.kafka_offset <= l.kafka_offset
+    WHERE l.event_id = last_event AND l.participant_id = participant AND audit.in_casebook(l.type)
       -- The site read API (trial.site set, as for its views) digests its own participants only.
       AND l.site_id = coalesce(nullif(current_setting('trial.site', true), ''), l.site_id)
 $$;
@@ -126,7 +133,8 @@ SELECT sig.event_id AS signature_id, sig.participant_id, sig.site_id, sig.record
                      WHEN change.event_id IS NOT NULL THEN 'invalidated'
                      ELSE 'valid' END
             WHEN legacy.link IS NULL OR legacy.events = 0 THEN 'pending'
-            WHEN legacy.link <> sig.data #>> '{casebook,chain_hash}' THEN 'broken'
+            -- A re-projection (rebuild, restore) may order the chain otherwise: the older binding cannot be checked then.
+            WHEN legacy.link <> sig.data #>> '{casebook,chain_hash}' THEN 'unverifiable'
             WHEN change.event_id IS NOT NULL THEN 'invalidated'
             ELSE 'valid' END AS status,
        CASE WHEN refusal.reason IS NULL THEN coalesce(first_change.changed_by_event_id, change.event_id) END AS invalidated_by,
@@ -187,22 +195,24 @@ LEFT JOIN LATERAL (
                 AND e.type <> 'signature.applied') AS events) legacy ON sig.is_casebook AND sig.book_last IS NULL
 -- Where the casebook ends: after its last event in the participant's log order, or (older sign-offs) after its chain point.
 LEFT JOIN LATERAL (
-    SELECT l.kafka_partition, l.kafka_offset FROM audit.events l
-    WHERE l.event_id = sig.book_last AND l.participant_id = sig.participant_id) book_end ON sig.book_last IS NOT NULL
+    SELECT l.kafka_topic, l.kafka_partition, l.kafka_offset FROM audit.events l
+    WHERE l.event_id = sig.book_last AND l.participant_id = sig.participant_id AND audit.in_casebook(l.type)) book_end
+    ON sig.book_last IS NOT NULL
 LEFT JOIN LATERAL (
     SELECT x.event_id, x.kind, x.recorded_at, x.target_event_id FROM monitoring.corrections x
     JOIN audit.events ce ON ce.event_id = x.event_id
     JOIN audit.events te ON te.event_id = x.target_event_id
     WHERE x.participant_id = sig.participant_id AND x.refusal IS NULL
       AND CASE WHEN sig.book_last IS NOT NULL
-               THEN (ce.kafka_partition, ce.kafka_offset) > (book_end.kafka_partition, book_end.kafka_offset)
-                    AND (te.kafka_partition, te.kafka_offset) <= (book_end.kafka_partition, book_end.kafka_offset)
+               THEN (ce.kafka_topic, ce.kafka_partition, te.kafka_topic, te.kafka_partition)
+                        = (book_end.kafka_topic, book_end.kafka_partition, book_end.kafka_topic, book_end.kafka_partition)
+                    AND ce.kafka_offset > book_end.kafka_offset AND te.kafka_offset <= book_end.kafka_offset AND audit.in_casebook(te.type)
                ELSE ce.chain_seq > sig.book_seq AND te.chain_seq <= sig.book_seq END
-    ORDER BY ce.kafka_partition, ce.kafka_offset LIMIT 1) change ON sig.is_casebook
+    ORDER BY ce.kafka_offset, ce.chain_seq LIMIT 1) change ON sig.is_casebook
 LEFT JOIN LATERAL (
     SELECT count(*) AS events FROM audit.events e
-    WHERE e.participant_id = sig.participant_id AND e.type <> 'signature.applied'
-      AND (e.kafka_partition, e.kafka_offset) > (book_end.kafka_partition, book_end.kafka_offset)) later ON book_end.kafka_offset IS NOT NULL;
+    WHERE e.participant_id = sig.participant_id AND audit.in_casebook(e.type) AND e.kafka_topic = book_end.kafka_topic
+      AND e.kafka_partition = book_end.kafka_partition AND e.kafka_offset > book_end.kafka_offset) later ON book_end.kafka_offset IS NOT NULL;
 
 GRANT SELECT ON monitoring.signed_records, monitoring.signatures TO trial_monitor, trial_auditor;
 
@@ -212,8 +222,10 @@ SELECT h.participant_id, h.chain_seq, encode(h.chain_hash, 'hex') AS chain_hash,
 FROM (
     SELECT DISTINCT ON (e.participant_id) e.participant_id, e.chain_seq, e.chain_hash, e.event_id
     FROM audit.events e
-    WHERE e.site_id = current_setting('trial.site', true) AND e.participant_id IS NOT NULL AND e.type <> 'signature.applied'
-    ORDER BY e.participant_id, e.kafka_partition DESC, e.kafka_offset DESC) h
+    WHERE e.site_id = current_setting('trial.site', true) AND e.participant_id IS NOT NULL AND audit.in_casebook(e.type)
+    -- The participant's keyed events are on one partition: its newest offset is the head (offsets of other partitions
+    -- are never compared with it; topic and partition only break a tie no single-topic log has).
+    ORDER BY e.participant_id, e.kafka_offset DESC, e.kafka_topic, e.kafka_partition) h
 CROSS JOIN LATERAL audit.casebook_digest(h.participant_id, h.event_id) d;
 
 CREATE VIEW site_api.signatures WITH (security_barrier) AS

@@ -26,13 +26,17 @@ extension PayloadDecoder {
         case (false, true):
             signed = r.object("casebook") { c -> SignatureApplied.Signed? in
                 // The digest binds the casebook; the chain point only locates it. A sign-off recorded before the digest
-                // existed (migration 0028) has the chain point alone, and is read as it was.
-                let seq = c.integer("chain_seq", in: 1...Int(Int32.max) * 1_000, required: stored)
-                let hash = sha256Hex(&c, "chain_hash", required: stored)
+                // existed (migration 0028) has the chain point alone, and is read as it was: from the log, either pair.
+                let seq = c.integer("chain_seq", in: 1...Int(Int32.max) * 1_000, required: false)
+                let hash = sha256Hex(&c, "chain_hash", required: false)
                 let last = c.uuid("last_event_id", required: !stored)
                 let digest = sha256Hex(&c, "events_sha256", required: !stored)
-                if (seq == nil) != (hash == nil), c.issues.isEmpty {
-                    c.report(seq == nil ? "chain_seq" : "chain_hash", "is required with \(seq == nil ? "chain_hash" : "chain_seq"): together they locate the sign-off")
+                for (a, b, what) in [("chain_seq", "chain_hash", "locate"), ("last_event_id", "events_sha256", "bind")] where c.issues.isEmpty {
+                    let (hasA, hasB) = (c.value(a, required: false) != nil, c.value(b, required: false) != nil)
+                    if hasA != hasB { c.report(hasA ? b : a, "is required with \(hasA ? a : b): together they \(what) the sign-off") }
+                }
+                if stored, c.issues.isEmpty, last == nil, seq == nil {
+                    c.report("last_event_id", "is required (with events_sha256), or chain_seq with chain_hash as before migration 0028")
                 }
                 guard c.issues.isEmpty, (last != nil && digest != nil) || (seq != nil && hash != nil) else { return nil }
                 return .casebook(SignedCasebook(chainSeq: seq, chainHash: hash, lastEventID: last, eventsSHA256: digest))

@@ -73,6 +73,11 @@ extension EventType {
             || self == .unblindingRequested
     }
 
+    /// Events of a participant in their casebook: those keyed by the participant (`RecordedEvent.partitionKey`), so on
+    /// one partition in one order on every projection of the log; not signatures, nor randomization requests (keyed by the
+    /// study). SQL: `audit.in_casebook`.
+    public var inCasebook: Bool { self != .signatureApplied && self != .participantRandomizationRequested }
+
     /// Records whose data holds the product (substance, amount, lot): read by site roles only (README, Blinding).
     public var holdsProduct: Bool {
         [.doseAdministered, .drugReceived, .drugDispensed, .drugReturned, .drugDestroyed, .drugCounted, .drugLost].contains(self)
