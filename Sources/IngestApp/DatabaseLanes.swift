@@ -161,9 +161,11 @@ public struct SignableEvent: Sendable, Hashable {
     public var type: EventType?
     public var changedType: EventType?
     public var recordedBy: String
+    /// A drug destruction's named witnesses.
+    public var witnesses: [String] = []
 
     var rulesTarget: SignatureRules.Target? {
-        type.map { SignatureRules.Target(type: $0, changedType: changedType, recordedBy: recordedBy) }
+        type.map { SignatureRules.Target(type: $0, changedType: changedType, recordedBy: recordedBy, witnesses: witnesses) }
     }
 }
 
@@ -172,12 +174,13 @@ extension DatabaseLanes {
     public func signables(_ eventIDs: [String]) async -> [String: SignableEvent]? {
         try? await read { db in
             var found: [String: SignableEvent] = [:]
-            for (id, participant, site, hash, type, changed, recorder) in try db.query("""
-                SELECT event_id::text, participant_id, site_id, envelope_sha256, type, changed_type, recorded_by FROM audit.signable_events
-                WHERE event_id = ANY(\(array: eventIDs)::uuid[])
-                """).decode((String, String?, String?, String, String, String?, String).self) {
+            for (id, participant, site, hash, type, changed, recorder, witnesses) in try db.query("""
+                SELECT event_id::text, participant_id, site_id, envelope_sha256, type, changed_type, recorded_by, witnesses::text
+                FROM audit.signable_events WHERE event_id = ANY(\(array: eventIDs)::uuid[])
+                """).decode((String, String?, String?, String, String, String?, String, String?).self) {
+                let named = witnesses.flatMap { try? JSONParser().parse(Array($0.utf8)) }?.arrayValue?.compactMap(\.stringValue) ?? []
                 found[id] = SignableEvent(participantID: participant, siteID: site, envelopeSHA256: hash, type: EventType(rawValue: type),
-                                          changedType: changed.flatMap(EventType.init(rawValue:)), recordedBy: recorder)
+                                          changedType: changed.flatMap(EventType.init(rawValue:)), recordedBy: recorder, witnesses: named)
             }
             return found
         }.get()

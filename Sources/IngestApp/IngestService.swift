@@ -283,7 +283,8 @@ public struct IngestService: Sendable {
         for (event, form) in zip(events, forms) where known[event.eventID] == nil {
             known[event.eventID] = SignableEvent(participantID: event.participantID, siteID: event.siteID,
                                                  envelopeSHA256: EnvelopeDigest.hex(form.envelope), type: event.type,
-                                                 changedType: event.payload.changedEventType, recordedBy: event.recordedBy)
+                                                 changedType: event.payload.changedEventType, recordedBy: event.recordedBy,
+                                                 witnesses: event.payload.destructionWitnesses)
         }
         let destructions = signatures.flatMap { index -> [String] in
             guard case .signatureApplied(let s) = events[index].payload, s.meaning == .witness else { return [] }

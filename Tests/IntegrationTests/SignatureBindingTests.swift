@@ -210,8 +210,9 @@ struct SignatureBindingTests {
         let causalityByStaff = try signature(p1, "responsibility", [(ae, hash(ae))], by: "coord.s01", role: .siteStaff, at: 16)
         let causality = try signature(p1, "responsibility", [(ae, hash(ae))], by: "dr.s01", role: .investigator, at: 17)
         let productByMonitor = try signature(nil, "review", [(destroyed, hash(destroyed))], by: "monitor.s01", role: .monitor, at: 18)
+        let unnamedWitness = try signature(nil, "witness", [(destroyed, hash(destroyed))], by: "dr.s01", role: .investigator, at: 19)
         try TestStack.apply([randomized, destroyed, ae, rightGuess, wrongGuess, ownDestruction, firstWitness, sameWitnessAgain, witnessOfAE,
-                             causalityByStaff, causality, productByMonitor], to: db)
+                             causalityByStaff, causality, productByMonitor, unnamedWitness], to: db)
         let rows = try db.query("SELECT signature_id::text, status, refusal FROM monitoring.signatures").decode((String, String, String?).self)
         let byID = Dictionary(uniqueKeysWithValues: rows.map { ($0.0, ($0.1, $0.2 ?? "")) })
         #expect(byID[rightGuess.eventID]?.0 == "refused" && byID[wrongGuess.eventID]?.0 == "refused")
@@ -225,6 +226,8 @@ struct SignatureBindingTests {
         #expect(byID[causalityByStaff.eventID]?.1.contains("only the investigator") == true, "\(byID)")
         #expect(byID[causality.eventID]?.0 == "valid", "\(byID)")
         #expect(byID[productByMonitor.eventID]?.1.contains("hold the product") == true, "\(byID)")
+        // Review finding Medium 4: the destruction names its witnesses (pharm.s01, coord.s01); nobody else witnesses it.
+        #expect(byID[unnamedWitness.eventID]?.0 == "refused" && byID[unnamedWitness.eventID]?.1.contains("names") == true, "\(byID)")
         // The auditor's recomputation does not compare (or print) an allocation record's hash.
         let verification = try AuditVerification.run(db)
         #expect(!verification.text.contains(envelopeHash) && verification.signatureMismatches.isEmpty, "\(verification.text)")

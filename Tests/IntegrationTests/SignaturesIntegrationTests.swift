@@ -63,6 +63,7 @@ struct SignaturesIntegrationTests {
         let coordinator = try await signer("coord.s01", site: "S01", role: .siteStaff, name: "Cy Coordinator")
         let pharmacist = try await signer("pharm.s01", site: "S01", role: .siteStaff, name: "Pat Pharmacist")
         let monitor = try await signer("monitor.s01", site: nil, role: .monitor, name: "Mo Nitor", sites: ["S01"])
+        let technician = try await signer("tech.s01", site: "S01", role: .siteStaff, name: "Tex Tech")
         let (early, late, other, destroyed, randomized, adverseEvent) = (Self.id(), Self.id(), Self.id(), Self.id(), Self.id(), Self.id())
         let occurred = IngestService.systemClock().adding(days: -1).rfc3339
         try await h.app { $0.databaseURL = h.databaseURL }.test(.live) { client in
@@ -92,7 +93,7 @@ struct SignaturesIntegrationTests {
             hashes[destroyed] = try await accepted([
                 "event_id": .string(destroyed), "type": "drug.destroyed", "schema_version": 1, "study_id": "MICRO-LSD-01", "site_id": "S01",
                 "occurred_at": .string(occurred),
-                "data": ["lot": "LSD-2026-A", "quantity": 120, "unit": "ug", "method": "incineration", "witnesses": ["pharm.s01", "coord.s01"]],
+                "data": ["lot": "LSD-2026-A", "quantity": 120, "unit": "ug", "method": "incineration", "witnesses": ["coord.s01", "Dr. Ana Ruiz"]],
             ], pharmacist).hash
             // Records holding an arm (a site's own randomization) and an adverse event's causality.
             hashes[randomized] = try await accepted(E2E.event("participant.randomized", participant: "S01-0007", eventID: randomized,
@@ -151,6 +152,11 @@ struct SignaturesIntegrationTests {
                                                                events: [(destroyed, hashes[destroyed]!)]), pharmacist)
             #expect(ownDestruction.status == .unprocessableContent && ownDestruction.pointers == ["/data/meaning"]
                         && ownDestruction.body.contains("recorded the destruction"), "\(ownDestruction.body)")
+            // Review finding Medium 4: the destruction names its witnesses (by user or printed name); nobody else witnesses it.
+            let unnamedWitness = try await post(Self.signature(nil, meaning: "witness", name: "Tex Tech",
+                                                               events: [(destroyed, hashes[destroyed]!)]), technician)
+            #expect(unnamedWitness.status == .unprocessableContent && unnamedWitness.pointers == ["/data/meaning"]
+                        && unnamedWitness.body.contains("names"), "\(unnamedWitness.body)")
             let witnessOfVitals = try await post(Self.signature("S01-0007", meaning: "witness", name: "Cy Coordinator",
                                                                 events: [(late, hashes[late]!)]), coordinator)
             #expect(witnessOfVitals.status == .unprocessableContent && witnessOfVitals.pointers == ["/data/events/0/event_id"],

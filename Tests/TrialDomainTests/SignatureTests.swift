@@ -101,9 +101,13 @@ struct SignatureTests {
     /// and that an allocation record is never signed whatever the hash.
     @Test func theSigningRulesFollowTheRecordsSigned() throws {
         guard case .signatureApplied(let witness) = try record(Self.signature(participant: nil, Self.events)).payload else { return }
-        let destruction = SignatureRules.Target(type: .drugDestroyed, changedType: nil, recordedBy: "pharm.s01")
+        let destruction = SignatureRules.Target(type: .drugDestroyed, changedType: nil, recordedBy: "pharm.s01",
+                                                witnesses: ["pharm.s01", "Coord.S01 "])
         #expect(SignatureRules.meaningRefusal(witness, signer: "coord.s01", role: .siteStaff, target: destruction, index: 0) == nil)
         #expect(SignatureRules.meaningRefusal(witness, signer: "pharm.s01", role: .siteStaff, target: destruction, index: 0)?.field == "meaning")
+        // Review finding Medium 4: only a witness the destruction names signs as one (compared as the validator does).
+        #expect(SignatureRules.meaningRefusal(witness, signer: "dr.s01", role: .investigator, target: destruction, index: 0)?.reason
+                    .contains("names") == true)
         let vitals = SignatureRules.Target(type: .vitalsRecorded, changedType: nil, recordedBy: "dr.s01")
         #expect(SignatureRules.meaningRefusal(witness, signer: "coord.s01", role: .siteStaff, target: vitals, index: 0)?.field == "events/0/event_id")
         var responsibility = witness

@@ -39,6 +39,10 @@ AS $$ SELECT sha256(convert_to(value, 'UTF8')) $$;
 ALTER TABLE audit.events ADD COLUMN envelope_sha256 bytea GENERATED ALWAYS AS (audit.sha256_of_text(envelope)) STORED;
 CREATE INDEX events_casebook_idx ON audit.events (participant_id, kafka_partition, kafka_offset);
 
+-- A person's name or user as people write it, compared without case or runs of white space (`PersonName`).
+CREATE FUNCTION audit.person_name(name text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT lower(btrim(regexp_replace(name, '\s+', ' ', 'g'))) $$;
+
 CREATE FUNCTION audit.blinded_refusal(type text, changed_type text, role text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT CASE
     WHEN type IN ('participant.randomized', 'randomization.schedule_loaded', 'unblinding.performed', 'unblinding.requested')
@@ -74,7 +78,8 @@ GRANT EXECUTE ON FUNCTION audit.casebook_digest(text, uuid) TO trial_ingest, tri
 CREATE VIEW audit.signable_events AS
 SELECT event_id, participant_id, site_id, type, chain_seq, encode(chain_hash, 'hex') AS chain_hash,
        encode(envelope_sha256, 'hex') AS envelope_sha256, recorded_by,
-       CASE type WHEN 'event.corrected' THEN data ->> 'corrected_type' WHEN 'event.voided' THEN data ->> 'voided_type' END AS changed_type
+       CASE type WHEN 'event.corrected' THEN data ->> 'corrected_type' WHEN 'event.voided' THEN data ->> 'voided_type' END AS changed_type,
+       CASE type WHEN 'drug.destroyed' THEN data -> 'witnesses' END AS witnesses
 FROM audit.events;
 REVOKE ALL ON audit.signable_events FROM PUBLIC;
 GRANT SELECT ON audit.signable_events TO trial_ingest, trial_auditor, trial_projector;
@@ -167,20 +172,22 @@ LEFT JOIN LATERAL (
                  THEN 'a casebook sign-off means approval or responsibility, not ' || (sig.data ->> 'meaning')
              WHEN sig.is_casebook AND sig.auth ->> 'role' <> 'investigator'
                  THEN 'only the site''s investigator signs off a casebook, not a ' || (sig.auth ->> 'role') END,
-        (SELECT CASE WHEN t.type <> 'drug.destroyed' THEN 'a witness signs a drug destruction only, not ' || t.type
-                     WHEN t.recorded_by = sig.recorded_by THEN 'the person who recorded the destruction cannot witness it'
-                     WHEN EXISTS (SELECT 1 FROM audit.witness_signatures w
-                                  WHERE w.destruction_event_id = t.event_id AND w.witness = sig.recorded_by
-                                    AND (w.recorded_at, w.signature_id) < (sig.recorded_at, sig.event_id))
-                         THEN 'already witnessed by the same person: the two witnesses of a destruction are two people' END
-         FROM jsonb_array_elements(sig.data -> 'events') AS i(item)
+        (SELECT w.reason
+         FROM jsonb_array_elements(sig.data -> 'events') WITH ORDINALITY AS i(item, ord)
          JOIN audit.signable_events t ON t.event_id = (i.item ->> 'event_id')::uuid
-         WHERE sig.data ->> 'meaning' = 'witness'
-           AND (t.type <> 'drug.destroyed' OR t.recorded_by = sig.recorded_by
-                OR EXISTS (SELECT 1 FROM audit.witness_signatures w
-                           WHERE w.destruction_event_id = t.event_id AND w.witness = sig.recorded_by
-                             AND (w.recorded_at, w.signature_id) < (sig.recorded_at, sig.event_id)))
-         LIMIT 1),
+         CROSS JOIN LATERAL (SELECT CASE
+             WHEN t.type <> 'drug.destroyed' THEN 'a witness signs a drug destruction only, not ' || t.type
+             WHEN t.recorded_by = sig.recorded_by THEN 'the person who recorded the destruction cannot witness it'
+             WHEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(t.witnesses) AS n(name)
+                              WHERE audit.person_name(n.name) IN (audit.person_name(sig.recorded_by),
+                                                                  audit.person_name(sig.data ->> 'printed_name')))
+                 THEN 'only a witness the destruction names signs it as witness, not ' || sig.recorded_by
+             WHEN EXISTS (SELECT 1 FROM audit.witness_signatures w
+                          WHERE w.destruction_event_id = t.event_id AND w.witness = sig.recorded_by
+                            AND (w.recorded_at, w.signature_id) < (sig.recorded_at, sig.event_id))
+                 THEN 'already witnessed by the same person: the two witnesses of a destruction are two people' END AS reason) w
+         WHERE sig.data ->> 'meaning' = 'witness' AND w.reason IS NOT NULL
+         ORDER BY i.ord LIMIT 1),
         (SELECT 'only the investigator signs responsibility for an adverse event''s causality, not a ' || (sig.auth ->> 'role')
          FROM jsonb_array_elements(sig.data -> 'events') AS i(item)
          JOIN audit.signable_events t ON t.event_id = (i.item ->> 'event_id')::uuid

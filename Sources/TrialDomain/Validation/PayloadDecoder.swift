@@ -384,10 +384,7 @@ enum PayloadDecoder {
     static func samePerson(_ a: String, _ b: String?, _ c: Context) -> Bool {
         guard let b else { return false }
         if c.stored { return a == b }
-        func normalised(_ name: String) -> String {
-            String(name.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " "))
-        }
-        return normalised(a) == normalised(b)
+        return PersonName.same(a, b)
     }
 
     static func drugLost(_ r: inout ObjectReader, _ c: Context) -> DrugLost? {

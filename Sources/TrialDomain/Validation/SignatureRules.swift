@@ -8,11 +8,14 @@ public enum SignatureRules {
         /// For a correction or void, the type of the event it changes.
         public var changedType: EventType?
         public var recordedBy: String
+        /// For a drug destruction, the two witnesses its data names (users or printed names).
+        public var witnesses: [String]
 
-        public init(type: EventType, changedType: EventType?, recordedBy: String) {
+        public init(type: EventType, changedType: EventType?, recordedBy: String, witnesses: [String] = []) {
             self.type = type
             self.changedType = changedType
             self.recordedBy = recordedBy
+            self.witnesses = witnesses
         }
 
         /// The record holds or reveals a treatment allocation (itself, or as a correction or void of such a record).
@@ -49,6 +52,9 @@ public enum SignatureRules {
             return ("events/\(index)/event_id", "a witness signs a drug destruction (drug.destroyed) only, not \(target.type.rawValue)")
         case .witness where target.recordedBy == signer:
             return ("meaning", "the person who recorded the destruction cannot witness it; two other people witness it")
+        case .witness where !target.witnesses.contains(where: { PersonName.same($0, signer) || PersonName.same($0, signature.printedName) }):
+            return ("meaning", "only a witness the destruction names (\(target.witnesses.joined(separator: ", "))) signs it as witness, "
+                        + "not \(signer)")
         case .responsibility where target.isAdverseEventRecord && role != .investigator:
             return ("meaning", "only the investigator signs responsibility for an adverse event's causality; "
                         + "role '\(role.rawValue)' may sign it as review")
@@ -64,6 +70,16 @@ public enum SignatureRules {
         casebookMeanings.contains(meaning) ? nil
             : "a casebook sign-off means approval or responsibility (the investigator's), not \(meaning.rawValue)"
     }
+}
+
+/// How a person's name or user is compared where people write it (witnesses): case and runs of white space ignored.
+/// SQL: `audit.person_name`.
+public enum PersonName {
+    public static func normalised(_ name: String) -> String {
+        name.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
+
+    public static func same(_ a: String, _ b: String) -> Bool { normalised(a) == normalised(b) }
 }
 
 extension EventType {
