@@ -175,9 +175,12 @@ public struct AuditVerification: Sendable {
                         mismatches.append("\(what): signed event \(item.eventID) is not an archived event of \(s.participantID ?? s.siteID ?? "-")")
                         continue
                     }
-                    // A signature from before migration 0028 names no role: only the allocation rule applies to it.
+                    // A signature from before migration 0028 names no role: only the allocation rule applies to it. A role
+                    // this build does not know is judged as a blinded one (audit.blinded_refusal does the same).
                     let refused = archived.target.map { target in
-                        s.authentication.map { SignatureRules.allocationRefusal(target, role: $0.role) != nil } ?? target.holdsAllocation
+                        s.authentication.map { auth in
+                            auth.role.map { SignatureRules.allocationRefusal(target, role: $0) != nil } ?? (target.holdsAllocation || target.holdsProduct)
+                        } ?? target.holdsAllocation
                     } ?? false
                     if !refused, archived.sha256 != item.envelopeSHA256 {
                         mismatches.append("\(what): event \(item.eventID) hashes to \(archived.sha256), the signature names \(item.envelopeSHA256)")

@@ -167,18 +167,25 @@ public struct SignerAuthentication: Sendable, Hashable {
     public var issuer: String?
     /// The token's `jti` (its identifier at the identity provider), when it has one.
     public var tokenID: String?
-    /// The token's `role`: the capacity the signer signed in.
-    public var role: Role
+    /// The token's `role` as stored: the capacity the signer signed in. Kept as text, so a role a later build adds
+    /// reads back here too (a stored record is never refused for it; the projector must not halt on it).
+    public var roleName: String
+    /// `roleName` when this build knows the role; nil otherwise (then judged as a blinded role).
+    public var role: Role? { Role(rawValue: roleName) }
 
     public init(authTime: Timestamp, issuer: String?, tokenID: String?, role: Role) {
+        self.init(authTime: authTime, issuer: issuer, tokenID: tokenID, roleName: role.rawValue)
+    }
+
+    public init(authTime: Timestamp, issuer: String?, tokenID: String?, roleName: String) {
         self.authTime = authTime
         self.issuer = issuer
         self.tokenID = tokenID
-        self.role = role
+        self.roleName = roleName
     }
 
     public var json: JSONValue {
-        var fields: [String: JSONValue] = ["auth_time": .string(authTime.rfc3339), "role": .string(role.rawValue)]
+        var fields: [String: JSONValue] = ["auth_time": .string(authTime.rfc3339), "role": .string(roleName)]
         if let issuer { fields["iss"] = .string(issuer) }
         if let tokenID { fields["jti"] = .string(tokenID) }
         return .object(fields)
@@ -189,8 +196,8 @@ public struct SignerAuthentication: Sendable, Hashable {
         let authTime = r.timestamp("auth_time")
         let issuer = r.string("iss", required: false, maxLength: 500)
         let tokenID = r.string("jti", required: false, maxLength: 500)
-        let role = r.enumeration("role", Role.self)
+        let role = r.string("role", maxLength: 100)
         guard let authTime, let role else { return nil }
-        return SignerAuthentication(authTime: authTime, issuer: issuer, tokenID: tokenID, role: role)
+        return SignerAuthentication(authTime: authTime, issuer: issuer, tokenID: tokenID, roleName: role)
     }
 }
