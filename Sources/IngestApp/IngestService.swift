@@ -312,7 +312,8 @@ public struct IngestService: Sendable {
                     }
                     let rules = target.rulesTarget
                     // Before the hash is compared: the answer must be the same whether a guessed hash was right or not.
-                    if let rules, let role = event.authentication?.role, let refusal = SignatureRules.allocationRefusal(rules, role: role) {
+                    if let role = event.authentication?.role,
+                       let refusal = rules.map({ SignatureRules.allocationRefusal($0, role: role) }) ?? SignatureRules.unknownTypeRefusal(role: role) {
                         refused.append(ValidationIssue(pointer: prefixes[index] + "/data/events/\(n)/event_id", reason: refusal))
                         continue
                     }

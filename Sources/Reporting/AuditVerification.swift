@@ -177,11 +177,12 @@ public struct AuditVerification: Sendable {
                     }
                     // A signature from before migration 0028 names no role: only the allocation rule applies to it. A role
                     // this build does not know is judged as a blinded one (audit.blinded_refusal does the same).
+                    // A type this build does not know is judged as a product record.
                     let refused = archived.target.map { target in
                         s.authentication.map { auth in
                             auth.role.map { SignatureRules.allocationRefusal(target, role: $0) != nil } ?? (target.holdsAllocation || target.holdsProduct)
                         } ?? target.holdsAllocation
-                    } ?? false
+                    } ?? (s.authentication.map { auth in auth.role.map { SignatureRules.unknownTypeRefusal(role: $0) != nil } ?? true } ?? false)
                     if !refused, archived.sha256 != item.envelopeSHA256 {
                         mismatches.append("\(what): event \(item.eventID) hashes to \(archived.sha256), the signature names \(item.envelopeSHA256)")
                     }

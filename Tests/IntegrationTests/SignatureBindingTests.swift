@@ -233,6 +233,23 @@ struct SignatureBindingTests {
         #expect(!verification.text.contains(envelopeHash) && verification.signatureMismatches.isEmpty, "\(verification.text)")
     }
 
+    /// Review finding Low 8: the blinded-role refusal is written twice (Swift for ingest and the auditor, SQL for the
+    /// views); both must refuse the same records for every role, the record itself or a correction of it.
+    @Test func theViewsRefuseWhatIngestRefusesForEveryTypeAndRole() async throws {
+        let db = try TestStack.migratedDatabase()
+        for type in EventType.allCases {
+            for role in Role.allCases {
+                let swift = SignatureRules.allocationRefusal(.init(type: type, changedType: nil, recordedBy: "x"), role: role) != nil
+                let corrected = SignatureRules.allocationRefusal(.init(type: .eventCorrected, changedType: type, recordedBy: "x"), role: role) != nil
+                let (sql, sqlCorrected) = try db.query("""
+                    SELECT audit.blinded_refusal(\(type.rawValue), NULL, \(role.rawValue)) IS NOT NULL,
+                           audit.blinded_refusal('event.corrected', \(type.rawValue), \(role.rawValue)) IS NOT NULL
+                    """).decodeFirst((Bool, Bool).self)
+                #expect(sql == swift && sqlCorrected == corrected, "\(type.rawValue) by \(role.rawValue)")
+            }
+        }
+    }
+
     /// 21 CFR 11.50(b) in `reporter participant`: the lifecycle rows (screened, enrolled, ...) carry no event id, so a
     /// signature over a participant.enrolled was shown nowhere beside it; a signed record the timeline has no row for (a
     /// missed dose) gets a row of its own; the casebook sign-off is in the summary.

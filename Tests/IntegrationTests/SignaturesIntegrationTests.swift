@@ -166,13 +166,13 @@ struct SignaturesIntegrationTests {
             #expect(causalityByStaff.status == .unprocessableContent && causalityByStaff.pointers == ["/data/meaning"], "\(causalityByStaff.body)")
             // No hash oracle for the blinded: a signature over an allocation record is refused whatever its hash, with the
             // same answer for the right hash and a wrong one.
-            var oracleAnswers: [String] = []
+            var oracleAnswers: [JSONValue] = []  // compared as values: a dictionary's description has no fixed key order
             for (token, name, meaning) in [(coordinator, "Cy Coordinator", "review"), (monitor, "Mo Nitor", "review")] {
                 for guess in [hashes[randomized]!, String(hashes[randomized]!.reversed())] {
                     let a = try await post(Self.signature("S01-0007", meaning: meaning, name: name, events: [(randomized, guess)]), token)
                     #expect(a.status == .unprocessableContent && a.pointers == ["/data/events/0/event_id"]
                                 && a.body.contains("treatment allocation"), "\(a.body)")
-                    oracleAnswers.append("\(a.json["errors"] ?? .null)")
+                    oracleAnswers.append(a.json["errors"] ?? .null)
                 }
             }
             // Nor for a monitor over a record of the product (the arm where the placebo is active), which the site may sign.
@@ -180,7 +180,7 @@ struct SignaturesIntegrationTests {
                 let a = try await post(Self.signature(nil, meaning: "review", name: "Mo Nitor", events: [(destroyed, guess)]), monitor)
                 #expect(a.status == .unprocessableContent && a.pointers == ["/data/events/0/event_id"] && a.body.contains("the product"),
                         "\(a.body)")
-                oracleAnswers.append("\(a.json["errors"] ?? .null)")
+                oracleAnswers.append(a.json["errors"] ?? .null)
             }
             #expect(oracleAnswers[0] == oracleAnswers[1] && oracleAnswers[2] == oracleAnswers[3] && oracleAnswers[4] == oracleAnswers[5],
                     "\(oracleAnswers)")

@@ -33,6 +33,15 @@ DROP VIEW monitoring.signatures;
 ALTER VIEW monitoring.signed_records RENAME TO signed_record_changes;
 DROP VIEW audit.signable_events;
 
+-- The envelope is hashed as the UTF-8 text it was received as; only a UTF8 database stores it as exactly those bytes
+-- (and only there is convert_to(…, 'UTF8') the identity, so IMMUTABLE is honest).
+DO $$ BEGIN
+    IF current_setting('server_encoding') <> 'UTF8' THEN
+        RAISE EXCEPTION 'migration 0028 needs a UTF8 database, this one is %: create it with ENCODING ''UTF8'' and restore into it',
+            current_setting('server_encoding');
+    END IF;
+END $$;
+
 CREATE FUNCTION audit.sha256_of_text(value text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$ SELECT sha256(convert_to(value, 'UTF8')) $$;
 

@@ -42,6 +42,13 @@ public enum SignatureRules {
         return nil
     }
 
+    /// Why signing a record of a type this build does not know (archived by a later one) as `role` is refused, or nil:
+    /// it may hold the product or an arm, so only site roles sign it (whether it holds an arm the site may not learn
+    /// either, but that build refuses it then).
+    public static func unknownTypeRefusal(role: Role) -> String? {
+        role.isSiteBound ? nil : "a record of a type this build does not know is signed by the site only (it may hold the product)"
+    }
+
     /// Why `signature` by `signer` (acting as `role`) may not mean what it says over `target` (its `index` in the list),
     /// as (field under `/data`, reason), or nil. DOMAIN: the two witnesses of a destruction (DEA Form 41); the
     /// investigator answers for an adverse event's causality (ICH E6(R3)).
