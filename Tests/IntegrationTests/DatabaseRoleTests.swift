@@ -129,9 +129,10 @@ struct DatabaseRoleTests {
                                  ["audit.signable_events.event_id"], ["audit.signable_events.participant_id"],
                                  ["audit.signable_events.site_id"], ["audit.signable_events.type"], ["audit.signable_events.chain_seq"],
                                  ["audit.signable_events.chain_hash"], ["audit.signable_events.envelope_sha256"],
-                                 // Migration 0028: who recorded it and what a correction changes (the signing rules), and
-                                 // who witnessed which destruction.
+                                 // Migration 0028: who recorded it, what a correction changes and whom a destruction names
+                                 // as witnesses (the signing rules), and who witnessed which destruction.
                                  ["audit.signable_events.recorded_by"], ["audit.signable_events.changed_type"],
+                                 ["audit.signable_events.witnesses"],
                                  ["audit.witness_signatures.destruction_event_id"], ["audit.witness_signatures.witness"],
                                  ["audit.witness_signatures.signature_id"], ["audit.witness_signatures.recorded_at"]])
         #expect(try Self.count(ingest, "audit.signable_events") == (try StudyFixtures.simulatedEvents().count))
