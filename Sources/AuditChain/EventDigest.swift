@@ -32,3 +32,14 @@ public enum EnvelopeDigest {
         AuditChain.hex(Array(SHA256.hash(data: Array(envelope))))
     }
 }
+
+/// The digest a casebook sign-off binds a participant's casebook by (issue 15): SHA-256 over the `EnvelopeDigest` of
+/// each of the participant's events (signatures left out) in the participant's log order (all of a participant's events
+/// share one partition, so their offsets order them the same on every replay, rebuild or restore, however partitions
+/// interleave), each as 64 lower-case hex digits followed by a newline. PostgreSQL computes the same in
+/// `audit.casebook_digest` (migration 0028).
+public enum CasebookDigest {
+    public static func hex(envelopeDigests: some Sequence<String>) -> String {
+        AuditChain.hex(Array(SHA256.hash(data: Array(envelopeDigests.map { $0 + "\n" }.joined().utf8))))
+    }
+}

@@ -187,6 +187,17 @@ public struct SignableEvent: Sendable, Hashable {
     public var participantID: String?
     public var siteID: String?
     public var envelopeSHA256: String
+    /// Its type (nil: one this build does not know), the type a correction or void changes, and who recorded it: what
+    /// `SignatureRules` judge a signature over it by.
+    public var type: EventType?
+    public var changedType: EventType?
+    public var recordedBy: String
+    /// A drug destruction's named witnesses.
+    public var witnesses: [String] = []
+
+    var rulesTarget: SignatureRules.Target? {
+        type.map { SignatureRules.Target(type: $0, changedType: changedType, recordedBy: recordedBy, witnesses: witnesses) }
+    }
 }
 
 extension DatabaseLanes {
@@ -194,13 +205,37 @@ extension DatabaseLanes {
     public func signables(_ eventIDs: [String]) async -> [String: SignableEvent]? {
         try? await read { db in
             var found: [String: SignableEvent] = [:]
-            for (id, participant, site, hash) in try db.query("""
-                SELECT event_id::text, participant_id, site_id, envelope_sha256 FROM audit.signable_events
-                WHERE event_id = ANY(\(array: eventIDs)::uuid[])
-                """).decode((String, String?, String?, String).self) {
-                found[id] = SignableEvent(participantID: participant, siteID: site, envelopeSHA256: hash)
+            for (id, participant, site, hash, type, changed, recorder, witnesses) in try db.query("""
+                SELECT event_id::text, participant_id, site_id, envelope_sha256, type, changed_type, recorded_by, witnesses::text
+                FROM audit.signable_events WHERE event_id = ANY(\(array: eventIDs)::uuid[])
+                """).decode((String, String?, String?, String, String, String?, String, String?).self) {
+                let named = witnesses.flatMap { try? JSONParser().parse(Array($0.utf8)) }?.arrayValue?.compactMap(\.stringValue) ?? []
+                found[id] = SignableEvent(participantID: participant, siteID: site, envelopeSHA256: hash, type: EventType(rawValue: type),
+                                          changedType: changed.flatMap(EventType.init(rawValue:)), recordedBy: recorder, witnesses: named)
             }
             return found
+        }.get()
+    }
+
+    /// Who already witnessed each of `destructionIDs` (`audit.witness_signatures`, migration 0028), or nil when PostgreSQL
+    /// could not be asked in time.
+    public func witnesses(_ destructionIDs: [String]) async -> [(destruction: String, witness: String, signature: String)]? {
+        try? await read { db in
+            try db.query("""
+                SELECT destruction_event_id::text, witness, signature_id::text FROM audit.witness_signatures
+                WHERE destruction_event_id = ANY(\(array: destructionIDs)::uuid[])
+                """).decode((String, String, String).self).map { (destruction: $0.0, witness: $0.1, signature: $0.2) }
+        }.get()
+    }
+
+    /// How many events `participantID`'s casebook holds up to and including `lastEventID`, and their digest
+    /// (`audit.casebook_digest`, migration 0028); 0 events when that is no casebook event of theirs. Nil when PostgreSQL
+    /// could not be asked in time.
+    public func casebookDigest(_ participantID: String, through lastEventID: String) async -> (events: Int, sha256: String?)? {
+        try? await read { db in
+            try db.query("""
+                SELECT events, sha256 FROM audit.casebook_digest(\(participantID), \(lastEventID)::uuid)
+                """).decodeFirst((Int, String?).self)
         }.get()
     }
 

@@ -117,7 +117,14 @@ public struct IngestService: Sendable {
             throw .forbidden(forbidden)
         }
         try refuseUnattestedSignatures(events, prefixes: items.map(\.prefix), by: principal, at: recordedAt)
-        return events
+        return events.map { event in
+            guard event.type == .signatureApplied, let authTime = principal.authTime else { return event }
+            // 21 CFR 11.200: what authenticated the signer, from the verified token (never the request), like recorded_by.
+            var signed = event
+            signed.authentication = SignerAuthentication(authTime: Timestamp(microsecondsSinceEpoch: authTime * 1_000_000),
+                                                         issuer: principal.issuer, tokenID: principal.tokenID, role: principal.role)
+            return signed
+        }
     }
 
     /// A signature needs the signer's printed name and a fresh authentication (21 CFR 11.50, 11.200): the token's `name`
@@ -252,11 +259,13 @@ public struct IngestService: Sendable {
         }
     }
 
-    /// Refuses (422, `/problems/unknown-reference`) a signature whose records are not what the archive holds: a signed
-    /// event that is no archived event of the signature's participant (of its site, without a participant; events of the
-    /// same request count), a `sha256` that is not its stored envelope's, a casebook point the chain does not have, whose
-    /// link differs, or before the participant's first event. One answer whether an event does not exist or is another
-    /// site's. Without `INGEST_DATABASE_URL`, or when PostgreSQL does not answer in time, nothing is refused here:
+    /// Refuses (422, `/problems/invalid`) a signature over an allocation record (whatever its hash: the answer must not
+    /// tell whether a guessed hash was right) or whose meaning its records do not allow (`SignatureRules`; a second
+    /// witnessing of one destruction by the same person), then (422, `/problems/unknown-reference`) one whose records are
+    /// not what the archive holds: a signed event that is no archived event of the signature's participant (of its site,
+    /// without a participant; events of the same request count), a `sha256` that is not its stored envelope's, a casebook
+    /// whose last event is not the participant's or whose digest differs, a chain point the chain does not have or whose
+    /// link differs. One answer whether an event does not exist or is another site's. Without `INGEST_DATABASE_URL`, or when PostgreSQL does not answer in time, nothing is refused here:
     /// `monitoring.signatures` shows such a signature as unverified or mismatched, and `reporter audit verify` fails.
     func refuseUnboundSignatures(_ events: [RecordedEvent], forms: [CanonicalForms], prefixes: [String]) async throws(Problem) {
         let signatures = events.indices.filter { events[$0].type == .signatureApplied }
@@ -273,8 +282,22 @@ public struct IngestService: Sendable {
         }
         for (event, form) in zip(events, forms) where known[event.eventID] == nil {
             known[event.eventID] = SignableEvent(participantID: event.participantID, siteID: event.siteID,
-                                                 envelopeSHA256: EnvelopeDigest.hex(form.envelope))
+                                                 envelopeSHA256: EnvelopeDigest.hex(form.envelope), type: event.type,
+                                                 changedType: event.payload.changedEventType, recordedBy: event.recordedBy,
+                                                 witnesses: event.payload.destructionWitnesses)
         }
+        let destructions = signatures.flatMap { index -> [String] in
+            guard case .signatureApplied(let s) = events[index].payload, s.meaning == .witness else { return [] }
+            return s.signedEventIDs
+        }
+        var witnessed: Set<[String]> = []
+        if !destructions.isEmpty {
+            guard let found = await archive.witnesses(Array(Set(destructions))) else { return }
+            // A resent signature is a retry, not a second witnessing.
+            let resent = Set(signatures.map { events[$0].eventID })
+            witnessed = Set(found.filter { !resent.contains($0.signature) }.map { [$0.destruction, $0.witness] })
+        }
+        var refused: [ValidationIssue] = []
         for index in signatures {
             guard case .signatureApplied(let s) = events[index].payload else { continue }
             let event = events[index]
@@ -282,32 +305,71 @@ public struct IngestService: Sendable {
             switch s.signed {
             case .events(let signed):
                 for (n, item) in signed.enumerated() {
-                    let target = known[item.eventID]
-                    if target == nil || target?.participantID != event.participantID || target?.siteID != event.siteID {
+                    guard let target = known[item.eventID], target.participantID == event.participantID, target.siteID == event.siteID else {
                         issues.append(ValidationIssue(pointer: prefixes[index] + "/data/events/\(n)/event_id",
                                                       reason: "\(item.eventID) is not a recorded event of \(whose)"))
-                    } else if target?.envelopeSHA256 != item.envelopeSHA256 {
+                        continue
+                    }
+                    let rules = target.rulesTarget
+                    // Before the hash is compared: the answer must be the same whether a guessed hash was right or not.
+                    if let role = event.authentication?.role,
+                       let refusal = rules.map({ SignatureRules.allocationRefusal($0, role: role) }) ?? SignatureRules.unknownTypeRefusal(role: role) {
+                        refused.append(ValidationIssue(pointer: prefixes[index] + "/data/events/\(n)/event_id", reason: refusal))
+                        continue
+                    }
+                    if let rules, let role = event.authentication?.role,
+                       let refusal = SignatureRules.meaningRefusal(s, signer: event.recordedBy, role: role, target: rules, index: n) {
+                        refused.append(ValidationIssue(pointer: prefixes[index] + "/data/" + refusal.field, reason: refusal.reason))
+                    } else if s.meaning == .witness, !witnessed.insert([item.eventID, event.recordedBy]).inserted {
+                        refused.append(ValidationIssue(pointer: prefixes[index] + "/data/meaning", reason: """
+                            \(event.recordedBy) has already witnessed destruction \(item.eventID): its two witnesses are two different people
+                            """))
+                    }
+                    if target.envelopeSHA256 != item.envelopeSHA256 {
                         issues.append(ValidationIssue(pointer: prefixes[index] + "/data/events/\(n)/sha256",
                                                       reason: "is not the SHA-256 of event \(item.eventID) as recorded; sign the record the archive holds"))
                     }
                 }
             case .casebook(let book):
                 guard let participant = event.participantID else { continue }
-                // PostgreSQL did not answer in time: this one goes unchecked (shown unverified), the others' problems stand.
-                guard let point = await archive.casebookPoint(participant, chainSeq: book.chainSeq) else { continue }
-                if point.link == nil || !point.hasEvents {
-                    issues.append(ValidationIssue(pointer: prefixes[index] + "/data/casebook/chain_seq",
-                                                  reason: "the archive has no event of participant \(participant) at or before chain_seq \(book.chainSeq)"))
-                } else if point.link != book.chainHash {
-                    issues.append(ValidationIssue(pointer: prefixes[index] + "/data/casebook/chain_hash",
-                                                  reason: "is not the archive's chain hash at chain_seq \(book.chainSeq)"))
-                }
+                issues += await casebookProblems(book, participant: participant, pointer: prefixes[index] + "/data/casebook", in: archive)
             }
+        }
+        guard refused.isEmpty else {
+            logger.notice("request refused", metadata: ["status": "422", "reason": "\(refused[0].reason)"])
+            throw .invalid(refused)
         }
         guard issues.isEmpty else {
             logger.notice("request refused", metadata: ["status": "422", "reason": "\(issues[0].reason)"])
             throw .unknownReference(issues)
         }
+    }
+
+    /// What is wrong with a casebook sign-off against the archive: its last event must be the participant's, and the
+    /// digest of their events up to it (`audit.casebook_digest`) the one signed; the chain point, when given, must be in
+    /// the chain with that link. Nothing when PostgreSQL did not answer in time (shown pending or broken, verify fails).
+    func casebookProblems(_ book: SignedCasebook, participant: String, pointer: String, in archive: DatabaseLanes) async -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        if let last = book.lastEventID, let signed = book.eventsSHA256, let digest = await archive.casebookDigest(participant, through: last) {
+            if digest.events == 0 {
+                issues.append(ValidationIssue(pointer: pointer + "/last_event_id",
+                                              reason: "\(last) is not a recorded event of participant \(participant) (signatures are not part of a casebook)"))
+            } else if digest.sha256 != signed {
+                issues.append(ValidationIssue(pointer: pointer + "/events_sha256", reason: """
+                    is not the digest of participant \(participant)'s \(digest.events) events up to \(last); sign the casebook the \
+                    site read API shows (casebook.events_sha256)
+                    """))
+            }
+        }
+        if let seq = book.chainSeq, let link = book.chainHash, let point = await archive.casebookPoint(participant, chainSeq: seq) {
+            if point.link == nil || !point.hasEvents {
+                issues.append(ValidationIssue(pointer: pointer + "/chain_seq",
+                                              reason: "the archive has no event of participant \(participant) at or before chain_seq \(seq)"))
+            } else if point.link != link {
+                issues.append(ValidationIssue(pointer: pointer + "/chain_hash", reason: "is not the archive's chain hash at chain_seq \(seq)"))
+            }
+        }
+        return issues
     }
 
     /// Refuses (422) a site's `participant.randomized` for a study whose randomization schedule is loaded (the system

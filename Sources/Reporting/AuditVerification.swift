@@ -30,6 +30,9 @@ public struct AuditVerification: Sendable {
     public var signaturesChecked = 0
     /// Signatures whose signed hashes are not what the archive holds (21 CFR 11.70: not bound to the records).
     public var signatureMismatches: [String] = []
+    /// Casebook sign-offs from before migration 0028 whose chain point has another link: the chain was re-projected
+    /// (rebuild, restore), so the older binding cannot be checked; not a failure (the envelopes are checked by the chain).
+    public var signaturesUnverifiable: [String] = []
 
     public var intact: Bool { breaks.isEmpty && headMismatch == nil && anchorMismatches.isEmpty && signatureMismatches.isEmpty }
 
@@ -99,7 +102,7 @@ public struct AuditVerification: Sendable {
             result.headMismatch = "audit.chain_head has no row: the end of the chain cannot be checked; someone with the owner's rights deleted it"
         }
         result.signaturesChecked = signatures.count
-        result.signatureMismatches = try verifySignatures(signatures, db)
+        (result.signatureMismatches, result.signaturesUnverifiable) = try verifySignatures(signatures, db)
         for anchor in anchors.sorted(by: { ($0.chainSeq, $0.anchoredAt) > ($1.chainSeq, $1.anchoredAt) }) {
             let cited = "the anchor published at \(anchor.anchoredAt) (chain_seq \(anchor.chainSeq), chain_hash \(anchor.chainHash))"
             if anchor.chainSeq > lastSeq {
@@ -116,29 +119,52 @@ public struct AuditVerification: Sendable {
     }
 
     /// Recomputes what each signature signed: the SHA-256 of every signed event's envelope as archived (here, not by
-    /// PostgreSQL), that it is the signature's participant's (its site's, without one), and each casebook's chain link.
-    static func verifySignatures(_ signatures: [RecordedEvent], _ db: PostgresConnection) throws -> [String] {
-        guard !signatures.isEmpty else { return [] }
+    /// PostgreSQL), that it is the signature's participant's (its site's, without one), and each casebook's digest over
+    /// the participant's events in log order (`CasebookDigest`; a sign-off from before it, its chain link). A signed
+    /// record its signer may not sign (`SignatureRules.allocationRefusal`) is not compared: the signature is refused, and
+    /// nothing says whether its hash matched.
+    static func verifySignatures(_ signatures: [RecordedEvent], _ db: PostgresConnection) throws
+        -> (mismatches: [String], unverifiable: [String]) {
+        guard !signatures.isEmpty else { return ([], []) }
         var ids: [String] = []
         var seqs: [Int64] = []
+        var casebookParticipants: Set<String> = []
         for s in signatures {
             guard case .signatureApplied(let sig) = s.payload else { continue }
             switch sig.signed {
             case .events(let events): ids += events.map(\.eventID)
-            case .casebook(let book): seqs.append(Int64(book.chainSeq))
+            case .casebook(let book):
+                if book.isDigestBound, let participant = s.participantID { casebookParticipants.insert(participant) }
+                else if let seq = book.chainSeq { seqs.append(Int64(seq)) }
             }
         }
-        var envelopes: [String: (participant: String?, site: String?, sha256: String)] = [:]
-        for (id, participant, site, envelope) in try db.query("""
-            SELECT event_id::text, participant_id, site_id, envelope FROM audit.events WHERE event_id = ANY(\(array: ids)::uuid[])
-            """).decode((String, String?, String?, String).self) {
-            envelopes[id] = (participant, site, EnvelopeDigest.hex(Array(envelope.utf8)))
+        var envelopes: [String: (participant: String?, site: String?, sha256: String, target: SignatureRules.Target?)] = [:]
+        for (id, participant, site, type, changedType, recorder, envelope) in try db.query("""
+            SELECT event_id::text, participant_id, site_id, type,
+                   CASE type WHEN 'event.corrected' THEN data ->> 'corrected_type' WHEN 'event.voided' THEN data ->> 'voided_type' END,
+                   recorded_by, envelope
+            FROM audit.events WHERE event_id = ANY(\(array: ids)::uuid[])
+            """).decode((String, String?, String?, String, String?, String, String).self) {
+            let target = EventType(rawValue: type).map {
+                SignatureRules.Target(type: $0, changedType: changedType.flatMap(EventType.init(rawValue:)), recordedBy: recorder)
+            }
+            envelopes[id] = (participant, site, EnvelopeDigest.hex(Array(envelope.utf8)), target)
         }
         var links: [Int64: String] = [:]
         for (seq, link) in try db.query("""
             SELECT chain_seq, encode(chain_hash, 'hex') FROM audit.events WHERE chain_seq = ANY(\(array: seqs)::bigint[])
             """).decode((Int64, String).self) { links[seq] = link }
+        // Each casebook participant's events by partition in offset order, with their envelopes' digests computed here.
+        var casebooks: [String: [(eventID: String, partition: String, sha256: String)]] = [:]
+        for (participant, id, type, topic, partition, envelope) in try db.query("""
+            SELECT participant_id, event_id::text, type, kafka_topic, kafka_partition::text, envelope FROM audit.events
+            WHERE participant_id = ANY(\(array: casebookParticipants.sorted())::text[])
+            ORDER BY participant_id, kafka_topic, kafka_partition, kafka_offset
+            """).decode((String, String, String, String, String, String).self) where EventType(rawValue: type)?.inCasebook ?? true {
+            casebooks[participant, default: []].append((id, "\(topic)/\(partition)", EnvelopeDigest.hex(Array(envelope.utf8))))
+        }
         var mismatches: [String] = []
+        var unverifiable: [String] = []
         for s in signatures {
             guard case .signatureApplied(let sig) = s.payload else { continue }
             let what = "signature \(s.eventID) by \(sig.printedName) (\(s.recordedBy)), \(SignaturesReport.Signature.utc(s.recordedAt)), \(sig.meaning.rawValue)"
@@ -149,21 +175,40 @@ public struct AuditVerification: Sendable {
                         mismatches.append("\(what): signed event \(item.eventID) is not an archived event of \(s.participantID ?? s.siteID ?? "-")")
                         continue
                     }
-                    if archived.sha256 != item.envelopeSHA256 {
+                    // A signature from before migration 0028 names no role: only the allocation rule applies to it. A role
+                    // this build does not know is judged as a blinded one (audit.blinded_refusal does the same).
+                    // A type this build does not know is judged as a product record.
+                    let refused = archived.target.map { target in
+                        s.authentication.map { auth in
+                            auth.role.map { SignatureRules.allocationRefusal(target, role: $0) != nil } ?? (target.holdsAllocation || target.holdsProduct)
+                        } ?? target.holdsAllocation
+                    } ?? (s.authentication.map { auth in auth.role.map { SignatureRules.unknownTypeRefusal(role: $0) != nil } ?? true } ?? false)
+                    if !refused, archived.sha256 != item.envelopeSHA256 {
                         mismatches.append("\(what): event \(item.eventID) hashes to \(archived.sha256), the signature names \(item.envelopeSHA256)")
                     }
                 }
             case .casebook(let book):
-                if let link = links[Int64(book.chainSeq)] {
+                if let last = book.lastEventID, let signed = book.eventsSHA256 {
+                    let events = casebooks[s.participantID ?? ""] ?? []
+                    guard let end = events.firstIndex(where: { $0.eventID == last }) else {
+                        mismatches.append("\(what): the casebook's last event \(last) is not an archived event of \(s.participantID ?? "-")")
+                        continue
+                    }
+                    let partition = events[end].partition
+                    let digest = CasebookDigest.hex(envelopeDigests: events[...end].filter { $0.partition == partition }.map { $0.sha256 })
+                    if digest != signed {
+                        mismatches.append("\(what): the casebook through \(last) digests to \(digest), the signature names \(signed)")
+                    }
+                } else if let seq = book.chainSeq, let link = links[Int64(seq)] {
                     if link != book.chainHash {
-                        mismatches.append("\(what): chain_seq \(book.chainSeq) has link \(link), the casebook signature names \(book.chainHash)")
+                        unverifiable.append("\(what): chain_seq \(seq) has link \(link), the casebook signature names \(book.chainHash ?? "-")")
                     }
                 } else {
-                    mismatches.append("\(what): the archive has no chain_seq \(book.chainSeq)")
+                    mismatches.append("\(what): the archive has no chain_seq \(book.chainSeq.map(String.init) ?? "-")")
                 }
             }
         }
-        return mismatches
+        return (mismatches, unverifiable)
     }
 
     public var text: String {
@@ -184,6 +229,10 @@ public struct AuditVerification: Sendable {
                 ? "signatures: \(signaturesChecked) electronic signature(s), every signed hash recomputes\n"
                 : "SIGNATURES BROKEN: \(signatureMismatches.count) signed hash(es) differ from the archive\n"
                     + signatureMismatches.map { "  \($0)\n" }.joined()
+            if !signaturesUnverifiable.isEmpty {
+                out += "signatures unverifiable (chain re-projected): \(signaturesUnverifiable.count) casebook sign-off(s) from before "
+                    + "migration 0028 name a chain point that now has another link\n" + signaturesUnverifiable.map { "  \($0)\n" }.joined()
+            }
         }
         return out
     }

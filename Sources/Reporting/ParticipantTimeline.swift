@@ -68,7 +68,7 @@ public struct ParticipantTimeline: Sendable, Equatable {
             let counts = Dictionary(grouping: signatures.signatures, by: \.status).map { "\($0.value.count) \($0.key)" }.sorted()
             header.append(("signatures", counts.joined(separator: ", ")))
         }
-        var entries = try db.query(PostgresQuery(unsafeSQL: """
+        let rows = try db.query(PostgresQuery(unsafeSQL: """
             SELECT at, kind, consented_at, text, id FROM (
                 SELECT screened_at AS at, 'screened' AS kind, NULL::timestamptz AS consented_at, '' AS text, '' AS id
                     FROM monitoring.participants WHERE participant_id = $1 AND screened_at IS NOT NULL
@@ -110,10 +110,33 @@ public struct ParticipantTimeline: Sendable, Equatable {
                         s.event_id::text
                     FROM monitoring.query_steps s LEFT JOIN monitoring.data_queries q ON q.query_id = s.query_id WHERE s.participant_id = $1
             ) t ORDER BY at, kind, id
-            """, binds: [participantID])).decode((Timestamp, String, Timestamp?, String, String).self).map { at, kind, consentedAt, text, id in
-            // 21 CFR 11.50(b): a signed record is shown with the manifestation of each signature over it.
-            let signed = signatures.signedEvents[id].map { $0.map { "; SIGNED: \($0.manifestation) [\($0.standing)]" }.joined() } ?? ""
-            return Entry(at: at.utc(.minute), kind: kind, text: (consentedAt.map { "consent " + $0.utc(.minute) + text } ?? text) + signed)
+            """, binds: [participantID])).decode((Timestamp, String, Timestamp?, String, String).self)
+        // 21 CFR 11.50(b): a signed record is shown with the manifestation of each signature over it. The lifecycle rows
+        // carry no event id: a signed participant.enrolled (etc.) is matched to its row by type; a signed record no row
+        // shows (a dose.missed, an adverse event's update, ...) gets a row of its own.
+        let lifecycleKinds = ["participant.screened": "screened", "participant.enrolled": "enrolled",
+                              "participant.withdrawn": "WITHDRAWN", "participant.completed": "completed"]
+        var unshown = Set(signatures.signedEvents.keys).subtracting(rows.map(\.4))
+        func marks(_ signed: [SignaturesReport.Signature]) -> String {
+            signed.map { "; SIGNED: \($0.manifestation) [\($0.standing)]" }.joined()
+        }
+        var entries = rows.map { at, kind, consentedAt, text, id in
+            var signed = signatures.signedEvents[id] ?? []
+            if id.isEmpty {
+                for event in unshown.sorted() where lifecycleKinds[signatures.signedEventTypes[event] ?? ""] == kind {
+                    signed += signatures.signedEvents[event] ?? []
+                    unshown.remove(event)
+                }
+            }
+            return Entry(at: at.utc(.minute), kind: kind, text: (consentedAt.map { "consent " + $0.utc(.minute) + text } ?? text) + marks(signed))
+        }
+        entries += unshown.sorted().compactMap { event in
+            guard let signed = signatures.signedEvents[event], let first = signed.first else { return nil }
+            return Entry(at: first.signedAt.utc(.minute), kind: "signed record",
+                         text: "\(signatures.signedEventTypes[event] ?? "event not archived yet") \(event)" + marks(signed))
+        }
+        if let book = signatures.signatures.last(where: { $0.signs == "casebook" }) {
+            header.append(("casebook", "SIGNED: \(book.manifestation); \(book.coverage) [\(book.standing)]"))
         }
         entries += signatures.signatures.map { s in
             Entry(at: s.signedAt.utc(.minute), kind: "signature (\(s.meaning))", text: "\(s.manifestation); signs \(s.coverage) [\(s.standing)]")

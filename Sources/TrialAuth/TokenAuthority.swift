@@ -22,6 +22,8 @@ public struct TrialClaims: JWTPayload, Equatable {
     /// When the person last authenticated with their credentials (OpenID Connect `auth_time`, seconds since the epoch):
     /// signing needs a recent one (21 CFR 11.200).
     public var auth_time: Double?
+    /// The token's identifier at its issuer (RFC 7519 `jti`), stored with a signature as evidence of what authenticated it.
+    public var jti: IDClaim?
 
     /// jwt-kit calls this after the signature check; `TokenAuthority.verify` checks the claims itself, with the
     /// configured issuer, audience and clock skew, so each refusal can say which check failed.
@@ -138,7 +140,8 @@ public struct TokenAuthority: Sendable {
                                  nbf: notBefore.map { NotBeforeClaim(value: $0) }, iat: IssuedAtClaim(value: Date()),
                                  iss: settings.issuer.map { IssuerClaim(value: $0) },
                                  aud: settings.audience.map { AudienceClaim(value: [$0]) }, name: name,
-                                 auth_time: authTime.map { $0.timeIntervalSince1970.rounded(.down) })
+                                 auth_time: authTime.map { $0.timeIntervalSince1970.rounded(.down) },
+                                 jti: authTime.map { _ in IDClaim(value: UUID().uuidString.lowercased()) })
         return try await collection.sign(claims)
     }
 
@@ -164,7 +167,8 @@ public struct TokenAuthority: Sendable {
         return .success(Principal(subject: claims.sub.value, site: claims.site, role: role, sites: claims.sites ?? [],
                                   name: claims.name,
                                   // An instant no clock gives (negative, or past the year 5000) is no authentication time.
-                                  authTime: claims.auth_time.flatMap { $0 >= 0 && $0 < 1e11 ? Int64($0.rounded(.down)) : nil }))
+                                  authTime: claims.auth_time.flatMap { $0 >= 0 && $0 < 1e11 ? Int64($0.rounded(.down)) : nil },
+                                  issuer: claims.iss?.value, tokenID: claims.jti?.value))
     }
 
     /// When a token whose signature is good expires (its `exp`); nil for one whose signature is not.

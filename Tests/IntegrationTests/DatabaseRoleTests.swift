@@ -110,7 +110,8 @@ struct DatabaseRoleTests {
 
     /// Ingest's role sees three things: each archived event's id and content digest, what a data query step may name
     /// of it (participant, type, the event a correction or void changes: migration 0023), and what a signature may name
-    /// (participant, site, type, chain point and link, the SHA-256 of the envelope: migration 0025). Not the events' data
+    /// (participant, site, type, chain point and link, the SHA-256 of the envelope: migration 0025; recorder, changed type,
+    /// witnesses: 0028). Not the events' data
     /// (health data and arms), not the rejected records, not the read models; and it writes nothing.
     @Test func theIngestRoleReadsOnlyEventDigestsAndReferences() throws {
         let url = try Self.populated()
@@ -133,7 +134,13 @@ struct DatabaseRoleTests {
                                  ["audit.randomization_schedules.study_id"], ["audit.randomization_schedules.loaded_at"],
                                  ["audit.signable_events.event_id"], ["audit.signable_events.participant_id"],
                                  ["audit.signable_events.site_id"], ["audit.signable_events.type"], ["audit.signable_events.chain_seq"],
-                                 ["audit.signable_events.chain_hash"], ["audit.signable_events.envelope_sha256"]])
+                                 ["audit.signable_events.chain_hash"], ["audit.signable_events.envelope_sha256"],
+                                 // Migration 0028: who recorded it, what a correction changes and whom a destruction names
+                                 // as witnesses (the signing rules), and who witnessed which destruction.
+                                 ["audit.signable_events.recorded_by"], ["audit.signable_events.changed_type"],
+                                 ["audit.signable_events.witnesses"],
+                                 ["audit.witness_signatures.destruction_event_id"], ["audit.witness_signatures.witness"],
+                                 ["audit.witness_signatures.signature_id"], ["audit.witness_signatures.recorded_at"]])
         #expect(try Self.count(ingest, "audit.signable_events") == (try StudyFixtures.simulatedEvents().count))
         Self.expectRefused(ingest,
             "SELECT * FROM audit.events",

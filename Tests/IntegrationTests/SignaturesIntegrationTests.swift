@@ -28,10 +28,10 @@ struct SignaturesIntegrationTests {
     }
 
     static func signature(_ participant: String?, site: String = "S01", meaning: String = "approval", name: String,
-                          events: [(String, String)] = [], casebook: (Int, String)? = nil, eventID: String = id()) -> JSONValue {
+                          events: [(String, String)] = [], casebook: JSONValue? = nil, eventID: String = id()) -> JSONValue {
         var data: [String: JSONValue] = ["printed_name": .string(name), "meaning": .string(meaning)]
         if let casebook {
-            data["casebook"] = ["chain_seq": .number(Double(casebook.0)), "chain_hash": .string(casebook.1)]
+            data["casebook"] = casebook
         } else {
             data["events"] = .array(events.map { ["event_id": .string($0.0), "sha256": .string($0.1)] })
         }
@@ -63,7 +63,8 @@ struct SignaturesIntegrationTests {
         let coordinator = try await signer("coord.s01", site: "S01", role: .siteStaff, name: "Cy Coordinator")
         let pharmacist = try await signer("pharm.s01", site: "S01", role: .siteStaff, name: "Pat Pharmacist")
         let monitor = try await signer("monitor.s01", site: nil, role: .monitor, name: "Mo Nitor", sites: ["S01"])
-        let (early, late, other, destroyed) = (Self.id(), Self.id(), Self.id(), Self.id())
+        let technician = try await signer("tech.s01", site: "S01", role: .siteStaff, name: "Tex Tech")
+        let (early, late, other, destroyed, randomized, adverseEvent) = (Self.id(), Self.id(), Self.id(), Self.id(), Self.id(), Self.id())
         let occurred = IngestService.systemClock().adding(days: -1).rfc3339
         try await h.app { $0.databaseURL = h.databaseURL }.test(.live) { client in
             let live = LiveIngest(client)
@@ -92,8 +93,15 @@ struct SignaturesIntegrationTests {
             hashes[destroyed] = try await accepted([
                 "event_id": .string(destroyed), "type": "drug.destroyed", "schema_version": 1, "study_id": "MICRO-LSD-01", "site_id": "S01",
                 "occurred_at": .string(occurred),
-                "data": ["lot": "LSD-2026-A", "quantity": 120, "unit": "ug", "method": "incineration", "witnesses": ["pharm.s01", "coord.s01"]],
+                "data": ["lot": "LSD-2026-A", "quantity": 120, "unit": "ug", "method": "incineration", "witnesses": ["coord.s01", "Dr. Ana Ruiz"]],
             ], pharmacist).hash
+            // Records holding an arm (a site's own randomization) and an adverse event's causality.
+            hashes[randomized] = try await accepted(E2E.event("participant.randomized", participant: "S01-0007", eventID: randomized,
+                                                              occurredAt: occurred, data: ["arm": "active", "kit_number": "K-0007"]), dr1).hash
+            hashes[adverseEvent] = try await accepted(E2E.event("adverse_event.reported", participant: "S01-0007", eventID: adverseEvent,
+                                                                occurredAt: occurred, data: [
+                "term": "Anxiety", "onset_at": .string(occurred), "grade": 2, "serious": false, "seriousness_criteria": [],
+                "causality": "possible", "action_taken": "none", "outcome": "recovering"]), dr1).hash
             try await projector.waitUntilCaughtUp()
 
             // 11.200: fresh authentication, named; 11.50: the printed name from the token.
@@ -116,10 +124,15 @@ struct SignaturesIntegrationTests {
             let head = try await client.execute(uri: "/v1/participants/S01-0007", method: .get, headers: {
                 var headers = E2E.headers(dr1); headers[.contentType] = nil; return headers }())
             let casebook = (try JSONParser().parse(Array(String(buffer: head.body).utf8)))["casebook"]
-            guard case .number(let seq)? = casebook?["chain_seq"], let link = casebook?["chain_hash"]?.stringValue else {
+            guard case .number(let seq)? = casebook?["chain_seq"], let link = casebook?["chain_hash"]?.stringValue,
+                  let last = casebook?["last_event_id"]?.stringValue, let digest = casebook?["events_sha256"]?.stringValue else {
                 Issue.record("no casebook head in the site read API: \(String(buffer: head.body))"); return
             }
-            let byCoordinator = try await post(Self.signature("S01-0007", name: "Cy Coordinator", casebook: (Int(seq), link)), coordinator)
+            #expect(last == adverseEvent && casebook?["events"] == 6, "\(String(buffer: head.body))")
+            func book(digest: String = digest, link: String = link) -> JSONValue {
+                ["last_event_id": .string(last), "events_sha256": .string(digest), "chain_seq": .number(seq), "chain_hash": .string(link)]
+            }
+            let byCoordinator = try await post(Self.signature("S01-0007", name: "Cy Coordinator", casebook: book()), coordinator)
             #expect(byCoordinator.status == .forbidden && byCoordinator.pointers == ["/data/casebook"], "\(byCoordinator.body)")
             // What ingest checks against the archive: the event is the participant's, the hash its envelope's, the chain's link.
             let stolen = try await post(Self.signature("S01-0007", name: "Dr. Ana Ruiz", events: [(other, hashes[other]!)]), dr1)
@@ -127,8 +140,55 @@ struct SignaturesIntegrationTests {
             #expect(stolen.json["type"]?.stringValue == "/problems/unknown-reference" && !stolen.body.contains("S02"), "\(stolen.body)")
             let wrongHash = try await post(Self.signature("S01-0007", name: "Dr. Ana Ruiz", events: [(late, hashes[early]!)]), dr1)
             #expect(wrongHash.status == .unprocessableContent && wrongHash.pointers == ["/data/events/0/sha256"], "\(wrongHash.body)")
-            let wrongLink = try await post(Self.signature("S01-0007", name: "Dr. Ana Ruiz", casebook: (Int(seq), hashes[late]!)), dr1)
+            let wrongLink = try await post(Self.signature("S01-0007", name: "Dr. Ana Ruiz", casebook: book(link: hashes[late]!)), dr1)
             #expect(wrongLink.status == .unprocessableContent && wrongLink.pointers == ["/data/casebook/chain_hash"], "\(wrongLink.body)")
+            let wrongDigest = try await post(Self.signature("S01-0007", name: "Dr. Ana Ruiz", casebook: book(digest: hashes[late]!)), dr1)
+            #expect(wrongDigest.status == .unprocessableContent && wrongDigest.pointers == ["/data/casebook/events_sha256"], "\(wrongDigest.body)")
+            // What a signature means: a casebook is approved or answered for; a witness signs a destruction, not its recorder,
+            // and once; the investigator answers for an adverse event's causality.
+            let reviewedCasebook = try await post(Self.signature("S01-0007", meaning: "review", name: "Dr. Ana Ruiz", casebook: book()), dr1)
+            #expect(reviewedCasebook.status == .unprocessableContent && reviewedCasebook.pointers == ["/data/meaning"], "\(reviewedCasebook.body)")
+            let ownDestruction = try await post(Self.signature(nil, meaning: "witness", name: "Pat Pharmacist",
+                                                               events: [(destroyed, hashes[destroyed]!)]), pharmacist)
+            #expect(ownDestruction.status == .unprocessableContent && ownDestruction.pointers == ["/data/meaning"]
+                        && ownDestruction.body.contains("recorded the destruction"), "\(ownDestruction.body)")
+            // Review finding Medium 4: the destruction names its witnesses (by user or printed name); nobody else witnesses it.
+            let unnamedWitness = try await post(Self.signature(nil, meaning: "witness", name: "Tex Tech",
+                                                               events: [(destroyed, hashes[destroyed]!)]), technician)
+            #expect(unnamedWitness.status == .unprocessableContent && unnamedWitness.pointers == ["/data/meaning"]
+                        && unnamedWitness.body.contains("names"), "\(unnamedWitness.body)")
+            let witnessOfVitals = try await post(Self.signature("S01-0007", meaning: "witness", name: "Cy Coordinator",
+                                                                events: [(late, hashes[late]!)]), coordinator)
+            #expect(witnessOfVitals.status == .unprocessableContent && witnessOfVitals.pointers == ["/data/events/0/event_id"],
+                    "\(witnessOfVitals.body)")
+            let causalityByStaff = try await post(Self.signature("S01-0007", meaning: "responsibility", name: "Cy Coordinator",
+                                                                 events: [(adverseEvent, hashes[adverseEvent]!)]), coordinator)
+            #expect(causalityByStaff.status == .unprocessableContent && causalityByStaff.pointers == ["/data/meaning"], "\(causalityByStaff.body)")
+            // No hash oracle for the blinded: a signature over an allocation record is refused whatever its hash, with the
+            // same answer for the right hash and a wrong one.
+            var oracleAnswers: [JSONValue] = []  // compared as values: a dictionary's description has no fixed key order
+            for (token, name, meaning) in [(coordinator, "Cy Coordinator", "review"), (monitor, "Mo Nitor", "review")] {
+                for guess in [hashes[randomized]!, String(hashes[randomized]!.reversed())] {
+                    let a = try await post(Self.signature("S01-0007", meaning: meaning, name: name, events: [(randomized, guess)]), token)
+                    #expect(a.status == .unprocessableContent && a.pointers == ["/data/events/0/event_id"]
+                                && a.body.contains("treatment allocation"), "\(a.body)")
+                    oracleAnswers.append(a.json["errors"] ?? .null)
+                }
+            }
+            // Nor for a monitor over a record of the product (the arm where the placebo is active), which the site may sign.
+            for guess in [hashes[destroyed]!, String(hashes[destroyed]!.reversed())] {
+                let a = try await post(Self.signature(nil, meaning: "review", name: "Mo Nitor", events: [(destroyed, guess)]), monitor)
+                #expect(a.status == .unprocessableContent && a.pointers == ["/data/events/0/event_id"] && a.body.contains("the product"),
+                        "\(a.body)")
+                oracleAnswers.append(a.json["errors"] ?? .null)
+            }
+            #expect(oracleAnswers[0] == oracleAnswers[1] && oracleAnswers[2] == oracleAnswers[3] && oracleAnswers[4] == oracleAnswers[5],
+                    "\(oracleAnswers)")
+            // What authenticated the signer is the server's to record, never the request's.
+            var claimed = Self.signature("S01-0007", meaning: "review", name: "Dr. Ana Ruiz", events: [(late, hashes[late]!)]).objectValue!
+            claimed["authentication"] = ["auth_time": "2026-01-01T00:00:00Z", "role": "investigator"]
+            let forgedEvidence = try await post(.object(claimed), dr1)
+            #expect(forgedEvidence.status == .unprocessableContent && forgedEvidence.pointers == ["/authentication"], "\(forgedEvidence.body)")
             var voidOfSignature = E2E.event("event.voided", participant: "S01-0007", data: [
                 "voided_event_id": .string(late), "voided_type": "signature.applied", "reason": "wrong"]).objectValue!
             voidOfSignature["schema_version"] = 2
@@ -143,20 +203,32 @@ struct SignaturesIntegrationTests {
                                                   eventID: lateSig), dr1)
             _ = try await accepted(Self.signature("S01-0007", meaning: "responsibility", name: "Dr. Ana Ruiz", events: [(early, hashes[early]!)],
                                                   eventID: earlySig), dr1)
-            _ = try await accepted(Self.signature("S01-0007", name: "Dr. Ana Ruiz", casebook: (Int(seq), link), eventID: bookSig), dr1)
+            _ = try await accepted(Self.signature("S01-0007", name: "Dr. Ana Ruiz", casebook: book(), eventID: bookSig), dr1)
             _ = try await accepted(Self.signature("S01-0007", meaning: "review", name: "Mo Nitor", events: [(late, hashes[late]!)],
                                                   eventID: reviewSig), monitor)
-            for (token, name) in [(pharmacist, "Pat Pharmacist"), (coordinator, "Cy Coordinator")] {
+            for (token, name) in [(coordinator, "Cy Coordinator"), (dr1, "Dr. Ana Ruiz")] {
                 _ = try await accepted(Self.signature(nil, meaning: "witness", name: name, events: [(destroyed, hashes[destroyed]!)]), token)
             }
+
             try await projector.waitUntilCaughtUp()
             let db = try PostgresConnection(url: h.databaseURL)
+            // The two witnesses of a destruction are two people.
+            let witnessAgain = try await post(Self.signature(nil, meaning: "witness", name: "Cy Coordinator",
+                                                             events: [(destroyed, hashes[destroyed]!)]), coordinator)
+            #expect(witnessAgain.status == .unprocessableContent && witnessAgain.body.contains("already witnessed"), "\(witnessAgain.body)")
             // Before the later correction: the signature of `early` is already invalidated (its record was corrected before
             // it was signed: what it signed is not the current record); the others stand.
             #expect(try db.query("SELECT signature_id::text, status, invalidated_by::text FROM monitoring.signatures WHERE participant_id = 'S01-0007' ORDER BY signed_at").rows
                     == [[lateSig, "valid", nil], [earlySig, "invalidated", earlyCorrection], [bookSig, "valid", nil], [reviewSig, "valid", nil]])
             #expect(try db.query("SELECT meaning, printed_name, status FROM monitoring.signatures WHERE participant_id IS NULL ORDER BY printed_name").rows
-                    == [["witness", "Cy Coordinator", "valid"], ["witness", "Pat Pharmacist", "valid"]])
+                    == [["witness", "Cy Coordinator", "valid"], ["witness", "Dr. Ana Ruiz", "valid"]])
+            // 21 CFR 11.200: what authenticated each signer, from their token.
+            #expect(try db.query("""
+                SELECT signed_as, auth_time IS NOT NULL AND auth_time <= signed_at, auth_token_id IS NOT NULL FROM monitoring.signatures
+                WHERE signature_id IN (\(bookSig)::uuid, \(reviewSig)::uuid) ORDER BY signed_at
+                """).rows == [["investigator", "t", "t"], ["monitor", "t", "t"]])
+            #expect(try db.query("SELECT envelope::jsonb #>> '{authentication,role}' FROM audit.events WHERE event_id = \(bookSig)::uuid").rows
+                    == [["investigator"]])
 
             // 11.70: a correction of `late` recorded after its signatures invalidates them, and the casebook signed before it.
             let lateCorrection = Self.id()
@@ -173,6 +245,8 @@ struct SignaturesIntegrationTests {
             // Every display of a signed record shows the manifestation: reporter signatures, participant, audit trail.
             let report = try SignaturesReport.load(db, participant: "S01-0007")
             #expect(report.text.contains("Dr. Ana Ruiz") && report.text.contains("INVALIDATED") && report.text.contains(lateCorrection), "\(report.text)")
+            #expect(report.text.contains("authenticated ") && report.text.contains(" as investigator"), "\(report.text)")
+            #expect(report.json.arrayValue?.allSatisfy { $0["auth_time"]?.stringValue != nil && $0["auth_token_id"]?.stringValue != nil } == true)
             let timeline = try ParticipantTimeline.load(db, participantID: "S01-0007")
             #expect(timeline.text.contains("SIGNED: Dr. Ana Ruiz (dr.s01)") && timeline.text.contains("UTC, responsibility"), "\(timeline.text)")
             #expect(timeline.entries.filter { $0.kind.hasPrefix("signature") }.count == 4, "\(timeline.text)")

@@ -24,6 +24,9 @@ public struct RecordedEvent: Sendable, Hashable {
         /// `data` exactly as accepted (canonicalised on storage).
         public var data: JSONValue
         public var payload: EventPayload
+        /// On a `signature.applied` only: what authenticated the signer (21 CFR 11.200), set by ingest from the verified
+        /// token, never from the request. Absent on signatures recorded before migration 0028.
+        public var authentication: SignerAuthentication? = nil
     }
 
     /// Shared until mutated; never mutated while shared (see the subscript's setter), hence safe to send.
@@ -37,10 +40,11 @@ public struct RecordedEvent: Sendable, Hashable {
 
     public init(eventID: String, type: EventType, schemaVersion: Int, studyID: String, siteID: String?, participantID: String?,
                 occurredAtText: String, occurredAt: Timestamp, recordedAt: Timestamp, recordedBy: String, data: JSONValue,
-                payload: EventPayload) {
+                payload: EventPayload, authentication: SignerAuthentication? = nil) {
         storage = Storage(Fields(eventID: eventID, type: type, schemaVersion: schemaVersion, studyID: studyID, siteID: siteID,
                                  participantID: participantID, occurredAtText: occurredAtText, occurredAt: occurredAt,
-                                 recordedAt: recordedAt, recordedBy: recordedBy, data: data, payload: payload))
+                                 recordedAt: recordedAt, recordedBy: recordedBy, data: data, payload: payload,
+                                 authentication: authentication))
     }
 
     // Inlinable, so other modules' `event.eventID` compiles to a field read instead of a key-path projection at run
@@ -77,6 +81,7 @@ public struct RecordedEvent: Sendable, Hashable {
         ]
         if let siteID = f.siteID { fields["site_id"] = .string(siteID) }
         if let participantID = f.participantID { fields["participant_id"] = .string(participantID) }
+        if let authentication = f.authentication { fields["authentication"] = authentication.json }
         return .object(fields)
     }
 
@@ -124,6 +129,7 @@ public struct RecordedEvent: Sendable, Hashable {
         }
         func member(_ key: StaticString, string: String) { member(key) { CanonicalJSON.writeString(string, into: &$0) } }
         // Keys in canonical (sorted) order; the envelope keeps occurred_at as written, the content has the instant.
+        if envelope, let authentication = f.authentication { member("authentication") { $0 += CanonicalJSON.encode(authentication.json) } }
         member("data") { $0 += data }
         if envelope { member("event_id", string: f.eventID) }
         member("occurred_at", string: envelope ? f.occurredAtText : f.occurredAt.rfc3339)
@@ -150,4 +156,48 @@ public struct RecordedEvent: Sendable, Hashable {
 
     /// The Kafka record value and archive bytes: canonical JSON of `json`.
     public var canonicalBytes: [UInt8] { canonicalObject(data: CanonicalJSON.encode(storage.fields.data), envelope: true) }
+}
+
+/// What authenticated a signer (21 CFR 11.200): from the verified token, stored in the signature's envelope beside
+/// `recorded_by`, so the archive shows how each signature's signer was identified.
+public struct SignerAuthentication: Sendable, Hashable {
+    /// The token's `auth_time`: when the signer last gave their credentials.
+    public var authTime: Timestamp
+    /// The token's `iss` (the identity provider), when it has one.
+    public var issuer: String?
+    /// The token's `jti` (its identifier at the identity provider), when it has one.
+    public var tokenID: String?
+    /// The token's `role` as stored: the capacity the signer signed in. Kept as text, so a role a later build adds
+    /// reads back here too (a stored record is never refused for it; the projector must not halt on it).
+    public var roleName: String
+    /// `roleName` when this build knows the role; nil otherwise (then judged as a blinded role).
+    public var role: Role? { Role(rawValue: roleName) }
+
+    public init(authTime: Timestamp, issuer: String?, tokenID: String?, role: Role) {
+        self.init(authTime: authTime, issuer: issuer, tokenID: tokenID, roleName: role.rawValue)
+    }
+
+    public init(authTime: Timestamp, issuer: String?, tokenID: String?, roleName: String) {
+        self.authTime = authTime
+        self.issuer = issuer
+        self.tokenID = tokenID
+        self.roleName = roleName
+    }
+
+    public var json: JSONValue {
+        var fields: [String: JSONValue] = ["auth_time": .string(authTime.rfc3339), "role": .string(roleName)]
+        if let issuer { fields["iss"] = .string(issuer) }
+        if let tokenID { fields["jti"] = .string(tokenID) }
+        return .object(fields)
+    }
+
+    /// Reads the envelope's `authentication` (stored records only).
+    static func read(_ r: inout ObjectReader) -> SignerAuthentication? {
+        let authTime = r.timestamp("auth_time")
+        let issuer = r.string("iss", required: false, maxLength: 500)
+        let tokenID = r.string("jti", required: false, maxLength: 500)
+        let role = r.string("role", maxLength: 100)
+        guard let authTime, let role else { return nil }
+        return SignerAuthentication(authTime: authTime, issuer: issuer, tokenID: tokenID, roleName: role)
+    }
 }

@@ -163,11 +163,18 @@ public struct Principal: Sendable, Hashable {
     public var name: String?
     /// The token's `auth_time` claim (seconds since the epoch): when the person last gave their credentials.
     public var authTime: Int64?
+    /// The token's `iss` and `jti` claims: which identity provider authenticated the person, and that token's identifier
+    /// there (stored with a signature, 21 CFR 11.200).
+    public var issuer: String?
+    public var tokenID: String?
 
-    public init(subject: String, site: String?, role: Role, sites: [String] = [], name: String? = nil, authTime: Int64? = nil) {
+    public init(subject: String, site: String?, role: Role, sites: [String] = [], name: String? = nil, authTime: Int64? = nil,
+                issuer: String? = nil, tokenID: String? = nil) {
         self.subject = subject
         self.name = name
         self.authTime = authTime
+        self.issuer = issuer
+        self.tokenID = tokenID
         self.site = site
         self.role = role
         // A site role works for its one site, whatever else its token lists.

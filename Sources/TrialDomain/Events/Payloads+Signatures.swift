@@ -21,16 +21,29 @@ public struct SignedEvent: Sendable, Hashable {
     }
 }
 
-/// A participant's whole casebook as of a point of the archive's hash chain: every event of theirs with `chain_seq` at
-/// most `chainSeq`, bound by the chain's link at that point.
+/// A participant's whole casebook, bound by a digest of the participant's own events so that it means the same on any
+/// re-projection of the log (a rebuild, a restore, partitions interleaving otherwise): `eventsSHA256` is
+/// `CasebookDigest` over the participant's events (signatures left out) in their log order, up to and including
+/// `lastEventID`. `chainSeq` and `chainHash` locate the sign-off in this archive's hash chain when it was made (the
+/// contract's "as of a chain sequence"); they are a locator only, and a signature made before the digest existed
+/// (without `lastEventID`) is bound by them alone.
 public struct SignedCasebook: Sendable, Hashable {
-    public var chainSeq: Int
-    public var chainHash: String
+    public var chainSeq: Int?
+    public var chainHash: String?
+    /// The participant's last event the casebook holds (its log order decides which are before it).
+    public var lastEventID: String?
+    /// `CasebookDigest.hex` of the participant's events up to and including `lastEventID`.
+    public var eventsSHA256: String?
 
-    public init(chainSeq: Int, chainHash: String) {
+    public init(chainSeq: Int?, chainHash: String?, lastEventID: String? = nil, eventsSHA256: String? = nil) {
         self.chainSeq = chainSeq
         self.chainHash = chainHash
+        self.lastEventID = lastEventID
+        self.eventsSHA256 = eventsSHA256
     }
+
+    /// Bound by the re-projection-stable digest (every casebook signature ingest accepts now), or only by the chain point.
+    public var isDigestBound: Bool { lastEventID != nil && eventsSHA256 != nil }
 }
 
 /// `signature.applied`: the signer's printed name (the token's `name` claim), the meaning, and what is signed.

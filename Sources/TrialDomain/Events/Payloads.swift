@@ -512,6 +512,12 @@ extension EventPayload {
         }
     }
 
+    /// For a drug destruction, the witnesses it names (what a `witness` signature over it is checked against).
+    public var destructionWitnesses: [String] {
+        if case .drugDestroyed(let d) = self { return d.witnesses }
+        return []
+    }
+
     /// For a correction or void, the event it changes.
     public var changedEventID: String? {
         switch self {

@@ -50,7 +50,7 @@ public struct EventValidator: Sendable {
             return .failure(.init([ValidationIssue(pointer: "/recorded_by", reason: "the token's subject (sub) \(problem)")]))
         }
         guard var reader = ObjectReader.make(json, pointer: "", issues: &issues) else { return .failure(.init(issues)) }
-        for serverField in ["recorded_at", "recorded_by"] where reader.object[serverField] != nil {
+        for serverField in ["recorded_at", "recorded_by", "authentication"] where reader.object[serverField] != nil {
             reader.allow(serverField)
             reader.report(serverField, "is set by the server; do not send it")
         }
@@ -137,6 +137,7 @@ public struct EventValidator: Sendable {
             }
         }
         let data = r.value("data")
+        let authentication = mode == .stored ? r.object("authentication", required: false) { SignerAuthentication.read(&$0) } : nil
         r.rejectUnknownFields()
 
         var payload: EventPayload?
@@ -181,7 +182,7 @@ public struct EventValidator: Sendable {
         return .success(RecordedEvent(
             eventID: eventID, type: type, schemaVersion: schemaVersion, studyID: studyID, siteID: siteID,
             participantID: participantID, occurredAtText: occurredAtText, occurredAt: occurredAt,
-            recordedAt: recordedAt, recordedBy: recordedBy, data: data, payload: payload))
+            recordedAt: recordedAt, recordedBy: recordedBy, data: data, payload: payload, authentication: authentication))
     }
 }
 

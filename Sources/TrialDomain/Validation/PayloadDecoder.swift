@@ -45,7 +45,7 @@ enum PayloadDecoder {
         case .queryAnswered: queryAnswered(&r).map(EventPayload.queryAnswered)
         case .queryClosed: queryClosed(&r).map(EventPayload.queryClosed)
         case .queryReopened: queryReopened(&r).map(EventPayload.queryReopened)
-        case .signatureApplied: signature(&r).map(EventPayload.signatureApplied)
+        case .signatureApplied: signature(&r, c).map(EventPayload.signatureApplied)
         case .randomizationScheduleLoaded: scheduleLoaded(&r).map(EventPayload.randomizationScheduleLoaded)
         case .participantRandomizationRequested: randomizationRequested(&r).map(EventPayload.randomizationRequested)
         case .unblindingRequested: unblindingRequested(&r).map(EventPayload.unblindingRequested)
@@ -402,10 +402,7 @@ enum PayloadDecoder {
     static func samePerson(_ a: String, _ b: String?, _ c: Context) -> Bool {
         guard let b else { return false }
         if c.stored { return a == b }
-        func normalised(_ name: String) -> String {
-            String(name.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " "))
-        }
-        return normalised(a) == normalised(b)
+        return PersonName.same(a, b)
     }
 
     static func drugLost(_ r: inout ObjectReader, _ c: Context) -> DrugLost? {
