@@ -42,17 +42,20 @@ enum RandomizationWriter {
     static let types: [EventType] = [.randomizationScheduleLoaded, .participantRandomizationRequested, .participantRandomized,
                                      .unblindingPerformed, .unblindingRequested]
     static let predicate = "type IN (" + types.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
-    static let rules: [SafetyRule] = [.stratumExhausted, .randomizationRefused, .randomizationOutsideSystem]
+    static let rules: [SafetyRule] = [.stratumExhausted, .randomizationRefused, .randomizationOutsideSystem, .randomizationReview]
     /// What decides whether a participant may be randomized (enrolled, not withdrawn or completed): read with the records
     /// (`audit.events_participation_idx`, migration 0029).
     static let participation: [EventType] = [.participantEnrolled, .participantWithdrawn, .participantCompleted]
     static let participationPredicate = "type IN (" + participation.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+        + " OR (type = 'event.voided' AND coalesce(data ->> 'voided_type', '') IN ('', "
+        + participation.map { "'\($0.rawValue)'" }.joined(separator: ", ") + "))"
 
     /// Whether `events` oblige a recompute: a randomization record, a blinding assessment or a change of one, or an
     /// acknowledgement of a randomization signal.
     static func concerns(_ events: [RecordedEvent]) -> Bool {
         events.contains { e in
             if types.contains(e.type) || participation.contains(e.type) || e.type == .blindingAssessed
+                || e.payload.changedEventType.map(participation.contains) ?? (e.type == .eventVoided)
                 || e.payload.changedEventType == .blindingAssessed { return true }
             guard case .signalAcknowledged(let a) = e.payload else { return false }
             return rules.contains { a.signalID.hasPrefix($0.rawValue + ":") }

@@ -171,8 +171,10 @@ struct RandomizationTests {
         let expected = Randomization.assign(s.events)
         #expect(expected.requests.compactMap(\.kitNumber) == ["K-1", "K-4", "K-2", "K-3"])
         #expect(expected.signals.map(\.rule).sorted { $0.rawValue < $1.rawValue } == [.randomizationOutsideSystem, .stratumExhausted, .stratumExhausted])
-        let ordered = s.events.filter { $0.type == .randomizationScheduleLoaded || $0.type == .participantRandomizationRequested }
-        let others = s.events.filter { $0.type != .randomizationScheduleLoaded && $0.type != .participantRandomizationRequested }
+        // A participant's enrolment is archived before their request (ingest checks it), so it stays before it here.
+        let pinned: Set<EventType> = [.randomizationScheduleLoaded, .participantRandomizationRequested, .participantEnrolled]
+        let ordered = s.events.filter { pinned.contains($0.type) }
+        let others = s.events.filter { !pinned.contains($0.type) }
         var rng = SeededGenerator(seed: 16)
         for _ in 0..<200 {
             // A random merge of the two sequences, the others shuffled among themselves.
@@ -253,6 +255,49 @@ struct RandomizationTests {
         #expect(outcome.signals.allSatisfy { $0.rule == .randomizationRefused })
         #expect(outcome.kits.filter { $0.assignedTo != nil }.map(\.kitNumber) == ["K-1"])
         Self.expectBlind(outcome)
+    }
+
+    /// Review finding (HIGH): judged by clinical dates, a withdrawal entered on Wednesday but dated Monday refused
+    /// Tuesday's request after its kit was given, so K-5 went back to the stratum and every later participant's kit
+    /// shifted (and emergency unblinding returned another arm). Now a request is judged by what was archived before it:
+    /// every kit stays, and the late withdrawal raises a `randomization_review` warning that names the kit, never an arm.
+    @Test func aBackdatedWithdrawalEnteredAfterTheKitWasGivenMovesNoKit() throws {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-5", "K-6", "K-7"])])
+        Self.request(&s, "S01-0003", "moderate", day: 2)  // Tuesday
+        Self.request(&s, "S01-0004", "moderate", day: 2.5)
+        let before = Randomization.assign(s.events)
+        let late = s.add(.participantWithdrawn, day: 1, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0003")
+        Self.request(&s, "S01-0005", "moderate", day: 3)
+        let after = Randomization.assign(s.events)
+        #expect(after.requests.map(\.kitNumber) == ["K-5", "K-6", "K-7"])
+        #expect(Array(after.kits.prefix(2)) == Array(before.kits.prefix(2)))
+        let signal = try #require(after.signals.first)
+        #expect(after.signals.count == 1 && signal.rule == .randomizationReview && signal.triggerEventID == late)
+        #expect(signal.severity == .warning && signal.participantID == "S01-0003" && signal.details.contains("kit K-5 stays assigned"))
+        Self.expectBlind(after)
+    }
+
+    /// Review finding: the fold read a withdrawal without its void, so a participant whose mistaken withdrawal was voided
+    /// before the request got no kit while ingest accepted the request (their blinded doses then waited for a kit
+    /// forever). A withdrawal voided before the request no longer counts; one voided after it still refused it (a void
+    /// never moves kits: the site asks again).
+    @Test func aWithdrawalVoidedBeforeTheRequestDoesNotBlockIt() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2"])])
+        Self.enrol(&s, "S01-0001")
+        let mistaken = s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0001")
+        s.add(.eventVoided, day: 0.6, ["voided_event_id": .string(mistaken), "voided_type": "participant.withdrawn", "reason": "wrong participant"],
+              participant: "S01-0001")
+        Self.request(&s, "S01-0001", "moderate", day: 1)
+        Self.enrol(&s, "S01-0002")
+        let withdrawal = s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002")
+        Self.request(&s, "S01-0002", "moderate", day: 1)
+        s.add(.eventVoided, day: 1.1, ["voided_event_id": .string(withdrawal), "voided_type": "participant.withdrawn", "reason": "wrong participant"],
+              participant: "S01-0002")
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.map(\.kitNumber) == ["K-1", nil])
+        #expect(outcome.requests[1].refusal?.contains("ended") == true)
     }
 
     /// What the ordering is pinned to: the partition key. Requests and schedules of one study share it; a

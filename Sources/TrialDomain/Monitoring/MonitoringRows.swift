@@ -267,6 +267,9 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     /// A site's `participant.randomized` recorded after the study's randomization schedule was loaded (it passed
     /// ingest while ingest could not check): its kit and arm are not used.
     case randomizationOutsideSystem = "randomization_outside_system"
+    /// A withdrawal or completion entered after the participant was randomized that dates the end of participation on
+    /// or before the randomization request: the kit stays assigned (a kit is never taken back); a person checks the dates.
+    case randomizationReview = "randomization_review"
 
     /// Signals of a site's lot record (judged per site and lot, outside any participant's fold): acknowledged by a
     /// `signal.acknowledged` naming the site only. One naming a participant would be applied to that participant's

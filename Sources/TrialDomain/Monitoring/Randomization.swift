@@ -47,6 +47,8 @@ public enum Randomization {
         public var stratum: String
         public var requestedBy: String
         public var requestedAt: Timestamp
+        /// The request's clinical time (`occurred_at`), not stored: compared with a later-entered end of participation.
+        public var requestedOn: Timestamp
         public var kitNumber: String?
         public var refusal: String?
     }
@@ -117,20 +119,13 @@ public enum Randomization {
             }
         }
 
-        // Who may be randomized: an enrolled participant whose participation has not ended, by the clinical times of the
-        // participant's enrolment, withdrawal and completion (a set, whatever order they were archived in; ingest refuses a
-        // request before the enrolment is archived, so a kit once given does not move).
-        var enrolledAt: [String: Timestamp] = [:], endedAt: [String: Timestamp] = [:]
-        for e in events {
-            guard let participant = e.participantID else { continue }
-            let who = e.studyID + "|" + participant
-            switch e.type {
-            case .participantEnrolled: enrolledAt[who] = min(enrolledAt[who] ?? e.occurredAt, e.occurredAt)
-            case .participantWithdrawn, .participantCompleted: endedAt[who] = min(endedAt[who] ?? e.occurredAt, e.occurredAt)
-            default: break
-            }
-        }
-
+        // Who may be randomized is judged per request from what stood in the archive before it (review finding: judged by
+        // clinical dates, a withdrawal entered later but dated earlier refused a request already served and moved every
+        // later kit). A withdrawal or completion counts only if archived before the request, minus those voided before it;
+        // one archived later never takes a kit back (a `randomization_review` warning says so). An enrolment counts if
+        // recorded (server clock) no later than the request: ingest accepts a request only for an enrolment already
+        // archived or in the same submission, whose records may reach the archive in either order (other partitions).
+        var participation = Participation()
         struct Stratum {
             var kits: [Int] = []  // indexes into out.kits
             var next = 0
@@ -141,7 +136,17 @@ public enum Randomization {
         var exhaustedSignals: [String: [Int]] = [:]  // "study|participant" -> indexes into out.signals
         var designs: [String: Design] = [:]  // study -> its first schedule's arms and control
         for e in events {
+            participation.apply(e)
             switch e.payload {
+            case .participantWithdrawn, .participantCompleted:
+                guard let participant = e.participantID, let kit = kitOf[e.studyID + "|" + participant],
+                      let request = out.requests.last(where: { $0.studyID == e.studyID && $0.participantID == participant && $0.kitNumber != nil }),
+                      e.occurredAt <= request.requestedOn else { break }
+                out.signals.append(signal(.randomizationReview, e, site: e.siteID, participant: participant,
+                                          "\(e.type.rawValue) entered after the participant was randomized dates the end of participation "
+                                              + "(\(e.occurredAt.utc(.minute))) on or before the randomization request "
+                                              + "(\(request.requestedOn.utc(.minute))): kit \(kit) stays assigned (a kit is never taken back); "
+                                              + "check the dates and correct the record that is wrong", acknowledgements))
             case .randomizationScheduleLoaded(let s):
                 var row = ScheduleRow(eventID: e.eventID, studyID: e.studyID, scheduleID: s.scheduleID, loadedBy: e.recordedBy,
                                       loadedAt: e.recordedAt, strata: s.strata.count, kits: 0, kitsIgnored: 0)
@@ -186,7 +191,8 @@ public enum Randomization {
                 guard let participant = e.participantID, let site = e.siteID else { continue }
                 let who = e.studyID + "|" + participant
                 var row = RequestRow(eventID: e.eventID, studyID: e.studyID, siteID: site, participantID: participant,
-                                     stratum: r.stratum.key, requestedBy: e.recordedBy, requestedAt: e.recordedAt)
+                                     stratum: r.stratum.key, requestedBy: e.recordedBy, requestedAt: e.recordedAt,
+                                     requestedOn: e.occurredAt)
                 if let kit = kitOf[who] {
                     row.refusal = "already randomized (kit \(kit)): a participant gets exactly one kit"
                 } else if randomizedBySite.contains(participant) {
@@ -197,10 +203,8 @@ public enum Randomization {
                     out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
                                               "randomization request names another site's stratum: participant not randomized",
                                               acknowledgements))
-                } else if enrolledAt[who].map({ $0 > e.occurredAt }) ?? true || endedAt[who].map({ $0 <= e.occurredAt }) ?? false {
-                    row.refusal = endedAt[who].map { $0 <= e.occurredAt } ?? false
-                        ? "the participant's participation ended (withdrawn or completed) before the request"
-                        : "the participant is not enrolled (participant.enrolled) as of the request"
+                } else if let reason = participation.refusal(who, request: e, enrolments: events) {
+                    row.refusal = reason
                     out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
                                               "randomization request for a participant who is not enrolled or no longer participates: "
                                                   + "participant not randomized", acknowledgements))
@@ -240,6 +244,40 @@ public enum Randomization {
         }
         out.signals.sort { $0.signalID < $1.signalID }
         return out
+    }
+
+    /// The participation records archived so far (enrolments, withdrawals, completions, minus those voided so far).
+    struct Participation {
+        private var kinds: [String: (who: String, ended: Bool)] = [:]  // event id -> participant, whether it ends participation
+        private var ended: [String: Set<String>] = [:]  // "study|participant" -> withdrawal/completion event ids
+        private var voided: Set<String> = []
+
+        mutating func apply(_ e: RecordedEvent) {
+            switch e.payload {
+            case .participantEnrolled, .participantWithdrawn, .participantCompleted:
+                guard let participant = e.participantID, !voided.contains(e.eventID) else { return }
+                let who = e.studyID + "|" + participant
+                let ends = e.type != .participantEnrolled
+                kinds[e.eventID] = (who, ends)
+                if ends { ended[who, default: []].insert(e.eventID) }
+            case .eventVoided(let v):
+                voided.insert(v.voidedEventID)
+                if let kind = kinds[v.voidedEventID], kind.ended { ended[kind.who]?.remove(v.voidedEventID) }
+            default: break
+            }
+        }
+
+        /// Why `request` is refused for `who`, nil if they may be randomized. `enrolments`: the whole log (see above).
+        func refusal(_ who: String, request: RecordedEvent, enrolments events: [RecordedEvent]) -> String? {
+            if !(ended[who] ?? []).isEmpty {
+                return "the participant's participation ended (withdrawn or completed) before the request"
+            }
+            let enrolled = events.contains { e in
+                e.type == .participantEnrolled && e.studyID + "|" + (e.participantID ?? "") == who && e.recordedAt <= request.recordedAt
+                    && !voided.contains(e.eventID)
+            }
+            return enrolled ? nil : "the participant is not enrolled (participant.enrolled) as of the request"
+        }
     }
 
     /// What every schedule of a study must agree on: its arms (as a set) and its control arm.
