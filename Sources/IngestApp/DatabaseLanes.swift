@@ -167,6 +167,18 @@ extension DatabaseLanes {
             """)
     }
 
+    /// The blinded labels each of `studyIDs`' randomization schedules state (`audit.blinded_labels`, migration 0029), or
+    /// nil when PostgreSQL could not be asked in time.
+    public func blindedLabels(_ studyIDs: [String]) async -> [String: Set<String>]? {
+        try? await read { db in
+            var labels: [String: Set<String>] = [:]
+            for (study, label) in try db.query("""
+                SELECT study_id, blinded_label FROM audit.blinded_labels WHERE study_id = ANY(\(array: studyIDs)::text[])
+                """).decode((String, String).self) { labels[study, default: []].insert(label) }
+            return labels
+        }.get()
+    }
+
     /// The rows of a two-column query as a dictionary (first column to second), or nil when PostgreSQL could not be asked
     /// in time.
     private func pairs(_ query: PostgresQuery) async -> [String: String]? {

@@ -46,8 +46,8 @@ struct BlindingIntegrationTests {
     }
 
     /// A blinded dose (v3) of `kit` at level 2.
-    static func blindedDose(_ kit: String) -> JSONValue {
-        ["kit_number": .string(kit), "blinded_label": "study drug, level 2", "route": "oral", "supervised": true, "administered_by": "nurse.s01"]
+    static func blindedDose(_ kit: String, label: String = "study drug, level 2") -> JSONValue {
+        ["kit_number": .string(kit), "blinded_label": .string(label), "route": "oral", "supervised": true, "administered_by": "nurse.s01"]
     }
 
     /// Every string anywhere in `json`.
@@ -137,25 +137,40 @@ struct BlindingIntegrationTests {
                 """).rows == [["S01-0001", "K-101"], ["S01-0002", "K-102"], ["S02-0001", "K-201"]])
 
             // Blinded dosing: with the schedule loaded, a dose naming its substance is refused (and so is its correction's),
-            // a blinded dose from another participant's kit too; from the assigned kit it is recorded by kit and label.
+            // and a label the schedule does not state; a dose from another participant's kit is recorded as given (review
+            // finding: it was refused, though it happened) and raises a critical signal naming kits only; every dose is
+            // recorded by kit and label.
             let open = try await live.post(Self.version(2, event("dose.administered", "S01-0001", daysAgo: 8, [
                 "substance": "caffeine", "amount": 50, "unit": "mg", "route": "oral", "supervised": true, "lot": "CAF-1", "administered_by": "nurse.s01",
             ])), dr1)
             #expect(open.status == .unprocessableContent && open.pointers == ["/data/substance"], "\(open.body)")
             #expect(open.body.contains("schema_version 3"), "\(open.body)")
             let wrongKit = try await live.post(Self.version(3, event("dose.administered", "S01-0001", daysAgo: 8, Self.blindedDose("K-102"))), dr1)
-            #expect(wrongKit.status == .unprocessableContent && wrongKit.pointers == ["/data/kit_number"], "\(wrongKit.body)")
+            #expect(wrongKit.status == .accepted, "\(wrongKit.body)")
+            let unknownLabel = Self.blindedDose("K-101", label: "study drug, level 99")
+            let unlabelled = try await live.post(Self.version(3, event("dose.administered", "S01-0001", daysAgo: 8, unknownLabel)), dr1)
+            #expect(unlabelled.status == .unprocessableContent && unlabelled.pointers == ["/data/blinded_label"], "\(unlabelled.body)")
+            #expect(unlabelled.body.contains("'study drug, level 2'"), "\(unlabelled.body)")
             for (participant, kit) in [("S01-0001", "K-101"), ("S01-0002", "K-102")] {
                 try await live.expectAccepted(Self.version(3, event("dose.administered", participant, daysAgo: 8, Self.blindedDose(kit))), dr1)
             }
             try await projector.waitUntilCaughtUp()
-            #expect(try db.query("SELECT participant_id, kit_number, blinded_label FROM monitoring.doses ORDER BY 1").rows
-                    == [["S01-0001", "K-101", "study drug, level 2"], ["S01-0002", "K-102", "study drug, level 2"]])
-            // What each dose really was, for unblinded readers only: the placebo kit held caffeine, the active one LSD.
+            #expect(try db.query("SELECT participant_id, kit_number, blinded_label FROM monitoring.doses ORDER BY 1, 2").rows
+                    == [["S01-0001", "K-101", "study drug, level 2"], ["S01-0001", "K-102", "study drug, level 2"],
+                        ["S01-0002", "K-102", "study drug, level 2"]])
+            let mismatch = try db.query("""
+                SELECT participant_id, severity, details FROM monitoring.safety_signals WHERE rule = 'dose_kit_mismatch'
+                """).decode((String, String, String).self)
+            #expect(mismatch.count == 1 && mismatch.first?.0 == "S01-0001" && mismatch.first?.1 == "critical")
+            #expect(mismatch.first.map { d in d.2.contains("kit K-102") && d.2.contains("assigned kit K-101") && Self.arms.allSatisfy { !d.2.contains($0) } } == true)
+            // What each dose really was, for unblinded readers only: the placebo kit held caffeine, the active one LSD; the
+            // dose from the other kit as treated (that kit's LSD), beside the participant's randomized arm.
             let unblindedReader = try PostgresConnection(url: h.databaseURL, role: DatabaseRole.unblinded.rawValue)
             #expect(try unblindedReader.query("""
-                SELECT participant_id, substance, amount::text, unit FROM unblinded.dose_exposure WHERE content_resolved ORDER BY 1
-                """).rows == [["S01-0001", "caffeine", "50", "mg"], ["S01-0002", "lsd", "10", "ug"]])
+                SELECT participant_id, kit_number, substance, amount::text, unit, arm = treated_arm FROM unblinded.dose_exposure
+                WHERE content_resolved ORDER BY 1, 2
+                """).rows == [["S01-0001", "K-101", "caffeine", "50", "mg", "t"], ["S01-0001", "K-102", "lsd", "10", "ug", "f"],
+                              ["S01-0002", "K-102", "lsd", "10", "ug", "t"]])
             #expect(try db.query("""
                 SELECT participant_id, rule, severity, status FROM monitoring.safety_signals WHERE rule = 'stratum_exhausted'
                 """).rows == [["S01-0003", "stratum_exhausted", "critical", "open"]])

@@ -122,6 +122,8 @@ struct DatabaseRoleTests {
             """)
         #expect(columns.rows == [// Each randomized participant's kit (issue 16, blinded dosing: a dose must come from it; migration 0029).
                                  ["audit.assigned_kits.study_id"], ["audit.assigned_kits.participant_id"], ["audit.assigned_kits.kit_number"],
+                                 // The blinded labels each study's schedules state (the same for every arm).
+                                 ["audit.blinded_labels.study_id"], ["audit.blinded_labels.blinded_label"],
                                  ["audit.event_digests.event_id"], ["audit.event_digests.content_sha256"],
                                  ["audit.event_references.event_id"], ["audit.event_references.participant_id"],
                                  ["audit.event_references.type"], ["audit.event_references.changed_event_id"],

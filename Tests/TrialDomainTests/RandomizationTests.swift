@@ -31,6 +31,9 @@ struct RandomizationTests {
                      participant: participant)
     }
 
+    /// A server time before the default one of `ParticipantStory` (a record entered before the requests).
+    static let earlier = Timestamp(rfc3339: "2026-12-31T00:00:00Z")!
+
     static func enrol(_ s: inout ParticipantStory, _ participant: String, day: Double = -1) {
         s.add(.participantEnrolled, day: day, ["consented_at": "2026-01-03T10:00:00Z", "protocol_version": "1.0"], participant: participant)
     }
@@ -244,7 +247,8 @@ struct RandomizationTests {
         let stranger = s.add(.participantRandomizationRequested, day: 1, ["stratum": [["factor": "severity", "value": "moderate"]]],
                              participant: "S01-0009")
         Self.enrol(&s, "S01-0002")
-        s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002")
+        s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002",
+              recordedAt: Self.earlier)
         let withdrawn = s.add(.participantRandomizationRequested, day: 1, ["stratum": [["factor": "severity", "value": "moderate"]]],
                               participant: "S01-0002")
         Self.request(&s, "S01-0003", "moderate", day: 2)
@@ -286,18 +290,67 @@ struct RandomizationTests {
         var s = ParticipantStory()
         Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2"])])
         Self.enrol(&s, "S01-0001")
-        let mistaken = s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0001")
+        let mistaken = s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0001",
+                             recordedAt: Self.earlier)
         s.add(.eventVoided, day: 0.6, ["voided_event_id": .string(mistaken), "voided_type": "participant.withdrawn", "reason": "wrong participant"],
               participant: "S01-0001")
         Self.request(&s, "S01-0001", "moderate", day: 1)
         Self.enrol(&s, "S01-0002")
-        let withdrawal = s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002")
+        let withdrawal = s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002",
+                               recordedAt: Self.earlier)
         Self.request(&s, "S01-0002", "moderate", day: 1)
         s.add(.eventVoided, day: 1.1, ["voided_event_id": .string(withdrawal), "voided_type": "participant.withdrawn", "reason": "wrong participant"],
               participant: "S01-0002")
         let outcome = Randomization.assign(s.events)
         #expect(outcome.requests.map(\.kitNumber) == ["K-1", nil])
         #expect(outcome.requests[1].refusal?.contains("ended") == true)
+    }
+
+    /// Review findings: a dose from another kit could not be recorded, and a label the schedule does not state was
+    /// silently unresolved. Both are recorded; the randomization recompute raises `dose_kit_mismatch` (critical) and
+    /// `blinded_label_unknown` (warning), naming kits and labels, never an arm; a voided dose raises nothing.
+    @Test func blindedDosesFromAnotherKitOrWithAnUnknownLabelRaiseSignals() {
+        var s = ParticipantStory()
+        s.add(.randomizationScheduleLoaded, day: 0, ["schedule_id": "SCHED-1", "arms": .array(Self.arms.map(JSONValue.string)),
+                                                     "control_arm": .string(Self.arms[1]),
+                                                     "strata": [["factors": [["factor": "severity", "value": "moderate"]],
+                                                                 "blocks": [["kits": [["kit_number": "K-1", "arm": .string(Self.arms[0])],
+                                                                                      ["kit_number": "K-2", "arm": .string(Self.arms[1])]]]]]],
+                                                     "contents": .array(Self.arms.map { arm in
+                                                         ["arm": .string(arm), "blinded_label": "level 2", "substance": arm == Self.arms[0] ? "lsd" : "caffeine",
+                                                          "amount": 10, "unit": arm == Self.arms[0] ? "ug" : "mg"] })],
+              recordedBy: "statistician")
+        Self.request(&s, "S01-0001", "moderate", day: 1)
+        Self.request(&s, "S01-0002", "moderate", day: 1)
+        func dose(_ participant: String, _ kit: String, _ label: String) -> String {
+            s.add(.doseAdministered, day: 2, ["kit_number": .string(kit), "blinded_label": .string(label), "route": "oral", "supervised": true,
+                                              "administered_by": "nurse.s01"],
+                  participant: participant)
+        }
+        _ = dose("S01-0001", "K-1", "level 2")
+        let other = dose("S01-0001", "K-2", "level 2")
+        let unknown = dose("S01-0002", "K-2", "level 9")
+        let voided = dose("S01-0002", "K-1", "level 2")
+        s.add(.eventVoided, day: 3, ["voided_event_id": .string(voided), "voided_type": "dose.administered", "reason": "entered for the wrong participant"],
+              participant: "S01-0002")
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.signals.map(\.signalID).sorted() == ["blinded_label_unknown:\(unknown)", "dose_kit_mismatch:\(other)"].sorted())
+        let mismatch = outcome.signals.first { $0.rule == .doseKitMismatch }
+        #expect(mismatch?.severity == .critical && mismatch?.details.contains("kit K-2, not the participant's assigned kit K-1") == true)
+        #expect(outcome.signals.first { $0.rule == .blindedLabelUnknown }?.details.contains("'level 9'") == true)
+        Self.expectBlind(outcome)
+    }
+
+    /// Records of other partitions may reach the archive ahead of older ones: a withdrawal recorded after the request
+    /// (ingest accepted the request without it) does not refuse it, even when archived first.
+    @Test func aWithdrawalRecordedAfterTheRequestDoesNotRefuseItWhateverTheArchiveOrder() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1"])])
+        Self.enrol(&s, "S01-0001")
+        s.add(.participantWithdrawn, day: 5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0001",
+              recordedAt: Timestamp(rfc3339: "2027-01-02T00:00:00Z")!)
+        s.add(.participantRandomizationRequested, day: 1, ["stratum": [["factor": "severity", "value": "moderate"]]], participant: "S01-0001")
+        #expect(Randomization.assign(s.events).requests.map(\.kitNumber) == ["K-1"])
     }
 
     /// What the ordering is pinned to: the partition key. Requests and schedules of one study share it; a

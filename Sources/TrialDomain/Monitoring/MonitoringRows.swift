@@ -270,6 +270,10 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     /// A withdrawal or completion entered after the participant was randomized that dates the end of participation on
     /// or before the randomization request: the kit stays assigned (a kit is never taken back); a person checks the dates.
     case randomizationReview = "randomization_review"
+    /// A blinded dose given from another kit than the participant's assigned kit (or with none assigned).
+    case doseKitMismatch = "dose_kit_mismatch"
+    /// A blinded dose whose label the study's randomization schedules do not state: its content is not resolved.
+    case blindedLabelUnknown = "blinded_label_unknown"
 
     /// Signals of a site's lot record (judged per site and lot, outside any participant's fold): acknowledged by a
     /// `signal.acknowledged` naming the site only. One naming a participant would be applied to that participant's
@@ -294,7 +298,7 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     public var severity: Severity {
         switch self {
         case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality, .contraindicatedMedication, .expiredLotUsed,
-             .drugLoss, .stratumExhausted: .critical
+             .drugLoss, .stratumExhausted, .doseKitMismatch: .critical
         case .doseBelowMin: .info
         default: .warning
         }

@@ -121,7 +121,8 @@ public enum Randomization {
 
         // Who may be randomized is judged per request from what stood in the archive before it (review finding: judged by
         // clinical dates, a withdrawal entered later but dated earlier refused a request already served and moved every
-        // later kit). A withdrawal or completion counts only if archived before the request, minus those voided before it;
+        // later kit). A withdrawal or completion counts only if archived before the request and recorded (server clock)
+        // before it, minus those voided before it;
         // one archived later never takes a kit back (a `randomization_review` warning says so). An enrolment counts if
         // recorded (server clock) no later than the request: ingest accepts a request only for an enrolment already
         // archived or in the same submission, whose records may reach the archive in either order (other partitions).
@@ -242,14 +243,49 @@ public enum Randomization {
                 break
             }
         }
+        out.signals += blindedDoseSignals(events, kitOf: kitOf, contents: out.contents, acknowledgements)
         out.signals.sort { $0.signalID < $1.signalID }
         return out
+    }
+
+    /// The blinded doses (v3) in `events`, corrections and voids applied, that a monitor must see: one from another kit
+    /// than the participant's assigned one (`dose_kit_mismatch`, critical: the participant may have had the other arm's
+    /// product; recorded as given, resolved as treated in unblinded), and one whose label the study's schedules do not
+    /// state (`blinded_label_unknown`, warning: its content is not resolved). Details name kits and labels, never an arm.
+    static func blindedDoseSignals(_ events: [RecordedEvent], kitOf: [String: String], contents: [ContentRow],
+                                   _ acknowledgements: [String: Acknowledgement]) -> [SignalRow] {
+        var labels: [String: Set<String>] = [:]
+        for c in contents { labels[c.studyID, default: []].insert(c.blindedLabel) }
+        let records = events.filter { $0.type == .doseAdministered || $0.payload.changedEventType == .doseAdministered }
+        var signals: [SignalRow] = []
+        for (_, history) in Dictionary(grouping: records, by: { $0.studyID + "|" + ($0.participantID ?? "") }).sorted(by: { $0.key < $1.key }) {
+            for entry in EffectiveHistory(history).entries {
+                let e = entry.event
+                guard case .doseAdministered(let d) = e.payload, let kit = d.kitNumber, let label = d.blindedLabel,
+                      let participant = e.participantID, let site = e.siteID else { continue }
+                let assigned = kitOf[e.studyID + "|" + participant]
+                if assigned != kit {
+                    signals.append(signal(.doseKitMismatch, e, site: site, participant: participant,
+                                          "blinded dose given from kit \(kit), not the participant's "
+                                              + (assigned.map { "assigned kit \($0)" } ?? "kit (none is assigned)")
+                                              + ": check the participant and the kit; the dose is counted as treated (by the kit used)",
+                                          acknowledgements))
+                }
+                if let stated = labels[e.studyID], !stated.contains(label) {
+                    signals.append(signal(.blindedLabelUnknown, e, site: site, participant: participant,
+                                          "blinded dose labelled '\(label)', a label the randomization schedule does not state "
+                                              + "(\(stated.sorted().joined(separator: ", "))): correct the dose's blinded_label",
+                                          acknowledgements))
+                }
+            }
+        }
+        return signals
     }
 
     /// The participation records archived so far (enrolments, withdrawals, completions, minus those voided so far).
     struct Participation {
         private var kinds: [String: (who: String, ended: Bool)] = [:]  // event id -> participant, whether it ends participation
-        private var ended: [String: Set<String>] = [:]  // "study|participant" -> withdrawal/completion event ids
+        private var ended: [String: [String: Timestamp]] = [:]  // "study|participant" -> withdrawal/completion id -> recorded_at
         private var voided: Set<String> = []
 
         mutating func apply(_ e: RecordedEvent) {
@@ -259,17 +295,19 @@ public enum Randomization {
                 let who = e.studyID + "|" + participant
                 let ends = e.type != .participantEnrolled
                 kinds[e.eventID] = (who, ends)
-                if ends { ended[who, default: []].insert(e.eventID) }
+                if ends { ended[who, default: [:]][e.eventID] = e.recordedAt }
             case .eventVoided(let v):
                 voided.insert(v.voidedEventID)
-                if let kind = kinds[v.voidedEventID], kind.ended { ended[kind.who]?.remove(v.voidedEventID) }
+                if let kind = kinds[v.voidedEventID], kind.ended { ended[kind.who]?[v.voidedEventID] = nil }
             default: break
             }
         }
 
         /// Why `request` is refused for `who`, nil if they may be randomized. `enrolments`: the whole log (see above).
         func refusal(_ who: String, request: RecordedEvent, enrolments events: [RecordedEvent]) -> String? {
-            if !(ended[who] ?? []).isEmpty {
+            // Recorded before the request, too: ingest judged the request by what had been recorded, and a record of
+            // another partition may reach the archive ahead of an older one.
+            if (ended[who] ?? [:]).values.contains(where: { $0 < request.recordedAt }) {
                 return "the participant's participation ended (withdrawn or completed) before the request"
             }
             let enrolled = events.contains { e in
