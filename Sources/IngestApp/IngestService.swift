@@ -318,7 +318,8 @@ public struct IngestService: Sendable {
     /// `monitoring.randomizations.refusal`) or flags the site's allocation (`randomization_outside_system`, not used).
     ///
     /// Doses (issue 16, blinded dosing): once the study's schedule is loaded, a dose (or a dose's correction) naming its
-    /// substance and amount is refused at `/data/substance` (the site records the kit and its blinded label, v3), and a
+    /// substance and amount is refused at `/data/substance` (the site records the kit and its blinded label, v3), unless
+    /// a site randomized the participant before the schedule (`audit.pre_schedule_allocations`: no kit, doses stay open); a
     /// blinded dose must name a label the study's schedules state (`audit.blinded_labels`; else 422 at
     /// `/data/blinded_label`) and a participant with a kit assigned (`audit.assigned_kits`; none yet is
     /// `/problems/unknown-reference`: resend once the request is recorded), unless the same request asks for the
@@ -412,9 +413,17 @@ public struct IngestService: Sendable {
                 labels[e.studyID, default: []].formUnion(schedule.contents.map(\.blindedLabel))
             }
         }
+        // Participants a site randomized before the schedule have no kit: their doses stay open (v2).
+        let open = doses.filter { $0.1.substance != nil && loaded[events[$0.0].studyID] != nil }
+        var preSchedule: Set<String> = []
+        if !open.isEmpty {
+            guard let allocated = await archive.preScheduleAllocations(open.compactMap { events[$0.0].participantID }) else { return }
+            preSchedule = allocated
+        }
         for (index, dose, data) in doses {
             let event = events[index]
-            if dose.substance != nil, let since = loaded[event.studyID] {
+            if dose.substance != nil, let since = loaded[event.studyID],
+               !preSchedule.contains(event.studyID + "|" + (event.participantID ?? "")) {
                 issues.append(ValidationIssue(pointer: prefixes[index] + data + "/substance", reason: """
                     study \(event.studyID) doses blinded since its randomization schedule was loaded (\(since.rfc3339)): \
                     record the kit and its blinded label (dose.administered schema_version 3: kit_number, blinded_label), \

@@ -86,6 +86,10 @@ struct BlindingIntegrationTests {
             let early = try await live.post(event("participant.randomization_requested", "S01-0001", daysAgo: 11, ["stratum": [["factor": "site", "value": "S01"]]]), dr1)
             #expect(early.status == .unprocessableContent && early.pointers == ["/study_id"], "\(early.body)")
             #expect(early.json["type"]?.stringValue == "/problems/unknown-reference")
+            // S01-0004 is randomized the old way, by the site, before any schedule.
+            try await live.expectAccepted(event("participant.enrolled", "S01-0004", daysAgo: 12,
+                                                ["consented_at": .string(now.adding(days: -13).rfc3339), "protocol_version": "1.0"]), dr1)
+            try await live.expectAccepted(event("participant.randomized", "S01-0004", daysAgo: 11, ["kit_number": "OLD-4", "arm": "x"]), dr1)
 
             // Only the unblinded statistician loads a schedule.
             #expect(try await live.post(Self.schedule(), sponsor).status == .forbidden)
@@ -176,6 +180,11 @@ struct BlindingIntegrationTests {
                 """).rows == [["S01-0003", "stratum_exhausted", "critical", "open"]])
             let exhausted = try db.query("SELECT details FROM monitoring.safety_signals WHERE rule = 'stratum_exhausted'").decode(String.self)
             #expect(exhausted.allSatisfy { d in Self.arms.allSatisfy { !d.contains($0) } } && exhausted.first?.contains("site=S01") == true)
+            // Review finding: a participant the site randomized before the schedule could not be dosed at all (v2
+            // refused, v3 "no kit"). Their doses stay open (v2), and so may a correction of one.
+            let openDose: JSONValue = ["substance": "lsd", "amount": 10, "unit": "ug", "route": "oral", "supervised": true, "lot": "LSD-1",
+                                       "administered_by": "nurse.s01"]
+            try await live.expectAccepted(Self.version(2, event("dose.administered", "S01-0004", daysAgo: 7, openDose)), dr1)
 
             // The site reads its kit (never the arm) through the site read API; another site's participant is a 404.
             let read = try await live.get("/v1/participants/S01-0001", nurse1)
@@ -255,7 +264,7 @@ struct BlindingIntegrationTests {
             // The unblinded reader sees the arms; a rebuild from the archive gives the very same kits.
             let unblinded = try PostgresConnection(url: h.databaseURL, role: DatabaseRole.unblinded.rawValue)
             #expect(try unblinded.query("SELECT participant_id, arm, control FROM unblinded.participant_arms ORDER BY 1").rows
-                    == [["S01-0001", Self.arms[1], "t"], ["S01-0002", Self.arms[0], "f"], ["S02-0001", Self.arms[0], "f"]])
+                    == [["S01-0001", Self.arms[1], "t"], ["S01-0002", Self.arms[0], "f"], ["S01-0004", "x", nil], ["S02-0001", Self.arms[0], "f"]])
             await projector.stop()
             let rebuilt = try Rebuild.run(try PostgresConnection(url: h.databaseURL, role: DatabaseRole.projector.rawValue), dryRun: false,
                                           logger: TestStack.logger)

@@ -131,6 +131,8 @@ struct DatabaseRoleTests {
                                  // Each participant's status (only the enrolled are randomized) and a digest of each study's
                                  // randomization design (a later schedule keeps it): never an arm (migration 0029).
                                  ["audit.participant_statuses.participant_id"], ["audit.participant_statuses.status"],
+                                 // Participants a site randomized before the schedule (their doses stay open).
+                                 ["audit.pre_schedule_allocations.study_id"], ["audit.pre_schedule_allocations.participant_id"],
                                  ["audit.randomization_designs.study_id"], ["audit.randomization_designs.design_sha256"],
                                  ["audit.randomization_schedules.study_id"], ["audit.randomization_schedules.loaded_at"],
                                  ["audit.signable_events.event_id"], ["audit.signable_events.participant_id"],

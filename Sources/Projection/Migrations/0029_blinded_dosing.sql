@@ -79,6 +79,16 @@ WHERE e.type = 'randomization.schedule_loaded' AND e.site_id IS NULL;
 REVOKE ALL ON audit.blinded_labels FROM PUBLIC;
 GRANT SELECT ON audit.blinded_labels TO trial_ingest, trial_auditor;
 
+-- For ingest (trial_ingest): participants a site randomized itself (participant.randomized) before the study's first
+-- schedule was loaded. They have no kit, so their doses stay open (v2) and their v2 doses may be corrected with v2
+-- content. Participants only, never an arm or kit.
+CREATE VIEW audit.pre_schedule_allocations AS
+SELECT DISTINCT r.study_id, r.participant_id
+FROM audit.events r JOIN audit.randomization_schedules s ON s.study_id = r.study_id
+WHERE r.type = 'participant.randomized' AND r.participant_id IS NOT NULL AND r.recorded_at < s.loaded_at;
+REVOKE ALL ON audit.pre_schedule_allocations FROM PUBLIC;
+GRANT SELECT ON audit.pre_schedule_allocations TO trial_ingest, trial_auditor;
+
 -- A later randomization schedule that contradicts the study's first one (other arms, another control arm) is ignored
 -- whole; why shows here (and as a randomization_refused warning). Filled by the recompute below.
 ALTER TABLE monitoring.randomization_schedules ADD COLUMN refusal text;
