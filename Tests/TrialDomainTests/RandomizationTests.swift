@@ -239,6 +239,34 @@ struct RandomizationTests {
                 == [[Self.arms[0], "level 2", "lsd", "10.0 ug"], [Self.arms[1], "level 2", "caffeine", "50.0 mg"]])
     }
 
+    /// Review finding: a later schedule stating other contents for a label already stated was silently dropped. It is
+    /// still not used (kits already given hold what the first one said), and a `randomization_refused` warning names
+    /// the label, never the arm.
+    @Test func aLaterScheduleContradictingALabelsContentsRaisesAWarning() throws {
+        var s = ParticipantStory()
+        func load(_ id: String, kit: String, lsd: Double) {
+            s.add(.randomizationScheduleLoaded, day: 0, ["schedule_id": .string(id), "arms": .array(Self.arms.map(JSONValue.string)),
+                                                         "control_arm": .string(Self.arms[1]),
+                                                         "strata": [["factors": [["factor": "severity", "value": "moderate"]],
+                                                                     "blocks": [["kits": [["kit_number": .string(kit), "arm": .string(Self.arms[0])]]]]]],
+                                                         "contents": [["arm": .string(Self.arms[0]), "blinded_label": "level 2", "substance": "lsd",
+                                                                       "amount": .number(lsd), "unit": "ug"],
+                                                                      ["arm": .string(Self.arms[1]), "blinded_label": "level 2", "substance": "caffeine",
+                                                                       "amount": 50, "unit": "mg"]]],
+                  recordedBy: "statistician")
+        }
+        load("SCHED-1", kit: "K-1", lsd: 10)
+        load("SCHED-2", kit: "K-2", lsd: 10)
+        #expect(Randomization.assign(s.events).signals.isEmpty)
+        load("SCHED-3", kit: "K-3", lsd: 20)
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.contents.map(\.quantity.amount) == [10, 50])
+        let warning = try #require(outcome.signals.first)
+        #expect(outcome.signals.count == 1 && warning.rule == .randomizationRefused && warning.severity == .warning)
+        #expect(warning.details.contains("SCHED-3") && warning.details.contains("'level 2'"))
+        Self.expectBlind(outcome)
+    }
+
     /// Review finding: a participant never enrolled, or withdrawn or completed before the request, got a kit. Now the
     /// request is refused (no kit, a `randomization_refused` warning) and the kit goes to the next participant.
     @Test func onlyAnEnrolledParticipantStillInTheStudyIsRandomized() {

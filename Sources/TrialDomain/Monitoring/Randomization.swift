@@ -181,11 +181,21 @@ public enum Randomization {
                     }
                     strata[e.studyID, default: [:]][key] = state
                 }
-                for c in s.contents where !out.contents.contains(where: {
-                    $0.studyID == e.studyID && $0.arm == c.arm && $0.blindedLabel == c.blindedLabel
-                }) {
+                var contradicted: Set<String> = []  // labels this schedule states otherwise than an earlier one
+                for c in s.contents {
+                    if let first = out.contents.first(where: { $0.studyID == e.studyID && $0.arm == c.arm && $0.blindedLabel == c.blindedLabel }) {
+                        if first.substance != c.substance || first.quantity != c.quantity { contradicted.insert(c.blindedLabel) }
+                        continue
+                    }
                     out.contents.append(ContentRow(studyID: e.studyID, arm: c.arm, blindedLabel: c.blindedLabel, substance: c.substance,
                                                    quantity: c.quantity, scheduleEventID: e.eventID))
+                }
+                if !contradicted.isEmpty {
+                    // Kits already given hold what the first schedule said: the later contents are not used (no arm named).
+                    out.signals.append(signal(.randomizationRefused, e, site: nil, participant: nil,
+                                              "randomization schedule \(s.scheduleID) states other contents for label(s) "
+                                                  + contradicted.sorted().map { "'\($0)'" }.joined(separator: ", ")
+                                                  + " than an earlier schedule: ignored, the earlier contents stand", acknowledgements))
                 }
                 out.schedules.append(row)
             case .randomizationRequested(let r):
