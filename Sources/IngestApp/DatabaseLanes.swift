@@ -167,6 +167,29 @@ extension DatabaseLanes {
             """)
     }
 
+    /// The blinded labels each of `studyIDs`' randomization schedules state (`audit.blinded_labels`, migration 0029), or
+    /// nil when PostgreSQL could not be asked in time.
+    public func blindedLabels(_ studyIDs: [String]) async -> [String: Set<String>]? {
+        try? await read { db in
+            var labels: [String: Set<String>] = [:]
+            for (study, label) in try db.query("""
+                SELECT study_id, blinded_label FROM audit.blinded_labels WHERE study_id = ANY(\(array: studyIDs)::text[])
+                """).decode((String, String).self) { labels[study, default: []].insert(label) }
+            return labels
+        }.get()
+    }
+
+    /// Which of `participantIDs` a site randomized before their study's first schedule (keyed `study|participant`;
+    /// `audit.pre_schedule_allocations`, migration 0029), or nil when PostgreSQL could not be asked in time.
+    public func preScheduleAllocations(_ participantIDs: [String]) async -> Set<String>? {
+        try? await read { db in
+            Set(try db.query("""
+                SELECT study_id || '|' || participant_id FROM audit.pre_schedule_allocations
+                WHERE participant_id = ANY(\(array: Array(Set(participantIDs)))::text[])
+                """).decode(String.self))
+        }.get()
+    }
+
     /// The rows of a two-column query as a dictionary (first column to second), or nil when PostgreSQL could not be asked
     /// in time.
     private func pairs(_ query: PostgresQuery) async -> [String: String]? {

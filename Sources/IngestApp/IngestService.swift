@@ -380,10 +380,13 @@ public struct IngestService: Sendable {
     /// `monitoring.randomizations.refusal`) or flags the site's allocation (`randomization_outside_system`, not used).
     ///
     /// Doses (issue 16, blinded dosing): once the study's schedule is loaded, a dose (or a dose's correction) naming its
-    /// substance and amount is refused at `/data/substance` (the site records the kit and its blinded label, v3), and a
-    /// blinded dose must name the participant's assigned kit (`audit.assigned_kits`): another kit is refused at
-    /// `/data/kit_number`, none assigned yet is `/problems/unknown-reference` (resend once the request is recorded),
-    /// unless the same request asks for the participant's randomization (then `monitoring.dose_kit_mismatches` judges).
+    /// substance and amount is refused at `/data/substance` (the site records the kit and its blinded label, v3), unless
+    /// a site randomized the participant before the schedule (`audit.pre_schedule_allocations`: no kit, doses stay open); a
+    /// blinded dose must name a label the study's schedules state (`audit.blinded_labels`; else 422 at
+    /// `/data/blinded_label`) and a participant with a kit assigned (`audit.assigned_kits`; none yet is
+    /// `/problems/unknown-reference`: resend once the request is recorded), unless the same request asks for the
+    /// participant's randomization. A dose from another kit is accepted (what happened is recorded): the projector raises
+    /// `dose_kit_mismatch` and resolves it as treated, by the kit used.
     func refuseRandomizationOutsideSchedule(_ events: [RecordedEvent], prefixes: [String]) async throws(Problem) {
         let doses = events.indices.compactMap { i -> (Int, DoseAdministered, String)? in
             switch events[i].payload {
@@ -461,22 +464,42 @@ public struct IngestService: Sendable {
             guard let assigned = await archive.assignedKits(blinded.compactMap { events[$0.0].participantID }) else { return }
             kits = assigned
         }
+        // The labels the study's schedules state (the same for every arm, so the check tells nothing of the arm).
+        let labelled = doses.filter { $0.1.blindedLabel != nil }
+        var labels: [String: Set<String>] = [:]
+        if !labelled.isEmpty {
+            guard let stated = await archive.blindedLabels(Array(Set(labelled.map { events[$0.0].studyID })).sorted()) else { return }
+            labels = stated
+            for e in events {
+                guard case .randomizationScheduleLoaded(let schedule) = e.payload else { continue }
+                labels[e.studyID, default: []].formUnion(schedule.contents.map(\.blindedLabel))
+            }
+        }
+        // Participants a site randomized before the schedule have no kit: their doses stay open (v2).
+        let open = doses.filter { $0.1.substance != nil && loaded[events[$0.0].studyID] != nil }
+        var preSchedule: Set<String> = []
+        if !open.isEmpty {
+            guard let allocated = await archive.preScheduleAllocations(open.compactMap { events[$0.0].participantID }) else { return }
+            preSchedule = allocated
+        }
         for (index, dose, data) in doses {
             let event = events[index]
-            if dose.substance != nil, let since = loaded[event.studyID] {
+            if dose.substance != nil, let since = loaded[event.studyID],
+               !preSchedule.contains(event.studyID + "|" + (event.participantID ?? "")) {
                 issues.append(ValidationIssue(pointer: prefixes[index] + data + "/substance", reason: """
                     study \(event.studyID) doses blinded since its randomization schedule was loaded (\(since.rfc3339)): \
                     record the kit and its blinded label (dose.administered schema_version 3: kit_number, blinded_label), \
                     never the substance or amount
                     """))
-            } else if let kit = dose.kitNumber, let participant = event.participantID, !requested.contains(participant) {
-                if let assigned = kits[event.studyID + "|" + participant] {
-                    if assigned != kit {
-                        issues.append(ValidationIssue(pointer: prefixes[index] + data + "/kit_number", reason: """
-                            kit \(kit) is not participant \(participant)'s kit: give the dose from the kit the system assigned
-                            """))
-                    }
-                } else {
+            } else if let label = dose.blindedLabel, let stated = labels[event.studyID], !stated.isEmpty, !stated.contains(label) {
+                issues.append(ValidationIssue(pointer: prefixes[index] + data + "/blinded_label", reason: """
+                    '\(label)' is not a blinded label of study \(event.studyID)'s randomization schedule: use one of \
+                    \(stated.sorted().map { "'\($0)'" }.joined(separator: ", "))
+                    """))
+            } else if dose.kitNumber != nil, let participant = event.participantID, !requested.contains(participant) {
+                // A dose from another kit than the assigned one is recorded as given (a `dose_kit_mismatch` signal tells
+                // the monitors); only a participant with no kit at all has nothing to be judged against yet.
+                if kits[event.studyID + "|" + participant] == nil {
                     unscheduled.append(ValidationIssue(pointer: prefixes[index] + data + "/kit_number", reason: """
                         participant \(participant) has no kit assigned: a blinded dose comes from the kit the system assigned \
                         (participant.randomization_requested); one asked for a moment ago is recorded within the projector's \

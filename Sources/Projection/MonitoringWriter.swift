@@ -336,7 +336,10 @@ enum MonitoringWriter {
         let events = history.entries.map(\.event)
         let changes = history.changes(of: recorded, siteID: nil, participantID: nil)
         try db.enqueue("DELETE FROM monitoring.corrections WHERE site_id IS NULL")
-        try db.enqueue("DELETE FROM monitoring.safety_signals WHERE site_id IS NULL")
+        // A schedule-level randomization signal has no site either; it is the randomization recompute's.
+        try db.enqueue("""
+            DELETE FROM monitoring.safety_signals WHERE site_id IS NULL AND rule <> ALL(\(array: RandomizationWriter.rules.map(\.rawValue))::text[])
+            """)
         try ParticipantTables.insertCorrections(changes.rows, db)
         try ParticipantTables.insertSignals(changes.signals, db)
         let protocols = ProtocolHistory(events: events)

@@ -42,17 +42,27 @@ enum RandomizationWriter {
     static let types: [EventType] = [.randomizationScheduleLoaded, .participantRandomizationRequested, .participantRandomized,
                                      .unblindingPerformed, .unblindingRequested]
     static let predicate = "type IN (" + types.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
-    static let rules: [SafetyRule] = [.stratumExhausted, .randomizationRefused, .randomizationOutsideSystem]
+    static let rules: [SafetyRule] = [.stratumExhausted, .randomizationRefused, .randomizationOutsideSystem, .randomizationReview,
+                                     .doseKitMismatch, .blindedLabelUnknown]
     /// What decides whether a participant may be randomized (enrolled, not withdrawn or completed): read with the records
     /// (`audit.events_participation_idx`, migration 0029).
     static let participation: [EventType] = [.participantEnrolled, .participantWithdrawn, .participantCompleted]
     static let participationPredicate = "type IN (" + participation.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+        + " OR (type = 'event.voided' AND coalesce(data ->> 'voided_type', '') IN ('', "
+        + participation.map { "'\($0.rawValue)'" }.joined(separator: ", ") + "))"
+
+    /// The blinded doses and their changes, checked against the kits and labels (`Randomization.blindedDoseSignals`).
+    static let blindedDosePredicate = "(type = 'dose.administered' AND data -> 'kit_number' IS NOT NULL) OR (type IN ('event.corrected', 'event.voided') "
+        + "AND coalesce(data ->> 'corrected_type', data ->> 'voided_type') = 'dose.administered')"
 
     /// Whether `events` oblige a recompute: a randomization record, a blinding assessment or a change of one, or an
     /// acknowledgement of a randomization signal.
     static func concerns(_ events: [RecordedEvent]) -> Bool {
         events.contains { e in
+            if case .doseAdministered(let d) = e.payload, d.kitNumber != nil { return true }
             if types.contains(e.type) || participation.contains(e.type) || e.type == .blindingAssessed
+                || e.payload.changedEventType == .doseAdministered
+                || e.payload.changedEventType.map(participation.contains) ?? (e.type == .eventVoided)
                 || e.payload.changedEventType == .blindingAssessed { return true }
             guard case .signalAcknowledged(let a) = e.payload else { return false }
             return rules.contains { a.signalID.hasPrefix($0.rawValue + ":") }
@@ -63,7 +73,7 @@ enum RandomizationWriter {
     /// open before (a rebuild announces nothing).
     static func refresh(notify: Bool = true, _ db: PostgresConnection) throws {
         let events = try MonitoringWriter.decode(try db.query(PostgresQuery(unsafeSQL: """
-            SELECT envelope FROM audit.events WHERE \(predicate) OR \(participationPredicate) ORDER BY chain_seq
+            SELECT envelope FROM audit.events WHERE \(predicate) OR \(participationPredicate) OR \(blindedDosePredicate) ORDER BY chain_seq
             """)))
         let signalIDs = rules.map { "\($0.rawValue):%" }
         var acknowledgements: [String: Randomization.Acknowledgement] = [:]

@@ -41,9 +41,10 @@ public struct DSMBReport: Sendable, Equatable {
         }
     }
 
+    /// `substance` and `unit` nil: blinded doses whose content is not resolved (an unknown label or kit), counted apart.
     public struct Exposure: Sendable, Equatable {
-        public var arm: String, participantID: String, substance: String, unit: String, doses: Int, amount: Double
-        public init(arm: String, participantID: String, substance: String, unit: String, doses: Int, amount: Double) {
+        public var arm: String, participantID: String, substance: String?, unit: String?, doses: Int, amount: Double
+        public init(arm: String, participantID: String, substance: String?, unit: String?, doses: Int, amount: Double) {
             (self.arm, self.participantID, self.substance, self.unit, self.doses, self.amount) = (arm, participantID, substance, unit, doses, amount)
         }
     }
@@ -85,6 +86,8 @@ public struct DSMBReport: Sendable, Equatable {
         public var completed: Int
         public var withdrawals: [String: Int]
         public var doses: Int
+        /// Of `doses`, the blinded ones whose content is not resolved: in no cumulative amount.
+        public var unresolvedDoses: Int = 0
         /// Cumulative amount given, per "substance unit".
         public var cumulative: [String: Double]
         public var participantsWithAE: Int
@@ -146,11 +149,12 @@ public struct DSMBReport: Sendable, Equatable {
             }
             tallies.sort { ($0.term, $0.grade) < ($1.term, $1.grade) }
             var cumulative: [String: Double] = [:]
-            for e in ex { cumulative["\(e.substance) \(e.unit)", default: 0] += e.amount }
+            for e in ex { if let substance = e.substance, let unit = e.unit { cumulative["\(substance) \(unit)", default: 0] += e.amount } }
             arms.append(Arm(
                 arm: name, control: ps.first?.control, enrolled: ps.count, completed: ps.filter { $0.status == "completed" }.count,
                 withdrawals: Dictionary(grouping: ps.compactMap(\.withdrawalReason), by: { $0 }).mapValues(\.count),
-                doses: ex.map(\.doses).reduce(0, +), cumulative: cumulative,
+                doses: ex.map(\.doses).reduce(0, +), unresolvedDoses: ex.filter { $0.substance == nil }.map(\.doses).reduce(0, +),
+                cumulative: cumulative,
                 participantsWithAE: Set(aes.map(\.participantID)).count, adverseEvents: tallies,
                 serious: aes.filter(\.serious).count, expedited: aes.filter(\.expedited).count,
                 phq9Change: Change.of(ps.compactMap { p in p.latestPHQ9.flatMap { l in p.baselinePHQ9.map { l - $0 } } }),
@@ -212,11 +216,11 @@ public struct DSMBReport: Sendable, Equatable {
             .decode((String, String, String, Int, Bool, Bool).self).map {
                 AdverseEvent(arm: $0.0, participantID: $0.1, term: $0.2, grade: $0.3, serious: $0.4, expedited: $0.5)
             }
-        // A blinded dose whose kit content is not resolved (migration 0029) has no substance: it is no exposure to sum.
+        // A blinded dose whose kit content is not resolved (migration 0029) has no substance: counted, never summed.
         let exposure = try db.query("""
-            SELECT arm, participant_id, substance, unit, doses, amount FROM unblinded.dsmb_exposure WHERE substance IS NOT NULL
+            SELECT arm, participant_id, substance, unit, doses, coalesce(amount, 0) FROM unblinded.dsmb_exposure
             """)
-            .decode((String, String, String, String, Int, Double).self).map {
+            .decode((String, String, String?, String?, Int, Double).self).map {
                 Exposure(arm: $0.0, participantID: $0.1, substance: $0.2, unit: $0.3, doses: $0.4, amount: $0.5)
             }
         // A guess made once the participant's arm was revealed (emergency unblinding) measures nothing: left out.
@@ -253,6 +257,7 @@ public struct DSMBReport: Sendable, Equatable {
             ("enrolled (randomized)", arms.map { String($0.enrolled) }),
             ("completed", arms.map { String($0.completed) }),
             ("doses given", arms.map { String($0.doses) }),
+            ("doses of unresolved content", arms.map { String($0.unresolvedDoses) }),
             ("cumulative amount", arms.map { $0.cumulative.sorted { $0.key < $1.key }.map { "\(Self.number($0.value)) \($0.key)" }.joined(separator: "; ") }),
             ("participants with an adverse event", arms.map { Self.percent($0.participantsWithAE, $0.enrolled) }),
             ("serious adverse events", arms.map { String($0.serious) }),
@@ -287,7 +292,7 @@ public struct DSMBReport: Sendable, Equatable {
         return [
             "arms": .array(arms.map { a in
                 ["arm": .string(a.arm), "control": a.control.map(JSONValue.bool) ?? .null, "enrolled": .number(Double(a.enrolled)),
-                 "completed": .number(Double(a.completed)), "doses": .number(Double(a.doses)),
+                 "completed": .number(Double(a.completed)), "doses": .number(Double(a.doses)), "unresolved_doses": .number(Double(a.unresolvedDoses)),
                  "cumulative_amount": .object(a.cumulative.mapValues(JSONValue.number)),
                  "withdrawals": .object(a.withdrawals.mapValues { .number(Double($0)) }),
                  "participants_with_adverse_event": .number(Double(a.participantsWithAE)),

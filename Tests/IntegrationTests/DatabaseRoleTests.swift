@@ -123,6 +123,8 @@ struct DatabaseRoleTests {
             """)
         #expect(columns.rows == [// Each randomized participant's kit (issue 16, blinded dosing: a dose must come from it; migration 0029).
                                  ["audit.assigned_kits.study_id"], ["audit.assigned_kits.participant_id"], ["audit.assigned_kits.kit_number"],
+                                 // The blinded labels each study's schedules state (the same for every arm).
+                                 ["audit.blinded_labels.study_id"], ["audit.blinded_labels.blinded_label"],
                                  ["audit.event_digests.event_id"], ["audit.event_digests.content_sha256"],
                                  ["audit.event_references.event_id"], ["audit.event_references.participant_id"],
                                  ["audit.event_references.type"], ["audit.event_references.changed_event_id"],
@@ -130,6 +132,8 @@ struct DatabaseRoleTests {
                                  // Each participant's status (only the enrolled are randomized) and a digest of each study's
                                  // randomization design (a later schedule keeps it): never an arm (migration 0029).
                                  ["audit.participant_statuses.participant_id"], ["audit.participant_statuses.status"],
+                                 // Participants a site randomized before the schedule (their doses stay open).
+                                 ["audit.pre_schedule_allocations.study_id"], ["audit.pre_schedule_allocations.participant_id"],
                                  ["audit.randomization_designs.study_id"], ["audit.randomization_designs.design_sha256"],
                                  ["audit.randomization_schedules.study_id"], ["audit.randomization_schedules.loaded_at"],
                                  ["audit.signable_events.event_id"], ["audit.signable_events.participant_id"],

@@ -31,6 +31,9 @@ struct RandomizationTests {
                      participant: participant)
     }
 
+    /// A server time before the default one of `ParticipantStory` (a record entered before the requests).
+    static let earlier = Timestamp(rfc3339: "2026-12-31T00:00:00Z")!
+
     static func enrol(_ s: inout ParticipantStory, _ participant: String, day: Double = -1) {
         s.add(.participantEnrolled, day: day, ["consented_at": "2026-01-03T10:00:00Z", "protocol_version": "1.0"], participant: participant)
     }
@@ -171,8 +174,10 @@ struct RandomizationTests {
         let expected = Randomization.assign(s.events)
         #expect(expected.requests.compactMap(\.kitNumber) == ["K-1", "K-4", "K-2", "K-3"])
         #expect(expected.signals.map(\.rule).sorted { $0.rawValue < $1.rawValue } == [.randomizationOutsideSystem, .stratumExhausted, .stratumExhausted])
-        let ordered = s.events.filter { $0.type == .randomizationScheduleLoaded || $0.type == .participantRandomizationRequested }
-        let others = s.events.filter { $0.type != .randomizationScheduleLoaded && $0.type != .participantRandomizationRequested }
+        // A participant's enrolment is archived before their request (ingest checks it), so it stays before it here.
+        let pinned: Set<EventType> = [.randomizationScheduleLoaded, .participantRandomizationRequested, .participantEnrolled]
+        let ordered = s.events.filter { pinned.contains($0.type) }
+        let others = s.events.filter { !pinned.contains($0.type) }
         var rng = SeededGenerator(seed: 16)
         for _ in 0..<200 {
             // A random merge of the two sequences, the others shuffled among themselves.
@@ -234,6 +239,34 @@ struct RandomizationTests {
                 == [[Self.arms[0], "level 2", "lsd", "10.0 ug"], [Self.arms[1], "level 2", "caffeine", "50.0 mg"]])
     }
 
+    /// Review finding: a later schedule stating other contents for a label already stated was silently dropped. It is
+    /// still not used (kits already given hold what the first one said), and a `randomization_refused` warning names
+    /// the label, never the arm.
+    @Test func aLaterScheduleContradictingALabelsContentsRaisesAWarning() throws {
+        var s = ParticipantStory()
+        func load(_ id: String, kit: String, lsd: Double) {
+            s.add(.randomizationScheduleLoaded, day: 0, ["schedule_id": .string(id), "arms": .array(Self.arms.map(JSONValue.string)),
+                                                         "control_arm": .string(Self.arms[1]),
+                                                         "strata": [["factors": [["factor": "severity", "value": "moderate"]],
+                                                                     "blocks": [["kits": [["kit_number": .string(kit), "arm": .string(Self.arms[0])]]]]]],
+                                                         "contents": [["arm": .string(Self.arms[0]), "blinded_label": "level 2", "substance": "lsd",
+                                                                       "amount": .number(lsd), "unit": "ug"],
+                                                                      ["arm": .string(Self.arms[1]), "blinded_label": "level 2", "substance": "caffeine",
+                                                                       "amount": 50, "unit": "mg"]]],
+                  recordedBy: "statistician")
+        }
+        load("SCHED-1", kit: "K-1", lsd: 10)
+        load("SCHED-2", kit: "K-2", lsd: 10)
+        #expect(Randomization.assign(s.events).signals.isEmpty)
+        load("SCHED-3", kit: "K-3", lsd: 20)
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.contents.map(\.quantity.amount) == [10, 50])
+        let warning = try #require(outcome.signals.first)
+        #expect(outcome.signals.count == 1 && warning.rule == .randomizationRefused && warning.severity == .warning)
+        #expect(warning.details.contains("SCHED-3") && warning.details.contains("'level 2'"))
+        Self.expectBlind(outcome)
+    }
+
     /// Review finding: a participant never enrolled, or withdrawn or completed before the request, got a kit. Now the
     /// request is refused (no kit, a `randomization_refused` warning) and the kit goes to the next participant.
     @Test func onlyAnEnrolledParticipantStillInTheStudyIsRandomized() {
@@ -242,7 +275,8 @@ struct RandomizationTests {
         let stranger = s.add(.participantRandomizationRequested, day: 1, ["stratum": [["factor": "severity", "value": "moderate"]]],
                              participant: "S01-0009")
         Self.enrol(&s, "S01-0002")
-        s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002")
+        s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002",
+              recordedAt: Self.earlier)
         let withdrawn = s.add(.participantRandomizationRequested, day: 1, ["stratum": [["factor": "severity", "value": "moderate"]]],
                               participant: "S01-0002")
         Self.request(&s, "S01-0003", "moderate", day: 2)
@@ -253,6 +287,98 @@ struct RandomizationTests {
         #expect(outcome.signals.allSatisfy { $0.rule == .randomizationRefused })
         #expect(outcome.kits.filter { $0.assignedTo != nil }.map(\.kitNumber) == ["K-1"])
         Self.expectBlind(outcome)
+    }
+
+    /// Review finding (HIGH): judged by clinical dates, a withdrawal entered on Wednesday but dated Monday refused
+    /// Tuesday's request after its kit was given, so K-5 went back to the stratum and every later participant's kit
+    /// shifted (and emergency unblinding returned another arm). Now a request is judged by what was archived before it:
+    /// every kit stays, and the late withdrawal raises a `randomization_review` warning that names the kit, never an arm.
+    @Test func aBackdatedWithdrawalEnteredAfterTheKitWasGivenMovesNoKit() throws {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-5", "K-6", "K-7"])])
+        Self.request(&s, "S01-0003", "moderate", day: 2)  // Tuesday
+        Self.request(&s, "S01-0004", "moderate", day: 2.5)
+        let before = Randomization.assign(s.events)
+        let late = s.add(.participantWithdrawn, day: 1, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0003")
+        Self.request(&s, "S01-0005", "moderate", day: 3)
+        let after = Randomization.assign(s.events)
+        #expect(after.requests.map(\.kitNumber) == ["K-5", "K-6", "K-7"])
+        #expect(Array(after.kits.prefix(2)) == Array(before.kits.prefix(2)))
+        let signal = try #require(after.signals.first)
+        #expect(after.signals.count == 1 && signal.rule == .randomizationReview && signal.triggerEventID == late)
+        #expect(signal.severity == .warning && signal.participantID == "S01-0003" && signal.details.contains("kit K-5 stays assigned"))
+        Self.expectBlind(after)
+    }
+
+    /// Review finding: the fold read a withdrawal without its void, so a participant whose mistaken withdrawal was voided
+    /// before the request got no kit while ingest accepted the request (their blinded doses then waited for a kit
+    /// forever). A withdrawal voided before the request no longer counts; one voided after it still refused it (a void
+    /// never moves kits: the site asks again).
+    @Test func aWithdrawalVoidedBeforeTheRequestDoesNotBlockIt() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2"])])
+        Self.enrol(&s, "S01-0001")
+        let mistaken = s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0001",
+                             recordedAt: Self.earlier)
+        s.add(.eventVoided, day: 0.6, ["voided_event_id": .string(mistaken), "voided_type": "participant.withdrawn", "reason": "wrong participant"],
+              participant: "S01-0001")
+        Self.request(&s, "S01-0001", "moderate", day: 1)
+        Self.enrol(&s, "S01-0002")
+        let withdrawal = s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002",
+                               recordedAt: Self.earlier)
+        Self.request(&s, "S01-0002", "moderate", day: 1)
+        s.add(.eventVoided, day: 1.1, ["voided_event_id": .string(withdrawal), "voided_type": "participant.withdrawn", "reason": "wrong participant"],
+              participant: "S01-0002")
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.requests.map(\.kitNumber) == ["K-1", nil])
+        #expect(outcome.requests[1].refusal?.contains("ended") == true)
+    }
+
+    /// Review findings: a dose from another kit could not be recorded, and a label the schedule does not state was
+    /// silently unresolved. Both are recorded; the randomization recompute raises `dose_kit_mismatch` (critical) and
+    /// `blinded_label_unknown` (warning), naming kits and labels, never an arm; a voided dose raises nothing.
+    @Test func blindedDosesFromAnotherKitOrWithAnUnknownLabelRaiseSignals() {
+        var s = ParticipantStory()
+        s.add(.randomizationScheduleLoaded, day: 0, ["schedule_id": "SCHED-1", "arms": .array(Self.arms.map(JSONValue.string)),
+                                                     "control_arm": .string(Self.arms[1]),
+                                                     "strata": [["factors": [["factor": "severity", "value": "moderate"]],
+                                                                 "blocks": [["kits": [["kit_number": "K-1", "arm": .string(Self.arms[0])],
+                                                                                      ["kit_number": "K-2", "arm": .string(Self.arms[1])]]]]]],
+                                                     "contents": .array(Self.arms.map { arm in
+                                                         ["arm": .string(arm), "blinded_label": "level 2", "substance": arm == Self.arms[0] ? "lsd" : "caffeine",
+                                                          "amount": 10, "unit": arm == Self.arms[0] ? "ug" : "mg"] })],
+              recordedBy: "statistician")
+        Self.request(&s, "S01-0001", "moderate", day: 1)
+        Self.request(&s, "S01-0002", "moderate", day: 1)
+        func dose(_ participant: String, _ kit: String, _ label: String) -> String {
+            s.add(.doseAdministered, day: 2, ["kit_number": .string(kit), "blinded_label": .string(label), "route": "oral", "supervised": true,
+                                              "administered_by": "nurse.s01"],
+                  participant: participant)
+        }
+        _ = dose("S01-0001", "K-1", "level 2")
+        let other = dose("S01-0001", "K-2", "level 2")
+        let unknown = dose("S01-0002", "K-2", "level 9")
+        let voided = dose("S01-0002", "K-1", "level 2")
+        s.add(.eventVoided, day: 3, ["voided_event_id": .string(voided), "voided_type": "dose.administered", "reason": "entered for the wrong participant"],
+              participant: "S01-0002")
+        let outcome = Randomization.assign(s.events)
+        #expect(outcome.signals.map(\.signalID).sorted() == ["blinded_label_unknown:\(unknown)", "dose_kit_mismatch:\(other)"].sorted())
+        let mismatch = outcome.signals.first { $0.rule == .doseKitMismatch }
+        #expect(mismatch?.severity == .critical && mismatch?.details.contains("kit K-2, not the participant's assigned kit K-1") == true)
+        #expect(outcome.signals.first { $0.rule == .blindedLabelUnknown }?.details.contains("'level 9'") == true)
+        Self.expectBlind(outcome)
+    }
+
+    /// Records of other partitions may reach the archive ahead of older ones: a withdrawal recorded after the request
+    /// (ingest accepted the request without it) does not refuse it, even when archived first.
+    @Test func aWithdrawalRecordedAfterTheRequestDoesNotRefuseItWhateverTheArchiveOrder() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1"])])
+        Self.enrol(&s, "S01-0001")
+        s.add(.participantWithdrawn, day: 5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0001",
+              recordedAt: Timestamp(rfc3339: "2027-01-02T00:00:00Z")!)
+        s.add(.participantRandomizationRequested, day: 1, ["stratum": [["factor": "severity", "value": "moderate"]]], participant: "S01-0001")
+        #expect(Randomization.assign(s.events).requests.map(\.kitNumber) == ["K-1"])
     }
 
     /// What the ordering is pinned to: the partition key. Requests and schedules of one study share it; a

@@ -35,6 +35,24 @@ struct SafetyRuleTests {
         #expect(reduced.signals(.titrationStepExceeded).isEmpty)
     }
 
+    /// Review finding: the dose limits were gone for blinded doses. A jump of more than one titration level is judged
+    /// on the label (the same labels in every arm); the amounts are not judged on blinded doses (README).
+    @Test func blindedTitrationByLabelLevel() {
+        func story(_ levels: [String]) -> ParticipantStory {
+            var s = ParticipantStory.standard()
+            for (i, label) in levels.enumerated() {
+                s.add(.doseAdministered, day: Double(i) * 3.5, ["kit_number": "K-1", "blinded_label": .string(label), "route": "oral",
+                                                                "supervised": true, "administered_by": "nurse.s01"])
+            }
+            return s
+        }
+        #expect(story(["study drug, level 7", "study drug, level 8", "study drug, level 6"]).signals(.titrationStepExceeded).isEmpty)
+        let jump = story(["study drug, level 7", "study drug, level 9"]).signals(.titrationStepExceeded)
+        #expect(jump.count == 1 && jump.first?.details.contains("from level 7 to 9") == true)
+        #expect(story(["study drug, level 7", "rescue kit"]).signals(.titrationStepExceeded).isEmpty)
+        #expect(SafetyRules.Fold.blindedLevel("level10") == nil && SafetyRules.Fold.blindedLevel("level 10") == 10)
+    }
+
     @Test func doseInterval() {
         var ok = ParticipantStory.standard()
         ok.dose(day: 0, 8)

@@ -24,18 +24,20 @@ CREATE TABLE unblinded.blinded_contents (
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON unblinded.blinded_contents TO trial_projector;
 GRANT SELECT ON unblinded.blinded_contents TO trial_unblinded;
 
--- Every dose with what was really given: an open (v1/v2) dose as recorded; a blinded one from its kit's arm and its
--- label. `content_resolved` is false for a blinded dose whose kit is not the participant's assigned kit (its content
--- would be a guess), or whose label the schedule does not state: counted, never summed as if known.
+-- Every dose with what was really given: an open (v1/v2) dose as recorded; a blinded one as treated, from the arm of
+-- the kit actually used (`treated_arm`; `arm` is the participant's randomized arm) and its label. A dose from another
+-- kit than the assigned one is resolved by that kit (review finding: it was refused, though it happened).
+-- `content_resolved` is false for a blinded dose whose kit the study's schedules do not hold, or whose label they do
+-- not state: counted, never summed as if known.
 CREATE VIEW unblinded.dose_exposure AS
-SELECT d.event_id, d.participant_id, d.site_id, d.kit_number, d.blinded_label, a.arm,
+SELECT d.event_id, d.participant_id, d.site_id, d.kit_number, d.blinded_label, a.arm, k.arm AS treated_arm,
        coalesce(d.substance, c.substance) AS substance, coalesce(d.amount, c.amount) AS amount, coalesce(d.unit, c.unit) AS unit,
        d.route, d.lot, d.administered_at, d.administered_on,
        d.kit_number IS NOT NULL AS blinded, d.substance IS NOT NULL OR c.substance IS NOT NULL AS content_resolved
 FROM unblinded.dose_products d
 LEFT JOIN unblinded.participant_arms a ON a.participant_id = d.participant_id
-LEFT JOIN unblinded.blinded_contents c ON d.kit_number IS NOT NULL AND a.kit_number = d.kit_number
-    AND c.study_id = a.study_id AND c.arm = a.arm AND c.blinded_label = d.blinded_label;
+LEFT JOIN unblinded.randomization_kits k ON k.kit_number = d.kit_number AND k.study_id = a.study_id
+LEFT JOIN unblinded.blinded_contents c ON c.study_id = k.study_id AND c.arm = k.arm AND c.blinded_label = d.blinded_label;
 GRANT SELECT ON unblinded.dose_exposure TO trial_unblinded, trial_projector;
 
 -- The DSMB's exposure from the resolved contents (a blinded dose not resolved shows with no substance).
@@ -67,6 +69,25 @@ CREATE VIEW audit.assigned_kits AS
 SELECT study_id, participant_id, kit_number FROM monitoring.randomizations WHERE kit_number IS NOT NULL;
 REVOKE ALL ON audit.assigned_kits FROM PUBLIC;
 GRANT SELECT ON audit.assigned_kits TO trial_ingest, trial_auditor;
+
+-- For ingest (trial_ingest): the blinded labels each study's schedules state, to refuse a dose with another label.
+-- Every label is stated for every arm (the schedule's decoder requires it), so a label tells nothing of the arm.
+CREATE VIEW audit.blinded_labels AS
+SELECT DISTINCT e.study_id, c ->> 'blinded_label' AS blinded_label
+FROM audit.events e CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.data -> 'contents', '[]'::jsonb)) c
+WHERE e.type = 'randomization.schedule_loaded' AND e.site_id IS NULL;
+REVOKE ALL ON audit.blinded_labels FROM PUBLIC;
+GRANT SELECT ON audit.blinded_labels TO trial_ingest, trial_auditor;
+
+-- For ingest (trial_ingest): participants a site randomized itself (participant.randomized) before the study's first
+-- schedule was loaded. They have no kit, so their doses stay open (v2) and their v2 doses may be corrected with v2
+-- content. Participants only, never an arm or kit.
+CREATE VIEW audit.pre_schedule_allocations AS
+SELECT DISTINCT r.study_id, r.participant_id
+FROM audit.events r JOIN audit.randomization_schedules s ON s.study_id = r.study_id
+WHERE r.type = 'participant.randomized' AND r.participant_id IS NOT NULL AND r.recorded_at < s.loaded_at;
+REVOKE ALL ON audit.pre_schedule_allocations FROM PUBLIC;
+GRANT SELECT ON audit.pre_schedule_allocations TO trial_ingest, trial_auditor;
 
 -- A later randomization schedule that contradicts the study's first one (other arms, another control arm) is ignored
 -- whole; why shows here (and as a randomization_refused warning). Filled by the recompute below.

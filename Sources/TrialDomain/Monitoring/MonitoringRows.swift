@@ -267,6 +267,13 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     /// A site's `participant.randomized` recorded after the study's randomization schedule was loaded (it passed
     /// ingest while ingest could not check): its kit and arm are not used.
     case randomizationOutsideSystem = "randomization_outside_system"
+    /// A withdrawal or completion entered after the participant was randomized that dates the end of participation on
+    /// or before the randomization request: the kit stays assigned (a kit is never taken back); a person checks the dates.
+    case randomizationReview = "randomization_review"
+    /// A blinded dose given from another kit than the participant's assigned kit (or with none assigned).
+    case doseKitMismatch = "dose_kit_mismatch"
+    /// A blinded dose whose label the study's randomization schedules do not state: its content is not resolved.
+    case blindedLabelUnknown = "blinded_label_unknown"
 
     /// Signals of a site's lot record (judged per site and lot, outside any participant's fold): acknowledged by a
     /// `signal.acknowledged` naming the site only. One naming a participant would be applied to that participant's
@@ -291,7 +298,7 @@ public enum SafetyRule: String, Sendable, CaseIterable, Codable {
     public var severity: Severity {
         switch self {
         case .doseAboveMax, .doseOutsideParticipation, .seriousAdverseEvent, .suicidality, .contraindicatedMedication, .expiredLotUsed,
-             .drugLoss, .stratumExhausted: .critical
+             .drugLoss, .stratumExhausted, .doseKitMismatch: .critical
         case .doseBelowMin: .info
         default: .warning
         }

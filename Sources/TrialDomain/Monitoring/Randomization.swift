@@ -47,6 +47,8 @@ public enum Randomization {
         public var stratum: String
         public var requestedBy: String
         public var requestedAt: Timestamp
+        /// The request's clinical time (`occurred_at`), not stored: compared with a later-entered end of participation.
+        public var requestedOn: Timestamp
         public var kitNumber: String?
         public var refusal: String?
     }
@@ -117,20 +119,14 @@ public enum Randomization {
             }
         }
 
-        // Who may be randomized: an enrolled participant whose participation has not ended, by the clinical times of the
-        // participant's enrolment, withdrawal and completion (a set, whatever order they were archived in; ingest refuses a
-        // request before the enrolment is archived, so a kit once given does not move).
-        var enrolledAt: [String: Timestamp] = [:], endedAt: [String: Timestamp] = [:]
-        for e in events {
-            guard let participant = e.participantID else { continue }
-            let who = e.studyID + "|" + participant
-            switch e.type {
-            case .participantEnrolled: enrolledAt[who] = min(enrolledAt[who] ?? e.occurredAt, e.occurredAt)
-            case .participantWithdrawn, .participantCompleted: endedAt[who] = min(endedAt[who] ?? e.occurredAt, e.occurredAt)
-            default: break
-            }
-        }
-
+        // Who may be randomized is judged per request from what stood in the archive before it (review finding: judged by
+        // clinical dates, a withdrawal entered later but dated earlier refused a request already served and moved every
+        // later kit). A withdrawal or completion counts only if archived before the request and recorded (server clock)
+        // before it, minus those voided before it;
+        // one archived later never takes a kit back (a `randomization_review` warning says so). An enrolment counts if
+        // recorded (server clock) no later than the request: ingest accepts a request only for an enrolment already
+        // archived or in the same submission, whose records may reach the archive in either order (other partitions).
+        var participation = Participation()
         struct Stratum {
             var kits: [Int] = []  // indexes into out.kits
             var next = 0
@@ -141,7 +137,17 @@ public enum Randomization {
         var exhaustedSignals: [String: [Int]] = [:]  // "study|participant" -> indexes into out.signals
         var designs: [String: Design] = [:]  // study -> its first schedule's arms and control
         for e in events {
+            participation.apply(e)
             switch e.payload {
+            case .participantWithdrawn, .participantCompleted:
+                guard let participant = e.participantID, let kit = kitOf[e.studyID + "|" + participant],
+                      let request = out.requests.last(where: { $0.studyID == e.studyID && $0.participantID == participant && $0.kitNumber != nil }),
+                      e.occurredAt <= request.requestedOn else { break }
+                out.signals.append(signal(.randomizationReview, e, site: e.siteID, participant: participant,
+                                          "\(e.type.rawValue) entered after the participant was randomized dates the end of participation "
+                                              + "(\(e.occurredAt.utc(.minute))) on or before the randomization request "
+                                              + "(\(request.requestedOn.utc(.minute))): kit \(kit) stays assigned (a kit is never taken back); "
+                                              + "check the dates and correct the record that is wrong", acknowledgements))
             case .randomizationScheduleLoaded(let s):
                 var row = ScheduleRow(eventID: e.eventID, studyID: e.studyID, scheduleID: s.scheduleID, loadedBy: e.recordedBy,
                                       loadedAt: e.recordedAt, strata: s.strata.count, kits: 0, kitsIgnored: 0)
@@ -175,18 +181,29 @@ public enum Randomization {
                     }
                     strata[e.studyID, default: [:]][key] = state
                 }
-                for c in s.contents where !out.contents.contains(where: {
-                    $0.studyID == e.studyID && $0.arm == c.arm && $0.blindedLabel == c.blindedLabel
-                }) {
+                var contradicted: Set<String> = []  // labels this schedule states otherwise than an earlier one
+                for c in s.contents {
+                    if let first = out.contents.first(where: { $0.studyID == e.studyID && $0.arm == c.arm && $0.blindedLabel == c.blindedLabel }) {
+                        if first.substance != c.substance || first.quantity != c.quantity { contradicted.insert(c.blindedLabel) }
+                        continue
+                    }
                     out.contents.append(ContentRow(studyID: e.studyID, arm: c.arm, blindedLabel: c.blindedLabel, substance: c.substance,
                                                    quantity: c.quantity, scheduleEventID: e.eventID))
+                }
+                if !contradicted.isEmpty {
+                    // Kits already given hold what the first schedule said: the later contents are not used (no arm named).
+                    out.signals.append(signal(.randomizationRefused, e, site: nil, participant: nil,
+                                              "randomization schedule \(s.scheduleID) states other contents for label(s) "
+                                                  + contradicted.sorted().map { "'\($0)'" }.joined(separator: ", ")
+                                                  + " than an earlier schedule: ignored, the earlier contents stand", acknowledgements))
                 }
                 out.schedules.append(row)
             case .randomizationRequested(let r):
                 guard let participant = e.participantID, let site = e.siteID else { continue }
                 let who = e.studyID + "|" + participant
                 var row = RequestRow(eventID: e.eventID, studyID: e.studyID, siteID: site, participantID: participant,
-                                     stratum: r.stratum.key, requestedBy: e.recordedBy, requestedAt: e.recordedAt)
+                                     stratum: r.stratum.key, requestedBy: e.recordedBy, requestedAt: e.recordedAt,
+                                     requestedOn: e.occurredAt)
                 if let kit = kitOf[who] {
                     row.refusal = "already randomized (kit \(kit)): a participant gets exactly one kit"
                 } else if randomizedBySite.contains(participant) {
@@ -197,10 +214,8 @@ public enum Randomization {
                     out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
                                               "randomization request names another site's stratum: participant not randomized",
                                               acknowledgements))
-                } else if enrolledAt[who].map({ $0 > e.occurredAt }) ?? true || endedAt[who].map({ $0 <= e.occurredAt }) ?? false {
-                    row.refusal = endedAt[who].map { $0 <= e.occurredAt } ?? false
-                        ? "the participant's participation ended (withdrawn or completed) before the request"
-                        : "the participant is not enrolled (participant.enrolled) as of the request"
+                } else if let reason = participation.refusal(who, request: e, enrolments: events) {
+                    row.refusal = reason
                     out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
                                               "randomization request for a participant who is not enrolled or no longer participates: "
                                                   + "participant not randomized", acknowledgements))
@@ -238,8 +253,79 @@ public enum Randomization {
                 break
             }
         }
+        out.signals += blindedDoseSignals(events, kitOf: kitOf, contents: out.contents, acknowledgements)
         out.signals.sort { $0.signalID < $1.signalID }
         return out
+    }
+
+    /// The blinded doses (v3) in `events`, corrections and voids applied, that a monitor must see: one from another kit
+    /// than the participant's assigned one (`dose_kit_mismatch`, critical: the participant may have had the other arm's
+    /// product; recorded as given, resolved as treated in unblinded), and one whose label the study's schedules do not
+    /// state (`blinded_label_unknown`, warning: its content is not resolved). Details name kits and labels, never an arm.
+    static func blindedDoseSignals(_ events: [RecordedEvent], kitOf: [String: String], contents: [ContentRow],
+                                   _ acknowledgements: [String: Acknowledgement]) -> [SignalRow] {
+        var labels: [String: Set<String>] = [:]
+        for c in contents { labels[c.studyID, default: []].insert(c.blindedLabel) }
+        let records = events.filter { $0.type == .doseAdministered || $0.payload.changedEventType == .doseAdministered }
+        var signals: [SignalRow] = []
+        for (_, history) in Dictionary(grouping: records, by: { $0.studyID + "|" + ($0.participantID ?? "") }).sorted(by: { $0.key < $1.key }) {
+            for entry in EffectiveHistory(history).entries {
+                let e = entry.event
+                guard case .doseAdministered(let d) = e.payload, let kit = d.kitNumber, let label = d.blindedLabel,
+                      let participant = e.participantID, let site = e.siteID else { continue }
+                let assigned = kitOf[e.studyID + "|" + participant]
+                if assigned != kit {
+                    signals.append(signal(.doseKitMismatch, e, site: site, participant: participant,
+                                          "blinded dose given from kit \(kit), not the participant's "
+                                              + (assigned.map { "assigned kit \($0)" } ?? "kit (none is assigned)")
+                                              + ": check the participant and the kit; the dose is counted as treated (by the kit used)",
+                                          acknowledgements))
+                }
+                if let stated = labels[e.studyID], !stated.contains(label) {
+                    signals.append(signal(.blindedLabelUnknown, e, site: site, participant: participant,
+                                          "blinded dose labelled '\(label)', a label the randomization schedule does not state "
+                                              + "(\(stated.sorted().joined(separator: ", "))): correct the dose's blinded_label",
+                                          acknowledgements))
+                }
+            }
+        }
+        return signals
+    }
+
+    /// The participation records archived so far (enrolments, withdrawals, completions, minus those voided so far).
+    struct Participation {
+        private var kinds: [String: (who: String, ended: Bool)] = [:]  // event id -> participant, whether it ends participation
+        private var ended: [String: [String: Timestamp]] = [:]  // "study|participant" -> withdrawal/completion id -> recorded_at
+        private var voided: Set<String> = []
+
+        mutating func apply(_ e: RecordedEvent) {
+            switch e.payload {
+            case .participantEnrolled, .participantWithdrawn, .participantCompleted:
+                guard let participant = e.participantID, !voided.contains(e.eventID) else { return }
+                let who = e.studyID + "|" + participant
+                let ends = e.type != .participantEnrolled
+                kinds[e.eventID] = (who, ends)
+                if ends { ended[who, default: [:]][e.eventID] = e.recordedAt }
+            case .eventVoided(let v):
+                voided.insert(v.voidedEventID)
+                if let kind = kinds[v.voidedEventID], kind.ended { ended[kind.who]?[v.voidedEventID] = nil }
+            default: break
+            }
+        }
+
+        /// Why `request` is refused for `who`, nil if they may be randomized. `enrolments`: the whole log (see above).
+        func refusal(_ who: String, request: RecordedEvent, enrolments events: [RecordedEvent]) -> String? {
+            // Recorded before the request, too: ingest judged the request by what had been recorded, and a record of
+            // another partition may reach the archive ahead of an older one.
+            if (ended[who] ?? [:]).values.contains(where: { $0 < request.recordedAt }) {
+                return "the participant's participation ended (withdrawn or completed) before the request"
+            }
+            let enrolled = events.contains { e in
+                e.type == .participantEnrolled && e.studyID + "|" + (e.participantID ?? "") == who && e.recordedAt <= request.recordedAt
+                    && !voided.contains(e.eventID)
+            }
+            return enrolled ? nil : "the participant is not enrolled (participant.enrolled) as of the request"
+        }
     }
 
     /// What every schedule of a study must agree on: its arms (as a set) and its control arm.

@@ -41,6 +41,8 @@ public enum SafetyRules {
         var firstDoseAt: Timestamp?
         var previousDoseAt: Timestamp?
         var previousDose: [Substance: Quantity] = [:]
+        /// The level of the last blinded dose whose label ends in a level number ("study drug, level 7" -> 7).
+        var previousBlindedLevel: Int?
         /// Doses of the last 7 days before the latest one (older ones can never count again).
         var recentDoses: [Timestamp] = []
         var baselines: [Instrument: Int] = [:]
@@ -303,6 +305,13 @@ public enum SafetyRules {
             }
         }
 
+        /// The titration level a blinded label ends in ("study drug, level 7" -> 7), nil when it names none.
+        static func blindedLevel(_ label: String) -> Int? {
+            let digits = label.reversed().prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty, digits.count <= 6, label.dropLast(digits.count).last?.isWhitespace == true else { return nil }
+            return Int(String(digits.reversed()))
+        }
+
         /// Adds the next event of the history (chronological order).
         public mutating func add(_ e: RecordedEvent, protocols: ProtocolHistory) {
             func fire(_ rule: SafetyRule, _ details: String) {
@@ -341,6 +350,12 @@ public enum SafetyRules {
                             fire(.titrationStepExceeded, "dose raised by more than the \(label) titration step for the product given\(unblindedAmounts)")
                         }
                     }
+                    // Blind-safe: every arm has the same labels, so a jump of more than one titration level (the
+                    // protocol's step) between blinded doses is judged on the label alone.
+                    if let level = d.blindedLabel.flatMap(Self.blindedLevel), let previous = previousBlindedLevel, level - previous > 1 {
+                        fire(.titrationStepExceeded, "blinded dose raised from level \(previous) to \(level): \(label) allows one titration "
+                                 + "level per step")
+                    }
                     if let last = previousDoseAt {
                         let hours = Double(e.occurredAt.microsecondsSinceEpoch - last.microsecondsSinceEpoch) / 3_600_000_000
                         if hours < rules.minHoursBetweenDoses {
@@ -368,6 +383,7 @@ public enum SafetyRules {
                 if let substance = d.substance, let unit = d.unit, let amount = d.amount {
                     previousDose[substance] = Quantity(amount: amount, unit: unit)
                 }
+                if let level = d.blindedLabel.flatMap(Self.blindedLevel) { previousBlindedLevel = level }
                 previousDoseAt = e.occurredAt
                 recentDoses.append(e.occurredAt)
 
