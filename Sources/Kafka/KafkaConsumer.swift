@@ -80,18 +80,7 @@ public final class KafkaConsumer {
         while records.count < maxRecords {
             guard let message = rd_kafka_consumer_poll(handle, wait) else { break }
             defer { rd_kafka_message_destroy(message) }
-            wait = 0
-            if gather.windowMs > 0 {
-                let now = ContinuousClock.now
-                let until = gatherUntil ?? now + .milliseconds(gather.windowMs)
-                gatherUntil = until
-                let left = until - now
-                if left > .zero {
-                    let (seconds, attoseconds) = left.components
-                    let leftMs = Int32(clamping: seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
-                    wait = min(max(leftMs, 1), gather.gapMs)
-                }
-            }
+            wait = Self.gatheringWait(until: gatherUntil, gapMs: gather.gapMs)
             let m = message.pointee
             if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 if m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m.err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE {
@@ -106,6 +95,10 @@ public final class KafkaConsumer {
             let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
             records.append(KafkaRecord(partition: m.partition, offset: m.offset, key: key, value: value))
             ctx.nextOffsets[m.partition] = m.offset + 1
+            if gather.windowMs > 0, gatherUntil == nil {
+                gatherUntil = .now + .milliseconds(gather.windowMs)
+                wait = Self.gatheringWait(until: gatherUntil, gapMs: gather.gapMs)
+            }
         }
         if let failure = ctx.takeFailure() { throw failure }
         if ctx.generation != generation {
@@ -113,6 +106,16 @@ public final class KafkaConsumer {
             records.removeAll { !owned.contains($0.partition) }
         }
         return records
+    }
+
+    /// How long the next `poll` step may wait: 0 when not gathering (take what is fetched), else the gap, at most
+    /// until the window ends.
+    private static func gatheringWait(until: ContinuousClock.Instant?, gapMs: Int32) -> Int32 {
+        guard let until else { return 0 }
+        let left = until - .now
+        guard left > .zero else { return 0 }
+        let (seconds, attoseconds) = left.components
+        return min(max(Int32(clamping: seconds * 1_000 + attoseconds / 1_000_000_000_000_000), 1), gapMs)
     }
 
     /// Records not yet returned by `poll`, per assigned partition: the high watermark librdkafka last saw in a fetch

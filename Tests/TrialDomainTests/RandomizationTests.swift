@@ -127,7 +127,7 @@ struct RandomizationTests {
         #expect(outcome.signals.first?.severity == .warning)
     }
 
-    @Test func aSitesOwnAllocationCountsBeforeTheScheduleAndIsFlaggedAfterIt() {
+    @Test func aSitesOwnAllocationCountsBeforeTheScheduleAndIsFlaggedAfterIt() throws {
         var s = ParticipantStory()
         let before = Timestamp(rfc3339: "2026-02-01T00:00:00Z")!
         let loaded = Timestamp(rfc3339: "2026-02-02T00:00:00Z")!
@@ -141,10 +141,11 @@ struct RandomizationTests {
                          recordedAt: after)
         s.add(.participantRandomizationRequested, day: 3, ["stratum": [["factor": "severity", "value": "moderate"]]], participant: "S01-0001", recordedAt: after)
         let outcome = Randomization.assign(s.events)
-        #expect(outcome.requests.first?.refusal?.contains("already randomized by the site") == true)
-        #expect(outcome.signals.map(\.signalID) == ["randomization_outside_system:\(late)"])
-        // The kit stays for a participant the system randomizes.
-        #expect(outcome.kits.first?.assignedTo == nil)
+        // The site's allocation stands on the participant's partition: it never decides a kit (it may be archived after
+        // the request on a re-projection), it raises a review warning.
+        let request = try #require(outcome.requests.first)
+        #expect(request.kitNumber == "K-1" && outcome.kits.first?.assignedTo == "S01-0001")
+        #expect(outcome.signals.map(\.signalID).sorted() == ["randomization_outside_system:\(late)", "randomization_review:\(request.eventID)"].sorted())
         Self.expectBlind(outcome)
     }
 
@@ -174,8 +175,7 @@ struct RandomizationTests {
         let expected = Randomization.assign(s.events)
         #expect(expected.requests.compactMap(\.kitNumber) == ["K-1", "K-4", "K-2", "K-3"])
         #expect(expected.signals.map(\.rule).sorted { $0.rawValue < $1.rawValue } == [.randomizationOutsideSystem, .stratumExhausted, .stratumExhausted])
-        // A participant's enrolment is archived before their request (ingest checks it), so it stays before it here.
-        let pinned: Set<EventType> = [.randomizationScheduleLoaded, .participantRandomizationRequested, .participantEnrolled]
+        let pinned: Set<EventType> = [.randomizationScheduleLoaded, .participantRandomizationRequested]
         let ordered = s.events.filter { pinned.contains($0.type) }
         let others = s.events.filter { !pinned.contains($0.type) }
         var rng = SeededGenerator(seed: 16)
@@ -267,11 +267,13 @@ struct RandomizationTests {
         Self.expectBlind(outcome)
     }
 
-    /// Review finding: a participant never enrolled, or withdrawn or completed before the request, got a kit. Now the
-    /// request is refused (no kit, a `randomization_refused` warning) and the kit goes to the next participant.
-    @Test func onlyAnEnrolledParticipantStillInTheStudyIsRandomized() {
+    /// Review findings: a participant never enrolled, or withdrawn or completed before the request, got a kit silently;
+    /// then refusing it in the fold let an enrolment archived after its request (another partition) move that kit to the
+    /// next participant after the site had been shown it. Ingest refuses such requests; one in the log anyway keeps
+    /// its kit (never taken back) and raises a `randomization_review` warning that names the kit, never an arm.
+    @Test func anIneligibleRequestInTheLogKeepsItsKitAndIsFlaggedForReview() {
         var s = ParticipantStory()
-        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2"])])
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2", "K-3"])])
         let stranger = s.add(.participantRandomizationRequested, day: 1, ["stratum": [["factor": "severity", "value": "moderate"]]],
                              participant: "S01-0009")
         Self.enrol(&s, "S01-0002")
@@ -281,12 +283,52 @@ struct RandomizationTests {
                               participant: "S01-0002")
         Self.request(&s, "S01-0003", "moderate", day: 2)
         let outcome = Randomization.assign(s.events)
-        #expect(outcome.requests.map(\.kitNumber) == [nil, nil, "K-1"])
-        #expect(outcome.requests[0].refusal?.contains("not enrolled") == true && outcome.requests[1].refusal?.contains("ended") == true)
-        #expect(outcome.signals.map(\.triggerEventID).sorted() == [stranger, withdrawn].sorted())
-        #expect(outcome.signals.allSatisfy { $0.rule == .randomizationRefused })
-        #expect(outcome.kits.filter { $0.assignedTo != nil }.map(\.kitNumber) == ["K-1"])
+        #expect(outcome.requests.map(\.kitNumber) == ["K-1", "K-2", "K-3"])
+        #expect(outcome.signals.map(\.signalID).sorted() == ["randomization_review:\(stranger)", "randomization_review:\(withdrawn)"].sorted())
+        #expect(outcome.signals.first { $0.triggerEventID == stranger }?.details.contains("kit K-1 was assigned although no enrolment") == true)
+        #expect(outcome.signals.first { $0.triggerEventID == withdrawn }?.details.contains("withdrawal or completion was recorded before") == true)
+        #expect(outcome.signals.allSatisfy { $0.severity == .warning })
         Self.expectBlind(outcome)
+    }
+
+    /// Review finding (HIGH, second round): every kit a prefix of the log gives is the kit the whole log gives, whatever
+    /// the participants' own records (enrolments, withdrawals, voids, a site's allocation) do and wherever they stand
+    /// relative to the study's partition: a kit shown to a site never moves.
+    @Test func aKitOnceGivenNeverMovesWhateverArrivesLater() {
+        var s = ParticipantStory()
+        Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2", "K-3", "K-4"])])
+        s.add(.participantRandomized, day: 0, ["kit_number": "OLD", "arm": "ARM-ACTIVE-LSD"], participant: "S01-0005",
+              recordedAt: Timestamp(rfc3339: "2026-02-01T00:00:00Z")!)
+        for (i, p) in ["S01-0001", "S01-0002", "S01-0003", "S01-0004", "S01-0005"].enumerated() {
+            s.add(.participantRandomizationRequested, day: Double(i + 1), ["stratum": [["factor": "severity", "value": "moderate"]]], participant: p)
+        }
+        for p in ["S01-0001", "S01-0002", "S01-0003", "S01-0004"] { Self.enrol(&s, p) }
+        let withdrawal = s.add(.participantWithdrawn, day: 0.5, ["reason": "withdrew_consent", "initiated_by": "participant"], participant: "S01-0002",
+                               recordedAt: Self.earlier)
+        s.add(.eventVoided, day: 3, ["voided_event_id": .string(withdrawal), "voided_type": "participant.withdrawn", "reason": "wrong participant"],
+              participant: "S01-0002")
+        s.add(.participantWithdrawn, day: 1.5, ["reason": "adverse_event", "initiated_by": "investigator"], participant: "S01-0003")
+        let whole = Randomization.assign(s.events)
+        #expect(whole.requests.map(\.kitNumber) == ["K-1", "K-2", "K-3", "K-4", nil])
+        let study: Set<EventType> = [.randomizationScheduleLoaded, .participantRandomizationRequested]
+        let ordered = s.events.filter { study.contains($0.type) }
+        let others = s.events.filter { !study.contains($0.type) }
+        var rng = SeededGenerator(seed: 1616)
+        for _ in 0..<100 {
+            var rest = others.shuffled(using: &rng)
+            var queue = ordered[...]
+            var merged: [RecordedEvent] = []
+            while !queue.isEmpty || !rest.isEmpty {
+                if !queue.isEmpty && (rest.isEmpty || Bool.random(using: &rng)) { merged.append(queue.removeFirst()) } else { merged.append(rest.removeLast()) }
+            }
+            #expect(Randomization.assign(merged) == whole)
+            for end in 1...merged.count {
+                let given = Randomization.assign(Array(merged.prefix(end))).requests.filter { $0.kitNumber != nil }
+                for request in given {
+                    #expect(whole.requests.first { $0.eventID == request.eventID }?.kitNumber == request.kitNumber)
+                }
+            }
+        }
     }
 
     /// Review finding (HIGH): judged by clinical dates, a withdrawal entered on Wednesday but dated Monday refused
@@ -312,8 +354,7 @@ struct RandomizationTests {
 
     /// Review finding: the fold read a withdrawal without its void, so a participant whose mistaken withdrawal was voided
     /// before the request got no kit while ingest accepted the request (their blinded doses then waited for a kit
-    /// forever). A withdrawal voided before the request no longer counts; one voided after it still refused it (a void
-    /// never moves kits: the site asks again).
+    /// forever). A voided withdrawal counts for nothing, whenever the void is archived.
     @Test func aWithdrawalVoidedBeforeTheRequestDoesNotBlockIt() {
         var s = ParticipantStory()
         Self.schedule(&s, day: 0, strata: [("moderate", ["K-1", "K-2"])])
@@ -330,8 +371,8 @@ struct RandomizationTests {
         s.add(.eventVoided, day: 1.1, ["voided_event_id": .string(withdrawal), "voided_type": "participant.withdrawn", "reason": "wrong participant"],
               participant: "S01-0002")
         let outcome = Randomization.assign(s.events)
-        #expect(outcome.requests.map(\.kitNumber) == ["K-1", nil])
-        #expect(outcome.requests[1].refusal?.contains("ended") == true)
+        #expect(outcome.requests.map(\.kitNumber) == ["K-1", "K-2"])
+        #expect(outcome.signals.isEmpty, "a voided withdrawal counts for nothing: \(outcome.signals.map(\.details))")
     }
 
     /// Review findings: a dose from another kit could not be recorded, and a label the schedule does not state was

@@ -15,10 +15,19 @@
 /// hash chain: `reporter audit verify` detects a reordered archive, and a rebuild from the archive reproduces every
 /// assignment exactly (property-tested: any interleaving of the other partitions gives the same kits).
 ///
+/// **Nothing of another partition moves a kit.** Whether a participant should have been randomized (enrolled, not
+/// withdrawn or completed, not already allocated by their site) depends on records keyed by the participant, which
+/// stand on other partitions and may reach the archive before or after the request, in another order on every
+/// re-projection. So those never decide a kit: a request the study's partition orders gets the stratum's next kit
+/// (ingest refuses the ineligible ones before they are logged), and whatever the whole log says against it raises a
+/// `randomization_review` warning naming the kit, never an arm (review finding: an enrolment archived after its request
+/// gave the request's kit to the next participant, after the site had been shown it). A kit handed out is never taken
+/// back, as in any interactive randomization system.
+///
 /// Site-submitted `participant.randomized` (the path before issue 16) is judged by the server's clock, which is part of
-/// the record: one recorded before the study's first schedule is a valid allocation of an old log (the participant is
-/// randomized, and a later request for them is refused); one recorded after it raises
-/// `randomization_outside_system` and is not used.
+/// the record: one recorded before the study's first schedule is a valid allocation of an old log (a later system kit
+/// for the participant raises `randomization_review`); one recorded after it raises `randomization_outside_system` and
+/// is not used.
 public enum Randomization {
     /// A kit of a loaded schedule (`unblinded.randomization_kits`): holds the arm.
     public struct KitRow: Sendable, Equatable {
@@ -119,14 +128,6 @@ public enum Randomization {
             }
         }
 
-        // Who may be randomized is judged per request from what stood in the archive before it (review finding: judged by
-        // clinical dates, a withdrawal entered later but dated earlier refused a request already served and moved every
-        // later kit). A withdrawal or completion counts only if archived before the request and recorded (server clock)
-        // before it, minus those voided before it;
-        // one archived later never takes a kit back (a `randomization_review` warning says so). An enrolment counts if
-        // recorded (server clock) no later than the request: ingest accepts a request only for an enrolment already
-        // archived or in the same submission, whose records may reach the archive in either order (other partitions).
-        var participation = Participation()
         struct Stratum {
             var kits: [Int] = []  // indexes into out.kits
             var next = 0
@@ -137,17 +138,7 @@ public enum Randomization {
         var exhaustedSignals: [String: [Int]] = [:]  // "study|participant" -> indexes into out.signals
         var designs: [String: Design] = [:]  // study -> its first schedule's arms and control
         for e in events {
-            participation.apply(e)
             switch e.payload {
-            case .participantWithdrawn, .participantCompleted:
-                guard let participant = e.participantID, let kit = kitOf[e.studyID + "|" + participant],
-                      let request = out.requests.last(where: { $0.studyID == e.studyID && $0.participantID == participant && $0.kitNumber != nil }),
-                      e.occurredAt <= request.requestedOn else { break }
-                out.signals.append(signal(.randomizationReview, e, site: e.siteID, participant: participant,
-                                          "\(e.type.rawValue) entered after the participant was randomized dates the end of participation "
-                                              + "(\(e.occurredAt.utc(.minute))) on or before the randomization request "
-                                              + "(\(request.requestedOn.utc(.minute))): kit \(kit) stays assigned (a kit is never taken back); "
-                                              + "check the dates and correct the record that is wrong", acknowledgements))
             case .randomizationScheduleLoaded(let s):
                 var row = ScheduleRow(eventID: e.eventID, studyID: e.studyID, scheduleID: s.scheduleID, loadedBy: e.recordedBy,
                                       loadedAt: e.recordedAt, strata: s.strata.count, kits: 0, kitsIgnored: 0)
@@ -206,19 +197,12 @@ public enum Randomization {
                                      requestedOn: e.occurredAt)
                 if let kit = kitOf[who] {
                     row.refusal = "already randomized (kit \(kit)): a participant gets exactly one kit"
-                } else if randomizedBySite.contains(participant) {
-                    row.refusal = "already randomized by the site (participant.randomized, before the schedule was loaded)"
                 } else if let named = r.stratum.factors["site"], named != site {
                     // A site draws only its own stratum's kits: another's would use them up, or skip a kit it predicted.
                     row.refusal = "the stratum's site factor names \(named), not the requesting site \(site)"
                     out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
                                               "randomization request names another site's stratum: participant not randomized",
                                               acknowledgements))
-                } else if let reason = participation.refusal(who, request: e, enrolments: events) {
-                    row.refusal = reason
-                    out.signals.append(signal(.randomizationRefused, e, site: site, participant: participant,
-                                              "randomization request for a participant who is not enrolled or no longer participates: "
-                                                  + "participant not randomized", acknowledgements))
                 } else if strata[e.studyID] == nil {
                     row.refusal = "no randomization schedule is loaded for study \(e.studyID)"
                 } else if var state = strata[e.studyID]?[r.stratum.key] {
@@ -253,6 +237,7 @@ public enum Randomization {
                 break
             }
         }
+        out.signals += reviewSignals(events, requests: out.requests, randomizedBySite: randomizedBySite, acknowledgements)
         out.signals += blindedDoseSignals(events, kitOf: kitOf, contents: out.contents, acknowledgements)
         out.signals.sort { $0.signalID < $1.signalID }
         return out
@@ -292,40 +277,52 @@ public enum Randomization {
         return signals
     }
 
-    /// The participation records archived so far (enrolments, withdrawals, completions, minus those voided so far).
-    struct Participation {
-        private var kinds: [String: (who: String, ended: Bool)] = [:]  // event id -> participant, whether it ends participation
-        private var ended: [String: [String: Timestamp]] = [:]  // "study|participant" -> withdrawal/completion id -> recorded_at
-        private var voided: Set<String> = []
-
-        mutating func apply(_ e: RecordedEvent) {
-            switch e.payload {
-            case .participantEnrolled, .participantWithdrawn, .participantCompleted:
-                guard let participant = e.participantID, !voided.contains(e.eventID) else { return }
-                let who = e.studyID + "|" + participant
-                let ends = e.type != .participantEnrolled
-                kinds[e.eventID] = (who, ends)
-                if ends { ended[who, default: [:]][e.eventID] = e.recordedAt }
-            case .eventVoided(let v):
-                voided.insert(v.voidedEventID)
-                if let kind = kinds[v.voidedEventID], kind.ended { ended[kind.who]?[v.voidedEventID] = nil }
-            default: break
+    /// `randomization_review` warnings, judged from the whole log's content (so any archive order of the same log gives
+    /// the same ones; records still to come may add or clear one, never move a kit): a kit assigned to a participant with
+    /// no enrolment recorded (server clock) by the request, whose withdrawal or completion was recorded before it, or
+    /// whom their site had already randomized before the schedule; and a withdrawal or completion recorded after the
+    /// request but dated on or before it. Voided records do not count.
+    static func reviewSignals(_ events: [RecordedEvent], requests: [RequestRow], randomizedBySite: Set<String>,
+                              _ acknowledgements: [String: Acknowledgement]) -> [SignalRow] {
+        var voided: Set<String> = []
+        for e in events { if case .eventVoided(let v) = e.payload { voided.insert(v.voidedEventID) } }
+        var participation: [String: [RecordedEvent]] = [:]  // "study|participant" -> enrolments, withdrawals, completions
+        for e in events where !voided.contains(e.eventID) {
+            guard e.type == .participantEnrolled || e.type == .participantWithdrawn || e.type == .participantCompleted,
+                  let participant = e.participantID else { continue }
+            participation[e.studyID + "|" + participant, default: []].append(e)
+        }
+        let byID = Dictionary(events.map { ($0.eventID, $0) }, uniquingKeysWith: { a, _ in a })
+        var signals: [SignalRow] = []
+        for request in requests {
+            guard let kit = request.kitNumber, let e = byID[request.eventID] else { continue }
+            let records = participation[request.studyID + "|" + request.participantID] ?? []
+            var reasons: [String] = []
+            if !records.contains(where: { $0.type == .participantEnrolled && $0.recordedAt <= request.requestedAt }) {
+                reasons.append("no enrolment (participant.enrolled) was recorded by the request")
+            }
+            if records.contains(where: { $0.type != .participantEnrolled && $0.recordedAt < request.requestedAt }) {
+                reasons.append("the participant's withdrawal or completion was recorded before the request")
+            }
+            if randomizedBySite.contains(request.participantID) {
+                reasons.append("the site had randomized the participant before the schedule was loaded (participant.randomized)")
+            }
+            if !reasons.isEmpty {
+                signals.append(signal(.randomizationReview, e, site: request.siteID, participant: request.participantID,
+                                      "kit \(kit) was assigned although " + reasons.joined(separator: "; ")
+                                          + ": a kit is never taken back; check the participant's records and correct the one that is wrong",
+                                      acknowledgements))
+            }
+            for ended in records where ended.type != .participantEnrolled
+                && ended.recordedAt >= request.requestedAt && ended.occurredAt <= request.requestedOn {
+                signals.append(signal(.randomizationReview, ended, site: ended.siteID, participant: request.participantID,
+                                      "\(ended.type.rawValue) entered after the participant was randomized dates the end of participation "
+                                          + "(\(ended.occurredAt.utc(.minute))) on or before the randomization request "
+                                          + "(\(request.requestedOn.utc(.minute))): kit \(kit) stays assigned (a kit is never taken back); "
+                                          + "check the dates and correct the record that is wrong", acknowledgements))
             }
         }
-
-        /// Why `request` is refused for `who`, nil if they may be randomized. `enrolments`: the whole log (see above).
-        func refusal(_ who: String, request: RecordedEvent, enrolments events: [RecordedEvent]) -> String? {
-            // Recorded before the request, too: ingest judged the request by what had been recorded, and a record of
-            // another partition may reach the archive ahead of an older one.
-            if (ended[who] ?? [:]).values.contains(where: { $0 < request.recordedAt }) {
-                return "the participant's participation ended (withdrawn or completed) before the request"
-            }
-            let enrolled = events.contains { e in
-                e.type == .participantEnrolled && e.studyID + "|" + (e.participantID ?? "") == who && e.recordedAt <= request.recordedAt
-                    && !voided.contains(e.eventID)
-            }
-            return enrolled ? nil : "the participant is not enrolled (participant.enrolled) as of the request"
-        }
+        return signals
     }
 
     /// What every schedule of a study must agree on: its arms (as a set) and its control arm.
