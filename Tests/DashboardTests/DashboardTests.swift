@@ -161,7 +161,7 @@ struct DashboardTests {
                 ]
                 let script = TestEnvironment.root.appendingPathComponent("Tests/DashboardTests/Browser/check_dashboard.py")
                 // Off the cooperative pool: the browser talks to this very process, whose handlers need it.
-                let run = try await Python.runOffPool([script.path, CanonicalJSON.string(input)])
+                let run = try await Python.run([script.path, CanonicalJSON.string(input)])
                 try #require(run.status == 0, "the browser check failed (./scripts/test installs playwright): \(run.errors)")
                 let seen = try JSONParser(maxDepth: 64).parse(Array(run.output))
                 #expect(seen["first"]?["status"]?.numberValue == 401 && seen["first"]?["form"]?.numberValue == 1, "\(seen["first"] ?? .null)")

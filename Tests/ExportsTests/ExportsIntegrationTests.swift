@@ -44,14 +44,14 @@ struct ExportsIntegrationTests {
     }
 
     /// Runs `Tests/ExportsTests/check_exports.py` with the venv's python3; returns its exit status and output.
-    static func check(_ mode: String, _ path: String, _ extra: [String] = []) throws -> (status: Int32, output: String) {
-        let run = try Python.run([TestEnvironment.root.appendingPathComponent("Tests/ExportsTests/check_exports.py").path, mode, path] + extra)
+    static func check(_ mode: String, _ path: String, _ extra: [String] = []) async throws -> (status: Int32, output: String) {
+        let run = try await Python.run([TestEnvironment.root.appendingPathComponent("Tests/ExportsTests/check_exports.py").path, mode, path] + extra)
         return (run.status, String(decoding: run.output, as: UTF8.self) + run.errors)
     }
 
     /// The XPORT files of `dir` as pyreadstat reads them: dataset → column name → values.
-    static func readBack(_ dir: URL) throws -> [String: (columns: [String], rows: [[JSONValue]])] {
-        let result = try check("xpt", dir.path)
+    static func readBack(_ dir: URL) async throws -> [String: (columns: [String], rows: [[JSONValue]])] {
+        let result = try await check("xpt", dir.path)
         try #require(result.status == 0, "pyreadstat (./scripts/test installs it): \(result.output)")
         guard case .object(let datasets) = try JSONParser().parse(result.output) else { throw CheckError.notJSON }
         var out: [String: (columns: [String], rows: [[JSONValue]])] = [:]
@@ -76,7 +76,7 @@ struct ExportsIntegrationTests {
         let (url, db) = try Self.study()
         let dir = try Self.directory()
         _ = try await Self.reporter(["export", "sdtm", "--out", dir.path], url: url)
-        let data = try Self.readBack(dir)
+        let data = try await Self.readBack(dir)
         #expect(Set(data.keys) == ["DM", "EX", "AE", "QS", "VS", "DS", "DV", "TS", "SUPPAE"])
 
         let participants = try db.query("SELECT study_id || '-' || participant_id, age FROM monitoring.participants ORDER BY participant_id")
@@ -126,7 +126,7 @@ struct ExportsIntegrationTests {
             }
         }
         // define.xml is valid Define-XML 2.1 (odmlib's XSD) and names every file.
-        let define = try Self.check("define", dir.appendingPathComponent("define.xml").path)
+        let define = try await Self.check("define", dir.appendingPathComponent("define.xml").path)
         #expect(define.status == 0, "\(define.output)")
         let defineText = try String(contentsOf: dir.appendingPathComponent("define.xml"), encoding: .utf8)
         for name in data.keys { #expect(defineText.contains("xlink:href=\"\(name.lowercased()).xpt\"")) }
@@ -184,7 +184,7 @@ struct ExportsIntegrationTests {
             #expect(try Data(contentsOf: first.appendingPathComponent(name)) == Data(contentsOf: second.appendingPathComponent(name)), "\(name)")
         }
         // Dataset-JSON 1.1 against its JSON schema (taken from the CDISC CORE engine's wheel by ./scripts/test).
-        let json = try Self.check("json", first.path, [Self.datasetJSONSchema])
+        let json = try await Self.check("json", first.path, [Self.datasetJSONSchema])
         #expect(json.status == 0, "\(json.output)")
     }
 
@@ -192,7 +192,7 @@ struct ExportsIntegrationTests {
         let (url, db) = try Self.study()
         let dir = try Self.directory()
         _ = try await Self.reporter(["export", "sdtm", "--out", dir.path, "--unblinded", "--reason", "final analysis"], url: url)
-        let data = try Self.readBack(dir)
+        let data = try await Self.readBack(dir)
         #expect(data.keys.contains("DA"))
         let amounts = try db.query("""
             SELECT p.amount::float8 FROM monitoring.doses d JOIN unblinded.dose_exposure p USING (event_id)
@@ -213,7 +213,7 @@ struct ExportsIntegrationTests {
         let dir = try Self.directory()
         let file = dir.appendingPathComponent("odm.xml")
         _ = try await Self.reporter(["export", "odm", "--out", file.path], url: url)
-        let valid = try Self.check("odm", file.path)
+        let valid = try await Self.check("odm", file.path)
         #expect(valid.status == 0, "\(valid.output)")
         let text = try String(contentsOf: file, encoding: .utf8)
         // Every applied correction of an exported form is an Update whose audit record gives who, when and why.
@@ -246,15 +246,15 @@ struct ExportsIntegrationTests {
         _ = try await Self.reporter(["export", "odm", "--out", odm.path], url: url)
         let broken = try String(contentsOf: odm, encoding: .utf8).replacingOccurrences(of: " FileOID=\"", with: " NotFileOID=\"")
         try broken.write(to: odm, atomically: true, encoding: .utf8)
-        #expect(try Self.check("odm", odm.path).status != 0)
+        #expect(try await Self.check("odm", odm.path).status != 0)
         _ = try await Self.reporter(["export", "sdtm", "--out", dir.path, "--format", "json"], url: url)
         let define = dir.appendingPathComponent("define.xml")
         let brokenDefine = try String(contentsOf: define, encoding: .utf8).replacingOccurrences(of: "<def:Class ", with: "<def:Klass ")
         try brokenDefine.write(to: define, atomically: true, encoding: .utf8)
-        #expect(try Self.check("define", define.path).status != 0)
+        #expect(try await Self.check("define", define.path).status != 0)
         let dm = dir.appendingPathComponent("dm.json")
         let brokenJSON = try String(contentsOf: dm, encoding: .utf8).replacingOccurrences(of: "\"records\":", with: "\"recordz\":")
         try brokenJSON.write(to: dm, atomically: true, encoding: .utf8)
-        #expect(try Self.check("json", dir.path, [Self.datasetJSONSchema]).status != 0)
+        #expect(try await Self.check("json", dir.path, [Self.datasetJSONSchema]).status != 0)
     }
 }

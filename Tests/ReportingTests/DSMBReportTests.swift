@@ -118,7 +118,7 @@ struct DSMBBrowserTests {
         let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
         let browser = try #require(chromium, "no chromium: ./scripts/test installs Debian's chromium package")
         let script = TestEnvironment.root.appendingPathComponent("Tests/ReportingTests/Browser/check_dsmb_html.py")
-        let run = try await Python.runOffPool([script.path, page.path, browser])
+        let run = try await Python.run([script.path, page.path, browser])
         try #require(run.status == 0, "the browser check failed (./scripts/test installs playwright): \(run.errors)")
         let data = run.output
         let seen = try JSONParser().parse(Array(data))

@@ -3,8 +3,16 @@ import Foundation
 /// The project virtualenv's python3 (`.stack/venv`, which `./scripts/test` fills with the independent validators:
 /// jsonschema, pyreadstat, lxml, odmlib, playwright), else python3 on PATH.
 public enum Python {
-    /// Runs python3 with `arguments` to its end: its exit status, standard output and standard error.
-    public static func run(_ arguments: [String]) throws -> (status: Int32, output: Data, errors: String) {
+    /// Runs python3 with `arguments` to its end, on a thread of its own: its exit status, standard output and standard
+    /// error. A validator or browser that takes seconds under load must not hold one of Swift's few cooperative threads
+    /// (in-process servers of other tests answer on them: holding both of a 2-core machine's timed their clients out).
+    public static func run(_ arguments: [String]) async throws -> (status: Int32, output: Data, errors: String) {
+        try await withCheckedThrowingContinuation { done in
+            Thread.detachNewThread { done.resume(with: Result { try runBlocking(arguments) }) }
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String]) throws -> (status: Int32, output: Data, errors: String) {
         let python = Process()
         let venv = TestEnvironment.root.appendingPathComponent(".stack/venv/bin/python3").path
         if FileManager.default.isExecutableFile(atPath: venv) {
@@ -27,16 +35,6 @@ public enum Python {
         reading.wait()
         python.waitUntilExit()
         return (python.terminationStatus, data, String(decoding: errorText.data, as: UTF8.self))
-    }
-}
-
-extension Python {
-    /// `run` on a thread of its own, for async tests: a browser or validator that takes seconds under load must not hold
-    /// one of Swift's few cooperative threads (in-process servers of other tests answer on them).
-    public static func runOffPool(_ arguments: [String]) async throws -> (status: Int32, output: Data, errors: String) {
-        try await withCheckedThrowingContinuation { done in
-            Thread.detachNewThread { done.resume(with: Result { try run(arguments) }) }
-        }
     }
 }
 

@@ -73,15 +73,15 @@ struct CorpusTests {
     }
 
     /// Runs python3 with `arguments`; returns its standard output, failing the test on a non-zero exit.
-    static func python(_ arguments: [String]) throws -> Data {
-        let run = try Python.run(arguments)
+    static func python(_ arguments: [String]) async throws -> Data {
+        let run = try await Python.run(arguments)
         try #require(run.status == 0, "python3 failed (./scripts/test installs jsonschema): \(run.errors)")
         return run.output
     }
 
-    @Test func openAPIDocumentIsValidAndUsesTheSchemas() throws {
+    @Test func openAPIDocumentIsValidAndUsesTheSchemas() async throws {
         let spec = Self.root.appendingPathComponent("schemas/openapi.yaml")
-        let output = try Self.python(["-c", """
+        let output = try await Self.python(["-c", """
             import sys
             from openapi_spec_validator import validate
             from openapi_spec_validator.readers import read_from_filename
@@ -93,8 +93,8 @@ struct CorpusTests {
         #expect(try String(contentsOf: spec, encoding: .utf8).contains("$ref: ./event-submission.schema.json"))
     }
 
-    @Test func jsonSchemaGivesTheExpectedVerdicts() throws {
-        let data = try Self.python([Self.root.appendingPathComponent("Tests/Corpus/jsonschema_verdicts.py").path,
+    @Test func jsonSchemaGivesTheExpectedVerdicts() async throws {
+        let data = try await Self.python([Self.root.appendingPathComponent("Tests/Corpus/jsonschema_verdicts.py").path,
                                     Self.root.appendingPathComponent("schemas").path, Self.root.appendingPathComponent("Tests/Corpus").path])
         let verdicts = try JSONParser().parse(Array(data))
         let cases = try Self.cases()
