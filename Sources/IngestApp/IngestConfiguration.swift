@@ -37,6 +37,9 @@ public struct IngestConfiguration: Sendable {
     /// ingest refuses (409) an event_id the archive already holds with other content; when unset, or when PostgreSQL
     /// does not answer in time, it accepts as before and the projector parks the conflict in `audit.rejected`.
     public var databaseURL: String?
+    /// `INGEST_READ_TIMEOUT_MS`: how long one answer of the site read API may take (waiting for the read connection and
+    /// the statement together) before it is 503 "retry shortly".
+    public var readTimeoutMs = 5_000
     /// `INGEST_SIGNATURE_MAX_AUTH_AGE_SECONDS`: how long ago the token's `auth_time` may be for a `signature.applied`
     /// (21 CFR 11.200: signing needs a fresh authentication); default 5 minutes.
     public var signatureMaxAuthAgeSeconds = 300
@@ -67,6 +70,7 @@ public struct IngestConfiguration: Sendable {
         c.maxBatch = try env.integer("INGEST_MAX_BATCH", default: c.maxBatch, in: 1...1_000)
         c.maxInFlight = try env.integer("INGEST_MAX_IN_FLIGHT", default: c.maxInFlight, in: 1...100_000)
         c.maxConnections = try env.integer("INGEST_MAX_CONNECTIONS", default: c.maxConnections, in: 1...1_000_000)
+        c.readTimeoutMs = try env.integer("INGEST_READ_TIMEOUT_MS", default: c.readTimeoutMs, in: 100...300_000)
         c.requestTimeoutSeconds = try env.integer("INGEST_REQUEST_TIMEOUT_SECONDS", default: c.requestTimeoutSeconds, in: 1...3_600)
         c.clockSkewSeconds = try env.integer("INGEST_CLOCK_SKEW_SECONDS", default: c.clockSkewSeconds, in: 0...86_400)
         c.databaseURL = try env.optionalString(DatabaseRole.ingest.urlVariable)

@@ -57,8 +57,9 @@ public struct IngestService: Sendable {
                 """)
         }
         siteReadModels = configuration.databaseURL.map {
-            // 5 s: the answer itself (views computed as of now), not a check ingest could do without.
-            DatabaseLanes(url: $0, role: .site, timeoutMilliseconds: 5_000, logger: logger, meanwhile: "answering the site read API with 503")
+            // Longer than a check's: the answer itself (views computed as of now), not a check ingest could do without.
+            DatabaseLanes(url: $0, role: .site, timeoutMilliseconds: configuration.readTimeoutMs, logger: logger,
+                          meanwhile: "answering the site read API with 503")
         }
     }
 

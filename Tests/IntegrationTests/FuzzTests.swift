@@ -16,7 +16,9 @@ struct FuzzTests {
         // A migrated database behind ingest's read API (and its archive checks), so the GET endpoints are fuzzed too.
         let readDatabase = try TestStack.freshDatabase()
         try Migrator.migrate(try PostgresConnection(url: readDatabase), logger: TestStack.logger)
-        let ingest = try IngestProcess(environment: ["INGEST_DATABASE_URL": readDatabase])
+        // The site read API answers 503 "retry shortly" past its read timeout; a suite saturating the machine must not make
+        // that the finding: a minute, as a patient client would wait.
+        let ingest = try IngestProcess(environment: ["INGEST_DATABASE_URL": readDatabase, "INGEST_READ_TIMEOUT_MS": "60000"])
         try await ingest.waitUntilServing()
         let token = try await ingest.token(subject: "fuzzer", site: "S01", role: .investigator)
         let report = FileManager.default.temporaryDirectory.appendingPathComponent("schemathesis-\(seed).log")

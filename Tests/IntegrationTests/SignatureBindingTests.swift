@@ -250,6 +250,24 @@ struct SignatureBindingTests {
         }
     }
 
+    /// Review finding: names were folded by Unicode rules in Swift (ingest) and by the database's locale in SQL (the
+    /// views), so a witness named with a no-break space, another normal form or a non-ASCII capital was accepted by one
+    /// and refused by the other. Both are now the same byte-level function.
+    @Test func witnessNamesCompareTheSameInSwiftAndInTheDatabase() async throws {
+        let db = try TestStack.migratedDatabase()
+        let names = ["Dr. Ngata", "  dr.\tNGATA \n", "Dr.\u{00A0}Ngata", "Zo\u{00EB} M\u{00FC}ller", "Zoe\u{0308} Mu\u{0308}ller",
+                     "\u{0130}smail \u{00C7}elik", "ismail \u{00E7}elik", "\u{00C5}SA", "\u{00E5}sa", "Stra\u{00DF}e", "STRASSE", "a\u{2003}b"]
+        for a in names {
+            let sql = try db.query("SELECT audit.person_name(\(a))").decodeFirst(String.self)
+            #expect(Array(sql.utf8) == Array(PersonName.normalised(a).utf8), "\(a.unicodeScalars.map { String($0.value, radix: 16) })")
+            for b in names {
+                let same = try db.query("SELECT audit.person_name(\(a)) = audit.person_name(\(b))").decodeFirst(Bool.self)
+                #expect(same == PersonName.same(a, b), "\(a) vs \(b)")
+            }
+        }
+        #expect(PersonName.same("Dr. Ngata", "  dr.\tNGATA \n") && !PersonName.same("Dr. Ngata", "Dr.\u{00A0}Ngata"))
+    }
+
     /// 21 CFR 11.50(b) in `reporter participant`: the lifecycle rows (screened, enrolled, ...) carry no event id, so a
     /// signature over a participant.enrolled was shown nowhere beside it; a signed record the timeline has no row for (a
     /// missed dose) gets a row of its own; the casebook sign-off is in the summary.

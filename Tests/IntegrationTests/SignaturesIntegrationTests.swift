@@ -121,14 +121,13 @@ struct SignaturesIntegrationTests {
             let unassigned = try await post(Self.signature("S02-0001", site: "S02", meaning: "review", name: "Mo Nitor",
                                                            events: [(other, hashes[other]!)]), monitor)
             #expect(unassigned.status == .forbidden, "\(unassigned.body)")
-            let head = try await client.execute(uri: "/v1/participants/S01-0007", method: .get, headers: {
-                var headers = E2E.headers(dr1); headers[.contentType] = nil; return headers }())
-            let casebook = (try JSONParser().parse(Array(String(buffer: head.body).utf8)))["casebook"]
+            let head = try await LiveIngest(client).get("/v1/participants/S01-0007", dr1)
+            let casebook = (try JSONParser().parse(Array(head.body.utf8)))["casebook"]
             guard case .number(let seq)? = casebook?["chain_seq"], let link = casebook?["chain_hash"]?.stringValue,
                   let last = casebook?["last_event_id"]?.stringValue, let digest = casebook?["events_sha256"]?.stringValue else {
-                Issue.record("no casebook head in the site read API: \(String(buffer: head.body))"); return
+                Issue.record("no casebook head in the site read API: \(head.body)"); return
             }
-            #expect(last == adverseEvent && casebook?["events"] == 6, "\(String(buffer: head.body))")
+            #expect(last == adverseEvent && casebook?["events"] == 6, "\(head.body)")
             func book(digest: String = digest, link: String = link) -> JSONValue {
                 ["last_event_id": .string(last), "events_sha256": .string(digest), "chain_seq": .number(seq), "chain_hash": .string(link)]
             }
@@ -254,9 +253,8 @@ struct SignaturesIntegrationTests {
             #expect(trail.entries.first { $0.eventID == late }?.signature.contains("signed: Mo Nitor (monitor.s01)") == true, "\(trail.text)")
             #expect(trail.entries.first { $0.eventID == bookSig }?.signature.contains("Dr. Ana Ruiz (dr.s01)") == true, "\(trail.text)")
             // The site reads its participant's signatures; never another site's.
-            let own = try await client.execute(uri: "/v1/participants/S01-0007", method: .get, headers: {
-                var headers = E2E.headers(dr1); headers[.contentType] = nil; return headers }())
-            #expect(String(buffer: own.body).contains(bookSig), "\(String(buffer: own.body))")
+            let own = try await LiveIngest(client).get("/v1/participants/S01-0007", dr1)
+            #expect(own.body.contains(bookSig), "\(own.body)")
             // The archive's signed hashes recompute.
             let verification = try AuditVerification.run(db)
             #expect(verification.intact && verification.signaturesChecked == 6 && verification.signatureMismatches.isEmpty,

@@ -35,12 +35,20 @@ public struct LiveIngest {
         return IngestAnswer(status: r.status, body: String(buffer: r.body))
     }
 
-    /// GET `uri` (the site read API), with the token if any.
+    /// GET `uri` (the site read API), with the token if any. A 503 `/problems/unavailable` says "retry shortly" (the
+    /// read models did not answer within the read's 5 s, as on a machine saturated by the rest of the suite): asked
+    /// again, as a site's client would, for up to a minute.
     public func get(_ uri: String, _ token: String?) async throws -> IngestAnswer {
         var headers = IngestHarness.headers(token)
         headers[.contentType] = nil
-        let r = try await client.execute(uri: uri, method: .get, headers: headers)
-        return IngestAnswer(status: r.status, body: String(buffer: r.body))
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            let r = try await client.execute(uri: uri, method: .get, headers: headers)
+            let answer = IngestAnswer(status: r.status, body: String(buffer: r.body))
+            guard answer.status == .serviceUnavailable, answer.json["type"]?.stringValue == "/problems/unavailable",
+                  ContinuousClock.now < deadline else { return answer }
+            try await Task.sleep(for: .seconds(1))
+        }
     }
 
     public func expectAccepted(_ json: JSONValue, _ token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {

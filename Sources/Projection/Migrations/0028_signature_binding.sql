@@ -50,7 +50,7 @@ CREATE INDEX events_casebook_idx ON audit.events (participant_id, kafka_partitio
 
 -- A person's name or user as people write it, compared without case or runs of white space (`PersonName`).
 CREATE FUNCTION audit.person_name(name text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT lower(btrim(regexp_replace(name, '\s+', ' ', 'g'))) $$;
+AS $$ SELECT btrim(regexp_replace(lower(name COLLATE "C"), '[ \t\n\r\f\v]+', ' ', 'g'), ' ') $$;
 
 CREATE FUNCTION audit.blinded_refusal(type text, changed_type text, role text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT CASE

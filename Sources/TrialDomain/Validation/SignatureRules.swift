@@ -81,12 +81,30 @@ public enum SignatureRules {
 
 /// How a person's name or user is compared where people write it (witnesses): case and runs of white space ignored.
 /// SQL: `audit.person_name`.
+///
+/// Byte for byte the same function as SQL's `audit.person_name` (migration 0028), which the views judge stored
+/// signatures by: only ASCII letters are folded and only ASCII white space collapses, and names are compared as UTF-8
+/// bytes. Unicode case folding, white space and canonical equivalence differ between Swift and the database's locale, so
+/// ingest would accept a witness the views refuse (review finding); "Zoë" in two normal forms is two names here.
 public enum PersonName {
     public static func normalised(_ name: String) -> String {
-        name.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        var out: [UInt8] = []
+        out.reserveCapacity(name.utf8.count)
+        var space = false
+        for byte in name.utf8 {
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D:
+                space = !out.isEmpty
+            default:
+                if space { out.append(0x20) }
+                space = false
+                out.append((0x41...0x5A).contains(byte) ? byte + 0x20 : byte)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
-    public static func same(_ a: String, _ b: String) -> Bool { normalised(a) == normalised(b) }
+    public static func same(_ a: String, _ b: String) -> Bool { normalised(a).utf8.elementsEqual(normalised(b).utf8) }
 }
 
 extension EventType {
