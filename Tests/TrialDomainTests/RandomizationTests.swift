@@ -38,6 +38,19 @@ struct RandomizationTests {
         s.add(.participantEnrolled, day: day, ["consented_at": "2026-01-03T10:00:00Z", "protocol_version": "1.0"], participant: participant)
     }
 
+    /// `events` as another projection may archive them: the study's schedules and requests (one partition) in their order,
+    /// randomly merged with every other event, those shuffled among themselves (other partitions, any order).
+    static func interleaving(_ events: [RecordedEvent], _ rng: inout SeededGenerator) -> [RecordedEvent] {
+        let study: Set<EventType> = [.randomizationScheduleLoaded, .participantRandomizationRequested]
+        var rest = events.filter { !study.contains($0.type) }.shuffled(using: &rng)
+        var queue = events.filter { study.contains($0.type) }[...]
+        var merged: [RecordedEvent] = []
+        while !queue.isEmpty || !rest.isEmpty {
+            if !queue.isEmpty && (rest.isEmpty || Bool.random(using: &rng)) { merged.append(queue.removeFirst()) } else { merged.append(rest.removeLast()) }
+        }
+        return merged
+    }
+
     static func expectBlind(_ outcome: Randomization.Outcome) {
         let texts = outcome.requests.flatMap { [$0.refusal ?? "", $0.kitNumber ?? "", $0.stratum] } + outcome.signals.map(\.details)
         for text in texts {
@@ -175,23 +188,9 @@ struct RandomizationTests {
         let expected = Randomization.assign(s.events)
         #expect(expected.requests.compactMap(\.kitNumber) == ["K-1", "K-4", "K-2", "K-3"])
         #expect(expected.signals.map(\.rule).sorted { $0.rawValue < $1.rawValue } == [.randomizationOutsideSystem, .stratumExhausted, .stratumExhausted])
-        let pinned: Set<EventType> = [.randomizationScheduleLoaded, .participantRandomizationRequested]
-        let ordered = s.events.filter { pinned.contains($0.type) }
-        let others = s.events.filter { !pinned.contains($0.type) }
         var rng = SeededGenerator(seed: 16)
         for _ in 0..<200 {
-            // A random merge of the two sequences, the others shuffled among themselves.
-            var rest = others.shuffled(using: &rng)
-            var queue = ordered[...]
-            var merged: [RecordedEvent] = []
-            while !queue.isEmpty || !rest.isEmpty {
-                if !queue.isEmpty && (rest.isEmpty || Bool.random(using: &rng)) {
-                    merged.append(queue.removeFirst())
-                } else {
-                    merged.append(rest.removeLast())
-                }
-            }
-            #expect(Randomization.assign(merged) == expected)
+            #expect(Randomization.assign(Self.interleaving(s.events, &rng)) == expected)
         }
     }
 
@@ -310,17 +309,9 @@ struct RandomizationTests {
         s.add(.participantWithdrawn, day: 1.5, ["reason": "adverse_event", "initiated_by": "investigator"], participant: "S01-0003")
         let whole = Randomization.assign(s.events)
         #expect(whole.requests.map(\.kitNumber) == ["K-1", "K-2", "K-3", "K-4", nil])
-        let study: Set<EventType> = [.randomizationScheduleLoaded, .participantRandomizationRequested]
-        let ordered = s.events.filter { study.contains($0.type) }
-        let others = s.events.filter { !study.contains($0.type) }
         var rng = SeededGenerator(seed: 1616)
         for _ in 0..<100 {
-            var rest = others.shuffled(using: &rng)
-            var queue = ordered[...]
-            var merged: [RecordedEvent] = []
-            while !queue.isEmpty || !rest.isEmpty {
-                if !queue.isEmpty && (rest.isEmpty || Bool.random(using: &rng)) { merged.append(queue.removeFirst()) } else { merged.append(rest.removeLast()) }
-            }
+            let merged = Self.interleaving(s.events, &rng)
             #expect(Randomization.assign(merged) == whole)
             for end in 1...merged.count {
                 let given = Randomization.assign(Array(merged.prefix(end))).requests.filter { $0.kitNumber != nil }
