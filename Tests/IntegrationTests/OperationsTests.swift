@@ -441,7 +441,7 @@ struct OperationsTests {
         #expect(on.adminPort == 9464 && on.logFormat == .json)
         #expect(throws: EnvironmentReader.Failure.self) { try ProjectorConfiguration.fromEnvironment(["PROJECTOR_ADMIN_PORT": "0"]) }
         #expect(throws: EnvironmentReader.Failure.self) { try ProjectorConfiguration.fromEnvironment(["LOG_FORMAT": "yaml"]) }
-        #expect(off.gather == GatherWindow(windowMs: 15, gapMs: 4))
+        #expect(off.gather == GatherWindow(windowMs: 5, gapMs: 2))
         let noGathering = try ProjectorConfiguration.fromEnvironment(["PROJECTOR_GATHER_MS": "0"])
         #expect(noGathering.gather.windowMs == 0)
         #expect(throws: EnvironmentReader.Failure.self) { try ProjectorConfiguration.fromEnvironment(["PROJECTOR_GATHER_GAP_MS": "0"]) }
