@@ -8,7 +8,8 @@ extension MonitoringWriter {
         /// Everything: a receipt (the expiry), a site's own movement, a count, a removed row, a full refresh.
         case whole
         /// Only these participants' doses (their dispensings, returns and doses are all a dose's judgement reads besides
-        /// the lot's receipts), and the counts when a movement was added (a count compares with the balance).
+        /// the lot's receipts), and the counts when a movement was added (a count compares with the balance, so the lot's
+        /// every movement is read then, when the lot has a count).
         case participants(Set<String>, counts: Bool)
 
         mutating func formUnion(_ other: CustodyScope) {
@@ -66,7 +67,8 @@ extension MonitoringWriter {
         for row in try db.query("""
             SELECT m.event_id::text, m.site_id, m.participant_id, m.lot, m.kind, m.quantity::float8, m.unit, m.occurred_at, m.expires_on::text
             FROM unblinded.drug_movements m JOIN \(fragment: lots) ON m.site_id = t.site_id AND m.lot = t.lot
-            WHERE t.everything OR t.counts OR m.kind = 'received' OR m.participant_id = ANY(\(array: participants)::text[])
+            WHERE t.everything OR m.kind = 'received' OR m.participant_id = ANY(\(array: participants)::text[])
+               OR (t.counts AND EXISTS (SELECT 1 FROM unblinded.drug_counts c WHERE c.site_id = t.site_id AND c.lot = t.lot))
             """) {
             let (eventID, site, participant, lot, kind, quantity, unit, at, expiresOn)
                 = try row.decode((String, String, String?, String, String, Double, String, Timestamp, String?).self)

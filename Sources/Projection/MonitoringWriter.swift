@@ -21,24 +21,24 @@ enum MonitoringWriter {
         var sites: Set<String> = []
         /// A study-wide event (a protocol or its correction): every participant is recomputed.
         var protocols = false
-        /// A randomization record (issue 16): the randomization read models are recomputed (`RandomizationWriter`).
-        var randomization = false
+        /// What the randomization read models must do (issue 16, `RandomizationWriter`).
+        var randomization = RandomizationWriter.Concern()
 
         init(after events: [RecordedEvent]) {
             participants = Set(events.compactMap(\.participantID))
             sites = Set(events.filter { $0.participantID == nil }.compactMap(\.siteID))
             // A randomization schedule is study-wide but no protocol: it changes no participant's fold.
             protocols = events.contains { $0.siteID == nil && $0.type != .randomizationScheduleLoaded }
-            randomization = RandomizationWriter.concerns(events)
+            randomization = RandomizationWriter.Concern(after: events)
         }
 
-        var isEmpty: Bool { participants.isEmpty && sites.isEmpty && !protocols && !randomization }
+        var isEmpty: Bool { participants.isEmpty && sites.isEmpty && !protocols && randomization.isEmpty }
 
         mutating func formUnion(_ other: Pending) {
             participants.formUnion(other.participants)
             sites.formUnion(other.sites)
             protocols = protocols || other.protocols
-            randomization = randomization || other.randomization
+            randomization.formUnion(other.randomization)
         }
     }
 
@@ -169,9 +169,12 @@ enum MonitoringWriter {
         try recordSiteActivity(events, db)
         let pending = Pending(after: events)
         guard !pending.isEmpty else { return }
+        let r = pending.randomization
         let kinds = pending.participants.map { _ in "participant" } + pending.sites.map { _ in "site" } + (pending.protocols ? ["protocols"] : [])
-            + (pending.randomization ? ["randomization"] : [])
-        let keys = Array(pending.participants) + Array(pending.sites) + (pending.protocols ? [""] : []) + (pending.randomization ? [""] : [])
+            + (r.allocation ? ["randomization"] : []) + (r.blindingAssessments ? ["blinding"] : [])
+            + r.acknowledgedDoseSignals.map { _ in "dose_signal" }
+        let keys = Array(pending.participants) + Array(pending.sites) + (pending.protocols ? [""] : []) + (r.allocation ? [""] : [])
+            + (r.blindingAssessments ? [""] : []) + Array(r.acknowledgedDoseSignals)
         try db.enqueue("""
             INSERT INTO projection.pending_refresh (kind, key)
             SELECT * FROM unnest(\(array: kinds)::text[], \(array: keys)::text[]) ON CONFLICT DO NOTHING
@@ -190,7 +193,9 @@ enum MonitoringWriter {
             switch try row.decode(String.self, at: 0) {
             case "participant": pending.participants.insert(try row.decode(String.self, at: 1))
             case "site": pending.sites.insert(try row.decode(String.self, at: 1))
-            case "randomization": pending.randomization = true
+            case "randomization": pending.randomization.allocation = true
+            case "blinding": pending.randomization.blindingAssessments = true
+            case "dose_signal": pending.randomization.acknowledgedDoseSignals.insert(try row.decode(String.self, at: 1))
             default: pending.protocols = true
             }
         }
@@ -215,8 +220,8 @@ enum MonitoringWriter {
         try refreshAccountability(accountability, db)
         // Queries do not depend on the protocol: only the participants with new events.
         try DataQueryWriter.refresh(pending.participants.sorted(), db)
-        // After the participants' refresh, which leaves the randomization signals alone (see `deleteRows`).
-        if pending.randomization { try RandomizationWriter.refresh(db) }
+        // After the participants' refresh, which judged their blinded doses against the allocation as it stood.
+        if !pending.randomization.isEmpty { try RandomizationWriter.refresh(pending.randomization, db) }
     }
 
     /// Recomputes everything from the archive into read models the caller emptied (`projector rebuild`).
@@ -225,6 +230,8 @@ enum MonitoringWriter {
         try db.enqueue("DELETE FROM projection.pending_refresh")
         try recomputeSiteActivity(db)
         let protocols = try refreshProtocols(db)
+        // The allocation before the participants: their blinded doses are judged against it as they are folded.
+        try RandomizationWriter.recompute(db)
         try refoldAll(try chunks(nil, db), protocols: protocols, rowsDeleted: true, notify: false, db)
         let sites = try allSites(db)
         // A rebuild opens nothing new (the tables were emptied): nothing is announced.
@@ -232,7 +239,6 @@ enum MonitoringWriter {
         try refreshAccountability(AccountabilityChanges(), sites: sites, notify: false, db)
         try refreshReusedEventIDSignals(nil, db)
         try DataQueryWriter.refresh(nil, db)
-        try RandomizationWriter.refresh(notify: false, db)
     }
 
     /// Rewrites `monitoring.site_activity` from the archive.
@@ -391,6 +397,8 @@ enum MonitoringWriter {
         var foldFromArchive: [String] = []
         // Advanced from the state the cache holds, and saved recently enough: saved again in a later batch.
         var unsaved = Set<String>()
+        // The new events of participants advanced without folding again: their blinded doses are judged alone.
+        var appended: [String: [RecordedEvent]] = [:]
         for id in ids {
             guard let snapshot = snapshots[id] else {
                 foldFromArchive.append(id)
@@ -404,6 +412,7 @@ enum MonitoringWriter {
                 continue
             }
             states[id] = state
+            appended[id] = new
             if cache?.maySkipSaving(id) == true { unsaved.insert(id) }
             changes.append(RowChanges(participantID: id, from: before, to: rows))
             signalsAfter[id] = rows.signals
@@ -429,7 +438,10 @@ enum MonitoringWriter {
                 if result.replacesAll { replaced.append(id) }
             }
             if !rowsDeleted { openBefore.merge(try deleteRows(of: replaced, accountability: &accountability, db)) { a, _ in a } }
+            try BlindedDoseSignals.judgeWhole(Dictionary(uniqueKeysWithValues: group.map { ($0, archived[$0] ?? []) }),
+                                              rowsDeleted: rowsDeleted, notify: notify, db)
         }
+        try BlindedDoseSignals.add(appended, notify: notify, db)
         try write(changes, sites: states.compactMapValues { $0?.siteID }, accountability: &accountability, db)
         try FoldSnapshots.save(states, throughSeq: throughSeq, deferring: unsaved, db)
         cache?.store(states, throughSeq: throughSeq, unsaved: unsaved)

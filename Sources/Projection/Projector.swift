@@ -328,6 +328,8 @@ public enum Recompute {
                 if filled > 0 { logger.info("filled missing event digests", metadata: ["events": "\(filled)"]) }
                 try MonitoringWriter.recomputeSiteActivity(db)
                 _ = try MonitoringWriter.refreshProtocols(db)
+                // Before the participants, whose blinded doses are judged against the allocation.
+                try RandomizationWriter.recompute(db)
             }
         }
         // Participants archived after this list are refreshed by the batches that archive them.

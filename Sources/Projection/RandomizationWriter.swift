@@ -5,8 +5,13 @@ import TrialDomainPostgres
 /// Writes the randomization read models (issue 16): `unblinded.randomization_kits`, `monitoring.randomization_schedules`,
 /// `monitoring.randomizations`, `monitoring.unblindings` and the randomization signals, from the pure `Randomization`
 /// over the archive's randomization records in `chain_seq` order (see `Randomization` for why that order is the log's
-/// and the same in every replay). Recomputed whole whenever a batch archives a randomization record: the records of a
-/// study are few (one per participant, plus the schedules), and a whole recompute cannot drift from a rebuild.
+/// and the same in every replay).
+///
+/// In proportion to what changed (issue 13): the allocation (kits, requests, schedules, unblindings and their signals) is
+/// recomputed whole from the study's randomization and participation records, which are few (about one per participant),
+/// only when a batch holds one of them; blinded doses, which are most of a study's events, are judged per dose by
+/// `BlindedDoseSignals` when their participant's rows are refreshed, and a participant's doses are judged again only
+/// when their kit, the stated labels, a dose's correction or an acknowledgement changes the answer.
 enum RandomizationWriter {
     /// Rewrites `monitoring.blinding_assessments`: every `blinding.assessed` with its corrections and voids applied
     /// (per participant, as `EffectiveHistory` applies them to any participant's events).
@@ -42,8 +47,10 @@ enum RandomizationWriter {
     static let types: [EventType] = [.randomizationScheduleLoaded, .participantRandomizationRequested, .participantRandomized,
                                      .unblindingPerformed, .unblindingRequested]
     static let predicate = "type IN (" + types.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
-    static let rules: [SafetyRule] = [.stratumExhausted, .randomizationRefused, .randomizationOutsideSystem, .randomizationReview,
-                                     .doseKitMismatch, .blindedLabelUnknown]
+    /// The allocation's signals (`refreshAllocation`); the blinded doses' are `Randomization.doseRules`.
+    static let allocationRules: [SafetyRule] = [.stratumExhausted, .randomizationRefused, .randomizationOutsideSystem, .randomizationReview]
+    /// Every signal judged here rather than by the participant fold.
+    static let rules = allocationRules + Randomization.doseRules
     /// What decides whether a participant may be randomized (enrolled, not withdrawn or completed): read with the records
     /// (`audit.events_participation_idx`, migration 0029).
     static let participation: [EventType] = [.participantEnrolled, .participantWithdrawn, .participantCompleted]
@@ -51,31 +58,77 @@ enum RandomizationWriter {
         + " OR (type = 'event.voided' AND coalesce(data ->> 'voided_type', '') IN ('', "
         + participation.map { "'\($0.rawValue)'" }.joined(separator: ", ") + "))"
 
-    /// The blinded doses and their changes, checked against the kits and labels (`Randomization.blindedDoseSignals`).
+    /// The blinded doses and their changes, checked against the kits and labels (`Randomization.doseSignals`).
     static let blindedDosePredicate = "(type = 'dose.administered' AND data -> 'kit_number' IS NOT NULL) OR (type IN ('event.corrected', 'event.voided') "
         + "AND coalesce(data ->> 'corrected_type', data ->> 'voided_type') = 'dose.administered')"
 
-    /// Whether `events` oblige a recompute: a randomization record, a blinding assessment or a change of one, or an
-    /// acknowledgement of a randomization signal.
-    static func concerns(_ events: [RecordedEvent]) -> Bool {
-        events.contains { e in
-            if case .doseAdministered(let d) = e.payload, d.kitNumber != nil { return true }
-            if types.contains(e.type) || participation.contains(e.type) || e.type == .blindingAssessed
-                || e.payload.changedEventType == .doseAdministered
-                || e.payload.changedEventType.map(participation.contains) ?? (e.type == .eventVoided)
-                || e.payload.changedEventType == .blindingAssessed { return true }
-            guard case .signalAcknowledged(let a) = e.payload else { return false }
-            return rules.contains { a.signalID.hasPrefix($0.rawValue + ":") }
+    /// What a batch's events oblige the randomization read models to do (a blinded dose itself obliges nothing here: its
+    /// participant's refresh judges it).
+    struct Concern: Equatable {
+        /// A randomization or participation record, a change of one (or a void not saying of what), or an acknowledgement
+        /// of an allocation signal: the allocation is recomputed.
+        var allocation = false
+        /// A blinding assessment or a change of one: `monitoring.blinding_assessments` is rewritten.
+        var blindingAssessments = false
+        /// Acknowledged dose signals: their participants' doses are judged again (the first acknowledgement counts).
+        var acknowledgedDoseSignals: Set<String> = []
+
+        init(after events: [RecordedEvent] = []) {
+            for e in events {
+                let changed = e.payload.changedEventType
+                if types.contains(e.type) || participation.contains(e.type) || changed.map(participation.contains) ?? (e.type == .eventVoided) {
+                    allocation = true
+                }
+                if e.type == .blindingAssessed || changed == .blindingAssessed || (changed == nil && e.type == .eventVoided) {
+                    blindingAssessments = true
+                }
+                guard case .signalAcknowledged(let a) = e.payload else { continue }
+                if allocationRules.contains(where: { a.signalID.hasPrefix($0.rawValue + ":") }) { allocation = true }
+                if Randomization.doseRules.contains(where: { a.signalID.hasPrefix($0.rawValue + ":") }) {
+                    acknowledgedDoseSignals.insert(a.signalID)
+                }
+            }
+        }
+
+        var isEmpty: Bool { !allocation && !blindingAssessments && acknowledgedDoseSignals.isEmpty }
+
+        mutating func formUnion(_ other: Concern) {
+            allocation = allocation || other.allocation
+            blindingAssessments = blindingAssessments || other.blindingAssessments
+            acknowledgedDoseSignals.formUnion(other.acknowledgedDoseSignals)
         }
     }
 
-    /// Rewrites every randomization read model from the archive. `notify`: announce critical signals that were not
-    /// open before (a rebuild announces nothing).
-    static func refresh(notify: Bool = true, _ db: PostgresConnection) throws {
+    /// Does what `concern` obliges; after the participants' refresh (their doses are judged there, against the allocation
+    /// as it stood: a kit this recompute assigns has its participant's doses judged again).
+    static func refresh(_ concern: Concern, _ db: PostgresConnection) throws {
+        if concern.allocation { try refreshAllocation(db) }
+        if concern.blindingAssessments { try refreshBlindingAssessments(db) }
+        if !concern.acknowledgedDoseSignals.isEmpty {
+            let owners = try db.query("""
+                SELECT DISTINCT participant_id FROM monitoring.safety_signals
+                WHERE signal_id = ANY(\(array: concern.acknowledgedDoseSignals.sorted())::text[]) AND participant_id IS NOT NULL
+                """).decode(String.self)
+            // A signal not judged yet takes its acknowledgement when its dose is judged.
+            try BlindedDoseSignals.judgeAgain(owners, notify: true, db)
+        }
+    }
+
+    /// Every randomization read model from the archive, for a rebuild or a recompute, before the participants are folded
+    /// (they judge their doses against it).
+    static func recompute(_ db: PostgresConnection) throws {
+        try refreshAllocation(notify: false, judgeChangedDoses: false, db)
+        try refreshBlindingAssessments(db)
+    }
+
+    /// Rewrites the allocation's read models and signals from the archive. `notify`: announce critical signals that were
+    /// not open before (a rebuild announces nothing). `judgeChangedDoses`: judge again the doses of every participant
+    /// whose kit changed (assigned now), or of everyone when the stated labels changed (a rebuild judges every dose after).
+    static func refreshAllocation(notify: Bool = true, judgeChangedDoses: Bool = true, _ db: PostgresConnection) throws {
         let events = try MonitoringWriter.decode(try db.query(PostgresQuery(unsafeSQL: """
-            SELECT envelope FROM audit.events WHERE \(predicate) OR \(participationPredicate) OR \(blindedDosePredicate) ORDER BY chain_seq
+            SELECT envelope FROM audit.events WHERE \(predicate) OR \(participationPredicate) ORDER BY chain_seq
             """)))
-        let signalIDs = rules.map { "\($0.rawValue):%" }
+        let signalIDs = allocationRules.map { "\($0.rawValue):%" }
         var acknowledgements: [String: Randomization.Acknowledgement] = [:]
         for row in try db.query("""
             SELECT data ->> 'signal_id', recorded_by, recorded_at FROM audit.events
@@ -88,13 +141,14 @@ enum RandomizationWriter {
         }
         let outcome = Randomization.assign(events, acknowledgements: acknowledgements)
         let openBefore = Set(try db.query("""
-            SELECT signal_id FROM monitoring.safety_signals WHERE rule = ANY(\(array: rules.map(\.rawValue))::text[]) AND status = 'open'
+            SELECT signal_id FROM monitoring.safety_signals WHERE rule = ANY(\(array: allocationRules.map(\.rawValue))::text[]) AND status = 'open'
             """).decode(String.self))
+        let before = judgeChangedDoses ? try BlindedDoseSignals.AllocationRows.load(of: nil, db) : BlindedDoseSignals.AllocationRows()
 
         for table: ReadModelTable in [.randomizationKits, .blindedContents, .randomizationSchedules, .randomizations, .unblindings] {
             try db.enqueue(PostgresQuery(unsafeSQL: "DELETE FROM \(table)"))
         }
-        try db.enqueue("DELETE FROM monitoring.safety_signals WHERE rule = ANY(\(array: rules.map(\.rawValue))::text[])")
+        try db.enqueue("DELETE FROM monitoring.safety_signals WHERE rule = ANY(\(array: allocationRules.map(\.rawValue))::text[])")
         let k = outcome.kits
         if !k.isEmpty {
             try db.enqueue("""
@@ -159,9 +213,144 @@ enum RandomizationWriter {
                 """)
         }
         try ParticipantTables.insertSignals(outcome.signals, db)
-        try refreshBlindingAssessments(db)
         if notify {
             try MonitoringWriter.announceOpened(outcome.signals, openBefore: openBefore, db)
         }
+        guard judgeChangedDoses else { return }
+        let after = BlindedDoseSignals.AllocationRows(outcome)
+        // Kits never move: the changed holders are kits assigned now. Other labels stated change every blinded dose's answer.
+        let participants = after.labels != before.labels ? try BlindedDoseSignals.participantsWithDoses(db)
+            : Set(after.holders.symmetricDifference(before.holders).map(\.participant)).sorted()
+        try BlindedDoseSignals.judgeAgain(participants, notify: notify, db)
+    }
+}
+
+/// `dose_kit_mismatch` and `blinded_label_unknown` (`Randomization.doseSignals`), judged per dose against the allocation in
+/// `unblinded.randomization_kits` and `unblinded.blinded_contents`: a participant's new doses add their own signals, and a
+/// participant's doses are judged again, whole, when their history is folded again (a correction or void reaches back),
+/// their kit is assigned, the stated labels change, or one of their signals is acknowledged. A rebuild writes the
+/// allocation first (`RandomizationWriter.recompute`), so every dose is judged once.
+enum BlindedDoseSignals {
+    /// The assigned kits and stated labels, as rows (what `Randomization.Allocation` is made of).
+    struct AllocationRows: Equatable {
+        struct Holder: Hashable {
+            var study: String
+            var participant: String
+            var kit: String
+        }
+
+        var holders: Set<Holder> = []
+        var labels: Set<[String]> = []
+
+        init() {}
+
+        init(_ outcome: Randomization.Outcome) {
+            holders = Set(outcome.kits.compactMap { k in k.assignedTo.map { Holder(study: k.studyID, participant: $0, kit: k.kitNumber) } })
+            labels = Set(outcome.contents.map { [$0.studyID, $0.blindedLabel] })
+        }
+
+        /// The kits of `participants` (nil: every assigned kit) and every stated label.
+        static func load(of participants: [String]?, _ db: PostgresConnection) throws -> AllocationRows {
+            var rows = AllocationRows()
+            let kits = try participants.map { ids in
+                try db.query("""
+                    SELECT study_id, assigned_to, kit_number FROM unblinded.randomization_kits WHERE assigned_to = ANY(\(array: ids)::text[])
+                    """)
+            } ?? db.query("SELECT study_id, assigned_to, kit_number FROM unblinded.randomization_kits WHERE assigned_to IS NOT NULL")
+            for (study, participant, kit) in try kits.decode((String, String, String).self) {
+                rows.holders.insert(Holder(study: study, participant: participant, kit: kit))
+            }
+            rows.labels = Set(try db.query("SELECT DISTINCT study_id, blinded_label FROM unblinded.blinded_contents")
+                .decode((String, String).self).map { [$0.0, $0.1] })
+            return rows
+        }
+
+        var allocation: Randomization.Allocation {
+            var allocation = Randomization.Allocation()
+            for h in holders { allocation.kitOf[h.study + "|" + h.participant] = h.kit }
+            for l in labels { allocation.labels[l[0], default: []].insert(l[1]) }
+            return allocation
+        }
+    }
+
+    /// Judges the new doses in `appended` (by participant; no correction or void among them, see `ParticipantFold.State.advanced`)
+    /// and adds their signals. A dose judged before (a fold state saved before it, then advanced again after a restart)
+    /// has its signals replaced, not doubled.
+    static func add(_ appended: [String: [RecordedEvent]], notify: Bool, _ db: PostgresConnection) throws {
+        let doses = appended.values.joined().filter(Randomization.isDoseRecord)
+        guard !doses.isEmpty else { return }
+        let owners = Set(doses.compactMap(\.participantID)).sorted()
+        let names = doses.flatMap { d in Randomization.doseRules.map { SignalRow.id($0, d.eventID) } }
+        let openBefore = try delete(signalIDs: names, db)
+        try write(judge(Array(doses), of: owners, db), openBefore: openBefore, notify: notify, db)
+    }
+
+    /// Judges every dose of `histories` (each participant's whole archived history) and replaces their signals.
+    /// `rowsDeleted`: the caller emptied the read models (a rebuild).
+    static func judgeWhole(_ histories: [String: [RecordedEvent]], rowsDeleted: Bool, notify: Bool, _ db: PostgresConnection) throws {
+        guard !histories.isEmpty else { return }
+        let participants = histories.keys.sorted()
+        let openBefore = rowsDeleted ? [] : try delete(participants: participants, db)
+        let doses = histories.values.joined().filter(Randomization.isDoseRecord)
+        try write(doses.isEmpty ? [] : judge(Array(doses), of: participants, db), openBefore: openBefore, notify: notify, db)
+    }
+
+    /// Judges the doses of `participants` again from the archive, in bounded groups.
+    static func judgeAgain(_ participants: [String], notify: Bool, _ db: PostgresConnection) throws {
+        for start in stride(from: 0, to: participants.count, by: MonitoringWriter.chunk) {
+            let group = Array(participants[start..<min(start + MonitoringWriter.chunk, participants.count)])
+            let doses = try MonitoringWriter.decode(try db.query("""
+                SELECT envelope FROM audit.events
+                WHERE participant_id = ANY(\(array: group)::text[]) AND (\(fragment: PostgresQuery(unsafeSQL: RandomizationWriter.blindedDosePredicate)))
+                """))
+            let openBefore = try delete(participants: group, db)
+            try write(doses.isEmpty ? [] : judge(doses, of: group, db), openBefore: openBefore, notify: notify, db)
+        }
+    }
+
+    /// Everyone with a blinded dose, or a change of a dose, in the archive.
+    static func participantsWithDoses(_ db: PostgresConnection) throws -> [String] {
+        try db.query(PostgresQuery(unsafeSQL: """
+            SELECT DISTINCT participant_id FROM audit.events WHERE participant_id IS NOT NULL AND (\(RandomizationWriter.blindedDosePredicate))
+            ORDER BY 1
+            """)).decode(String.self)
+    }
+
+    /// The signals of `doses` (of `participants`), acknowledgements applied (looked up only for signals that fire).
+    private static func judge(_ doses: [RecordedEvent], of participants: [String], _ db: PostgresConnection) throws -> [SignalRow] {
+        let allocation = try AllocationRows.load(of: participants, db).allocation
+        let signals = Randomization.doseSignals(doses, allocation: allocation, acknowledgements: [:])
+        guard !signals.isEmpty else { return [] }
+        var acknowledgements: [String: Randomization.Acknowledgement] = [:]
+        for (signal, by, at) in try db.query("""
+            SELECT data ->> 'signal_id', recorded_by, recorded_at FROM audit.events
+            WHERE type = 'signal.acknowledged' AND data ->> 'signal_id' = ANY(\(array: signals.map(\.signalID))::text[])
+            ORDER BY recorded_at, event_id
+            """).decode((String, String, Timestamp).self) where acknowledgements[signal] == nil {
+            // The first acknowledgement counts, by the server's clock (as for the participant fold's signals).
+            acknowledgements[signal] = Randomization.Acknowledgement(by: by, at: at)
+        }
+        return acknowledgements.isEmpty ? signals : Randomization.doseSignals(doses, allocation: allocation, acknowledgements: acknowledgements)
+    }
+
+    /// Deletes these participants' dose signals; returns those that were open.
+    private static func delete(participants: [String], _ db: PostgresConnection) throws -> Set<String> {
+        Set(try db.query("""
+            DELETE FROM monitoring.safety_signals
+            WHERE participant_id = ANY(\(array: participants)::text[]) AND rule = ANY(\(array: Randomization.doseRules.map(\.rawValue))::text[])
+            RETURNING signal_id, status
+            """).decode((String, String).self).filter { $0.1 == "open" }.map(\.0))
+    }
+
+    /// Deletes these signals; returns those that were open.
+    private static func delete(signalIDs: [String], _ db: PostgresConnection) throws -> Set<String> {
+        Set(try db.query("""
+            DELETE FROM monitoring.safety_signals WHERE signal_id = ANY(\(array: signalIDs)::text[]) RETURNING signal_id, status
+            """).decode((String, String).self).filter { $0.1 == "open" }.map(\.0))
+    }
+
+    private static func write(_ signals: [SignalRow], openBefore: Set<String>, notify: Bool, _ db: PostgresConnection) throws {
+        try ParticipantTables.insertSignals(signals, db)
+        if notify { try MonitoringWriter.announceOpened(signals, openBefore: openBefore, db) }
     }
 }

@@ -94,6 +94,34 @@ public enum Randomization {
         public var requests: [RequestRow] = []
         public var schedules: [ScheduleRow] = []
         public var signals: [SignalRow] = []
+
+        /// What the blinded-dose rules need of the allocation: each participant's kit, the labels the schedules state.
+        public var allocation: Allocation {
+            var allocation = Allocation()
+            for kit in kits { if let participant = kit.assignedTo { allocation.kitOf[kit.studyID + "|" + participant] = kit.kitNumber } }
+            for c in contents { allocation.labels[c.studyID, default: []].insert(c.blindedLabel) }
+            return allocation
+        }
+    }
+
+    /// The allocation a blinded dose is judged against (`doseSignals`): kits by "study|participant", and the blinded labels
+    /// each study's schedules state (a study without stated contents has no entry, and no label is unknown in it).
+    public struct Allocation: Sendable, Equatable {
+        public var kitOf: [String: String] = [:]
+        public var labels: [String: Set<String>] = [:]
+        public init(kitOf: [String: String] = [:], labels: [String: Set<String>] = [:]) {
+            self.kitOf = kitOf
+            self.labels = labels
+        }
+    }
+
+    /// The rules `doseSignals` judges; the others are the allocation's (`assign`).
+    public static let doseRules: [SafetyRule] = [.doseKitMismatch, .blindedLabelUnknown]
+
+    /// Whether `doseSignals` reads the event: a blinded dose (v3), or a correction or void of a dose.
+    public static func isDoseRecord(_ e: RecordedEvent) -> Bool {
+        if case .doseAdministered(let d) = e.payload { return d.kitNumber != nil }
+        return e.payload.changedEventType == .doseAdministered
     }
 
     /// A monitor's acknowledgement of one of these signals.
@@ -238,7 +266,7 @@ public enum Randomization {
             }
         }
         out.signals += reviewSignals(events, requests: out.requests, randomizedBySite: randomizedBySite, acknowledgements)
-        out.signals += blindedDoseSignals(events, kitOf: kitOf, contents: out.contents, acknowledgements)
+        out.signals += doseSignals(events, allocation: out.allocation, acknowledgements: acknowledgements)
         out.signals.sort { $0.signalID < $1.signalID }
         return out
     }
@@ -247,10 +275,12 @@ public enum Randomization {
     /// than the participant's assigned one (`dose_kit_mismatch`, critical: the participant may have had the other arm's
     /// product; recorded as given, resolved as treated in unblinded), and one whose label the study's schedules do not
     /// state (`blinded_label_unknown`, warning: its content is not resolved). Details name kits and labels, never an arm.
-    static func blindedDoseSignals(_ events: [RecordedEvent], kitOf: [String: String], contents: [ContentRow],
-                                   _ acknowledgements: [String: Acknowledgement]) -> [SignalRow] {
-        var labels: [String: Set<String>] = [:]
-        for c in contents { labels[c.studyID, default: []].insert(c.blindedLabel) }
+    ///
+    /// Each dose is judged on its own against the allocation, so a participant's signals are those of their own dose
+    /// records, and new doses (no correction among them) add their own signals without the others being judged again.
+    public static func doseSignals(_ events: [RecordedEvent], allocation: Allocation,
+                                   acknowledgements: [String: Acknowledgement]) -> [SignalRow] {
+        let kitOf = allocation.kitOf, labels = allocation.labels
         let records = events.filter { $0.type == .doseAdministered || $0.payload.changedEventType == .doseAdministered }
         var signals: [SignalRow] = []
         for (_, history) in Dictionary(grouping: records, by: { $0.studyID + "|" + ($0.participantID ?? "") }).sorted(by: { $0.key < $1.key }) {

@@ -1,0 +1,13 @@
+-- Issue 13: the randomization read models in proportion to what changed. Blinded doses are judged per participant as
+-- their rows are refreshed (no longer by a recompute of the whole study per batch), so what the judging reads is found
+-- by index: an acknowledgement by the signal it names, a participant's kit by its holder, and the voids the allocation
+-- reads (with events_randomization_idx and events_participation_idx, migration 0029) without a scan of the archive.
+CREATE INDEX events_acknowledgement_idx ON audit.events ((data ->> 'signal_id')) WHERE type = 'signal.acknowledged';
+CREATE INDEX events_void_idx ON audit.events (chain_seq) WHERE type = 'event.voided';
+CREATE INDEX randomization_kits_holder_idx ON unblinded.randomization_kits (assigned_to) WHERE assigned_to IS NOT NULL;
+
+-- A catch-up defers what the randomization read models owe like the rest (migration 0006): the allocation, the blinding
+-- assessments, and the doses of a participant whose dose signal was acknowledged (key: the signal).
+ALTER TABLE projection.pending_refresh DROP CONSTRAINT pending_refresh_kind_check;
+ALTER TABLE projection.pending_refresh ADD CONSTRAINT pending_refresh_kind_check
+    CHECK (kind IN ('participant', 'site', 'protocols', 'randomization', 'blinding', 'dose_signal'));
