@@ -64,11 +64,22 @@ extension MonitoringWriter {
             """
         let participants = Array(scope.reduce(into: Set<String>()) { $0.formUnion($1.participants) }).sorted()
         var movements: [LotKey: [DrugMovementRow]] = [:]
-        for row in try db.query("""
+        // Three disjoint parts, each found by an index, so a batch reads its participants' rows and the lot's receipts,
+        // not every movement of a lot that has served a site for months: a lot's every movement only when it is judged
+        // whole, or has a count (a count compares with the balance).
+        let movementColumns: PostgresQuery = """
             SELECT m.event_id::text, m.site_id, m.participant_id, m.lot, m.kind, m.quantity::float8, m.unit, m.occurred_at, m.expires_on::text
-            FROM unblinded.drug_movements m JOIN \(fragment: lots) ON m.site_id = t.site_id AND m.lot = t.lot
-            WHERE t.everything OR m.kind = 'received' OR m.participant_id = ANY(\(array: participants)::text[])
-               OR (t.counts AND EXISTS (SELECT 1 FROM unblinded.drug_counts c WHERE c.site_id = t.site_id AND c.lot = t.lot))
+            FROM unblinded.drug_movements m JOIN t ON m.site_id = t.site_id AND m.lot = t.lot
+            """
+        for row in try db.query("""
+            WITH t AS (
+                SELECT t.site_id, t.lot, t.everything
+                    OR (t.counts AND EXISTS (SELECT 1 FROM unblinded.drug_counts c WHERE c.site_id = t.site_id AND c.lot = t.lot)) AS whole
+                FROM \(fragment: lots))
+            \(fragment: movementColumns) WHERE t.whole
+            UNION ALL \(fragment: movementColumns) WHERE NOT t.whole AND m.kind = 'received'
+            UNION ALL \(fragment: movementColumns)
+            WHERE NOT t.whole AND m.kind <> 'received' AND m.participant_id = ANY(\(array: participants)::text[])
             """) {
             let (eventID, site, participant, lot, kind, quantity, unit, at, expiresOn)
                 = try row.decode((String, String, String?, String, String, Double, String, Timestamp, String?).self)
@@ -80,11 +91,15 @@ extension MonitoringWriter {
                 quantity: Quantity(amount: quantity, unit: unit), occurredAt: at, expiresOn: expiresOn))
         }
         var doses: [LotKey: [LotCustody.Dose]] = [:]
-        for row in try db.query("""
+        let doseColumns: PostgresQuery = """
             SELECT d.event_id::text, d.site_id, d.participant_id, d.lot, d.administered_at,
                    coalesce(d.administered_on, (d.administered_at AT TIME ZONE 'UTC')::date)::text, d.amount::float8, d.unit
-            FROM unblinded.dose_products d JOIN \(fragment: lots) ON d.site_id = t.site_id AND d.lot = t.lot
-            WHERE t.everything OR d.participant_id = ANY(\(array: participants)::text[])
+            FROM unblinded.dose_products d JOIN t ON d.site_id = t.site_id AND d.lot = t.lot
+            """
+        for row in try db.query("""
+            WITH t AS (SELECT * FROM \(fragment: lots))
+            \(fragment: doseColumns) WHERE t.everything
+            UNION ALL \(fragment: doseColumns) WHERE NOT t.everything AND d.participant_id = ANY(\(array: participants)::text[])
             """) {
             let (eventID, site, participant, lot, at, on, amount, unit)
                 = try row.decode((String, String, String, String, Timestamp, String, Double, String).self)

@@ -1,4 +1,4 @@
--- Issue 13: the randomization read models in proportion to what changed. Blinded doses are judged per participant as
+-- Issue 13: judging in proportion to what changed. The randomization read models: blinded doses are judged per participant as
 -- their rows are refreshed (no longer by a recompute of the whole study per batch), so what the judging reads is found
 -- by index: an acknowledgement by the signal it names, a participant's kit by its holder, and the voids the allocation
 -- reads (with events_randomization_idx and events_participation_idx, migration 0029) without a scan of the archive.
@@ -11,3 +11,8 @@ CREATE INDEX randomization_kits_holder_idx ON unblinded.randomization_kits (assi
 ALTER TABLE projection.pending_refresh DROP CONSTRAINT pending_refresh_kind_check;
 ALTER TABLE projection.pending_refresh ADD CONSTRAINT pending_refresh_kind_check
     CHECK (kind IN ('participant', 'site', 'protocols', 'randomization', 'blinding', 'dose_signal'));
+
+-- Custody judging reads a batch's participants' movements and a lot's receipts by index (not every movement of the lot),
+-- and a participant folded again has their movements deleted by index.
+CREATE INDEX drug_movements_participant_idx ON unblinded.drug_movements (participant_id);
+CREATE INDEX drug_movements_receipts_idx ON unblinded.drug_movements (site_id, lot) WHERE kind = 'received';
