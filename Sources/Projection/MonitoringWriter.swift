@@ -205,6 +205,7 @@ enum MonitoringWriter {
     private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], cache: FoldStateCache?, _ db: PostgresConnection) throws {
         guard !pending.isEmpty else { return }
         let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
+        try RandomizationWriter.refreshAllocation(pending.randomization, db)
         let siteLevel = pending.sites.sorted()
         var accountability = AccountabilityChanges()
         if pending.protocols {
@@ -220,8 +221,8 @@ enum MonitoringWriter {
         try refreshAccountability(accountability, db)
         // Queries do not depend on the protocol: only the participants with new events.
         try DataQueryWriter.refresh(pending.participants.sorted(), db)
-        // After the participants' refresh, which judged their blinded doses against the allocation as it stood.
-        if !pending.randomization.isEmpty { try RandomizationWriter.refresh(pending.randomization, db) }
+        // Blinding assessments and acknowledged dose signals, after the participants' refresh (which judged their doses).
+        try RandomizationWriter.refresh(pending.randomization, db)
     }
 
     /// Recomputes everything from the archive into read models the caller emptied (`projector rebuild`).

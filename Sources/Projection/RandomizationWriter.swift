@@ -58,8 +58,8 @@ enum RandomizationWriter {
         + " OR (type = 'event.voided' AND coalesce(data ->> 'voided_type', '') IN ('', "
         + participation.map { "'\($0.rawValue)'" }.joined(separator: ", ") + "))"
 
-    /// The blinded doses and their changes, checked against the kits and labels (`Randomization.doseSignals`).
-    static let blindedDosePredicate = "(type = 'dose.administered' AND data -> 'kit_number' IS NOT NULL) OR (type IN ('event.corrected', 'event.voided') "
+    /// The doses and their changes, checked against the kits and labels (`Randomization.doseSignals`, `isDoseRecord`).
+    static let dosePredicate = "type = 'dose.administered' OR (type IN ('event.corrected', 'event.voided') "
         + "AND coalesce(data ->> 'corrected_type', data ->> 'voided_type') = 'dose.administered')"
 
     /// What a batch's events oblige the randomization read models to do (a blinded dose itself obliges nothing here: its
@@ -99,10 +99,15 @@ enum RandomizationWriter {
         }
     }
 
-    /// Does what `concern` obliges; after the participants' refresh (their doses are judged there, against the allocation
-    /// as it stood: a kit this recompute assigns has its participant's doses judged again).
-    static func refresh(_ concern: Concern, _ db: PostgresConnection) throws {
+    /// The allocation, when `concern` obliges: before the participants' refresh, which judges their new doses against it
+    /// (judged after, a dose in the batch that assigns its kit would open, and announce, a mismatch the same transaction
+    /// takes back). It reads the archive only; a participant whose kit it assigns has their doses judged again here.
+    static func refreshAllocation(_ concern: Concern, _ db: PostgresConnection) throws {
         if concern.allocation { try refreshAllocation(db) }
+    }
+
+    /// The rest of what `concern` obliges, after the participants' refresh.
+    static func refresh(_ concern: Concern, _ db: PostgresConnection) throws {
         if concern.blindingAssessments { try refreshBlindingAssessments(db) }
         if !concern.acknowledgedDoseSignals.isEmpty {
             let owners = try db.query("""
@@ -218,10 +223,12 @@ enum RandomizationWriter {
         }
         guard judgeChangedDoses else { return }
         let after = BlindedDoseSignals.AllocationRows(outcome)
-        // Kits never move: the changed holders are kits assigned now. Other labels stated change every blinded dose's answer.
-        let participants = after.labels != before.labels ? try BlindedDoseSignals.participantsWithDoses(db)
-            : Set(after.holders.symmetricDifference(before.holders).map(\.participant)).sorted()
-        try BlindedDoseSignals.judgeAgain(participants, notify: notify, db)
+        // Kits never move: the changed holders are kits assigned now. Other labels stated change the answer for every dose
+        // of their study.
+        let relabelled = Set(after.labels.symmetricDifference(before.labels).map { $0[0] }).sorted()
+        let holders = Set(after.holders.symmetricDifference(before.holders).map(\.participant))
+        let participants = holders.union(relabelled.isEmpty ? [] : try BlindedDoseSignals.participantsWithDoses(in: relabelled, db))
+        try BlindedDoseSignals.judgeAgain(participants.sorted(), notify: notify, db)
     }
 }
 
@@ -274,8 +281,8 @@ enum BlindedDoseSignals {
     }
 
     /// Judges the new doses in `appended` (by participant; no correction or void among them, see `ParticipantFold.State.advanced`)
-    /// and adds their signals. A dose judged before (a fold state saved before it, then advanced again after a restart)
-    /// has its signals replaced, not doubled.
+    /// and adds their signals. A dose judged before (a fold state saved before it, then advanced again after a restart; or
+    /// judged again by this batch's allocation) has its signals replaced, not doubled, nor announced again.
     static func add(_ appended: [String: [RecordedEvent]], notify: Bool, _ db: PostgresConnection) throws {
         let doses = appended.values.joined().filter(Randomization.isDoseRecord)
         guard !doses.isEmpty else { return }
@@ -301,19 +308,20 @@ enum BlindedDoseSignals {
             let group = Array(participants[start..<min(start + MonitoringWriter.chunk, participants.count)])
             let doses = try MonitoringWriter.decode(try db.query("""
                 SELECT envelope FROM audit.events
-                WHERE participant_id = ANY(\(array: group)::text[]) AND (\(fragment: PostgresQuery(unsafeSQL: RandomizationWriter.blindedDosePredicate)))
+                WHERE participant_id = ANY(\(array: group)::text[]) AND (\(fragment: PostgresQuery(unsafeSQL: RandomizationWriter.dosePredicate)))
                 """))
             let openBefore = try delete(participants: group, db)
             try write(doses.isEmpty ? [] : judge(doses, of: group, db), openBefore: openBefore, notify: notify, db)
         }
     }
 
-    /// Everyone with a blinded dose, or a change of a dose, in the archive.
-    static func participantsWithDoses(_ db: PostgresConnection) throws -> [String] {
-        try db.query(PostgresQuery(unsafeSQL: """
-            SELECT DISTINCT participant_id FROM audit.events WHERE participant_id IS NOT NULL AND (\(RandomizationWriter.blindedDosePredicate))
-            ORDER BY 1
-            """)).decode(String.self)
+    /// Everyone with a dose, or a change of one, in these studies' archive.
+    static func participantsWithDoses(in studies: [String], _ db: PostgresConnection) throws -> [String] {
+        try db.query("""
+            SELECT DISTINCT participant_id FROM audit.events
+            WHERE participant_id IS NOT NULL AND study_id = ANY(\(array: studies)::text[])
+              AND (\(fragment: PostgresQuery(unsafeSQL: RandomizationWriter.dosePredicate)))
+            """).decode(String.self)
     }
 
     /// The signals of `doses` (of `participants`), acknowledgements applied (looked up only for signals that fire).

@@ -118,10 +118,10 @@ public enum Randomization {
     /// The rules `doseSignals` judges; the others are the allocation's (`assign`).
     public static let doseRules: [SafetyRule] = [.doseKitMismatch, .blindedLabelUnknown]
 
-    /// Whether `doseSignals` reads the event: a blinded dose (v3), or a correction or void of a dose.
+    /// Whether `doseSignals` reads the event: a dose, or a correction or void of one (every dose: a correction may give an
+    /// open dose a kit, and it applies only with its original).
     public static func isDoseRecord(_ e: RecordedEvent) -> Bool {
-        if case .doseAdministered(let d) = e.payload { return d.kitNumber != nil }
-        return e.payload.changedEventType == .doseAdministered
+        e.type == .doseAdministered || e.payload.changedEventType == .doseAdministered
     }
 
     /// A monitor's acknowledgement of one of these signals.
@@ -281,7 +281,7 @@ public enum Randomization {
     public static func doseSignals(_ events: [RecordedEvent], allocation: Allocation,
                                    acknowledgements: [String: Acknowledgement]) -> [SignalRow] {
         let kitOf = allocation.kitOf, labels = allocation.labels
-        let records = events.filter { $0.type == .doseAdministered || $0.payload.changedEventType == .doseAdministered }
+        let records = events.filter(isDoseRecord)
         var signals: [SignalRow] = []
         for (_, history) in Dictionary(grouping: records, by: { $0.studyID + "|" + ($0.participantID ?? "") }).sorted(by: { $0.key < $1.key }) {
             for entry in EffectiveHistory(history).entries {
