@@ -50,16 +50,28 @@ public final class IngestProcess: Sendable {
 
     /// Waits until `GET /health` answers. Over a raw connection that asks to be closed: a pooled keep-alive
     /// connection (URLSession's) would hold one of the server's connection slots behind the test's back.
+    /// Under the whole suite's load a start can take long (the full suite once saw more than 30 s): a minute, then an
+    /// error that says what did not happen.
     public func waitUntilServing() async throws {
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if let probe = try? RawConnection(port: port) {
                 probe.send("GET /health HTTP/1.1\r\nHost: ingest\r\nConnection: close\r\n\r\n")
                 if case .data(let answer) = await probe.read(within: 1), answer.hasPrefix("HTTP/1.1 200") { return }
             }
+            guard process.isRunning else { throw NotServing(port: port, exitStatus: process.terminationStatus) }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw CancellationError()
+        throw NotServing(port: port, exitStatus: nil)
+    }
+
+    struct NotServing: Error, CustomStringConvertible {
+        let port: Int
+        let exitStatus: Int32?
+        var description: String {
+            "ingest on port \(port) " + (exitStatus.map { "exited with status \($0) before answering GET /health" }
+                ?? "did not answer GET /health with 200 within 60 s")
+        }
     }
 
     /// SIGTERM, then waits for the exit; returns the exit status.
