@@ -205,7 +205,8 @@ enum MonitoringWriter {
     private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], cache: FoldStateCache?, _ db: PostgresConnection) throws {
         guard !pending.isEmpty else { return }
         let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
-        try RandomizationWriter.refreshAllocation(pending.randomization, db)
+        let owedDoses = try RandomizationWriter.refreshAllocation(pending.randomization, db)
+        let judged = BlindedDoseSignals.JudgedWhole()
         let siteLevel = pending.sites.sorted()
         var accountability = AccountabilityChanges()
         if pending.protocols {
@@ -215,8 +216,10 @@ enum MonitoringWriter {
             try refoldAll(try chunks(nil, db), protocols: protocols, notify: true, cache: cache, db) { try refreshAccountability($0, db) }
         } else {
             accountability.formUnion(try refreshParticipants(pending.participants.sorted(), protocols: protocols, fromBatch: fromBatch,
-                                                             cache: cache, db))
+                                                             cache: cache, judged: judged, db))
         }
+        // Whose kit or labels the allocation changed, unless folded again just now (every participant, for a protocol).
+        if !pending.protocols { try BlindedDoseSignals.judgeAgain(owedDoses.filter { !judged.participants.contains($0) }, notify: true, db) }
         if !siteLevel.isEmpty { accountability.formUnion(try refreshSites(siteLevel, db)) }
         try refreshAccountability(accountability, db)
         // Queries do not depend on the protocol: only the participants with new events.
@@ -376,7 +379,7 @@ enum MonitoringWriter {
     static func refreshParticipants(_ ids: [String], protocols: ProtocolHistory, fromBatch: [String: [RecordedEvent]] = [:],
                                     foldAgain: Bool = false, histories: [RecordedEvent]? = nil, rowsDeleted: Bool = false,
                                     notify: Bool = true, throughSeq: Int64? = nil, cache: FoldStateCache? = nil,
-                                    _ db: PostgresConnection) throws -> AccountabilityChanges {
+                                    judged: BlindedDoseSignals.JudgedWhole? = nil, _ db: PostgresConnection) throws -> AccountabilityChanges {
         guard !ids.isEmpty else { return AccountabilityChanges() }
         precondition(histories == nil || foldAgain, "histories are given for a fold from the archive only")
         let throughSeq = try throughSeq ?? chainHeadSeq(db)
@@ -440,7 +443,7 @@ enum MonitoringWriter {
             }
             if !rowsDeleted { openBefore.merge(try deleteRows(of: replaced, accountability: &accountability, db)) { a, _ in a } }
             try BlindedDoseSignals.judgeWhole(Dictionary(uniqueKeysWithValues: group.map { ($0, archived[$0] ?? []) }),
-                                              rowsDeleted: rowsDeleted, notify: notify, db)
+                                              rowsDeleted: rowsDeleted, notify: notify, into: judged, db)
         }
         try BlindedDoseSignals.add(appended, notify: notify, db)
         try write(changes, sites: states.compactMapValues { $0?.siteID }, accountability: &accountability, db)

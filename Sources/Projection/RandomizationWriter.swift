@@ -101,9 +101,10 @@ enum RandomizationWriter {
 
     /// The allocation, when `concern` obliges: before the participants' refresh, which judges their new doses against it
     /// (judged after, a dose in the batch that assigns its kit would open, and announce, a mismatch the same transaction
-    /// takes back). It reads the archive only; a participant whose kit it assigns has their doses judged again here.
-    static func refreshAllocation(_ concern: Concern, _ db: PostgresConnection) throws {
-        if concern.allocation { try refreshAllocation(db) }
+    /// takes back). It reads the archive only. Returns the participants whose every dose must be judged again (their kit
+    /// was assigned now, or their study's labels changed), which the caller does for those its refresh did not judge whole.
+    static func refreshAllocation(_ concern: Concern, _ db: PostgresConnection) throws -> [String] {
+        concern.allocation ? try refreshAllocation(db) : []
     }
 
     /// The rest of what `concern` obliges, after the participants' refresh.
@@ -122,14 +123,14 @@ enum RandomizationWriter {
     /// Every randomization read model from the archive, for a rebuild or a recompute, before the participants are folded
     /// (they judge their doses against it).
     static func recompute(_ db: PostgresConnection) throws {
-        try refreshAllocation(notify: false, judgeChangedDoses: false, db)
+        _ = try refreshAllocation(notify: false, judgeChangedDoses: false, db)
         try refreshBlindingAssessments(db)
     }
 
     /// Rewrites the allocation's read models and signals from the archive. `notify`: announce critical signals that were
-    /// not open before (a rebuild announces nothing). `judgeChangedDoses`: judge again the doses of every participant
-    /// whose kit changed (assigned now), or of everyone when the stated labels changed (a rebuild judges every dose after).
-    static func refreshAllocation(notify: Bool = true, judgeChangedDoses: Bool = true, _ db: PostgresConnection) throws {
+    /// not open before (a rebuild announces nothing). `judgeChangedDoses`: return the participants whose kit changed
+    /// (assigned now), and everyone with a dose in a study whose stated labels changed (a rebuild judges every dose after).
+    static func refreshAllocation(notify: Bool = true, judgeChangedDoses: Bool = true, _ db: PostgresConnection) throws -> [String] {
         let events = try MonitoringWriter.decode(try db.query(PostgresQuery(unsafeSQL: """
             SELECT envelope FROM audit.events WHERE \(predicate) OR \(participationPredicate) ORDER BY chain_seq
             """)))
@@ -221,14 +222,13 @@ enum RandomizationWriter {
         if notify {
             try MonitoringWriter.announceOpened(outcome.signals, openBefore: openBefore, db)
         }
-        guard judgeChangedDoses else { return }
+        guard judgeChangedDoses else { return [] }
         let after = BlindedDoseSignals.AllocationRows(outcome)
         // Kits never move: the changed holders are kits assigned now. Other labels stated change the answer for every dose
         // of their study.
         let relabelled = Set(after.labels.symmetricDifference(before.labels).map { $0[0] }).sorted()
         let holders = Set(after.holders.symmetricDifference(before.holders).map(\.participant))
-        let participants = holders.union(relabelled.isEmpty ? [] : try BlindedDoseSignals.participantsWithDoses(in: relabelled, db))
-        try BlindedDoseSignals.judgeAgain(participants.sorted(), notify: notify, db)
+        return holders.union(relabelled.isEmpty ? [] : try BlindedDoseSignals.participantsWithDoses(in: relabelled, db)).sorted()
     }
 }
 
@@ -292,10 +292,17 @@ enum BlindedDoseSignals {
         try write(judge(Array(doses), of: owners, db), openBefore: openBefore, notify: notify, db)
     }
 
+    /// The participants whose every dose a transaction judged, from their whole history (see `judgeWhole`).
+    final class JudgedWhole {
+        var participants: Set<String> = []
+    }
+
     /// Judges every dose of `histories` (each participant's whole archived history) and replaces their signals.
     /// `rowsDeleted`: the caller emptied the read models (a rebuild).
-    static func judgeWhole(_ histories: [String: [RecordedEvent]], rowsDeleted: Bool, notify: Bool, _ db: PostgresConnection) throws {
+    static func judgeWhole(_ histories: [String: [RecordedEvent]], rowsDeleted: Bool, notify: Bool, into judged: JudgedWhole?,
+                           _ db: PostgresConnection) throws {
         guard !histories.isEmpty else { return }
+        judged?.participants.formUnion(histories.keys)
         let participants = histories.keys.sorted()
         let openBefore = rowsDeleted ? [] : try delete(participants: participants, db)
         let doses = histories.values.joined().filter(Randomization.isDoseRecord)
