@@ -284,7 +284,8 @@ enum BlindedDoseSignals {
     /// and adds their signals. A dose judged before (a fold state saved before it, then advanced again after a restart; or
     /// judged again by this batch's allocation) has its signals replaced, not doubled, nor announced again.
     static func add(_ appended: [String: [RecordedEvent]], notify: Bool, _ db: PostgresConnection) throws {
-        let doses = appended.values.joined().filter(Randomization.isDoseRecord)
+        // No correction is among them, so only a dose with a kit can raise a signal (an open-label study costs nothing here).
+        let doses = appended.values.joined().filter(mayRaiseASignal)
         guard !doses.isEmpty else { return }
         let owners = Set(doses.compactMap(\.participantID)).sorted()
         let names = doses.flatMap { d in Randomization.doseRules.map { SignalRow.id($0, d.eventID) } }
@@ -301,12 +302,19 @@ enum BlindedDoseSignals {
     /// `rowsDeleted`: the caller emptied the read models (a rebuild).
     static func judgeWhole(_ histories: [String: [RecordedEvent]], rowsDeleted: Bool, notify: Bool, into judged: JudgedWhole?,
                            _ db: PostgresConnection) throws {
-        guard !histories.isEmpty else { return }
         judged?.participants.formUnion(histories.keys)
+        // A history with neither a dose by kit nor a change of a dose never had a dose signal (an open-label study).
+        guard histories.values.contains(where: { $0.contains(where: Self.mayRaiseASignal) }) else { return }
         let participants = histories.keys.sorted()
         let openBefore = rowsDeleted ? [] : try delete(participants: participants, db)
         let doses = histories.values.joined().filter(Randomization.isDoseRecord)
         try write(doses.isEmpty ? [] : judge(Array(doses), of: participants, db), openBefore: openBefore, notify: notify, db)
+    }
+
+    /// A dose by kit, or a change of a dose (it may give one a kit).
+    static func mayRaiseASignal(_ e: RecordedEvent) -> Bool {
+        if case .doseAdministered(let d) = e.payload { return d.kitNumber != nil }
+        return e.payload.changedEventType == .doseAdministered
     }
 
     /// Judges the doses of `participants` again from the archive, in bounded groups.

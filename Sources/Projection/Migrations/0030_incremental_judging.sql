@@ -18,9 +18,12 @@ CREATE INDEX IF NOT EXISTS drug_movements_participant_idx ON unblinded.drug_move
 CREATE INDEX IF NOT EXISTS drug_movements_receipts_idx ON unblinded.drug_movements (site_id, lot) WHERE kind = 'received';
 
 -- A catch-up an older projector left unfinished owes its 'randomization' refresh, which then also meant the blinding
--- assessments and every dose signal: owed now as the blinding assessments and a recompute of everything.
+-- assessments and the acknowledgements of dose signals (its participants' doses are judged with their owed refresh).
 INSERT INTO projection.pending_refresh (kind, key)
 SELECT 'blinding', '' FROM projection.pending_refresh WHERE kind = 'randomization' ON CONFLICT DO NOTHING;
-INSERT INTO projection.recompute_requests (reason)
-SELECT '0030_incremental_judging: a randomization refresh an older projector left pending (dose signals)'
-WHERE EXISTS (SELECT 1 FROM projection.pending_refresh WHERE kind = 'randomization');
+INSERT INTO projection.pending_refresh (kind, key)
+SELECT DISTINCT 'dose_signal', data ->> 'signal_id' FROM audit.events
+WHERE type = 'signal.acknowledged'
+  AND (data ->> 'signal_id' LIKE 'dose_kit_mismatch:%' OR data ->> 'signal_id' LIKE 'blinded_label_unknown:%')
+  AND EXISTS (SELECT 1 FROM projection.pending_refresh WHERE kind = 'randomization')
+ON CONFLICT DO NOTHING;
