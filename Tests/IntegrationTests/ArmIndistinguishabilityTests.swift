@@ -50,18 +50,29 @@ struct ArmIndistinguishabilityTests {
         for site in role == .site ? sites : [""] {
             if role == .site { try db.query("SELECT set_config('trial.site', \(site), false)") }
             for relation in relations {
-                let rows = try db.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(relation) t ORDER BY 1"))
+                // Rows as JSON without the archive positions (`chainPositions`); sorted once digests are masked.
+                let rows = try db.query(PostgresQuery(unsafeSQL: """
+                    SELECT (to_jsonb(t) \(chainPositions.map { "- '\($0)'" }.joined(separator: " ")))::text FROM \(relation) t ORDER BY 1
+                    """))
                 out[relation + (site.isEmpty ? "" : " as \(site)")] = try rows.decode(String?.self).map { $0 ?? "NULL" }
             }
         }
         return out
     }
 
-    /// `text` with every SHA-256 (64 hex digits) as `<sha256>`. The casebook's `chain_hash` digests the whole archive up
-    /// to the participant's last event, the sealed schedule included, so it differs whenever any archived byte does: a
-    /// digest, from which no arm can be read (the schedule's event id, time and kit order are unknown to the site).
+    /// Where an event stands in the archive's hash chain. Two projections of one log archive its partitions in the order
+    /// their batches came (the full suite's load once interleaved them differently), so a casebook's chain point moves
+    /// between them; it is a locator that no arm decides (the content is compared: `events_sha256`, `last_event_id`).
+    static let chainPositions = ["chain_seq", "casebook_chain_seq"]
+
+    /// `text` with every SHA-256 (64 hex digits) as `<sha256>`, and every chain position as `#`. The casebook's
+    /// `chain_hash` digests the whole archive up to the participant's last event, the sealed schedule included, so it
+    /// differs whenever any archived byte does: a digest, from which no arm can be read (the schedule's event id, time and
+    /// kit order are unknown to the site).
     static func withoutDigests(_ text: String) -> String {
-        text.replacingOccurrences(of: "[0-9a-f]{64}", with: "<sha256>", options: .regularExpression)
+        chainPositions.reduce(text.replacingOccurrences(of: "[0-9a-f]{64}", with: "<sha256>", options: .regularExpression)) {
+            $0.replacingOccurrences(of: "\"\($1)\":[0-9]+", with: "\"\($1)\":#", options: .regularExpression)
+        }
     }
 
     /// `text` with every run of digits (and a decimal point within) as `#`.
@@ -86,11 +97,11 @@ struct ArmIndistinguishabilityTests {
         for role in [DatabaseRole.monitor, .site] {
             let relations = try Self.readable(by: role, owner)
             #expect(!relations.isEmpty)
-            let a = try Self.snapshot(urlA, role: role, relations: relations, sites: sites).mapValues { $0.map(Self.withoutDigests) }
-            let b = try Self.snapshot(urlB, role: role, relations: relations, sites: sites).mapValues { $0.map(Self.withoutDigests) }
+            let a = try Self.snapshot(urlA, role: role, relations: relations, sites: sites).mapValues { $0.map(Self.withoutDigests).sorted() }
+            let b = try Self.snapshot(urlB, role: role, relations: relations, sites: sites).mapValues { $0.map(Self.withoutDigests).sorted() }
             // Views "as of now" (hours left, days overdue) move between two reads of the same database: read A again to
             // tell them; they must then agree with their times left out (the tables under them are compared exactly).
-            let again = try Self.snapshot(urlA, role: role, relations: relations, sites: sites).mapValues { $0.map(Self.withoutDigests) }
+            let again = try Self.snapshot(urlA, role: role, relations: relations, sites: sites).mapValues { $0.map(Self.withoutDigests).sorted() }
             for key in a.keys.sorted() where a[key] != b[key] {
                 let moving = a[key] != again[key]
                 #expect(moving && a[key]?.map(Self.withoutNumbers) == b[key]?.map(Self.withoutNumbers),
