@@ -120,6 +120,22 @@ enum RandomizationWriter {
         }
     }
 
+    /// The first acknowledgement of each signal the condition names, by the server's clock (as for the participant fold's
+    /// signals), found by `events_acknowledgement_idx` (migration 0030).
+    static func acknowledgements(where condition: PostgresQuery, _ db: PostgresConnection) throws
+        -> [String: Randomization.Acknowledgement]
+    {
+        var acknowledgements: [String: Randomization.Acknowledgement] = [:]
+        for (signal, by, at) in try db.query("""
+            SELECT data ->> 'signal_id', recorded_by, recorded_at FROM audit.events
+            WHERE type = 'signal.acknowledged' AND \(fragment: condition)
+            ORDER BY recorded_at, event_id
+            """).decode((String, String, Timestamp).self) where acknowledgements[signal] == nil {
+            acknowledgements[signal] = Randomization.Acknowledgement(by: by, at: at)
+        }
+        return acknowledgements
+    }
+
     /// Every randomization read model from the archive, for a rebuild or a recompute, before the participants are folded
     /// (they judge their doses against it).
     static func recompute(_ db: PostgresConnection) throws {
@@ -135,16 +151,7 @@ enum RandomizationWriter {
             SELECT envelope FROM audit.events WHERE \(predicate) OR \(participationPredicate) ORDER BY chain_seq
             """)))
         let signalIDs = allocationRules.map { "\($0.rawValue):%" }
-        var acknowledgements: [String: Randomization.Acknowledgement] = [:]
-        for row in try db.query("""
-            SELECT data ->> 'signal_id', recorded_by, recorded_at FROM audit.events
-            WHERE type = 'signal.acknowledged' AND data ->> 'signal_id' LIKE ANY(\(array: signalIDs)::text[])
-            ORDER BY recorded_at, event_id
-            """) {
-            let (signal, by, at) = try row.decode((String, String, Timestamp).self)
-            // The first acknowledgement counts, by the server's clock (as for the participant fold's signals).
-            if acknowledgements[signal] == nil { acknowledgements[signal] = Randomization.Acknowledgement(by: by, at: at) }
-        }
+        let acknowledgements = try acknowledgements(where: "data ->> 'signal_id' LIKE ANY(\(array: signalIDs)::text[])", db)
         let outcome = Randomization.assign(events, acknowledgements: acknowledgements)
         let openBefore = Set(try db.query("""
             SELECT signal_id FROM monitoring.safety_signals WHERE rule = ANY(\(array: allocationRules.map(\.rawValue))::text[]) AND status = 'open'
@@ -226,7 +233,7 @@ enum RandomizationWriter {
         let after = BlindedDoseSignals.AllocationRows(outcome)
         // Kits never move: the changed holders are kits assigned now. Other labels stated change the answer for every dose
         // of their study.
-        let relabelled = Set(after.labels.symmetricDifference(before.labels).map { $0[0] }).sorted()
+        let relabelled = Set(after.labels.symmetricDifference(before.labels).map(\.study)).sorted()
         let holders = Set(after.holders.symmetricDifference(before.holders).map(\.participant))
         return holders.union(relabelled.isEmpty ? [] : try BlindedDoseSignals.participantsWithDoses(in: relabelled, db)).sorted()
     }
@@ -247,13 +254,18 @@ enum BlindedDoseSignals {
         }
 
         var holders: Set<Holder> = []
-        var labels: Set<[String]> = []
+        struct Label: Hashable {
+            var study: String
+            var label: String
+        }
+
+        var labels: Set<Label> = []
 
         init() {}
 
         init(_ outcome: Randomization.Outcome) {
             holders = Set(outcome.kits.compactMap { k in k.assignedTo.map { Holder(study: k.studyID, participant: $0, kit: k.kitNumber) } })
-            labels = Set(outcome.contents.map { [$0.studyID, $0.blindedLabel] })
+            labels = Set(outcome.contents.map { Label(study: $0.studyID, label: $0.blindedLabel) })
         }
 
         /// The kits of `participants` (nil: every assigned kit) and every stated label.
@@ -268,14 +280,14 @@ enum BlindedDoseSignals {
                 rows.holders.insert(Holder(study: study, participant: participant, kit: kit))
             }
             rows.labels = Set(try db.query("SELECT DISTINCT study_id, blinded_label FROM unblinded.blinded_contents")
-                .decode((String, String).self).map { [$0.0, $0.1] })
+                .decode((String, String).self).map { Label(study: $0.0, label: $0.1) })
             return rows
         }
 
         var allocation: Randomization.Allocation {
             var allocation = Randomization.Allocation()
             for h in holders { allocation.kitOf[h.study + "|" + h.participant] = h.kit }
-            for l in labels { allocation.labels[l[0], default: []].insert(l[1]) }
+            for l in labels { allocation.labels[l.study, default: []].insert(l.label) }
             return allocation
         }
     }
@@ -344,15 +356,8 @@ enum BlindedDoseSignals {
         let allocation = try AllocationRows.load(of: participants, db).allocation
         let signals = Randomization.doseSignals(doses, allocation: allocation, acknowledgements: [:])
         guard !signals.isEmpty else { return [] }
-        var acknowledgements: [String: Randomization.Acknowledgement] = [:]
-        for (signal, by, at) in try db.query("""
-            SELECT data ->> 'signal_id', recorded_by, recorded_at FROM audit.events
-            WHERE type = 'signal.acknowledged' AND data ->> 'signal_id' = ANY(\(array: signals.map(\.signalID))::text[])
-            ORDER BY recorded_at, event_id
-            """).decode((String, String, Timestamp).self) where acknowledgements[signal] == nil {
-            // The first acknowledgement counts, by the server's clock (as for the participant fold's signals).
-            acknowledgements[signal] = Randomization.Acknowledgement(by: by, at: at)
-        }
+        let acknowledgements = try RandomizationWriter.acknowledgements(
+            where: "data ->> 'signal_id' = ANY(\(array: signals.map(\.signalID))::text[])", db)
         return acknowledgements.isEmpty ? signals : Randomization.doseSignals(doses, allocation: allocation, acknowledgements: acknowledgements)
     }
 
