@@ -22,8 +22,15 @@ public struct KafkaClientSettings: Sendable, Equatable {
         "auto.offset.reset": ["topic.auto.offset.reset"],
     ]
 
-    /// `fixed` followed by the additional properties; refuses an additional property that would silently override
-    /// one of `fixed` (librdkafka applies the last value set), naming it and the value this client needs.
+    /// What every client sets unless the additional properties say otherwise. Requests go out at once instead of
+    /// waiting for Nagle's algorithm, as the Java client and Kafka's brokers do (TCP_NODELAY): with it on, a request
+    /// sent behind another unacknowledged one waits for the broker's delayed ACK, 40 ms on Linux, which was the whole
+    /// tail of ingest's single-event latency (p99 43 ms against p50 4 ms).
+    static let defaults: [(String, String)] = [("socket.nagle.disable", "true")]
+
+    /// `fixed`, then `defaults` not overridden, then the additional properties; refuses an additional property that
+    /// would silently override one of `fixed` (librdkafka applies the last value set), naming it and the value this
+    /// client needs.
     func properties(fixed: [(String, String)], client: String) throws(KafkaError) -> [(String, String)] {
         var fixedNames: [String: String] = [:]
         for (name, value) in fixed {
@@ -36,7 +43,8 @@ public struct KafkaClientSettings: Sendable, Equatable {
                     + "on it, or it has a setting of its own); remove it from the additional properties (KAFKA_PROPERTIES)")
             }
         }
-        return fixed + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        return fixed + Self.defaults.filter { additionalProperties[$0.0] == nil }
+            + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }
 

@@ -23,7 +23,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks of the pipeline and of its physical references (see ./scripts/bench).",
-        subcommands: [Bodies.self, Produce.self, Copy.self, Project.self, Freshness.self, RebuildTime.self, Amendment.self])
+        subcommands: [Bodies.self, Decode.self, Produce.self, ProduceLatency.self, Copy.self, Project.self, Freshness.self, RebuildTime.self, Amendment.self])
 }
 
 /// A simulated study of about `events` events, validated as ingest would, in submission order.
@@ -104,6 +104,45 @@ extension Bench {
         }
     }
 
+    /// The CPU each event costs ingest and the projector before any I/O, per stage, in microseconds: parsing a
+    /// submission, validating it, encoding its canonical forms, and decoding the stored form again.
+    struct Decode: AsyncParsableCommand {
+        @Option var events = 50_000
+        @Option var rounds = 3
+
+        func run() async throws {
+            let submissions = BenchStudy.submissions(events: events)
+            let bodies = submissions.map { CanonicalJSON.encode($0.json) }
+            let parser = JSONParser(maxDepth: 32)
+            let validator = EventValidator()
+            let stored = StoredEventDecoder()
+            var parsed: [JSONValue] = []
+            var recorded: [RecordedEvent] = []
+            var storedBytes: [[UInt8]] = []
+            var best: [String: Double] = [:]
+            func time(_ stage: String, _ body: () throws -> Void) rethrows {
+                let start = ContinuousClock.now
+                try body()
+                let perEvent = seconds(since: start) / Double(bodies.count) * 1e6
+                best[stage] = min(best[stage] ?? .infinity, perEvent)
+            }
+            for _ in 0..<rounds {
+                try time("parse_us") { parsed = try bodies.map { try parser.parse($0) } }
+                try time("validate_us") {
+                    recorded = try zip(parsed, submissions).map {
+                        try validator.validateSubmission($0, recordedAt: BenchStudy.recordedAt, recordedBy: $1.sender).get()
+                    }
+                }
+                time("canonical_us") { storedBytes = recorded.map { $0.canonicalEnvelopeAndContent().envelope } }
+                try time("stored_decode_us") { for bytes in storedBytes { _ = try stored.decode(bytes).get() } }
+            }
+            var fields = best.mapValues { JSONValue.number(($0 * 100).rounded() / 100) }
+            fields["events"] = .number(Double(bodies.count))
+            fields["mean_bytes"] = .number(Double(bodies.map(\.count).reduce(0, +) / bodies.count))
+            report(fields)
+        }
+    }
+
     /// The physical reference for ingest: the same records straight into the broker with librdkafka.
     /// Also fills the topic the projector benchmark reads.
     struct Produce: AsyncParsableCommand {
@@ -133,6 +172,53 @@ extension Bench {
             producer.shutdown()
             report(["events": .number(Double(records.count)), "failed": .number(Double(failed)), "seconds": .number(elapsed),
                     "events_per_s": .number(Double(records.count - 1) / elapsed)])
+        }
+    }
+
+    /// The physical reference for the single-event endpoint's latency: `connections` closed-loop senders, each
+    /// sending one record and waiting for the broker's acknowledgement (acks=all) before the next, as each of wrk's
+    /// connections waits for its 202. What ingest adds is the difference.
+    struct ProduceLatency: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "produce-latency")
+        @Option var topic: String
+        @Option var bootstrap: String
+        @Option var connections = 32
+        @Option var duration: Double = 10
+
+        func run() async throws {
+            let records = try BenchStudy.recorded(events: 5_000).map { event in
+                KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: event.canonicalBytes,
+                                    headers: [("type", Array(event.type.rawValue.utf8))])
+            }
+            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
+                                             logger: benchLogger)
+            _ = await producer.send(Array(records.prefix(1)))  // connection and producer id, outside the timing
+            let deadline = ContinuousClock.now + .milliseconds(Int(duration * 1000))
+            let start = ContinuousClock.now
+            // Acknowledgement latencies in microseconds, per sender, merged after.
+            let perSender = await withTaskGroup(of: [UInt64].self) { group in
+                for sender in 0..<connections {
+                    group.addTask {
+                        var latencies: [UInt64] = []
+                        var next = sender
+                        while ContinuousClock.now < deadline {
+                            let sent = ContinuousClock.now
+                            _ = await producer.send([records[next % records.count]])
+                            latencies.append(UInt64(max(1, seconds(since: sent) * 1e6)))
+                            next += connections
+                        }
+                        return latencies
+                    }
+                }
+                return await group.reduce(into: [[UInt64]]()) { $0.append($1) }
+            }
+            let elapsed = seconds(since: start)
+            producer.shutdown()
+            var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            for latency in perSender.joined() { histogram.record(latency) }
+            func ms(_ percentile: Double) -> JSONValue { .number(Double(histogram.valueAtPercentile(percentile)) / 1000) }
+            report(["records": .number(Double(histogram.totalCount)), "records_per_s": .number(Double(histogram.totalCount) / elapsed),
+                    "p50_ms": ms(50), "p99_ms": ms(99), "p999_ms": ms(99.9), "max_ms": .number(Double(histogram.max) / 1000)])
         }
     }
 
