@@ -118,7 +118,8 @@ let package = Package(
                           swiftSettings: strict,
                           // jemalloc instead of glibc's malloc: ingest builds and frees a JSON tree per event on
                           // whichever thread a task resumes, and glibc's arena locks took a third of its CPU under
-                          // load (batch 31,000 → 72,000 events/s; see README "Performance"). Debian: libjemalloc-dev.
+                          // load (batch 30,800 → 72,000 events/s; see README "Performance"). Debian: libjemalloc-dev to build,
+                          // libjemalloc2 to run.
                           linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]),
         .executableTarget(name: "projector",
                           dependencies: ["Projection", "Kafka", "Postgres", "ServiceRuntime", "Telemetry",

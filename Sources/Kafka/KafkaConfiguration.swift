@@ -43,7 +43,7 @@ public struct KafkaClientSettings: Sendable, Equatable {
                     + "on it, or it has a setting of its own); remove it from the additional properties (KAFKA_PROPERTIES)")
             }
         }
-        return fixed + Self.defaults.filter { additionalProperties[$0.0] == nil }
+        return fixed + Self.defaults.filter { additionalProperties[$0.0] == nil && fixedNames[$0.0] == nil }
             + additionalProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }

@@ -26,10 +26,12 @@ public final class MockKafkaCluster: @unchecked Sendable {
     /// unacknowledged one waited for the client's delayed ACK (40 ms on Linux): the p99 of a producer with several
     /// requests in flight was that, not the broker. Accepted connections inherit the option from the listener.
     private func disableNagle() {
+        #if os(Linux)
         let ports = Set(bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { UInt16($0) } })
         for socket in ProcessSocket.all() where socket.listening && ports.contains(socket.localPort) {
             socket.setNoDelay()
         }
+        #endif
     }
 
     deinit {

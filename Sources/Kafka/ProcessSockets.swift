@@ -1,6 +1,5 @@
-#if canImport(Glibc)
+#if os(Linux)
 import Glibc
-#endif
 
 /// The TCP sockets this process holds, read from `/proc/self/fd` (Linux). For the dev broker, whose sockets the mock
 /// cluster opens without a hook, and for the tests that check what it and the clients set on them.
@@ -60,3 +59,4 @@ public struct ProcessSocket: Sendable, Equatable {
         return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
     }
 }
+#endif

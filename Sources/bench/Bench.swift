@@ -127,6 +127,10 @@ extension Bench {
                 best[stage] = min(best[stage] ?? .infinity, perEvent)
             }
             for _ in 0..<rounds {
+                // Last round's trees are freed here, outside the timing, so every round times the same work.
+                parsed = []
+                recorded = []
+                storedBytes = []
                 try time("parse_us") { parsed = try bodies.map { try parser.parse($0) } }
                 try time("validate_us") {
                     recorded = try zip(parsed, submissions).map {
@@ -195,30 +199,37 @@ extension Bench {
             _ = await producer.send(Array(records.prefix(1)))  // connection and producer id, outside the timing
             let deadline = ContinuousClock.now + .milliseconds(Int(duration * 1000))
             let start = ContinuousClock.now
-            // Acknowledgement latencies in microseconds, per sender, merged after.
-            let perSender = await withTaskGroup(of: [UInt64].self) { group in
+            // Acknowledgement latencies in microseconds, per sender, merged after; a failed send is counted, not timed.
+            let perSender = await withTaskGroup(of: (latencies: [UInt64], failed: Int).self) { group in
                 for sender in 0..<connections {
                     group.addTask {
                         var latencies: [UInt64] = []
+                        var failed = 0
                         var next = sender
                         while ContinuousClock.now < deadline {
                             let sent = ContinuousClock.now
-                            _ = await producer.send([records[next % records.count]])
-                            latencies.append(UInt64(max(1, seconds(since: sent) * 1e6)))
+                            if case .success = await producer.send([records[next % records.count]]).first {
+                                latencies.append(UInt64(max(1, seconds(since: sent) * 1e6)))
+                            } else {
+                                failed += 1
+                            }
                             next += connections
                         }
-                        return latencies
+                        return (latencies, failed)
                     }
                 }
-                return await group.reduce(into: [[UInt64]]()) { $0.append($1) }
+                return await group.reduce(into: [(latencies: [UInt64], failed: Int)]()) { $0.append($1) }
             }
             let elapsed = seconds(since: start)
             producer.shutdown()
             var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-            for latency in perSender.joined() { histogram.record(latency) }
+            for latency in perSender.map(\.latencies).joined() { histogram.record(latency) }
+            let failed = perSender.map(\.failed).reduce(0, +)
             func ms(_ percentile: Double) -> JSONValue { .number(Double(histogram.valueAtPercentile(percentile)) / 1000) }
             report(["records": .number(Double(histogram.totalCount)), "records_per_s": .number(Double(histogram.totalCount) / elapsed),
+                    "failed": .number(Double(failed)),
                     "p50_ms": ms(50), "p99_ms": ms(99), "p999_ms": ms(99.9), "max_ms": .number(Double(histogram.max) / 1000)])
+            if failed > 0 { throw ExitCode(1) }
         }
     }
 

@@ -33,6 +33,31 @@ struct JSONTests {
         }
     }
 
+    /// Strings are read in runs between escapes, and an ASCII run is taken without validation: every run holding a byte
+    /// of 0x80 or more must still be validated, whatever came before it (an escape resets the run). Bytes, not Swift
+    /// strings, which are always valid UTF-8.
+    @Test(arguments: [
+        ([0x22, 0xFF, 0x22], 1),                                            // invalid in the first run
+        ([0x22, 0x61, 0x62, 0x5C, 0x6E, 0xFF, 0x22], 5),                    // after an escape: reported at the run's start
+        ([0x22, 0xC3, 0xA9, 0x5C, 0x6E, 0xC3, 0x28, 0x22], 5),              // a valid non-ASCII run, an escape, a broken one
+        ([0x22, 0x5C, 0x75, 0x30, 0x30, 0x65, 0x39, 0xC0, 0xAF, 0x22], 7),  // overlong, after a \u escape
+        ([0x22, 0x61, 0xED, 0xA0, 0x80, 0x22], 1),                          // an encoded surrogate
+    ] as [([UInt8], Int)])
+    func rejectsInvalidUTF8InAnyRun(bytes: [UInt8], offset: Int) {
+        #expect {
+            try parser.parse(bytes)
+        } throws: { error in
+            let e = error as! JSONParseError
+            return e.reason == "invalid UTF-8 in string" && e.offset == offset
+        }
+    }
+
+    @Test func readsRunsOfEveryKindAroundEscapes() throws {
+        let bytes: [UInt8] = [0x22, 0x61, 0x5C, 0x6E] + Array("é".utf8) + [0x5C, 0x74] + Array("😀".utf8) + [0x62, 0x22]
+        #expect(try parser.parse(bytes) == .string("a\né\t😀b"))
+        #expect(try parser.parse(Array("\"plain ascii\"".utf8)) == .string("plain ascii"))
+    }
+
     @Test func limitsNestingDepth() throws {
         let shallow = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
         _ = try parser.parse(shallow)

@@ -187,9 +187,17 @@ private struct Reader {
         // Runs between escapes are validated and appended whole; most strings are one run and no copy follows.
         var text = ""
         var runStart = index
+        // Whether the run so far is ASCII, which needs no validation: most strings are, and the generic validating
+        // initialiser was a tenth of decoding an event.
+        var ascii = true
         func flushRun(_ end: Int) throws(JSONParseError) {
             guard runStart < end else { return }
-            guard let run = String(validating: bytes[runStart..<end], as: UTF8.self) else {
+            let run: String
+            if ascii {
+                run = String(decoding: bytes[runStart..<end], as: UTF8.self)
+            } else if let valid = String(validating: bytes[runStart..<end], as: UTF8.self) {
+                run = valid
+            } else {
                 throw error("invalid UTF-8 in string", at: runStart)
             }
             if text.isEmpty { text = run } else { text += run }
@@ -204,6 +212,7 @@ private struct Reader {
             }
             if byte < 0x20 { throw error("control character in string must be escaped") }
             if byte != UInt8(ascii: "\\") {
+                if byte >= 0x80 { ascii = false }
                 index += 1
                 continue
             }
@@ -240,6 +249,7 @@ private struct Reader {
                 throw error("invalid escape sequence", at: index - 2)
             }
             runStart = index
+            ascii = true
         }
     }
 

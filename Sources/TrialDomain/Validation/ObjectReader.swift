@@ -20,6 +20,7 @@ public struct ObjectReader {
     init(object: [String: JSONValue], pointer: String) {
         self.object = object
         self.pointer = pointer
+        known.reserveCapacity(object.count + 2)
     }
 
     public func path(_ key: String) -> String { pointer + "/" + pointerToken(key) }
@@ -82,16 +83,20 @@ public struct ObjectReader {
                                                                         required: Bool = true) -> E?
     where E.RawValue == String {
         guard let value = value(key, required: required) else { return nil }
-        let choices = E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         guard case .string(let s) = value else {
-            report(key, "expected a string, one of \(choices); got \(value.typeName)")
+            report(key, "expected a string, one of \(Self.choices(E.self)); got \(value.typeName)")
             return nil
         }
         guard let e = E(rawValue: s) else {
-            report(key, "'\(s.prefix(60))' is not one of \(choices)")
+            report(key, "'\(s.prefix(60))' is not one of \(Self.choices(E.self))")
             return nil
         }
         return e
+    }
+
+    /// The values an enumeration allows, for an error message (built only for one).
+    static func choices<E: RawRepresentable & CaseIterable>(_ type: E.Type) -> String where E.RawValue == String {
+        E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
     }
 
     public mutating func number(_ key: String, in range: ClosedRange<Double>, required: Bool = true,
@@ -203,11 +208,10 @@ public struct ObjectReader {
                                                                                      required: Bool = true, minCount: Int = 0) -> [E]?
     where E.RawValue == String {
         guard let items = array(key, required: required) else { return nil }
-        let choices = E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         var result: [E] = []
         for (i, item) in items.enumerated() {
             guard case .string(let s) = item, let e = E(rawValue: s) else {
-                issues.append(ValidationIssue(pointer: path(key) + "/\(i)", reason: "must be one of \(choices)"))
+                issues.append(ValidationIssue(pointer: path(key) + "/\(i)", reason: "must be one of \(Self.choices(E.self))"))
                 return nil
             }
             guard !result.contains(e) else {
