@@ -28,6 +28,12 @@ struct EventValidatorTests {
         #expect(assessment.payload == .assessmentCompleted(AssessmentCompleted(instrument: .phq9, items: [1, 2, 1, 0, 3, 1, 2, 0, 0], total: 10)))
     }
 
+    /// A field's pointer escapes '~' and '/' (RFC 6901), in the envelope and inside `data`.
+    @Test func pointersEscapeTildeAndSlash() {
+        let json = Fixtures.replacing(Fixtures.replacing(Fixtures.dose, ["data", "a/b~c"], with: 1), ["x~y/z"], with: 2)
+        #expect(Set(issues(json).map(\.pointer)) == ["/data/a~1b~0c", "/x~0y~1z"])
+    }
+
     @Test func normalisesTheEventIDToLowerCase() throws {
         let upper = Fixtures.replacing(Fixtures.dose, ["event_id"], with: "0B5B1A8E-6C1F-4A4E-9A55-3F1F7C2B9D10")
         #expect(try validate(upper).get().eventID == "0b5b1a8e-6c1f-4a4e-9a55-3f1f7c2b9d10")
