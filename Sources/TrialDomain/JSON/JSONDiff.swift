@@ -72,17 +72,20 @@ public enum JSONDiff {
         return key
     }
 
-    /// `token` escaped for a JSON Pointer: "~" as "~0", "/" as "~1".
+    /// `token` escaped for a JSON Pointer (RFC 6901): "~" as "~0", "/" as "~1". By Unicode scalar, not Character: a
+    /// '/' followed by a combining mark is one Character, and would otherwise go unescaped. Nearly every key has neither
+    /// (a nested object's path is built for each one the validator reads), so such a key is returned as it is.
     public static func escape(_ token: String) -> String {
-        var escaped = ""
-        for character in token {
-            switch character {
-            case "~": escaped += "~0"
-            case "/": escaped += "~1"
-            default: escaped.append(character)
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
+        var escaped = String.UnicodeScalarView()
+        for scalar in token.unicodeScalars {
+            switch scalar {
+            case "~": escaped.append(contentsOf: "~0".unicodeScalars)
+            case "/": escaped.append(contentsOf: "~1".unicodeScalars)
+            default: escaped.append(scalar)
             }
         }
-        return escaped
+        return String(escaped)
     }
 
     private static func compare(_ old: JSONValue, _ new: JSONValue, at pointer: String, into changes: inout [Change]) {

@@ -29,18 +29,5 @@ public struct ValidationFailure: Error, Sendable, Equatable, CustomStringConvert
 
 /// Escapes a key for use inside a JSON Pointer.
 func pointerToken(_ key: String) -> String {
-    // Nearly every key has neither: a nested object's path is built for each one read, and rebuilding the key a
-    // character at a time was 2 % of decoding a stored event.
-    guard key.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return key }
-    return key.replacingAll("~", with: "~0").replacingAll("/", with: "~1")
-}
-
-extension String {
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var out = ""
-        for c in self {
-            if c == target { out += replacement } else { out.append(c) }
-        }
-        return out
-    }
+    JSONDiff.escape(key)
 }
