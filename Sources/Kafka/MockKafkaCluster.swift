@@ -27,8 +27,7 @@ public final class MockKafkaCluster: @unchecked Sendable {
     /// requests in flight was that, not the broker. Accepted connections inherit the option from the listener.
     private func disableNagle() {
         #if os(Linux)
-        let ports = Set(bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { UInt16($0) } })
-        for socket in ProcessSocket.all() where socket.listening && ports.contains(socket.localPort) {
+        for socket in ProcessSocket.all() where socket.listening && brokerPorts.contains(socket.localPort) {
             socket.setNoDelay()
         }
         #endif
@@ -42,6 +41,11 @@ public final class MockKafkaCluster: @unchecked Sendable {
     /// `host:port[,host:port]` to put in `bootstrap.servers`.
     public var bootstrapServers: String {
         String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
+    }
+
+    /// The brokers' loopback ports, from `bootstrapServers`.
+    public var brokerPorts: Set<UInt16> {
+        Set(bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { UInt16($0) } })
     }
 
     public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(KafkaError) {

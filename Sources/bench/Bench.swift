@@ -51,6 +51,14 @@ enum BenchStudy {
         return Array(all.prefix(events))
     }
 
+    /// The same events as Kafka records, as ingest produces them (key, canonical envelope, type header).
+    static func records(events: Int) throws -> [KafkaOutgoingRecord] {
+        try recorded(events: events).map { event in
+            KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: event.canonicalBytes,
+                                headers: [("type", Array(event.type.rawValue.utf8))])
+        }
+    }
+
     static func recorded(events: Int) throws -> [RecordedEvent] {
         let validator = EventValidator()
         return try submissions(events: events).map {
@@ -155,10 +163,7 @@ extension Bench {
         @Option var bootstrap: String
 
         func run() async throws {
-            let records = try BenchStudy.recorded(events: events).map { event in
-                KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: event.canonicalBytes,
-                                    headers: [("type", Array(event.type.rawValue.utf8))])
-            }
+            let records = try BenchStudy.records(events: events)
             let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
                                              logger: benchLogger)
             _ = await producer.send(Array(records.prefix(1)))  // connection and producer id, outside the timing
@@ -190,10 +195,7 @@ extension Bench {
         @Option var duration: Double = 10
 
         func run() async throws {
-            let records = try BenchStudy.recorded(events: 5_000).map { event in
-                KafkaOutgoingRecord(key: Array(event.partitionKey.utf8), value: event.canonicalBytes,
-                                    headers: [("type", Array(event.type.rawValue.utf8))])
-            }
+            let records = try BenchStudy.records(events: 5_000)
             let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap, topic: topic),
                                              logger: benchLogger)
             _ = await producer.send(Array(records.prefix(1)))  // connection and producer id, outside the timing

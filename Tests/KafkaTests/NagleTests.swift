@@ -12,7 +12,7 @@ struct NagleTests {
     @Test func theProducersAndTheMockBrokersSocketsSendAtOnce() async throws {
         let cluster = try MockKafkaCluster()
         try cluster.createTopic("nagle", partitions: 2)
-        let ports = Set(cluster.bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { UInt16($0) } })
+        let ports = cluster.brokerPorts
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers, topic: "nagle"),
                                          logger: TestStack.logger)
         defer { producer.shutdown() }

@@ -23,7 +23,7 @@ public struct ObjectReader {
         known.reserveCapacity(object.count + 2)
     }
 
-    public func path(_ key: String) -> String { pointer + "/" + pointerToken(key) }
+    public func path(_ key: String) -> String { pointer + "/" + JSONDiff.escape(key) }
 
     public mutating func report(_ key: String, _ reason: String) {
         issues.append(ValidationIssue(pointer: path(key), reason: reason))

@@ -26,8 +26,3 @@ public struct ValidationFailure: Error, Sendable, Equatable, CustomStringConvert
 
     public var description: String { issues.map(\.description).joined(separator: "; ") }
 }
-
-/// Escapes a key for use inside a JSON Pointer.
-func pointerToken(_ key: String) -> String {
-    JSONDiff.escape(key)
-}
