@@ -8,22 +8,28 @@ extension MonitoringWriter {
         /// Everything: a receipt (the expiry), a site's own movement, a count, a removed row, a full refresh.
         case whole
         /// Only these participants' doses (their dispensings, returns and doses are all a dose's judgement reads besides
-        /// the lot's receipts), and the counts when a movement was added (a count compares with the balance, so the lot's
-        /// every movement is read then, when the lot has a count).
-        case participants(Set<String>, counts: Bool)
+        /// the lot's receipts), and, when movements were added, the counts at or after the earliest of them (`countsFrom`):
+        /// a count compares with the balance as of its own time, which a later movement does not move.
+        case participants(Set<String>, countsFrom: Timestamp?)
 
         mutating func formUnion(_ other: CustodyScope) {
             switch (self, other) {
             case (.whole, _): break
             case (_, .whole): self = .whole
-            case (.participants(let a, let countsA), .participants(let b, let countsB)): self = .participants(a.union(b), counts: countsA || countsB)
+            case (.participants(let a, let fromA), .participants(let b, let fromB)):
+                self = .participants(a.union(b), countsFrom: [fromA, fromB].compactMap { $0 }.min())
             }
         }
 
         var everything: Bool { self == .whole }
+        /// Whether some counts are judged again: all of them (`countsFrom` nil) or those at or after `countsFrom`.
         var counts: Bool {
-            if case .participants(_, let counts) = self { return counts }
+            if case .participants(_, let from) = self { return from != nil }
             return true
+        }
+        var countsFrom: Timestamp? {
+            if case .participants(_, let from) = self { return from }
+            return nil
         }
         var participants: Set<String> {
             if case .participants(let ids, _) = self { return ids }
@@ -38,11 +44,12 @@ extension MonitoringWriter {
         for m in movements {
             let key = LotKey(site: m.siteID, lot: m.lot)
             guard added.contains(key) else { continue }
-            let scope: CustodyScope = m.kind == .received || m.participantID == nil ? .whole : .participants([m.participantID!], counts: true)
+            let scope: CustodyScope = m.kind == .received || m.participantID == nil ? .whole
+                : .participants([m.participantID!], countsFrom: m.occurredAt)
             scopes[key, default: scope].formUnion(scope)
         }
         for d in doses where added.contains(d.lot) {
-            scopes[d.lot, default: .participants([d.participantID], counts: false)].formUnion(.participants([d.participantID], counts: false))
+            scopes[d.lot, default: .participants([d.participantID], countsFrom: nil)].formUnion(.participants([d.participantID], countsFrom: nil))
         }
         return scopes
     }
@@ -60,42 +67,20 @@ extension MonitoringWriter {
         // theirs judged again under a lot that did not need it is judged the same.
         let lots: PostgresQuery = """
             unnest(\(array: touched.map(\.site))::text[], \(array: touched.map(\.lot))::text[], \(array: scope.map(\.everything))::bool[],
-                   \(array: scope.map(\.counts))::bool[]) AS t(site_id, lot, everything, counts)
+                   \(array: scope.map(\.counts))::bool[], \(array: scope.map(\.countsFrom))::timestamptz[])
+                AS t(site_id, lot, everything, counts, counts_from)
             """
+        // The counts a scope judges again (all of a lot's when `counts_from` is null), as a condition on a row `c` of them.
+        let judgedCount: PostgresQuery = "t.counts AND (t.counts_from IS NULL OR c.counted_at >= t.counts_from)"
         let participants = Array(scope.reduce(into: Set<String>()) { $0.formUnion($1.participants) }).sorted()
-        var movements: [LotKey: [DrugMovementRow]] = [:]
-        // Three disjoint parts, each found by an index, so a batch reads its participants' rows and the lot's receipts,
-        // not every movement of a lot that has served a site for months: a lot's every movement only when it is judged
-        // whole, or has a count (a count compares with the balance).
-        let movementColumns: PostgresQuery = """
-            SELECT m.event_id::text, m.site_id, m.participant_id, m.lot, m.kind, m.quantity::float8, m.unit, m.occurred_at, m.expires_on::text
-            FROM unblinded.drug_movements m JOIN t ON m.site_id = t.site_id AND m.lot = t.lot
-            """
-        for row in try db.query("""
-            WITH t AS (
-                SELECT t.site_id, t.lot, t.everything
-                    OR (t.counts AND EXISTS (SELECT 1 FROM unblinded.drug_counts c WHERE c.site_id = t.site_id AND c.lot = t.lot)) AS whole
-                FROM \(fragment: lots))
-            \(fragment: movementColumns) WHERE t.whole
-            UNION ALL \(fragment: movementColumns) WHERE NOT t.whole AND m.kind = 'received'
-            UNION ALL \(fragment: movementColumns)
-            WHERE NOT t.whole AND m.kind <> 'received' AND m.participant_id = ANY(\(array: participants)::text[])
-            """) {
-            let (eventID, site, participant, lot, kind, quantity, unit, at, expiresOn)
-                = try row.decode((String, String, String?, String, String, Double, String, Timestamp, String?).self)
-            guard let kind = MovementKind(rawValue: kind), let unit = DoseUnit(rawValue: unit) else {
-                throw ProjectionError.accountability(site: site, lot: lot, value: "\(kind) \(unit)")
-            }
-            movements[LotKey(site: site, lot: lot), default: []].append(DrugMovementRow(
-                eventID: eventID, siteID: site, participantID: participant, lot: lot, kind: kind,
-                quantity: Quantity(amount: quantity, unit: unit), occurredAt: at, expiresOn: expiresOn))
-        }
+        // The doses first: a participant's movements matter only to judge their doses of the lot.
         var doses: [LotKey: [LotCustody.Dose]] = [:]
         let doseColumns: PostgresQuery = """
             SELECT d.event_id::text, d.site_id, d.participant_id, d.lot, d.administered_at,
                    coalesce(d.administered_on, (d.administered_at AT TIME ZONE 'UTC')::date)::text, d.amount::float8, d.unit
             FROM unblinded.dose_products d JOIN t ON d.site_id = t.site_id AND d.lot = t.lot
             """
+        var dosed = Set<String>()
         for row in try db.query("""
             WITH t AS (SELECT * FROM \(fragment: lots))
             \(fragment: doseColumns) WHERE t.everything
@@ -106,11 +91,42 @@ extension MonitoringWriter {
             guard let unit = DoseUnit(rawValue: unit) else { throw ProjectionError.accountability(site: site, lot: lot, value: unit) }
             doses[LotKey(site: site, lot: lot), default: []].append(LotCustody.Dose(
                 eventID: eventID, participantID: participant, administeredAt: at, administeredOn: on, quantity: Quantity(amount: amount, unit: unit)))
+            dosed.insert(participant)
+        }
+        var movements: [LotKey: [DrugMovementRow]] = [:]
+        // Three disjoint parts, each found by an index, so a batch reads the rows its doses and counts need, not every
+        // movement of a lot that has served a site for months: a lot's every movement only when it is judged whole or a
+        // count is judged again (it compares with the balance), else its receipts (the expiry) and the movements of the
+        // participants whose doses are judged. Nothing when no lot has a dose or count to judge.
+        let movementColumns: PostgresQuery = """
+            SELECT m.event_id::text, m.site_id, m.participant_id, m.lot, m.kind, m.quantity::float8, m.unit, m.occurred_at, m.expires_on::text
+            FROM unblinded.drug_movements m JOIN t ON m.site_id = t.site_id AND m.lot = t.lot
+            """
+        if !doses.isEmpty || scope.contains(where: \.counts) {
+            for row in try db.query("""
+                WITH t AS (
+                    SELECT t.site_id, t.lot, t.everything
+                        OR EXISTS (SELECT 1 FROM unblinded.drug_counts c WHERE c.site_id = t.site_id AND c.lot = t.lot AND \(fragment: judgedCount)) AS whole
+                    FROM \(fragment: lots))
+                \(fragment: movementColumns) WHERE t.whole
+                UNION ALL \(fragment: movementColumns) WHERE NOT t.whole AND m.kind = 'received'
+                UNION ALL \(fragment: movementColumns)
+                WHERE NOT t.whole AND m.kind <> 'received' AND m.participant_id = ANY(\(array: dosed.sorted())::text[])
+                """) {
+                let (eventID, site, participant, lot, kind, quantity, unit, at, expiresOn)
+                    = try row.decode((String, String, String?, String, String, Double, String, Timestamp, String?).self)
+                guard let kind = MovementKind(rawValue: kind), let unit = DoseUnit(rawValue: unit) else {
+                    throw ProjectionError.accountability(site: site, lot: lot, value: "\(kind) \(unit)")
+                }
+                movements[LotKey(site: site, lot: lot), default: []].append(DrugMovementRow(
+                    eventID: eventID, siteID: site, participantID: participant, lot: lot, kind: kind,
+                    quantity: Quantity(amount: quantity, unit: unit), occurredAt: at, expiresOn: expiresOn))
+            }
         }
         var counts: [LotKey: [InventoryCountRow]] = [:]
         for row in try db.query("""
             DELETE FROM unblinded.drug_counts c USING \(fragment: lots)
-            WHERE c.site_id = t.site_id AND c.lot = t.lot AND t.counts
+            WHERE c.site_id = t.site_id AND c.lot = t.lot AND \(fragment: judgedCount)
             RETURNING c.event_id::text, c.site_id, c.lot, c.counted::float8, c.unit, c.counted_by, c.witnessed_by, c.counted_at
             """) {
             let (eventID, site, lot, counted, unit, by, witness, at)
@@ -135,7 +151,8 @@ extension MonitoringWriter {
         for row in try db.query("""
             DELETE FROM monitoring.safety_signals s USING unblinded.custody_signals c, \(fragment: lots)
             WHERE s.signal_id = c.signal_id AND c.site_id = t.site_id AND c.lot = t.lot
-              AND (t.everything OR s.participant_id = ANY(\(array: participants)::text[]) OR (t.counts AND s.participant_id IS NULL))
+              AND (t.everything OR s.participant_id = ANY(\(array: participants)::text[])
+                   OR (t.counts AND s.participant_id IS NULL AND (t.counts_from IS NULL OR s.trigger_occurred_at >= t.counts_from)))
             RETURNING s.signal_id, s.status
             """) {
             let (signal, status) = try row.decode((String, String).self)

@@ -461,12 +461,17 @@ extension Bench {
                 tokens[s.sender] = try await authority.mint(subject: s.sender, site: s.role.isSiteBound ? s.siteID : nil, role: s.role)
             }
             try await waitForHealth(client)
-            // The sponsor's protocol and sites first, then each sender's events.
-            let bySender = Dictionary(grouping: setup, by: \.sender).sorted {
-                ($0.key == "sponsor" ? 0 : 1, $0.key) < ($1.key == "sponsor" ? 0 : 1, $1.key)
-            }
-            for (sender, events) in bySender {
-                _ = try await client.submit(events.map(\.json), token: tokens[sender]!)
+            // Study-wide events first (the sponsor's protocol, then the statistician's randomization schedule), then each
+            // site sender's events: a randomization request sent before the schedule is refused, and every blinded dose of
+            // a participant without a kit raises `dose_kit_mismatch` (an earlier version sent the schedule after the sites'
+            // requests: every dose of the measured stream was a signal).
+            for studyWide in [true, false] {
+                let bySender = Dictionary(grouping: setup.filter { ($0.siteID == nil) == studyWide }, by: \.sender).sorted {
+                    ($0.key == "sponsor" ? 0 : 1, $0.key) < ($1.key == "sponsor" ? 0 : 1, $1.key)
+                }
+                for (sender, events) in bySender {
+                    _ = try await client.submit(events.map(\.json), token: tokens[sender]!)
+                }
             }
             let db = try PostgresConnection(url: databaseURL)
             // Set-up projected completely (read models too) before the clock starts.
@@ -474,6 +479,9 @@ extension Bench {
                 || db.query("SELECT count(*) FROM projection.pending_refresh").decodeFirst(Int.self) != 0 {
                 try await Task.sleep(for: .milliseconds(100))
             }
+            // Measured from a settled database, as pgbench measures (it vacuums first): the set-up took every table of a new
+            // database past its autovacuum thresholds at once, and the workers that ran in the timed window stalled it.
+            try db.execute(unsafeSQL: "VACUUM ANALYZE")
 
             let watcher = VisibilityWatcher(databaseURL: databaseURL)
             // Keep-alive connections, each participant on one of them: the load generator must not take the cores the

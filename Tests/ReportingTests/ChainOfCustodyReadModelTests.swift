@@ -117,6 +117,47 @@ struct ChainOfCustodyReadModelTests {
         }
     }
 
+    /// A participant's movement moves the balance of the counts at or after it only (`CustodyScope.countsFrom`): a
+    /// dispensing entered late re-judges the later count and leaves the earlier one, a dispensing after both counts
+    /// re-judges neither, and any arrival order, one event per batch, gives the same counts and signals.
+    @Test func aMovementJudgesAgainTheCountsAtOrAfterItOnly() async throws {
+        var s = ParticipantStory.standard()
+        s.add(.drugReceived, day: -5, ["lot": "L1", "substance": "lsd", "quantity": 100, "unit": "ug", "supplier": "P",
+                                       "expires_on": "2028-01-01"])
+        s.add(.drugDispensed, day: 1, ["lot": "L1", "quantity": 10, "unit": "ug"])
+        let early = s.add(.drugCounted, day: 2, ["lot": "L1", "quantity": 90, "unit": "ug", "counted_by": "pharmacist.s01",
+                                                 "witnessed_by": "dr.s01"])
+        let later = s.add(.drugCounted, day: 7, ["lot": "L1", "quantity": 75, "unit": "ug", "counted_by": "pharmacist.s01",
+                                                 "witnessed_by": "dr.s01"])
+        let db = try TestStack.migratedDatabase()
+        try TestStack.apply(s.events, to: db)
+        func counts() throws -> [[String?]] {
+            try db.query("SELECT event_id::text, expected_balance::text, discrepancy FROM unblinded.drug_counts ORDER BY counted_at").rows
+        }
+        #expect(try counts() == [[early, "90", nil], [later, "90", "counted 75, computed balance 90"]])
+        #expect(try Self.signals(db) == [["inventory_discrepancy:\(later)", nil, "open"]])
+
+        // Entered late: a dispensing between the counts (the later one now agrees), then one after both (neither moves).
+        var late = ParticipantStory(counter: 100)
+        late.add(.drugDispensed, day: 5, ["lot": "L1", "quantity": 15, "unit": "ug"])
+        try TestStack.apply(late.events, to: db, from: Int64(s.events.count))
+        #expect(try counts() == [[early, "90", nil], [later, "75", nil]])
+        #expect(try Self.signals(db).isEmpty)
+        var after = ParticipantStory(counter: 200)
+        after.add(.drugDispensed, day: 9, ["lot": "L1", "quantity": 5, "unit": "ug"])
+        try TestStack.apply(after.events, to: db, from: Int64(s.events.count + 1))
+        #expect(try counts() == [[early, "90", nil], [later, "75", nil]])
+        #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
+
+        let all = s.events + late.events + after.events
+        let reference = try readModelSnapshot(db.url)
+        for order in [all.reversed(), all.shuffled(), all.shuffled()] {
+            let shuffled = try TestStack.migratedDatabase()
+            for (offset, event) in order.enumerated() { try TestStack.apply([event], to: shuffled, from: Int64(offset)) }
+            #expect(try readModelSnapshot(shuffled.url) == reference)
+        }
+    }
+
     @Test func aV1DoseWithoutALotIsUnaccounted() throws {
         let db = try TestStack.migratedDatabase()
         var s = ParticipantStory.standard()
