@@ -161,6 +161,7 @@ struct IncrementalFoldTests {
         var advancedCount = 0
         var refoldedCount = 0
         var keptOlderRowsCount = 0
+        var correctedInPlaceCount = 0
         var start = 0
         while start < arrival.count {
             let batch = Array(arrival[start..<min(arrival.count, start + Int.random(in: 1...40, using: &random))])
@@ -183,6 +184,8 @@ struct IncrementalFoldTests {
                 }
                 let refold = ParticipantFold.refold(participantID: id, history: all, new: new, previous: previous, protocols: protocols)
                 if refold.replacesAll { tables[id] = Tables() } else { keptOlderRowsCount += 1 }
+                // A correction or void replaces only the rows it changes, from a snapshot (not every row of the participant).
+                if previous != nil, !refold.replacesAll, new.contains(where: { $0.type.changesAnotherEvent }) { correctedInPlaceCount += 1 }
                 tables[id, default: Tables()].apply(refold.changes)
                 saved[id] = try refold.state.map { try $0.compact() }
                 refoldedCount += 1
@@ -197,6 +200,7 @@ struct IncrementalFoldTests {
         #expect(advancedCount >= 20)
         #expect(refoldedCount > 0)
         #expect(keptOlderRowsCount > 0)
+        #expect(correctedInPlaceCount > 0)
     }
 
     /// Adding an event after the last one never needs the history; each case that would change what was already

@@ -48,15 +48,22 @@ public enum ParticipantFold {
     /// Folds the participant's whole `history` again, after `previous` (their saved state, if any) could not simply add
     /// `new` (see `State.advanced`), and returns the changes from the rows `previous` stands for. When the new events
     /// change no other event (no correction or void among them) and the site stays, every older event keeps its own
-    /// rows: only the new events' rows and the rows that depend on the whole history change. Otherwise every row is
-    /// rewritten (`replacesAll`: the caller deletes the participant's rows first).
+    /// rows: only the new events' rows and the rows that depend on the whole history change. When they do, any row may
+    /// change (a study day follows the enrolment, deviations the whole history): the rows `previous` stands for are
+    /// those of the history without the new events (the read models are a function of the log), folded too, and only
+    /// the rows that differ are replaced. Without `previous`, or when the site changes, every row is rewritten
+    /// (`replacesAll`: the caller deletes the participant's rows first).
     public static func refold(participantID: String, history: [RecordedEvent], new: [RecordedEvent], previous: State?,
                               protocols: ProtocolHistory) -> (state: State?, changes: RowChanges, replacesAll: Bool) {
         let (state, rows) = fold(participantID: participantID, events: history, protocols: protocols)
-        guard let previous, let state, state.siteID == previous.siteID, !new.contains(where: { $0.type.changesAnotherEvent }) else {
+        guard let previous, let state, state.siteID == previous.siteID else {
             return (state, RowChanges(participantID: participantID, from: ParticipantRows(), to: rows), true)
         }
         let newIDs = Set(new.map(\.eventID))
+        if new.contains(where: { $0.type.changesAnotherEvent }) {
+            let (_, before) = fold(participantID: participantID, events: history.filter { !newIDs.contains($0.eventID) }, protocols: protocols)
+            return (state, RowChanges(participantID: participantID, from: before, to: rows), false)
+        }
         var kept = rows
         kept.doses.removeAll { !newIDs.contains($0.eventID) }
         kept.assessments.removeAll { !newIDs.contains($0.eventID) }
