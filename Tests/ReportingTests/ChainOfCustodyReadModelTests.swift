@@ -137,9 +137,10 @@ struct ChainOfCustodyReadModelTests {
         #expect(try counts() == [[early, "90", nil], [later, "90", "counted 75, computed balance 90"]])
         #expect(try Self.signals(db) == [["inventory_discrepancy:\(later)", nil, "open"]])
 
-        // Entered late: a dispensing between the counts (the later one now agrees), then one after both (neither moves).
+        // Entered late: a dispensing at the later count's very time (in its balance: the later count now agrees), then
+        // one after both counts (neither moves).
         var late = ParticipantStory(counter: 100)
-        late.add(.drugDispensed, day: 5, ["lot": "L1", "quantity": 15, "unit": "ug"])
+        let atCount = late.add(.drugDispensed, day: 7, ["lot": "L1", "quantity": 15, "unit": "ug"])
         try TestStack.apply(late.events, to: db, from: Int64(s.events.count))
         #expect(try counts() == [[early, "90", nil], [later, "75", nil]])
         #expect(try Self.signals(db).isEmpty)
@@ -147,9 +148,15 @@ struct ChainOfCustodyReadModelTests {
         after.add(.drugDispensed, day: 9, ["lot": "L1", "quantity": 5, "unit": "ug"])
         try TestStack.apply(after.events, to: db, from: Int64(s.events.count + 1))
         #expect(try counts() == [[early, "90", nil], [later, "75", nil]])
+        // One batch voids that dispensing and enters it again earlier, between the counts: the lot is judged whole.
+        var moved = ParticipantStory(counter: 300)
+        moved.add(.eventVoided, day: 9, ["voided_event_id": .string(atCount), "voided_type": "drug.dispensed", "reason": "wrong day"])
+        moved.add(.drugDispensed, day: 5, ["lot": "L1", "quantity": 15, "unit": "ug"])
+        try TestStack.apply(moved.events, to: db, from: Int64(s.events.count + 2))
+        #expect(try counts() == [[early, "90", nil], [later, "75", nil]])
         #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
 
-        let all = s.events + late.events + after.events
+        let all = s.events + late.events + after.events + moved.events
         let reference = try readModelSnapshot(db.url)
         for order in [all.reversed(), all.shuffled(), all.shuffled()] {
             let shuffled = try TestStack.migratedDatabase()

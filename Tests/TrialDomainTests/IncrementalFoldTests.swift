@@ -110,8 +110,12 @@ struct IncrementalFoldTests {
             func delete<R>(_ table: inout [String: R], _ name: ParticipantRowKind) {
                 for key in c.deletions[name] ?? [] { table[key] = nil }
             }
+            // As in PostgreSQL: a row is inserted only where none is (a changed row is deleted first), or the batch fails.
             func put<R>(_ table: inout [String: R], _ rows: [R], key: (R) -> String) {
-                for row in rows { table[key(row)] = row }
+                for row in rows {
+                    #expect(table[key(row)] == nil, "\(key(row)) inserted over a row not deleted first")
+                    table[key(row)] = row
+                }
             }
             delete(&doses, .dose)
             delete(&assessments, .assessment)
@@ -136,6 +140,8 @@ struct IncrementalFoldTests {
             put(&signals, u.signals, key: \.signalID)
             put(&corrections, u.corrections, key: \.eventID)
             put(&expeditedReports, u.expeditedReports, key: \.reportID)
+            #expect(u.summary == nil || summary == nil, "a summary inserted over one not deleted first")
+            #expect(u.allocation == nil || allocation == nil, "an allocation inserted over one not deleted first")
             summary = u.summary ?? summary
             allocation = u.allocation ?? allocation
         }
