@@ -96,6 +96,9 @@ public final class FoldStateCache: @unchecked Sendable {
     // Used from the projector's thread only.
     private var states: [String: (throughSeq: Int64, state: ParticipantFold.State, stored: Int, unsaved: Int)] = [:]
     private var clock = 0
+    /// The study's protocol history as the last batch decoded it, with the count and last chain_seq of the study-wide
+    /// events it came from: the archive only grows, so while both are the same, so are the protocols.
+    var protocols: (events: Int64, lastSeq: Int64, history: ProtocolHistory)?
     public let capacity: Int
     /// A participant's state is saved at least every this many batches that advance it (1: every batch).
     public let saveEvery: Int
@@ -130,5 +133,8 @@ public final class FoldStateCache: @unchecked Sendable {
         }
     }
 
-    public func removeAll() { states.removeAll() }
+    public func removeAll() {
+        states.removeAll()
+        protocols = nil
+    }
 }

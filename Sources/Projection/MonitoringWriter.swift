@@ -204,7 +204,7 @@ enum MonitoringWriter {
 
     private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], cache: FoldStateCache?, _ db: PostgresConnection) throws {
         guard !pending.isEmpty else { return }
-        let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db)
+        let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db, cache: cache)
         let owedDoses = try RandomizationWriter.refreshAllocation(pending.randomization, db)
         let judged = BlindedDoseSignals.JudgedWhole()
         let siteLevel = pending.sites.sorted()
@@ -334,8 +334,17 @@ enum MonitoringWriter {
         return EffectiveHistory(events).entries.map(\.event)
     }
 
-    static func loadProtocols(_ db: PostgresConnection) throws -> ProtocolHistory {
-        ProtocolHistory(events: try loadStudyEvents(db))
+    /// With a `cache`, the protocols a batch before decoded, unless a study-wide event was archived since (their count
+    /// and last position, from their index, say so): a streaming batch does not read and decode them every time.
+    static func loadProtocols(_ db: PostgresConnection, cache: FoldStateCache? = nil) throws -> ProtocolHistory {
+        guard let cache else { return ProtocolHistory(events: try loadStudyEvents(db)) }
+        let (count, last) = try db.query("""
+            SELECT count(*), coalesce(max(chain_seq), 0) FROM audit.events WHERE site_id IS NULL AND type <> 'randomization.schedule_loaded'
+            """).decode((Int64, Int64).self).first ?? (Int64(0), Int64(0))
+        if let known = cache.protocols, known.events == count, known.lastSeq == last { return known.history }
+        let history = ProtocolHistory(events: try loadStudyEvents(db))
+        cache.protocols = (count, last, history)
+        return history
     }
 
     /// Rewrites `monitoring.protocol_versions` from the archive, with the changes of study events (and signals
