@@ -14,16 +14,36 @@ enum DataQueryWriter {
 
     /// Rewrites the queries of `participants` (nil: of everyone) from the archive. A participant without query events
     /// has no rows and never had any (the archive only grows), so they cost one indexed look-up.
-    static func refresh(_ participants: [String]?, _ db: PostgresConnection) throws {
+    ///
+    /// `known`: participants whose every event not yet in their rows is in `batch` (the others', after a deferred
+    /// catch-up, are only in the archive). A participant's rows follow from their query events and the events those
+    /// name, all immutable, so a known participant's are rewritten only when `batch` holds a query step of theirs or an
+    /// event one of their queries names (the queried event or an answer's correction, arriving after the query).
+    static func refresh(_ participants: [String]?, batch: [RecordedEvent] = [], known: Set<String> = [], _ db: PostgresConnection) throws {
         let all = participants == nil
         let ids = participants ?? []
         if !all && ids.isEmpty { return }
         // Without `$1 OR ...`: a generic plan of that could not use the index.
         let select = "SELECT envelope FROM audit.events WHERE \(steps)"
         let array: PostgresQuery = "\(array: ids)"
-        let events = try MonitoringWriter.decode(try db.query(
+        var events = try MonitoringWriter.decode(try db.query(
             all ? PostgresQuery(unsafeSQL: select)
                 : PostgresQuery(unsafeSQL: select + " AND participant_id = ANY(\(array.sql)::text[])", binds: array.binds)))
+        if !all, !known.isEmpty {
+            let arrived = Set(batch.map(\.eventID))
+            let stepped = Set(batch.filter { $0.type.isDataQueryStep }.compactMap(\.participantID))
+            var changed: Set<String> = []
+            for e in events {
+                guard let participant = e.participantID else { continue }
+                switch e.payload {
+                case _ where !known.contains(participant) || stepped.contains(participant): changed.insert(participant)
+                case .queryRaised(let r) where arrived.contains(r.eventID): changed.insert(participant)
+                case .queryAnswered(let a) where a.correctionEventID.map(arrived.contains) == true: changed.insert(participant)
+                default: break
+                }
+            }
+            events.removeAll { !changed.contains($0.participantID ?? "") }
+        }
         guard !events.isEmpty || all else { return }
         var named: Set<String> = []
         for e in events {

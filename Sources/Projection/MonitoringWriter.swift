@@ -161,7 +161,7 @@ enum MonitoringWriter {
         pending.formUnion(deferred)
         var fromBatch = Dictionary(grouping: events.filter { $0.participantID != nil }) { $0.participantID! }
         for id in deferred.participants { fromBatch[id] = nil }
-        try apply(pending, fromBatch: fromBatch, cache: cache, db)
+        try apply(pending, fromBatch: fromBatch, batch: events, cache: cache, db)
     }
 
     /// Records what `events` oblige to recompute without recomputing it yet (see migration 0006).
@@ -202,7 +202,8 @@ enum MonitoringWriter {
         return pending
     }
 
-    private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], cache: FoldStateCache?, _ db: PostgresConnection) throws {
+    private static func apply(_ pending: Pending, fromBatch: [String: [RecordedEvent]], batch: [RecordedEvent], cache: FoldStateCache?,
+                              _ db: PostgresConnection) throws {
         guard !pending.isEmpty else { return }
         let protocols = pending.protocols ? try refreshProtocols(db) : try loadProtocols(db, cache: cache)
         let owedDoses = try RandomizationWriter.refreshAllocation(pending.randomization, db)
@@ -223,7 +224,7 @@ enum MonitoringWriter {
         if !siteLevel.isEmpty { accountability.formUnion(try refreshSites(siteLevel, db)) }
         try refreshAccountability(accountability, db)
         // Queries do not depend on the protocol: only the participants with new events.
-        try DataQueryWriter.refresh(pending.participants.sorted(), db)
+        try DataQueryWriter.refresh(pending.participants.sorted(), batch: batch, known: Set(fromBatch.keys), db)
         // Blinding assessments and acknowledged dose signals, after the participants' refresh (which judged their doses).
         try RandomizationWriter.refresh(pending.randomization, db)
     }
