@@ -2,23 +2,26 @@
 public enum Identifiers {
     /// Lowercase form of a UUID in 8-4-4-4-12 form, or nil.
     public static func normalisedUUID(_ text: String) -> String? {
-        // Byte checks: this runs for every event ingested and every event the projector reads.
-        var lowered = [UInt8]()
-        lowered.reserveCapacity(36)
-        var hasUpperCase = false
-        for (i, byte) in text.utf8.enumerated() {
-            guard i < 36 else { return nil }
-            switch (i, byte) {
-            case (8, _), (13, _), (18, _), (23, _): guard byte == UInt8(ascii: "-") else { return nil }
-            case (_, UInt8(ascii: "0")...UInt8(ascii: "9")), (_, UInt8(ascii: "a")...UInt8(ascii: "f")): break
-            case (_, UInt8(ascii: "A")...UInt8(ascii: "F")): lowered.append(byte + 32); hasUpperCase = true; continue
-            default: return nil
+        // Byte checks over the contiguous UTF-8, without copying: this runs for every event ingested and every event
+        // the projector reads.
+        var text = text
+        let (valid, hasUpperCase) = text.withUTF8 { bytes -> (Bool, Bool) in
+            guard bytes.count == 36 else { return (false, false) }
+            var upper = false
+            for (i, byte) in bytes.enumerated() {
+                switch (i, byte) {
+                case (8, _), (13, _), (18, _), (23, _): guard byte == UInt8(ascii: "-") else { return (false, false) }
+                case (_, UInt8(ascii: "0")...UInt8(ascii: "9")), (_, UInt8(ascii: "a")...UInt8(ascii: "f")): break
+                case (_, UInt8(ascii: "A")...UInt8(ascii: "F")): upper = true
+                default: return (false, false)
+                }
             }
-            lowered.append(byte)
+            return (true, upper)
         }
+        guard valid else { return nil }
         // Already lowercase (every stored event): the same string, no copy.
-        if lowered.count == 36, !hasUpperCase { return text }
-        return lowered.count == 36 ? String(decoding: lowered, as: UTF8.self) : nil
+        return hasUpperCase ? String(decoding: text.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "F") ? $0 + 32 : $0 }, as: UTF8.self)
+            : text
     }
 
     static func isASCIIAlphanumeric(_ s: Unicode.Scalar) -> Bool {

@@ -36,7 +36,7 @@ public struct EventValidator: Sendable {
         if subject.utf8.count > maxRecordedByLength, subject.unicodeScalars.count > maxRecordedByLength {
             return "is \(subject.unicodeScalars.count) characters long; at most \(maxRecordedByLength) can be recorded"
         }
-        if subject.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "must not contain control characters" }
+        if ObjectReader.hasControlCharacter(subject) { return "must not contain control characters" }
         return nil
     }
 

@@ -72,11 +72,18 @@ public struct ObjectReader {
             return nil
         }
         // Control characters are single UTF-8 bytes, and no byte of a longer sequence is below 0x80.
-        if allowed == nil, s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+        if allowed == nil, Self.hasControlCharacter(s) {
             report(key, "must not contain control characters")
             return nil
         }
         return s
+    }
+
+    /// Whether `s` holds a control character (C0 or DEL), by a scan of its contiguous UTF-8 (every string of every
+    /// event passes here).
+    static func hasControlCharacter(_ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { bytes in bytes.contains { $0 < 0x20 || $0 == 0x7F } }
     }
 
     public mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type,
