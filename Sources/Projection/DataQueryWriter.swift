@@ -17,8 +17,10 @@ enum DataQueryWriter {
     ///
     /// `known`: participants whose every event not yet in their rows is in `batch` (the others', after a deferred
     /// catch-up, are only in the archive). A participant's rows follow from their query events and the events those
-    /// name, all immutable, so a known participant's are rewritten only when `batch` holds a query step of theirs or an
-    /// event one of their queries names (the queried event or an answer's correction, arriving after the query).
+    /// name (their own: `DataQueries.rows` reads nothing of another participant's), all immutable, so a known
+    /// participant's are rewritten only when `batch` holds a query step of theirs or an event one of their queries names
+    /// (the queried event or an answer's correction, arriving after the query). Rows are not rewritten when this code
+    /// changes: a change to `DataQueries.rows` comes with a migration that rewrites them (as 0023 and 0031 do).
     static func refresh(_ participants: [String]?, batch: [RecordedEvent] = [], known: Set<String> = [], _ db: PostgresConnection) throws {
         let all = participants == nil
         let ids = participants ?? []

@@ -54,4 +54,56 @@ struct DataQueryRefreshTests {
         try TestStack.apply(s.events + dose.events + lateVitals.events + answer.events, to: whole)
         #expect(try readModelSnapshot(whole.url) == readModelSnapshot(db.url))
     }
+
+    /// An answer naming its correction before the correction is archived is refused; the correction arriving alone, in a
+    /// later batch, turns the query answered (the answer's `correction_event_id` is an input of the participant's rows).
+    @Test func aCorrectionArrivingAfterItsAnswerIsTakenUp() throws {
+        var s = ParticipantStory.standard()
+        let vitals = s.add(.vitalsRecorded, day: 1, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "pre_dose"])
+        let query = s.add(.queryRaised, day: 2, ["event_id": .string(vitals), "pointer": "/heart_rate_bpm", "question": "70 or 76?"],
+                          recordedBy: "monitor")
+        var late = ParticipantStory(counter: 500)
+        let correction = late.add(.eventCorrected, day: 3, ["corrected_event_id": .string(vitals), "corrected_type": "vitals.recorded",
+                                                           "reason": "query", "data": ["systolic_mmhg": 120, "diastolic_mmhg": 80,
+                                                                                       "heart_rate_bpm": 76, "time_point": "pre_dose"]])
+        s.add(.queryAnswered, day: 3, ["query_id": .string(query), "text": "76", "correction_event_id": .string(correction)])
+        let db = try TestStack.migratedDatabase()
+        try TestStack.apply(s.events, to: db)
+        func status() throws -> [[String?]] {
+            try db.query("SELECT status, correction_event_id::text FROM monitoring.data_queries").rows
+        }
+        #expect(try status() == [["open", nil]])
+        try TestStack.apply(late.events, to: db, from: Int64(s.events.count))
+        #expect(try status() == [["answered", correction]])
+        #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
+        let whole = try TestStack.migratedDatabase()
+        try TestStack.apply(s.events + late.events, to: whole)
+        #expect(try readModelSnapshot(whole.url) == readModelSnapshot(db.url))
+    }
+
+    /// A query naming another participant's event (refused; ingest refuses it, but can archive one when it could not ask
+    /// PostgreSQL) does not depend on that event: its arrival, which does not refresh the querying participant, changes
+    /// nothing of theirs, so their rows equal a rebuild after any batch.
+    @Test func aQueryAboutAnotherParticipantsEventDoesNotDependOnIt() throws {
+        var s = ParticipantStory.standard()
+        s.add(.participantEnrolled, day: 0, hour: 8, ["consented_at": "2026-01-03T10:00:00Z", "protocol_version": "1.0"], participant: "S01-0002")
+        var theirs = ParticipantStory(counter: 500)
+        let foreign = theirs.add(.vitalsRecorded, day: 1, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70,
+                                                           "time_point": "pre_dose"], participant: "S01-0002")
+        s.add(.queryRaised, day: 2, ["event_id": .string(foreign), "pointer": "", "question": "whose?"], recordedBy: "monitor")
+        let db = try TestStack.migratedDatabase()
+        try TestStack.apply(s.events, to: db)
+        try TestStack.apply(theirs.events, to: db, from: Int64(s.events.count))
+        var dose = ParticipantStory(counter: 600)
+        dose.dose(day: 4, 8)
+        try TestStack.apply(dose.events, to: db, from: Int64(s.events.count + 1))
+        #expect(try db.query("SELECT status, event_type FROM monitoring.data_queries").rows == [["refused", nil]])
+        #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
+
+        // A row as the code before migration 0031 left it (the other participant's event type) is brought to the rule.
+        try db.query("UPDATE monitoring.data_queries SET event_type = 'vitals.recorded'")
+        try db.query("DELETE FROM public.schema_migrations WHERE version = 31")
+        #expect(try Migrator.migrate(db, logger: TestStack.logger) == ["0031_query_rows_own_targets.sql"])
+        #expect(try db.query("SELECT status, event_type FROM monitoring.data_queries").rows == [["refused", nil]])
+    }
 }

@@ -121,7 +121,10 @@ public enum DataQueries {
                     step.refusal = "pointer \(r.pointer) names nothing in the data of event \(r.eventID) as recorded"
                 }
                 queries[queryID] = QueryRow(queryID: queryID, siteID: e.siteID!, participantID: participant, eventID: r.eventID,
-                                            eventType: target?.type.rawValue, pointer: r.pointer, question: r.question,
+                                            // Only the participant's own event's type: a row never depends on another
+                                            // participant's events, which do not make this participant's rows refresh.
+                                            eventType: target?.participantID == participant ? target?.type.rawValue : nil,
+                                            pointer: r.pointer, question: r.question,
                                             raisedBy: e.recordedBy, raisedAt: e.recordedAt,
                                             status: step.refusal == nil ? .open : .refused, openedAt: e.recordedAt,
                                             reopenings: 0, refusal: step.refusal)
