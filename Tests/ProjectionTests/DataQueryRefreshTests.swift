@@ -10,11 +10,17 @@ import TrialDomain
 /// row was written); and they are always what the archive gives, whatever the batches were.
 @Suite("data query rows in proportion to what changed", .serialized, .stack, .timeLimit(.minutes(4)))
 struct DataQueryRefreshTests {
-    @Test func rowsAreRewrittenOnlyWhenABatchCanChangeThem() throws {
+    /// A participant's vitals and a monitor's query about their heart rate.
+    static func queriedVitals() -> (story: ParticipantStory, vitals: String, query: String) {
         var s = ParticipantStory.standard()
         let vitals = s.add(.vitalsRecorded, day: 1, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "pre_dose"])
-        let asked = s.add(.queryRaised, day: 2, ["event_id": .string(vitals), "pointer": "/heart_rate_bpm", "question": "70 or 76?"],
+        let query = s.add(.queryRaised, day: 2, ["event_id": .string(vitals), "pointer": "/heart_rate_bpm", "question": "70 or 76?"],
                           recordedBy: "monitor")
+        return (s, vitals, query)
+    }
+
+    @Test func rowsAreRewrittenOnlyWhenABatchCanChangeThem() throws {
+        var (s, _, asked) = Self.queriedVitals()
         // A query about vitals the site has not entered yet (they arrive in a later batch).
         var lateVitals = ParticipantStory(counter: 500)
         let pending = lateVitals.add(.vitalsRecorded, day: 2, ["systolic_mmhg": 130, "diastolic_mmhg": 85, "heart_rate_bpm": 72,
@@ -58,10 +64,7 @@ struct DataQueryRefreshTests {
     /// An answer naming its correction before the correction is archived is refused; the correction arriving alone, in a
     /// later batch, turns the query answered (the answer's `correction_event_id` is an input of the participant's rows).
     @Test func aCorrectionArrivingAfterItsAnswerIsTakenUp() throws {
-        var s = ParticipantStory.standard()
-        let vitals = s.add(.vitalsRecorded, day: 1, ["systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70, "time_point": "pre_dose"])
-        let query = s.add(.queryRaised, day: 2, ["event_id": .string(vitals), "pointer": "/heart_rate_bpm", "question": "70 or 76?"],
-                          recordedBy: "monitor")
+        var (s, vitals, query) = Self.queriedVitals()
         var late = ParticipantStory(counter: 500)
         let correction = late.add(.eventCorrected, day: 3, ["corrected_event_id": .string(vitals), "corrected_type": "vitals.recorded",
                                                            "reason": "query", "data": ["systolic_mmhg": 120, "diastolic_mmhg": 80,
