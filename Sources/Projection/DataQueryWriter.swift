@@ -20,7 +20,7 @@ enum DataQueryWriter {
     /// name (their own: `DataQueries.rows` reads nothing of another participant's), all immutable, so a known
     /// participant's are rewritten only when `batch` holds a query step of theirs or an event one of their queries names
     /// (the queried event or an answer's correction, arriving after the query). Rows are not rewritten when this code
-    /// changes: a change to `DataQueries.rows` comes with a migration that rewrites them (as 0023 and 0031 do).
+    /// changes: a change to `DataQueries.rows` comes with a migration that rewrites them (as 0023 and 0032 do).
     static func refresh(_ participants: [String]?, batch: [RecordedEvent] = [], known: Set<String> = [], _ db: PostgresConnection) throws {
         let all = participants == nil
         let ids = participants ?? []

@@ -103,7 +103,8 @@ public struct ParticipantTimeline: Sendable, Equatable {
                         || CASE WHEN refusal IS NOT NULL THEN ' (REFUSED: ' || refusal || ')' WHEN in_effect THEN '' ELSE ' (not in effect)' END
                         || ' — by ' || recorded_by, event_id::text
                     FROM monitoring.corrections WHERE participant_id = $1
-                UNION ALL SELECT s.recorded_at, 'query ' || s.action, NULL, coalesce(q.event_type || ' ' || q.event_id || q.pointer, 'unknown query ' || s.query_id) || ': '
+                UNION ALL SELECT s.recorded_at, 'query ' || s.action, NULL, CASE WHEN q.query_id IS NULL THEN 'unknown query ' || s.query_id
+                        ELSE coalesce(q.event_type, '?') || ' ' || q.event_id || q.pointer END || ': '
                         || coalesce(s.text, '') || coalesce(' (correction ' || s.correction_event_id || ')', '')
                         || CASE WHEN s.refusal IS NOT NULL THEN ' (REFUSED: ' || s.refusal || ')' ELSE '' END
                         || ' — by ' || s.recorded_by || CASE WHEN s.action = 'raised' THEN ' [now ' || coalesce(q.status, '?') || ']' ELSE '' END,

@@ -482,6 +482,14 @@ extension Bench {
             // Measured from a settled database, as pgbench measures (it vacuums first): the set-up took every table of a new
             // database past its autovacuum thresholds at once, and the workers that ran in the timed window stalled it.
             try db.execute(unsafeSQL: "VACUUM ANALYZE")
+            // The study as measured must be the intended one: every randomization request of the set-up got its kit (else
+            // every later dose of that participant is a dose_kit_mismatch signal, as an earlier version of this bench had).
+            let refused = try db.query("SELECT count(*) FROM monitoring.randomizations WHERE refusal IS NOT NULL").decodeFirst(Int.self)
+            guard refused == 0 else {
+                print("bench study invalid: \(refused) randomization request(s) of the set-up were refused")
+                throw ExitCode(1)
+            }
+            let windowStart = try db.query("SELECT clock_timestamp()::text").decodeFirst(String.self)
 
             let watcher = VisibilityWatcher(databaseURL: databaseURL)
             // Keep-alive connections, each participant on one of them: the load generator must not take the cores the
@@ -524,6 +532,11 @@ extension Bench {
             for connection in connections { try? await connection.shutdown() }
             let sent = seconds(since: start)
             let latencies = try await watcher.finish(expecting: stream.filter { $0.json["type"] == "dose.administered" }.count)
+            // Autovacuum still visits the tables the stream grows (once a minute at most): how many it vacuumed or analyzed
+            // while the clock ran, to read a tail with.
+            let autovacuumed = try db.query("""
+                SELECT count(*) FROM pg_stat_user_tables WHERE greatest(last_autovacuum, last_autoanalyze) >= \(windowStart)::timestamptz
+                """).decodeFirst(Int.self)
             // From ingest's 202 to the row in monitoring.doses, in microseconds, 3 significant digits.
             var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
             for latency in latencies { histogram.record(UInt64(max(1, latency * 1000))) }
@@ -531,7 +544,7 @@ extension Bench {
             report(["rate_per_s": .number(Double(total) / sent), "events": .number(Double(total)),
                     "p50_ms": ms(50), "p99_ms": ms(99), "p999_ms": ms(99.9),
                     "max_ms": .number(latencies.max() ?? -1), "visible": .number(Double(latencies.count)),
-                    "max_lag": .number(Double(maxLag)),
+                    "max_lag": .number(Double(maxLag)), "autovacuumed_tables_in_window": .number(Double(autovacuumed)),
                     "ingest_peak_rss_mib": .number(ingest.peakMiB), "projector_peak_rss_mib": .number(projector.peakMiB)])
         }
 

@@ -103,10 +103,10 @@ struct DataQueryRefreshTests {
         #expect(try db.query("SELECT status, event_type FROM monitoring.data_queries").rows == [["refused", nil]])
         #expect(try Rebuild.run(db, logger: TestStack.logger).identical)
 
-        // A row as the code before migration 0031 left it (the other participant's event type) is brought to the rule.
+        // A row as the code before migration 0032 left it (the other participant's event type) is brought to the rule.
         try db.query("UPDATE monitoring.data_queries SET event_type = 'vitals.recorded'")
-        try db.query("DELETE FROM public.schema_migrations WHERE version = 31")
-        #expect(try Migrator.migrate(db, logger: TestStack.logger) == ["0031_query_rows_own_targets.sql"])
+        try db.query("DELETE FROM public.schema_migrations WHERE version = 32")
+        #expect(try Migrator.migrate(db, logger: TestStack.logger) == ["0032_query_rows_own_targets.sql"])
         #expect(try db.query("SELECT status, event_type FROM monitoring.data_queries").rows == [["refused", nil]])
     }
 }

@@ -172,6 +172,20 @@ struct MonitoringTests {
         #expect(try listener.waitForNotification(timeoutSeconds: 1) == nil)
     }
 
+    /// A refused query whose queried event is not the participant's (no event type on its row) is shown in the
+    /// clinician's timeline as a query about that event, not as an unknown query.
+    @Test func aRefusedQueryWithoutAnEventTypeIsShownAsAQuery() throws {
+        var s = ParticipantStory.standard()
+        let elsewhere = "00000000-0000-4000-8000-000000000999"
+        s.add(.queryRaised, day: 2, ["event_id": .string(elsewhere), "pointer": "", "question": "whose?"], recordedBy: "monitor")
+        let db = try TestStack.migratedDatabase()
+        try TestStack.apply(s.events, to: db)
+        let timeline = try ParticipantTimeline.load(db, participantID: s.participant)
+        let line = try #require(timeline.entries.first { $0.kind == "query raised" })
+        #expect(line.text.hasPrefix("? \(elsewhere): whose?"), "\(line.text)")
+        #expect(!timeline.text.contains("unknown query"))
+    }
+
     @Test func reportsShowSignalsCriticalFirstAndAClinicianTimeline() throws {
         let db = try TestStack.migratedDatabase()
         var configuration = StudySimulator.Configuration(start: Timestamp(rfc3339: "2026-01-05T00:00:00Z")!)

@@ -27,6 +27,7 @@ rows = [
     ("freshness p50 at %.0f events/s" % fresh["rate_per_s"], fresh["p50_ms"], "ms", "", None, "", None),
     ("freshness p99 at %.0f events/s" % fresh["rate_per_s"], fresh["p99_ms"], "ms", "<= 100", fresh["p99_ms"] <= 100, "", None),
     ("freshness p99.9 at %.0f events/s" % fresh["rate_per_s"], fresh["p999_ms"], "ms", "", None, "", None),
+    ("freshness: tables autovacuum visited in the window", fresh.get("autovacuumed_tables_in_window", -1), "tables", "", None, "", None),
     ("ingest peak RSS", max(float(ingest_peak), fresh["ingest_peak_rss_mib"]), "MiB", "<= 200",
      max(float(ingest_peak), fresh["ingest_peak_rss_mib"]) <= 200, "", None),
     ("projector peak RSS", max(project["peak_rss_mib"], fresh["projector_peak_rss_mib"]), "MiB", "<= 200",
