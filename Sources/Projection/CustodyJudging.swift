@@ -70,8 +70,11 @@ extension MonitoringWriter {
                    \(array: scope.map(\.counts))::bool[], \(array: scope.map(\.countsFrom))::timestamptz[])
                 AS t(site_id, lot, everything, counts, counts_from)
             """
-        // The counts a scope judges again (all of a lot's when `counts_from` is null), as a condition on a row `c` of them.
-        let judgedCount: PostgresQuery = "t.counts AND (t.counts_from IS NULL OR c.counted_at >= t.counts_from)"
+        // The counts a scope judges again (all of a lot's when `counts_from` is null), as a condition on the column holding
+        // a count's time: a count's row (`c.counted_at`) or its signal's (`s.trigger_occurred_at`).
+        func judgedCount(at countedAt: String) -> PostgresQuery {
+            PostgresQuery(unsafeSQL: "t.counts AND (t.counts_from IS NULL OR \(countedAt) >= t.counts_from)")
+        }
         let participants = Array(scope.reduce(into: Set<String>()) { $0.formUnion($1.participants) }).sorted()
         // The doses first: a participant's movements matter only to judge their doses of the lot.
         var doses: [LotKey: [LotCustody.Dose]] = [:]
@@ -106,7 +109,7 @@ extension MonitoringWriter {
             for row in try db.query("""
                 WITH t AS (
                     SELECT t.site_id, t.lot, t.everything
-                        OR EXISTS (SELECT 1 FROM unblinded.drug_counts c WHERE c.site_id = t.site_id AND c.lot = t.lot AND \(fragment: judgedCount)) AS whole
+                        OR EXISTS (SELECT 1 FROM unblinded.drug_counts c WHERE c.site_id = t.site_id AND c.lot = t.lot AND \(fragment: judgedCount(at: "c.counted_at"))) AS whole
                     FROM \(fragment: lots))
                 \(fragment: movementColumns) WHERE t.whole
                 UNION ALL \(fragment: movementColumns) WHERE NOT t.whole AND m.kind = 'received'
@@ -126,7 +129,7 @@ extension MonitoringWriter {
         var counts: [LotKey: [InventoryCountRow]] = [:]
         for row in try db.query("""
             DELETE FROM unblinded.drug_counts c USING \(fragment: lots)
-            WHERE c.site_id = t.site_id AND c.lot = t.lot AND \(fragment: judgedCount)
+            WHERE c.site_id = t.site_id AND c.lot = t.lot AND \(fragment: judgedCount(at: "c.counted_at"))
             RETURNING c.event_id::text, c.site_id, c.lot, c.counted::float8, c.unit, c.counted_by, c.witnessed_by, c.counted_at
             """) {
             let (eventID, site, lot, counted, unit, by, witness, at)
@@ -152,7 +155,7 @@ extension MonitoringWriter {
             DELETE FROM monitoring.safety_signals s USING unblinded.custody_signals c, \(fragment: lots)
             WHERE s.signal_id = c.signal_id AND c.site_id = t.site_id AND c.lot = t.lot
               AND (t.everything OR s.participant_id = ANY(\(array: participants)::text[])
-                   OR (t.counts AND s.participant_id IS NULL AND (t.counts_from IS NULL OR s.trigger_occurred_at >= t.counts_from)))
+                   OR (s.participant_id IS NULL AND \(fragment: judgedCount(at: "s.trigger_occurred_at"))))
             RETURNING s.signal_id, s.status
             """) {
             let (signal, status) = try row.decode((String, String).self)

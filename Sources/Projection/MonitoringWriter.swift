@@ -329,9 +329,13 @@ enum MonitoringWriter {
         return chunks
     }
 
+    /// Which archived events are study-wide (protocols and their changes; a randomization schedule is no protocol): what
+    /// `loadStudyEvents` and `refreshProtocols` read and what `loadProtocols`' cache is keyed by. Constant SQL.
+    static let studyEvents = "site_id IS NULL AND type <> 'randomization.schedule_loaded'"
+
     /// Study-wide events (protocols and their corrections), corrections applied.
     static func loadStudyEvents(_ db: PostgresConnection) throws -> [RecordedEvent] {
-        let events = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL AND type <> 'randomization.schedule_loaded'"))
+        let events = try decode(try db.query(PostgresQuery(unsafeSQL: "SELECT envelope FROM audit.events WHERE \(studyEvents)")))
         return EffectiveHistory(events).entries.map(\.event)
     }
 
@@ -340,7 +344,7 @@ enum MonitoringWriter {
     static func loadProtocols(_ db: PostgresConnection, cache: FoldStateCache? = nil) throws -> ProtocolHistory {
         guard let cache else { return ProtocolHistory(events: try loadStudyEvents(db)) }
         let (count, last) = try db.query("""
-            SELECT count(*), coalesce(max(chain_seq), 0) FROM audit.events WHERE site_id IS NULL AND type <> 'randomization.schedule_loaded'
+            SELECT count(*), coalesce(max(chain_seq), 0) FROM audit.events WHERE \(fragment: PostgresQuery(unsafeSQL: studyEvents))
             """).decode((Int64, Int64).self).first ?? (Int64(0), Int64(0))
         if let known = cache.protocols, known.events == count, known.lastSeq == last { return known.history }
         let history = ProtocolHistory(events: try loadStudyEvents(db))
@@ -351,7 +355,7 @@ enum MonitoringWriter {
     /// Rewrites `monitoring.protocol_versions` from the archive, with the changes of study events (and signals
     /// for those refused), and returns the protocol history it shows.
     static func refreshProtocols(_ db: PostgresConnection) throws -> ProtocolHistory {
-        let recorded = try decode(try db.query("SELECT envelope FROM audit.events WHERE site_id IS NULL AND type <> 'randomization.schedule_loaded'"))
+        let recorded = try decode(try db.query(PostgresQuery(unsafeSQL: "SELECT envelope FROM audit.events WHERE \(studyEvents)")))
         let history = EffectiveHistory(recorded)
         let events = history.entries.map(\.event)
         let changes = history.changes(of: recorded, siteID: nil, participantID: nil)
