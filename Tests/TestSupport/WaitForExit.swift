@@ -28,11 +28,38 @@ public func waitForExit(_ process: Process, log: URL? = nil) async throws -> Chi
 }
 
 /// Sends `signal` and waits for the exit; returns the exit status (nil after an uncaught signal) and how long it took.
+/// Timed by a thread of its own: when the suite keeps every cooperative thread busy, the waiting task may resume
+/// seconds after the child ended (a stop of well under a second once measured 12.6 s so).
 public func signalAndWait(_ process: Process, _ signal: Int32 = SIGTERM) async throws -> (status: Int32?, seconds: Double) {
+    let watch = ExitWatch(pid: process.processIdentifier)
     let sent = Date()
     kill(process.processIdentifier, signal)
     let end = try await waitForExit(process)
-    return (end.exitStatus, Date().timeIntervalSince(sent))
+    return (end.exitStatus, (watch.endedAt ?? Date()).timeIntervalSince(sent))
+}
+
+/// When a child ended, as a dedicated thread saw it (every 2 ms, for up to 30 s): without reaping it (WNOWAIT); a child
+/// Foundation already reaped has ended too.
+final class ExitWatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ended: Date?
+
+    init(pid: Int32) {
+        Thread { [self] in
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                var info = siginfo_t()
+                let result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+                if (result == 0 && info._sifields._sigchld.si_pid == pid) || (result == -1 && errno == ECHILD) {
+                    lock.withLock { ended = Date() }
+                    return
+                }
+                usleep(2_000)
+            }
+        }.start()
+    }
+
+    var endedAt: Date? { lock.withLock { ended } }
 }
 
 /// Runs a program to its end with `input` on standard input; returns its exit status and its output (standard output
